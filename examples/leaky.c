@@ -1,0 +1,44 @@
+/*
+ * leaky.c: a small program with two real bugs, for arheap to catch.
+ *
+ *   1. It forgets to free the copy of its configuration path (a leak).
+ *   2. It frees its scratch buffer twice (a double free).
+ *
+ * Built against a debug-heap arheap, the double free is reported with the
+ * block's allocation site and both free sites, and (because this example
+ * asks for on_error=continue, so the run goes on) the leak is reported at
+ * exit with its file:line. Against a release build the bugs are silent,
+ * which is what arheap exists to prevent.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ar_heap.h"
+
+static char *load_config_path(const char *home)
+{
+    char *path = AR__HEAP__MALLOC(strlen(home) + sizeof "/.agerun", "config path");
+    if (path != NULL) {
+        strcpy(path, home);
+        strcat(path, "/.agerun");
+    }
+    return path;
+}
+
+int main(void)
+{
+    /* Report and keep going, so one run shows both bugs. The default is
+     * to abort at the first error. */
+    (void)ar_heap__set_options("on_error=continue");
+
+    char *path = load_config_path("/home/agent");
+    if (path != NULL)
+        printf("config: %s\n", path);
+    /* Bug 1: path is never freed. */
+
+    char *scratch = AR__HEAP__CALLOC(64, 1, "scratch buffer");
+    AR__HEAP__FREE(scratch);
+    AR__HEAP__FREE(scratch); /* Bug 2: double free. */
+
+    return 0;
+}

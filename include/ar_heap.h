@@ -1,0 +1,188 @@
+/*
+ * ar_heap.h: tracked heap allocation for C programs and their test binaries.
+ *
+ * Allocate through the AR__HEAP__* macros. Each macro takes a short
+ * description of the block ("config path", "agent map") so that leak and
+ * error reports say what a block is, not only where it came from.
+ *
+ *     char *copy = AR__HEAP__STRDUP(name, "agent name");
+ *     int *scores = AR__HEAP__CALLOC(10, sizeof *scores, "score history");
+ *     AR__HEAP__FREE(copy);
+ *
+ * Two modes, chosen when the library is configured:
+ *
+ *   debug heap (./configure --enable-debug-heap)
+ *     The macros call ar_heap__malloc() and its siblings with __FILE__,
+ *     __LINE__ and the description. Every live block is tracked; frees of
+ *     pointers that are not live blocks (double, interior, never allocated)
+ *     are reported and never reach libc; leaks are reported at exit.
+ *
+ *   release (the default)
+ *     The macros expand to malloc, calloc, realloc, strdup and free. The
+ *     description is never evaluated and no code is added.
+ *
+ * The mode comes from the installed <ar_heap_config.h>. Defining
+ * AR_HEAP_DISABLE before including this header forces release macros in
+ * one translation unit. A block must be freed in the mode it was allocated
+ * in: a block from a release-mode unit handed to a tracked AR__HEAP__FREE is
+ * reported as an invalid free, and a tracked block handed to libc's free()
+ * is undefined behaviour. See ar_heap(3) for the whole contract.
+ *
+ * Everything this header declares exists in both library builds; in a
+ * release library the functions are plain pass-throughs to libc and the
+ * reports and statistics are empty.
+ */
+#ifndef AR_HEAP_H
+#define AR_HEAP_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* AR_HEAP_TRACKING: 1 when the macros in this translation unit track. */
+#if AR_HEAP_CONFIG_DEBUG && !defined(AR_HEAP_DISABLE)
+#define AR_HEAP_TRACKING 1
+#else
+#define AR_HEAP_TRACKING 0
+#endif
+
+/* Attributes that tell compilers and static analysers what the allocation
+ * functions promise. Each is used only where the compiler has it. */
+#if defined(__has_attribute)
+#if __has_attribute(malloc)
+#define AR_HEAP_ATTR_MALLOC __attribute__((malloc))
+#endif
+#if __has_attribute(alloc_size)
+#define AR_HEAP_ATTR_ALLOC_SIZE(...) __attribute__((alloc_size(__VA_ARGS__)))
+#endif
+#if __has_attribute(warn_unused_result)
+#define AR_HEAP_ATTR_NODISCARD __attribute__((warn_unused_result))
+#endif
+#endif
+#ifndef AR_HEAP_ATTR_MALLOC
+#define AR_HEAP_ATTR_MALLOC
+#endif
+#ifndef AR_HEAP_ATTR_ALLOC_SIZE
+#define AR_HEAP_ATTR_ALLOC_SIZE(...)
+#endif
+#ifndef AR_HEAP_ATTR_NODISCARD
+#define AR_HEAP_ATTR_NODISCARD
+#endif
+
+/*
+ * ar_heap__malloc: allocate `size` bytes, tracked with file, line and desc.
+ * Returns NULL with errno ENOMEM when memory is exhausted or size is too
+ * large to track (near SIZE_MAX). size 0 returns a unique non-NULL
+ * zero-byte block that must be freed. `file` must outlive the block (the
+ * macros pass __FILE__); `desc` is copied (first 63 bytes) and may be NULL.
+ * Use AR__HEAP__MALLOC rather than calling this directly.
+ */
+AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_ALLOC_SIZE(1) AR_HEAP_ATTR_NODISCARD
+void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc);
+
+/*
+ * ar_heap__calloc: allocate `count` zeroed objects of `size` bytes.
+ * count * size overflowing size_t returns NULL with errno ENOMEM.
+ */
+AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_ALLOC_SIZE(1, 2) AR_HEAP_ATTR_NODISCARD
+void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc);
+
+/*
+ * ar_heap__realloc: resize a tracked block, as realloc does.
+ * ptr NULL behaves as ar_heap__malloc. size 0 with a non-NULL ptr frees the
+ * block and returns NULL (glibc's behaviour). A debug heap always moves the
+ * block to a new address, so stale pointers to the old one are caught. On
+ * failure NULL is returned and the old block is untouched. A ptr that is
+ * not a live block is reported (invalid-free) and NULL returned.
+ */
+AR_HEAP_ATTR_ALLOC_SIZE(2) AR_HEAP_ATTR_NODISCARD
+void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc);
+
+/*
+ * ar_heap__strdup: tracked copy of a NUL-terminated string.
+ * str NULL is reported as an invalid-argument error and returns NULL with
+ * errno EINVAL when the error action lets the program go on.
+ */
+AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_NODISCARD
+char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc);
+
+/*
+ * ar_heap__free_at: free a tracked block; file and line say where the free
+ * is, for double-free reports. NULL is a no-op. A pointer that is not a live
+ * tracked block is reported (double-free or invalid-free) and is never
+ * passed to libc.
+ */
+void ar_heap__free_at(void *ptr, const char *file, int line);
+
+/* ar_heap__free: ar_heap__free_at without a site (AgeRun's signature). */
+void ar_heap__free(void *ptr);
+
+/*
+ * ar_heap__memory_report: write the leak report now: the full report to
+ * the report file (option report_path, else the environment variable
+ * AGERUN_MEMORY_REPORT, else heap_memory_report.log) and a short summary to
+ * stderr when blocks are live. Also runs at exit when option leak_report
+ * is 1 (the default).
+ */
+void ar_heap__memory_report(void);
+
+/*
+ * ar_heap__set_options: apply options written as in AR_HEAP_OPTIONS
+ * ("key=value:key=value"). Called before the first allocation, they become
+ * the defaults that AR_HEAP_OPTIONS then overrides; called later, they take
+ * effect for the operations that follow. Unknown keys and malformed values
+ * are warned about on stderr, naming the key, and skipped. Returns the
+ * number of problems (0 when every pair was applied).
+ */
+int ar_heap__set_options(const char *options);
+
+/* ar_heap_stats_t: counters of the tracked heap (all zero in release). */
+typedef struct ar_heap_stats_s {
+    size_t total_allocations; /* blocks ever allocated (realloc counts one) */
+    size_t live_blocks;       /* blocks allocated and not yet freed */
+    size_t live_bytes;        /* bytes requested by the live blocks */
+    size_t peak_live_bytes;   /* highest live_bytes seen so far */
+    size_t total_bytes;       /* bytes requested by every allocation */
+} ar_heap_stats_t;
+
+/* ar_heap__get_stats: copy a consistent snapshot of the counters to *out. */
+void ar_heap__get_stats(ar_heap_stats_t *out);
+
+/* ar_heap__has_tracking: 1 when the library was built with the debug heap. */
+int ar_heap__has_tracking(void);
+
+#if AR_HEAP_TRACKING
+
+#define AR__HEAP__MALLOC(size, desc) ar_heap__malloc((size), __FILE__, __LINE__, (desc))
+#define AR__HEAP__CALLOC(count, size, desc) \
+    ar_heap__calloc((count), (size), __FILE__, __LINE__, (desc))
+#define AR__HEAP__REALLOC(ptr, size, desc) \
+    ar_heap__realloc((ptr), (size), __FILE__, __LINE__, (desc))
+#define AR__HEAP__STRDUP(str, desc) ar_heap__strdup((str), __FILE__, __LINE__, (desc))
+#define AR__HEAP__FREE(ptr) ar_heap__free_at((ptr), __FILE__, __LINE__)
+
+#else /* release: straight to libc, desc never evaluated */
+
+/* strdup is POSIX (C23 for ISO C); declared here so a strict -std=c11
+ * translation unit still gets a prototype. The declaration matches libc's. */
+extern char *strdup(const char *ar_heap_str);
+
+#define AR__HEAP__MALLOC(size, desc) malloc(size)
+#define AR__HEAP__CALLOC(count, size, desc) calloc((count), (size))
+#define AR__HEAP__REALLOC(ptr, size, desc) realloc((ptr), (size))
+#define AR__HEAP__STRDUP(str, desc) strdup(str)
+#define AR__HEAP__FREE(ptr) free(ptr)
+
+#endif /* AR_HEAP_TRACKING */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AR_HEAP_H */

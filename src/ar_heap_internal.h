@@ -1,0 +1,255 @@
+/*
+ * ar_heap_internal.h: the one internal header of the debug heap.
+ *
+ * Public headers live in include/; everything here is private to src/ and
+ * named ar_heap_<module>__verb (one module per file):
+ *
+ *   heap.c      the public entry points: malloc, calloc, realloc, strdup, free
+ *   block.c     the block layout (base, head zone, user bytes, tail zone)
+ *   tracking.c  records of live and recently freed blocks, sharded hash table
+ *   stats.c     counters and their snapshot
+ *   options.c   AR_HEAP_OPTIONS parsing, defaults, help
+ *   report.c    the allocation-free, stdio-free writer and error reports
+ *   leaks.c     the leak report (at exit and on demand)
+ *   os.c        the few OS services used: pages, thread ids, raw writes
+ *
+ * Lock discipline, written down once:
+ *   - Each shard of the tracking table has one mutex. An allocation or a
+ *     free takes exactly one shard lock, the shard of its user address.
+ *   - Whole-heap walks (leak report, interior-pointer search, fork) take
+ *     every shard lock in index order 0..N-1 and release them in reverse.
+ *     No code path takes a shard lock while holding a higher-numbered one.
+ *   - Statistics are atomics or shard-local counters read under the walk
+ *     locks; no lock is held while a report is written to stderr, except
+ *     by the whole-heap walks.
+ *   - Options are written before the first allocation (or by the program
+ *     itself, between operations) and read without locks.
+ */
+#ifndef AR_HEAP_INTERNAL_H
+#define AR_HEAP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ar_heap.h"
+
+/* ------------------------------------------------------------------ records */
+
+/* Bytes of a block's description kept in its record (copied at allocation,
+ * so a description may live on the caller's stack). Longer ones are cut. */
+#define AR_HEAP_DESC_CAPACITY 64
+
+/* Where a record stands in a block's life. */
+typedef enum ar_heap_state_e {
+    AR_HEAP_STATE_UNUSED = 0, /* in the record pool */
+    AR_HEAP_STATE_LIVE,       /* block allocated, record in the hash table */
+    AR_HEAP_STATE_FREED       /* block returned; record kept in freed history */
+} ar_heap_state_t;
+
+/* A source location: file is a string with static storage (__FILE__). */
+typedef struct ar_heap_site_s {
+    const char *file;
+    int line;
+    uint32_t thread; /* OS thread id of the caller */
+} ar_heap_site_t;
+
+/*
+ * ar_heap_record_t: what the checker knows about one block. Records live
+ * out of band, in pools of the tracking module, never next to the user's
+ * bytes: an underflow can damage a block, not the checker's bookkeeping.
+ */
+typedef struct ar_heap_record_s {
+    struct ar_heap_record_s *next; /* hash chain (live) or history FIFO (freed) */
+    uintptr_t user;                /* address handed to the program */
+    void *base;                    /* address the backend returned */
+    size_t size;                   /* bytes the program asked for */
+    size_t total;                  /* bytes taken from the backend */
+    uint64_t seq;                  /* allocation number, from 1 */
+    ar_heap_site_t alloc_site;
+    ar_heap_site_t free_site;      /* valid when state is FREED */
+    ar_heap_state_t state;
+    char desc[AR_HEAP_DESC_CAPACITY];
+} ar_heap_record_t;
+
+/* ------------------------------------------------------------------ options */
+
+typedef enum ar_heap_action_e {
+    AR_HEAP_ACTION_ABORT = 0, /* report, then abort() (SIGABRT) */
+    AR_HEAP_ACTION_EXIT,      /* report, then _exit(error_exitcode) */
+    AR_HEAP_ACTION_CONTINUE   /* report and carry on; the bad call is a no-op */
+} ar_heap_action_t;
+
+#define AR_HEAP_PATH_CAPACITY 1024
+
+typedef struct ar_heap_options_s {
+    ar_heap_action_t on_error;
+    int error_exitcode;
+    int leak_exitcode;
+    int leak_report;
+    int report_path_set; /* 1 when report_path was given as an option */
+    char report_path[AR_HEAP_PATH_CAPACITY];
+    size_t freed_history;
+    int help;
+} ar_heap_options_t;
+
+/* The options in force (options.c). */
+extern ar_heap_options_t ar_heap_options;
+
+/* Parse "key=value:key=value" into ar_heap_options; warnings name `origin`
+ * (e.g. "AR_HEAP_OPTIONS"). Returns the number of problems. */
+int ar_heap_options__parse(const char *text, const char *origin);
+
+/* Reset ar_heap_options to the documented defaults. */
+void ar_heap_options__reset(void);
+
+/* Print every option, its default and meaning to stderr. */
+void ar_heap_options__print_help(void);
+
+/* The report path in force: option, else AGERUN_MEMORY_REPORT, else the
+ * default. Empty string: no report file. */
+const char *ar_heap_options__report_path(void);
+
+/* ------------------------------------------------------------------ init */
+
+/* Make sure the heap is initialised (options read, atexit registered). */
+void ar_heap__ensure_init(void);
+
+/* ------------------------------------------------------------------ block */
+
+/* Compute the backend size for a user size; 0 on overflow (too large). */
+size_t ar_heap_block__total_size(size_t size);
+
+/* The user address inside a block whose backend allocation is `base`. */
+void *ar_heap_block__user(void *base);
+
+/* Obtain and release backend memory for blocks. */
+void *ar_heap_block__obtain(size_t total);
+void ar_heap_block__release(void *base);
+
+/* ------------------------------------------------------------------ tracking */
+
+/* Publish a copy of *filled as a live record (its state is set to LIVE)
+ * and count it in the statistics. Returns 0 when no record could be had
+ * (the checker's own memory is exhausted); nothing is changed then. */
+int ar_heap_tracking__insert(const ar_heap_record_t *filled);
+
+/*
+ * Remove the live record of `user` and move it to the freed history with
+ * `site` as its free site. On success copies the record to *out and returns
+ * 1; returns 0 when `user` is not a live block (nothing is changed).
+ */
+int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, ar_heap_record_t *out);
+
+/* Copy the live record of `user` to *out; 1 when found. */
+int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out);
+
+/* Copy the most recent freed-history record of `user` to *out; 1 when found. */
+int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out);
+
+/* Copy the live record whose bytes [user, user+size] contain `addr`. */
+int ar_heap_tracking__find_containing(uintptr_t addr, ar_heap_record_t *out);
+
+/* Lock every shard (in order) / unlock them (in reverse). */
+void ar_heap_tracking__lock_all(void);
+void ar_heap_tracking__unlock_all(void);
+
+/* With every shard locked: call fn on each live record. */
+typedef void (*ar_heap_record_fn)(const ar_heap_record_t *record, void *arg);
+void ar_heap_tracking__each_live_locked(ar_heap_record_fn fn, void *arg);
+
+/* Shard-local counters summed with every shard locked. */
+void ar_heap_tracking__sum_locked(ar_heap_stats_t *out);
+
+/* Initialise the shards (once) and the fork handlers. */
+void ar_heap_tracking__init(void);
+
+/* ------------------------------------------------------------------ stats */
+
+/* Count `size` more live bytes; keeps the peak. */
+void ar_heap_stats__add_live(size_t size);
+
+/* Count `size` fewer live bytes. */
+void ar_heap_stats__sub_live(size_t size);
+
+/* Next allocation sequence number (1, 2, ...). */
+uint64_t ar_heap_stats__next_seq(void);
+
+/* Peak of live bytes so far. */
+size_t ar_heap_stats__peak(void);
+
+/* ------------------------------------------------------------------ os */
+
+/* Map `size` bytes of zeroed, readable and writable memory; NULL on failure. */
+void *ar_heap_os__map(size_t size);
+void ar_heap_os__unmap(void *addr, size_t size);
+
+/* The calling thread's OS id (cached per thread). */
+uint32_t ar_heap_os__thread_id(void);
+
+/* In a child after fork: the cached thread id belongs to the parent. */
+void ar_heap_os__forget_thread_id(void);
+
+/* write() all of buf to fd, retrying on EINTR and short writes. */
+void ar_heap_os__write_all(int fd, const char *buf, size_t len);
+
+/* ------------------------------------------------------------------ report */
+
+/*
+ * ar_heap_out_t: a small buffered writer to a file descriptor. It formats
+ * decimals, hex and strings itself: no malloc, no stdio, so it works while
+ * the program's heap is damaged and from inside the allocator.
+ */
+typedef struct ar_heap_out_s {
+    int fd;
+    size_t len;
+    char buf[512];
+} ar_heap_out_t;
+
+void ar_heap_out__init(ar_heap_out_t *out, int fd);
+void ar_heap_out__str(ar_heap_out_t *out, const char *s);
+void ar_heap_out__dec(ar_heap_out_t *out, uint64_t value);
+void ar_heap_out__signed(ar_heap_out_t *out, long long value);
+void ar_heap_out__hex(ar_heap_out_t *out, uintptr_t value);
+void ar_heap_out__site(ar_heap_out_t *out, const ar_heap_site_t *site);
+void ar_heap_out__flush(ar_heap_out_t *out);
+
+/* Error kinds, named as they appear in reports. */
+typedef enum ar_heap_error_e {
+    AR_HEAP_ERROR_DOUBLE_FREE,
+    AR_HEAP_ERROR_INVALID_FREE,
+    AR_HEAP_ERROR_INVALID_ARGUMENT
+} ar_heap_error_t;
+
+/* Name of an error kind ("double-free", ...). */
+const char *ar_heap_report__error_name(ar_heap_error_t kind);
+
+/*
+ * Report a pointer handed to free or realloc that is not a live block, and
+ * apply the error action. `operation` is "free" or "realloc".
+ */
+void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site);
+
+/* Report STRDUP(NULL) and similar misuse, then apply the error action. */
+void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site);
+
+/* Write a one-line warning "arheap: warning: <text>" to stderr. */
+void ar_heap_report__warning(const char *text);
+
+/* Apply the configured error action (abort, exit, or return). */
+void ar_heap_report__act(void);
+
+/* ------------------------------------------------------------------ leaks */
+
+/* Write the leak report (file and stderr summary). Returns the number of
+ * leaked blocks that are not marked intentional. */
+size_t ar_heap_leaks__report(void);
+
+/* The at-exit hook registered on first use. */
+void ar_heap_leaks__at_exit(void);
+
+/* The description marker AgeRun uses for blocks leaked on purpose. */
+#define AR_HEAP_INTENTIONAL_LEAK_MARKER "INTENTIONAL_LEAK_FOR_TESTING"
+
+#endif /* AR_HEAP_INTERNAL_H */

@@ -1,0 +1,196 @@
+/*
+ * heap.c: the public entry points of the debug heap.
+ *
+ * Each allocation: obtain backend memory for the block (block.c), fill a
+ * record with the block's address, size, sites and description, publish it
+ * (tracking.c). Each free: remove the record of exactly that address; only
+ * then is the block's memory touched or released. A pointer that is not a
+ * live block goes to report.c and never reaches libc.
+ *
+ * Initialisation happens once, on first use from any entry point: defaults,
+ * then options given from code, then AR_HEAP_OPTIONS, then the at-exit leak
+ * report.
+ */
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct {
+    pthread_once_t defaults_once;
+    pthread_once_t init_once;
+    _Atomic int ready;
+} heap = { PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, 0 };
+
+static void ar_heap__load_defaults(void)
+{
+    ar_heap_options__reset();
+}
+
+static void ar_heap__init_once(void)
+{
+    pthread_once(&heap.defaults_once, ar_heap__load_defaults);
+    (void)ar_heap_options__parse(getenv("AR_HEAP_OPTIONS"), "AR_HEAP_OPTIONS");
+    if (ar_heap_options.help)
+        ar_heap_options__print_help();
+    ar_heap_tracking__init();
+    if (atexit(ar_heap_leaks__at_exit) != 0)
+        ar_heap_report__warning("could not register the at-exit leak report");
+    atomic_store_explicit(&heap.ready, 1, memory_order_release);
+}
+
+void ar_heap__ensure_init(void)
+{
+    if (!atomic_load_explicit(&heap.ready, memory_order_acquire))
+        pthread_once(&heap.init_once, ar_heap__init_once);
+}
+
+int ar_heap__set_options(const char *options)
+{
+    pthread_once(&heap.defaults_once, ar_heap__load_defaults);
+    int problems = ar_heap_options__parse(options, "ar_heap__set_options");
+    if (ar_heap_options.help) {
+        ar_heap_options__print_help();
+        ar_heap_options.help = 0;
+    }
+    return problems;
+}
+
+int ar_heap__has_tracking(void)
+{
+    return 1;
+}
+
+static ar_heap_site_t ar_heap__site(const char *file, int line)
+{
+    ar_heap_site_t site = { file, line, ar_heap_os__thread_id() };
+    return site;
+}
+
+/* Allocate and track a block of `size` bytes; the user bytes are left as
+ * the backend gave them. */
+static void *ar_heap__allocate(size_t size, const char *file, int line, const char *desc)
+{
+    ar_heap__ensure_init();
+    size_t total = ar_heap_block__total_size(size);
+    if (total == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *base = ar_heap_block__obtain(total);
+    if (base == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    ar_heap_record_t record;
+    record.next = NULL;
+    record.base = base;
+    record.user = (uintptr_t)ar_heap_block__user(base);
+    record.size = size;
+    record.total = total;
+    record.seq = ar_heap_stats__next_seq();
+    record.alloc_site = ar_heap__site(file, line);
+    record.free_site.file = NULL;
+    record.free_site.line = 0;
+    record.free_site.thread = 0;
+    record.state = AR_HEAP_STATE_LIVE;
+    if (desc == NULL)
+        desc = "(no description)";
+    size_t len = strnlen(desc, AR_HEAP_DESC_CAPACITY - 1);
+    memcpy(record.desc, desc, len);
+    record.desc[len] = '\0';
+    if (!ar_heap_tracking__insert(&record)) {
+        ar_heap_block__release(base);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return (void *)record.user;
+}
+
+void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
+{
+    return ar_heap__allocate(size, file, line, desc);
+}
+
+void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc)
+{
+    if (size != 0 && count > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *user = ar_heap__allocate(count * size, file, line, desc);
+    if (user != NULL)
+        memset(user, 0, count * size);
+    return user;
+}
+
+char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc)
+{
+    if (str == NULL) {
+        ar_heap_site_t site = ar_heap__site(file, line);
+        ar_heap__ensure_init();
+        ar_heap_report__invalid_argument("STRDUP was given a NULL string", &site);
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t len = strlen(str);
+    char *copy = ar_heap__allocate(len + 1, file, line, desc);
+    if (copy != NULL)
+        memcpy(copy, str, len + 1);
+    return copy;
+}
+
+/* Untrack and release the block at ptr; report when it is not live.
+ * Returns 1 when the block was freed. */
+static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap_record_t record;
+    if (!ar_heap_tracking__remove((uintptr_t)ptr, site, &record)) {
+        ar_heap_report__bad_pointer(ptr, operation, site);
+        return 0;
+    }
+    ar_heap_block__release(record.base);
+    return 1;
+}
+
+void ar_heap__free_at(void *ptr, const char *file, int line)
+{
+    if (ptr == NULL)
+        return;
+    ar_heap__ensure_init();
+    ar_heap_site_t site = ar_heap__site(file, line);
+    (void)ar_heap__release(ptr, "free", &site);
+}
+
+void ar_heap__free(void *ptr)
+{
+    ar_heap__free_at(ptr, NULL, 0);
+}
+
+void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc)
+{
+    if (ptr == NULL)
+        return ar_heap__allocate(size, file, line, desc);
+    ar_heap__ensure_init();
+    ar_heap_site_t site = ar_heap__site(file, line);
+    if (size == 0) {
+        (void)ar_heap__release(ptr, "realloc", &site);
+        return NULL;
+    }
+    ar_heap_record_t old;
+    if (!ar_heap_tracking__find_live((uintptr_t)ptr, &old)) {
+        ar_heap_report__bad_pointer(ptr, "realloc", &site);
+        return NULL;
+    }
+    /* Always move: a stale pointer to the old block is then a pointer to
+     * freed memory, which later checks can see. */
+    void *fresh = ar_heap__allocate(size, file, line, desc);
+    if (fresh == NULL)
+        return NULL;
+    memcpy(fresh, ptr, old.size < size ? old.size : size);
+    /* Should another thread have freed the old block meanwhile (a race in
+     * the program), release reports it and the new block still stands. */
+    (void)ar_heap__release(ptr, "realloc", &site);
+    return fresh;
+}

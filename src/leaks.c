@@ -1,0 +1,399 @@
+/*
+ * leaks.c: the leak report, at exit and on demand.
+ *
+ * Two outputs. The report file (report_path, else AGERUN_MEMORY_REPORT,
+ * else heap_memory_report.log) holds everything: the counters, the leak
+ * sites grouped by file:line with their counts and bytes, largest first,
+ * and every leaked block in allocation order. stderr gets a short summary,
+ * and only when something leaked, so a clean run stays quiet.
+ *
+ * Blocks whose description contains INTENTIONAL_LEAK_FOR_TESTING (AgeRun's
+ * convention) are listed apart and do not count as leaks.
+ *
+ * The report holds every shard lock while it runs, so the set of blocks it
+ * describes is one consistent snapshot. Its scratch arrays are mapped from
+ * the OS; it writes with write(2), like every arheap report.
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How many sites the stderr summary names before "and N more". */
+#define AR_HEAP_SUMMARY_SITES 5
+
+typedef struct ar_heap_leak_site_s {
+    const ar_heap_record_t *first; /* earliest block of the site */
+    size_t blocks;
+    size_t bytes;
+} ar_heap_leak_site_t;
+
+typedef struct ar_heap_leak_scan_s {
+    /* Arrays of const ar_heap_record_t *, typed const void * so that one
+     * pointer sort serves every array. */
+    const void **records; /* live, not intentional */
+    const void **intentional;
+    size_t count;
+    size_t intentional_count;
+    size_t bytes;
+    size_t intentional_bytes;
+    size_t capacity;
+} ar_heap_leak_scan_t;
+
+static int ar_heap_leaks__is_intentional(const ar_heap_record_t *record)
+{
+    return strstr(record->desc, AR_HEAP_INTENTIONAL_LEAK_MARKER) != NULL;
+}
+
+static void ar_heap_leaks__collect(const ar_heap_record_t *record, void *arg)
+{
+    ar_heap_leak_scan_t *scan = arg;
+    if (ar_heap_leaks__is_intentional(record)) {
+        if (scan->intentional_count < scan->capacity)
+            scan->intentional[scan->intentional_count] = record;
+        scan->intentional_count++;
+        scan->intentional_bytes += record->size;
+    } else {
+        if (scan->count < scan->capacity)
+            scan->records[scan->count] = record;
+        scan->count++;
+        scan->bytes += record->size;
+    }
+}
+
+/* ------------------------------------------------------------ sorting */
+
+/* A heap sort over an array of pointers: in place, no allocation. */
+typedef int (*ar_heap_before_fn)(const void *a, const void *b);
+
+static void ar_heap_leaks__sift(const void **items, size_t root, size_t n, ar_heap_before_fn before)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && before(items[child], items[child + 1]))
+            child++;
+        if (!before(items[root], items[child]))
+            return;
+        const void *t = items[root];
+        items[root] = items[child];
+        items[child] = t;
+        root = child;
+    }
+}
+
+/* Sort so that before(items[i], items[j]) holds for i < j where it can. */
+static void ar_heap_leaks__sort(const void **items, size_t n, ar_heap_before_fn before)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        ar_heap_leaks__sift(items, i, n, before);
+    for (size_t end = n; end-- > 1;) {
+        const void *t = items[0];
+        items[0] = items[end];
+        items[end] = t;
+        ar_heap_leaks__sift(items, 0, end, before);
+    }
+}
+
+static int ar_heap_leaks__by_seq(const void *a, const void *b)
+{
+    return ((const ar_heap_record_t *)a)->seq < ((const ar_heap_record_t *)b)->seq;
+}
+
+static int ar_heap_leaks__same_site(const ar_heap_record_t *a, const ar_heap_record_t *b)
+{
+    const char *fa = a->alloc_site.file != NULL ? a->alloc_site.file : "";
+    const char *fb = b->alloc_site.file != NULL ? b->alloc_site.file : "";
+    return a->alloc_site.line == b->alloc_site.line && strcmp(fa, fb) == 0;
+}
+
+static int ar_heap_leaks__by_site(const void *a, const void *b)
+{
+    const ar_heap_record_t *ra = a, *rb = b;
+    const char *fa = ra->alloc_site.file != NULL ? ra->alloc_site.file : "";
+    const char *fb = rb->alloc_site.file != NULL ? rb->alloc_site.file : "";
+    int c = strcmp(fa, fb);
+    if (c != 0)
+        return c < 0;
+    if (ra->alloc_site.line != rb->alloc_site.line)
+        return ra->alloc_site.line < rb->alloc_site.line;
+    return ra->seq < rb->seq;
+}
+
+static int ar_heap_leaks__largest_first(const void *a, const void *b)
+{
+    const ar_heap_leak_site_t *sa = a, *sb = b;
+    if (sa->bytes != sb->bytes)
+        return sa->bytes > sb->bytes;
+    if (sa->blocks != sb->blocks)
+        return sa->blocks > sb->blocks;
+    return sa->first->seq < sb->first->seq;
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* Pad to `width` columns after writing `used` of them. */
+static void ar_heap_leaks__pad(ar_heap_out_t *out, size_t used, size_t width)
+{
+    while (used++ < width)
+        ar_heap_out__str(out, " ");
+}
+
+static size_t ar_heap_leaks__digits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static void ar_heap_leaks__count(ar_heap_out_t *out, size_t n, const char *one, const char *many)
+{
+    ar_heap_out__dec(out, n);
+    ar_heap_out__str(out, n == 1 ? one : many);
+}
+
+static void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *r)
+{
+    ar_heap_out__str(out, "  #");
+    ar_heap_out__dec(out, r->seq);
+    ar_heap_out__str(out, "  ");
+    ar_heap_leaks__count(out, r->size, " byte at ", " bytes at ");
+    ar_heap_out__hex(out, r->user);
+    ar_heap_out__str(out, "  ");
+    ar_heap_out__site(out, &r->alloc_site);
+    ar_heap_out__str(out, "  \"");
+    ar_heap_out__str(out, r->desc);
+    ar_heap_out__str(out, "\"  thread ");
+    ar_heap_out__dec(out, r->alloc_site.thread);
+    ar_heap_out__str(out, "\n");
+}
+
+static void ar_heap_leaks__site_line(ar_heap_out_t *out, const ar_heap_leak_site_t *site)
+{
+    ar_heap_out__str(out, "  ");
+    ar_heap_leaks__pad(out, ar_heap_leaks__digits(site->bytes), 10);
+    ar_heap_out__dec(out, site->bytes);
+    ar_heap_leaks__pad(out, ar_heap_leaks__digits(site->blocks), 9);
+    ar_heap_out__dec(out, site->blocks);
+    ar_heap_out__str(out, "  ");
+    ar_heap_out__site(out, &site->first->alloc_site);
+    ar_heap_out__str(out, "  \"");
+    ar_heap_out__str(out, site->first->desc);
+    ar_heap_out__str(out, "\"\n");
+}
+
+static void ar_heap_leaks__figure(ar_heap_out_t *out, const char *label, uint64_t value)
+{
+    ar_heap_out__str(out, label);
+    ar_heap_out__dec(out, value);
+    ar_heap_out__str(out, "\n");
+}
+
+static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t *stats,
+                                      const ar_heap_leak_scan_t *scan,
+                                      const void *const *sites, size_t site_count, int listed)
+{
+    ar_heap_out__str(out, "arheap memory report (pid ");
+    ar_heap_out__dec(out, (uint64_t)getpid());
+    ar_heap_out__str(out, ")\n=================================================================\n");
+    ar_heap_leaks__figure(out, "total allocations:     ", stats->total_allocations);
+    ar_heap_leaks__figure(out, "total bytes allocated: ", stats->total_bytes);
+    ar_heap_leaks__figure(out, "live blocks:           ", stats->live_blocks);
+    ar_heap_leaks__figure(out, "live bytes:            ", stats->live_bytes);
+    ar_heap_leaks__figure(out, "peak live bytes:       ", stats->peak_live_bytes);
+    ar_heap_out__str(out, "leaks:                 ");
+    ar_heap_leaks__count(out, scan->count, " block, ", " blocks, ");
+    ar_heap_leaks__count(out, scan->bytes, " byte", " bytes");
+    ar_heap_out__str(out, " from ");
+    ar_heap_leaks__count(out, site_count, " site\n", " sites\n");
+    ar_heap_out__str(out, "intentional leaks:     ");
+    ar_heap_leaks__count(out, scan->intentional_count, " block, ", " blocks, ");
+    ar_heap_leaks__count(out, scan->intentional_bytes, " byte\n", " bytes\n");
+
+    if (scan->count == 0 && scan->intentional_count == 0) {
+        ar_heap_out__str(out, "\nNo memory leaks detected.\n");
+        return;
+    }
+    if (!listed) {
+        ar_heap_out__str(out, "\n(no memory to list the blocks: only the figures above)\n");
+        return;
+    }
+    if (scan->count > 0) {
+        ar_heap_out__str(out, "\nLeak sites, largest first:\n");
+        ar_heap_out__str(out, "       bytes   blocks  site  \"description\"\n");
+        for (size_t i = 0; i < site_count; i++)
+            ar_heap_leaks__site_line(out, sites[i]);
+        ar_heap_out__str(out, "\nLeaked blocks, in allocation order:\n");
+        for (size_t i = 0; i < scan->count; i++)
+            ar_heap_leaks__block_line(out, scan->records[i]);
+    }
+    if (scan->intentional_count > 0) {
+        ar_heap_out__str(out, "\nIntentional leaks (" AR_HEAP_INTENTIONAL_LEAK_MARKER
+                              "), expected:\n");
+        for (size_t i = 0; i < scan->intentional_count; i++)
+            ar_heap_leaks__block_line(out, scan->intentional[i]);
+    }
+}
+
+static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
+                                         const void *const *sites, size_t site_count,
+                                         const char *where, int listed)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: LEAK: ");
+    ar_heap_leaks__count(&out, scan->count, " block (", " blocks (");
+    ar_heap_leaks__count(&out, scan->bytes, " byte)", " bytes)");
+    ar_heap_out__str(&out, " not freed, from ");
+    ar_heap_leaks__count(&out, site_count, " site", " sites");
+    ar_heap_out__str(&out, listed ? ", largest first:\n" : "\n");
+    size_t shown = site_count < AR_HEAP_SUMMARY_SITES ? site_count : AR_HEAP_SUMMARY_SITES;
+    for (size_t i = 0; listed && i < shown; i++) {
+        const ar_heap_leak_site_t *site = sites[i];
+        ar_heap_out__str(&out, "arheap:   ");
+        ar_heap_out__site(&out, &site->first->alloc_site);
+        ar_heap_out__str(&out, ": ");
+        ar_heap_leaks__count(&out, site->bytes, " byte in ", " bytes in ");
+        ar_heap_leaks__count(&out, site->blocks, " block (\"", " blocks (\"");
+        ar_heap_out__str(&out, site->first->desc);
+        ar_heap_out__str(&out, "\")\n");
+    }
+    if (listed && site_count > shown) {
+        ar_heap_out__str(&out, "arheap:   and ");
+        ar_heap_leaks__count(&out, site_count - shown, " more site\n", " more sites\n");
+    }
+    if (scan->intentional_count > 0) {
+        ar_heap_out__str(&out, "arheap: also ");
+        ar_heap_leaks__count(&out, scan->intentional_count, " intentional leak",
+                             " intentional leaks");
+        ar_heap_out__str(&out, " (expected)\n");
+    }
+    ar_heap_out__str(&out, "arheap: full report in ");
+    ar_heap_out__str(&out, where);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__flush(&out);
+}
+
+/* Open the report file; on failure say so and return 2 (stderr). */
+static int ar_heap_leaks__open(const char *path, const char **where)
+{
+    *where = path;
+    if (path[0] == '\0') {
+        *where = "(no report file: report_path is empty)";
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        return fd;
+    int err = errno;
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: cannot write the report file '");
+    ar_heap_out__str(&out, path);
+    ar_heap_out__str(&out, "' (");
+    ar_heap_out__str(&out, strerror(err));
+    ar_heap_out__str(&out, "); writing the report to stderr instead\n");
+    ar_heap_out__flush(&out);
+    *where = "stderr (above)";
+    return 2;
+}
+
+size_t ar_heap_leaks__report(void)
+{
+    ar_heap__ensure_init();
+    ar_heap_tracking__lock_all();
+
+    ar_heap_stats_t stats;
+    ar_heap_tracking__sum_locked(&stats);
+    stats.peak_live_bytes = ar_heap_stats__peak();
+
+    /* Scratch: two arrays of record pointers, one of sites, all mapped. */
+    size_t n = stats.live_blocks;
+    size_t bytes = n * (2 * sizeof(void *) + sizeof(ar_heap_leak_site_t)) + 1;
+    char *scratch = n > 0 ? ar_heap_os__map(bytes) : NULL;
+    int listed = n == 0 || scratch != NULL;
+
+    ar_heap_leak_scan_t scan;
+    memset(&scan, 0, sizeof scan);
+    if (scratch != NULL) {
+        scan.records = (const void **)(void *)scratch;
+        scan.intentional = scan.records + n;
+        scan.capacity = n;
+    }
+    ar_heap_tracking__each_live_locked(ar_heap_leaks__collect, &scan);
+
+    /* Sites: sort a copy by site, fold runs, then order by bytes. The
+     * intentional array's slots past its count hold the copy. */
+    ar_heap_leak_site_t *sites = NULL;
+    const void **order = NULL; /* of const ar_heap_leak_site_t * */
+    size_t site_count = 0;
+    if (listed && scan.count > 0) {
+        sites = (ar_heap_leak_site_t *)(scan.intentional + n);
+        const void **by_site = scan.intentional + scan.intentional_count;
+        memcpy(by_site, scan.records, scan.count * sizeof *by_site);
+        ar_heap_leaks__sort(by_site, scan.count, ar_heap_leaks__by_site);
+        for (size_t i = 0; i < scan.count; i++) {
+            const ar_heap_record_t *r = by_site[i];
+            if (site_count == 0 || !ar_heap_leaks__same_site(sites[site_count - 1].first, r)) {
+                sites[site_count].first = r;
+                sites[site_count].blocks = 0;
+                sites[site_count].bytes = 0;
+                site_count++;
+            }
+            sites[site_count - 1].blocks++;
+            sites[site_count - 1].bytes += r->size;
+        }
+        /* Order the sites largest first, in by_site's slots (no longer
+         * needed, and there are at least as many as sites). */
+        order = by_site;
+        for (size_t i = 0; i < site_count; i++)
+            order[i] = &sites[i];
+        ar_heap_leaks__sort(order, site_count, ar_heap_leaks__largest_first);
+    }
+    if (listed) {
+        ar_heap_leaks__sort(scan.records, scan.count, ar_heap_leaks__by_seq);
+        ar_heap_leaks__sort(scan.intentional, scan.intentional_count, ar_heap_leaks__by_seq);
+    }
+
+    const char *where;
+    int fd = ar_heap_leaks__open(ar_heap_options__report_path(), &where);
+    if (fd >= 0) {
+        ar_heap_out_t out;
+        ar_heap_out__init(&out, fd);
+        ar_heap_leaks__write_file(&out, &stats, &scan, order, site_count, listed);
+        ar_heap_out__flush(&out);
+        if (fd != 2)
+            close(fd);
+    }
+    if (scan.count > 0 || scan.intentional_count > 0)
+        ar_heap_leaks__write_summary(&scan, order, site_count, where, listed);
+
+    if (scratch != NULL)
+        ar_heap_os__unmap(scratch, bytes);
+    ar_heap_tracking__unlock_all();
+    return scan.count;
+}
+
+void ar_heap__memory_report(void)
+{
+    (void)ar_heap_leaks__report();
+}
+
+void ar_heap_leaks__at_exit(void)
+{
+    if (!ar_heap_options.leak_report)
+        return;
+    size_t leaks = ar_heap_leaks__report();
+    if (leaks > 0 && ar_heap_options.leak_exitcode != 0) {
+        fflush(NULL);
+        _exit(ar_heap_options.leak_exitcode);
+    }
+}

@@ -1,0 +1,248 @@
+/*
+ * options.c: AR_HEAP_OPTIONS, one string of key=value pairs.
+ *
+ *     AR_HEAP_OPTIONS="on_error=continue:leak_exitcode=3" ./test_binary
+ *
+ * The same text can be given from code with ar_heap__set_options(). Every
+ * option is a row of one table: its name, its kind, its default and one
+ * line of help; the parser and AR_HEAP_OPTIONS=help=1 both read the table,
+ * so they can not disagree. Bad input is warned about, naming the key, and
+ * skipped; the option keeps its previous value. Nothing here allocates.
+ */
+#include "ar_heap_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+ar_heap_options_t ar_heap_options;
+
+#define AR_HEAP_DEFAULT_REPORT_PATH "heap_memory_report.log"
+
+typedef enum ar_heap_option_kind_e {
+    AR_HEAP_OPTION_BOOL,   /* 0/1, also false/true, no/yes */
+    AR_HEAP_OPTION_INT,    /* decimal between min and max */
+    AR_HEAP_OPTION_SIZE,   /* decimal size_t */
+    AR_HEAP_OPTION_ACTION, /* abort, exit, continue */
+    AR_HEAP_OPTION_PATH    /* any text up to AR_HEAP_PATH_CAPACITY - 1 bytes */
+} ar_heap_option_kind_t;
+
+typedef struct ar_heap_option_s {
+    const char *name;
+    ar_heap_option_kind_t kind;
+    size_t offset; /* of the field in ar_heap_options_t */
+    long min, max; /* for INT */
+    const char *default_text;
+    const char *help;
+} ar_heap_option_t;
+
+#define AR_HEAP_FIELD(f) offsetof(ar_heap_options_t, f)
+
+static const ar_heap_option_t ar_heap_option_table[] = {
+    { "on_error", AR_HEAP_OPTION_ACTION, AR_HEAP_FIELD(on_error), 0, 0, "abort",
+      "what to do after reporting an error: abort (SIGABRT), exit (with error_exitcode), "
+      "continue (the bad call does nothing)" },
+    { "error_exitcode", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(error_exitcode), 1, 255, "23",
+      "exit status used by on_error=exit" },
+    { "leak_report", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(leak_report), 0, 0, "1",
+      "write the leak report at exit (report file, and a summary on stderr when blocks leak)" },
+    { "leak_exitcode", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(leak_exitcode), 0, 255, "0",
+      "when not 0, a process that exits with leaked blocks (other than intentional ones) "
+      "exits with this status instead" },
+    { "report_path", AR_HEAP_OPTION_PATH, AR_HEAP_FIELD(report_path), 0, 0,
+      AR_HEAP_DEFAULT_REPORT_PATH,
+      "file for the full leak report; empty for none. Without this option the environment "
+      "variable AGERUN_MEMORY_REPORT is used when set" },
+    { "freed_history", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(freed_history), 0, 0, "4096",
+      "records of freed blocks kept to name a later free of the same address a double-free "
+      "with both sites; 0 keeps none" },
+    { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
+      "print this list of options on stderr" },
+};
+
+#define AR_HEAP_OPTION_COUNT (sizeof ar_heap_option_table / sizeof ar_heap_option_table[0])
+
+/* Write "arheap: warning: <origin>: <a> <b> <c> <d>" as one line. */
+static void ar_heap_options__warn(const char *origin, const char *a, const char *b,
+                                  const char *c, const char *d)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: ");
+    ar_heap_out__str(&out, origin);
+    ar_heap_out__str(&out, ": ");
+    ar_heap_out__str(&out, a);
+    ar_heap_out__str(&out, b);
+    ar_heap_out__str(&out, c);
+    ar_heap_out__str(&out, d);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__flush(&out);
+}
+
+static int ar_heap_options__parse_unsigned(const char *text, unsigned long long max,
+                                           unsigned long long *value)
+{
+    unsigned long long v = 0;
+    if (*text == '\0')
+        return 0;
+    for (; *text != '\0'; text++) {
+        if (*text < '0' || *text > '9')
+            return 0;
+        unsigned digit = (unsigned)(*text - '0');
+        if (v > (max - digit) / 10)
+            return 0;
+        v = v * 10 + digit;
+    }
+    *value = v;
+    return 1;
+}
+
+/* Apply one value; returns 1 when it was valid. */
+static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value,
+                                  const char *origin)
+{
+    char *field = (char *)&ar_heap_options + opt->offset;
+    unsigned long long number;
+    switch (opt->kind) {
+    case AR_HEAP_OPTION_BOOL:
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0) {
+            *(int *)field = 1;
+            return 1;
+        }
+        if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0) {
+            *(int *)field = 0;
+            return 1;
+        }
+        ar_heap_options__warn(origin, "option '", opt->name,
+                              "' takes 0 or 1 (or true/false, yes/no); got '", value);
+        return 0;
+    case AR_HEAP_OPTION_INT:
+        if (ar_heap_options__parse_unsigned(value, (unsigned long long)opt->max, &number) &&
+            number >= (unsigned long long)opt->min) {
+            *(int *)field = (int)number;
+            return 1;
+        }
+        ar_heap_options__warn(origin, "option '", opt->name,
+                              "' takes a whole number in its range (see help=1); got '", value);
+        return 0;
+    case AR_HEAP_OPTION_SIZE:
+        if (ar_heap_options__parse_unsigned(value, SIZE_MAX, &number)) {
+            *(size_t *)field = (size_t)number;
+            return 1;
+        }
+        ar_heap_options__warn(origin, "option '", opt->name,
+                              "' takes a whole number of at least 0; got '", value);
+        return 0;
+    case AR_HEAP_OPTION_ACTION:
+        if (strcmp(value, "abort") == 0)
+            ar_heap_options.on_error = AR_HEAP_ACTION_ABORT;
+        else if (strcmp(value, "exit") == 0)
+            ar_heap_options.on_error = AR_HEAP_ACTION_EXIT;
+        else if (strcmp(value, "continue") == 0)
+            ar_heap_options.on_error = AR_HEAP_ACTION_CONTINUE;
+        else {
+            ar_heap_options__warn(origin, "option '", opt->name,
+                                  "' takes abort, exit or continue; got '", value);
+            return 0;
+        }
+        return 1;
+    case AR_HEAP_OPTION_PATH:
+        if (strlen(value) >= AR_HEAP_PATH_CAPACITY) {
+            ar_heap_options__warn(origin, "option '", opt->name, "' is too long", "");
+            return 0;
+        }
+        strcpy(field, value);
+        ar_heap_options.report_path_set = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Parse one "key=value" pair of `len` bytes. Returns 1 when applied. */
+static int ar_heap_options__parse_pair(const char *pair, size_t len, const char *origin)
+{
+    char key[64];
+    char value[AR_HEAP_PATH_CAPACITY];
+    const char *eq = memchr(pair, '=', len);
+    size_t key_len = eq != NULL ? (size_t)(eq - pair) : len;
+    if (key_len >= sizeof key) {
+        ar_heap_options__warn(origin, "unknown option (a key of ", "more than 63 bytes", ")", "");
+        return 0;
+    }
+    memcpy(key, pair, key_len);
+    key[key_len] = '\0';
+    const ar_heap_option_t *opt = NULL;
+    for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++)
+        if (strcmp(ar_heap_option_table[i].name, key) == 0)
+            opt = &ar_heap_option_table[i];
+    if (opt == NULL) {
+        ar_heap_options__warn(origin, "unknown option '", key,
+                              "' ignored; AR_HEAP_OPTIONS=help=1 lists the options", "");
+        return 0;
+    }
+    if (eq == NULL) {
+        ar_heap_options__warn(origin, "option '", key, "' has no value; write ",
+                              "key=value");
+        return 0;
+    }
+    size_t value_len = len - key_len - 1;
+    if (value_len >= sizeof value) {
+        ar_heap_options__warn(origin, "option '", key, "' has a value that is too long", "");
+        return 0;
+    }
+    memcpy(value, eq + 1, value_len);
+    value[value_len] = '\0';
+    return ar_heap_options__apply(opt, value, origin);
+}
+
+int ar_heap_options__parse(const char *text, const char *origin)
+{
+    int problems = 0;
+    if (text == NULL)
+        return 0;
+    while (*text != '\0') {
+        const char *end = strchr(text, ':');
+        size_t len = end != NULL ? (size_t)(end - text) : strlen(text);
+        if (len > 0 && !ar_heap_options__parse_pair(text, len, origin))
+            problems++;
+        text += len;
+        if (*text == ':')
+            text++;
+    }
+    return problems;
+}
+
+void ar_heap_options__reset(void)
+{
+    memset(&ar_heap_options, 0, sizeof ar_heap_options);
+    for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++)
+        (void)ar_heap_options__apply(&ar_heap_option_table[i],
+                                     ar_heap_option_table[i].default_text, "defaults");
+    ar_heap_options.report_path_set = 0;
+}
+
+const char *ar_heap_options__report_path(void)
+{
+    if (ar_heap_options.report_path_set)
+        return ar_heap_options.report_path;
+    const char *env = getenv("AGERUN_MEMORY_REPORT");
+    return env != NULL ? env : ar_heap_options.report_path;
+}
+
+void ar_heap_options__print_help(void)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap options (AR_HEAP_OPTIONS=\"key=value:key=value\", "
+                           "or ar_heap__set_options()):\n");
+    for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++) {
+        const ar_heap_option_t *opt = &ar_heap_option_table[i];
+        ar_heap_out__str(&out, "  ");
+        ar_heap_out__str(&out, opt->name);
+        ar_heap_out__str(&out, " (default: ");
+        ar_heap_out__str(&out, opt->default_text);
+        ar_heap_out__str(&out, ")\n      ");
+        ar_heap_out__str(&out, opt->help);
+        ar_heap_out__str(&out, "\n");
+    }
+    ar_heap_out__flush(&out);
+}

@@ -1,0 +1,69 @@
+/*
+ * release.c: the library as built without --enable-debug-heap.
+ *
+ * The AR__HEAP__* macros of a release build never call into the library;
+ * these functions exist so that the same programs link against either
+ * build (a unit compiled against a debug header, or a direct caller of
+ * ar_heap__malloc). Each is a plain pass-through to libc: nothing is
+ * tracked, nothing is reported, the statistics are zero.
+ */
+#define _GNU_SOURCE
+#include "ar_heap.h"
+
+#include <string.h>
+
+void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
+{
+    (void)file, (void)line, (void)desc;
+    return malloc(size);
+}
+
+void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc)
+{
+    (void)file, (void)line, (void)desc;
+    return calloc(count, size);
+}
+
+void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc)
+{
+    (void)file, (void)line, (void)desc;
+    return realloc(ptr, size);
+}
+
+char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc)
+{
+    (void)file, (void)line, (void)desc;
+    return strdup(str);
+}
+
+void ar_heap__free_at(void *ptr, const char *file, int line)
+{
+    (void)file, (void)line;
+    free(ptr);
+}
+
+void ar_heap__free(void *ptr)
+{
+    free(ptr);
+}
+
+void ar_heap__memory_report(void)
+{
+}
+
+int ar_heap__set_options(const char *options)
+{
+    (void)options;
+    return 0;
+}
+
+void ar_heap__get_stats(ar_heap_stats_t *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+}
+
+int ar_heap__has_tracking(void)
+{
+    return 0;
+}

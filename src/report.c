@@ -1,0 +1,244 @@
+/*
+ * report.c: how arheap speaks: error reports, warnings, the error action.
+ *
+ * Every report goes through ar_heap_out_t, a 512-byte buffer on the
+ * caller's stack flushed with write(2). It allocates nothing and calls no
+ * stdio, so a report still prints when the program has wrecked its heap or
+ * when the report is written from inside the allocator.
+ *
+ * An error report has the shape users know from AddressSanitizer: a rule,
+ * a header line naming the tool, the error kind and the address, the
+ * operation and its site, the block with its allocation (and free) site,
+ * and a one-line SUMMARY.
+ */
+#include "ar_heap_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void ar_heap_out__init(ar_heap_out_t *out, int fd)
+{
+    out->fd = fd;
+    out->len = 0;
+}
+
+void ar_heap_out__flush(ar_heap_out_t *out)
+{
+    ar_heap_os__write_all(out->fd, out->buf, out->len);
+    out->len = 0;
+}
+
+static void ar_heap_out__bytes(ar_heap_out_t *out, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (out->len == sizeof out->buf)
+            ar_heap_out__flush(out);
+        size_t room = sizeof out->buf - out->len;
+        size_t take = n < room ? n : room;
+        memcpy(out->buf + out->len, s, take);
+        out->len += take;
+        s += take;
+        n -= take;
+    }
+}
+
+void ar_heap_out__str(ar_heap_out_t *out, const char *s)
+{
+    ar_heap_out__bytes(out, s != NULL ? s : "(null)", strlen(s != NULL ? s : "(null)"));
+}
+
+void ar_heap_out__dec(ar_heap_out_t *out, uint64_t value)
+{
+    char digits[24];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    ar_heap_out__bytes(out, digits + i, sizeof digits - i);
+}
+
+void ar_heap_out__signed(ar_heap_out_t *out, long long value)
+{
+    if (value < 0) {
+        ar_heap_out__bytes(out, "-", 1);
+        ar_heap_out__dec(out, (uint64_t)0 - (uint64_t)value);
+    } else {
+        ar_heap_out__dec(out, (uint64_t)value);
+    }
+}
+
+void ar_heap_out__hex(ar_heap_out_t *out, uintptr_t value)
+{
+    char digits[2 + 2 * sizeof value];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = "0123456789abcdef"[value & 0xf];
+        value >>= 4;
+    } while (value != 0);
+    digits[--i] = 'x';
+    digits[--i] = '0';
+    ar_heap_out__bytes(out, digits + i, sizeof digits - i);
+}
+
+/* "file:line" or "an unknown site" when the call carried no location. */
+void ar_heap_out__site(ar_heap_out_t *out, const ar_heap_site_t *site)
+{
+    if (site->file == NULL) {
+        ar_heap_out__str(out, "an unknown site");
+        return;
+    }
+    ar_heap_out__str(out, site->file);
+    ar_heap_out__str(out, ":");
+    ar_heap_out__signed(out, site->line);
+}
+
+const char *ar_heap_report__error_name(ar_heap_error_t kind)
+{
+    switch (kind) {
+    case AR_HEAP_ERROR_DOUBLE_FREE:
+        return "double-free";
+    case AR_HEAP_ERROR_INVALID_FREE:
+        return "invalid-free";
+    case AR_HEAP_ERROR_INVALID_ARGUMENT:
+        return "invalid-argument";
+    }
+    return "error";
+}
+
+static const char ar_heap_report_rule[] =
+    "=================================================================\n";
+
+/* Rule and header line: "arheap: ERROR: <kind> of 0x... (pid N)". */
+static void ar_heap_report__begin(ar_heap_out_t *out, ar_heap_error_t kind, const void *ptr)
+{
+    ar_heap_out__str(out, ar_heap_report_rule);
+    ar_heap_out__str(out, "arheap: ERROR: ");
+    ar_heap_out__str(out, ar_heap_report__error_name(kind));
+    if (ptr != NULL) {
+        ar_heap_out__str(out, " of ");
+        ar_heap_out__hex(out, (uintptr_t)ptr);
+    }
+    ar_heap_out__str(out, " (pid ");
+    ar_heap_out__dec(out, (uint64_t)getpid());
+    ar_heap_out__str(out, ")\n");
+}
+
+/* "  <operation> at file:line in thread N" */
+static void ar_heap_report__operation(ar_heap_out_t *out, const char *operation,
+                                      const ar_heap_site_t *site)
+{
+    ar_heap_out__str(out, "  ");
+    ar_heap_out__str(out, operation);
+    ar_heap_out__str(out, " at ");
+    ar_heap_out__site(out, site);
+    ar_heap_out__str(out, " in thread ");
+    ar_heap_out__dec(out, site->thread);
+    ar_heap_out__str(out, "\n");
+}
+
+/* The block, where it was allocated, and where it was freed when it was. */
+static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_record_t *record)
+{
+    ar_heap_out__str(out, "  block: ");
+    ar_heap_out__dec(out, record->size);
+    ar_heap_out__str(out, record->size == 1 ? " byte \"" : " bytes \"");
+    ar_heap_out__str(out, record->desc);
+    ar_heap_out__str(out, "\" at ");
+    ar_heap_out__hex(out, record->user);
+    ar_heap_out__str(out, "\n  allocated at ");
+    ar_heap_out__site(out, &record->alloc_site);
+    ar_heap_out__str(out, " (allocation #");
+    ar_heap_out__dec(out, record->seq);
+    ar_heap_out__str(out, ", thread ");
+    ar_heap_out__dec(out, record->alloc_site.thread);
+    ar_heap_out__str(out, ")\n");
+    if (record->state == AR_HEAP_STATE_FREED) {
+        ar_heap_out__str(out, "  freed at ");
+        ar_heap_out__site(out, &record->free_site);
+        ar_heap_out__str(out, " (thread ");
+        ar_heap_out__dec(out, record->free_site.thread);
+        ar_heap_out__str(out, ")\n");
+    }
+}
+
+static void ar_heap_report__end(ar_heap_out_t *out, ar_heap_error_t kind,
+                                const ar_heap_site_t *site)
+{
+    ar_heap_out__str(out, "SUMMARY: arheap: ");
+    ar_heap_out__str(out, ar_heap_report__error_name(kind));
+    ar_heap_out__str(out, " at ");
+    ar_heap_out__site(out, site);
+    ar_heap_out__str(out, "\n");
+    ar_heap_out__str(out, ar_heap_report_rule);
+    ar_heap_out__flush(out);
+}
+
+void ar_heap_report__act(void)
+{
+    switch (ar_heap_options.on_error) {
+    case AR_HEAP_ACTION_CONTINUE:
+        return;
+    case AR_HEAP_ACTION_EXIT:
+        _exit(ar_heap_options.error_exitcode);
+    case AR_HEAP_ACTION_ABORT:
+        break;
+    }
+    abort();
+}
+
+void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap_record_t record;
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    uintptr_t addr = (uintptr_t)ptr;
+
+    if (ar_heap_tracking__find_freed(addr, &record)) {
+        ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, ptr);
+        ar_heap_report__operation(&out, operation, site);
+        ar_heap_report__block(&out, &record);
+        ar_heap_report__end(&out, AR_HEAP_ERROR_DOUBLE_FREE, site);
+    } else if (ar_heap_tracking__find_containing(addr, &record)) {
+        ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
+        ar_heap_out__str(&out, "  the pointer is ");
+        ar_heap_out__dec(&out, addr - record.user);
+        ar_heap_out__str(&out, addr - record.user == 1 ? " byte" : " bytes");
+        ar_heap_out__str(&out, " inside a live block, not its start\n");
+        ar_heap_report__operation(&out, operation, site);
+        ar_heap_report__block(&out, &record);
+        ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
+    } else {
+        ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
+        ar_heap_out__str(&out, "  the pointer is not a block arheap allocated: a stack, global "
+                               "or foreign pointer, a block from plain malloc, or a block "
+                               "freed so long ago that its record left the freed history\n");
+        ar_heap_report__operation(&out, operation, site);
+        ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
+    }
+    ar_heap_report__act();
+}
+
+void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_ARGUMENT, NULL);
+    ar_heap_out__str(&out, "  ");
+    ar_heap_out__str(&out, what);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_report__operation(&out, "call", site);
+    ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_ARGUMENT, site);
+    ar_heap_report__act();
+}
+
+void ar_heap_report__warning(const char *text)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: ");
+    ar_heap_out__str(&out, text);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__flush(&out);
+}

@@ -1,0 +1,311 @@
+/*
+ * tracking.c: the records of live and recently freed blocks.
+ *
+ * Why: every free must be checked against the set of live blocks without
+ * touching memory the checker does not own, and that check must cost the
+ * same with ten blocks live or ten million. (AgeRun's first heap searched
+ * a linked list on every free.)
+ *
+ * How: the table is split into AR_HEAP_SHARDS shards chosen by a hash of
+ * the user address. Each shard has its own mutex, a chained hash table of
+ * live records (grown by doubling, so O(1) expected per operation), a pool
+ * of spare records, and a FIFO of recently freed records that lets a second
+ * free be named a double free with both sites. Records and bucket arrays
+ * are mapped from the OS, never taken from malloc: the checker does not
+ * depend on the heap it checks.
+ *
+ * Lookups compare addresses only; a pointer handed to free is never
+ * dereferenced unless it is found live in the table.
+ */
+#include "ar_heap_internal.h"
+
+#include <string.h>
+
+#define AR_HEAP_SHARD_BITS 6
+#define AR_HEAP_SHARDS (1u << AR_HEAP_SHARD_BITS)
+#define AR_HEAP_INITIAL_BUCKETS 512u
+#define AR_HEAP_POOL_CHUNK (64u * 1024u)
+
+typedef struct ar_heap_shard_s {
+    _Alignas(64) pthread_mutex_t lock;
+    ar_heap_record_t **buckets;     /* chains of live records */
+    size_t bucket_count;            /* a power of two, or 0 before first use */
+    size_t live_blocks;
+    size_t live_bytes;
+    size_t total_allocations;
+    size_t total_bytes;
+    ar_heap_record_t *pool;         /* spare records, linked by next */
+    ar_heap_record_t *history_head; /* oldest freed record */
+    ar_heap_record_t *history_tail; /* newest freed record */
+    size_t history_count;
+} ar_heap_shard_t;
+
+static struct {
+    ar_heap_shard_t shards[AR_HEAP_SHARDS];
+} tracking;
+
+/* A 64-bit mix of the address (the splitmix64 finaliser): low bits pick
+ * the shard, the next bits the bucket. */
+static uint64_t ar_heap_tracking__hash(uintptr_t user)
+{
+    uint64_t h = (uint64_t)user;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+static ar_heap_shard_t *ar_heap_tracking__shard(uint64_t hash)
+{
+    return &tracking.shards[hash & (AR_HEAP_SHARDS - 1)];
+}
+
+static size_t ar_heap_tracking__bucket(const ar_heap_shard_t *shard, uint64_t hash)
+{
+    return (size_t)(hash >> AR_HEAP_SHARD_BITS) & (shard->bucket_count - 1);
+}
+
+static void ar_heap_tracking__after_fork_child(void)
+{
+    ar_heap_os__forget_thread_id();
+    ar_heap_tracking__unlock_all();
+}
+
+void ar_heap_tracking__init(void)
+{
+    for (unsigned i = 0; i < AR_HEAP_SHARDS; i++)
+        pthread_mutex_init(&tracking.shards[i].lock, NULL);
+    pthread_atfork(ar_heap_tracking__lock_all, ar_heap_tracking__unlock_all,
+                   ar_heap_tracking__after_fork_child);
+}
+
+void ar_heap_tracking__lock_all(void)
+{
+    for (unsigned i = 0; i < AR_HEAP_SHARDS; i++)
+        pthread_mutex_lock(&tracking.shards[i].lock);
+}
+
+void ar_heap_tracking__unlock_all(void)
+{
+    for (unsigned i = AR_HEAP_SHARDS; i-- > 0;)
+        pthread_mutex_unlock(&tracking.shards[i].lock);
+}
+
+/* Replace the bucket array with one of `count` buckets (a power of two).
+ * Returns 0 when the OS refuses the memory; the old array stays usable. */
+static int ar_heap_tracking__rehash(ar_heap_shard_t *shard, size_t count)
+{
+    ar_heap_record_t **fresh = ar_heap_os__map(count * sizeof *fresh);
+    if (fresh == NULL)
+        return 0;
+    ar_heap_record_t **old = shard->buckets;
+    size_t old_count = shard->bucket_count;
+    shard->buckets = fresh;
+    shard->bucket_count = count;
+    for (size_t i = 0; i < old_count; i++) {
+        ar_heap_record_t *record = old[i];
+        while (record != NULL) {
+            ar_heap_record_t *next = record->next;
+            size_t b = ar_heap_tracking__bucket(shard, ar_heap_tracking__hash(record->user));
+            record->next = fresh[b];
+            fresh[b] = record;
+            record = next;
+        }
+    }
+    if (old != NULL)
+        ar_heap_os__unmap(old, old_count * sizeof *old);
+    return 1;
+}
+
+/* Take a spare record, mapping a new chunk of them when the pool is empty. */
+static ar_heap_record_t *ar_heap_tracking__take_spare(ar_heap_shard_t *shard)
+{
+    if (shard->pool == NULL) {
+        ar_heap_record_t *chunk = ar_heap_os__map(AR_HEAP_POOL_CHUNK);
+        if (chunk == NULL)
+            return NULL;
+        size_t n = AR_HEAP_POOL_CHUNK / sizeof *chunk;
+        for (size_t i = 0; i < n; i++) {
+            chunk[i].next = shard->pool;
+            shard->pool = &chunk[i];
+        }
+    }
+    ar_heap_record_t *record = shard->pool;
+    shard->pool = record->next;
+    return record;
+}
+
+static void ar_heap_tracking__give_spare(ar_heap_shard_t *shard, ar_heap_record_t *record)
+{
+    record->state = AR_HEAP_STATE_UNUSED;
+    record->next = shard->pool;
+    shard->pool = record;
+}
+
+int ar_heap_tracking__insert(const ar_heap_record_t *filled)
+{
+    uint64_t hash = ar_heap_tracking__hash(filled->user);
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
+    pthread_mutex_lock(&shard->lock);
+    if (shard->bucket_count == 0 && !ar_heap_tracking__rehash(shard, AR_HEAP_INITIAL_BUCKETS)) {
+        pthread_mutex_unlock(&shard->lock);
+        return 0;
+    }
+    /* Keep the load factor at most 1; a failed growth only costs speed. */
+    if (shard->live_blocks >= shard->bucket_count)
+        (void)ar_heap_tracking__rehash(shard, shard->bucket_count * 2);
+    ar_heap_record_t *record = ar_heap_tracking__take_spare(shard);
+    if (record == NULL) {
+        pthread_mutex_unlock(&shard->lock);
+        return 0;
+    }
+    *record = *filled;
+    record->state = AR_HEAP_STATE_LIVE;
+    size_t b = ar_heap_tracking__bucket(shard, hash);
+    record->next = shard->buckets[b];
+    shard->buckets[b] = record;
+    shard->live_blocks++;
+    shard->live_bytes += record->size;
+    shard->total_allocations++;
+    shard->total_bytes += record->size;
+    ar_heap_stats__add_live(record->size);
+    pthread_mutex_unlock(&shard->lock);
+    return 1;
+}
+
+/* Append a freed record to the shard's history, evicting the oldest ones
+ * beyond the shard's share of the freed_history option. */
+static void ar_heap_tracking__remember(ar_heap_shard_t *shard, ar_heap_record_t *record)
+{
+    size_t capacity = (ar_heap_options.freed_history + AR_HEAP_SHARDS - 1) / AR_HEAP_SHARDS;
+    record->next = NULL;
+    if (shard->history_tail != NULL)
+        shard->history_tail->next = record;
+    else
+        shard->history_head = record;
+    shard->history_tail = record;
+    shard->history_count++;
+    while (shard->history_count > capacity) {
+        ar_heap_record_t *oldest = shard->history_head;
+        shard->history_head = oldest->next;
+        if (shard->history_head == NULL)
+            shard->history_tail = NULL;
+        shard->history_count--;
+        ar_heap_tracking__give_spare(shard, oldest);
+    }
+}
+
+int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, ar_heap_record_t *out)
+{
+    uint64_t hash = ar_heap_tracking__hash(user);
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
+    pthread_mutex_lock(&shard->lock);
+    if (shard->bucket_count == 0) {
+        pthread_mutex_unlock(&shard->lock);
+        return 0;
+    }
+    ar_heap_record_t **link = &shard->buckets[ar_heap_tracking__bucket(shard, hash)];
+    while (*link != NULL && (*link)->user != user)
+        link = &(*link)->next;
+    ar_heap_record_t *record = *link;
+    if (record == NULL) {
+        pthread_mutex_unlock(&shard->lock);
+        return 0;
+    }
+    *link = record->next;
+    shard->live_blocks--;
+    shard->live_bytes -= record->size;
+    ar_heap_stats__sub_live(record->size);
+    record->state = AR_HEAP_STATE_FREED;
+    record->free_site = *site;
+    *out = *record;
+    ar_heap_tracking__remember(shard, record);
+    pthread_mutex_unlock(&shard->lock);
+    return 1;
+}
+
+int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out)
+{
+    uint64_t hash = ar_heap_tracking__hash(user);
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
+    int found = 0;
+    pthread_mutex_lock(&shard->lock);
+    if (shard->bucket_count != 0) {
+        const ar_heap_record_t *record = shard->buckets[ar_heap_tracking__bucket(shard, hash)];
+        while (record != NULL && record->user != user)
+            record = record->next;
+        if (record != NULL) {
+            *out = *record;
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&shard->lock);
+    return found;
+}
+
+int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out)
+{
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(ar_heap_tracking__hash(user));
+    int found = 0;
+    pthread_mutex_lock(&shard->lock);
+    /* Oldest to newest: the last match is the most recent free. */
+    for (const ar_heap_record_t *r = shard->history_head; r != NULL; r = r->next) {
+        if (r->user == user) {
+            *out = *r;
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&shard->lock);
+    return found;
+}
+
+typedef struct ar_heap_containing_s {
+    uintptr_t addr;
+    int found;
+    ar_heap_record_t *out;
+} ar_heap_containing_t;
+
+static void ar_heap_tracking__match_containing(const ar_heap_record_t *record, void *arg)
+{
+    ar_heap_containing_t *search = arg;
+    /* [user, user + size]: one past the end counts as inside, since such a
+     * pointer can only have come from this block. */
+    if (!search->found && search->addr >= record->user &&
+        search->addr - record->user <= record->size) {
+        *search->out = *record;
+        search->found = 1;
+    }
+}
+
+int ar_heap_tracking__find_containing(uintptr_t addr, ar_heap_record_t *out)
+{
+    ar_heap_containing_t search = { addr, 0, out };
+    ar_heap_tracking__lock_all();
+    ar_heap_tracking__each_live_locked(ar_heap_tracking__match_containing, &search);
+    ar_heap_tracking__unlock_all();
+    return search.found;
+}
+
+void ar_heap_tracking__each_live_locked(ar_heap_record_fn fn, void *arg)
+{
+    for (unsigned s = 0; s < AR_HEAP_SHARDS; s++) {
+        const ar_heap_shard_t *shard = &tracking.shards[s];
+        for (size_t b = 0; b < shard->bucket_count; b++)
+            for (const ar_heap_record_t *r = shard->buckets[b]; r != NULL; r = r->next)
+                fn(r, arg);
+    }
+}
+
+void ar_heap_tracking__sum_locked(ar_heap_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned s = 0; s < AR_HEAP_SHARDS; s++) {
+        const ar_heap_shard_t *shard = &tracking.shards[s];
+        out->total_allocations += shard->total_allocations;
+        out->live_blocks += shard->live_blocks;
+        out->live_bytes += shard->live_bytes;
+        out->total_bytes += shard->total_bytes;
+    }
+}

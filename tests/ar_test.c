@@ -1,0 +1,112 @@
+/*
+ * ar_test.c: child-process capture and suite running for arheap's tests.
+ */
+#define _GNU_SOURCE
+#include "ar_test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ar_heap.h"
+
+void ar_test__run_child(void (*body)(void), ar_test_child_t *out)
+{
+    int fds[2];
+    memset(out, 0, sizeof *out);
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        body();
+        fflush(stdout);
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fds[1]);
+    for (;;) {
+        size_t room = sizeof out->output - 1 - out->output_len;
+        if (room == 0)
+            break;
+        ssize_t n = read(fds[0], out->output + out->output_len, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        out->output_len += (size_t)n;
+    }
+    out->output[out->output_len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) {
+        out->exited = 1;
+        out->exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        out->signaled = 1;
+        out->signal = WTERMSIG(status);
+    }
+}
+
+int ar_test__output_has(const ar_test_child_t *child, const char *needle)
+{
+    return strstr(child->output, needle) != NULL;
+}
+
+int ar_test__output_count(const ar_test_child_t *child, const char *needle)
+{
+    int count = 0;
+    size_t len = strlen(needle);
+    const char *at = child->output;
+    if (len == 0)
+        return 0;
+    while ((at = strstr(at, needle)) != NULL) {
+        count++;
+        at += len;
+    }
+    return count;
+}
+
+long ar_test__read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (long)len;
+}
+
+int ar_test__run_suite(Suite *suite, int needs_tracking)
+{
+    if (needs_tracking && !ar_heap__has_tracking()) {
+        printf("SKIP: this suite needs a library built with --enable-debug-heap\n");
+        suite_free(suite);
+        return 77;
+    }
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? 0 : 1;
+}

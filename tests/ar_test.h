@@ -1,0 +1,59 @@
+/*
+ * ar_test.h: helpers shared by arheap's Check suites.
+ *
+ * Detection tests run the faulty code in a child process so the parent can
+ * assert on how the child ended (exit code or signal) and on every byte it
+ * wrote to stderr. Check's own fork mode already isolates each test; this
+ * second fork is what lets one test see both the status and the report.
+ */
+#ifndef AR_TEST_H
+#define AR_TEST_H
+
+#include <check.h>
+#include <stddef.h>
+
+#define AR_TEST_OUTPUT_MAX 65536
+
+typedef struct ar_test_child_s {
+    int exited;                     /* 1 when the child called exit/_exit */
+    int exit_code;                  /* its exit code when exited */
+    int signaled;                   /* 1 when a signal ended the child */
+    int signal;                     /* that signal */
+    size_t output_len;              /* bytes captured */
+    char output[AR_TEST_OUTPUT_MAX]; /* stderr and stdout, NUL-terminated */
+} ar_test_child_t;
+
+/* Run body() in a forked child with stdout and stderr captured into out.
+ * The child exits 0 when body returns. */
+void ar_test__run_child(void (*body)(void), ar_test_child_t *out);
+
+/* 1 when the captured output contains needle. */
+int ar_test__output_has(const ar_test_child_t *child, const char *needle);
+
+/* Count of non-overlapping occurrences of needle in the captured output. */
+int ar_test__output_count(const ar_test_child_t *child, const char *needle);
+
+/* Assert the child aborted and its output contains needle. */
+#define AR_TEST_ASSERT_ABORTED_WITH(child, needle) do { \
+        ck_assert_msg((child)->signaled && (child)->signal == 6, \
+                      "child did not abort (exited=%d code=%d signaled=%d signal=%d); output:\n%s", \
+                      (child)->exited, (child)->exit_code, (child)->signaled, (child)->signal, \
+                      (child)->output); \
+        ck_assert_msg(ar_test__output_has((child), (needle)), \
+                      "output lacks \"%s\":\n%s", (needle), (child)->output); \
+    } while (0)
+
+/* Assert the output contains needle, showing the output when it does not. */
+#define AR_TEST_ASSERT_OUTPUT_HAS(child, needle) \
+    ck_assert_msg(ar_test__output_has((child), (needle)), \
+                  "output lacks \"%s\":\n%s", (needle), (child)->output)
+
+/* Read a whole (small) file into buf; returns its length or -1. */
+long ar_test__read_file(const char *path, char *buf, size_t cap);
+
+/* Run the suite and return the process exit status for automake:
+ * 0 all passed, 1 failures, 77 (skip) when needs_tracking is set and the
+ * library was built without the debug heap. */
+int ar_test__run_suite(Suite *suite, int needs_tracking);
+
+#endif /* AR_TEST_H */
