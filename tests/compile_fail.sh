@@ -1,0 +1,159 @@
+#!/bin/sh
+# compile_fail.sh: ar_allocator.h must refuse misuse at compile time.
+#
+# For gcc and clang (whichever are available) and for both heap modes, every
+# tests/compile_fail/bad_*.c snippet must be refused by the compiler, as a
+# hard error (no -Werror), with output containing the text of the snippet's
+# "/* expect: TEXT */" line; every good_*.c snippet must compile with
+# -Werror. A snippet's "/* cflags: FLAGS */" line adds FLAGS to its compile.
+#
+# The two modes use scratch copies of the public headers next to a scratch
+# ar_heap_config.h (AR_HEAP_CONFIG_DEBUG 0 plus -DAR_HEAP_DISABLE for
+# release, 1 for debug), so both are tested whatever the build was
+# configured with. The good snippets are also compiled against the
+# configured headers ($top_builddir/include, $top_srcdir/include).
+#
+# Environment (set by make check): AR_GCC, AR_CLANG (paths or empty), CC,
+# top_srcdir, top_builddir. Prints one line per case; exits 0 when all pass,
+# 1 on any failure, 77 (skip) when there is no compiler.
+
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+snippets=$top_srcdir/tests/compile_fail
+cflags='-std=c11 -pedantic -Wall -Wextra -fsyntax-only'
+
+if [ ! -f "$top_srcdir/include/ar_allocator.h" ] || [ ! -d "$snippets" ]; then
+    echo "compile_fail.sh: no include/ar_allocator.h or tests/compile_fail under top_srcdir='$top_srcdir'" >&2
+    exit 1
+fi
+
+# Compilers: "label path" lines. Fall back to PATH when run by hand.
+gcc_path=${AR_GCC:-}
+clang_path=${AR_CLANG:-}
+if [ -z "$gcc_path" ] && [ -z "$clang_path" ]; then
+    gcc_path=$(command -v gcc 2>/dev/null || true)
+    clang_path=$(command -v clang 2>/dev/null || true)
+fi
+compilers=
+if [ -n "$gcc_path" ]; then
+    compilers="gcc"
+else
+    echo "note: gcc not found, its cases are skipped"
+fi
+if [ -n "$clang_path" ]; then
+    compilers="$compilers clang"
+else
+    echo "note: clang not found, its cases are skipped"
+fi
+if [ -z "$compilers" ]; then
+    if [ -n "${CC:-}" ]; then
+        gcc_path=$CC
+        compilers="gcc"
+        echo "note: neither gcc nor clang found; using CC='$CC' under the gcc label"
+    else
+        echo "SKIP: no C compiler to run the compile-fail tests"
+        exit 77
+    fi
+fi
+
+scratch=$(mktemp -d) || exit 1
+trap 'rm -rf "$scratch"' EXIT
+trap 'exit 1' HUP INT TERM
+
+# Scratch include directory per mode: config header plus copies of the
+# public headers, so ar_heap.h's #include "ar_heap_config.h" finds the
+# scratch config and not one configured in the source tree.
+for mode in release debug; do
+    mkdir "$scratch/$mode" || exit 1
+    cp "$top_srcdir/include/ar_heap.h" "$top_srcdir/include/ar_allocator.h" "$scratch/$mode/" || exit 1
+    if [ "$mode" = debug ]; then debug=1; else debug=0; fi
+    printf '#ifndef AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_DEBUG %s\n#endif\n' \
+        "$debug" >"$scratch/$mode/ar_heap_config.h" || exit 1
+done
+
+failures=0
+cases=0
+
+pass() {
+    cases=$((cases + 1))
+    echo "ok $*"
+}
+
+fail() {
+    cases=$((cases + 1))
+    failures=$((failures + 1))
+    echo "FAIL $*"
+}
+
+# snippet_field FILE KEY: the TEXT of FILE's first "/* KEY: TEXT */" line.
+snippet_field() {
+    sed -n "s|^/\\* $2: \\(.*\\) \\*/\$|\\1|p" "$1" | sed -n 1p
+}
+
+for label in $compilers; do
+    if [ "$label" = gcc ]; then cc=$gcc_path; else cc=$clang_path; fi
+    for mode in release debug; do
+        if [ "$mode" = release ]; then modeflags=-DAR_HEAP_DISABLE; else modeflags=; fi
+        for snippet in "$snippets"/good_*.c "$snippets"/bad_*.c; do
+            [ -f "$snippet" ] || continue
+            base=$(basename "$snippet" .c)
+            extra=$(snippet_field "$snippet" cflags)
+            log=$scratch/out.log
+            case $base in
+            good_*)
+                name=${base#good_}
+                # shellcheck disable=SC2086 # flag lists are split on purpose
+                if "$cc" $cflags -Werror $modeflags $extra -I"$scratch/$mode" "$snippet" >"$log" 2>&1; then
+                    pass "$label $mode $name (compiles with -Werror)"
+                else
+                    fail "$label $mode $name: correct use does not compile cleanly:"
+                    sed 's/^/    /' "$log"
+                fi
+                ;;
+            bad_*)
+                name=${base#bad_}
+                expect=$(snippet_field "$snippet" expect)
+                if [ -z "$expect" ]; then
+                    fail "$label $mode $name: snippet has no /* expect: ... */ line"
+                    continue
+                fi
+                # shellcheck disable=SC2086 # flag lists are split on purpose
+                if "$cc" $cflags $modeflags $extra -I"$scratch/$mode" "$snippet" >"$log" 2>&1; then
+                    fail "$label $mode $name: misuse compiled; output:"
+                    sed 's/^/    /' "$log"
+                elif grep -F -e "$expect" "$log" >/dev/null; then
+                    pass "$label $mode $name"
+                else
+                    fail "$label $mode $name: refused, but without \"$expect\":"
+                    sed 's/^/    /' "$log"
+                fi
+                ;;
+            esac
+        done
+    done
+
+    # Correct use against the headers the build was configured with.
+    if [ -f "$top_builddir/include/ar_heap_config.h" ]; then
+        for snippet in "$snippets"/good_*.c; do
+            [ -f "$snippet" ] || continue
+            name=$(basename "$snippet" .c)
+            name=${name#good_}
+            # shellcheck disable=SC2086 # flag lists are split on purpose
+            if "$cc" $cflags -Werror -I"$top_builddir/include" -I"$top_srcdir/include" \
+                "$snippet" >"$scratch/out.log" 2>&1; then
+                pass "$label configured $name (compiles with -Werror)"
+            else
+                fail "$label configured $name: correct use does not compile cleanly:"
+                sed 's/^/    /' "$scratch/out.log"
+            fi
+        done
+    fi
+done
+
+if [ "$cases" -eq 0 ]; then
+    echo "FAIL: no snippets found in $snippets"
+    exit 1
+fi
+echo "$((cases - failures)) of $cases compile-fail cases passed"
+[ "$failures" -eq 0 ] || exit 1
+exit 0
