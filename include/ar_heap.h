@@ -169,9 +169,14 @@ int ar_heap__has_tracking(void);
 
 #else /* release: straight to libc, desc never evaluated */
 
-/* strdup is POSIX (C23 for ISO C); declared here so a strict -std=c11
- * translation unit still gets a prototype. The declaration matches libc's. */
+/* strdup is POSIX (and C23). A strict ISO C unit (-std=c11, no feature
+ * macro) gets no prototype from <string.h>; declare it there only, with
+ * the same type as libc's, so other units see no redundant declaration. */
+#if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE) && \
+    !(defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L)
 extern char *strdup(const char *ar_heap_str);
+#endif
 
 #define AR__HEAP__MALLOC(size, desc) malloc(size)
 #define AR__HEAP__CALLOC(count, size, desc) calloc((count), (size))

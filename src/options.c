@@ -78,6 +78,31 @@ static void ar_heap_options__warn(const char *origin, const char *a, const char 
     ar_heap_out__flush(&out);
 }
 
+/* "option 'NAME' EXPECTATION; got 'VALUE'" */
+static void ar_heap_options__warn_value(const char *origin, const ar_heap_option_t *opt,
+                                        const char *expectation, const char *value)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: ");
+    ar_heap_out__str(&out, origin);
+    ar_heap_out__str(&out, ": option '");
+    ar_heap_out__str(&out, opt->name);
+    ar_heap_out__str(&out, "' ");
+    if (opt->kind == AR_HEAP_OPTION_INT) {
+        ar_heap_out__str(&out, "takes a whole number from ");
+        ar_heap_out__signed(&out, opt->min);
+        ar_heap_out__str(&out, " to ");
+        ar_heap_out__signed(&out, opt->max);
+    } else {
+        ar_heap_out__str(&out, expectation);
+    }
+    ar_heap_out__str(&out, "; got '");
+    ar_heap_out__str(&out, value);
+    ar_heap_out__str(&out, "' (ignored)\n");
+    ar_heap_out__flush(&out);
+}
+
 static int ar_heap_options__parse_unsigned(const char *text, unsigned long long max,
                                            unsigned long long *value)
 {
@@ -112,8 +137,7 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
             *(int *)field = 0;
             return 1;
         }
-        ar_heap_options__warn(origin, "option '", opt->name,
-                              "' takes 0 or 1 (or true/false, yes/no); got '", value);
+        ar_heap_options__warn_value(origin, opt, "takes 0 or 1 (or true/false, yes/no)", value);
         return 0;
     case AR_HEAP_OPTION_INT:
         if (ar_heap_options__parse_unsigned(value, (unsigned long long)opt->max, &number) &&
@@ -121,16 +145,14 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
             *(int *)field = (int)number;
             return 1;
         }
-        ar_heap_options__warn(origin, "option '", opt->name,
-                              "' takes a whole number in its range (see help=1); got '", value);
+        ar_heap_options__warn_value(origin, opt, NULL, value);
         return 0;
     case AR_HEAP_OPTION_SIZE:
         if (ar_heap_options__parse_unsigned(value, SIZE_MAX, &number)) {
             *(size_t *)field = (size_t)number;
             return 1;
         }
-        ar_heap_options__warn(origin, "option '", opt->name,
-                              "' takes a whole number of at least 0; got '", value);
+        ar_heap_options__warn_value(origin, opt, "takes a whole number of at least 0", value);
         return 0;
     case AR_HEAP_OPTION_ACTION:
         if (strcmp(value, "abort") == 0)
@@ -140,8 +162,7 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
         else if (strcmp(value, "continue") == 0)
             ar_heap_options.on_error = AR_HEAP_ACTION_CONTINUE;
         else {
-            ar_heap_options__warn(origin, "option '", opt->name,
-                                  "' takes abort, exit or continue; got '", value);
+            ar_heap_options__warn_value(origin, opt, "takes abort, exit or continue", value);
             return 0;
         }
         return 1;

@@ -101,7 +101,7 @@ int ar_test__run_suite(Suite *suite, int needs_tracking)
 {
     if (needs_tracking && !ar_heap__has_tracking()) {
         printf("SKIP: this suite needs a library built with --enable-debug-heap\n");
-        suite_free(suite);
+        (void)suite;
         return 77;
     }
     SRunner *runner = srunner_create(suite);
@@ -109,4 +109,53 @@ int ar_test__run_suite(Suite *suite, int needs_tracking)
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     return failed == 0 ? 0 : 1;
+}
+
+void ar_test__note(const char *name, int value)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "[note %s=%d]\n", name, value);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+int ar_test__note_value(const ar_test_child_t *child, const char *name)
+{
+    char key[96];
+    snprintf(key, sizeof key, "[note %s=", name);
+    const char *at = strstr(child->output, key);
+    return at != NULL ? atoi(at + strlen(key)) : -1;
+}
+
+const char *ar_test__site(char *buf, size_t cap, const char *file, int line)
+{
+    const char *base = strrchr(file, '/');
+    snprintf(buf, cap, "%s:%d", base != NULL ? base + 1 : file, line);
+    return buf;
+}
+
+int ar_test__output_line_has(const ar_test_child_t *child, const char *prefix,
+                             const char *needle)
+{
+    const char *at = child->output;
+    while ((at = strstr(at, prefix)) != NULL) {
+        at += strlen(prefix);
+        const char *eol = strchr(at, '\n');
+        size_t len = eol != NULL ? (size_t)(eol - at) : strlen(at);
+        const char *hit = strstr(at, needle);
+        if (hit != NULL && (size_t)(hit - at) + strlen(needle) <= len)
+            return 1;
+    }
+    return 0;
+}
+
+void ar_test__assert_site(const ar_test_child_t *child, const char *prefix, const char *note,
+                          const char *file)
+{
+    char site[256];
+    int line = ar_test__note_value(child, note);
+    ck_assert_msg(line > 0, "the child did not note '%s'; output:\n%s", note, child->output);
+    ar_test__site(site, sizeof site, file, line);
+    ck_assert_msg(ar_test__output_line_has(child, prefix, site),
+                  "no line \"%s...%s\" in the output:\n%s", prefix, site, child->output);
 }

@@ -48,6 +48,30 @@ int ar_test__output_count(const ar_test_child_t *child, const char *needle);
     ck_assert_msg(ar_test__output_has((child), (needle)), \
                   "output lacks \"%s\":\n%s", (needle), (child)->output)
 
+/*
+ * Notes let a child tell the parent a number, usually a source line:
+ * the child calls ar_test__note("alloc", __LINE__ + 1) just before the line
+ * of interest; the parent reads it back with ar_test__note_value() and
+ * builds "file.c:<line>" to look for in the report.
+ */
+void ar_test__note(const char *name, int value);
+int ar_test__note_value(const ar_test_child_t *child, const char *name);
+
+/* 1 when some line of the output contains `prefix` followed, later on the
+ * same line, by `needle`. */
+int ar_test__output_line_has(const ar_test_child_t *child, const char *prefix,
+                             const char *needle);
+
+/* Assert that a line starting with `prefix` names this file at the line
+ * the child noted as `note`. */
+#define AR_TEST_ASSERT_SITE(child, prefix, note) \
+    ar_test__assert_site((child), (prefix), (note), __FILE__)
+void ar_test__assert_site(const ar_test_child_t *child, const char *prefix, const char *note,
+                          const char *file);
+
+/* "<basename of file>:<line>" into buf (for site assertions). */
+const char *ar_test__site(char *buf, size_t cap, const char *file, int line);
+
 /* Read a whole (small) file into buf; returns its length or -1. */
 long ar_test__read_file(const char *path, char *buf, size_t cap);
 

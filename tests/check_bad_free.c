@@ -1,0 +1,370 @@
+/*
+ * check_bad_free.c: frees of pointers that are not live blocks are caught.
+ *
+ * Each test runs the faulty code in a child process and asserts how the
+ * child ended (abort by default, or the configured exit code) and what the
+ * report says: the error kind, the block, its allocation and free sites.
+ * None of these pointers may reach libc's free.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+static void body_double_free(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "config path");
+    ar_test__note("first", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    ar_test__note("second", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+START_TEST(double_free_aborts_naming_the_block_and_all_three_sites)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_double_free, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free of 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"config path\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "first");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "second");
+    AR_TEST_ASSERT_SITE(&child, "SUMMARY: arheap: double-free at ", "second");
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+static void body_double_free_continue(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(8, "twice");
+    char *other = AR__HEAP__MALLOC(8, "bystander");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("live=%zu\n", s.live_blocks);
+    AR__HEAP__FREE(other);
+    ar_heap__get_stats(&s);
+    printf("after=%zu\n", s.live_blocks);
+}
+
+START_TEST(double_free_with_on_error_continue_reports_and_changes_nothing)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_double_free_continue, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: double-free"), 1);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "live=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "after=0\n");
+}
+END_TEST
+
+static void body_on_error_exit(void)
+{
+    (void)ar_heap__set_options("on_error=exit:error_exitcode=42");
+    char *p = AR__HEAP__MALLOC(8, "exit code");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+START_TEST(on_error_exit_ends_the_process_with_error_exitcode)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_on_error_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 42, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: double-free");
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+static void body_interior_free(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(16, "sixteen");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p + 4);
+}
+
+START_TEST(interior_pointer_free_names_the_offset_and_the_owning_block)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_interior_free, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: invalid-free of 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the pointer is 4 bytes inside a live block, not its start");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 16 bytes \"sixteen\"");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "free");
+}
+END_TEST
+
+static void body_interior_free_continue(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(16, "still live");
+    AR__HEAP__FREE(p + 1);
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("live=%zu bytes=%zu\n", s.live_blocks, s.live_bytes);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(interior_pointer_free_leaves_the_block_live)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_interior_free_continue, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the pointer is 1 byte inside a live block");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "live=1 bytes=16\n");
+}
+END_TEST
+
+static void body_stack_free(void)
+{
+    char on_stack[32];
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(on_stack);
+}
+
+START_TEST(stack_pointer_free_is_an_invalid_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_stack_free, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: invalid-free of 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the pointer is not a block arheap allocated");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "free");
+}
+END_TEST
+
+static int a_global[4];
+
+static void body_global_free(void)
+{
+    AR__HEAP__FREE(&a_global[1]);
+}
+
+START_TEST(global_pointer_free_is_an_invalid_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_global_free, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: invalid-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the pointer is not a block arheap allocated");
+}
+END_TEST
+
+static void body_plain_malloc_free(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *plain = malloc(24);
+    strcpy(plain, "untouched");
+    AR__HEAP__FREE(plain);
+    /* The block never reached libc's free: it is intact and freeable. */
+    printf("content=%s\n", plain);
+    free(plain);
+}
+
+START_TEST(free_of_a_plain_malloc_block_is_reported_and_never_reaches_libc)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_plain_malloc_free, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: invalid-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "content=untouched\n");
+}
+END_TEST
+
+static void body_evicted_double_free(void)
+{
+    (void)ar_heap__set_options("freed_history=0");
+    char *p = AR__HEAP__MALLOC(8, "forgotten");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(double_free_beyond_the_freed_history_is_still_an_invalid_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_evicted_double_free, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: invalid-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "freed so long ago that its record left the freed history");
+}
+END_TEST
+
+static void body_realloc_of_freed(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(8, "gone");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    ar_test__note("realloc", __LINE__ + 1);
+    char *q = AR__HEAP__REALLOC(p, 64, "regrown");
+    (void)q;
+}
+
+START_TEST(realloc_of_a_freed_block_is_a_double_free_with_the_realloc_site)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_realloc_of_freed, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 8 bytes \"gone\"");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+    AR_TEST_ASSERT_SITE(&child, "  realloc at ", "realloc");
+}
+END_TEST
+
+static void body_realloc_interior_continue(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(32, "realloc target");
+    char *q = AR__HEAP__REALLOC(p + 8, 64, "bad");
+    printf("result=%s\n", q == NULL ? "null" : "block");
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("live=%zu\n", s.live_blocks);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(realloc_of_an_interior_pointer_is_reported_and_returns_null)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_realloc_interior_continue, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: invalid-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the pointer is 8 bytes inside a live block");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "result=null\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "live=1\n");
+}
+END_TEST
+
+static void body_free_without_site(void)
+{
+    char *p = AR__HEAP__MALLOC(4, "no site");
+    ar_heap__free(p);
+    ar_heap__free(p);
+}
+
+START_TEST(free_without_a_site_says_the_site_is_unknown)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_free_without_site, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  free at an unknown site");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  freed at an unknown site");
+}
+END_TEST
+
+static void body_strdup_null(void)
+{
+    ar_test__note("call", __LINE__ + 1);
+    char *p = AR__HEAP__STRDUP(NULL, "nothing");
+    (void)p;
+}
+
+START_TEST(strdup_of_null_is_an_invalid_argument_error)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_strdup_null, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: invalid-argument");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "STRDUP was given a NULL string");
+    AR_TEST_ASSERT_SITE(&child, "  call at ", "call");
+}
+END_TEST
+
+static void body_strdup_null_continue(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    errno = 0;
+    char *p = AR__HEAP__STRDUP(NULL, "nothing");
+    printf("result=%s errno=%s\n", p == NULL ? "null" : "block", errno == EINVAL ? "EINVAL" : "?");
+}
+
+START_TEST(strdup_of_null_with_continue_returns_null_and_einval)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_strdup_null_continue, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "result=null errno=EINVAL\n");
+}
+END_TEST
+
+static void body_desc_copied(void)
+{
+    char desc[32];
+    strcpy(desc, "original text");
+    char *p = AR__HEAP__MALLOC(3, desc);
+    strcpy(desc, "overwritten!!");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(the_description_is_copied_at_allocation)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_desc_copied, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "\"original text\"");
+    ck_assert(!ar_test__output_has(&child, "overwritten"));
+}
+END_TEST
+
+static void body_long_desc(void)
+{
+    char desc[200];
+    memset(desc, 'd', sizeof desc - 1);
+    desc[sizeof desc - 1] = '\0';
+    char *p = AR__HEAP__MALLOC(3, desc);
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(a_long_description_is_cut_at_63_bytes)
+{
+    ar_test_child_t child;
+    char expect[80];
+    ar_test__run_child(body_long_desc, &child);
+    memset(expect, 'd', 64);
+    expect[0] = '"';
+    expect[64] = '"';
+    expect[65] = '\0';
+    /* "ddd...d" with exactly 63 d's between the quotes. */
+    AR_TEST_ASSERT_ABORTED_WITH(&child, expect);
+    ck_assert(!ar_test__output_has(&child, "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"));
+}
+END_TEST
+
+static Suite *bad_free_suite(void)
+{
+    Suite *s = suite_create("bad_free");
+    TCase *tc = tcase_create("reports");
+    tcase_add_test(tc, double_free_aborts_naming_the_block_and_all_three_sites);
+    tcase_add_test(tc, double_free_with_on_error_continue_reports_and_changes_nothing);
+    tcase_add_test(tc, on_error_exit_ends_the_process_with_error_exitcode);
+    tcase_add_test(tc, interior_pointer_free_names_the_offset_and_the_owning_block);
+    tcase_add_test(tc, interior_pointer_free_leaves_the_block_live);
+    tcase_add_test(tc, stack_pointer_free_is_an_invalid_free);
+    tcase_add_test(tc, global_pointer_free_is_an_invalid_free);
+    tcase_add_test(tc, free_of_a_plain_malloc_block_is_reported_and_never_reaches_libc);
+    tcase_add_test(tc, double_free_beyond_the_freed_history_is_still_an_invalid_free);
+    tcase_add_test(tc, realloc_of_a_freed_block_is_a_double_free_with_the_realloc_site);
+    tcase_add_test(tc, realloc_of_an_interior_pointer_is_reported_and_returns_null);
+    tcase_add_test(tc, free_without_a_site_says_the_site_is_unknown);
+    tcase_add_test(tc, strdup_of_null_is_an_invalid_argument_error);
+    tcase_add_test(tc, strdup_of_null_with_continue_returns_null_and_einval);
+    tcase_add_test(tc, the_description_is_copied_at_allocation);
+    tcase_add_test(tc, a_long_description_is_cut_at_63_bytes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(bad_free_suite(), 1);
+}

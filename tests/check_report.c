@@ -1,0 +1,333 @@
+/*
+ * check_report.c: the leak report says which blocks leaked and where.
+ *
+ * Every test writes its report to a file of its own (report_path) and
+ * reads it back, or captures a child's stderr for the summary.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+static char report[65536];
+static char report_path[256];
+
+/* A report path unique to this test process. */
+static void use_report_file(void)
+{
+    char opt[320];
+    snprintf(report_path, sizeof report_path, "check_report.%ld.report.log", (long)getpid());
+    snprintf(opt, sizeof opt, "report_path=%s", report_path);
+    ck_assert_int_eq(ar_heap__set_options(opt), 0);
+}
+
+static void read_report(void)
+{
+    long n = ar_test__read_file(report_path, report, sizeof report);
+    ck_assert_msg(n >= 0, "no report file %s", report_path);
+    unlink(report_path);
+}
+
+/* The first report line that holds `prefix` and then, later on the same
+ * line, `needle`; NULL when there is none. */
+static const char *report_line(const char *prefix, const char *needle)
+{
+    const char *at = report;
+    while ((at = strstr(at, prefix)) != NULL) {
+        const char *rest = at + strlen(prefix);
+        const char *eol = strchr(rest, '\n');
+        const char *hit = strstr(rest, needle);
+        if (hit != NULL && (eol == NULL || hit <= eol))
+            return at;
+        at += strlen(prefix);
+    }
+    return NULL;
+}
+
+#define ASSERT_REPORT_HAS(needle) \
+    ck_assert_msg(strstr(report, (needle)) != NULL, "report lacks \"%s\":\n%s", (needle), report)
+
+START_TEST(a_clean_run_reports_no_leaks)
+{
+    use_report_file();
+    void *p = AR__HEAP__MALLOC(10, "freed");
+    AR__HEAP__FREE(p);
+    ar_heap__memory_report();
+    read_report();
+    ASSERT_REPORT_HAS("No memory leaks detected.");
+    ASSERT_REPORT_HAS("live blocks:           0\n");
+    ASSERT_REPORT_HAS("total allocations:     1\n");
+}
+END_TEST
+
+START_TEST(each_leaked_block_is_listed_with_site_size_description_and_number)
+{
+    use_report_file();
+    void *freed = AR__HEAP__MALLOC(1, "freed first");
+    int line = __LINE__ + 1;
+    void *leak = AR__HEAP__MALLOC(77, "agent name");
+    AR__HEAP__FREE(freed);
+    ar_heap__memory_report();
+    read_report();
+    char expect[256];
+    snprintf(expect, sizeof expect, "  #2  77 bytes at %p  ", leak);
+    ASSERT_REPORT_HAS(expect);
+    char site[128];
+    snprintf(expect, sizeof expect, "%s  \"agent name\"  thread ",
+             ar_test__site(site, sizeof site, __FILE__, line));
+    ASSERT_REPORT_HAS(expect);
+    ASSERT_REPORT_HAS("leaks:                 1 block, 77 bytes from 1 site\n");
+    AR__HEAP__FREE(leak);
+}
+END_TEST
+
+START_TEST(leak_sites_are_grouped_with_counts_and_bytes_largest_first)
+{
+    use_report_file();
+    void *small[3];
+    int small_line = __LINE__ + 2;
+    for (int i = 0; i < 3; i++)
+        small[i] = AR__HEAP__MALLOC(10, "small");
+    int big_line = __LINE__ + 1;
+    void *big = AR__HEAP__MALLOC(100, "big");
+    ar_heap__memory_report();
+    read_report();
+    char site[128], expect[256];
+    snprintf(expect, sizeof expect, "%s  \"big\"\n",
+             ar_test__site(site, sizeof site, __FILE__, big_line));
+    const char *big_at = report_line("\n         100        1  ", expect);
+    ck_assert_msg(big_at != NULL, "no big site line \"%s\":\n%s", expect, report);
+    snprintf(expect, sizeof expect, "%s  \"small\"\n",
+             ar_test__site(site, sizeof site, __FILE__, small_line));
+    const char *small_at = report_line("\n          30        3  ", expect);
+    ck_assert_msg(small_at != NULL, "no small site line \"%s\":\n%s", expect, report);
+    ck_assert_msg(big_at < small_at, "the larger site is not first:\n%s", report);
+    ASSERT_REPORT_HAS("leaks:                 4 blocks, 130 bytes from 2 sites\n");
+    for (int i = 0; i < 3; i++)
+        AR__HEAP__FREE(small[i]);
+    AR__HEAP__FREE(big);
+}
+END_TEST
+
+START_TEST(leaked_blocks_are_listed_in_allocation_order)
+{
+    use_report_file();
+    void *a = AR__HEAP__MALLOC(1, "first leak");
+    void *b = AR__HEAP__MALLOC(2, "second leak");
+    void *c = AR__HEAP__MALLOC(3, "third leak");
+    ar_heap__memory_report();
+    read_report();
+    const char *pa = strstr(report, "\"first leak\"  thread");
+    const char *pb = strstr(report, "\"second leak\"  thread");
+    const char *pc = strstr(report, "\"third leak\"  thread");
+    ck_assert(pa != NULL && pb != NULL && pc != NULL);
+    ck_assert(pa < pb && pb < pc);
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+    AR__HEAP__FREE(c);
+}
+END_TEST
+
+START_TEST(intentional_leaks_are_listed_apart_and_not_counted)
+{
+    use_report_file();
+    void *meant = AR__HEAP__MALLOC(40, "INTENTIONAL_LEAK_FOR_TESTING fixture");
+    ar_heap__memory_report();
+    read_report();
+    ASSERT_REPORT_HAS("leaks:                 0 blocks, 0 bytes from 0 sites\n");
+    ASSERT_REPORT_HAS("intentional leaks:     1 block, 40 bytes\n");
+    ASSERT_REPORT_HAS("Intentional leaks (INTENTIONAL_LEAK_FOR_TESTING), expected:\n");
+    ASSERT_REPORT_HAS("\"INTENTIONAL_LEAK_FOR_TESTING fixture\"");
+    ck_assert(strstr(report, "Leak sites") == NULL);
+    AR__HEAP__FREE(meant);
+}
+END_TEST
+
+static void body_summary(void)
+{
+    use_report_file();
+    ar_test__note("leak", __LINE__ + 1);
+    void *p = AR__HEAP__MALLOC(48, "summarised");
+    (void)p;
+    ar_heap__memory_report();
+    unlink(report_path);
+}
+
+START_TEST(stderr_summary_names_the_leak_site_and_the_report_file)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_summary, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (48 bytes) not freed, from 1 site");
+    AR_TEST_ASSERT_SITE(&child, "arheap:   ", "leak");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, ": 48 bytes in 1 block (\"summarised\")\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: full report in check_report.");
+}
+END_TEST
+
+static void body_clean_is_quiet(void)
+{
+    use_report_file();
+    void *p = AR__HEAP__MALLOC(48, "freed");
+    AR__HEAP__FREE(p);
+    ar_heap__memory_report();
+    unlink(report_path);
+}
+
+START_TEST(a_clean_run_prints_nothing_on_stderr)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_clean_is_quiet, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    ck_assert_msg(child.output_len == 0, "unexpected output:\n%s", child.output);
+}
+END_TEST
+
+static void body_leak_at_exit(void)
+{
+    use_report_file();
+    (void)ar_heap__set_options("leak_report=1:leak_exitcode=3");
+    void *p = AR__HEAP__MALLOC(9, "left at exit");
+    (void)p;
+    exit(0);
+}
+
+START_TEST(leak_exitcode_makes_a_leaking_process_fail_and_writes_the_report)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_leak_at_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 3, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (9 bytes)");
+}
+END_TEST
+
+static void body_no_leak_at_exit(void)
+{
+    use_report_file();
+    (void)ar_heap__set_options("leak_report=1:leak_exitcode=3");
+    void *p = AR__HEAP__MALLOC(9, "freed before exit");
+    AR__HEAP__FREE(p);
+    exit(0);
+}
+
+START_TEST(leak_exitcode_leaves_a_clean_process_alone)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_no_leak_at_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    unlink(report_path);
+}
+END_TEST
+
+static void body_intentional_at_exit(void)
+{
+    use_report_file();
+    (void)ar_heap__set_options("leak_report=1:leak_exitcode=3");
+    void *p = AR__HEAP__MALLOC(9, "INTENTIONAL_LEAK_FOR_TESTING");
+    (void)p;
+    exit(0);
+}
+
+START_TEST(intentional_leaks_do_not_trigger_leak_exitcode)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_intentional_at_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: also 1 intentional leak (expected)");
+}
+END_TEST
+
+static void body_report_at_exit_file(void)
+{
+    (void)ar_heap__set_options("leak_report=1");
+    void *p = AR__HEAP__MALLOC(21, "exit report");
+    (void)p;
+    exit(0);
+}
+
+START_TEST(the_report_file_is_written_at_exit)
+{
+    ar_test_child_t child;
+    use_report_file();
+    ar_test__run_child(body_report_at_exit_file, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    read_report();
+    ASSERT_REPORT_HAS("  #1  21 bytes at 0x");
+    ASSERT_REPORT_HAS("\"exit report\"");
+}
+END_TEST
+
+static void body_agerun_env(void)
+{
+    /* No report_path option: AGERUN_MEMORY_REPORT decides. */
+    setenv("AGERUN_MEMORY_REPORT", report_path, 1);
+    void *p = AR__HEAP__MALLOC(5, "agerun env");
+    (void)p;
+    ar_heap__memory_report();
+}
+
+START_TEST(agerun_memory_report_names_the_report_file)
+{
+    ar_test_child_t child;
+    snprintf(report_path, sizeof report_path, "check_report.agerun.%ld.report.log",
+             (long)getpid());
+    ar_test__run_child(body_agerun_env, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    read_report();
+    ASSERT_REPORT_HAS("\"agerun env\"");
+}
+END_TEST
+
+static void body_unwritable(void)
+{
+    (void)ar_heap__set_options("report_path=no-such-directory/report.log");
+    void *p = AR__HEAP__MALLOC(6, "nowhere to go");
+    (void)p;
+    ar_heap__memory_report();
+}
+
+START_TEST(an_unwritable_report_path_falls_back_to_stderr_and_says_so)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_unwritable, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: warning: cannot write the report file "
+                                      "'no-such-directory/report.log'");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "writing the report to stderr instead");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap memory report (pid ");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"nowhere to go\"  thread");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: full report in stderr (above)");
+}
+END_TEST
+
+static Suite *report_suite(void)
+{
+    Suite *s = suite_create("report");
+    TCase *tc = tcase_create("leaks");
+    tcase_add_test(tc, a_clean_run_reports_no_leaks);
+    tcase_add_test(tc, each_leaked_block_is_listed_with_site_size_description_and_number);
+    tcase_add_test(tc, leak_sites_are_grouped_with_counts_and_bytes_largest_first);
+    tcase_add_test(tc, leaked_blocks_are_listed_in_allocation_order);
+    tcase_add_test(tc, intentional_leaks_are_listed_apart_and_not_counted);
+    tcase_add_test(tc, stderr_summary_names_the_leak_site_and_the_report_file);
+    tcase_add_test(tc, a_clean_run_prints_nothing_on_stderr);
+    tcase_add_test(tc, leak_exitcode_makes_a_leaking_process_fail_and_writes_the_report);
+    tcase_add_test(tc, leak_exitcode_leaves_a_clean_process_alone);
+    tcase_add_test(tc, intentional_leaks_do_not_trigger_leak_exitcode);
+    tcase_add_test(tc, the_report_file_is_written_at_exit);
+    tcase_add_test(tc, agerun_memory_report_names_the_report_file);
+    tcase_add_test(tc, an_unwritable_report_path_falls_back_to_stderr_and_says_so);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(report_suite(), 1);
+}

@@ -1,0 +1,114 @@
+/*
+ * check_stats.c: ar_heap__get_stats() counts what the program did.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+static ar_heap_stats_t stats_now(void)
+{
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    return s;
+}
+
+START_TEST(total_allocations_counts_every_allocating_macro)
+{
+    ar_heap_stats_t before = stats_now();
+    void *a = AR__HEAP__MALLOC(10, "a");
+    void *b = AR__HEAP__CALLOC(2, 10, "b");
+    char *c = AR__HEAP__STRDUP("abc", "c");
+    a = AR__HEAP__REALLOC(a, 30, "a grown");
+    ar_heap_stats_t after = stats_now();
+    ck_assert_uint_eq(after.total_allocations - before.total_allocations, 4);
+    ck_assert_uint_eq(after.total_bytes - before.total_bytes, 10 + 20 + 4 + 30);
+    ck_assert_uint_eq(after.live_blocks - before.live_blocks, 3);
+    ck_assert_uint_eq(after.live_bytes - before.live_bytes, 30 + 20 + 4);
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+    AR__HEAP__FREE(c);
+}
+END_TEST
+
+START_TEST(totals_do_not_drop_when_blocks_are_freed)
+{
+    ar_heap_stats_t before = stats_now();
+    void *a = AR__HEAP__MALLOC(100, "a");
+    AR__HEAP__FREE(a);
+    ar_heap_stats_t after = stats_now();
+    ck_assert_uint_eq(after.total_allocations, before.total_allocations + 1);
+    ck_assert_uint_eq(after.total_bytes, before.total_bytes + 100);
+    ck_assert_uint_eq(after.live_bytes, before.live_bytes);
+}
+END_TEST
+
+START_TEST(peak_live_bytes_keeps_the_highest_point)
+{
+    ar_heap_stats_t before = stats_now();
+    void *a = AR__HEAP__MALLOC(1000, "a");
+    void *b = AR__HEAP__MALLOC(3000, "b");
+    AR__HEAP__FREE(b);
+    void *c = AR__HEAP__MALLOC(500, "c");
+    ar_heap_stats_t after = stats_now();
+    ck_assert_uint_eq(after.peak_live_bytes, before.live_bytes + 4000);
+    ck_assert_uint_eq(after.live_bytes, before.live_bytes + 1500);
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(c);
+    ck_assert_uint_eq(stats_now().peak_live_bytes, before.live_bytes + 4000);
+}
+END_TEST
+
+START_TEST(peak_is_never_below_live_bytes)
+{
+    void *blocks[100];
+    for (int i = 0; i < 100; i++) {
+        blocks[i] = AR__HEAP__MALLOC((size_t)i * 10, "ramp");
+        ar_heap_stats_t s = stats_now();
+        ck_assert_uint_ge(s.peak_live_bytes, s.live_bytes);
+    }
+    for (int i = 0; i < 100; i++)
+        AR__HEAP__FREE(blocks[i]);
+}
+END_TEST
+
+START_TEST(a_rejected_free_changes_no_counter)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(64, "p");
+    ar_heap_stats_t before = stats_now();
+    AR__HEAP__FREE(p + 1);
+    ar_heap_stats_t after = stats_now();
+    ck_assert_mem_eq(&before, &after, sizeof before);
+    AR__HEAP__FREE(p);
+}
+END_TEST
+
+START_TEST(get_stats_accepts_null)
+{
+    ar_heap__get_stats(NULL);
+    ck_assert_uint_eq(stats_now().live_blocks, 0);
+}
+END_TEST
+
+static Suite *stats_suite(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("counters");
+    tcase_add_test(tc, total_allocations_counts_every_allocating_macro);
+    tcase_add_test(tc, totals_do_not_drop_when_blocks_are_freed);
+    tcase_add_test(tc, peak_live_bytes_keeps_the_highest_point);
+    tcase_add_test(tc, peak_is_never_below_live_bytes);
+    tcase_add_test(tc, a_rejected_free_changes_no_counter);
+    tcase_add_test(tc, get_stats_accepts_null);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(stats_suite(), 1);
+}

@@ -1,0 +1,171 @@
+/*
+ * check_threads.c: many threads allocate and free at once, and blocks
+ * move between threads before they are freed.
+ *
+ * Four workers each run 100 000 operations. Half of what a worker
+ * allocates it frees itself; the other half it hands to the next worker
+ * through a mailbox, so that every block freed by another thread than the
+ * one that allocated it is freed exactly once. At the end every counter
+ * must agree with what the workers did, and nothing may be reported.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+enum { WORKERS = 4, OPS = 100000, MAILBOX = 1024, KEEP = 64 };
+
+typedef struct mailbox_s {
+    pthread_mutex_t lock;
+    void *slots[MAILBOX];
+    size_t count;
+} mailbox_t;
+
+static mailbox_t boxes[WORKERS];
+static size_t allocated[WORKERS];
+static size_t allocated_bytes[WORKERS];
+
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Post to a mailbox; a full box hands the block back to be freed here. */
+static int post(mailbox_t *box, void *p)
+{
+    int posted = 0;
+    pthread_mutex_lock(&box->lock);
+    if (box->count < MAILBOX) {
+        box->slots[box->count++] = p;
+        posted = 1;
+    }
+    pthread_mutex_unlock(&box->lock);
+    return posted;
+}
+
+static void drain(mailbox_t *box)
+{
+    pthread_mutex_lock(&box->lock);
+    while (box->count > 0)
+        AR__HEAP__FREE(box->slots[--box->count]);
+    pthread_mutex_unlock(&box->lock);
+}
+
+static void *worker(void *arg)
+{
+    size_t me = (size_t)(uintptr_t)arg;
+    uint64_t rng = me + 1;
+    void *kept[KEEP] = { 0 };
+    for (size_t op = 0; op < OPS; op++) {
+        uint64_t r = next_random(&rng);
+        size_t size = 1 + (size_t)(r % 512);
+        void *p;
+        switch ((r >> 16) % 4) {
+        case 0:
+            p = AR__HEAP__MALLOC(size, "thread malloc");
+            break;
+        case 1:
+            p = AR__HEAP__CALLOC(1, size, "thread calloc");
+            break;
+        case 2:
+            p = AR__HEAP__STRDUP("a thread's string", "thread strdup");
+            size = sizeof "a thread's string";
+            break;
+        default: {
+            void *q = AR__HEAP__MALLOC(8, "before realloc");
+            allocated[me]++;
+            allocated_bytes[me] += 8;
+            p = AR__HEAP__REALLOC(q, size, "thread realloc");
+            break;
+        }
+        }
+        ck_assert_ptr_nonnull(p);
+        memset(p, (int)me, size);
+        allocated[me]++;
+        allocated_bytes[me] += size;
+        size_t slot = (size_t)(r >> 32) % KEEP;
+        if ((r >> 40) & 1) {
+            /* Cross-thread: the next worker frees it. */
+            if (!post(&boxes[(me + 1) % WORKERS], p))
+                AR__HEAP__FREE(p);
+        } else {
+            AR__HEAP__FREE(kept[slot]);
+            kept[slot] = p;
+        }
+        if (op % 256 == 0)
+            drain(&boxes[me]);
+    }
+    for (size_t i = 0; i < KEEP; i++)
+        AR__HEAP__FREE(kept[i]);
+    return NULL;
+}
+
+static void body_threads(void)
+{
+    ar_heap_stats_t before, after;
+    ar_heap__get_stats(&before);
+    pthread_t threads[WORKERS];
+    for (size_t i = 0; i < WORKERS; i++) {
+        pthread_mutex_init(&boxes[i].lock, NULL);
+        pthread_create(&threads[i], NULL, worker, (void *)(uintptr_t)i);
+    }
+    for (size_t i = 0; i < WORKERS; i++)
+        pthread_join(threads[i], NULL);
+    for (size_t i = 0; i < WORKERS; i++)
+        drain(&boxes[i]);
+    ar_heap__get_stats(&after);
+    size_t count = 0, bytes = 0;
+    for (size_t i = 0; i < WORKERS; i++) {
+        count += allocated[i];
+        bytes += allocated_bytes[i];
+    }
+    printf("allocations=%zu expected=%zu\n", after.total_allocations - before.total_allocations,
+           count);
+    printf("bytes=%zu expected=%zu\n", after.total_bytes - before.total_bytes, bytes);
+    printf("live=%zu live_bytes=%zu\n", after.live_blocks, after.live_bytes);
+    printf("peak_ok=%d\n", after.peak_live_bytes > 0);
+}
+
+START_TEST(concurrent_threads_with_cross_thread_frees_keep_consistent_statistics)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_threads, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "a report was printed:\n%s",
+                  child.output);
+    size_t got = 0, expected = 0, got_bytes = 0, expected_bytes = 0;
+    ck_assert(sscanf(strstr(child.output, "allocations="), "allocations=%zu expected=%zu", &got,
+                     &expected) == 2);
+    ck_assert_uint_eq(got, expected);
+    ck_assert_uint_ge(expected, WORKERS * OPS);
+    ck_assert(sscanf(strstr(child.output, "bytes="), "bytes=%zu expected=%zu", &got_bytes,
+                     &expected_bytes) == 2);
+    ck_assert_uint_eq(got_bytes, expected_bytes);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "live=0 live_bytes=0\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "peak_ok=1\n");
+}
+END_TEST
+
+static Suite *threads_suite(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("concurrency");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, concurrent_threads_with_cross_thread_frees_keep_consistent_statistics);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(threads_suite(), 1);
+}

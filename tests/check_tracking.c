@@ -1,0 +1,256 @@
+/*
+ * check_tracking.c: the debug heap tracks every block it hands out.
+ *
+ * Each test states one behaviour of AR__HEAP__MALLOC, CALLOC, REALLOC,
+ * STRDUP and FREE in debug mode, observed through the public statistics.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+/* Hide a size from the compiler: alloc_size lets gcc refuse constant
+ * sizes it can prove too large, and these tests need them at run time. */
+static size_t opaque(size_t v)
+{
+    volatile size_t hidden = v;
+    return hidden;
+}
+
+static ar_heap_stats_t stats_now(void)
+{
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    return s;
+}
+
+START_TEST(malloc_tracks_one_live_block_of_the_requested_size)
+{
+    ar_heap_stats_t before = stats_now();
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    ck_assert_ptr_nonnull(p);
+    memset(p, 'x', 13);
+    ar_heap_stats_t during = stats_now();
+    ck_assert_uint_eq(during.live_blocks, before.live_blocks + 1);
+    ck_assert_uint_eq(during.live_bytes, before.live_bytes + 13);
+    AR__HEAP__FREE(p);
+    ar_heap_stats_t after = stats_now();
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+    ck_assert_uint_eq(after.live_bytes, before.live_bytes);
+}
+END_TEST
+
+START_TEST(calloc_returns_zeroed_memory)
+{
+    unsigned char *p = AR__HEAP__CALLOC(100, 7, "zeroed");
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < 700; i++)
+        ck_assert_uint_eq(p[i], 0);
+    ck_assert_uint_eq(stats_now().live_bytes, 700);
+    AR__HEAP__FREE(p);
+}
+END_TEST
+
+START_TEST(calloc_overflow_returns_null_with_enomem_and_tracks_nothing)
+{
+    ar_heap_stats_t before = stats_now();
+    errno = 0;
+    void *p = AR__HEAP__CALLOC(opaque(SIZE_MAX / 2), 3, "overflow");
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_uint_eq(stats_now().total_allocations, before.total_allocations);
+}
+END_TEST
+
+START_TEST(malloc_near_size_max_returns_null_with_enomem)
+{
+    size_t sizes[] = { SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 64, (size_t)PTRDIFF_MAX + 1 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        void *p = AR__HEAP__MALLOC(opaque(sizes[i]), "huge");
+        ck_assert_ptr_null(p);
+        ck_assert_int_eq(errno, ENOMEM);
+    }
+    ck_assert_uint_eq(stats_now().live_blocks, 0);
+}
+END_TEST
+
+START_TEST(malloc_zero_returns_distinct_freeable_blocks)
+{
+    void *a = AR__HEAP__MALLOC(0, "empty a");
+    void *b = AR__HEAP__MALLOC(0, "empty b");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_ne(a, b);
+    ar_heap_stats_t s = stats_now();
+    ck_assert_uint_eq(s.live_blocks, 2);
+    ck_assert_uint_eq(s.live_bytes, 0);
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+    ck_assert_uint_eq(stats_now().live_blocks, 0);
+}
+END_TEST
+
+START_TEST(blocks_are_aligned_for_max_align_t)
+{
+    void *blocks[64];
+    for (size_t i = 0; i < 64; i++) {
+        blocks[i] = AR__HEAP__MALLOC(i * 3 + 1, "aligned");
+        ck_assert_ptr_nonnull(blocks[i]);
+        ck_assert_uint_eq((uintptr_t)blocks[i] % _Alignof(max_align_t), 0);
+    }
+    for (size_t i = 0; i < 64; i++)
+        AR__HEAP__FREE(blocks[i]);
+}
+END_TEST
+
+START_TEST(realloc_of_null_allocates)
+{
+    char *p = AR__HEAP__REALLOC(NULL, 32, "from null");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(stats_now().live_bytes, 32);
+    AR__HEAP__FREE(p);
+}
+END_TEST
+
+START_TEST(realloc_grow_keeps_contents_and_moves_the_block)
+{
+    char *p = AR__HEAP__MALLOC(8, "small");
+    memcpy(p, "abcdefg", 8);
+    char *q = AR__HEAP__REALLOC(p, 4096, "grown");
+    ck_assert_ptr_nonnull(q);
+    ck_assert_ptr_ne(p, q);
+    ck_assert_str_eq(q, "abcdefg");
+    ar_heap_stats_t s = stats_now();
+    ck_assert_uint_eq(s.live_blocks, 1);
+    ck_assert_uint_eq(s.live_bytes, 4096);
+    AR__HEAP__FREE(q);
+}
+END_TEST
+
+START_TEST(realloc_shrink_keeps_the_prefix)
+{
+    char *p = AR__HEAP__MALLOC(100, "big");
+    memset(p, 'q', 100);
+    char *q = AR__HEAP__REALLOC(p, 10, "shrunk");
+    ck_assert_ptr_nonnull(q);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(q[i], 'q');
+    ck_assert_uint_eq(stats_now().live_bytes, 10);
+    AR__HEAP__FREE(q);
+}
+END_TEST
+
+START_TEST(realloc_to_zero_frees_and_returns_null)
+{
+    char *p = AR__HEAP__MALLOC(50, "to be zeroed");
+    ck_assert_ptr_null(AR__HEAP__REALLOC(p, 0, "zero"));
+    ar_heap_stats_t s = stats_now();
+    ck_assert_uint_eq(s.live_blocks, 0);
+    ck_assert_uint_eq(s.live_bytes, 0);
+}
+END_TEST
+
+START_TEST(realloc_failure_leaves_the_old_block_live_and_intact)
+{
+    char *p = AR__HEAP__STRDUP("keep me", "kept");
+    errno = 0;
+    ck_assert_ptr_null(AR__HEAP__REALLOC(p, opaque(SIZE_MAX - 8), "too big"));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_str_eq(p, "keep me");
+    ck_assert_uint_eq(stats_now().live_blocks, 1);
+    AR__HEAP__FREE(p);
+}
+END_TEST
+
+START_TEST(strdup_copies_the_string_and_its_terminator)
+{
+    const char *original = "hello, agent";
+    char *copy = AR__HEAP__STRDUP(original, "greeting");
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_ptr_ne(copy, original);
+    ck_assert_str_eq(copy, original);
+    ck_assert_uint_eq(stats_now().live_bytes, strlen(original) + 1);
+    AR__HEAP__FREE(copy);
+}
+END_TEST
+
+START_TEST(free_of_null_does_nothing)
+{
+    ar_heap_stats_t before = stats_now();
+    AR__HEAP__FREE(NULL);
+    ar_heap__free(NULL);
+    ar_heap_stats_t after = stats_now();
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+    ck_assert_uint_eq(after.total_allocations, before.total_allocations);
+}
+END_TEST
+
+START_TEST(many_blocks_freed_in_any_order_leave_nothing_live)
+{
+    enum { N = 100000 };
+    void **blocks = malloc(N * sizeof *blocks);
+    ck_assert_ptr_nonnull(blocks);
+    for (size_t i = 0; i < N; i++) {
+        blocks[i] = AR__HEAP__MALLOC(1 + i % 97, "many");
+        ck_assert_ptr_nonnull(blocks[i]);
+    }
+    ck_assert_uint_eq(stats_now().live_blocks, N);
+    /* Free in a scrambled order: stride coprime with N. */
+    for (size_t i = 0, j = 0; i < N; i++, j = (j + 7919) % N)
+        AR__HEAP__FREE(blocks[j]);
+    ar_heap_stats_t s = stats_now();
+    ck_assert_uint_eq(s.live_blocks, 0);
+    ck_assert_uint_eq(s.live_bytes, 0);
+    free(blocks);
+}
+END_TEST
+
+START_TEST(ar_heap_free_without_site_frees_a_live_block)
+{
+    void *p = AR__HEAP__MALLOC(5, "via ar_heap__free");
+    ar_heap__free(p);
+    ck_assert_uint_eq(stats_now().live_blocks, 0);
+}
+END_TEST
+
+START_TEST(library_reports_that_it_tracks)
+{
+    ck_assert_int_eq(ar_heap__has_tracking(), 1);
+    ck_assert_int_eq(AR_HEAP_TRACKING, 1);
+}
+END_TEST
+
+static Suite *tracking_suite(void)
+{
+    Suite *s = suite_create("tracking");
+    TCase *tc = tcase_create("blocks");
+    tcase_add_test(tc, malloc_tracks_one_live_block_of_the_requested_size);
+    tcase_add_test(tc, calloc_returns_zeroed_memory);
+    tcase_add_test(tc, calloc_overflow_returns_null_with_enomem_and_tracks_nothing);
+    tcase_add_test(tc, malloc_near_size_max_returns_null_with_enomem);
+    tcase_add_test(tc, malloc_zero_returns_distinct_freeable_blocks);
+    tcase_add_test(tc, blocks_are_aligned_for_max_align_t);
+    tcase_add_test(tc, realloc_of_null_allocates);
+    tcase_add_test(tc, realloc_grow_keeps_contents_and_moves_the_block);
+    tcase_add_test(tc, realloc_shrink_keeps_the_prefix);
+    tcase_add_test(tc, realloc_to_zero_frees_and_returns_null);
+    tcase_add_test(tc, realloc_failure_leaves_the_old_block_live_and_intact);
+    tcase_add_test(tc, strdup_copies_the_string_and_its_terminator);
+    tcase_add_test(tc, free_of_null_does_nothing);
+    tcase_add_test(tc, many_blocks_freed_in_any_order_leave_nothing_live);
+    tcase_add_test(tc, ar_heap_free_without_site_frees_a_live_block);
+    tcase_add_test(tc, library_reports_that_it_tracks);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(tracking_suite(), 1);
+}
