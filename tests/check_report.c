@@ -149,7 +149,6 @@ END_TEST
 
 static void body_summary(void)
 {
-    use_report_file();
     ar_test__note("leak", __LINE__ + 1);
     void *p = AR__HEAP__MALLOC(48, "summarised");
     (void)p;
@@ -160,6 +159,7 @@ static void body_summary(void)
 START_TEST(stderr_summary_names_the_leak_site_and_the_report_file)
 {
     ar_test_child_t child;
+    use_report_file();
     ar_test__run_child(body_summary, &child);
     ck_assert(child.exited && child.exit_code == 0);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (48 bytes) not freed, from 1 site");
@@ -171,7 +171,6 @@ END_TEST
 
 static void body_clean_is_quiet(void)
 {
-    use_report_file();
     void *p = AR__HEAP__MALLOC(48, "freed");
     AR__HEAP__FREE(p);
     ar_heap__memory_report();
@@ -181,6 +180,7 @@ static void body_clean_is_quiet(void)
 START_TEST(a_clean_run_prints_nothing_on_stderr)
 {
     ar_test_child_t child;
+    use_report_file();
     ar_test__run_child(body_clean_is_quiet, &child);
     ck_assert(child.exited && child.exit_code == 0);
     ck_assert_msg(child.output_len == 0, "unexpected output:\n%s", child.output);
@@ -189,7 +189,6 @@ END_TEST
 
 static void body_leak_at_exit(void)
 {
-    use_report_file();
     (void)ar_heap__set_options("leak_report=1:leak_exitcode=3");
     void *p = AR__HEAP__MALLOC(9, "left at exit");
     (void)p;
@@ -199,16 +198,18 @@ static void body_leak_at_exit(void)
 START_TEST(leak_exitcode_makes_a_leaking_process_fail_and_writes_the_report)
 {
     ar_test_child_t child;
+    use_report_file();
     ar_test__run_child(body_leak_at_exit, &child);
     ck_assert_msg(child.exited && child.exit_code == 3, "code %d, output:\n%s",
                   child.exit_code, child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (9 bytes)");
+    read_report();
+    ASSERT_REPORT_HAS("\"left at exit\"");
 }
 END_TEST
 
 static void body_no_leak_at_exit(void)
 {
-    use_report_file();
     (void)ar_heap__set_options("leak_report=1:leak_exitcode=3");
     void *p = AR__HEAP__MALLOC(9, "freed before exit");
     AR__HEAP__FREE(p);
@@ -218,6 +219,7 @@ static void body_no_leak_at_exit(void)
 START_TEST(leak_exitcode_leaves_a_clean_process_alone)
 {
     ar_test_child_t child;
+    use_report_file();
     ar_test__run_child(body_no_leak_at_exit, &child);
     ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
     unlink(report_path);
@@ -226,7 +228,6 @@ END_TEST
 
 static void body_intentional_at_exit(void)
 {
-    use_report_file();
     (void)ar_heap__set_options("leak_report=1:leak_exitcode=3");
     void *p = AR__HEAP__MALLOC(9, "INTENTIONAL_LEAK_FOR_TESTING");
     (void)p;
@@ -236,9 +237,11 @@ static void body_intentional_at_exit(void)
 START_TEST(intentional_leaks_do_not_trigger_leak_exitcode)
 {
     ar_test_child_t child;
+    use_report_file();
     ar_test__run_child(body_intentional_at_exit, &child);
     ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: also 1 intentional leak (expected)");
+    unlink(report_path);
 }
 END_TEST
 
@@ -294,6 +297,7 @@ static void body_unwritable(void)
 START_TEST(an_unwritable_report_path_falls_back_to_stderr_and_says_so)
 {
     ar_test_child_t child;
+    use_report_file();
     ar_test__run_child(body_unwritable, &child);
     ck_assert(child.exited && child.exit_code == 0);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: warning: cannot write the report file "

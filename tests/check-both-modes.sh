@@ -1,0 +1,92 @@
+#!/bin/sh
+# check-both-modes.sh: the whole test suite, in both configurations.
+#
+# Builds arheap twice out of tree, under _build/debug (--enable-debug-heap)
+# and _build/release (the default), runs `make check` in each, then
+# `make distcheck` once, and ends with one line "N passed, N failed" that
+# counts every Check test case and every other test script.
+#
+# Usage: sh tests/check-both-modes.sh      (from the top of the source tree)
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 2
+jobs=$(nproc 2>/dev/null || echo 2)
+
+if [ ! -x ./configure ]; then
+    echo "== bootstrap (autoreconf)"
+    ./bootstrap || exit 2
+fi
+if [ -f ./config.status ]; then
+    # Out-of-tree builds refuse a configured source tree.
+    echo "== the source tree is configured in place: make distclean first"
+    make distclean >/dev/null || exit 2
+fi
+
+passed=0
+failed=0
+status=0
+
+# count DIR: add the results of the test logs in DIR/tests to the totals.
+count() {
+    for trs in "$1"/tests/*.trs; do
+        [ -f "$trs" ] || continue
+        log=${trs%.trs}.log
+        checks=$(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\)$/\1 \2 \3/p' "$log" | tail -n 1)
+        if [ -n "$checks" ]; then
+            set -- $checks
+            passed=$((passed + $1 - $2 - $3))
+            failed=$((failed + $2 + $3))
+        else
+            case $(sed -n 's/^:test-result: //p' "$trs") in
+                PASS|XFAIL) passed=$((passed + 1)) ;;
+                SKIP) ;;
+                *) failed=$((failed + 1)) ;;
+            esac
+        fi
+    done
+}
+
+for mode in debug release; do
+    dir=_build/$mode
+    flags=
+    [ "$mode" = debug ] && flags=--enable-debug-heap
+    echo "== $mode: configure $flags"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if ! (cd "$dir" && "$top/configure" $flags >configure.out 2>&1); then
+        cat "$dir/configure.out"
+        echo "== $mode: configure failed"
+        failed=$((failed + 1))
+        status=1
+        continue
+    fi
+    sed -n '/configuration summary/,$p' "$dir/configure.out"
+    echo "== $mode: make check"
+    if ! (cd "$dir" && make -j"$jobs" check); then
+        status=1
+        for log in "$dir"/tests/*.log; do
+            case $log in */test-suite.log) continue ;; esac
+            if grep -q '^FAIL\|^ERROR\|:F:\|:E:' "$log" 2>/dev/null; then
+                echo "---- $log"
+                cat "$log"
+            fi
+        done
+    fi
+    count "$dir"
+done
+
+echo "== debug: make distcheck"
+if (cd _build/debug && make -j"$jobs" distcheck >distcheck.out 2>&1); then
+    grep -A2 'archives ready for distribution' _build/debug/distcheck.out
+    passed=$((passed + 1))
+else
+    tail -n 60 _build/debug/distcheck.out
+    echo "== make distcheck failed"
+    failed=$((failed + 1))
+    status=1
+fi
+
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed"
+exit $status
