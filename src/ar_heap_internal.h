@@ -137,10 +137,11 @@ int ar_heap_tracking__insert(const ar_heap_record_t *filled);
 
 /*
  * Remove the live record of `user` and move it to the freed history with
- * `site` as its free site. On success copies the record to *out and returns
- * 1; returns 0 when `user` is not a live block (nothing is changed).
+ * `site` as its free site. On success stores the block's backend address
+ * in *base and returns 1; returns 0 when `user` is not a live block
+ * (nothing is changed).
  */
-int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, ar_heap_record_t *out);
+int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, void **base);
 
 /* Copy the live record of `user` to *out; 1 when found. */
 int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out);

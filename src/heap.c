@@ -145,12 +145,12 @@ char *ar_heap__strdup(const char *str, const char *file, int line, const char *d
  * Returns 1 when the block was freed. */
 static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
-    ar_heap_record_t record;
-    if (!ar_heap_tracking__remove((uintptr_t)ptr, site, &record)) {
+    void *base;
+    if (!ar_heap_tracking__remove((uintptr_t)ptr, site, &base)) {
         ar_heap_report__bad_pointer(ptr, operation, site);
         return 0;
     }
-    ar_heap_block__release(record.base);
+    ar_heap_block__release(base);
     return 1;
 }
 

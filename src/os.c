@@ -26,6 +26,11 @@ void ar_heap_os__unmap(void *addr, size_t size)
     munmap(addr, size);
 }
 
+/* initial-exec: a plain load from the thread pointer, no __tls_get_addr
+ * call on every allocation. */
+#if defined(__GNUC__)
+__attribute__((tls_model("initial-exec")))
+#endif
 static _Thread_local uint32_t ar_heap_os_thread_id;
 
 uint32_t ar_heap_os__thread_id(void)

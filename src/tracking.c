@@ -197,7 +197,7 @@ static void ar_heap_tracking__remember(ar_heap_shard_t *shard, ar_heap_record_t 
     }
 }
 
-int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, ar_heap_record_t *out)
+int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, void **base)
 {
     uint64_t hash = ar_heap_tracking__hash(user);
     ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
@@ -220,7 +220,7 @@ int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, ar_heap
     ar_heap_stats__sub_live(record->size);
     record->state = AR_HEAP_STATE_FREED;
     record->free_site = *site;
-    *out = *record;
+    *base = record->base;
     ar_heap_tracking__remember(shard, record);
     pthread_mutex_unlock(&shard->lock);
     return 1;
