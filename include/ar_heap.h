@@ -78,7 +78,7 @@ extern "C" {
 /*
  * ar_heap__malloc: allocate `size` bytes, tracked with file, line and desc.
  * Returns NULL with errno ENOMEM when memory is exhausted or size is too
- * large to track (near SIZE_MAX). size 0 returns a unique non-NULL
+ * large (above PTRDIFF_MAX less the block's overhead, as glibc refuses). size 0 returns a unique non-NULL
  * zero-byte block that must be freed. `file` must outlive the block (the
  * macros pass __FILE__); `desc` is copied (first 63 bytes) and may be NULL.
  * Use AR__HEAP__MALLOC rather than calling this directly.
@@ -99,15 +99,17 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
  * block and returns NULL (glibc's behaviour). A debug heap always moves the
  * block to a new address, so stale pointers to the old one are caught. On
  * failure NULL is returned and the old block is untouched. A ptr that is
- * not a live block is reported (invalid-free) and NULL returned.
+ * not a live block is reported (double-free when it was freed recently,
+ * else invalid-free) and NULL returned.
  */
 AR_HEAP_ATTR_ALLOC_SIZE(2) AR_HEAP_ATTR_NODISCARD
 void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc);
 
 /*
  * ar_heap__strdup: tracked copy of a NUL-terminated string.
- * str NULL is reported as an invalid-argument error and returns NULL with
- * errno EINVAL when the error action lets the program go on.
+ * In a debug library, str NULL is reported as an invalid-argument error
+ * and returns NULL with errno EINVAL when the error action lets the
+ * program go on. (A release library passes it to strdup: undefined.)
  */
 AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_NODISCARD
 char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc);

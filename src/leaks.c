@@ -5,7 +5,8 @@
  * else heap_memory_report.log) holds everything: the counters, the leak
  * sites grouped by file:line with their counts and bytes, largest first,
  * and every leaked block in allocation order. stderr gets a short summary,
- * and only when something leaked, so a clean run stays quiet.
+ * and only when blocks are still live (leaked or intentional), so a clean
+ * run stays quiet.
  *
  * Blocks whose description contains INTENTIONAL_LEAK_FOR_TESTING (AgeRun's
  * convention) are listed apart and do not count as leaks.
@@ -249,12 +250,16 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
 {
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
-    ar_heap_out__str(&out, "arheap: LEAK: ");
-    ar_heap_leaks__count(&out, scan->count, " block (", " blocks (");
-    ar_heap_leaks__count(&out, scan->bytes, " byte)", " bytes)");
-    ar_heap_out__str(&out, " not freed, from ");
-    ar_heap_leaks__count(&out, site_count, " site", " sites");
-    ar_heap_out__str(&out, listed ? ", largest first:\n" : "\n");
+    if (scan->count > 0) {
+        ar_heap_out__str(&out, "arheap: LEAK: ");
+        ar_heap_leaks__count(&out, scan->count, " block (", " blocks (");
+        ar_heap_leaks__count(&out, scan->bytes, " byte)", " bytes)");
+        ar_heap_out__str(&out, " not freed, from ");
+        ar_heap_leaks__count(&out, site_count, " site", " sites");
+        ar_heap_out__str(&out, listed ? ", largest first:\n" : "\n");
+    } else {
+        ar_heap_out__str(&out, "arheap: no leaks\n");
+    }
     size_t shown = site_count < AR_HEAP_SUMMARY_SITES ? site_count : AR_HEAP_SUMMARY_SITES;
     for (size_t i = 0; listed && i < shown; i++) {
         const ar_heap_leak_site_t *site = sites[i];
@@ -287,7 +292,7 @@ static int ar_heap_leaks__open(const char *path, const char **where)
 {
     *where = path;
     if (path[0] == '\0') {
-        *where = "(no report file: report_path is empty)";
+        *where = "no file (the report path is empty)";
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -298,8 +303,12 @@ static int ar_heap_leaks__open(const char *path, const char **where)
     ar_heap_out__init(&out, 2);
     ar_heap_out__str(&out, "arheap: warning: cannot write the report file '");
     ar_heap_out__str(&out, path);
-    ar_heap_out__str(&out, "' (");
-    ar_heap_out__str(&out, strerror(err));
+    ar_heap_out__str(&out, "' (errno ");
+    ar_heap_out__dec(&out, (uint64_t)err);
+    ar_heap_out__str(&out, err == ENOENT ? ": no such directory"
+                      : err == EACCES ? ": permission denied"
+                      : err == EROFS ? ": read-only file system"
+                      : err == EISDIR ? ": is a directory" : "");
     ar_heap_out__str(&out, "); writing the report to stderr instead\n");
     ar_heap_out__flush(&out);
     *where = "stderr (above)";
