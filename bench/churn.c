@@ -88,6 +88,7 @@ struct options {
     uint64_t seed;
     int use_min; /* 0: median, 1: min */
     int verbose;
+    size_t hot;  /* 0: churn over all N slots; else over the first `hot` */
 };
 
 /* ------------------------------------------------------------ utilities */
@@ -249,9 +250,14 @@ static int run_phase(enum allocator which, void **slots, size_t n, const struct 
         return -1;
     }
 
+    /* With --hot K the churn touches only K slots while the other N - K
+     * blocks stay live: the allocator's work per op no longer walks a
+     * working set of N blocks, so what remains is how its cost depends
+     * on the number of live blocks. */
+    size_t churned = opt->hot != 0 && opt->hot < n ? opt->hot : n;
     uint64_t start = now_ns();
-    int rc = which == ALLOC_TRACKED ? churn_tracked(slots, n, opt->ops, &state)
-                                    : churn_glibc(slots, n, opt->ops, &state);
+    int rc = which == ALLOC_TRACKED ? churn_tracked(slots, churned, opt->ops, &state)
+                                    : churn_glibc(slots, churned, opt->ops, &state);
     uint64_t end = now_ns();
 
     teardown(which, slots, n);
@@ -294,6 +300,8 @@ static void usage(FILE *out)
             "                      (default 1000000)\n"
             "  --seed S            PRNG seed, decimal or 0x hex (default 0x%" PRIx64 ")\n"
             "  --stat median|min   statistic over the R phases (default median)\n"
+            "  --hot K             churn only the first K slots while all N stay live\n"
+            "                      (default 0: churn over all N slots)\n"
             "  --verbose, -v       print every phase's figure on stderr\n"
             "  --help, -h          show this help\n"
             "\n"
@@ -359,6 +367,7 @@ static void parse_args(int argc, char **argv, struct options *opt)
     opt->seed = BENCH_DEFAULT_SEED;
     opt->use_min = 0;
     opt->verbose = 0;
+    opt->hot = 0;
 
     if (env_ops != NULL && *env_ops != '\0') {
         if (parse_u64("AR_BENCH_OPS", env_ops, 1, BENCH_MAX_OPS, &value) != 0) {
@@ -389,6 +398,11 @@ static void parse_args(int argc, char **argv, struct options *opt)
                 exit(EXIT_USAGE);
             }
             opt->max_n = (size_t)value;
+        } else if ((v = option_value("--hot", argc, argv, &i)) != NULL) {
+            if (parse_u64("--hot", v, 0, UINT32_MAX, &value) != 0) {
+                exit(EXIT_USAGE);
+            }
+            opt->hot = (size_t)value;
         } else if ((v = option_value("--seed", argc, argv, &i)) != NULL) {
             if (parse_u64("--seed", v, 0, UINT64_MAX, &value) != 0) {
                 exit(EXIT_USAGE);
@@ -457,6 +471,12 @@ int main(int argc, char **argv)
     printf("one op = free + malloc of a random slot, sizes uniform %u..%u B, first byte written; "
            "only the churn is timed (CLOCK_MONOTONIC)\n",
            BENCH_MIN_SIZE, BENCH_MAX_SIZE);
+    if (opt.hot != 0) {
+        printf("hot set: ops churn the first %zu slots only; the other N - %zu blocks stay live\n",
+               opt.hot, opt.hot);
+    } else {
+        printf("working set: ops churn all N slots (uniformly random)\n");
+    }
     if (tracking) {
         printf("tracked = ar_heap__malloc/ar_heap__free_at, debug heap (tracking on), "
                "leak_report=0\n");

@@ -18,7 +18,15 @@
 void *ar_heap_os__map(size_t size)
 {
     void *addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return addr == MAP_FAILED ? NULL : addr;
+    if (addr == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    /* Large tables (bucket arrays, record chunks of a big heap) are read at
+     * random: huge pages spare the TLB. A hint; failure changes nothing. */
+    if (size >= ((size_t)2 << 20))
+        (void)madvise(addr, size, MADV_HUGEPAGE);
+#endif
+    return addr;
 }
 
 void ar_heap_os__unmap(void *addr, size_t size)

@@ -24,7 +24,10 @@
 #define AR_HEAP_SHARD_BITS 6
 #define AR_HEAP_SHARDS (1u << AR_HEAP_SHARD_BITS)
 #define AR_HEAP_INITIAL_BUCKETS 512u
-#define AR_HEAP_POOL_CHUNK (64u * 1024u)
+/* Record chunks start small and double, up to 2 MiB, so a small program
+ * maps little and a large heap's records sit in few (huge) pages. */
+#define AR_HEAP_POOL_CHUNK_MIN ((size_t)64 * 1024)
+#define AR_HEAP_POOL_CHUNK_MAX ((size_t)2 * 1024 * 1024)
 
 typedef struct ar_heap_shard_s {
     _Alignas(64) pthread_mutex_t lock;
@@ -35,6 +38,7 @@ typedef struct ar_heap_shard_s {
     size_t total_allocations;
     size_t total_bytes;
     ar_heap_record_t *pool;         /* spare records, linked by next */
+    size_t pool_chunk;              /* bytes of the next chunk to map */
     ar_heap_record_t *history_head; /* oldest freed record */
     ar_heap_record_t *history_tail; /* newest freed record */
     size_t history_count;
@@ -123,11 +127,15 @@ static int ar_heap_tracking__rehash(ar_heap_shard_t *shard, size_t count)
 static ar_heap_record_t *ar_heap_tracking__take_spare(ar_heap_shard_t *shard)
 {
     if (shard->pool == NULL) {
-        ar_heap_record_t *chunk = ar_heap_os__map(AR_HEAP_POOL_CHUNK);
+        size_t bytes = shard->pool_chunk != 0 ? shard->pool_chunk : AR_HEAP_POOL_CHUNK_MIN;
+        ar_heap_record_t *chunk = ar_heap_os__map(bytes);
         if (chunk == NULL)
             return NULL;
-        size_t n = AR_HEAP_POOL_CHUNK / sizeof *chunk;
-        for (size_t i = 0; i < n; i++) {
+        if (bytes < AR_HEAP_POOL_CHUNK_MAX)
+            shard->pool_chunk = bytes * 2;
+        size_t n = bytes / sizeof *chunk;
+        /* Linked so that records are taken in address order. */
+        for (size_t i = n; i-- > 0;) {
             chunk[i].next = shard->pool;
             shard->pool = &chunk[i];
         }
