@@ -4,7 +4,8 @@
 # Builds arheap twice out of tree, under _build/debug (--enable-debug-heap)
 # and _build/release (the default), runs `make check` in each, then
 # `make distcheck` once, and ends with one line "N passed, N failed" that
-# counts every Check test case and every other test script.
+# counts every Check test case, every case of the scripts that count their
+# own ("N of M ... passed"), and every other test program as one.
 #
 # Usage: sh tests/check-both-modes.sh      (from the top of the source tree)
 set -u
@@ -34,9 +35,17 @@ count() {
         log=${trs%.trs}.log
         checks=$(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\)$/\1 \2 \3/p' "$log" | tail -n 1)
         if [ -n "$checks" ]; then
+            # shellcheck disable=SC2086 # split "N F E" into three words
             set -- $checks
             passed=$((passed + $1 - $2 - $3))
             failed=$((failed + $2 + $3))
+        elif cases=$(sed -n 's/^\([0-9]*\) of \([0-9]*\) .* passed$/\1 \2/p' "$log" | tail -n 1) &&
+             [ -n "$cases" ]; then
+            # A script that counts its own cases: "N of M ... passed".
+            # shellcheck disable=SC2086 # split "N M" into two words
+            set -- $cases
+            passed=$((passed + $1))
+            failed=$((failed + $2 - $1))
         else
             case $(sed -n 's/^:test-result: //p' "$trs") in
                 PASS|XFAIL) passed=$((passed + 1)) ;;

@@ -28,33 +28,8 @@ if [ ! -f "$top_srcdir/include/ar_allocator.h" ] || [ ! -d "$snippets" ]; then
 fi
 
 # Compilers: "label path" lines. Fall back to PATH when run by hand.
-gcc_path=${AR_GCC:-}
-clang_path=${AR_CLANG:-}
-if [ -z "$gcc_path" ] && [ -z "$clang_path" ]; then
-    gcc_path=$(command -v gcc 2>/dev/null || true)
-    clang_path=$(command -v clang 2>/dev/null || true)
-fi
-compilers=
-if [ -n "$gcc_path" ]; then
-    compilers="gcc"
-else
-    echo "note: gcc not found, its cases are skipped"
-fi
-if [ -n "$clang_path" ]; then
-    compilers="$compilers clang"
-else
-    echo "note: clang not found, its cases are skipped"
-fi
-if [ -z "$compilers" ]; then
-    if [ -n "${CC:-}" ]; then
-        gcc_path=$CC
-        compilers="gcc"
-        echo "note: neither gcc nor clang found; using CC='$CC' under the gcc label"
-    else
-        echo "SKIP: no C compiler to run the compile-fail tests"
-        exit 77
-    fi
-fi
+. "$top_srcdir/tests/ar_test_lib.sh"
+ar_find_compilers "the compile-fail tests"
 
 scratch=$(mktemp -d) || exit 1
 trap 'rm -rf "$scratch"' EXIT
@@ -63,27 +38,11 @@ trap 'exit 1' HUP INT TERM
 # Scratch include directory per mode: config header plus copies of the
 # public headers, so ar_heap.h's #include "ar_heap_config.h" finds the
 # scratch config and not one configured in the source tree.
-for mode in release debug; do
-    mkdir "$scratch/$mode" || exit 1
-    cp "$top_srcdir/include/ar_heap.h" "$top_srcdir/include/ar_allocator.h" "$scratch/$mode/" || exit 1
-    if [ "$mode" = debug ]; then debug=1; else debug=0; fi
-    printf '#ifndef AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_DEBUG %s\n#endif\n' \
-        "$debug" >"$scratch/$mode/ar_heap_config.h" || exit 1
-done
+ar_scratch_headers "$scratch/release" 0
+ar_scratch_headers "$scratch/debug" 1
 
-failures=0
-cases=0
 
-pass() {
-    cases=$((cases + 1))
-    echo "ok $*"
-}
 
-fail() {
-    cases=$((cases + 1))
-    failures=$((failures + 1))
-    echo "FAIL $*"
-}
 
 # snippet_field FILE KEY: the TEXT of FILE's first "/* KEY: TEXT */" line.
 snippet_field() {

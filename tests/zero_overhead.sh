@@ -40,33 +40,8 @@ if [ -z "$objdump" ]; then
     exit 77
 fi
 
-gcc_path=${AR_GCC:-}
-clang_path=${AR_CLANG:-}
-if [ -z "$gcc_path" ] && [ -z "$clang_path" ]; then
-    gcc_path=$(command -v gcc 2>/dev/null || true)
-    clang_path=$(command -v clang 2>/dev/null || true)
-fi
-compilers=
-if [ -n "$gcc_path" ]; then
-    compilers="gcc"
-else
-    echo "note: gcc not found, its cases are skipped"
-fi
-if [ -n "$clang_path" ]; then
-    compilers="$compilers clang"
-else
-    echo "note: clang not found, its cases are skipped"
-fi
-if [ -z "$compilers" ]; then
-    if [ -n "${CC:-}" ]; then
-        gcc_path=$CC
-        compilers="gcc"
-        echo "note: neither gcc nor clang found; using CC='$CC' under the gcc label"
-    else
-        echo "SKIP: no C compiler for the zero-overhead test"
-        exit 77
-    fi
-fi
+. "$top_srcdir/tests/ar_test_lib.sh"
+ar_find_compilers "the zero-overhead test"
 
 scratch=$(mktemp -d) || exit 1
 trap 'rm -rf "$scratch"' EXIT
@@ -74,24 +49,10 @@ trap 'exit 1' HUP INT TERM
 
 # Release-mode include directory: config header plus copies of the public
 # headers, so a config generated in the source tree cannot take precedence.
-mkdir "$scratch/include" || exit 1
-cp "$top_srcdir/include/ar_heap.h" "$top_srcdir/include/ar_allocator.h" "$scratch/include/" || exit 1
-printf '#ifndef AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_DEBUG 0\n#endif\n' \
-    >"$scratch/include/ar_heap_config.h" || exit 1
+ar_scratch_headers "$scratch/include" 0
 
-failures=0
-cases=0
 
-pass() {
-    cases=$((cases + 1))
-    echo "ok $*"
-}
 
-fail() {
-    cases=$((cases + 1))
-    failures=$((failures + 1))
-    echo "FAIL $*"
-}
 
 # build CC NAME FLAGS...: compile uses.c to NAME.o and write its normalised
 # disassembly to NAME.dis: no file-name/format header, no blank lines,
