@@ -151,10 +151,21 @@ typedef struct ar_heap_stats_s {
     size_t live_bytes;        /* bytes requested by the live blocks */
     size_t peak_live_bytes;   /* highest live_bytes seen so far */
     size_t total_bytes;       /* bytes requested by every allocation */
+    size_t quarantine_blocks; /* freed blocks held in the quarantine */
+    size_t quarantine_bytes;  /* memory those blocks hold, canaries included */
 } ar_heap_stats_t;
 
 /* ar_heap__get_stats: copy a consistent snapshot of the counters to *out. */
 void ar_heap__get_stats(ar_heap_stats_t *out);
+
+/*
+ * ar_heap__check_all: check every live block's canaries and every
+ * quarantined block's canaries and poison now. Each damaged block is
+ * reported (heap-buffer-overflow, heap-buffer-underflow, write-after-free);
+ * then, if any was, the error action applies. Returns the number of
+ * damaged blocks (0 in a release library).
+ */
+size_t ar_heap__check_all(void);
 
 /* ar_heap__has_tracking: 1 when the library was built with the debug heap. */
 int ar_heap__has_tracking(void);

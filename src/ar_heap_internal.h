@@ -7,6 +7,8 @@
  *   heap.c      the public entry points: malloc, calloc, realloc, strdup, free
  *   block.c     the block layout (base, head zone, user bytes, tail zone)
  *   tracking.c  records of live and recently freed blocks, sharded hash table
+ *   canary.c    the bytes around each block: writing and checking them
+ *   quarantine.c  freed blocks held poisoned before their memory is reused
  *   stats.c     counters and their snapshot
  *   options.c   AR_HEAP_OPTIONS parsing, defaults, help
  *   report.c    the allocation-free, stdio-free writer and error reports
@@ -45,6 +47,7 @@
 typedef enum ar_heap_state_e {
     AR_HEAP_STATE_UNUSED = 0, /* in the record pool */
     AR_HEAP_STATE_LIVE,       /* block allocated, record in the hash table */
+    AR_HEAP_STATE_QUARANTINED, /* freed, memory held poisoned; still in the table */
     AR_HEAP_STATE_FREED       /* block returned; record kept in freed history */
 } ar_heap_state_t;
 
@@ -61,14 +64,15 @@ typedef struct ar_heap_site_s {
  * bytes: an underflow can damage a block, not the checker's bookkeeping.
  */
 typedef struct ar_heap_record_s {
-    struct ar_heap_record_s *next; /* hash chain (live) or history FIFO (freed) */
+    struct ar_heap_record_s *next; /* hash chain (live, quarantined) or history FIFO */
+    struct ar_heap_record_s *qnext; /* quarantine FIFO (quarantined) */
     uintptr_t user;                /* address handed to the program */
     void *base;                    /* address the backend returned */
     size_t size;                   /* bytes the program asked for */
     size_t total;                  /* bytes taken from the backend */
     uint64_t seq;                  /* allocation number, from 1 */
     ar_heap_site_t alloc_site;
-    ar_heap_site_t free_site;      /* valid when state is FREED */
+    ar_heap_site_t free_site;      /* valid when state is QUARANTINED or FREED */
     ar_heap_state_t state;
     char desc[AR_HEAP_DESC_CAPACITY];
 } ar_heap_record_t;
@@ -91,6 +95,10 @@ typedef struct ar_heap_options_s {
     int report_path_set; /* 1 when report_path was given as an option */
     char report_path[AR_HEAP_PATH_CAPACITY];
     size_t freed_history;
+    int canary;
+    int fill;
+    size_t quarantine_bytes;
+    size_t check_every;
     int help;
 } ar_heap_options_t;
 
@@ -116,17 +124,67 @@ const char *ar_heap_options__report_path(void);
 /* Make sure the heap is initialised (options read, atexit registered). */
 void ar_heap__ensure_init(void);
 
+/* ar_heap__check_all, with `how` ("check", "exit") naming the occasion. */
+size_t ar_heap__check_all_for(const char *how);
+
 /* ------------------------------------------------------------------ block */
 
-/* Compute the backend size for a user size; 0 on overflow (too large). */
-size_t ar_heap_block__total_size(size_t size);
+/* Debug fill bytes: distinct values, so a hex dump tells at a glance what
+ * it shows. Canary bytes are never one of these: they are derived from a
+ * per-process secret and each byte's address (canary.c). */
+#define AR_HEAP_FILL_NEW 0xbe   /* fresh bytes from MALLOC or REALLOC growth */
+#define AR_HEAP_FILL_FREED 0xdf /* bytes of a block in the quarantine */
 
-/* The user address inside a block whose backend allocation is `base`. */
-void *ar_heap_block__user(void *base);
+/* Lay out a block of `size` user bytes: *head bytes before them, *total in
+ * all. Returns 0 when the size is too large (nothing is set then). */
+int ar_heap_block__layout(size_t size, size_t *head, size_t *total);
 
 /* Obtain and release backend memory for blocks. */
 void *ar_heap_block__obtain(size_t total);
 void ar_heap_block__release(void *base);
+
+/* ------------------------------------------------------------------ canary */
+
+/* What a check found wrong with one block: the first damaged zone. */
+typedef struct ar_heap_damage_s {
+    int kind;                   /* an ar_heap_error_t */
+    long long offset;           /* first damaged byte, relative to the user pointer */
+    size_t damaged;             /* damaged bytes in that zone */
+    long long dump_offset;      /* offset of dump[0] */
+    size_t dump_len;            /* bytes in the dumps (at most 16) */
+    unsigned char expected[16];
+    unsigned char found[16];
+} ar_heap_damage_t;
+
+/* Choose the process's canary secret (once, at initialisation). */
+void ar_heap_canary__init(void);
+
+/* Write the head and tail canaries of a block. */
+void ar_heap_canary__write(const ar_heap_record_t *record);
+
+/* Check the canaries; fill up to `max` damages (tail first, then head)
+ * and return how many zones are damaged. */
+size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *out, size_t max);
+
+/* ------------------------------------------------------------------ quarantine */
+
+/* A FIFO of quarantined records, one per shard, linked through qnext. */
+typedef struct ar_heap_quarantine_s {
+    ar_heap_record_t *oldest;
+    ar_heap_record_t *newest;
+    size_t bytes;  /* sum of the held blocks' total sizes */
+    size_t blocks; /* held blocks */
+} ar_heap_quarantine_t;
+
+/* Poison the user bytes of a freed block and append it to q. */
+void ar_heap_quarantine__push(ar_heap_quarantine_t *q, ar_heap_record_t *record);
+
+/* Take the oldest record when q holds more than `budget` bytes; NULL when
+ * within budget. */
+ar_heap_record_t *ar_heap_quarantine__pop_over(ar_heap_quarantine_t *q, size_t budget);
+
+/* Check that a quarantined block's user bytes still hold the poison. */
+int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_damage_t *out);
 
 /* ------------------------------------------------------------------ tracking */
 
@@ -135,13 +193,40 @@ void ar_heap_block__release(void *base);
  * (the checker's own memory is exhausted); nothing is changed then. */
 int ar_heap_tracking__insert(const ar_heap_record_t *filled);
 
+/* A damaged block found by a free or a check, with a copy of its record
+ * taken under the lock, to be reported once the lock is released. */
+typedef struct ar_heap_finding_s {
+    ar_heap_record_t record;
+    ar_heap_damage_t damage;
+    int evicted; /* 1: found as the block left the quarantine */
+} ar_heap_finding_t;
+
+#define AR_HEAP_FINDINGS_MAX 4
+
+/* What ar_heap_tracking__free did. */
+typedef struct ar_heap_free_result_s {
+    int freed;                 /* 1: the block was live and is now freed */
+    int quarantined;           /* 1: the address is a block already in quarantine */
+    ar_heap_record_t previous; /* that block's record, when quarantined */
+    void *release;             /* backend memory to release after the call, or NULL */
+    size_t finding_count;      /* damaged blocks found (may exceed the array) */
+    ar_heap_finding_t findings[AR_HEAP_FINDINGS_MAX];
+} ar_heap_free_result_t;
+
 /*
- * Remove the live record of `user` and move it to the freed history with
- * `site` as its free site. On success stores the block's backend address
- * in *base and returns 1; returns 0 when `user` is not a live block
- * (nothing is changed).
+ * Free the live block at `user`: check its canaries, then quarantine it
+ * (options permitting) or move its record to the freed history, evicting
+ * and checking the oldest quarantined blocks of the shard beyond its share
+ * of the budget. Damage is returned in *result, not reported: the caller
+ * reports it with no lock held.
  */
-int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, void **base);
+void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
+                            ar_heap_free_result_t *result);
+
+/* Check every live and quarantined block; damaged ones are passed to
+ * fn after every lock is released. Returns the number of damaged blocks. */
+typedef void (*ar_heap_finding_fn)(const ar_heap_finding_t *finding, void *arg);
+size_t ar_heap_tracking__check_all(ar_heap_finding_fn fn, void *arg);
 
 /* Copy the live record of `user` to *out; 1 when found. */
 int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out);
@@ -220,7 +305,10 @@ void ar_heap_out__flush(ar_heap_out_t *out);
 typedef enum ar_heap_error_e {
     AR_HEAP_ERROR_DOUBLE_FREE,
     AR_HEAP_ERROR_INVALID_FREE,
-    AR_HEAP_ERROR_INVALID_ARGUMENT
+    AR_HEAP_ERROR_INVALID_ARGUMENT,
+    AR_HEAP_ERROR_OVERFLOW,         /* heap-buffer-overflow: tail canary */
+    AR_HEAP_ERROR_UNDERFLOW,        /* heap-buffer-underflow: head canary */
+    AR_HEAP_ERROR_WRITE_AFTER_FREE  /* poison of a quarantined block */
 } ar_heap_error_t;
 
 /* Name of an error kind ("double-free", ...). */
@@ -231,6 +319,17 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind);
  * apply the error action. `operation` is "free" or "realloc".
  */
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site);
+
+/* Report a damaged block. `detected` says how it was found ("free",
+ * "realloc", "check", "exit", "quarantine eviction"); site is that
+ * operation's site (may have a NULL file). Does not apply the action. */
+void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detected,
+                            const ar_heap_site_t *site);
+
+/* Report a free of a block that is already in the quarantine. Applies the
+ * error action. */
+void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
+                                 const ar_heap_site_t *site);
 
 /* Report STRDUP(NULL) and similar misuse, then apply the error action. */
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site);

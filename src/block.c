@@ -18,9 +18,14 @@
  *
  * - `user` keeps the alignment of max_align_t: base comes from the backend
  *   with that alignment and the head zone is a multiple of it.
- * - The head and tail zones are where canaries go; the tail zone starts
- *   exactly at user + size so that a one-byte overflow lands in it. With
- *   tracking only (this build), both zones are empty: head 0, tail 0.
+ * - With canaries (option canary=1, the default) the head zone is
+ *   AR_HEAP_BLOCK_HEAD bytes of head canary, and the tail zone starts
+ *   exactly at user + size, so that a one-byte overflow of a 13-byte block
+ *   lands in it, and runs to the end: at least AR_HEAP_BLOCK_TAIL bytes plus
+ *   the slack that rounds the block up to the alignment. All of it is
+ *   canary (canary.c). Without canaries both zones are empty.
+ * - The record keeps base, user, size and total, so a block's layout is
+ *   its own: changing the option affects later blocks only.
  * - `total` is never 0 (a zero-byte block still has a unique address).
  *
  * The backend is libc's malloc/free. Guard-page slots will be a second
@@ -31,28 +36,32 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* Bytes before the user's bytes; a multiple of _Alignof(max_align_t). */
-#define AR_HEAP_BLOCK_HEAD ((size_t)0)
-/* Minimum bytes after the user's bytes. */
-#define AR_HEAP_BLOCK_TAIL ((size_t)0)
+/* Bytes before the user's bytes, with canaries; a multiple of the alignment. */
+#define AR_HEAP_BLOCK_HEAD ((size_t)16)
+/* Minimum bytes of tail canary after the user's bytes. */
+#define AR_HEAP_BLOCK_TAIL ((size_t)16)
+#define AR_HEAP_BLOCK_ALIGN ((size_t)_Alignof(max_align_t))
 
 _Static_assert(AR_HEAP_BLOCK_HEAD % _Alignof(max_align_t) == 0,
                "the head zone must keep user pointers aligned for max_align_t");
 
-size_t ar_heap_block__total_size(size_t size)
+int ar_heap_block__layout(size_t size, size_t *head, size_t *total)
 {
     /* Refuse what libc would refuse and what cannot be indexed by
      * ptrdiff_t, before any addition can wrap. */
-    const size_t overhead = AR_HEAP_BLOCK_HEAD + AR_HEAP_BLOCK_TAIL;
-    if (size > (size_t)PTRDIFF_MAX - overhead)
+    const size_t most = AR_HEAP_BLOCK_HEAD + AR_HEAP_BLOCK_TAIL + AR_HEAP_BLOCK_ALIGN;
+    if (size > (size_t)PTRDIFF_MAX - most)
         return 0;
-    size_t total = size + overhead;
-    return total == 0 ? 1 : total;
-}
-
-void *ar_heap_block__user(void *base)
-{
-    return (char *)base + AR_HEAP_BLOCK_HEAD;
+    if (!ar_heap_options.canary) {
+        *head = 0;
+        *total = size == 0 ? 1 : size;
+        return 1;
+    }
+    size_t tail_end = size + AR_HEAP_BLOCK_TAIL;
+    tail_end = (tail_end + AR_HEAP_BLOCK_ALIGN - 1) & ~(AR_HEAP_BLOCK_ALIGN - 1);
+    *head = AR_HEAP_BLOCK_HEAD;
+    *total = AR_HEAP_BLOCK_HEAD + tail_end;
+    return 1;
 }
 
 void *ar_heap_block__obtain(size_t total)

@@ -34,6 +34,7 @@ static void ar_heap__init_once(void)
     (void)ar_heap_options__parse(getenv("AR_HEAP_OPTIONS"), "AR_HEAP_OPTIONS");
     if (ar_heap_options.help)
         ar_heap_options__print_help();
+    ar_heap_canary__init();
     ar_heap_tracking__init();
     if (atexit(ar_heap_leaks__at_exit) != 0)
         ar_heap_report__warning("could not register the at-exit leak report");
@@ -68,13 +69,25 @@ static ar_heap_site_t ar_heap__site(const char *file, int line)
     return site;
 }
 
-/* Allocate and track a block of `size` bytes; the user bytes are left as
- * the backend gave them. */
-static void *ar_heap__allocate(size_t size, const char *file, int line, const char *desc)
+/* Every check_every operations, check the whole heap (0: never). */
+static void ar_heap__count_operation(void)
+{
+    static _Atomic size_t operations;
+    size_t every = ar_heap_options.check_every;
+    if (every != 0 &&
+        (atomic_fetch_add_explicit(&operations, 1, memory_order_relaxed) + 1) % every == 0)
+        (void)ar_heap__check_all();
+}
+
+/* Allocate and track a block of `size` bytes, with canaries written. With
+ * `fill`, the user bytes get AR_HEAP_FILL_NEW when the fill option is on. */
+static void *ar_heap__allocate(size_t size, const char *file, int line, const char *desc,
+                               int fill)
 {
     ar_heap__ensure_init();
-    size_t total = ar_heap_block__total_size(size);
-    if (total == 0) {
+    ar_heap__count_operation();
+    size_t head, total;
+    if (!ar_heap_block__layout(size, &head, &total)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -85,8 +98,9 @@ static void *ar_heap__allocate(size_t size, const char *file, int line, const ch
     }
     ar_heap_record_t record;
     record.next = NULL;
+    record.qnext = NULL;
     record.base = base;
-    record.user = (uintptr_t)ar_heap_block__user(base);
+    record.user = (uintptr_t)base + head;
     record.size = size;
     record.total = total;
     record.seq = ar_heap_stats__next_seq();
@@ -100,6 +114,10 @@ static void *ar_heap__allocate(size_t size, const char *file, int line, const ch
     size_t len = strnlen(desc, AR_HEAP_DESC_CAPACITY - 1);
     memcpy(record.desc, desc, len);
     record.desc[len] = '\0';
+    if (head != 0)
+        ar_heap_canary__write(&record);
+    if (fill && ar_heap_options.fill)
+        memset((void *)record.user, AR_HEAP_FILL_NEW, size);
     if (!ar_heap_tracking__insert(&record)) {
         ar_heap_block__release(base);
         errno = ENOMEM;
@@ -110,7 +128,7 @@ static void *ar_heap__allocate(size_t size, const char *file, int line, const ch
 
 void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
 {
-    return ar_heap__allocate(size, file, line, desc);
+    return ar_heap__allocate(size, file, line, desc, 1);
 }
 
 void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc)
@@ -119,7 +137,7 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
         errno = ENOMEM;
         return NULL;
     }
-    void *user = ar_heap__allocate(count * size, file, line, desc);
+    void *user = ar_heap__allocate(count * size, file, line, desc, 0);
     if (user != NULL)
         memset(user, 0, count * size);
     return user;
@@ -135,22 +153,44 @@ char *ar_heap__strdup(const char *str, const char *file, int line, const char *d
         return NULL;
     }
     size_t len = strlen(str);
-    char *copy = ar_heap__allocate(len + 1, file, line, desc);
+    char *copy = ar_heap__allocate(len + 1, file, line, desc, 0);
     if (copy != NULL)
         memcpy(copy, str, len + 1);
     return copy;
 }
 
-/* Untrack and release the block at ptr; report when it is not live.
- * Returns 1 when the block was freed. */
+/* Report what a free found, then apply the error action once. */
+static void ar_heap__report_free(const ar_heap_free_result_t *result, const char *operation,
+                                 const ar_heap_site_t *site)
+{
+    size_t shown = result->finding_count < AR_HEAP_FINDINGS_MAX ? result->finding_count
+                                                                 : AR_HEAP_FINDINGS_MAX;
+    for (size_t i = 0; i < shown; i++) {
+        const ar_heap_finding_t *f = &result->findings[i];
+        ar_heap_report__damage(f, f->evicted ? "quarantine eviction" : operation, site);
+    }
+    if (result->finding_count > 0)
+        ar_heap_report__act();
+}
+
+/* Untrack and release the block at ptr; report when it is not live or is
+ * damaged. Returns 1 when the block was freed. */
 static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
-    void *base;
-    if (!ar_heap_tracking__remove((uintptr_t)ptr, site, &base)) {
+    ar_heap_free_result_t result;
+    ar_heap__count_operation();
+    ar_heap_tracking__free((uintptr_t)ptr, site, &result);
+    if (result.release != NULL)
+        ar_heap_block__release(result.release);
+    if (result.quarantined) {
+        ar_heap_report__double_free(&result.previous, operation, site);
+        return 0;
+    }
+    if (!result.freed) {
         ar_heap_report__bad_pointer(ptr, operation, site);
         return 0;
     }
-    ar_heap_block__release(base);
+    ar_heap__report_free(&result, operation, site);
     return 1;
 }
 
@@ -171,7 +211,7 @@ void ar_heap__free(void *ptr)
 void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc)
 {
     if (ptr == NULL)
-        return ar_heap__allocate(size, file, line, desc);
+        return ar_heap__allocate(size, file, line, desc, 1);
     ar_heap__ensure_init();
     ar_heap_site_t site = ar_heap__site(file, line);
     if (size == 0) {
@@ -185,12 +225,34 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
     }
     /* Always move: a stale pointer to the old block is then a pointer to
      * freed memory, which later checks can see. */
-    void *fresh = ar_heap__allocate(size, file, line, desc);
+    void *fresh = ar_heap__allocate(size, file, line, desc, 0);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old.size < size ? old.size : size);
+    if (size > old.size && ar_heap_options.fill)
+        memset((char *)fresh + old.size, AR_HEAP_FILL_NEW, size - old.size);
     /* Should another thread have freed the old block meanwhile (a race in
      * the program), release reports it and the new block still stands. */
     (void)ar_heap__release(ptr, "realloc", &site);
     return fresh;
+}
+
+static void ar_heap__report_finding(const ar_heap_finding_t *finding, void *arg)
+{
+    ar_heap_report__damage(finding, (const char *)arg, NULL);
+}
+
+/* Check everything; `how` names the occasion in the reports. */
+size_t ar_heap__check_all_for(const char *how)
+{
+    ar_heap__ensure_init();
+    size_t damaged = ar_heap_tracking__check_all(ar_heap__report_finding, (void *)how);
+    if (damaged > 0)
+        ar_heap_report__act();
+    return damaged;
+}
+
+size_t ar_heap__check_all(void)
+{
+    return ar_heap__check_all_for("check");
 }

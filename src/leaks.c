@@ -398,6 +398,8 @@ void ar_heap__memory_report(void)
 
 void ar_heap_leaks__at_exit(void)
 {
+    /* Damage first: a leak report of a corrupted heap is the lesser news. */
+    (void)ar_heap__check_all_for("exit");
     if (!ar_heap_options.leak_report)
         return;
     size_t leaks = ar_heap_leaks__report();

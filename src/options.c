@@ -55,6 +55,17 @@ static const ar_heap_option_t ar_heap_option_table[] = {
     { "freed_history", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(freed_history), 0, 0, "4096",
       "records of freed blocks kept to name a later free of the same address a double-free "
       "with both sites; 0 keeps none" },
+    { "canary", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(canary), 0, 0, "1",
+      "surround each new block with canary bytes (16 before, 16 or more after, starting "
+      "exactly at its end), checked at free, realloc, check_all and exit" },
+    { "fill", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(fill), 0, 0, "1",
+      "fill new MALLOC and REALLOC-growth bytes with 0xbe, so reads of uninitialised memory "
+      "show (CALLOC stays zero)" },
+    { "quarantine_bytes", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(quarantine_bytes), 0, 0, "16777216",
+      "memory held by freed blocks, poisoned with 0xdf, before it goes back to libc; "
+      "writes after free and double frees of held blocks are caught; 0 disables" },
+    { "check_every", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(check_every), 0, 0, "0",
+      "check every block's canaries and poison every N heap operations; 0 never" },
     { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
       "print this list of options on stderr" },
 };

@@ -103,6 +103,12 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind)
         return "invalid-free";
     case AR_HEAP_ERROR_INVALID_ARGUMENT:
         return "invalid-argument";
+    case AR_HEAP_ERROR_OVERFLOW:
+        return "heap-buffer-overflow";
+    case AR_HEAP_ERROR_UNDERFLOW:
+        return "heap-buffer-underflow";
+    case AR_HEAP_ERROR_WRITE_AFTER_FREE:
+        return "write-after-free";
     }
     return "error";
 }
@@ -117,7 +123,10 @@ static void ar_heap_report__begin(ar_heap_out_t *out, ar_heap_error_t kind, cons
     ar_heap_out__str(out, "arheap: ERROR: ");
     ar_heap_out__str(out, ar_heap_report__error_name(kind));
     if (ptr != NULL) {
-        ar_heap_out__str(out, " of ");
+        ar_heap_out__str(out, kind == AR_HEAP_ERROR_OVERFLOW || kind == AR_HEAP_ERROR_UNDERFLOW ||
+                                      kind == AR_HEAP_ERROR_WRITE_AFTER_FREE
+                                  ? " on block "
+                                  : " of ");
         ar_heap_out__hex(out, (uintptr_t)ptr);
     }
     ar_heap_out__str(out, " (pid ");
@@ -154,7 +163,7 @@ static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_record_t *re
     ar_heap_out__str(out, ", thread ");
     ar_heap_out__dec(out, record->alloc_site.thread);
     ar_heap_out__str(out, ")\n");
-    if (record->state == AR_HEAP_STATE_FREED) {
+    if (record->state == AR_HEAP_STATE_FREED || record->state == AR_HEAP_STATE_QUARANTINED) {
         ar_heap_out__str(out, "  freed at ");
         ar_heap_out__site(out, &record->free_site);
         ar_heap_out__str(out, " (thread ");
@@ -186,6 +195,103 @@ void ar_heap_report__act(void)
         break;
     }
     abort();
+}
+
+void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
+                                 const ar_heap_site_t *site)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user);
+    ar_heap_report__operation(&out, operation, site);
+    ar_heap_report__block(&out, record);
+    ar_heap_report__end(&out, AR_HEAP_ERROR_DOUBLE_FREE, site);
+    ar_heap_report__act();
+}
+
+/* Up to 16 bytes as "xx xx xx". */
+static void ar_heap_report__bytes(ar_heap_out_t *out, const unsigned char *bytes, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char hex[3] = { "0123456789abcdef"[bytes[i] >> 4], "0123456789abcdef"[bytes[i] & 15],
+                        ' ' };
+        ar_heap_out__bytes(out, hex, i + 1 < len ? 3 : 2);
+    }
+}
+
+void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detected,
+                            const ar_heap_site_t *site)
+{
+    const ar_heap_record_t *record = &finding->record;
+    const ar_heap_damage_t *damage = &finding->damage;
+    ar_heap_error_t kind = (ar_heap_error_t)damage->kind;
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_report__begin(&out, kind, (const void *)record->user);
+
+    /* What is damaged, where, relative to the block. */
+    ar_heap_out__str(&out, "  ");
+    ar_heap_out__dec(&out, damage->damaged);
+    ar_heap_out__str(&out, damage->damaged == 1 ? " byte" : " bytes");
+    if (kind == AR_HEAP_ERROR_OVERFLOW) {
+        ar_heap_out__str(&out, " damaged after the end of the block; the first at offset ");
+        ar_heap_out__signed(&out, damage->offset);
+        ar_heap_out__str(&out, record->size == 0 ? " (the block has no bytes)\n"
+                                                 : " (its bytes are at offsets 0 to ");
+        if (record->size != 0) {
+            ar_heap_out__dec(&out, record->size - 1);
+            ar_heap_out__str(&out, ")\n");
+        }
+    } else if (kind == AR_HEAP_ERROR_UNDERFLOW) {
+        ar_heap_out__str(&out, " damaged before the start of the block; the first at offset ");
+        ar_heap_out__signed(&out, damage->offset);
+        ar_heap_out__str(&out, "\n");
+    } else {
+        ar_heap_out__str(&out, " written after the block was freed; the first at offset ");
+        ar_heap_out__signed(&out, damage->offset);
+        ar_heap_out__str(&out, "\n");
+    }
+
+    /* How it was found. */
+    ar_heap_out__str(&out, "  found by ");
+    if (strcmp(detected, "check") == 0) {
+        ar_heap_out__str(&out, "ar_heap__check_all()\n");
+    } else if (strcmp(detected, "exit") == 0) {
+        ar_heap_out__str(&out, "the check at exit\n");
+    } else if (strcmp(detected, "quarantine eviction") == 0) {
+        ar_heap_out__str(&out, "the check as the block left the quarantine, during a free at ");
+        ar_heap_out__site(&out, site);
+        ar_heap_out__str(&out, "\n");
+    } else {
+        ar_heap_out__str(&out, detected);
+        ar_heap_out__str(&out, " at ");
+        ar_heap_out__site(&out, site);
+        ar_heap_out__str(&out, " in thread ");
+        ar_heap_out__dec(&out, site->thread);
+        ar_heap_out__str(&out, "\n");
+    }
+    ar_heap_report__block(&out, record);
+
+    /* The damaged bytes, expected against found. */
+    ar_heap_out__str(&out, "  bytes from offset ");
+    ar_heap_out__signed(&out, damage->dump_offset);
+    ar_heap_out__str(&out, ":\n    expected ");
+    ar_heap_report__bytes(&out, damage->expected, damage->dump_len);
+    ar_heap_out__str(&out, "\n    found    ");
+    ar_heap_report__bytes(&out, damage->found, damage->dump_len);
+    ar_heap_out__str(&out, "\n");
+
+    ar_heap_out__str(&out, "SUMMARY: arheap: ");
+    ar_heap_out__str(&out, ar_heap_report__error_name(kind));
+    ar_heap_out__str(&out, " on a ");
+    ar_heap_out__dec(&out, record->size);
+    ar_heap_out__str(&out, "-byte block \"");
+    ar_heap_out__str(&out, record->desc);
+    ar_heap_out__str(&out, "\" allocated at ");
+    ar_heap_out__site(&out, &record->alloc_site);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__str(&out, ar_heap_report_rule);
+    ar_heap_out__flush(&out);
 }
 
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site)

@@ -33,6 +33,7 @@ typedef struct ar_heap_shard_s {
     _Alignas(64) pthread_mutex_t lock;
     ar_heap_record_t **buckets;     /* chains of live records */
     size_t bucket_count;            /* a power of two, or 0 before first use */
+    size_t chained;                 /* records in the chains: live + quarantined */
     size_t live_blocks;
     size_t live_bytes;
     size_t total_allocations;
@@ -42,6 +43,7 @@ typedef struct ar_heap_shard_s {
     ar_heap_record_t *history_head; /* oldest freed record */
     ar_heap_record_t *history_tail; /* newest freed record */
     size_t history_count;
+    ar_heap_quarantine_t quarantine;
 } ar_heap_shard_t;
 
 static struct {
@@ -162,7 +164,7 @@ int ar_heap_tracking__insert(const ar_heap_record_t *filled)
         return 0;
     }
     /* Keep the load factor at most 1; a failed growth only costs speed. */
-    if (shard->live_blocks >= shard->bucket_count)
+    if (shard->chained >= shard->bucket_count)
         (void)ar_heap_tracking__rehash(shard, shard->bucket_count * 2);
     ar_heap_record_t *record = ar_heap_tracking__take_spare(shard);
     if (record == NULL) {
@@ -174,6 +176,7 @@ int ar_heap_tracking__insert(const ar_heap_record_t *filled)
     size_t b = ar_heap_tracking__bucket(shard, hash);
     record->next = shard->buckets[b];
     shard->buckets[b] = record;
+    shard->chained++;
     shard->live_blocks++;
     shard->live_bytes += record->size;
     shard->total_allocations++;
@@ -205,33 +208,104 @@ static void ar_heap_tracking__remember(ar_heap_shard_t *shard, ar_heap_record_t 
     }
 }
 
-int ar_heap_tracking__remove(uintptr_t user, const ar_heap_site_t *site, void **base)
+/* The link that points at the chained record of `user`, or at NULL. */
+static ar_heap_record_t **ar_heap_tracking__link(ar_heap_shard_t *shard, uint64_t hash,
+                                                 uintptr_t user)
 {
+    ar_heap_record_t **link = &shard->buckets[ar_heap_tracking__bucket(shard, hash)];
+    while (*link != NULL && (*link)->user != user)
+        link = &(*link)->next;
+    return link;
+}
+
+/* Note a damaged block in the result, copying its record. */
+static void ar_heap_tracking__note(ar_heap_free_result_t *result, const ar_heap_record_t *record,
+                                   const ar_heap_damage_t *damage, int evicted)
+{
+    if (result->finding_count < AR_HEAP_FINDINGS_MAX) {
+        result->findings[result->finding_count].record = *record;
+        result->findings[result->finding_count].damage = *damage;
+        result->findings[result->finding_count].evicted = evicted;
+    }
+    result->finding_count++;
+}
+
+/* Unchain the record at *link and keep it in the freed history. */
+static void ar_heap_tracking__retire(ar_heap_shard_t *shard, ar_heap_record_t **link)
+{
+    ar_heap_record_t *record = *link;
+    *link = record->next;
+    shard->chained--;
+    record->state = AR_HEAP_STATE_FREED;
+    ar_heap_tracking__remember(shard, record);
+}
+
+/* Evict the shard's oldest quarantined blocks beyond its share of the
+ * budget: check their poison and canaries, release their memory. */
+static void ar_heap_tracking__evict(ar_heap_shard_t *shard, ar_heap_free_result_t *result)
+{
+    size_t budget = ar_heap_options.quarantine_bytes / AR_HEAP_SHARDS;
+    ar_heap_record_t *old;
+    while ((old = ar_heap_quarantine__pop_over(&shard->quarantine, budget)) != NULL) {
+        ar_heap_damage_t damage[2];
+        if (ar_heap_quarantine__check_poison(old, &damage[0]))
+            ar_heap_tracking__note(result, old, &damage[0], 1);
+        size_t n = ar_heap_canary__check(old, damage, 2);
+        for (size_t i = 0; i < n; i++)
+            ar_heap_tracking__note(result, old, &damage[i], 1);
+        void *base = old->base;
+        ar_heap_tracking__retire(shard, ar_heap_tracking__link(shard, ar_heap_tracking__hash(old->user),
+                                                               old->user));
+        ar_heap_block__release(base);
+    }
+}
+
+void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
+                            ar_heap_free_result_t *result)
+{
+    result->freed = 0;
+    result->quarantined = 0;
+    result->release = NULL;
+    result->finding_count = 0;
     uint64_t hash = ar_heap_tracking__hash(user);
     ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
     pthread_mutex_lock(&shard->lock);
     if (shard->bucket_count == 0) {
         pthread_mutex_unlock(&shard->lock);
-        return 0;
+        return;
     }
-    ar_heap_record_t **link = &shard->buckets[ar_heap_tracking__bucket(shard, hash)];
-    while (*link != NULL && (*link)->user != user)
-        link = &(*link)->next;
+    ar_heap_record_t **link = ar_heap_tracking__link(shard, hash, user);
     ar_heap_record_t *record = *link;
     if (record == NULL) {
         pthread_mutex_unlock(&shard->lock);
-        return 0;
+        return;
     }
-    *link = record->next;
+    if (record->state == AR_HEAP_STATE_QUARANTINED) {
+        result->quarantined = 1;
+        result->previous = *record;
+        pthread_mutex_unlock(&shard->lock);
+        return;
+    }
+    ar_heap_damage_t damage[2];
+    size_t n = ar_heap_canary__check(record, damage, 2);
+    for (size_t i = 0; i < n; i++)
+        ar_heap_tracking__note(result, record, &damage[i], 0);
+    if (n > 0)
+        ar_heap_canary__write(record); /* reported now, not again later */
     shard->live_blocks--;
     shard->live_bytes -= record->size;
     ar_heap_stats__sub_live(record->size);
-    record->state = AR_HEAP_STATE_FREED;
     record->free_site = *site;
-    *base = record->base;
-    ar_heap_tracking__remember(shard, record);
+    result->freed = 1;
+    if (ar_heap_options.quarantine_bytes > 0) {
+        record->state = AR_HEAP_STATE_QUARANTINED;
+        ar_heap_quarantine__push(&shard->quarantine, record);
+        ar_heap_tracking__evict(shard, result);
+    } else {
+        result->release = record->base;
+        ar_heap_tracking__retire(shard, link);
+    }
     pthread_mutex_unlock(&shard->lock);
-    return 1;
 }
 
 int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out)
@@ -241,10 +315,8 @@ int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out)
     int found = 0;
     pthread_mutex_lock(&shard->lock);
     if (shard->bucket_count != 0) {
-        const ar_heap_record_t *record = shard->buckets[ar_heap_tracking__bucket(shard, hash)];
-        while (record != NULL && record->user != user)
-            record = record->next;
-        if (record != NULL) {
+        const ar_heap_record_t *record = *ar_heap_tracking__link(shard, hash, user);
+        if (record != NULL && record->state == AR_HEAP_STATE_LIVE) {
             *out = *record;
             found = 1;
         }
@@ -255,9 +327,18 @@ int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out)
 
 int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out)
 {
-    ar_heap_shard_t *shard = ar_heap_tracking__shard(ar_heap_tracking__hash(user));
+    uint64_t hash = ar_heap_tracking__hash(user);
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
     int found = 0;
     pthread_mutex_lock(&shard->lock);
+    if (shard->bucket_count != 0) {
+        const ar_heap_record_t *held = *ar_heap_tracking__link(shard, hash, user);
+        if (held != NULL && held->state == AR_HEAP_STATE_QUARANTINED) {
+            *out = *held;
+            pthread_mutex_unlock(&shard->lock);
+            return 1;
+        }
+    }
     /* Oldest to newest: the last match is the most recent free. */
     for (const ar_heap_record_t *r = shard->history_head; r != NULL; r = r->next) {
         if (r->user == user) {
@@ -302,7 +383,8 @@ void ar_heap_tracking__each_live_locked(ar_heap_record_fn fn, void *arg)
         const ar_heap_shard_t *shard = &tracking.shards[s];
         for (size_t b = 0; b < shard->bucket_count; b++)
             for (const ar_heap_record_t *r = shard->buckets[b]; r != NULL; r = r->next)
-                fn(r, arg);
+                if (r->state == AR_HEAP_STATE_LIVE)
+                    fn(r, arg);
     }
 }
 
@@ -315,5 +397,60 @@ void ar_heap_tracking__sum_locked(ar_heap_stats_t *out)
         out->live_blocks += shard->live_blocks;
         out->live_bytes += shard->live_bytes;
         out->total_bytes += shard->total_bytes;
+        out->quarantine_blocks += shard->quarantine.blocks;
+        out->quarantine_bytes += shard->quarantine.bytes;
     }
+}
+
+/* Findings kept by one check_all; more are counted, not shown. */
+#define AR_HEAP_CHECK_SHOWN 64
+
+typedef struct ar_heap_check_s {
+    ar_heap_finding_t *shown; /* AR_HEAP_CHECK_SHOWN slots, mapped */
+    size_t count;             /* damaged blocks found */
+    size_t kept;              /* findings stored */
+} ar_heap_check_t;
+
+/* Check one block; damage is noted and then repaired (canaries rewritten,
+ * poison restored), so that each write is reported once. */
+static void ar_heap_tracking__check_one(ar_heap_record_t *record, ar_heap_check_t *check)
+{
+    ar_heap_damage_t damage[3];
+    size_t n = 0;
+    if (record->state == AR_HEAP_STATE_QUARANTINED &&
+        ar_heap_quarantine__check_poison(record, &damage[n]))
+        n++;
+    n += ar_heap_canary__check(record, &damage[n], 2);
+    if (n == 0)
+        return;
+    check->count++;
+    for (size_t i = 0; i < n && check->shown != NULL && check->kept < AR_HEAP_CHECK_SHOWN; i++) {
+        check->shown[check->kept].record = *record;
+        check->shown[check->kept].damage = damage[i];
+        check->shown[check->kept].evicted = 0;
+        check->kept++;
+    }
+    ar_heap_canary__write(record);
+    if (record->state == AR_HEAP_STATE_QUARANTINED)
+        memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
+}
+
+size_t ar_heap_tracking__check_all(ar_heap_finding_fn fn, void *arg)
+{
+    ar_heap_check_t check = { NULL, 0, 0 };
+    size_t bytes = AR_HEAP_CHECK_SHOWN * sizeof(ar_heap_finding_t);
+    check.shown = ar_heap_os__map(bytes);
+    ar_heap_tracking__lock_all();
+    for (unsigned s = 0; s < AR_HEAP_SHARDS; s++) {
+        const ar_heap_shard_t *shard = &tracking.shards[s];
+        for (size_t b = 0; b < shard->bucket_count; b++)
+            for (ar_heap_record_t *r = shard->buckets[b]; r != NULL; r = r->next)
+                ar_heap_tracking__check_one(r, &check);
+    }
+    ar_heap_tracking__unlock_all();
+    for (size_t i = 0; i < check.kept; i++)
+        fn(&check.shown[i], arg);
+    if (check.shown != NULL)
+        ar_heap_os__unmap(check.shown, bytes);
+    return check.count;
 }

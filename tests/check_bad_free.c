@@ -182,7 +182,7 @@ END_TEST
 
 static void body_evicted_double_free(void)
 {
-    (void)ar_heap__set_options("freed_history=0");
+    (void)ar_heap__set_options("freed_history=0:quarantine_bytes=0");
     char *p = AR__HEAP__MALLOC(8, "forgotten");
     AR__HEAP__FREE(p);
     AR__HEAP__FREE(p);
