@@ -176,6 +176,9 @@ typedef struct ar_heap_quarantine_s {
     size_t blocks; /* held blocks */
 } ar_heap_quarantine_t;
 
+/* Prepare the quarantine's constants (once, at initialisation). */
+void ar_heap_quarantine__init(void);
+
 /* Poison the user bytes of a freed block and append it to q. */
 void ar_heap_quarantine__push(ar_heap_quarantine_t *q, ar_heap_record_t *record);
 

@@ -7,10 +7,11 @@
  * turns that into a report at the next free, realloc or check, naming the
  * first damaged byte.
  *
- * The bytes are not a constant: each is derived from a per-process secret
- * mixed with its own address, so a program cannot write the expected value
- * by accident (say, a NUL terminator or a copied neighbour), and no byte is
- * ever zero, the value an off-by-one string copy writes most. The zones are
+ * The bytes are not a constant: each block's are derived from a
+ * per-process secret mixed with the block's address, so a program cannot
+ * write the expected value by accident (say, a NUL terminator or a copied
+ * neighbour's canary), and no byte is ever zero, the value an off-by-one
+ * string copy writes most. The zones are
  * laid out in block.c:
  *
  *   base          user                 user + size            base + total
@@ -47,39 +48,49 @@ void ar_heap_canary__init(void)
     canary.secret = secret | 1;
 }
 
-/* The eight canary bytes of the 8-byte-aligned word at `word`. */
-static uint64_t ar_heap_canary__word(uintptr_t word)
+/*
+ * The block's key: eight canary bytes derived from the secret and the
+ * block's base address. The canary byte at address a is byte (a mod 8) of
+ * the key, so every aligned word of a zone holds the key itself and the
+ * zones are written and compared a word at a time. No key byte is zero or
+ * a fill value, so a zone can not be mistaken for fill.
+ */
+static uint64_t ar_heap_canary__key(const void *base)
 {
-    uint64_t z = canary.secret ^ (uint64_t)word;
+    uint64_t z = canary.secret ^ (uint64_t)(uintptr_t)base;
     z ^= z >> 33;
     z *= 0xff51afd7ed558ccdULL;
     z ^= z >> 33;
     z *= 0xc4ceb9fe1a85ec53ULL;
     z ^= z >> 33;
-    return z;
+    uint64_t key = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        unsigned b = (unsigned)(z >> (i * 8)) & 0xff;
+        if (b == 0 || b == AR_HEAP_FILL_NEW || b == AR_HEAP_FILL_FREED)
+            b = 0xa5 ^ i;
+        key |= (uint64_t)b << (i * 8);
+    }
+    return key;
 }
 
-/* The expected canary byte at address `addr`: never zero, and never one
- * of the fill bytes, so a zone can not be mistaken for fill. */
-static unsigned char ar_heap_canary__byte_from(uint64_t word, uintptr_t addr)
+static unsigned char ar_heap_canary__byte(uint64_t key, const unsigned char *p)
 {
-    unsigned char b = (unsigned char)(word >> ((addr & 7) * 8));
-    if (b == 0 || b == AR_HEAP_FILL_NEW || b == AR_HEAP_FILL_FREED)
-        b = 0xa5;
-    return b;
+    return (unsigned char)(key >> (((uintptr_t)p & 7) * 8));
 }
 
-static void ar_heap_canary__fill(unsigned char *from, unsigned char *to)
+static void ar_heap_canary__fill(unsigned char *p, unsigned char *to, uint64_t key)
 {
-    uintptr_t cached = 1; /* no aligned word is 1 */
-    uint64_t word = 0;
-    for (unsigned char *p = from; p < to; p++) {
-        uintptr_t addr = (uintptr_t)p;
-        if ((addr & ~(uintptr_t)7) != cached) {
-            cached = addr & ~(uintptr_t)7;
-            word = ar_heap_canary__word(cached);
-        }
-        *p = ar_heap_canary__byte_from(word, addr);
+    while (p < to && ((uintptr_t)p & 7) != 0) {
+        *p = ar_heap_canary__byte(key, p);
+        p++;
+    }
+    while (p + 8 <= to) {
+        memcpy(p, &key, 8);
+        p += 8;
+    }
+    while (p < to) {
+        *p = ar_heap_canary__byte(key, p);
+        p++;
     }
 }
 
@@ -89,8 +100,31 @@ void ar_heap_canary__write(const ar_heap_record_t *record)
     unsigned char *user = (unsigned char *)record->user;
     if (user == base)
         return; /* a block laid out without canaries */
-    ar_heap_canary__fill(base, user);
-    ar_heap_canary__fill(user + record->size, base + record->total);
+    uint64_t key = ar_heap_canary__key(base);
+    ar_heap_canary__fill(base, user, key);
+    ar_heap_canary__fill(user + record->size, base + record->total, key);
+}
+
+/* The first byte of [p, to) that differs from the canary, or NULL. */
+static const unsigned char *ar_heap_canary__first_bad(const unsigned char *p,
+                                                      const unsigned char *to, uint64_t key)
+{
+    while (p < to && ((uintptr_t)p & 7) != 0) {
+        if (*p != ar_heap_canary__byte(key, p))
+            return p;
+        p++;
+    }
+    while (p + 8 <= to) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        if (word != key)
+            break; /* the byte loop below finds which */
+        p += 8;
+    }
+    for (; p < to; p++)
+        if (*p != ar_heap_canary__byte(key, p))
+            return p;
+    return NULL;
 }
 
 /*
@@ -98,39 +132,21 @@ void ar_heap_canary__write(const ar_heap_record_t *record)
  * relative to `user`) and return 1.
  */
 static int ar_heap_canary__zone(const unsigned char *from, const unsigned char *to,
-                                uintptr_t user, int kind, ar_heap_damage_t *out)
+                                uintptr_t user, uint64_t key, int kind, ar_heap_damage_t *out)
 {
-    uintptr_t cached = 1;
-    uint64_t word = 0;
-    const unsigned char *first = NULL;
-    size_t damaged = 0;
-    for (const unsigned char *p = from; p < to; p++) {
-        uintptr_t addr = (uintptr_t)p;
-        if ((addr & ~(uintptr_t)7) != cached) {
-            cached = addr & ~(uintptr_t)7;
-            word = ar_heap_canary__word(cached);
-        }
-        if (*p != ar_heap_canary__byte_from(word, addr)) {
-            if (first == NULL)
-                first = p;
-            damaged++;
-        }
-    }
+    const unsigned char *first = ar_heap_canary__first_bad(from, to, key);
     if (first == NULL)
         return 0;
     out->kind = kind;
     out->offset = (long long)((uintptr_t)first - user);
-    out->damaged = damaged;
+    out->damaged = 0;
+    for (const unsigned char *p = first; p < to; p++)
+        if (*p != ar_heap_canary__byte(key, p))
+            out->damaged++;
     out->dump_offset = out->offset;
     out->dump_len = 0;
-    cached = 1;
     for (const unsigned char *p = first; p < to && out->dump_len < sizeof out->found; p++) {
-        uintptr_t addr = (uintptr_t)p;
-        if ((addr & ~(uintptr_t)7) != cached) {
-            cached = addr & ~(uintptr_t)7;
-            word = ar_heap_canary__word(cached);
-        }
-        out->expected[out->dump_len] = ar_heap_canary__byte_from(word, addr);
+        out->expected[out->dump_len] = ar_heap_canary__byte(key, p);
         out->found[out->dump_len] = *p;
         out->dump_len++;
     }
@@ -144,10 +160,12 @@ size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *o
     size_t n = 0;
     if (user == base)
         return 0; /* a block laid out without canaries */
+    uint64_t key = ar_heap_canary__key(base);
     if (n < max && ar_heap_canary__zone(user + record->size, base + record->total, record->user,
-                                        AR_HEAP_ERROR_OVERFLOW, &out[n]))
+                                        key, AR_HEAP_ERROR_OVERFLOW, &out[n]))
         n++;
-    if (n < max && ar_heap_canary__zone(base, user, record->user, AR_HEAP_ERROR_UNDERFLOW, &out[n]))
+    if (n < max &&
+        ar_heap_canary__zone(base, user, record->user, key, AR_HEAP_ERROR_UNDERFLOW, &out[n]))
         n++;
     return n;
 }

@@ -35,6 +35,7 @@ static void ar_heap__init_once(void)
     if (ar_heap_options.help)
         ar_heap_options__print_help();
     ar_heap_canary__init();
+    ar_heap_quarantine__init();
     ar_heap_tracking__init();
     if (atexit(ar_heap_leaks__at_exit) != 0)
         ar_heap_report__warning("could not register the at-exit leak report");
