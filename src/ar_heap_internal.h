@@ -99,6 +99,7 @@ typedef struct ar_heap_options_s {
     int fill;
     size_t quarantine_bytes;
     size_t check_every;
+    int report_json;
     int help;
 } ar_heap_options_t;
 

@@ -66,6 +66,8 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "writes after free and double frees of held blocks are caught; 0 disables" },
     { "check_every", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(check_every), 0, 0, "0",
       "check every block's canaries and poison every N heap operations; 0 never" },
+    { "report_json", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(report_json), 0, 0, "0",
+      "write each error as one JSON object on one line of stderr instead of the text report" },
     { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
       "print this list of options on stderr" },
 };

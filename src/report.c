@@ -184,6 +184,142 @@ static void ar_heap_report__end(ar_heap_out_t *out, ar_heap_error_t kind,
     ar_heap_out__flush(out);
 }
 
+/* ------------------------------------------------------------ JSON */
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void ar_heap_out__json_str(ar_heap_out_t *out, const char *s)
+{
+    if (s == NULL) {
+        ar_heap_out__str(out, "null");
+        return;
+    }
+    ar_heap_out__bytes(out, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char esc[2] = { '\\', (char)c };
+            ar_heap_out__bytes(out, esc, 2);
+        } else if (c < 0x20) {
+            char esc[6] = { '\\', 'u', '0', '0', "0123456789abcdef"[c >> 4],
+                            "0123456789abcdef"[c & 15] };
+            ar_heap_out__bytes(out, esc, 6);
+        } else {
+            ar_heap_out__bytes(out, (const char *)&c, 1);
+        }
+    }
+    ar_heap_out__bytes(out, "\"", 1);
+}
+
+static void ar_heap_out__json_hex(ar_heap_out_t *out, uintptr_t value)
+{
+    ar_heap_out__str(out, "\"");
+    ar_heap_out__hex(out, value);
+    ar_heap_out__str(out, "\"");
+}
+
+static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *site)
+{
+    if (site == NULL) {
+        ar_heap_out__str(out, "null");
+        return;
+    }
+    ar_heap_out__str(out, "{\"file\":");
+    ar_heap_out__json_str(out, site->file);
+    ar_heap_out__str(out, ",\"line\":");
+    ar_heap_out__signed(out, site->file != NULL ? site->line : 0);
+    ar_heap_out__str(out, ",\"thread\":");
+    ar_heap_out__dec(out, site->thread);
+    ar_heap_out__str(out, "}");
+}
+
+static void ar_heap_out__json_bytes(ar_heap_out_t *out, const unsigned char *bytes, size_t len)
+{
+    ar_heap_out__str(out, "\"");
+    for (size_t i = 0; i < len; i++) {
+        char hex[2] = { "0123456789abcdef"[bytes[i] >> 4], "0123456789abcdef"[bytes[i] & 15] };
+        ar_heap_out__bytes(out, hex, 2);
+    }
+    ar_heap_out__str(out, "\"");
+}
+
+/* Everything one error report can say; NULL/0 where it does not apply. */
+typedef struct ar_heap_event_s {
+    ar_heap_error_t kind;
+    const void *address;
+    const char *operation;          /* "free", "realloc", "call", or NULL */
+    const ar_heap_site_t *site;     /* that operation's site */
+    const char *found_by;           /* for damage: "free", "check", ... */
+    const char *detail;             /* one sentence, or NULL */
+    const ar_heap_record_t *block;  /* the block concerned, or NULL */
+    const ar_heap_damage_t *damage; /* for damage kinds */
+} ar_heap_event_t;
+
+/* One line: a JSON object describing the event. */
+static void ar_heap_report__json(const ar_heap_event_t *e)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "{\"tool\":\"arheap\",\"error\":");
+    ar_heap_out__json_str(&out, ar_heap_report__error_name(e->kind));
+    ar_heap_out__str(&out, ",\"pid\":");
+    ar_heap_out__dec(&out, (uint64_t)getpid());
+    ar_heap_out__str(&out, ",\"address\":");
+    if (e->address != NULL)
+        ar_heap_out__json_hex(&out, (uintptr_t)e->address);
+    else
+        ar_heap_out__str(&out, "null");
+    ar_heap_out__str(&out, ",\"operation\":");
+    ar_heap_out__json_str(&out, e->operation);
+    ar_heap_out__str(&out, ",\"site\":");
+    ar_heap_out__json_site(&out, e->site);
+    ar_heap_out__str(&out, ",\"found_by\":");
+    ar_heap_out__json_str(&out, e->found_by);
+    ar_heap_out__str(&out, ",\"detail\":");
+    ar_heap_out__json_str(&out, e->detail);
+    ar_heap_out__str(&out, ",\"block\":");
+    if (e->block != NULL) {
+        const ar_heap_record_t *r = e->block;
+        ar_heap_out__str(&out, "{\"address\":");
+        ar_heap_out__json_hex(&out, r->user);
+        ar_heap_out__str(&out, ",\"size\":");
+        ar_heap_out__dec(&out, r->size);
+        ar_heap_out__str(&out, ",\"description\":");
+        ar_heap_out__json_str(&out, r->desc);
+        ar_heap_out__str(&out, ",\"allocation\":");
+        ar_heap_out__dec(&out, r->seq);
+        ar_heap_out__str(&out, ",\"allocated_at\":");
+        ar_heap_out__json_site(&out, &r->alloc_site);
+        ar_heap_out__str(&out, ",\"freed_at\":");
+        ar_heap_out__json_site(&out, r->state == AR_HEAP_STATE_FREED ||
+                                             r->state == AR_HEAP_STATE_QUARANTINED
+                                         ? &r->free_site
+                                         : NULL);
+        ar_heap_out__str(&out, "}");
+    } else {
+        ar_heap_out__str(&out, "null");
+    }
+    if (e->damage != NULL) {
+        const ar_heap_damage_t *d = e->damage;
+        ar_heap_out__str(&out, ",\"offset\":");
+        ar_heap_out__signed(&out, d->offset);
+        ar_heap_out__str(&out, ",\"damaged_bytes\":");
+        ar_heap_out__dec(&out, d->damaged);
+        ar_heap_out__str(&out, ",\"dump_offset\":");
+        ar_heap_out__signed(&out, d->dump_offset);
+        ar_heap_out__str(&out, ",\"expected\":");
+        ar_heap_out__json_bytes(&out, d->expected, d->dump_len);
+        ar_heap_out__str(&out, ",\"found\":");
+        ar_heap_out__json_bytes(&out, d->found, d->dump_len);
+    }
+    ar_heap_out__str(&out, "}\n");
+    ar_heap_out__flush(&out);
+}
+
+static int ar_heap_report__as_json(void)
+{
+    return ar_heap_options.report_json;
+}
+
 void ar_heap_report__act(void)
 {
     switch (ar_heap_options.on_error) {
@@ -200,6 +336,13 @@ void ar_heap_report__act(void)
 void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
                                  const ar_heap_site_t *site)
 {
+    if (ar_heap_report__as_json()) {
+        ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
+                              site, NULL, NULL, record, NULL };
+        ar_heap_report__json(&e);
+        ar_heap_report__act();
+        return;
+    }
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user);
@@ -225,6 +368,13 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
     const ar_heap_record_t *record = &finding->record;
     const ar_heap_damage_t *damage = &finding->damage;
     ar_heap_error_t kind = (ar_heap_error_t)damage->kind;
+    if (ar_heap_report__as_json()) {
+        int own_site = site != NULL && strcmp(detected, "check") != 0 && strcmp(detected, "exit") != 0;
+        ar_heap_event_t e = { kind, (const void *)record->user, NULL, own_site ? site : NULL,
+                              detected, NULL, record, damage };
+        ar_heap_report__json(&e);
+        return;
+    }
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, kind, (const void *)record->user);
@@ -301,6 +451,23 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     ar_heap_out__init(&out, 2);
     uintptr_t addr = (uintptr_t)ptr;
 
+    if (ar_heap_report__as_json()) {
+        ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL, NULL, NULL,
+                              NULL };
+        if (ar_heap_tracking__find_freed(addr, &record)) {
+            e.kind = AR_HEAP_ERROR_DOUBLE_FREE;
+            e.block = &record;
+        } else if (ar_heap_tracking__find_containing(addr, &record)) {
+            e.detail = "the pointer is inside a live block, not its start";
+            e.block = &record;
+        } else {
+            e.detail = "the pointer is not a block arheap allocated";
+        }
+        ar_heap_report__json(&e);
+        ar_heap_report__act();
+        return;
+    }
+
     if (ar_heap_tracking__find_freed(addr, &record)) {
         ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, ptr);
         ar_heap_report__operation(&out, operation, site);
@@ -328,6 +495,13 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
 
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site)
 {
+    if (ar_heap_report__as_json()) {
+        ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
+                              NULL };
+        ar_heap_report__json(&e);
+        ar_heap_report__act();
+        return;
+    }
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_ARGUMENT, NULL);
