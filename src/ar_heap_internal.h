@@ -56,7 +56,17 @@ typedef struct ar_heap_site_s {
     const char *file;
     int line;
     uint32_t thread; /* OS thread id of the caller */
+    const void *pc;  /* return address into the caller, or NULL */
 } ar_heap_site_t;
+
+/* Frames kept per stack (option stack_depth, at most this). */
+#define AR_HEAP_STACK_MAX 8
+
+/* A call stack: return addresses, innermost first. */
+typedef struct ar_heap_stack_s {
+    size_t depth;
+    void *frames[AR_HEAP_STACK_MAX];
+} ar_heap_stack_t;
 
 /*
  * ar_heap_record_t: what the checker knows about one block. Records live
@@ -75,6 +85,8 @@ typedef struct ar_heap_record_s {
     ar_heap_site_t free_site;      /* valid when state is QUARANTINED or FREED */
     ar_heap_state_t state;
     char desc[AR_HEAP_DESC_CAPACITY];
+    ar_heap_stack_t alloc_stack;   /* empty unless stack_depth > 0 */
+    ar_heap_stack_t free_stack;
 } ar_heap_record_t;
 
 /* ------------------------------------------------------------------ options */
@@ -100,6 +112,7 @@ typedef struct ar_heap_options_s {
     size_t quarantine_bytes;
     size_t check_every;
     int report_json;
+    size_t stack_depth;
     int help;
 } ar_heap_options_t;
 
@@ -225,7 +238,7 @@ typedef struct ar_heap_free_result_s {
  * reports it with no lock held.
  */
 void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
-                            ar_heap_free_result_t *result);
+                            const ar_heap_stack_t *stack, ar_heap_free_result_t *result);
 
 /* Check every live and quarantined block; damaged ones are passed to
  * fn after every lock is released. Returns the number of damaged blocks. */
@@ -283,6 +296,20 @@ void ar_heap_os__forget_thread_id(void);
 
 /* write() all of buf to fd, retrying on EINTR and short writes. */
 void ar_heap_os__write_all(int fd, const char *buf, size_t len);
+
+/* ------------------------------------------------------------------ stack */
+
+struct ar_heap_out_s;
+
+/* Prepare stack capture (loads the unwinder once, when stacks are on). */
+void ar_heap_stack__init(void);
+
+/* Capture the stack from the frame of return address `pc` outward
+ * (stack_depth frames; none when it is 0). */
+void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc);
+
+/* Print a stack, one "#N 0xPC in fn (module+0xoffset)" line a frame. */
+void ar_heap_stack__print(struct ar_heap_out_s *out, const ar_heap_stack_t *stack);
 
 /* ------------------------------------------------------------------ report */
 

@@ -36,6 +36,7 @@ static void ar_heap__init_once(void)
         ar_heap_options__print_help();
     ar_heap_canary__init();
     ar_heap_quarantine__init();
+    ar_heap_stack__init();
     ar_heap_tracking__init();
     if (atexit(ar_heap_leaks__at_exit) != 0)
         ar_heap_report__warning("could not register the at-exit leak report");
@@ -64,11 +65,15 @@ int ar_heap__has_tracking(void)
     return 1;
 }
 
-static ar_heap_site_t ar_heap__site(const char *file, int line)
+/* The site of a call: file and line from the macro, the thread, and the
+ * return address into the caller (where its call stack starts). */
+static ar_heap_site_t ar_heap__site(const char *file, int line, const void *pc)
 {
-    ar_heap_site_t site = { file, line, ar_heap_os__thread_id() };
+    ar_heap_site_t site = { file, line, ar_heap_os__thread_id(), pc };
     return site;
 }
+
+#define AR_HEAP_CALLER __builtin_return_address(0)
 
 /* Every check_every operations, check the whole heap (0: never). */
 static void ar_heap__count_operation(void)
@@ -82,7 +87,7 @@ static void ar_heap__count_operation(void)
 
 /* Allocate and track a block of `size` bytes, with canaries written. With
  * `fill`, the user bytes get AR_HEAP_FILL_NEW when the fill option is on. */
-static void *ar_heap__allocate(size_t size, const char *file, int line, const char *desc,
+static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const char *desc,
                                int fill)
 {
     ar_heap__ensure_init();
@@ -105,11 +110,13 @@ static void *ar_heap__allocate(size_t size, const char *file, int line, const ch
     record.size = size;
     record.total = total;
     record.seq = ar_heap_stats__next_seq();
-    record.alloc_site = ar_heap__site(file, line);
+    record.alloc_site = *site;
     record.free_site.file = NULL;
     record.free_site.line = 0;
     record.free_site.thread = 0;
     record.state = AR_HEAP_STATE_LIVE;
+    ar_heap_stack__capture(&record.alloc_stack, site->pc);
+    record.free_stack.depth = 0;
     if (desc == NULL)
         desc = "(no description)";
     size_t len = strnlen(desc, AR_HEAP_DESC_CAPACITY - 1);
@@ -129,7 +136,8 @@ static void *ar_heap__allocate(size_t size, const char *file, int line, const ch
 
 void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
 {
-    return ar_heap__allocate(size, file, line, desc, 1);
+    ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
+    return ar_heap__allocate(size, &site, desc, 1);
 }
 
 void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc)
@@ -138,7 +146,8 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
         errno = ENOMEM;
         return NULL;
     }
-    void *user = ar_heap__allocate(count * size, file, line, desc, 0);
+    ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
+    void *user = ar_heap__allocate(count * size, &site, desc, 0);
     if (user != NULL)
         memset(user, 0, count * size);
     return user;
@@ -146,15 +155,15 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
 
 char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc)
 {
+    ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
     if (str == NULL) {
-        ar_heap_site_t site = ar_heap__site(file, line);
         ar_heap__ensure_init();
         ar_heap_report__invalid_argument("STRDUP was given a NULL string", &site);
         errno = EINVAL;
         return NULL;
     }
     size_t len = strlen(str);
-    char *copy = ar_heap__allocate(len + 1, file, line, desc, 0);
+    char *copy = ar_heap__allocate(len + 1, &site, desc, 0);
     if (copy != NULL)
         memcpy(copy, str, len + 1);
     return copy;
@@ -179,8 +188,10 @@ static void ar_heap__report_free(const ar_heap_free_result_t *result, const char
 static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
     ar_heap_free_result_t result;
+    ar_heap_stack_t stack;
     ar_heap__count_operation();
-    ar_heap_tracking__free((uintptr_t)ptr, site, &result);
+    ar_heap_stack__capture(&stack, site->pc);
+    ar_heap_tracking__free((uintptr_t)ptr, site, &stack, &result);
     if (result.release != NULL)
         ar_heap_block__release(result.release);
     if (result.quarantined) {
@@ -200,21 +211,25 @@ void ar_heap__free_at(void *ptr, const char *file, int line)
     if (ptr == NULL)
         return;
     ar_heap__ensure_init();
-    ar_heap_site_t site = ar_heap__site(file, line);
+    ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
     (void)ar_heap__release(ptr, "free", &site);
 }
 
 void ar_heap__free(void *ptr)
 {
-    ar_heap__free_at(ptr, NULL, 0);
+    if (ptr == NULL)
+        return;
+    ar_heap__ensure_init();
+    ar_heap_site_t site = ar_heap__site(NULL, 0, AR_HEAP_CALLER);
+    (void)ar_heap__release(ptr, "free", &site);
 }
 
 void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc)
 {
+    ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
     if (ptr == NULL)
-        return ar_heap__allocate(size, file, line, desc, 1);
+        return ar_heap__allocate(size, &site, desc, 1);
     ar_heap__ensure_init();
-    ar_heap_site_t site = ar_heap__site(file, line);
     if (size == 0) {
         (void)ar_heap__release(ptr, "realloc", &site);
         return NULL;
@@ -226,7 +241,7 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
     }
     /* Always move: a stale pointer to the old block is then a pointer to
      * freed memory, which later checks can see. */
-    void *fresh = ar_heap__allocate(size, file, line, desc, 0);
+    void *fresh = ar_heap__allocate(size, &site, desc, 0);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old.size < size ? old.size : size);

@@ -68,6 +68,9 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "check every block's canaries and poison every N heap operations; 0 never" },
     { "report_json", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(report_json), 0, 0, "0",
       "write each error as one JSON object on one line of stderr instead of the text report" },
+    { "stack_depth", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(stack_depth), 0, 0, "0",
+      "frames of call stack kept at allocation and at free (at most 8), printed in reports "
+      "as module+offset for addr2line; 0 keeps none" },
     { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
       "print this list of options on stderr" },
 };

@@ -261,7 +261,7 @@ static void ar_heap_tracking__evict(ar_heap_shard_t *shard, ar_heap_free_result_
 }
 
 void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
-                            ar_heap_free_result_t *result)
+                            const ar_heap_stack_t *stack, ar_heap_free_result_t *result)
 {
     result->freed = 0;
     result->quarantined = 0;
@@ -296,6 +296,8 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     shard->live_bytes -= record->size;
     ar_heap_stats__sub_live(record->size);
     record->free_site = *site;
+    record->free_stack.depth = stack->depth;
+    memcpy(record->free_stack.frames, stack->frames, stack->depth * sizeof stack->frames[0]);
     result->freed = 1;
     if (ar_heap_options.quarantine_bytes > 0) {
         record->state = AR_HEAP_STATE_QUARANTINED;
