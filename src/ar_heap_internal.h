@@ -74,19 +74,23 @@ typedef struct ar_heap_stack_s {
  * bytes: an underflow can damage a block, not the checker's bookkeeping.
  */
 typedef struct ar_heap_record_s {
+    /* Hot: read or written by every allocation and free. */
     struct ar_heap_record_s *next; /* hash chain (live, quarantined) or history FIFO */
-    struct ar_heap_record_s *qnext; /* quarantine FIFO (quarantined) */
     uintptr_t user;                /* address handed to the program */
+    struct ar_heap_record_s *qnext; /* quarantine FIFO (quarantined) */
     void *base;                    /* address the backend returned */
     size_t size;                   /* bytes the program asked for */
     size_t total;                  /* bytes taken from the backend */
     uint64_t seq;                  /* allocation number, from 1 */
+    ar_heap_state_t state;
+    uint8_t alloc_depth;           /* frames in alloc_frames (stack_depth) */
+    uint8_t free_depth;            /* frames in free_frames */
     ar_heap_site_t alloc_site;
     ar_heap_site_t free_site;      /* valid when state is QUARANTINED or FREED */
-    ar_heap_state_t state;
     char desc[AR_HEAP_DESC_CAPACITY];
-    ar_heap_stack_t alloc_stack;   /* empty unless stack_depth > 0 */
-    ar_heap_stack_t free_stack;
+    /* Cold: touched only when stacks are on (stack_depth > 0). */
+    void *alloc_frames[AR_HEAP_STACK_MAX];
+    void *free_frames[AR_HEAP_STACK_MAX];
 } ar_heap_record_t;
 
 /* ------------------------------------------------------------------ options */
@@ -205,8 +209,9 @@ int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_dam
 
 /* ------------------------------------------------------------------ tracking */
 
-/* Publish a copy of *filled as a live record (its state is set to LIVE)
- * and count it in the statistics. Returns 0 when no record could be had
+/* Publish a copy of *filled as a live record (its state is set to LIVE;
+ * its stack frames are copied only as deep as alloc_depth says) and count
+ * it in the statistics. Returns 0 when no record could be had
  * (the checker's own memory is exhausted); nothing is changed then. */
 int ar_heap_tracking__insert(const ar_heap_record_t *filled);
 
@@ -308,8 +313,8 @@ void ar_heap_stack__init(void);
  * (stack_depth frames; none when it is 0). */
 void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc);
 
-/* Print a stack, one "#N 0xPC in fn (module+0xoffset)" line a frame. */
-void ar_heap_stack__print(struct ar_heap_out_s *out, const ar_heap_stack_t *stack);
+/* Print `depth` frames, one "#N 0xPC in fn (module+0xoffset)" line each. */
+void ar_heap_stack__print(struct ar_heap_out_s *out, void *const *frames, size_t depth);
 
 /* ------------------------------------------------------------------ report */
 

@@ -115,8 +115,14 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
     record.free_site.line = 0;
     record.free_site.thread = 0;
     record.state = AR_HEAP_STATE_LIVE;
-    ar_heap_stack__capture(&record.alloc_stack, site->pc);
-    record.free_stack.depth = 0;
+    record.alloc_depth = 0;
+    record.free_depth = 0;
+    if (ar_heap_options.stack_depth > 0) {
+        ar_heap_stack_t stack;
+        ar_heap_stack__capture(&stack, site->pc);
+        record.alloc_depth = (uint8_t)stack.depth;
+        memcpy(record.alloc_frames, stack.frames, stack.depth * sizeof stack.frames[0]);
+    }
     if (desc == NULL)
         desc = "(no description)";
     size_t len = strnlen(desc, AR_HEAP_DESC_CAPACITY - 1);

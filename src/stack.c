@@ -62,16 +62,16 @@ void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc)
 #endif
 }
 
-void ar_heap_stack__print(ar_heap_out_t *out, const ar_heap_stack_t *stack)
+void ar_heap_stack__print(ar_heap_out_t *out, void *const *frames, size_t depth)
 {
-    for (size_t i = 0; i < stack->depth; i++) {
-        uintptr_t pc = (uintptr_t)stack->frames[i];
+    for (size_t i = 0; i < depth; i++) {
+        uintptr_t pc = (uintptr_t)frames[i];
         ar_heap_out__str(out, "      #");
         ar_heap_out__dec(out, i);
         ar_heap_out__str(out, " ");
         ar_heap_out__hex(out, pc);
         Dl_info info;
-        if (dladdr(stack->frames[i], &info) != 0 && info.dli_fname != NULL) {
+        if (dladdr(frames[i], &info) != 0 && info.dli_fname != NULL) {
             if (info.dli_sname != NULL) {
                 ar_heap_out__str(out, " in ");
                 ar_heap_out__str(out, info.dli_sname);

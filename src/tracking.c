@@ -171,7 +171,11 @@ int ar_heap_tracking__insert(const ar_heap_record_t *filled)
         pthread_mutex_unlock(&shard->lock);
         return 0;
     }
-    *record = *filled;
+    /* Copy the hot part and the description; frames only as deep as
+     * captured, so that without stacks their cache lines stay cold. */
+    memcpy(record, filled, offsetof(ar_heap_record_t, alloc_frames));
+    memcpy(record->alloc_frames, filled->alloc_frames,
+           filled->alloc_depth * sizeof filled->alloc_frames[0]);
     record->state = AR_HEAP_STATE_LIVE;
     size_t b = ar_heap_tracking__bucket(shard, hash);
     record->next = shard->buckets[b];
@@ -296,8 +300,8 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     shard->live_bytes -= record->size;
     ar_heap_stats__sub_live(record->size);
     record->free_site = *site;
-    record->free_stack.depth = stack->depth;
-    memcpy(record->free_stack.frames, stack->frames, stack->depth * sizeof stack->frames[0]);
+    record->free_depth = (uint8_t)stack->depth;
+    memcpy(record->free_frames, stack->frames, stack->depth * sizeof stack->frames[0]);
     result->freed = 1;
     if (ar_heap_options.quarantine_bytes > 0) {
         record->state = AR_HEAP_STATE_QUARANTINED;
