@@ -186,23 +186,30 @@ size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *o
 
 /* ------------------------------------------------------------------ quarantine */
 
-/* A FIFO of quarantined records, one per shard, linked through qnext. */
-typedef struct ar_heap_quarantine_s {
-    ar_heap_record_t *oldest;
-    ar_heap_record_t *newest;
-    size_t bytes;  /* sum of the held blocks' total sizes */
-    size_t blocks; /* held blocks */
-} ar_heap_quarantine_t;
-
-/* Prepare the quarantine's constants (once, at initialisation). */
+/* Prepare the quarantine (once, at initialisation). */
 void ar_heap_quarantine__init(void);
 
-/* Poison the user bytes of a freed block and append it to q. */
-void ar_heap_quarantine__push(ar_heap_quarantine_t *q, ar_heap_record_t *record);
+/*
+ * Poison the user bytes of a freed block and append it to the quarantine,
+ * then take out the oldest blocks while more than `budget` bytes are held.
+ * Those are returned as a list linked by qnext (NULL when none): they stay
+ * chained and QUARANTINED until the caller retires them. Called with the
+ * record's shard lock held; takes the quarantine's own lock inside it.
+ */
+ar_heap_record_t *ar_heap_quarantine__push(ar_heap_record_t *record, size_t budget);
 
-/* Take the oldest record when q holds more than `budget` bytes; NULL when
- * within budget. */
-ar_heap_record_t *ar_heap_quarantine__pop_over(ar_heap_quarantine_t *q, size_t budget);
+/* Take out the oldest blocks while more than `budget` bytes are held (the
+ * budget was lowered); returned as push does. Cheap when nothing is held.
+ * Must be called with no shard lock held. */
+ar_heap_record_t *ar_heap_quarantine__trim(size_t budget);
+
+/* Blocks and bytes held now. */
+void ar_heap_quarantine__held(size_t *blocks, size_t *bytes);
+
+/* The quarantine's lock, taken after every shard lock by whole-heap
+ * operations (fork). */
+void ar_heap_quarantine__lock(void);
+void ar_heap_quarantine__unlock(void);
 
 /* Check that a quarantined block's user bytes still hold the poison. */
 int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_damage_t *out);
@@ -238,8 +245,7 @@ typedef struct ar_heap_free_result_s {
 /*
  * Free the live block at `user`: check its canaries, then quarantine it
  * (options permitting) or move its record to the freed history, evicting
- * and checking the oldest quarantined blocks of the shard beyond its share
- * of the budget. Damage is returned in *result, not reported: the caller
+ * and checking the oldest quarantined blocks beyond the budget. Damage is returned in *result, not reported: the caller
  * reports it with no lock held.
  */
 void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,

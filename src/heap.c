@@ -14,6 +14,7 @@
 #include "ar_heap_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,8 +270,13 @@ size_t ar_heap__check_all_for(const char *how)
 {
     ar_heap__ensure_init();
     size_t damaged = ar_heap_tracking__check_all(ar_heap__report_finding, (void *)how);
-    if (damaged > 0)
+    if (damaged > 0) {
+        /* At exit the program was ending normally: what it printed is
+         * flushed before the error action ends it sooner. */
+        if (strcmp(how, "exit") == 0)
+            fflush(NULL);
         ar_heap_report__act();
+    }
     return damaged;
 }
 

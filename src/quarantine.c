@@ -9,48 +9,96 @@
  * A second free of a held block is a double free with the first free's
  * site, and the address can not have been reused meanwhile.
  *
- * Each shard of the tracking table has its own FIFO (oldest first) and a
- * share of the byte budget (option quarantine_bytes), so a free takes one
- * lock, as it does without quarantine. Memory held never exceeds the budget
- * plus one block per shard. The FIFO functions run under the shard's lock.
+ * One FIFO for the whole process, oldest first, with its own lock, so the
+ * memory held never exceeds quarantine_bytes plus the one block being
+ * pushed, and blocks leave in the order they were freed. Lock order: a
+ * free holds its block's shard lock when it takes the quarantine lock;
+ * blocks taken out are retired afterwards, each under its own shard lock,
+ * never while the quarantine lock is held.
  */
 #include "ar_heap_internal.h"
 
 #include <string.h>
 
-/* A page of poison to compare freed blocks with (set at initialisation). */
-static unsigned char poison[4096];
+static struct {
+    pthread_mutex_t lock;
+    ar_heap_record_t *oldest;
+    ar_heap_record_t *newest;
+    size_t bytes;  /* sum of the held blocks' total sizes */
+    size_t blocks; /* held blocks */
+    _Atomic size_t hint; /* blocks, readable without the lock */
+    unsigned char poison[4096]; /* a page of poison to compare freed blocks with */
+} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, { 0 } };
 
 void ar_heap_quarantine__init(void)
 {
-    memset(poison, AR_HEAP_FILL_FREED, sizeof poison);
+    memset(quarantine.poison, AR_HEAP_FILL_FREED, sizeof quarantine.poison);
 }
 
-void ar_heap_quarantine__push(ar_heap_quarantine_t *q, ar_heap_record_t *record)
+void ar_heap_quarantine__lock(void)
+{
+    pthread_mutex_lock(&quarantine.lock);
+}
+
+void ar_heap_quarantine__unlock(void)
+{
+    pthread_mutex_unlock(&quarantine.lock);
+}
+
+void ar_heap_quarantine__held(size_t *blocks, size_t *bytes)
+{
+    pthread_mutex_lock(&quarantine.lock);
+    *blocks = quarantine.blocks;
+    *bytes = quarantine.bytes;
+    pthread_mutex_unlock(&quarantine.lock);
+}
+
+/* With the lock held: take out the oldest blocks while more than `budget`
+ * bytes are held; return them as a qnext list. */
+static ar_heap_record_t *ar_heap_quarantine__take_over(size_t budget)
+{
+    ar_heap_record_t *out = NULL;
+    ar_heap_record_t **tail = &out;
+    while (quarantine.bytes > budget) {
+        ar_heap_record_t *old = quarantine.oldest;
+        quarantine.oldest = old->qnext;
+        if (quarantine.oldest == NULL)
+            quarantine.newest = NULL;
+        quarantine.bytes -= old->total;
+        quarantine.blocks--;
+        old->qnext = NULL;
+        *tail = old;
+        tail = &old->qnext;
+    }
+    atomic_store_explicit(&quarantine.hint, quarantine.blocks, memory_order_relaxed);
+    return out;
+}
+
+ar_heap_record_t *ar_heap_quarantine__push(ar_heap_record_t *record, size_t budget)
 {
     memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
     record->qnext = NULL;
-    if (q->newest != NULL)
-        q->newest->qnext = record;
+    pthread_mutex_lock(&quarantine.lock);
+    if (quarantine.newest != NULL)
+        quarantine.newest->qnext = record;
     else
-        q->oldest = record;
-    q->newest = record;
-    q->bytes += record->total;
-    q->blocks++;
+        quarantine.oldest = record;
+    quarantine.newest = record;
+    quarantine.bytes += record->total;
+    quarantine.blocks++;
+    ar_heap_record_t *out = ar_heap_quarantine__take_over(budget);
+    pthread_mutex_unlock(&quarantine.lock);
+    return out;
 }
 
-ar_heap_record_t *ar_heap_quarantine__pop_over(ar_heap_quarantine_t *q, size_t budget)
+ar_heap_record_t *ar_heap_quarantine__trim(size_t budget)
 {
-    if (q->bytes <= budget || q->oldest == NULL)
+    if (atomic_load_explicit(&quarantine.hint, memory_order_relaxed) == 0)
         return NULL;
-    ar_heap_record_t *record = q->oldest;
-    q->oldest = record->qnext;
-    if (q->oldest == NULL)
-        q->newest = NULL;
-    q->bytes -= record->total;
-    q->blocks--;
-    record->qnext = NULL;
-    return record;
+    pthread_mutex_lock(&quarantine.lock);
+    ar_heap_record_t *out = ar_heap_quarantine__take_over(budget);
+    pthread_mutex_unlock(&quarantine.lock);
+    return out;
 }
 
 int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_damage_t *out)
@@ -60,8 +108,9 @@ int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_dam
      * differs; the byte loop below then finds the first damaged byte. */
     size_t clean = 0;
     while (clean < record->size) {
-        size_t chunk = record->size - clean < sizeof poison ? record->size - clean : sizeof poison;
-        if (memcmp(user + clean, poison, chunk) != 0)
+        size_t room = sizeof quarantine.poison;
+        size_t chunk = record->size - clean < room ? record->size - clean : room;
+        if (memcmp(user + clean, quarantine.poison, chunk) != 0)
             break;
         clean += chunk;
     }

@@ -43,7 +43,6 @@ typedef struct ar_heap_shard_s {
     ar_heap_record_t *history_head; /* oldest freed record */
     ar_heap_record_t *history_tail; /* newest freed record */
     size_t history_count;
-    ar_heap_quarantine_t quarantine;
 } ar_heap_shard_t;
 
 static struct {
@@ -73,17 +72,31 @@ static size_t ar_heap_tracking__bucket(const ar_heap_shard_t *shard, uint64_t ha
     return (size_t)(hash >> AR_HEAP_SHARD_BITS) & (shard->bucket_count - 1);
 }
 
+/* fork: every shard lock, then the quarantine's, so the child inherits
+ * consistent tables. */
+static void ar_heap_tracking__before_fork(void)
+{
+    ar_heap_tracking__lock_all();
+    ar_heap_quarantine__lock();
+}
+
+static void ar_heap_tracking__after_fork_parent(void)
+{
+    ar_heap_quarantine__unlock();
+    ar_heap_tracking__unlock_all();
+}
+
 static void ar_heap_tracking__after_fork_child(void)
 {
     ar_heap_os__forget_thread_id();
-    ar_heap_tracking__unlock_all();
+    ar_heap_tracking__after_fork_parent();
 }
 
 void ar_heap_tracking__init(void)
 {
     for (unsigned i = 0; i < AR_HEAP_SHARDS; i++)
         pthread_mutex_init(&tracking.shards[i].lock, NULL);
-    pthread_atfork(ar_heap_tracking__lock_all, ar_heap_tracking__unlock_all,
+    pthread_atfork(ar_heap_tracking__before_fork, ar_heap_tracking__after_fork_parent,
                    ar_heap_tracking__after_fork_child);
 }
 
@@ -98,6 +111,7 @@ void ar_heap_tracking__unlock_all(void)
     for (unsigned i = AR_HEAP_SHARDS; i-- > 0;)
         pthread_mutex_unlock(&tracking.shards[i].lock);
 }
+
 
 /* Replace the bucket array with one of `count` buckets (a power of two).
  * Returns 0 when the OS refuses the memory; the old array stays usable. */
@@ -244,13 +258,17 @@ static void ar_heap_tracking__retire(ar_heap_shard_t *shard, ar_heap_record_t **
     ar_heap_tracking__remember(shard, record);
 }
 
-/* Evict the shard's oldest quarantined blocks beyond its share of the
- * budget: check their poison and canaries, release their memory. */
-static void ar_heap_tracking__evict(ar_heap_shard_t *shard, ar_heap_free_result_t *result)
+/* Retire blocks that left the quarantine (a qnext list): under each one's
+ * shard lock, check its poison and canaries, move its record to the freed
+ * history and release its memory. */
+static void ar_heap_tracking__evict(ar_heap_record_t *list, ar_heap_free_result_t *result)
 {
-    size_t budget = ar_heap_options.quarantine_bytes / AR_HEAP_SHARDS;
-    ar_heap_record_t *old;
-    while ((old = ar_heap_quarantine__pop_over(&shard->quarantine, budget)) != NULL) {
+    while (list != NULL) {
+        ar_heap_record_t *old = list;
+        list = old->qnext;
+        uint64_t hash = ar_heap_tracking__hash(old->user);
+        ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
+        pthread_mutex_lock(&shard->lock);
         ar_heap_damage_t damage[2];
         if (ar_heap_quarantine__check_poison(old, &damage[0]))
             ar_heap_tracking__note(result, old, &damage[0], 1);
@@ -258,8 +276,8 @@ static void ar_heap_tracking__evict(ar_heap_shard_t *shard, ar_heap_free_result_
         for (size_t i = 0; i < n; i++)
             ar_heap_tracking__note(result, old, &damage[i], 1);
         void *base = old->base;
-        ar_heap_tracking__retire(shard, ar_heap_tracking__link(shard, ar_heap_tracking__hash(old->user),
-                                                               old->user));
+        ar_heap_tracking__retire(shard, ar_heap_tracking__link(shard, hash, old->user));
+        pthread_mutex_unlock(&shard->lock);
         ar_heap_block__release(base);
     }
 }
@@ -303,15 +321,18 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     record->free_depth = (uint8_t)stack->depth;
     memcpy(record->free_frames, stack->frames, stack->depth * sizeof stack->frames[0]);
     result->freed = 1;
+    ar_heap_record_t *evicted = NULL;
     if (ar_heap_options.quarantine_bytes > 0) {
         record->state = AR_HEAP_STATE_QUARANTINED;
-        ar_heap_quarantine__push(&shard->quarantine, record);
-        ar_heap_tracking__evict(shard, result);
+        evicted = ar_heap_quarantine__push(record, ar_heap_options.quarantine_bytes);
     } else {
         result->release = record->base;
         ar_heap_tracking__retire(shard, link);
     }
     pthread_mutex_unlock(&shard->lock);
+    if (ar_heap_options.quarantine_bytes == 0)
+        evicted = ar_heap_quarantine__trim(0); /* the budget was lowered to 0 */
+    ar_heap_tracking__evict(evicted, result);
 }
 
 int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out)
@@ -403,9 +424,8 @@ void ar_heap_tracking__sum_locked(ar_heap_stats_t *out)
         out->live_blocks += shard->live_blocks;
         out->live_bytes += shard->live_bytes;
         out->total_bytes += shard->total_bytes;
-        out->quarantine_blocks += shard->quarantine.blocks;
-        out->quarantine_bytes += shard->quarantine.bytes;
     }
+    ar_heap_quarantine__held(&out->quarantine_blocks, &out->quarantine_bytes);
 }
 
 /* Findings kept by one check_all; more are counted, not shown. */
