@@ -1,0 +1,844 @@
+/*
+ * check_canary.c: writes just outside a block are caught by its canaries.
+ *
+ * Every block has a head canary (16 bytes before it) and a tail canary
+ * that starts exactly at its end and runs to the end of its memory (16
+ * bytes plus the slack that rounds the block up to max_align_t). A write
+ * into either is reported when the block is freed or reallocated, by
+ * ar_heap__check_all(), by check_every and by the check at exit, naming
+ * the block, its allocation site and the first damaged offset.
+ *
+ * The table tests run one child per block size and allocator, so that a
+ * failure names the combination. The faulty writes go through opaque(),
+ * so the compiler neither warns about nor removes them.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+/* Hide a pointer from the compiler: alloc_size would let it warn about,
+ * or drop, the out-of-bounds accesses these tests make on purpose. A
+ * volatile local is not enough: gcc 12 -O2 still sees through it that the
+ * block never escapes and deletes a store made just before exit(). Going
+ * through a global makes the block escape, so every store must happen. */
+static char *volatile escape_hatch;
+
+static char *opaque(char *p)
+{
+    escape_hatch = p;
+    return escape_hatch;
+}
+
+#define ALIGNMENT ((size_t)_Alignof(max_align_t))
+#define HEAD_BYTES ((size_t)16)
+#define TAIL_MIN_BYTES ((size_t)16)
+
+/* Offset, from the user pointer, of the end of a block's tail canary:
+ * the block's bytes plus 16, rounded up to the alignment (src/block.c). */
+static size_t tail_end(size_t size)
+{
+    return (size + TAIL_MIN_BYTES + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+}
+
+/* Flip every bit of a byte that matters: the result always differs. */
+static void damage(char *p, long offset)
+{
+    char *w = opaque(p);
+    w[offset] = (char)(w[offset] ^ 0x5a);
+}
+
+/* ---------------------------------------------------------- assertions */
+
+static void expect_has(const ar_test_child_t *child, const char *label, const char *needle)
+{
+    ck_assert_msg(ar_test__output_has(child, needle), "%s: output lacks \"%s\":\n%s", label,
+                  needle, child->output);
+}
+
+static void expect_aborted(const ar_test_child_t *child, const char *label)
+{
+    ck_assert_msg(child->signaled && child->signal == 6,
+                  "%s: child did not abort (exited=%d code=%d signaled=%d signal=%d); output:\n%s",
+                  label, child->exited, child->exit_code, child->signaled, child->signal,
+                  child->output);
+}
+
+/* A line holding `prefix` and, later on it, this file at the noted line. */
+static void expect_site(const ar_test_child_t *child, const char *label, const char *prefix,
+                        const char *note)
+{
+    char site[256];
+    int line = ar_test__note_value(child, note);
+    ck_assert_msg(line > 0, "%s: the child did not note '%s'; output:\n%s", label, note,
+                  child->output);
+    ar_test__site(site, sizeof site, __FILE__, line);
+    ck_assert_msg(ar_test__output_line_has(child, prefix, site),
+                  "%s: no line \"%s...%s\" in the output:\n%s", label, prefix, site,
+                  child->output);
+}
+
+/* "  block: N bytes \"desc\" at 0x" (one byte: "1 byte"). */
+static const char *block_line(char *buf, size_t cap, size_t size, const char *desc)
+{
+    snprintf(buf, cap, "  block: %zu %s \"%s\" at 0x", size, size == 1 ? "byte" : "bytes", desc);
+    return buf;
+}
+
+/* ------------------------------------------------- the allocation table */
+
+typedef enum via_e {
+    VIA_MALLOC,
+    VIA_CALLOC,
+    VIA_REALLOC_GROWN,
+    VIA_REALLOC_SHRUNK,
+    VIA_STRDUP,
+    VIA_COUNT
+} via_t;
+
+static const char *const via_desc[VIA_COUNT] = {
+    "via MALLOC", "via CALLOC", "via REALLOC grown", "via REALLOC shrunk", "via STRDUP",
+};
+
+static const size_t table_sizes[] = { 1, 13, 16, 4096, 1048576 };
+#define SIZE_COUNT (sizeof table_sizes / sizeof table_sizes[0])
+#define TABLE_CASES ((int)(SIZE_COUNT * VIA_COUNT))
+
+/* The case a child runs; set by the parent before the fork. */
+static struct {
+    size_t size;
+    via_t via;
+    long offset; /* of the byte to damage, relative to the user pointer */
+    char label[96];
+} the_case;
+
+static void choose_case(int i, const char *what)
+{
+    the_case.size = table_sizes[(size_t)i / VIA_COUNT];
+    the_case.via = (via_t)(i % VIA_COUNT);
+    snprintf(the_case.label, sizeof the_case.label, "%s, %zu-byte block %s", what,
+             the_case.size, via_desc[the_case.via]);
+}
+
+static char strdup_source[1048576];
+
+/* Allocate the case's block of the_case.size bytes, noting the line of
+ * the call that made it ("alloc"). */
+static char *allocate_case(void)
+{
+    size_t size = the_case.size;
+    const char *desc = via_desc[the_case.via];
+    char *p = NULL;
+    switch (the_case.via) {
+    case VIA_MALLOC:
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__MALLOC(size, desc);
+        break;
+    case VIA_CALLOC:
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__CALLOC(1, size, desc);
+        break;
+    case VIA_REALLOC_GROWN: {
+        char *small = AR__HEAP__MALLOC(size / 2, "before growing");
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__REALLOC(small, size, desc);
+        break;
+    }
+    case VIA_REALLOC_SHRUNK: {
+        char *large = AR__HEAP__MALLOC(size + 64, "before shrinking");
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__REALLOC(large, size, desc);
+        break;
+    }
+    case VIA_STRDUP:
+        memset(strdup_source, 'x', size - 1);
+        strdup_source[size - 1] = '\0';
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__STRDUP(strdup_source, desc);
+        break;
+    case VIA_COUNT:
+        break;
+    }
+    return p;
+}
+
+/* Allocate, damage one canary byte, free. Notes the canary byte's value
+ * before and after, and the line of the free. */
+static void body_damage_then_free(void)
+{
+    char *p = allocate_case();
+    if (p == NULL) {
+        puts("allocation failed");
+        return;
+    }
+    unsigned char before = (unsigned char)opaque(p)[the_case.offset];
+    damage(p, the_case.offset);
+    ar_test__note("expected", before);
+    ar_test__note("found", (unsigned char)opaque(p)[the_case.offset]);
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+/* What every table case's report must say. */
+static void expect_damage_report(const ar_test_child_t *child, const char *kind)
+{
+    const char *label = the_case.label;
+    const char *desc = via_desc[the_case.via];
+    size_t size = the_case.size;
+    char buf[256];
+    expect_aborted(child, label);
+    snprintf(buf, sizeof buf, "arheap: ERROR: %s on block 0x", kind);
+    expect_has(child, label, buf);
+    ck_assert_msg(ar_test__output_count(child, "arheap: ERROR:") == 1,
+                  "%s: expected exactly one report:\n%s", label, child->output);
+    if (the_case.offset < 0)
+        snprintf(buf, sizeof buf,
+                 "  1 byte damaged before the start of the block; the first at offset %ld\n",
+                 the_case.offset);
+    else
+        snprintf(buf, sizeof buf,
+                 "  1 byte damaged after the end of the block; the first at offset %ld "
+                 "(its bytes are at offsets 0 to %zu)\n",
+                 the_case.offset, size - 1);
+    expect_has(child, label, buf);
+    expect_has(child, label, block_line(buf, sizeof buf, size, desc));
+    expect_site(child, label, "  allocated at ", "alloc");
+    expect_site(child, label, "  found by free at ", "free");
+    snprintf(buf, sizeof buf, "  bytes from offset %ld:\n", the_case.offset);
+    expect_has(child, label, buf);
+    snprintf(buf, sizeof buf, "    expected %02x", ar_test__note_value(child, "expected"));
+    expect_has(child, label, buf);
+    snprintf(buf, sizeof buf, "    found    %02x", ar_test__note_value(child, "found"));
+    expect_has(child, label, buf);
+    snprintf(buf, sizeof buf, "SUMMARY: arheap: %s on a %zu-byte block \"%s\" allocated at ", kind,
+             size, desc);
+    expect_has(child, label, buf);
+    expect_site(child, label, "SUMMARY: arheap: ", "alloc");
+    ck_assert_msg(!ar_test__output_has(child, "survived"), "%s: the child went on:\n%s", label,
+                  child->output);
+    ck_assert_msg(!ar_test__output_has(child, "freed at"), "%s: a live block has no free site:\n%s",
+                  label, child->output);
+}
+
+START_TEST(one_byte_past_the_end_is_an_overflow_caught_at_free)
+{
+    ar_test_child_t child;
+    choose_case(_i, "p[size] written");
+    the_case.offset = (long)the_case.size;
+    ar_test__run_child(body_damage_then_free, &child);
+    expect_damage_report(&child, "heap-buffer-overflow");
+}
+END_TEST
+
+START_TEST(one_byte_before_the_start_is_an_underflow_caught_at_free)
+{
+    ar_test_child_t child;
+    choose_case(_i, "p[-1] written");
+    the_case.offset = -1;
+    ar_test__run_child(body_damage_then_free, &child);
+    expect_damage_report(&child, "heap-buffer-underflow");
+}
+END_TEST
+
+/* Every byte of the 13-byte block's tail zone, slack included. */
+START_TEST(a_write_anywhere_in_the_tail_zone_is_an_overflow_at_that_offset)
+{
+    ar_test_child_t child;
+    choose_case(1 * VIA_COUNT + VIA_MALLOC, "tail zone byte written");
+    the_case.offset = (long)the_case.size + _i;
+    snprintf(the_case.label + strlen(the_case.label),
+             sizeof the_case.label - strlen(the_case.label), ", offset %ld", the_case.offset);
+    ar_test__run_child(body_damage_then_free, &child);
+    expect_damage_report(&child, "heap-buffer-overflow");
+}
+END_TEST
+
+START_TEST(a_write_anywhere_in_the_head_zone_is_an_underflow_at_that_offset)
+{
+    ar_test_child_t child;
+    choose_case(1 * VIA_COUNT + VIA_MALLOC, "head zone byte written");
+    the_case.offset = -1 - _i;
+    snprintf(the_case.label + strlen(the_case.label),
+             sizeof the_case.label - strlen(the_case.label), ", offset %ld", the_case.offset);
+    ar_test__run_child(body_damage_then_free, &child);
+    expect_damage_report(&child, "heap-buffer-underflow");
+}
+END_TEST
+
+/* ------------------------------------------------------- single cases */
+
+static void body_overflow_then_realloc(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "to be regrown");
+    damage(p, 13);
+    ar_test__note("realloc", __LINE__ + 1);
+    char *q = AR__HEAP__REALLOC(p, 64, "regrown");
+    puts("survived");
+    AR__HEAP__FREE(q);
+}
+
+START_TEST(an_overflow_is_caught_at_realloc_naming_the_realloc_site)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_overflow_then_realloc, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the first at offset 13 (its bytes are at offsets 0 to 12)");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"to be regrown\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  found by realloc at ", "realloc");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+static void body_terminator_off_by_one(void)
+{
+    const char *name = "thirteen char";
+    size_t len = strlen(name);
+    ar_test__note("alloc", __LINE__ + 1);
+    char *copy = AR__HEAP__MALLOC(len, "name copy"); /* the bug: no room for the NUL */
+    memcpy(opaque(copy), name, len + 1);
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(copy);
+}
+
+START_TEST(a_string_terminator_written_one_past_the_end_is_caught)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_terminator_off_by_one, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  1 byte damaged after the end of the block; "
+                                      "the first at offset 13 (its bytes are at offsets 0 to 12)");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "    found    00");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  found by free at ", "free");
+}
+END_TEST
+
+static void body_zero_byte_block(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(0, "empty");
+    damage(p, 0);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(any_write_to_a_zero_byte_block_is_an_overflow)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_zero_byte_block, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the first at offset 0 (the block has no bytes)\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 0 bytes \"empty\" at 0x");
+}
+END_TEST
+
+static void body_run_of_bytes(void)
+{
+    char *p = AR__HEAP__MALLOC(13, "run");
+    memset(opaque(p) + 13, 0, 5);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(the_report_counts_every_damaged_byte_of_a_zone)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_run_of_bytes, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "  5 bytes damaged after the end of the block; "
+                                        "the first at offset 13");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "    found    00 00 00 00 00 ");
+}
+END_TEST
+
+static void body_both_ends(void)
+{
+    char *p = AR__HEAP__MALLOC(13, "both ends");
+    damage(p, 13);
+    damage(p, -1);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+START_TEST(damage_at_both_ends_is_reported_as_an_overflow_and_an_underflow)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_both_ends, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-underflow on block 0x");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 2);
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+/* ------------------------------------------------------ check_all */
+
+static void body_check_all_counts(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    static const size_t sizes[5] = { 8, 13, 16, 24, 100 };
+    static const char *const descs[5] = { "block 0", "block 1", "block 2", "block 3",
+                                          "block 4" };
+    char *blocks[5];
+    for (int i = 0; i < 5; i++) {
+        if (i == 1)
+            ar_test__note("alloc1", __LINE__ + 1);
+        blocks[i] = AR__HEAP__MALLOC(sizes[i], descs[i]);
+    }
+    damage(blocks[1], 13);
+    damage(blocks[3], -1);
+    printf("damaged=%zu\n", ar_heap__check_all());
+    for (int i = 0; i < 5; i++)
+        AR__HEAP__FREE(blocks[i]);
+}
+
+START_TEST(check_all_returns_the_number_of_damaged_blocks_and_reports_each)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_all_counts, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=2\n");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 2);
+    ck_assert_int_eq(ar_test__output_count(&child, "  found by ar_heap__check_all()\n"), 2);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"block 1\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "SUMMARY: arheap: heap-buffer-overflow on a 13-byte block "
+                                      "\"block 1\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"block 3\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "SUMMARY: arheap: heap-buffer-underflow on a 24-byte block "
+                                      "\"block 3\"");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc1");
+    ck_assert(!ar_test__output_has(&child, "\"block 0\""));
+    ck_assert(!ar_test__output_has(&child, "\"block 2\""));
+    ck_assert(!ar_test__output_has(&child, "\"block 4\""));
+}
+END_TEST
+
+static void body_both_ends_check_all(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(13, "both ends");
+    damage(p, 13);
+    damage(p, -1);
+    printf("damaged=%zu\n", ar_heap__check_all());
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(check_all_counts_a_block_damaged_at_both_ends_once)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_both_ends_check_all, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-overflow");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-underflow");
+}
+END_TEST
+
+static void body_reported_once(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(13, "once");
+    damage(p, 13);
+    size_t first = ar_heap__check_all();
+    size_t second = ar_heap__check_all();
+    AR__HEAP__FREE(p);
+    printf("first=%zu second=%zu\n", first, second);
+    exit(0); /* the check at exit must not report it again either */
+}
+
+START_TEST(damage_is_reported_once)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_reported_once, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "first=1 second=0\n");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+}
+END_TEST
+
+static void body_check_all_clean(void)
+{
+    char *a = AR__HEAP__MALLOC(13, "clean");
+    char *b = AR__HEAP__CALLOC(4, 4, "clean too");
+    memset(a, 'a', 13);
+    printf("damaged=%zu\n", ar_heap__check_all());
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+}
+
+START_TEST(check_all_of_an_undamaged_heap_returns_0_and_prints_nothing)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_all_clean, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=0\n");
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "output:\n%s", child.output);
+}
+END_TEST
+
+/* ----------------------------------------------- check_every and exit */
+
+enum { CHECK_EVERY = 10 };
+
+static void body_check_every(void)
+{
+    (void)ar_heap__set_options("on_error=exit:error_exitcode=9");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "never freed");
+    damage(p, 13);
+    char every[32];
+    snprintf(every, sizeof every, "check_every=%d", CHECK_EVERY);
+    (void)ar_heap__set_options(every);
+    /* CHECK_EVERY operations that do not touch the damaged block; the
+     * check runs at the start of the last one. */
+    char *other = NULL;
+    for (int op = 1; op <= CHECK_EVERY; op++) {
+        if (op == CHECK_EVERY)
+            ar_test__note("last", op);
+        if (op % 2 == 1) {
+            other = AR__HEAP__MALLOC(8, "bystander");
+        } else {
+            AR__HEAP__FREE(other);
+        }
+    }
+    puts("not caught");
+    fflush(stdout);
+    _exit(0);
+}
+
+START_TEST(check_every_n_operations_catches_damage_without_a_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_every, &child);
+    ck_assert_msg(child.exited && child.exit_code == 9, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  found by ar_heap__check_all()\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"never freed\"");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    ck_assert_msg(ar_test__note_value(&child, "last") == CHECK_EVERY,
+                  "the check ran before operation %d:\n%s", CHECK_EVERY, child.output);
+    ck_assert(!ar_test__output_has(&child, "not caught"));
+}
+END_TEST
+
+static void body_check_at_exit(void)
+{
+    (void)ar_heap__set_options("on_error=exit:error_exitcode=7");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "left behind");
+    damage(p, 13);
+    puts("exiting");
+    exit(0);
+}
+
+START_TEST(the_check_at_exit_catches_damage_to_a_block_never_freed)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_at_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 7, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  found by the check at exit\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"left behind\"");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+}
+END_TEST
+
+/* The program wrote "exiting" to a pipe (fully buffered) and called
+ * exit(): the line is still in stdio's buffer when the check at exit
+ * reports and ends the process with error_exitcode. It must not be lost,
+ * as it is not with leak_exitcode (leaks.c flushes before _exit). */
+START_TEST(the_check_at_exit_keeps_the_programs_buffered_output)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_at_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 7, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "exiting\n");
+}
+END_TEST
+
+/* ------------------------------------------------------ canary=0 */
+
+static void body_no_canary(void)
+{
+    (void)ar_heap__set_options("canary=0");
+    char *p = AR__HEAP__MALLOC(13, "bare");
+    /* Without canaries the block is libc's malloc(13), whose usable size
+     * is at least 24 bytes on glibc: p[13] is slack, harmless to write. */
+    damage(p, 13);
+    printf("damaged=%zu\n", ar_heap__check_all());
+    AR__HEAP__FREE(p);
+    exit(0);
+}
+
+START_TEST(canary_0_leaves_blocks_without_canaries)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_no_canary, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=0\n");
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "output:\n%s", child.output);
+}
+END_TEST
+
+static void body_layout_is_kept(void)
+{
+    char *p = AR__HEAP__MALLOC(13, "allocated with canaries");
+    (void)ar_heap__set_options("canary=0");
+    damage(p, 13);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+START_TEST(a_block_keeps_its_canaries_when_the_option_is_turned_off_later)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_layout_is_kept, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"allocated with canaries\"");
+}
+END_TEST
+
+/* ---------------------------------------------------- canary values */
+
+START_TEST(two_blocks_of_the_same_size_have_different_tail_canaries)
+{
+    char *a = AR__HEAP__MALLOC(13, "first");
+    char *b = AR__HEAP__MALLOC(13, "second");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_msg(memcmp(opaque(a) + 13, opaque(b) + 13, TAIL_MIN_BYTES) != 0,
+                  "the two tail canaries are equal");
+    ck_assert_msg(memcmp(opaque(a) - HEAD_BYTES, opaque(b) - HEAD_BYTES, HEAD_BYTES) != 0,
+                  "the two head canaries are equal");
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+}
+END_TEST
+
+START_TEST(a_tail_canary_is_not_one_repeated_byte)
+{
+    char *p = AR__HEAP__MALLOC(13, "varied");
+    const unsigned char *tail = (const unsigned char *)opaque(p) + 13;
+    int differs = 0;
+    for (size_t i = 1; i < TAIL_MIN_BYTES; i++)
+        differs |= tail[i] != tail[0];
+    ck_assert_msg(differs, "all 16 tail canary bytes are %02x", tail[0]);
+    AR__HEAP__FREE(p);
+}
+END_TEST
+
+/* Across 256 blocks (over 10 000 canary bytes) no byte is 0, the value an
+ * off-by-one string copy writes, nor one of the fill bytes. */
+START_TEST(no_canary_byte_is_zero_or_a_fill_byte)
+{
+    enum { BLOCKS = 256 };
+    char *blocks[BLOCKS];
+    for (size_t size = 0; size < BLOCKS; size++) {
+        blocks[size] = AR__HEAP__MALLOC(size, "canary sample");
+        ck_assert_ptr_nonnull(blocks[size]);
+        const unsigned char *user = (const unsigned char *)opaque(blocks[size]);
+        for (long off = -(long)HEAD_BYTES; off < (long)tail_end(size); off++) {
+            if (off >= 0 && (size_t)off < size)
+                continue;
+            unsigned char b = user[off];
+            ck_assert_msg(b != 0 && b != 0xbe && b != 0xdf,
+                          "canary byte at offset %ld of a %zu-byte block is %02x", off, size, b);
+        }
+    }
+    for (size_t i = 0; i < BLOCKS; i++)
+        AR__HEAP__FREE(blocks[i]);
+}
+END_TEST
+
+static void body_print_first_canary(void)
+{
+    char *p = AR__HEAP__MALLOC(13, "first block");
+    const unsigned char *tail = (const unsigned char *)opaque(p) + 13;
+    printf("at=%p tail=", (void *)p);
+    for (size_t i = 0; i < TAIL_MIN_BYTES; i++)
+        printf("%02x", tail[i]);
+    printf("\n");
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(canaries_differ_between_processes_at_the_same_address)
+{
+    ar_test_child_t one, two;
+    char at_one[64], at_two[64], tail_one[64], tail_two[64];
+    ar_test__run_child(body_print_first_canary, &one);
+    ar_test__run_child(body_print_first_canary, &two);
+    ck_assert_msg(one.exited && one.exit_code == 0, "output:\n%s", one.output);
+    ck_assert_msg(two.exited && two.exit_code == 0, "output:\n%s", two.output);
+    ck_assert_int_eq(sscanf(one.output, "at=%63s tail=%63s", at_one, tail_one), 2);
+    ck_assert_int_eq(sscanf(two.output, "at=%63s tail=%63s", at_two, tail_two), 2);
+    /* Two children forked from one parent get the same address for their
+     * first block; the canary secret must still differ. (The secret is
+     * chosen when a process first uses the heap; in Check's fork mode, the
+     * default, this test's process never does.) */
+    ck_assert_msg(strcmp(at_one, at_two) == 0, "precondition: same address (%s, %s)", at_one,
+                  at_two);
+    ck_assert_msg(strcmp(tail_one, tail_two) != 0, "same canary %s in two processes", tail_one);
+}
+END_TEST
+
+/* ------------------------------------------------------- alignment */
+
+START_TEST(every_allocator_returns_pointers_aligned_for_max_align_t)
+{
+    static char text[101];
+    for (size_t size = 0; size <= 100; size++) {
+        char *m = AR__HEAP__MALLOC(size, "aligned malloc");
+        char *c = AR__HEAP__CALLOC(1, size, "aligned calloc");
+        char *r = AR__HEAP__REALLOC(AR__HEAP__MALLOC(1, "seed"), size + 1, "aligned realloc");
+        memset(text, 'a', size);
+        text[size] = '\0';
+        char *s = AR__HEAP__STRDUP(text, "aligned strdup");
+        ck_assert_msg((uintptr_t)m % ALIGNMENT == 0, "MALLOC(%zu) = %p", size, (void *)m);
+        ck_assert_msg((uintptr_t)c % ALIGNMENT == 0, "CALLOC(1, %zu) = %p", size, (void *)c);
+        ck_assert_msg((uintptr_t)r % ALIGNMENT == 0, "REALLOC(_, %zu) = %p", size + 1, (void *)r);
+        ck_assert_msg((uintptr_t)s % ALIGNMENT == 0, "STRDUP of %zu chars = %p", size, (void *)s);
+        AR__HEAP__FREE(m);
+        AR__HEAP__FREE(c);
+        AR__HEAP__FREE(r);
+        AR__HEAP__FREE(s);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------ fill */
+
+static size_t count_bytes(const unsigned char *p, size_t n, unsigned char value)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += p[i] == value;
+    return count;
+}
+
+START_TEST(malloc_fills_new_bytes_with_0xbe)
+{
+    static const size_t sizes[] = { 1, 13, 4096, 1048576 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = AR__HEAP__MALLOC(sizes[i], "filled");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(count_bytes(p, sizes[i], 0xbe), sizes[i]);
+        AR__HEAP__FREE(p);
+    }
+}
+END_TEST
+
+START_TEST(realloc_fills_the_grown_bytes_with_0xbe_and_keeps_the_old_ones)
+{
+    unsigned char *p = AR__HEAP__MALLOC(10, "to grow");
+    memset(p, 'a', 10);
+    unsigned char *q = AR__HEAP__REALLOC(p, 100, "grown");
+    ck_assert_ptr_nonnull(q);
+    ck_assert_uint_eq(count_bytes(q, 10, 'a'), 10);
+    ck_assert_uint_eq(count_bytes(q + 10, 90, 0xbe), 90);
+    AR__HEAP__FREE(q);
+}
+END_TEST
+
+static void body_calloc_reused(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    int zero = 1;
+    for (int round = 0; round < 8; round++) {
+        unsigned char *m = AR__HEAP__MALLOC(256, "filled, then freed");
+        AR__HEAP__FREE(m);
+        unsigned char *c = AR__HEAP__CALLOC(16, 16, "zeroed");
+        zero &= count_bytes(c, 256, 0) == 256;
+        AR__HEAP__FREE(c);
+    }
+    printf("zero=%d\n", zero);
+}
+
+START_TEST(calloc_is_zero_even_in_memory_that_held_filled_bytes)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_calloc_reused, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "zero=1\n");
+}
+END_TEST
+
+static void body_no_fill(void)
+{
+    (void)ar_heap__set_options("fill=0");
+    unsigned char *m = AR__HEAP__MALLOC(4096, "unfilled");
+    printf("malloc_filled=%d\n", count_bytes(m, 4096, 0xbe) == 4096);
+    unsigned char *r = AR__HEAP__REALLOC(AR__HEAP__MALLOC(1, "seed"), 4096, "unfilled growth");
+    printf("realloc_filled=%d\n", count_bytes(r + 1, 4095, 0xbe) == 4095);
+    AR__HEAP__FREE(m);
+    AR__HEAP__FREE(r);
+}
+
+START_TEST(fill_0_leaves_new_bytes_as_libc_gave_them)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_no_fill, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "malloc_filled=0\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "realloc_filled=0\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *canary_suite(void)
+{
+    Suite *s = suite_create("canary");
+
+    TCase *table = tcase_create("sizes by allocators");
+    tcase_set_timeout(table, 30);
+    tcase_add_loop_test(table, one_byte_past_the_end_is_an_overflow_caught_at_free, 0,
+                        TABLE_CASES);
+    tcase_add_loop_test(table, one_byte_before_the_start_is_an_underflow_caught_at_free, 0,
+                        TABLE_CASES);
+    tcase_add_loop_test(table, a_write_anywhere_in_the_tail_zone_is_an_overflow_at_that_offset,
+                        0, (int)(tail_end(13) - 13));
+    tcase_add_loop_test(table, a_write_anywhere_in_the_head_zone_is_an_underflow_at_that_offset,
+                        0, (int)HEAD_BYTES);
+    suite_add_tcase(s, table);
+
+    TCase *detect = tcase_create("detection");
+    tcase_add_test(detect, an_overflow_is_caught_at_realloc_naming_the_realloc_site);
+    tcase_add_test(detect, a_string_terminator_written_one_past_the_end_is_caught);
+    tcase_add_test(detect, any_write_to_a_zero_byte_block_is_an_overflow);
+    tcase_add_test(detect, the_report_counts_every_damaged_byte_of_a_zone);
+    tcase_add_test(detect, damage_at_both_ends_is_reported_as_an_overflow_and_an_underflow);
+    tcase_add_test(detect, check_all_returns_the_number_of_damaged_blocks_and_reports_each);
+    tcase_add_test(detect, check_all_counts_a_block_damaged_at_both_ends_once);
+    tcase_add_test(detect, damage_is_reported_once);
+    tcase_add_test(detect, check_all_of_an_undamaged_heap_returns_0_and_prints_nothing);
+    tcase_add_test(detect, check_every_n_operations_catches_damage_without_a_free);
+    tcase_add_test(detect, the_check_at_exit_catches_damage_to_a_block_never_freed);
+    tcase_add_test(detect, the_check_at_exit_keeps_the_programs_buffered_output);
+    tcase_add_test(detect, canary_0_leaves_blocks_without_canaries);
+    tcase_add_test(detect, a_block_keeps_its_canaries_when_the_option_is_turned_off_later);
+    suite_add_tcase(s, detect);
+
+    TCase *bytes = tcase_create("canary and fill bytes");
+    tcase_add_test(bytes, two_blocks_of_the_same_size_have_different_tail_canaries);
+    tcase_add_test(bytes, a_tail_canary_is_not_one_repeated_byte);
+    tcase_add_test(bytes, no_canary_byte_is_zero_or_a_fill_byte);
+    tcase_add_test(bytes, canaries_differ_between_processes_at_the_same_address);
+    tcase_add_test(bytes, every_allocator_returns_pointers_aligned_for_max_align_t);
+    tcase_add_test(bytes, malloc_fills_new_bytes_with_0xbe);
+    tcase_add_test(bytes, realloc_fills_the_grown_bytes_with_0xbe_and_keeps_the_old_ones);
+    tcase_add_test(bytes, calloc_is_zero_even_in_memory_that_held_filled_bytes);
+    tcase_add_test(bytes, fill_0_leaves_new_bytes_as_libc_gave_them);
+    suite_add_tcase(s, bytes);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(canary_suite(), 1);
+}

@@ -1,0 +1,725 @@
+/*
+ * check_quarantine.c: freed blocks are held back, poisoned, before their
+ * memory goes back to libc.
+ *
+ * While a block is in the quarantine its bytes read 0xdf, its address is
+ * not handed out again, a write to it is reported (by ar_heap__check_all(),
+ * by the check at exit, and when the block leaves the quarantine), and a
+ * second free of it is a double free naming both frees. The quarantine
+ * keeps to its byte budget, and a correct program, however it churns the
+ * heap, gets no report at all.
+ *
+ * Writes to freed blocks go through opaque(), so the compiler neither
+ * warns about nor removes them.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+/* Hide a pointer from the compiler, through a global so that the block
+ * escapes and no store to it can be deleted (see check_canary.c). */
+static char *volatile escape_hatch;
+
+static char *opaque(char *p)
+{
+    escape_hatch = p;
+    return escape_hatch;
+}
+
+#define ALIGNMENT ((size_t)_Alignof(max_align_t))
+
+/* The tracking table's shards (AR_HEAP_SHARDS in src/tracking.c). The
+ * eviction tests below hold for a quarantine that is one FIFO as well as
+ * for one that gives each shard quarantine_bytes / SHARDS. */
+#define SHARDS ((size_t)64)
+
+/* Memory a block of `size` bytes takes with its canaries (src/block.c):
+ * 16 bytes of head, then size + 16 rounded up to the alignment. */
+static size_t block_total(size_t size)
+{
+    return 16 + (size + 16 + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+}
+
+/* A budget that holds a freed block of `size` bytes even when split into
+ * per-shard shares (a share then holds one such block, not two), and
+ * holds at most SHARDS of them in all: PUSHERS later frees of the same
+ * size push it out either way. */
+static size_t budget_for_one(size_t size)
+{
+    return SHARDS * (size + 64);
+}
+
+static void set_options(const char *format, size_t value)
+{
+    char options[128];
+    snprintf(options, sizeof options, format, value);
+    (void)ar_heap__set_options(options);
+}
+
+static void expect_has(const ar_test_child_t *child, const char *label, const char *needle)
+{
+    ck_assert_msg(ar_test__output_has(child, needle), "%s: output lacks \"%s\":\n%s", label,
+                  needle, child->output);
+}
+
+static void expect_site(const ar_test_child_t *child, const char *label, const char *prefix,
+                        const char *note)
+{
+    char site[256];
+    int line = ar_test__note_value(child, note);
+    ck_assert_msg(line > 0, "%s: the child did not note '%s'; output:\n%s", label, note,
+                  child->output);
+    ar_test__site(site, sizeof site, __FILE__, line);
+    ck_assert_msg(ar_test__output_line_has(child, prefix, site),
+                  "%s: no line \"%s...%s\" in the output:\n%s", label, prefix, site,
+                  child->output);
+}
+
+/* "name=<number>" printed by the child; SIZE_MAX when absent. */
+static size_t child_number(const ar_test_child_t *child, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s=", name);
+    const char *at = strstr(child->output, key);
+    return at != NULL ? (size_t)strtoull(at + strlen(key), NULL, 10) : SIZE_MAX;
+}
+
+/* ------------------------------------------------- write after free */
+
+static const size_t waf_sizes[] = { 1, 13, 4096 };
+#define WAF_SIZE_COUNT (sizeof waf_sizes / sizeof waf_sizes[0])
+#define WAF_CASES ((int)(WAF_SIZE_COUNT * 3))
+
+/* The case a child runs; set by the parent before the fork. */
+static struct {
+    size_t size;
+    size_t offset;
+    char label[96];
+} waf;
+
+static void choose_waf(int i, const char *how)
+{
+    static const char *const where[3] = { "first", "middle", "last" };
+    waf.size = waf_sizes[(size_t)i / 3];
+    switch (i % 3) {
+    case 0:
+        waf.offset = 0;
+        break;
+    case 1:
+        waf.offset = waf.size / 2;
+        break;
+    default:
+        waf.offset = waf.size - 1;
+        break;
+    }
+    snprintf(waf.label, sizeof waf.label, "%s byte (offset %zu) of a %zu-byte block, found by %s",
+             where[i % 3], waf.offset, waf.size, how);
+}
+
+/* Allocate and free the case's block, noting both lines; returns it. */
+static char *allocate_and_free(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(waf.size, "freed block");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    return p;
+}
+
+static void write_after_free(char *p)
+{
+    opaque(p)[waf.offset] = 0x42;
+}
+
+/* What every write-after-free report of the table must say. */
+static void expect_waf_report(const ar_test_child_t *child)
+{
+    const char *label = waf.label;
+    char buf[256];
+    expect_has(child, label, "arheap: ERROR: write-after-free on block 0x");
+    ck_assert_msg(ar_test__output_count(child, "arheap: ERROR:") == 1,
+                  "%s: expected exactly one report:\n%s", label, child->output);
+    snprintf(buf, sizeof buf,
+             "  1 byte written after the block was freed; the first at offset %zu\n", waf.offset);
+    expect_has(child, label, buf);
+    snprintf(buf, sizeof buf, "  block: %zu %s \"freed block\" at 0x", waf.size,
+             waf.size == 1 ? "byte" : "bytes");
+    expect_has(child, label, buf);
+    expect_site(child, label, "  allocated at ", "alloc");
+    expect_site(child, label, "  freed at ", "free");
+    snprintf(buf, sizeof buf, "  bytes from offset %zu:\n    expected df", waf.offset);
+    expect_has(child, label, buf);
+    expect_has(child, label, "\n    found    42");
+    snprintf(buf, sizeof buf, "SUMMARY: arheap: write-after-free on a %zu-byte block \"freed block\"",
+             waf.size);
+    expect_has(child, label, buf);
+}
+
+static void body_waf_check_all(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = allocate_and_free();
+    write_after_free(p);
+    printf("damaged=%zu\n", ar_heap__check_all());
+}
+
+START_TEST(a_write_after_free_is_caught_by_check_all)
+{
+    ar_test_child_t child;
+    choose_waf(_i, "ar_heap__check_all()");
+    ar_test__run_child(body_waf_check_all, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s: output:\n%s", waf.label,
+                  child.output);
+    expect_has(&child, waf.label, "damaged=1\n");
+    expect_has(&child, waf.label, "  found by ar_heap__check_all()\n");
+    expect_waf_report(&child);
+}
+END_TEST
+
+static void body_waf_exit(void)
+{
+    (void)ar_heap__set_options("on_error=exit:error_exitcode=7");
+    char *p = allocate_and_free();
+    write_after_free(p);
+    puts("exiting");
+    exit(0);
+}
+
+START_TEST(a_write_after_free_is_caught_by_the_check_at_exit)
+{
+    ar_test_child_t child;
+    choose_waf(_i, "the check at exit");
+    ar_test__run_child(body_waf_exit, &child);
+    ck_assert_msg(child.exited && child.exit_code == 7, "%s: output:\n%s", waf.label,
+                  child.output);
+    expect_has(&child, waf.label, "  found by the check at exit\n");
+    expect_waf_report(&child);
+}
+END_TEST
+
+/* Blocks freed after the victim, one at a time, until it is pushed out.
+ * With one FIFO the 65th does it; with per-shard shares the first that
+ * lands in the victim's shard does (each with probability 1/64, so that
+ * all 2000 miss it has odds below 1e-13). */
+enum { PUSHERS = 2000 };
+static char *pushers[PUSHERS];
+
+static void allocate_pushers(size_t size)
+{
+    for (int i = 0; i < PUSHERS; i++)
+        pushers[i] = AR__HEAP__MALLOC(size, "pusher");
+}
+
+static void body_waf_evicted(void)
+{
+    set_options("quarantine_bytes=%zu", budget_for_one(waf.size));
+    allocate_pushers(waf.size);
+    char *p = allocate_and_free();
+    write_after_free(p);
+    ar_test__note("evict", __LINE__ + 2);
+    for (int i = 0; i < PUSHERS; i++)
+        AR__HEAP__FREE(pushers[i]);
+    puts("never left the quarantine");
+}
+
+START_TEST(a_write_after_free_is_caught_as_the_block_leaves_the_quarantine)
+{
+    ar_test_child_t child;
+    choose_waf(_i, "the eviction check");
+    ar_test__run_child(body_waf_evicted, &child);
+    ck_assert_msg(child.signaled && child.signal == 6, "%s: child did not abort; output:\n%s",
+                  waf.label, child.output);
+    expect_site(&child, waf.label,
+                "  found by the check as the block left the quarantine, during a free at ",
+                "evict");
+    expect_waf_report(&child);
+    ck_assert(!ar_test__output_has(&child, "never left the quarantine"));
+}
+END_TEST
+
+static void body_stale_after_realloc(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(32, "moved by realloc");
+    ar_test__note("realloc", __LINE__ + 1);
+    char *q = AR__HEAP__REALLOC(p, 64, "moved");
+    opaque(p)[5] = 1; /* through the stale pointer */
+    printf("damaged=%zu\n", ar_heap__check_all());
+    AR__HEAP__FREE(q);
+}
+
+START_TEST(a_write_through_a_pointer_stale_after_realloc_is_a_write_after_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_stale_after_realloc, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: write-after-free on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the first at offset 5\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 32 bytes \"moved by realloc\"");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "realloc");
+}
+END_TEST
+
+START_TEST(freed_bytes_read_0xdf_while_in_the_quarantine)
+{
+    static const size_t sizes[] = { 1, 13, 4096 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = AR__HEAP__MALLOC(sizes[i], "poisoned");
+        memset(p, 'a', sizes[i]);
+        AR__HEAP__FREE(p);
+        const unsigned char *freed = (const unsigned char *)opaque(p);
+        for (size_t k = 0; k < sizes[i]; k++)
+            ck_assert_msg(freed[k] == 0xdf, "byte %zu of a freed %zu-byte block is %02x", k,
+                          sizes[i], freed[k]);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------- double free */
+
+static void body_double_free_held(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(24, "freed twice");
+    ar_heap_stats_t before, after;
+    ar_heap__get_stats(&before);
+    ar_test__note("first", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    ar_heap__get_stats(&after);
+    printf("held=%zu\n", after.quarantine_blocks - before.quarantine_blocks);
+    fflush(stdout);
+    ar_test__note("second", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+START_TEST(a_double_free_of_a_quarantined_block_names_both_frees)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_double_free_held, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free of 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"freed twice\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "first");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "second");
+    AR_TEST_ASSERT_SITE(&child, "SUMMARY: arheap: double-free at ", "second");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+static void body_double_free_evicted(void)
+{
+    set_options("quarantine_bytes=%zu", budget_for_one(24));
+    (void)ar_heap__set_options("freed_history=100000");
+    allocate_pushers(24);
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(24, "evicted, then freed again");
+    ar_test__note("first", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    for (int i = 0; i < PUSHERS; i++)
+        AR__HEAP__FREE(pushers[i]);
+    /* Nothing is allocated from here on, so libc can not have handed the
+     * released address out again. */
+    ar_test__note("second", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    puts("survived");
+}
+
+START_TEST(a_double_free_after_the_block_left_the_quarantine_is_still_a_double_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_double_free_evicted, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free of 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"evicted, then freed again\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "first");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "second");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+/* ---------------------------------------------------------- budget */
+
+enum { BUDGET = 1048576, BUDGET_BLOCKS = 10000, BUDGET_BLOCK_SIZE = 1000 };
+
+static void body_budget(void)
+{
+    set_options("quarantine_bytes=%zu", BUDGET);
+    static char *blocks[BUDGET_BLOCKS];
+    for (int i = 0; i < BUDGET_BLOCKS; i++)
+        blocks[i] = AR__HEAP__MALLOC(BUDGET_BLOCK_SIZE, "budgeted");
+    size_t most = 0;
+    ar_heap_stats_t s;
+    for (int i = 0; i < BUDGET_BLOCKS; i++) {
+        AR__HEAP__FREE(blocks[i]);
+        ar_heap__get_stats(&s);
+        if (s.quarantine_bytes > most)
+            most = s.quarantine_bytes;
+    }
+    printf("most=%zu bytes=%zu blocks=%zu\n", most, s.quarantine_bytes, s.quarantine_blocks);
+}
+
+START_TEST(the_quarantine_fills_up_to_its_budget_and_never_beyond)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_budget, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    size_t most = child_number(&child, "most");
+    size_t bytes = child_number(&child, "bytes");
+    size_t blocks = child_number(&child, "blocks");
+    /* quarantine.c: "the memory held never exceeds quarantine_bytes plus
+     * the one block being pushed". */
+    size_t bound = BUDGET + block_total(BUDGET_BLOCK_SIZE);
+    ck_assert_msg(most != SIZE_MAX && most <= bound, "held up to %zu bytes; the bound is %zu", most,
+                  bound);
+    ck_assert_msg(blocks != SIZE_MAX && blocks > 0, "output:\n%s", child.output);
+    /* Ten times the budget was freed: the quarantine is in use, not idle. */
+    ck_assert_msg(bytes != SIZE_MAX && bytes >= BUDGET / 2, "holds only %zu bytes", bytes);
+    ck_assert_uint_eq(bytes, blocks * block_total(BUDGET_BLOCK_SIZE));
+}
+END_TEST
+
+static void body_disabled(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    ar_heap_stats_t before, after;
+    ar_heap__get_stats(&before);
+    for (int i = 0; i < 100; i++) {
+        char *p = AR__HEAP__MALLOC((size_t)i, "not held");
+        AR__HEAP__FREE(p);
+    }
+    ar_heap__get_stats(&after);
+    printf("bytes=%zu blocks=%zu\n", after.quarantine_bytes - before.quarantine_bytes,
+           after.quarantine_blocks - before.quarantine_blocks);
+}
+
+START_TEST(quarantine_bytes_0_holds_no_freed_block)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_disabled, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "bytes=0 blocks=0\n");
+}
+END_TEST
+
+/* Options given later "take effect for the operations that follow": once
+ * the budget is 0, frees must let go of what the quarantine held, down to
+ * the documented bound (the budget plus the one block being pushed). */
+enum { HELD_BEFORE = 200, FREES_AFTER = 2000, LOWERED_SIZE = 100 };
+
+static void body_lowered_to_zero(void)
+{
+    static char *later[FREES_AFTER];
+    for (int i = 0; i < HELD_BEFORE; i++)
+        AR__HEAP__FREE(AR__HEAP__MALLOC(LOWERED_SIZE, "held before"));
+    for (int i = 0; i < FREES_AFTER; i++)
+        later[i] = AR__HEAP__MALLOC(LOWERED_SIZE, "freed after");
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    /* Distinct addresses, so that the frees reach every shard, should the
+     * quarantine be kept per shard (each misses a given shard with
+     * probability 63/64; all 2000 do so below 1e-13). */
+    for (int i = 0; i < FREES_AFTER; i++)
+        AR__HEAP__FREE(later[i]);
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("bytes=%zu blocks=%zu\n", s.quarantine_bytes, s.quarantine_blocks);
+}
+
+START_TEST(lowering_quarantine_bytes_to_0_lets_the_held_blocks_go)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_lowered_to_zero, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    size_t bytes = child_number(&child, "bytes");
+    size_t bound = 0 + block_total(LOWERED_SIZE);
+    ck_assert_msg(bytes != SIZE_MAX && bytes <= bound,
+                  "the quarantine still holds %zu bytes with a budget of 0 (bound %zu):\n%s",
+                  bytes, bound, child.output);
+}
+END_TEST
+
+START_TEST(an_address_is_not_reused_while_its_block_is_in_the_quarantine)
+{
+    enum { AGAIN = 1000 };
+    static char *again[AGAIN];
+    char *p = AR__HEAP__MALLOC(13, "held");
+    AR__HEAP__FREE(p);
+    for (int i = 0; i < AGAIN; i++) {
+        again[i] = AR__HEAP__MALLOC(13, "same size");
+        ck_assert_msg(again[i] != p, "allocation %d got the quarantined address %p", i, (void *)p);
+    }
+    for (int i = 0; i < AGAIN; i++)
+        AR__HEAP__FREE(again[i]);
+}
+END_TEST
+
+/* A 1 MiB block is well within the default 16 MiB budget, so it must be
+ * held like any other (a quarantine split into 64 per-shard shares of
+ * 256 KiB once released it at its own free, and every older block of its
+ * shard with it). */
+static void body_large_block(void)
+{
+    ar_heap_stats_t before, after;
+    char *p = AR__HEAP__MALLOC(1048576, "large");
+    ar_heap__get_stats(&before);
+    AR__HEAP__FREE(p);
+    ar_heap__get_stats(&after);
+    size_t held = after.quarantine_blocks - before.quarantine_blocks;
+    printf("held=%zu\n", held);
+    fflush(stdout);
+    if (held != 1)
+        return; /* released to libc: writing to it would be a real bug */
+    opaque(p)[100] = 0x42;
+    (void)ar_heap__set_options("on_error=continue");
+    printf("damaged=%zu\n", ar_heap__check_all());
+}
+
+START_TEST(a_freed_1_mib_block_is_held_under_the_default_budget)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_large_block, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: write-after-free on block 0x");
+}
+END_TEST
+
+/* --------------------------------------------------- clean workloads */
+
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int all_bytes_are(const char *p, size_t n, char value)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != value)
+            return 0;
+    return 1;
+}
+
+/* A clean workload ends with check_all and exit(), so the check at exit
+ * runs too; the parent asserts that nothing was reported. */
+static void finish_clean(int ok)
+{
+    printf("ok=%d damaged=%zu\n", ok, ar_heap__check_all());
+    exit(0);
+}
+
+static void expect_clean(const ar_test_child_t *child)
+{
+    ck_assert_msg(child->exited && child->exit_code == 0, "output:\n%s", child->output);
+    ck_assert_msg(!ar_test__output_has(child, "arheap"), "a report was printed:\n%s",
+                  child->output);
+    AR_TEST_ASSERT_OUTPUT_HAS(child, "ok=1 damaged=0\n");
+}
+
+static void body_realloc_churn(void)
+{
+    enum { SLOTS = 32, ROUNDS = 20000, GROW = 2000 };
+    int ok = 1;
+    /* A buffer grown one byte at a time, then shrunk back. */
+    char *buf = NULL;
+    for (size_t n = 1; n <= GROW; n++) {
+        buf = AR__HEAP__REALLOC(buf, n, "appended");
+        ok &= buf != NULL && all_bytes_are(buf, n - 1, 'g');
+        buf[n - 1] = 'g';
+    }
+    for (size_t n = GROW; n-- > 1;) {
+        buf = AR__HEAP__REALLOC(buf, n, "trimmed");
+        ok &= buf != NULL && all_bytes_are(buf, n, 'g');
+    }
+    AR__HEAP__FREE(buf);
+    /* Random sizes in random slots, 0 included (which frees). */
+    char *slot[SLOTS] = { 0 };
+    size_t len[SLOTS] = { 0 };
+    char stamp[SLOTS] = { 0 };
+    uint64_t rng = 42;
+    for (int r = 0; r < ROUNDS; r++) {
+        uint64_t x = next_random(&rng);
+        size_t k = (size_t)(x % SLOTS);
+        size_t n = (size_t)((x >> 8) % 3000);
+        char *q = AR__HEAP__REALLOC(slot[k], n, "churned");
+        if (slot[k] != NULL && n == 0) {
+            ok &= q == NULL;
+            slot[k] = NULL;
+            len[k] = 0;
+            continue;
+        }
+        ok &= q != NULL && all_bytes_are(q, len[k] < n ? len[k] : n, stamp[k]);
+        stamp[k] = (char)(x >> 40);
+        memset(q, stamp[k], n);
+        slot[k] = q;
+        len[k] = n;
+    }
+    for (int k = 0; k < SLOTS; k++)
+        AR__HEAP__FREE(slot[k]);
+    finish_clean(ok);
+}
+
+START_TEST(heavy_realloc_growing_and_shrinking_reports_nothing)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_realloc_churn, &child);
+    expect_clean(&child);
+}
+END_TEST
+
+static void body_strdup_churn(void)
+{
+    enum { RING = 64, ROUNDS = 50000 };
+    static char text[301];
+    char *ring[RING] = { 0 };
+    int ok = 1;
+    uint64_t rng = 7;
+    for (int r = 0; r < ROUNDS; r++) {
+        uint64_t x = next_random(&rng);
+        size_t n = (size_t)(x % 300);
+        memset(text, 'a' + (int)(x >> 32) % 26, n);
+        text[n] = '\0';
+        AR__HEAP__FREE(ring[r % RING]);
+        ring[r % RING] = AR__HEAP__STRDUP(text, "churned string");
+        ok &= ring[r % RING] != NULL && strcmp(ring[r % RING], text) == 0;
+    }
+    for (int i = 0; i < RING; i++)
+        AR__HEAP__FREE(ring[i]);
+    finish_clean(ok);
+}
+
+START_TEST(strdup_churn_reports_nothing)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_strdup_churn, &child);
+    expect_clean(&child);
+}
+END_TEST
+
+enum { THREADS = 4, THREAD_ROUNDS = 50, PER_ROUND = 200 };
+
+static struct {
+    pthread_barrier_t barrier;
+    char *blocks[THREADS][PER_ROUND];
+    size_t sizes[THREADS][PER_ROUND];
+    int ok[THREADS];
+} shared;
+
+/* Each round every thread fills PER_ROUND blocks, then frees the ones its
+ * neighbour allocated: every block is freed by another thread. */
+static void *cross_thread_worker(void *arg)
+{
+    size_t me = (size_t)(uintptr_t)arg;
+    size_t next = (me + 1) % THREADS;
+    uint64_t rng = me * 1000 + 1;
+    int ok = 1;
+    for (int round = 0; round < THREAD_ROUNDS; round++) {
+        for (int i = 0; i < PER_ROUND; i++) {
+            uint64_t x = next_random(&rng);
+            size_t n = 1 + (size_t)(x % 700);
+            char *p;
+            switch ((x >> 32) % 3) {
+            case 0:
+                p = AR__HEAP__MALLOC(n, "thread block");
+                break;
+            case 1:
+                p = AR__HEAP__CALLOC(n, 1, "thread block");
+                break;
+            default:
+                p = AR__HEAP__REALLOC(AR__HEAP__MALLOC(n / 2 + 1, "seed"), n, "thread block");
+                break;
+            }
+            ok &= p != NULL;
+            if (p != NULL)
+                memset(p, (int)('A' + me), n);
+            shared.blocks[me][i] = p;
+            shared.sizes[me][i] = n;
+        }
+        pthread_barrier_wait(&shared.barrier);
+        for (int i = 0; i < PER_ROUND; i++) {
+            ok &= all_bytes_are(shared.blocks[next][i], shared.sizes[next][i], (char)('A' + next));
+            AR__HEAP__FREE(shared.blocks[next][i]);
+        }
+        pthread_barrier_wait(&shared.barrier);
+    }
+    shared.ok[me] = ok;
+    return NULL;
+}
+
+static void body_threads(void)
+{
+    pthread_t threads[THREADS];
+    pthread_barrier_init(&shared.barrier, NULL, THREADS);
+    for (size_t i = 0; i < THREADS; i++)
+        pthread_create(&threads[i], NULL, cross_thread_worker, (void *)(uintptr_t)i);
+    int ok = 1;
+    for (size_t i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ok &= shared.ok[i];
+    }
+    pthread_barrier_destroy(&shared.barrier);
+    finish_clean(ok);
+}
+
+START_TEST(four_threads_freeing_each_others_blocks_report_nothing)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_threads, &child);
+    expect_clean(&child);
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *quarantine_suite(void)
+{
+    Suite *s = suite_create("quarantine");
+
+    TCase *waf_tc = tcase_create("write after free");
+    tcase_set_timeout(waf_tc, 30);
+    tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_by_check_all, 0, WAF_CASES);
+    tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_by_the_check_at_exit, 0, WAF_CASES);
+    tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_as_the_block_leaves_the_quarantine,
+                        0, WAF_CASES);
+    tcase_add_test(waf_tc, a_write_through_a_pointer_stale_after_realloc_is_a_write_after_free);
+    tcase_add_test(waf_tc, freed_bytes_read_0xdf_while_in_the_quarantine);
+    suite_add_tcase(s, waf_tc);
+
+    TCase *held = tcase_create("holding");
+    tcase_set_timeout(held, 30);
+    tcase_add_test(held, a_double_free_of_a_quarantined_block_names_both_frees);
+    tcase_add_test(held, a_double_free_after_the_block_left_the_quarantine_is_still_a_double_free);
+    tcase_add_test(held, the_quarantine_fills_up_to_its_budget_and_never_beyond);
+    tcase_add_test(held, quarantine_bytes_0_holds_no_freed_block);
+    tcase_add_test(held, lowering_quarantine_bytes_to_0_lets_the_held_blocks_go);
+    tcase_add_test(held, an_address_is_not_reused_while_its_block_is_in_the_quarantine);
+    tcase_add_test(held, a_freed_1_mib_block_is_held_under_the_default_budget);
+    suite_add_tcase(s, held);
+
+    TCase *clean = tcase_create("clean workloads");
+    tcase_set_timeout(clean, 60);
+    tcase_add_test(clean, heavy_realloc_growing_and_shrinking_reports_nothing);
+    tcase_add_test(clean, strdup_churn_reports_nothing);
+    tcase_add_test(clean, four_threads_freeing_each_others_blocks_report_nothing);
+    suite_add_tcase(s, clean);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(quarantine_suite(), 1);
+}
