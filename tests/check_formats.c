@@ -1,0 +1,168 @@
+/*
+ * check_formats.c: the machine-readable report and call stacks.
+ *
+ * report_json=1 turns each error into one JSON object on one line;
+ * stack_depth=N adds the call stacks of the allocation and the free, each
+ * frame as module+offset that addr2line resolves to the source line.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+/* Keeps stores through it: the compiler can not prove the block unused. */
+static char *volatile escape_hatch;
+
+static void body_json_double_free(void)
+{
+    (void)ar_heap__set_options("report_json=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(8, "say \"hi\"\\now");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(json_reports_a_double_free_as_one_line_with_the_block_and_its_sites)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_json_double_free, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "{\"tool\":\"arheap\",\"error\":\"double-free\",\"pid\":");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"operation\":\"free\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"size\":8,\"description\":\"say \\\"hi\\\"\\\\now\"");
+    char expect[128];
+    snprintf(expect, sizeof expect, "check_formats.c\",\"line\":%d,",
+             ar_test__note_value(&child, "alloc"));
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, expect);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"freed_at\":{\"file\":");
+    /* One line, no text report. */
+    ck_assert(!ar_test__output_has(&child, "SUMMARY"));
+    const char *json = strstr(child.output, "{\"tool\"");
+    ck_assert_ptr_nonnull(json);
+    const char *end = strchr(json, '\n');
+    ck_assert_ptr_nonnull(end);
+    ck_assert_int_eq(end[-1], '}');
+}
+END_TEST
+
+static void body_json_overflow(void)
+{
+    (void)ar_heap__set_options("report_json=1:on_error=continue");
+    escape_hatch = AR__HEAP__MALLOC(13, "json overflow");
+    escape_hatch[13] = 0;
+    AR__HEAP__FREE(escape_hatch);
+}
+
+START_TEST(json_reports_damage_with_offset_and_bytes)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_json_overflow, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"error\":\"heap-buffer-overflow\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"found_by\":\"free\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"offset\":13,\"damaged_bytes\":1,\"dump_offset\":13,");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, ",\"found\":\"00");
+    ck_assert_int_eq(ar_test__output_count(&child, "{\"tool\":\"arheap\""), 1);
+}
+END_TEST
+
+static void body_stacks(void)
+{
+    (void)ar_heap__set_options("stack_depth=4");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(8, "with stacks");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+/* The "module+0xoffset" of the first frame printed after `prefix`. */
+static int first_frame(const ar_test_child_t *child, const char *prefix, char *module,
+                       size_t cap, unsigned long *offset)
+{
+    const char *at = strstr(child->output, prefix);
+    if (at == NULL)
+        return 0;
+    at = strstr(at, "      #0 0x");
+    if (at == NULL)
+        return 0;
+    const char *open = strchr(at, '(');
+    const char *plus = open != NULL ? strstr(open, "+0x") : NULL;
+    if (plus == NULL || (size_t)(plus - open - 1) >= cap)
+        return 0;
+    memcpy(module, open + 1, (size_t)(plus - open - 1));
+    module[plus - open - 1] = '\0';
+    *offset = strtoul(plus + 1, NULL, 16);
+    return 1;
+}
+
+/* addr2line's answer for module+offset, into buf. */
+static int resolve(const char *module, unsigned long offset, char *buf, size_t cap)
+{
+    char command[1024];
+    snprintf(command, sizeof command, "addr2line -e '%s' 0x%lx 2>/dev/null", module, offset);
+    FILE *pipe = popen(command, "r");
+    if (pipe == NULL)
+        return 0;
+    int ok = fgets(buf, (int)cap, pipe) != NULL;
+    pclose(pipe);
+    return ok;
+}
+
+START_TEST(stacks_are_printed_as_module_offset_that_addr2line_resolves)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_stacks, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free");
+    char module[512], where[512], site[64];
+    unsigned long offset = 0;
+    ck_assert_msg(first_frame(&child, "  allocated at ", module, sizeof module, &offset),
+                  "no allocation frame:\n%s", child.output);
+    if (system("addr2line --version >/dev/null 2>&1") != 0)
+        return; /* frames printed; no addr2line here to resolve them */
+    ck_assert_msg(resolve(module, offset, where, sizeof where), "addr2line failed");
+    ar_test__site(site, sizeof site, __FILE__, ar_test__note_value(&child, "alloc"));
+    ck_assert_msg(strstr(where, site) != NULL, "frame resolves to %s, not %s", where, site);
+    ck_assert_msg(first_frame(&child, "  freed at ", module, sizeof module, &offset),
+                  "no free frame:\n%s", child.output);
+    ck_assert_msg(resolve(module, offset, where, sizeof where), "addr2line failed");
+    ar_test__site(site, sizeof site, __FILE__, ar_test__note_value(&child, "free"));
+    ck_assert_msg(strstr(where, site) != NULL, "frame resolves to %s, not %s", where, site);
+}
+END_TEST
+
+static void body_no_stacks(void)
+{
+    char *p = AR__HEAP__MALLOC(8, "no stacks");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(without_stack_depth_no_frames_are_printed)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_no_stacks, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free");
+    ck_assert(!ar_test__output_has(&child, "      #0 "));
+}
+END_TEST
+
+static Suite *formats_suite(void)
+{
+    Suite *s = suite_create("formats");
+    TCase *tc = tcase_create("reports");
+    tcase_add_test(tc, json_reports_a_double_free_as_one_line_with_the_block_and_its_sites);
+    tcase_add_test(tc, json_reports_damage_with_offset_and_bytes);
+    tcase_add_test(tc, stacks_are_printed_as_module_offset_that_addr2line_resolves);
+    tcase_add_test(tc, without_stack_depth_no_frames_are_printed);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(formats_suite(), 1);
+}
