@@ -379,6 +379,9 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
 /* Write a one-line warning "arheap: warning: <text>" to stderr. */
 void ar_heap_report__warning(const char *text);
 
+/* Say that `found` damaged blocks were found and only `shown` reported. */
+void ar_heap_report__unshown(size_t found, size_t shown);
+
 /* Apply the configured error action (abort, exit, or return). */
 void ar_heap_report__act(void);
 

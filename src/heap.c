@@ -186,6 +186,7 @@ static void ar_heap__report_free(const ar_heap_free_result_t *result, const char
         const ar_heap_finding_t *f = &result->findings[i];
         ar_heap_report__damage(f, f->evicted ? "quarantine eviction" : operation, site);
     }
+    ar_heap_report__unshown(result->finding_count, shown);
     if (result->finding_count > 0)
         ar_heap_report__act();
 }

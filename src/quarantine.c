@@ -59,7 +59,10 @@ static ar_heap_record_t *ar_heap_quarantine__take_over(size_t budget)
 {
     ar_heap_record_t *out = NULL;
     ar_heap_record_t **tail = &out;
-    while (quarantine.bytes > budget) {
+    /* The newest block stays even when it alone exceeds the budget: held
+     * memory is at most the budget plus that one block. */
+    while (quarantine.bytes > budget && quarantine.oldest != NULL &&
+           (quarantine.oldest != quarantine.newest || budget == 0)) {
         ar_heap_record_t *old = quarantine.oldest;
         quarantine.oldest = old->qnext;
         if (quarantine.oldest == NULL)

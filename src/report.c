@@ -411,7 +411,8 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
     } else if (strcmp(detected, "exit") == 0) {
         ar_heap_out__str(&out, "the check at exit\n");
     } else if (strcmp(detected, "quarantine eviction") == 0) {
-        ar_heap_out__str(&out, "the check as the block left the quarantine, during a free at ");
+        ar_heap_out__str(&out, "the check as the block left the quarantine, during a free or "
+                               "realloc at ");
         ar_heap_out__site(&out, site);
         ar_heap_out__str(&out, "\n");
     } else {
@@ -522,5 +523,20 @@ void ar_heap_report__warning(const char *text)
     ar_heap_out__str(&out, "arheap: warning: ");
     ar_heap_out__str(&out, text);
     ar_heap_out__str(&out, "\n");
+    ar_heap_out__flush(&out);
+}
+
+void ar_heap_report__unshown(size_t found, size_t shown)
+{
+    if (found <= shown)
+        return;
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: ");
+    ar_heap_out__dec(&out, found - shown);
+    ar_heap_out__str(&out, " more damaged blocks were found than one report holds (");
+    ar_heap_out__dec(&out, found);
+    ar_heap_out__str(&out, " in all); those still live or held are reported by the next "
+                           "ar_heap__check_all()\n");
     ar_heap_out__flush(&out);
 }

@@ -435,10 +435,12 @@ typedef struct ar_heap_check_s {
     ar_heap_finding_t *shown; /* AR_HEAP_CHECK_SHOWN slots, mapped */
     size_t count;             /* damaged blocks found */
     size_t kept;              /* findings stored */
+    size_t unshown;           /* damaged blocks left for a later check */
 } ar_heap_check_t;
 
-/* Check one block; damage is noted and then repaired (canaries rewritten,
- * poison restored), so that each write is reported once. */
+/* Check one block. Damage that fits in the report is noted and repaired
+ * (canaries rewritten, poison restored), so each write is reported once;
+ * damage beyond what one check reports is left for the next check. */
 static void ar_heap_tracking__check_one(ar_heap_record_t *record, ar_heap_check_t *check)
 {
     ar_heap_damage_t damage[3];
@@ -450,7 +452,11 @@ static void ar_heap_tracking__check_one(ar_heap_record_t *record, ar_heap_check_
     if (n == 0)
         return;
     check->count++;
-    for (size_t i = 0; i < n && check->shown != NULL && check->kept < AR_HEAP_CHECK_SHOWN; i++) {
+    if (check->shown == NULL || check->kept + n > AR_HEAP_CHECK_SHOWN) {
+        check->unshown++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
         check->shown[check->kept].record = *record;
         check->shown[check->kept].damage = damage[i];
         check->shown[check->kept].evicted = 0;
@@ -463,7 +469,7 @@ static void ar_heap_tracking__check_one(ar_heap_record_t *record, ar_heap_check_
 
 size_t ar_heap_tracking__check_all(ar_heap_finding_fn fn, void *arg)
 {
-    ar_heap_check_t check = { NULL, 0, 0 };
+    ar_heap_check_t check = { NULL, 0, 0, 0 };
     size_t bytes = AR_HEAP_CHECK_SHOWN * sizeof(ar_heap_finding_t);
     check.shown = ar_heap_os__map(bytes);
     ar_heap_tracking__lock_all();
@@ -476,6 +482,7 @@ size_t ar_heap_tracking__check_all(ar_heap_finding_fn fn, void *arg)
     ar_heap_tracking__unlock_all();
     for (size_t i = 0; i < check.kept; i++)
         fn(&check.shown[i], arg);
+    ar_heap_report__unshown(check.count, check.count - check.unshown);
     if (check.shown != NULL)
         ar_heap_os__unmap(check.shown, bytes);
     return check.count;

@@ -236,7 +236,7 @@ START_TEST(a_write_after_free_is_caught_as_the_block_leaves_the_quarantine)
     ck_assert_msg(child.signaled && child.signal == 6, "%s: child did not abort; output:\n%s",
                   waf.label, child.output);
     expect_site(&child, waf.label,
-                "  found by the check as the block left the quarantine, during a free at ",
+                "  found by the check as the block left the quarantine, during a free or realloc at ",
                 "evict");
     expect_waf_report(&child);
     ck_assert(!ar_test__output_has(&child, "never left the quarantine"));
