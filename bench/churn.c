@@ -52,7 +52,7 @@
  *   Freed blocks held by a debug phase would otherwise stay in the heap
  *   through the following glibc and tracking phases (quarantine_bytes=0
  *   stops new blocks going in, it does not release those held). After a
- *   debug phase's timed loop the benchmark sets quarantine_bytes=1, so
+ *   debug phase's timed loop the benchmark sets quarantine_bytes=0, so
  *   every free of the (untimed) teardown evicts all its shard holds, then
  *   frees small batches until ar_heap__get_stats() shows an empty
  *   quarantine. Every phase thus starts with nothing held.
@@ -105,7 +105,7 @@
  * holds, the block just freed included). */
 #define TRACKING_OPTIONS "canary=0:fill=0:quarantine_bytes=0"
 #define DEBUG_OPTIONS "canary=1:fill=1:quarantine_bytes=16777216"
-#define DRAIN_OPTIONS "quarantine_bytes=1"
+#define DRAIN_OPTIONS "quarantine_bytes=0"
 /* Draining: batches of small blocks (distinct addresses, so they hash to
  * many shards), at most this many batches. */
 #define DRAIN_BATCH 256u

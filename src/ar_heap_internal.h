@@ -68,6 +68,14 @@ typedef struct ar_heap_stack_s {
     void *frames[AR_HEAP_STACK_MAX];
 } ar_heap_stack_t;
 
+/* The call stacks of one block, kept apart from its record so that records
+ * stay small when stacks are off. From a per-shard pool (tracking.c). */
+typedef struct ar_heap_frames_s {
+    struct ar_heap_frames_s *next; /* pool link */
+    void *alloc[AR_HEAP_STACK_MAX];
+    void *free[AR_HEAP_STACK_MAX];
+} ar_heap_frames_t;
+
 /*
  * ar_heap_record_t: what the checker knows about one block. Records live
  * out of band, in pools of the tracking module, never next to the user's
@@ -83,14 +91,12 @@ typedef struct ar_heap_record_s {
     size_t total;                  /* bytes taken from the backend */
     uint64_t seq;                  /* allocation number, from 1 */
     ar_heap_state_t state;
-    uint8_t alloc_depth;           /* frames in alloc_frames (stack_depth) */
-    uint8_t free_depth;            /* frames in free_frames */
+    uint8_t alloc_depth;           /* frames in frames->alloc (stack_depth) */
+    uint8_t free_depth;            /* frames in frames->free */
     ar_heap_site_t alloc_site;
     ar_heap_site_t free_site;      /* valid when state is QUARANTINED or FREED */
     char desc[AR_HEAP_DESC_CAPACITY];
-    /* Cold: touched only when stacks are on (stack_depth > 0). */
-    void *alloc_frames[AR_HEAP_STACK_MAX];
-    void *free_frames[AR_HEAP_STACK_MAX];
+    struct ar_heap_frames_s *frames; /* call stacks, or NULL (stack_depth 0) */
 } ar_heap_record_t;
 
 /* ------------------------------------------------------------------ options */
@@ -216,11 +222,11 @@ int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_dam
 
 /* ------------------------------------------------------------------ tracking */
 
-/* Publish a copy of *filled as a live record (its state is set to LIVE;
- * its stack frames are copied only as deep as alloc_depth says) and count
- * it in the statistics. Returns 0 when no record could be had
- * (the checker's own memory is exhausted); nothing is changed then. */
-int ar_heap_tracking__insert(const ar_heap_record_t *filled);
+/* Publish a copy of *filled as a live record (its state is set to LIVE),
+ * with the allocation's call stack when `stack` has frames, and count it
+ * in the statistics. Returns 0 when no record could be had (the
+ * checker's own memory is exhausted); nothing is changed then. */
+int ar_heap_tracking__insert(const ar_heap_record_t *filled, const ar_heap_stack_t *stack);
 
 /* A damaged block found by a free or a check, with a copy of its record
  * taken under the lock, to be reported once the lock is released. */

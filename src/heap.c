@@ -118,12 +118,9 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
     record.state = AR_HEAP_STATE_LIVE;
     record.alloc_depth = 0;
     record.free_depth = 0;
-    if (ar_heap_options.stack_depth > 0) {
-        ar_heap_stack_t stack;
-        ar_heap_stack__capture(&stack, site->pc);
-        record.alloc_depth = (uint8_t)stack.depth;
-        memcpy(record.alloc_frames, stack.frames, stack.depth * sizeof stack.frames[0]);
-    }
+    record.frames = NULL;
+    ar_heap_stack_t stack;
+    ar_heap_stack__capture(&stack, site->pc);
     if (desc == NULL)
         desc = "(no description)";
     size_t len = strnlen(desc, AR_HEAP_DESC_CAPACITY - 1);
@@ -133,7 +130,7 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
         ar_heap_canary__write(&record);
     if (fill && ar_heap_options.fill)
         memset((void *)record.user, AR_HEAP_FILL_NEW, size);
-    if (!ar_heap_tracking__insert(&record)) {
+    if (!ar_heap_tracking__insert(&record, &stack)) {
         ar_heap_block__release(base);
         errno = ENOMEM;
         return NULL;

@@ -163,14 +163,16 @@ static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_record_t *re
     ar_heap_out__str(out, ", thread ");
     ar_heap_out__dec(out, record->alloc_site.thread);
     ar_heap_out__str(out, ")\n");
-    ar_heap_stack__print(out, record->alloc_frames, record->alloc_depth);
+    if (record->frames != NULL)
+        ar_heap_stack__print(out, record->frames->alloc, record->alloc_depth);
     if (record->state == AR_HEAP_STATE_FREED || record->state == AR_HEAP_STATE_QUARANTINED) {
         ar_heap_out__str(out, "  freed at ");
         ar_heap_out__site(out, &record->free_site);
         ar_heap_out__str(out, " (thread ");
         ar_heap_out__dec(out, record->free_site.thread);
         ar_heap_out__str(out, ")\n");
-        ar_heap_stack__print(out, record->free_frames, record->free_depth);
+        if (record->frames != NULL)
+            ar_heap_stack__print(out, record->frames->free, record->free_depth);
     }
 }
 

@@ -39,6 +39,7 @@ typedef struct ar_heap_shard_s {
     size_t total_allocations;
     size_t total_bytes;
     ar_heap_record_t *pool;         /* spare records, linked by next */
+    ar_heap_frames_t *frames_pool;  /* spare call-stack slots */
     size_t pool_chunk;              /* bytes of the next chunk to map */
     ar_heap_record_t *history_head; /* oldest freed record */
     ar_heap_record_t *history_tail; /* newest freed record */
@@ -161,14 +162,42 @@ static ar_heap_record_t *ar_heap_tracking__take_spare(ar_heap_shard_t *shard)
     return record;
 }
 
+/* A call-stack slot, or NULL when none can be had (stacks are then lost,
+ * not the block). */
+static ar_heap_frames_t *ar_heap_tracking__take_frames(ar_heap_shard_t *shard)
+{
+    if (shard->frames_pool == NULL) {
+        ar_heap_frames_t *chunk = ar_heap_os__map(AR_HEAP_POOL_CHUNK_MIN);
+        if (chunk == NULL)
+            return NULL;
+        for (size_t i = AR_HEAP_POOL_CHUNK_MIN / sizeof *chunk; i-- > 0;) {
+            chunk[i].next = shard->frames_pool;
+            shard->frames_pool = &chunk[i];
+        }
+    }
+    ar_heap_frames_t *frames = shard->frames_pool;
+    shard->frames_pool = frames->next;
+    return frames;
+}
+
+/*
+ * A record going back to the pool gives back its call-stack slot. (A copy
+ * of the record taken for a report may still point at the slot; it is
+ * reused only after thousands more frees, and its memory stays mapped.)
+ */
 static void ar_heap_tracking__give_spare(ar_heap_shard_t *shard, ar_heap_record_t *record)
 {
+    if (record->frames != NULL) {
+        record->frames->next = shard->frames_pool;
+        shard->frames_pool = record->frames;
+        record->frames = NULL;
+    }
     record->state = AR_HEAP_STATE_UNUSED;
     record->next = shard->pool;
     shard->pool = record;
 }
 
-int ar_heap_tracking__insert(const ar_heap_record_t *filled)
+int ar_heap_tracking__insert(const ar_heap_record_t *filled, const ar_heap_stack_t *stack)
 {
     uint64_t hash = ar_heap_tracking__hash(filled->user);
     ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
@@ -185,12 +214,12 @@ int ar_heap_tracking__insert(const ar_heap_record_t *filled)
         pthread_mutex_unlock(&shard->lock);
         return 0;
     }
-    /* Copy the hot part and the description; frames only as deep as
-     * captured, so that without stacks their cache lines stay cold. */
-    memcpy(record, filled, offsetof(ar_heap_record_t, alloc_frames));
-    memcpy(record->alloc_frames, filled->alloc_frames,
-           filled->alloc_depth * sizeof filled->alloc_frames[0]);
+    *record = *filled;
     record->state = AR_HEAP_STATE_LIVE;
+    if (stack->depth > 0 && (record->frames = ar_heap_tracking__take_frames(shard)) != NULL) {
+        record->alloc_depth = (uint8_t)stack->depth;
+        memcpy(record->frames->alloc, stack->frames, stack->depth * sizeof stack->frames[0]);
+    }
     size_t b = ar_heap_tracking__bucket(shard, hash);
     record->next = shard->buckets[b];
     shard->buckets[b] = record;
@@ -318,8 +347,12 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     shard->live_bytes -= record->size;
     ar_heap_stats__sub_live(record->size);
     record->free_site = *site;
-    record->free_depth = (uint8_t)stack->depth;
-    memcpy(record->free_frames, stack->frames, stack->depth * sizeof stack->frames[0]);
+    if (stack->depth > 0 && record->frames == NULL)
+        record->frames = ar_heap_tracking__take_frames(shard);
+    if (stack->depth > 0 && record->frames != NULL) {
+        record->free_depth = (uint8_t)stack->depth;
+        memcpy(record->frames->free, stack->frames, stack->depth * sizeof stack->frames[0]);
+    }
     result->freed = 1;
     ar_heap_record_t *evicted = NULL;
     if (ar_heap_options.quarantine_bytes > 0) {
