@@ -159,3 +159,11 @@ void ar_test__assert_site(const ar_test_child_t *child, const char *prefix, cons
     ck_assert_msg(ar_test__output_line_has(child, prefix, site),
                   "no line \"%s...%s\" in the output:\n%s", prefix, site, child->output);
 }
+
+static char *volatile ar_test_escape_hatch;
+
+char *ar_test__opaque(char *p)
+{
+    ar_test_escape_hatch = p;
+    return ar_test_escape_hatch;
+}

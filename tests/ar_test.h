@@ -72,6 +72,15 @@ void ar_test__assert_site(const ar_test_child_t *child, const char *prefix, cons
 /* "<basename of file>:<line>" into buf (for site assertions). */
 const char *ar_test__site(char *buf, size_t cap, const char *file, int line);
 
+/*
+ * Hide a pointer from the compiler: alloc_size lets it warn about, or
+ * drop, the out-of-bounds accesses tests make on purpose. A volatile local
+ * is not enough (gcc 12 -O2 still sees that the block never escapes and
+ * deletes a store made just before exit()); storing the pointer in a
+ * global makes the block escape, so every store through it must happen.
+ */
+char *ar_test__opaque(char *p);
+
 /* Read a whole (small) file into buf; returns its length or -1. */
 long ar_test__read_file(const char *path, char *buf, size_t cap);
 

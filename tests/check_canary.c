@@ -9,7 +9,7 @@
  * the block, its allocation site and the first damaged offset.
  *
  * The table tests run one child per block size and allocator, so that a
- * failure names the combination. The faulty writes go through opaque(),
+ * failure names the combination. The faulty writes go through ar_test__opaque(),
  * so the compiler neither warns about nor removes them.
  */
 #define _GNU_SOURCE
@@ -22,18 +22,6 @@
 #include "ar_heap.h"
 #include "ar_test.h"
 
-/* Hide a pointer from the compiler: alloc_size would let it warn about,
- * or drop, the out-of-bounds accesses these tests make on purpose. A
- * volatile local is not enough: gcc 12 -O2 still sees through it that the
- * block never escapes and deletes a store made just before exit(). Going
- * through a global makes the block escape, so every store must happen. */
-static char *volatile escape_hatch;
-
-static char *opaque(char *p)
-{
-    escape_hatch = p;
-    return escape_hatch;
-}
 
 #define ALIGNMENT ((size_t)_Alignof(max_align_t))
 #define HEAD_BYTES ((size_t)16)
@@ -49,7 +37,7 @@ static size_t tail_end(size_t size)
 /* Flip every bit of a byte that matters: the result always differs. */
 static void damage(char *p, long offset)
 {
-    char *w = opaque(p);
+    char *w = ar_test__opaque(p);
     w[offset] = (char)(w[offset] ^ 0x5a);
 }
 
@@ -176,10 +164,10 @@ static void body_damage_then_free(void)
         puts("allocation failed");
         return;
     }
-    unsigned char before = (unsigned char)opaque(p)[the_case.offset];
+    unsigned char before = (unsigned char)ar_test__opaque(p)[the_case.offset];
     damage(p, the_case.offset);
     ar_test__note("expected", before);
-    ar_test__note("found", (unsigned char)opaque(p)[the_case.offset]);
+    ar_test__note("found", (unsigned char)ar_test__opaque(p)[the_case.offset]);
     ar_test__note("free", __LINE__ + 1);
     AR__HEAP__FREE(p);
     puts("survived");
@@ -303,7 +291,7 @@ static void body_terminator_off_by_one(void)
     size_t len = strlen(name);
     ar_test__note("alloc", __LINE__ + 1);
     char *copy = AR__HEAP__MALLOC(len, "name copy"); /* the bug: no room for the NUL */
-    memcpy(opaque(copy), name, len + 1);
+    memcpy(ar_test__opaque(copy), name, len + 1);
     ar_test__note("free", __LINE__ + 1);
     AR__HEAP__FREE(copy);
 }
@@ -342,7 +330,7 @@ END_TEST
 static void body_run_of_bytes(void)
 {
     char *p = AR__HEAP__MALLOC(13, "run");
-    memset(opaque(p) + 13, 0, 5);
+    memset(ar_test__opaque(p) + 13, 0, 5);
     AR__HEAP__FREE(p);
 }
 
@@ -611,9 +599,9 @@ START_TEST(two_blocks_of_the_same_size_have_different_tail_canaries)
     char *b = AR__HEAP__MALLOC(13, "second");
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
-    ck_assert_msg(memcmp(opaque(a) + 13, opaque(b) + 13, TAIL_MIN_BYTES) != 0,
+    ck_assert_msg(memcmp(ar_test__opaque(a) + 13, ar_test__opaque(b) + 13, TAIL_MIN_BYTES) != 0,
                   "the two tail canaries are equal");
-    ck_assert_msg(memcmp(opaque(a) - HEAD_BYTES, opaque(b) - HEAD_BYTES, HEAD_BYTES) != 0,
+    ck_assert_msg(memcmp(ar_test__opaque(a) - HEAD_BYTES, ar_test__opaque(b) - HEAD_BYTES, HEAD_BYTES) != 0,
                   "the two head canaries are equal");
     AR__HEAP__FREE(a);
     AR__HEAP__FREE(b);
@@ -623,7 +611,7 @@ END_TEST
 START_TEST(a_tail_canary_is_not_one_repeated_byte)
 {
     char *p = AR__HEAP__MALLOC(13, "varied");
-    const unsigned char *tail = (const unsigned char *)opaque(p) + 13;
+    const unsigned char *tail = (const unsigned char *)ar_test__opaque(p) + 13;
     int differs = 0;
     for (size_t i = 1; i < TAIL_MIN_BYTES; i++)
         differs |= tail[i] != tail[0];
@@ -641,7 +629,7 @@ START_TEST(no_canary_byte_is_zero_or_a_fill_byte)
     for (size_t size = 0; size < BLOCKS; size++) {
         blocks[size] = AR__HEAP__MALLOC(size, "canary sample");
         ck_assert_ptr_nonnull(blocks[size]);
-        const unsigned char *user = (const unsigned char *)opaque(blocks[size]);
+        const unsigned char *user = (const unsigned char *)ar_test__opaque(blocks[size]);
         for (long off = -(long)HEAD_BYTES; off < (long)tail_end(size); off++) {
             if (off >= 0 && (size_t)off < size)
                 continue;
@@ -658,7 +646,7 @@ END_TEST
 static void body_print_first_canary(void)
 {
     char *p = AR__HEAP__MALLOC(13, "first block");
-    const unsigned char *tail = (const unsigned char *)opaque(p) + 13;
+    const unsigned char *tail = (const unsigned char *)ar_test__opaque(p) + 13;
     printf("at=%p tail=", (void *)p);
     for (size_t i = 0; i < TAIL_MIN_BYTES; i++)
         printf("%02x", tail[i]);

@@ -9,7 +9,7 @@
  * keeps to its byte budget, and a correct program, however it churns the
  * heap, gets no report at all.
  *
- * Writes to freed blocks go through opaque(), so the compiler neither
+ * Writes to freed blocks go through ar_test__opaque(), so the compiler neither
  * warns about nor removes them.
  */
 #define _GNU_SOURCE
@@ -22,15 +22,6 @@
 #include "ar_heap.h"
 #include "ar_test.h"
 
-/* Hide a pointer from the compiler, through a global so that the block
- * escapes and no store to it can be deleted (see check_canary.c). */
-static char *volatile escape_hatch;
-
-static char *opaque(char *p)
-{
-    escape_hatch = p;
-    return escape_hatch;
-}
 
 #define ALIGNMENT ((size_t)_Alignof(max_align_t))
 
@@ -134,7 +125,7 @@ static char *allocate_and_free(void)
 
 static void write_after_free(char *p)
 {
-    opaque(p)[waf.offset] = 0x42;
+    ar_test__opaque(p)[waf.offset] = 0x42;
 }
 
 /* What every write-after-free report of the table must say. */
@@ -249,7 +240,7 @@ static void body_stale_after_realloc(void)
     char *p = AR__HEAP__MALLOC(32, "moved by realloc");
     ar_test__note("realloc", __LINE__ + 1);
     char *q = AR__HEAP__REALLOC(p, 64, "moved");
-    opaque(p)[5] = 1; /* through the stale pointer */
+    ar_test__opaque(p)[5] = 1; /* through the stale pointer */
     printf("damaged=%zu\n", ar_heap__check_all());
     AR__HEAP__FREE(q);
 }
@@ -274,7 +265,7 @@ START_TEST(freed_bytes_read_0xdf_while_in_the_quarantine)
         char *p = AR__HEAP__MALLOC(sizes[i], "poisoned");
         memset(p, 'a', sizes[i]);
         AR__HEAP__FREE(p);
-        const unsigned char *freed = (const unsigned char *)opaque(p);
+        const unsigned char *freed = (const unsigned char *)ar_test__opaque(p);
         for (size_t k = 0; k < sizes[i]; k++)
             ck_assert_msg(freed[k] == 0xdf, "byte %zu of a freed %zu-byte block is %02x", k,
                           sizes[i], freed[k]);
@@ -479,7 +470,7 @@ static void body_large_block(void)
     fflush(stdout);
     if (held != 1)
         return; /* released to libc: writing to it would be a real bug */
-    opaque(p)[100] = 0x42;
+    ar_test__opaque(p)[100] = 0x42;
     (void)ar_heap__set_options("on_error=continue");
     printf("damaged=%zu\n", ar_heap__check_all());
 }
