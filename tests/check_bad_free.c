@@ -339,6 +339,42 @@ START_TEST(a_long_description_is_cut_at_63_bytes)
 }
 END_TEST
 
+/* A user's Check test with a double free, run by its own SRunner in fork
+ * mode: the error must fail that test, with the report in the output. */
+START_TEST(inner_test_with_a_double_free)
+{
+    char *p = AR__HEAP__MALLOC(8, "inside a user's test");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+END_TEST
+
+static void body_inner_suite(void)
+{
+    Suite *suite = suite_create("user");
+    TCase *tc = tcase_create("user");
+    tcase_add_test(tc, inner_test_with_a_double_free);
+    suite_add_tcase(suite, tc);
+    SRunner *runner = srunner_create(suite);
+    srunner_set_fork_status(runner, CK_FORK);
+    srunner_run_all(runner, CK_NORMAL);
+    printf("inner failed=%d\n", srunner_ntests_failed(runner));
+    srunner_free(runner);
+}
+
+START_TEST(an_error_in_a_forked_check_test_fails_that_test_with_the_report)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_inner_suite, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: double-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "block: 8 bytes \"inside a user's test\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "inner_test_with_a_double_free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "signal 6");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "inner failed=1\n");
+}
+END_TEST
+
 static Suite *bad_free_suite(void)
 {
     Suite *s = suite_create("bad_free");
@@ -359,6 +395,7 @@ static Suite *bad_free_suite(void)
     tcase_add_test(tc, strdup_of_null_with_continue_returns_null_and_einval);
     tcase_add_test(tc, the_description_is_copied_at_allocation);
     tcase_add_test(tc, a_long_description_is_cut_at_63_bytes);
+    tcase_add_test(tc, an_error_in_a_forked_check_test_fails_that_test_with_the_report);
     suite_add_tcase(s, tc);
     return s;
 }
