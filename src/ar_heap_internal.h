@@ -364,9 +364,11 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind);
 
 /*
  * Report a pointer handed to free or realloc that is not a live block, and
- * apply the error action. `operation` is "free" or "realloc".
+ * apply the error action. `operation` is "free" or "realloc"; `stack`, the
+ * operation's own call stack, may be NULL.
  */
-void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site);
+void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
+                                 const ar_heap_stack_t *stack);
 
 /* Report a damaged block. `detected` says how it was found ("free",
  * "realloc", "check", "exit", "quarantine eviction"); site is that
@@ -377,7 +379,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
 /* Report a free of a block that is already in the quarantine. Applies the
  * error action. */
 void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
-                                 const ar_heap_site_t *site);
+                                 const ar_heap_site_t *site, const ar_heap_stack_t *stack);
 
 /* Report STRDUP(NULL) and similar misuse, then apply the error action. */
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site);

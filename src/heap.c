@@ -200,11 +200,11 @@ static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site
     if (result.release != NULL)
         ar_heap_block__release(result.release);
     if (result.quarantined) {
-        ar_heap_report__double_free(&result.previous, operation, site);
+        ar_heap_report__double_free(&result.previous, operation, site, &stack);
         return 0;
     }
     if (!result.freed) {
-        ar_heap_report__bad_pointer(ptr, operation, site);
+        ar_heap_report__bad_pointer(ptr, operation, site, &stack);
         return 0;
     }
     ar_heap__report_free(&result, operation, site);
@@ -241,7 +241,9 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
     }
     ar_heap_record_t old;
     if (!ar_heap_tracking__find_live((uintptr_t)ptr, &old)) {
-        ar_heap_report__bad_pointer(ptr, "realloc", &site);
+        ar_heap_stack_t stack;
+        ar_heap_stack__capture(&stack, site.pc);
+        ar_heap_report__bad_pointer(ptr, "realloc", &site, &stack);
         return NULL;
     }
     /* Always move: a stale pointer to the old block is then a pointer to

@@ -136,7 +136,7 @@ static void ar_heap_report__begin(ar_heap_out_t *out, ar_heap_error_t kind, cons
 
 /* "  <operation> at file:line in thread N" */
 static void ar_heap_report__operation(ar_heap_out_t *out, const char *operation,
-                                      const ar_heap_site_t *site)
+                                      const ar_heap_site_t *site, const ar_heap_stack_t *stack)
 {
     ar_heap_out__str(out, "  ");
     ar_heap_out__str(out, operation);
@@ -145,6 +145,8 @@ static void ar_heap_report__operation(ar_heap_out_t *out, const char *operation,
     ar_heap_out__str(out, " in thread ");
     ar_heap_out__dec(out, site->thread);
     ar_heap_out__str(out, "\n");
+    if (stack != NULL)
+        ar_heap_stack__print(out, stack->frames, stack->depth);
 }
 
 /* The block, where it was allocated, and where it was freed when it was. */
@@ -338,7 +340,7 @@ void ar_heap_report__act(void)
 }
 
 void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
-                                 const ar_heap_site_t *site)
+                                 const ar_heap_site_t *site, const ar_heap_stack_t *stack)
 {
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
@@ -350,7 +352,7 @@ void ar_heap_report__double_free(const ar_heap_record_t *record, const char *ope
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user);
-    ar_heap_report__operation(&out, operation, site);
+    ar_heap_report__operation(&out, operation, site, stack);
     ar_heap_report__block(&out, record);
     ar_heap_report__end(&out, AR_HEAP_ERROR_DOUBLE_FREE, site);
     ar_heap_report__act();
@@ -449,7 +451,8 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
     ar_heap_out__flush(&out);
 }
 
-void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site)
+void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
+                                 const ar_heap_stack_t *stack)
 {
     ar_heap_record_t record;
     ar_heap_out_t out;
@@ -475,7 +478,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
 
     if (ar_heap_tracking__find_freed(addr, &record)) {
         ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, ptr);
-        ar_heap_report__operation(&out, operation, site);
+        ar_heap_report__operation(&out, operation, site, stack);
         ar_heap_report__block(&out, &record);
         ar_heap_report__end(&out, AR_HEAP_ERROR_DOUBLE_FREE, site);
     } else if (ar_heap_tracking__find_containing(addr, &record)) {
@@ -484,7 +487,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         ar_heap_out__dec(&out, addr - record.user);
         ar_heap_out__str(&out, addr - record.user == 1 ? " byte" : " bytes");
         ar_heap_out__str(&out, " inside a live block, not its start\n");
-        ar_heap_report__operation(&out, operation, site);
+        ar_heap_report__operation(&out, operation, site, stack);
         ar_heap_report__block(&out, &record);
         ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
     } else {
@@ -492,7 +495,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         ar_heap_out__str(&out, "  the pointer is not a block arheap allocated: a stack, global "
                                "or foreign pointer, a block from plain malloc, or a block "
                                "freed so long ago that its record left the freed history\n");
-        ar_heap_report__operation(&out, operation, site);
+        ar_heap_report__operation(&out, operation, site, stack);
         ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
     }
     ar_heap_report__act();
@@ -513,7 +516,7 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_out__str(&out, "  ");
     ar_heap_out__str(&out, what);
     ar_heap_out__str(&out, "\n");
-    ar_heap_report__operation(&out, "call", site);
+    ar_heap_report__operation(&out, "call", site, NULL);
     ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_ARGUMENT, site);
     ar_heap_report__act();
 }

@@ -72,7 +72,9 @@ static void body_stacks(void)
     char *p = AR__HEAP__MALLOC(8, "with stacks");
     ar_test__note("free", __LINE__ + 1);
     AR__HEAP__FREE(p);
+    ar_test__note("again", __LINE__ + 1);
     AR__HEAP__FREE(p);
+    ar_test__note("not a tail call", 0); /* keeps this frame on the stack */
 }
 
 /* The "module+0xoffset" of the first frame printed after `prefix`. */
@@ -126,6 +128,12 @@ START_TEST(stacks_are_printed_as_module_offset_that_addr2line_resolves)
                   "no free frame:\n%s", child.output);
     ck_assert_msg(resolve(module, offset, where, sizeof where), "addr2line failed");
     ar_test__site(site, sizeof site, __FILE__, ar_test__note_value(&child, "free"));
+    ck_assert_msg(strstr(where, site) != NULL, "frame resolves to %s, not %s", where, site);
+    /* The failing call's own stack, under "free at". */
+    ck_assert_msg(first_frame(&child, "  free at ", module, sizeof module, &offset),
+                  "no frame for the second free:\n%s", child.output);
+    ck_assert_msg(resolve(module, offset, where, sizeof where), "addr2line failed");
+    ar_test__site(site, sizeof site, __FILE__, ar_test__note_value(&child, "again"));
     ck_assert_msg(strstr(where, site) != NULL, "frame resolves to %s, not %s", where, site);
 }
 END_TEST
