@@ -455,49 +455,38 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
                                  const ar_heap_stack_t *stack)
 {
     ar_heap_record_t record;
-    ar_heap_out_t out;
-    ar_heap_out__init(&out, 2);
     uintptr_t addr = (uintptr_t)ptr;
-
+    if (ar_heap_tracking__find_freed(addr, &record)) {
+        ar_heap_report__double_free(&record, operation, site, stack);
+        return;
+    }
+    int inside = ar_heap_tracking__find_containing(addr, &record);
     if (ar_heap_report__as_json()) {
-        ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL, NULL, NULL,
-                              NULL };
-        if (ar_heap_tracking__find_freed(addr, &record)) {
-            e.kind = AR_HEAP_ERROR_DOUBLE_FREE;
-            e.block = &record;
-        } else if (ar_heap_tracking__find_containing(addr, &record)) {
-            e.detail = "the pointer is inside a live block, not its start";
-            e.block = &record;
-        } else {
-            e.detail = "the pointer is not a block arheap allocated";
-        }
+        ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
+                              inside ? "the pointer is inside a live block, not its start"
+                                     : "the pointer is not a block arheap allocated",
+                              inside ? &record : NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
     }
-
-    if (ar_heap_tracking__find_freed(addr, &record)) {
-        ar_heap_report__begin(&out, AR_HEAP_ERROR_DOUBLE_FREE, ptr);
-        ar_heap_report__operation(&out, operation, site, stack);
-        ar_heap_report__block(&out, &record);
-        ar_heap_report__end(&out, AR_HEAP_ERROR_DOUBLE_FREE, site);
-    } else if (ar_heap_tracking__find_containing(addr, &record)) {
-        ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
+    if (inside) {
         ar_heap_out__str(&out, "  the pointer is ");
         ar_heap_out__dec(&out, addr - record.user);
         ar_heap_out__str(&out, addr - record.user == 1 ? " byte" : " bytes");
         ar_heap_out__str(&out, " inside a live block, not its start\n");
-        ar_heap_report__operation(&out, operation, site, stack);
-        ar_heap_report__block(&out, &record);
-        ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
     } else {
-        ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
         ar_heap_out__str(&out, "  the pointer is not a block arheap allocated: a stack, global "
                                "or foreign pointer, a block from plain malloc, or a block "
                                "freed so long ago that its record left the freed history\n");
-        ar_heap_report__operation(&out, operation, site, stack);
-        ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
     }
+    ar_heap_report__operation(&out, operation, site, stack);
+    if (inside)
+        ar_heap_report__block(&out, &record);
+    ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
     ar_heap_report__act();
 }
 
