@@ -296,8 +296,9 @@ void ar_heap_stats__sub_live(size_t size);
 /* Next allocation sequence number (1, 2, ...). */
 uint64_t ar_heap_stats__next_seq(void);
 
-/* Peak of live bytes so far. */
-size_t ar_heap_stats__peak(void);
+/* With every shard locked: all counters, the peak included, as one
+ * consistent snapshot (what ar_heap__get_stats returns). */
+void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out);
 
 /* ------------------------------------------------------------------ os */
 

@@ -321,8 +321,7 @@ size_t ar_heap_leaks__report(void)
     ar_heap_tracking__lock_all();
 
     ar_heap_stats_t stats;
-    ar_heap_tracking__sum_locked(&stats);
-    stats.peak_live_bytes = ar_heap_stats__peak();
+    ar_heap_stats__snapshot_locked(&stats);
 
     /* Scratch: two arrays of record pointers, one of sites, all mapped. */
     size_t n = stats.live_blocks;

@@ -34,9 +34,15 @@ void ar_heap_stats__sub_live(size_t size)
     atomic_fetch_sub_explicit(&stats.live_bytes, size, memory_order_relaxed);
 }
 
-size_t ar_heap_stats__peak(void)
+void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out)
 {
-    return atomic_load_explicit(&stats.peak_live_bytes, memory_order_relaxed);
+    ar_heap_tracking__sum_locked(out);
+    out->peak_live_bytes = atomic_load_explicit(&stats.peak_live_bytes, memory_order_relaxed);
+    /* Live bytes and the peak are updated under the same shard lock, so
+     * with every shard locked the peak is at least the live bytes; the
+     * clamp only guards that invariant. */
+    if (out->peak_live_bytes < out->live_bytes)
+        out->peak_live_bytes = out->live_bytes;
 }
 
 void ar_heap__get_stats(ar_heap_stats_t *out)
@@ -45,11 +51,6 @@ void ar_heap__get_stats(ar_heap_stats_t *out)
         return;
     ar_heap__ensure_init();
     ar_heap_tracking__lock_all();
-    ar_heap_tracking__sum_locked(out);
-    out->peak_live_bytes = ar_heap_stats__peak();
+    ar_heap_stats__snapshot_locked(out);
     ar_heap_tracking__unlock_all();
-    /* Shards update their bytes and the peak under the same lock, so with
-     * every shard locked the peak can not be below the live bytes. */
-    if (out->peak_live_bytes < out->live_bytes)
-        out->peak_live_bytes = out->live_bytes;
 }
