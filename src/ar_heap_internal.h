@@ -322,9 +322,18 @@ struct ar_heap_out_s;
 /* Prepare stack capture (loads the unwinder once, when stacks are on). */
 void ar_heap_stack__init(void);
 
-/* Capture the stack from the frame of return address `pc` outward
- * (stack_depth frames; none when it is 0). */
-void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc);
+/* Fill *stack with backtrace() frames from the frame of return address
+ * `pc` outward, at most stack_depth of them (stack.c). */
+void ar_heap_stack__backtrace(ar_heap_stack_t *stack, const void *pc);
+
+/* Capture the stack for a record: nothing but a test of the option on the
+ * allocator's fast path when stacks are off. */
+static inline void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc)
+{
+    stack->depth = 0;
+    if (ar_heap_options.stack_depth != 0)
+        ar_heap_stack__backtrace(stack, pc);
+}
 
 /* Print `depth` frames, one "#N 0xPC in fn (module+0xoffset)" line each. */
 void ar_heap_stack__print(struct ar_heap_out_s *out, void *const *frames, size_t depth);

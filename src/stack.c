@@ -41,13 +41,11 @@ void ar_heap_stack__init(void)
 /* The stack starts at the caller's frame, the one whose return address is
  * `pc` (taken by the public entry point with __builtin_return_address):
  * counting arheap's own frames would break with inlining and tail calls. */
-void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc)
+void ar_heap_stack__backtrace(ar_heap_stack_t *stack, const void *pc)
 {
     stack->depth = 0;
 #ifdef AR_HEAP_HAVE_BACKTRACE
     size_t want = ar_heap_options.stack_depth;
-    if (want == 0)
-        return;
     if (want > AR_HEAP_STACK_MAX)
         want = AR_HEAP_STACK_MAX;
     void *frames[AR_HEAP_STACK_MAX + AR_HEAP_STACK_SKIP];
