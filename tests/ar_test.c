@@ -149,15 +149,23 @@ int ar_test__output_line_has(const ar_test_child_t *child, const char *prefix,
     return 0;
 }
 
-void ar_test__assert_site(const ar_test_child_t *child, const char *prefix, const char *note,
-                          const char *file)
+void ar_test__expect_site(const ar_test_child_t *child, const char *label, const char *prefix,
+                          const char *note, const char *file)
 {
     char site[256];
     int line = ar_test__note_value(child, note);
-    ck_assert_msg(line > 0, "the child did not note '%s'; output:\n%s", note, child->output);
+    ck_assert_msg(line > 0, "%s%sthe child did not note '%s'; output:\n%s", label,
+                  *label ? ": " : "", note, child->output);
     ar_test__site(site, sizeof site, file, line);
     ck_assert_msg(ar_test__output_line_has(child, prefix, site),
-                  "no line \"%s...%s\" in the output:\n%s", prefix, site, child->output);
+                  "%s%sno line \"%s...%s\" in the output:\n%s", label, *label ? ": " : "",
+                  prefix, site, child->output);
+}
+
+void ar_test__expect_has(const ar_test_child_t *child, const char *label, const char *needle)
+{
+    ck_assert_msg(ar_test__output_has(child, needle), "%s%soutput lacks \"%s\":\n%s", label,
+                  *label ? ": " : "", needle, child->output);
 }
 
 static char *volatile ar_test_escape_hatch;

@@ -63,11 +63,17 @@ int ar_test__output_line_has(const ar_test_child_t *child, const char *prefix,
                              const char *needle);
 
 /* Assert that a line starting with `prefix` names this file at the line
- * the child noted as `note`. */
+ * the child noted as `note`. The EXPECT form starts a failure message
+ * with `label`, for table-driven tests that name their case. */
 #define AR_TEST_ASSERT_SITE(child, prefix, note) \
-    ar_test__assert_site((child), (prefix), (note), __FILE__)
-void ar_test__assert_site(const ar_test_child_t *child, const char *prefix, const char *note,
-                          const char *file);
+    ar_test__expect_site((child), "", (prefix), (note), __FILE__)
+#define AR_TEST_EXPECT_SITE(child, label, prefix, note) \
+    ar_test__expect_site((child), (label), (prefix), (note), __FILE__)
+void ar_test__expect_site(const ar_test_child_t *child, const char *label, const char *prefix,
+                          const char *note, const char *file);
+
+/* Assert the output contains needle; a failure starts with `label`. */
+void ar_test__expect_has(const ar_test_child_t *child, const char *label, const char *needle);
 
 /* "<basename of file>:<line>" into buf (for site assertions). */
 const char *ar_test__site(char *buf, size_t cap, const char *file, int line);

@@ -43,11 +43,6 @@ static void damage(char *p, long offset)
 
 /* ---------------------------------------------------------- assertions */
 
-static void expect_has(const ar_test_child_t *child, const char *label, const char *needle)
-{
-    ck_assert_msg(ar_test__output_has(child, needle), "%s: output lacks \"%s\":\n%s", label,
-                  needle, child->output);
-}
 
 static void expect_aborted(const ar_test_child_t *child, const char *label)
 {
@@ -57,19 +52,6 @@ static void expect_aborted(const ar_test_child_t *child, const char *label)
                   child->output);
 }
 
-/* A line holding `prefix` and, later on it, this file at the noted line. */
-static void expect_site(const ar_test_child_t *child, const char *label, const char *prefix,
-                        const char *note)
-{
-    char site[256];
-    int line = ar_test__note_value(child, note);
-    ck_assert_msg(line > 0, "%s: the child did not note '%s'; output:\n%s", label, note,
-                  child->output);
-    ar_test__site(site, sizeof site, __FILE__, line);
-    ck_assert_msg(ar_test__output_line_has(child, prefix, site),
-                  "%s: no line \"%s...%s\" in the output:\n%s", label, prefix, site,
-                  child->output);
-}
 
 /* "  block: N bytes \"desc\" at 0x" (one byte: "1 byte"). */
 static const char *block_line(char *buf, size_t cap, size_t size, const char *desc)
@@ -182,7 +164,7 @@ static void expect_damage_report(const ar_test_child_t *child, const char *kind)
     char buf[256];
     expect_aborted(child, label);
     snprintf(buf, sizeof buf, "arheap: ERROR: %s on block 0x", kind);
-    expect_has(child, label, buf);
+    ar_test__expect_has(child, label, buf);
     ck_assert_msg(ar_test__output_count(child, "arheap: ERROR:") == 1,
                   "%s: expected exactly one report:\n%s", label, child->output);
     if (the_case.offset < 0)
@@ -194,20 +176,20 @@ static void expect_damage_report(const ar_test_child_t *child, const char *kind)
                  "  1 byte damaged after the end of the block; the first at offset %ld "
                  "(its bytes are at offsets 0 to %zu)\n",
                  the_case.offset, size - 1);
-    expect_has(child, label, buf);
-    expect_has(child, label, block_line(buf, sizeof buf, size, desc));
-    expect_site(child, label, "  allocated at ", "alloc");
-    expect_site(child, label, "  found by free at ", "free");
+    ar_test__expect_has(child, label, buf);
+    ar_test__expect_has(child, label, block_line(buf, sizeof buf, size, desc));
+    AR_TEST_EXPECT_SITE(child, label, "  allocated at ", "alloc");
+    AR_TEST_EXPECT_SITE(child, label, "  found by free at ", "free");
     snprintf(buf, sizeof buf, "  bytes from offset %ld:\n", the_case.offset);
-    expect_has(child, label, buf);
+    ar_test__expect_has(child, label, buf);
     snprintf(buf, sizeof buf, "    expected %02x", ar_test__note_value(child, "expected"));
-    expect_has(child, label, buf);
+    ar_test__expect_has(child, label, buf);
     snprintf(buf, sizeof buf, "    found    %02x", ar_test__note_value(child, "found"));
-    expect_has(child, label, buf);
+    ar_test__expect_has(child, label, buf);
     snprintf(buf, sizeof buf, "SUMMARY: arheap: %s on a %zu-byte block \"%s\" allocated at ", kind,
              size, desc);
-    expect_has(child, label, buf);
-    expect_site(child, label, "SUMMARY: arheap: ", "alloc");
+    ar_test__expect_has(child, label, buf);
+    AR_TEST_EXPECT_SITE(child, label, "SUMMARY: arheap: ", "alloc");
     ck_assert_msg(!ar_test__output_has(child, "survived"), "%s: the child went on:\n%s", label,
                   child->output);
     ck_assert_msg(!ar_test__output_has(child, "freed at"), "%s: a live block has no free site:\n%s",

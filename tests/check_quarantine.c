@@ -53,24 +53,7 @@ static void set_options(const char *format, size_t value)
     (void)ar_heap__set_options(options);
 }
 
-static void expect_has(const ar_test_child_t *child, const char *label, const char *needle)
-{
-    ck_assert_msg(ar_test__output_has(child, needle), "%s: output lacks \"%s\":\n%s", label,
-                  needle, child->output);
-}
 
-static void expect_site(const ar_test_child_t *child, const char *label, const char *prefix,
-                        const char *note)
-{
-    char site[256];
-    int line = ar_test__note_value(child, note);
-    ck_assert_msg(line > 0, "%s: the child did not note '%s'; output:\n%s", label, note,
-                  child->output);
-    ar_test__site(site, sizeof site, __FILE__, line);
-    ck_assert_msg(ar_test__output_line_has(child, prefix, site),
-                  "%s: no line \"%s...%s\" in the output:\n%s", label, prefix, site,
-                  child->output);
-}
 
 /* "name=<number>" printed by the child; SIZE_MAX when absent. */
 static size_t child_number(const ar_test_child_t *child, const char *name)
@@ -133,23 +116,23 @@ static void expect_waf_report(const ar_test_child_t *child)
 {
     const char *label = waf.label;
     char buf[256];
-    expect_has(child, label, "arheap: ERROR: write-after-free on block 0x");
+    ar_test__expect_has(child, label, "arheap: ERROR: write-after-free on block 0x");
     ck_assert_msg(ar_test__output_count(child, "arheap: ERROR:") == 1,
                   "%s: expected exactly one report:\n%s", label, child->output);
     snprintf(buf, sizeof buf,
              "  1 byte written after the block was freed; the first at offset %zu\n", waf.offset);
-    expect_has(child, label, buf);
+    ar_test__expect_has(child, label, buf);
     snprintf(buf, sizeof buf, "  block: %zu %s \"freed block\" at 0x", waf.size,
              waf.size == 1 ? "byte" : "bytes");
-    expect_has(child, label, buf);
-    expect_site(child, label, "  allocated at ", "alloc");
-    expect_site(child, label, "  freed at ", "free");
+    ar_test__expect_has(child, label, buf);
+    AR_TEST_EXPECT_SITE(child, label, "  allocated at ", "alloc");
+    AR_TEST_EXPECT_SITE(child, label, "  freed at ", "free");
     snprintf(buf, sizeof buf, "  bytes from offset %zu:\n    expected df", waf.offset);
-    expect_has(child, label, buf);
-    expect_has(child, label, "\n    found    42");
+    ar_test__expect_has(child, label, buf);
+    ar_test__expect_has(child, label, "\n    found    42");
     snprintf(buf, sizeof buf, "SUMMARY: arheap: write-after-free on a %zu-byte block \"freed block\"",
              waf.size);
-    expect_has(child, label, buf);
+    ar_test__expect_has(child, label, buf);
 }
 
 static void body_waf_check_all(void)
@@ -167,8 +150,8 @@ START_TEST(a_write_after_free_is_caught_by_check_all)
     ar_test__run_child(body_waf_check_all, &child);
     ck_assert_msg(child.exited && child.exit_code == 0, "%s: output:\n%s", waf.label,
                   child.output);
-    expect_has(&child, waf.label, "damaged=1\n");
-    expect_has(&child, waf.label, "  found by ar_heap__check_all()\n");
+    ar_test__expect_has(&child, waf.label, "damaged=1\n");
+    ar_test__expect_has(&child, waf.label, "  found by ar_heap__check_all()\n");
     expect_waf_report(&child);
 }
 END_TEST
@@ -189,7 +172,7 @@ START_TEST(a_write_after_free_is_caught_by_the_check_at_exit)
     ar_test__run_child(body_waf_exit, &child);
     ck_assert_msg(child.exited && child.exit_code == 7, "%s: output:\n%s", waf.label,
                   child.output);
-    expect_has(&child, waf.label, "  found by the check at exit\n");
+    ar_test__expect_has(&child, waf.label, "  found by the check at exit\n");
     expect_waf_report(&child);
 }
 END_TEST
@@ -226,7 +209,7 @@ START_TEST(a_write_after_free_is_caught_as_the_block_leaves_the_quarantine)
     ar_test__run_child(body_waf_evicted, &child);
     ck_assert_msg(child.signaled && child.signal == 6, "%s: child did not abort; output:\n%s",
                   waf.label, child.output);
-    expect_site(&child, waf.label,
+    AR_TEST_EXPECT_SITE(&child, waf.label,
                 "  found by the check as the block left the quarantine, during a free or realloc at ",
                 "evict");
     expect_waf_report(&child);
