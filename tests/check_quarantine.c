@@ -25,11 +25,6 @@
 
 #define ALIGNMENT ((size_t)_Alignof(max_align_t))
 
-/* The tracking table's shards (AR_HEAP_SHARDS in src/tracking.c). The
- * eviction tests below hold for a quarantine that is one FIFO as well as
- * for one that gives each shard quarantine_bytes / SHARDS. */
-#define SHARDS ((size_t)64)
-
 /* Memory a block of `size` bytes takes with its canaries (src/block.c):
  * 16 bytes of head, then size + 16 rounded up to the alignment. */
 static size_t block_total(size_t size)
@@ -37,13 +32,11 @@ static size_t block_total(size_t size)
     return 16 + (size + 16 + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
 }
 
-/* A budget that holds a freed block of `size` bytes even when split into
- * per-shard shares (a share then holds one such block, not two), and
- * holds at most SHARDS of them in all: PUSHERS later frees of the same
- * size push it out either way. */
+/* A budget of 64 blocks of `size` bytes: the freed victim is held, and
+ * PUSHERS later frees of the same size push it out. */
 static size_t budget_for_one(size_t size)
 {
-    return SHARDS * (size + 64);
+    return 64 * (size + 64);
 }
 
 static void set_options(const char *format, size_t value)
@@ -438,9 +431,7 @@ START_TEST(an_address_is_not_reused_while_its_block_is_in_the_quarantine)
 END_TEST
 
 /* A 1 MiB block is well within the default 16 MiB budget, so it must be
- * held like any other (a quarantine split into 64 per-shard shares of
- * 256 KiB once released it at its own free, and every older block of its
- * shard with it). */
+ * held like any other. */
 static void body_large_block(void)
 {
     ar_heap_stats_t before, after;
@@ -466,6 +457,38 @@ START_TEST(a_freed_1_mib_block_is_held_under_the_default_budget)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=1\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: write-after-free on block 0x");
+}
+END_TEST
+
+/* A block larger than the whole budget is held alone: the older blocks
+ * make room, it stays (held memory is the budget plus that one block),
+ * and the next free pushes it out. */
+static void body_larger_than_budget(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=1024");
+    char *small = AR__HEAP__MALLOC(100, "small");
+    char *big = AR__HEAP__MALLOC(4096, "bigger than the budget");
+    char *next = AR__HEAP__MALLOC(100, "next");
+    ar_heap_stats_t s;
+    AR__HEAP__FREE(small);
+    AR__HEAP__FREE(big);
+    ar_heap__get_stats(&s);
+    printf("after big: blocks=%zu bytes=%zu\n", s.quarantine_blocks, s.quarantine_bytes);
+    AR__HEAP__FREE(next);
+    ar_heap__get_stats(&s);
+    printf("after next: blocks=%zu bytes=%zu\n", s.quarantine_blocks, s.quarantine_bytes);
+}
+
+START_TEST(a_block_larger_than_the_budget_is_held_alone_until_the_next_free)
+{
+    ar_test_child_t child;
+    char expect[96];
+    ar_test__run_child(body_larger_than_budget, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    snprintf(expect, sizeof expect, "after big: blocks=1 bytes=%zu\n", block_total(4096));
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, expect);
+    snprintf(expect, sizeof expect, "after next: blocks=1 bytes=%zu\n", block_total(100));
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, expect);
 }
 END_TEST
 
@@ -681,6 +704,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(held, lowering_quarantine_bytes_to_0_lets_the_held_blocks_go);
     tcase_add_test(held, an_address_is_not_reused_while_its_block_is_in_the_quarantine);
     tcase_add_test(held, a_freed_1_mib_block_is_held_under_the_default_budget);
+    tcase_add_test(held, a_block_larger_than_the_budget_is_held_alone_until_the_next_free);
     suite_add_tcase(s, held);
 
     TCase *clean = tcase_create("clean workloads");
