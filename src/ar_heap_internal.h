@@ -8,6 +8,8 @@
  *   block.c     the block layout (base, head zone, user bytes, tail zone)
  *   tracking.c  records of live and recently freed blocks, sharded hash table
  *   canary.c    the bytes around each block: writing and checking them
+ *   guard.c     blocks placed against PROT_NONE guard pages (option guard)
+ *   fault.c     the SIGSEGV/SIGBUS handler that reports guard-page faults
  *   quarantine.c  freed blocks held poisoned before their memory is reused
  *   stats.c     counters and their snapshot
  *   options.c   AR_HEAP_OPTIONS parsing, defaults, help
@@ -93,6 +95,7 @@ typedef struct ar_heap_record_s {
     ar_heap_state_t state;
     uint8_t alloc_depth;           /* frames in frames->alloc (stack_depth) */
     uint8_t free_depth;            /* frames in frames->free */
+    uint8_t flags;                 /* AR_HEAP_BLOCK_* of the block's layout */
     ar_heap_site_t alloc_site;
     ar_heap_site_t free_site;      /* valid when state is QUARANTINED or FREED */
     char desc[AR_HEAP_DESC_CAPACITY];
@@ -123,6 +126,12 @@ typedef struct ar_heap_options_s {
     size_t check_every;
     int report_json;
     size_t stack_depth;
+    int guard;
+    int guard_below;
+    int guard_align;
+    size_t guard_sample;
+    size_t guard_min_size;
+    size_t guard_max_size;
     int help;
 } ar_heap_options_t;
 
@@ -159,13 +168,70 @@ size_t ar_heap__check_all_for(const char *how);
 #define AR_HEAP_FILL_NEW 0xbe   /* fresh bytes from MALLOC or REALLOC growth */
 #define AR_HEAP_FILL_FREED 0xdf /* bytes of a block in the quarantine */
 
-/* Lay out a block of `size` user bytes: *head bytes before them, *total in
- * all. Returns 0 when the size is too large (nothing is set then). */
-int ar_heap_block__layout(size_t size, size_t *head, size_t *total);
+/* A block's layout flags (record.flags). */
+#define AR_HEAP_BLOCK_CANARY 0x1u  /* head and tail zones hold canary bytes */
+#define AR_HEAP_BLOCK_GUARDED 0x2u /* in a guard-page slot (guard.c) */
 
-/* Obtain and release backend memory for blocks. */
-void *ar_heap_block__obtain(size_t total);
+/* Where a new block lies: base and total cover every byte the checker
+ * owns for it (head zone, user bytes, tail zone). */
+typedef struct ar_heap_block_s {
+    void *base;
+    uintptr_t user;
+    size_t total;
+    uint8_t flags;
+} ar_heap_block_t;
+
+/* Obtain memory for a block of `size` user bytes: in a guard-page slot
+ * when the guard options pick it, else from libc with canaries (options
+ * permitting). Returns 0 when the size is too large or memory ran out. */
+int ar_heap_block__obtain(size_t size, ar_heap_block_t *out);
+
+/* Give a block's memory back (to its guard slot or to libc). */
 void ar_heap_block__release(void *base);
+
+/* Whether the checker may read a block's bytes: not while a guarded
+ * block sits in quarantine, its pages then being PROT_NONE. */
+static inline int ar_heap_block__readable(const ar_heap_record_t *record)
+{
+    return !(record->flags & AR_HEAP_BLOCK_GUARDED) || record->state != AR_HEAP_STATE_QUARANTINED;
+}
+
+/* ------------------------------------------------------------------ guard */
+
+/* Place a block of `size` bytes in a guard slot, when the guard options
+ * select it (size range, sampling) and the mapping budget allows. Returns
+ * 0 when the block is not to be guarded or no slot could be had: the
+ * caller then takes it from libc. */
+int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out);
+
+/* A guarded block enters the quarantine: its pages become PROT_NONE and
+ * their memory goes back to the OS. */
+void ar_heap_guard__protect(const ar_heap_record_t *record);
+
+/* Release the block at `base` if it is in a guard slot: returns 1 then. */
+int ar_heap_guard__release(void *base);
+
+/* What a faulting address hits: the nearest guarded block. */
+typedef struct ar_heap_guard_hit_s {
+    uintptr_t user; /* the block's user address */
+    size_t size;    /* its size */
+    int state;      /* an ar_heap_state_t: LIVE, QUARANTINED or FREED */
+} ar_heap_guard_hit_t;
+
+/* Find the guarded block nearest to `addr` when addr lies in guard-slot
+ * memory; 1 when found. Takes no lock and allocates nothing (it runs in
+ * the fault handler). */
+int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit);
+
+/* Guarded blocks live now, and the most that may be (mapping budget). */
+void ar_heap_guard__counts(size_t *live, size_t *limit);
+
+/* ------------------------------------------------------------------ fault */
+
+/* Install the SIGSEGV and SIGBUS handler (once; guard.c calls it before
+ * the first guard slot exists). The previous handlers are kept and get
+ * every fault that is not at a guarded block. */
+void ar_heap_fault__install(void);
 
 /* ------------------------------------------------------------------ canary */
 
@@ -268,6 +334,11 @@ int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out);
 /* Copy the most recent freed-history record of `user` to *out; 1 when found. */
 int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out);
 
+/* For the fault handler: copy the record of `user`, live or quarantined,
+ * else the newest freed one; 1 when found. Only tries the shard lock (a
+ * bounded number of times) and gives up rather than wait. */
+int ar_heap_tracking__find_for_fault(uintptr_t user, ar_heap_record_t *out);
+
 /* Copy the live record whose bytes [user, user+size] contain `addr`. */
 int ar_heap_tracking__find_containing(uintptr_t addr, ar_heap_record_t *out);
 
@@ -338,6 +409,14 @@ static inline void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc
 /* Print `depth` frames, one "#N 0xPC in fn (module+0xoffset)" line each. */
 void ar_heap_stack__print(struct ar_heap_out_s *out, void *const *frames, size_t depth);
 
+/* While on, stack printing names modules from /proc/self/maps with raw
+ * system calls instead of dladdr(): what the fault handler needs. */
+void ar_heap_stack__signal_safe(int on);
+
+/* Print an instruction address as "0xPC (module+0xoffset)", the module
+ * found the signal-safe way. */
+void ar_heap_stack__print_pc(struct ar_heap_out_s *out, const void *pc);
+
 /* ------------------------------------------------------------------ report */
 
 /*
@@ -366,7 +445,8 @@ typedef enum ar_heap_error_e {
     AR_HEAP_ERROR_INVALID_ARGUMENT,
     AR_HEAP_ERROR_OVERFLOW,         /* heap-buffer-overflow: tail canary */
     AR_HEAP_ERROR_UNDERFLOW,        /* heap-buffer-underflow: head canary */
-    AR_HEAP_ERROR_WRITE_AFTER_FREE  /* poison of a quarantined block */
+    AR_HEAP_ERROR_WRITE_AFTER_FREE, /* poison of a quarantined block */
+    AR_HEAP_ERROR_USE_AFTER_FREE    /* a fault on a freed guarded block */
 } ar_heap_error_t;
 
 /* Name of an error kind ("double-free", ...). */
@@ -390,6 +470,21 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
  * error action. */
 void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
                                  const ar_heap_site_t *site, const ar_heap_stack_t *stack);
+
+/* A fault at a guarded block, as the fault handler saw it. */
+typedef struct ar_heap_fault_s {
+    ar_heap_error_t kind;   /* OVERFLOW, UNDERFLOW or USE_AFTER_FREE */
+    uintptr_t addr;         /* the faulting address */
+    int access;             /* 'R' read, 'W' write, 0 unknown */
+    const void *pc;         /* the faulting instruction, or NULL */
+    uint32_t thread;        /* the faulting thread */
+    ar_heap_guard_hit_t hit; /* the block, as its slot knows it */
+    const ar_heap_record_t *record; /* its record, or NULL when it was not to be had */
+} ar_heap_fault_t;
+
+/* Report a guard-page fault. Async-signal-safe: write(2) only, and call
+ * stacks printed without the dynamic loader. Does not apply the action. */
+void ar_heap_report__fault(const ar_heap_fault_t *fault);
 
 /* Report STRDUP(NULL) and similar misuse, then apply the error action. */
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site);

@@ -18,8 +18,8 @@
  *
  * - `user` keeps the alignment of max_align_t: base comes from the backend
  *   with that alignment and the head zone is a multiple of it.
- * - With canaries (option canary=1, the default) the head zone is
- *   AR_HEAP_BLOCK_HEAD bytes of head canary, and the tail zone starts
+ * - With canaries (option canary=1, the default; record flag
+ *   AR_HEAP_BLOCK_CANARY) the head zone is AR_HEAP_BLOCK_HEAD bytes of head canary, and the tail zone starts
  *   exactly at user + size, so that a one-byte overflow of a 13-byte block
  *   lands in it, and runs to the end: at least AR_HEAP_BLOCK_TAIL bytes plus
  *   the slack that rounds the block up to the alignment. All of it is
@@ -28,8 +28,12 @@
  *   its own: changing the option affects later blocks only.
  * - `total` is never 0 (a zero-byte block still has a unique address).
  *
- * The backend is libc's malloc/free. Guard-page slots will be a second
- * backend; callers only see obtain/release and the record's base/total.
+ * Two backends: libc's malloc/free, and guard-page slots (guard.c, option
+ * guard), whose layout is described there: the head zone then runs from
+ * the start of the block's first page, the tail zone to its guard page or
+ * to the end of its last page. Callers only see obtain/release and the
+ * record's base, user, total and flags; canary.c reads the zones from
+ * those, whatever their lengths.
  */
 #include "ar_heap_internal.h"
 
@@ -45,31 +49,36 @@
 _Static_assert(AR_HEAP_BLOCK_HEAD % _Alignof(max_align_t) == 0,
                "the head zone must keep user pointers aligned for max_align_t");
 
-int ar_heap_block__layout(size_t size, size_t *head, size_t *total)
+int ar_heap_block__obtain(size_t size, ar_heap_block_t *out)
 {
     /* Refuse what libc would refuse and what cannot be indexed by
      * ptrdiff_t, before any addition can wrap. */
     const size_t most = AR_HEAP_BLOCK_HEAD + AR_HEAP_BLOCK_TAIL + AR_HEAP_BLOCK_ALIGN;
     if (size > (size_t)PTRDIFF_MAX - most)
         return 0;
-    if (!ar_heap_options.canary) {
-        *head = 0;
-        *total = size == 0 ? 1 : size;
+    if (ar_heap_options.guard && ar_heap_guard__obtain(size, out))
         return 1;
+    size_t head = 0;
+    size_t total = size == 0 ? 1 : size;
+    out->flags = 0;
+    if (ar_heap_options.canary) {
+        size_t tail_end = size + AR_HEAP_BLOCK_TAIL;
+        tail_end = (tail_end + AR_HEAP_BLOCK_ALIGN - 1) & ~(AR_HEAP_BLOCK_ALIGN - 1);
+        head = AR_HEAP_BLOCK_HEAD;
+        total = AR_HEAP_BLOCK_HEAD + tail_end;
+        out->flags = AR_HEAP_BLOCK_CANARY;
     }
-    size_t tail_end = size + AR_HEAP_BLOCK_TAIL;
-    tail_end = (tail_end + AR_HEAP_BLOCK_ALIGN - 1) & ~(AR_HEAP_BLOCK_ALIGN - 1);
-    *head = AR_HEAP_BLOCK_HEAD;
-    *total = AR_HEAP_BLOCK_HEAD + tail_end;
+    out->base = malloc(total);
+    if (out->base == NULL)
+        return 0;
+    out->user = (uintptr_t)out->base + head;
+    out->total = total;
     return 1;
-}
-
-void *ar_heap_block__obtain(size_t total)
-{
-    return malloc(total);
 }
 
 void ar_heap_block__release(void *base)
 {
+    if (ar_heap_guard__release(base))
+        return;
     free(base);
 }

@@ -17,6 +17,10 @@
  *   base          user                 user + size            base + total
  *   | head canary | user bytes         | tail canary ........ |
  *     16 bytes                           16 bytes + alignment slack
+ *
+ * (In a guard slot the zones are longer or shorter, see guard.c; the code
+ * here reads their bounds from the record. The canaries of a guarded
+ * block in quarantine are not read: its pages are PROT_NONE.)
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -98,8 +102,8 @@ void ar_heap_canary__write(const ar_heap_record_t *record)
 {
     unsigned char *base = record->base;
     unsigned char *user = (unsigned char *)record->user;
-    if (user == base)
-        return; /* a block laid out without canaries */
+    if (!(record->flags & AR_HEAP_BLOCK_CANARY))
+        return;
     uint64_t key = ar_heap_canary__key(base);
     ar_heap_canary__fill(base, user, key);
     ar_heap_canary__fill(user + record->size, base + record->total, key);
@@ -158,8 +162,8 @@ size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *o
     const unsigned char *base = record->base;
     const unsigned char *user = (const unsigned char *)record->user;
     size_t n = 0;
-    if (user == base)
-        return 0; /* a block laid out without canaries */
+    if (!(record->flags & AR_HEAP_BLOCK_CANARY) || !ar_heap_block__readable(record))
+        return 0;
     uint64_t key = ar_heap_canary__key(base);
     if (n < max && ar_heap_canary__zone(user + record->size, base + record->total, record->user,
                                         key, AR_HEAP_ERROR_OVERFLOW, &out[n]))

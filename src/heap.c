@@ -93,23 +93,19 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
 {
     ar_heap__ensure_init();
     ar_heap__count_operation();
-    size_t head, total;
-    if (!ar_heap_block__layout(size, &head, &total)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *base = ar_heap_block__obtain(total);
-    if (base == NULL) {
+    ar_heap_block_t block;
+    if (!ar_heap_block__obtain(size, &block)) {
         errno = ENOMEM;
         return NULL;
     }
     ar_heap_record_t record;
     record.next = NULL;
     record.qnext = NULL;
-    record.base = base;
-    record.user = (uintptr_t)base + head;
+    record.base = block.base;
+    record.user = block.user;
     record.size = size;
-    record.total = total;
+    record.total = block.total;
+    record.flags = block.flags;
     record.seq = ar_heap_stats__next_seq();
     record.alloc_site = *site;
     record.free_site.file = NULL;
@@ -126,12 +122,11 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
     size_t len = strnlen(desc, AR_HEAP_DESC_CAPACITY - 1);
     memcpy(record.desc, desc, len);
     record.desc[len] = '\0';
-    if (head != 0)
-        ar_heap_canary__write(&record);
+    ar_heap_canary__write(&record);
     if (fill && ar_heap_options.fill)
         memset((void *)record.user, AR_HEAP_FILL_NEW, size);
     if (!ar_heap_tracking__insert(&record, &stack)) {
-        ar_heap_block__release(base);
+        ar_heap_block__release(block.base);
         errno = ENOMEM;
         return NULL;
     }

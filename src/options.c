@@ -71,6 +71,23 @@ static const ar_heap_option_t ar_heap_option_table[] = {
     { "stack_depth", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(stack_depth), 0, 0, "0",
       "frames of call stack kept at allocation and at free (at most 8), printed in reports "
       "as module+offset for addr2line; 0 keeps none" },
+    { "guard", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(guard), 0, 0, "0",
+      "place blocks against PROT_NONE guard pages: an overrun faults at the guilty instruction "
+      "and is reported, and freed blocks' pages stay inaccessible while in quarantine" },
+    { "guard_below", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(guard_below), 0, 0, "0",
+      "with guard=1, put the guard page before each block instead of after it, to catch "
+      "underruns" },
+    { "guard_align", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(guard_align), 1, 4096, "16",
+      "with guard=1, alignment of a guarded block's end against its guard page; 1 places it "
+      "byte-exactly, so a one-byte overrun faults (16 keeps max_align_t alignment and leaves "
+      "0 to 15 bytes of slack covered by the tail canary)" },
+    { "guard_sample", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_sample), 0, 0, "1",
+      "with guard=1, guard one eligible block in N (the others get canaries); 0 or 1 guards "
+      "every eligible block" },
+    { "guard_min_size", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_min_size), 0, 0, "0",
+      "with guard=1, guard only blocks of at least this many bytes" },
+    { "guard_max_size", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_max_size), 0, 0, "0",
+      "with guard=1, guard only blocks of at most this many bytes; 0 for no limit" },
     { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
       "print this list of options on stderr" },
 };

@@ -79,7 +79,10 @@ static ar_heap_record_t *ar_heap_quarantine__take_over(size_t budget)
 
 ar_heap_record_t *ar_heap_quarantine__push(ar_heap_record_t *record, size_t budget)
 {
-    memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
+    if (record->flags & AR_HEAP_BLOCK_GUARDED)
+        ar_heap_guard__protect(record); /* any touch now faults: nothing to poison */
+    else
+        memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
     record->qnext = NULL;
     pthread_mutex_lock(&quarantine.lock);
     if (quarantine.newest != NULL)
@@ -107,6 +110,8 @@ ar_heap_record_t *ar_heap_quarantine__trim(size_t budget)
 int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_damage_t *out)
 {
     const unsigned char *user = (const unsigned char *)record->user;
+    if (!ar_heap_block__readable(record))
+        return 0; /* PROT_NONE: a write after free would have faulted */
     /* Fast path: libc's memcmp against a page of poison, until a chunk
      * differs; the byte loop below then finds the first damaged byte. */
     size_t clean = 0;

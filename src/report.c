@@ -109,6 +109,8 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind)
         return "heap-buffer-underflow";
     case AR_HEAP_ERROR_WRITE_AFTER_FREE:
         return "write-after-free";
+    case AR_HEAP_ERROR_USE_AFTER_FREE:
+        return "heap-use-after-free";
     }
     return "error";
 }
@@ -124,7 +126,8 @@ static void ar_heap_report__begin(ar_heap_out_t *out, ar_heap_error_t kind, cons
     ar_heap_out__str(out, ar_heap_report__error_name(kind));
     if (ptr != NULL) {
         ar_heap_out__str(out, kind == AR_HEAP_ERROR_OVERFLOW || kind == AR_HEAP_ERROR_UNDERFLOW ||
-                                      kind == AR_HEAP_ERROR_WRITE_AFTER_FREE
+                                      kind == AR_HEAP_ERROR_WRITE_AFTER_FREE ||
+                                      kind == AR_HEAP_ERROR_USE_AFTER_FREE
                                   ? " on block "
                                   : " of ");
         ar_heap_out__hex(out, (uintptr_t)ptr);
@@ -449,6 +452,90 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
     ar_heap_out__str(&out, "\n");
     ar_heap_out__str(&out, ar_heap_report_rule);
     ar_heap_out__flush(&out);
+}
+
+/* "READ", "WRITE" or "ACCESS" (when the CPU did not say). */
+static const char *ar_heap_report__access_name(int access)
+{
+    return access == 'R' ? "READ" : access == 'W' ? "WRITE" : "ACCESS";
+}
+
+void ar_heap_report__fault(const ar_heap_fault_t *f)
+{
+    ar_heap_stack__signal_safe(1);
+    long long offset = f->addr >= f->hit.user ? (long long)(f->addr - f->hit.user)
+                                              : -(long long)(f->hit.user - f->addr);
+    /* Without a record (its lock was busy), the slot's knowledge. */
+    ar_heap_record_t bare;
+    const ar_heap_record_t *record = f->record;
+    if (record == NULL) {
+        memset(&bare, 0, sizeof bare);
+        bare.user = f->hit.user;
+        bare.size = f->hit.size;
+        bare.state = (ar_heap_state_t)f->hit.state;
+        memcpy(bare.desc, "(record not available)", sizeof "(record not available)");
+        record = &bare;
+    }
+    if (ar_heap_report__as_json()) {
+        ar_heap_damage_t d;
+        memset(&d, 0, sizeof d);
+        d.kind = (int)f->kind;
+        d.offset = offset;
+        d.dump_offset = offset;
+        ar_heap_site_t site = { NULL, 0, f->thread, f->pc };
+        const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
+        ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
+                              f->record, &d };
+        ar_heap_report__json(&e);
+        ar_heap_stack__signal_safe(0);
+        return;
+    }
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_report__begin(&out, f->kind, (const void *)f->hit.user);
+    ar_heap_out__str(&out, "  ");
+    ar_heap_out__str(&out, ar_heap_report__access_name(f->access));
+    ar_heap_out__str(&out, " at ");
+    ar_heap_out__hex(&out, f->addr);
+    ar_heap_out__str(&out, " faulted, offset ");
+    ar_heap_out__signed(&out, offset);
+    if (f->kind == AR_HEAP_ERROR_OVERFLOW) {
+        ar_heap_out__str(&out, ": ");
+        uint64_t past = (uint64_t)offset - f->hit.size;
+        ar_heap_out__dec(&out, past);
+        ar_heap_out__str(&out, past == 1 ? " byte after the end of the block\n"
+                                         : " bytes after the end of the block\n");
+    } else if (f->kind == AR_HEAP_ERROR_UNDERFLOW) {
+        ar_heap_out__str(&out, ": ");
+        ar_heap_out__dec(&out, (uint64_t)-offset);
+        ar_heap_out__str(&out, -offset == 1 ? " byte before the start of the block\n"
+                                            : " bytes before the start of the block\n");
+    } else {
+        ar_heap_out__str(&out, record->state == AR_HEAP_STATE_QUARANTINED
+                                   ? " of a freed block (in quarantine, its pages inaccessible)\n"
+                                   : " of a freed block (no longer in quarantine; its slot is "
+                                     "inaccessible until reused)\n");
+    }
+    ar_heap_out__str(&out, "  by the instruction at ");
+    ar_heap_stack__print_pc(&out, f->pc);
+    ar_heap_out__str(&out, " in thread ");
+    ar_heap_out__dec(&out, f->thread);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_report__block(&out, record);
+    ar_heap_out__str(&out, "SUMMARY: arheap: ");
+    ar_heap_out__str(&out, ar_heap_report__error_name(f->kind));
+    ar_heap_out__str(&out, " (");
+    ar_heap_out__str(&out, ar_heap_report__access_name(f->access));
+    ar_heap_out__str(&out, ") on a ");
+    ar_heap_out__dec(&out, record->size);
+    ar_heap_out__str(&out, "-byte block \"");
+    ar_heap_out__str(&out, record->desc);
+    ar_heap_out__str(&out, "\" allocated at ");
+    ar_heap_out__site(&out, &record->alloc_site);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__str(&out, ar_heap_report_rule);
+    ar_heap_out__flush(&out);
+    ar_heap_stack__signal_safe(0);
 }
 
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,

@@ -20,7 +20,9 @@
 #include "ar_heap_internal.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #if defined(HAVE_EXECINFO_H) || defined(__GLIBC__)
 #include <execinfo.h>
 #define AR_HEAP_HAVE_BACKTRACE 1
@@ -60,6 +62,97 @@ void ar_heap_stack__backtrace(ar_heap_stack_t *stack, const void *pc)
 #endif
 }
 
+#if defined(__GNUC__)
+__attribute__((tls_model("initial-exec")))
+#endif
+static _Thread_local int ar_heap_stack_signal_safe;
+
+void ar_heap_stack__signal_safe(int on)
+{
+    ar_heap_stack_signal_safe = on;
+}
+
+/* Parse hex digits at *p, advancing it. */
+static uintptr_t ar_heap_stack__hex(const char **p)
+{
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+/* One line of /proc/self/maps, "start-end perms offset dev inode path":
+ * when it maps `pc` from a file, write " (path+0xoffset)" and return 1. */
+static int ar_heap_stack__maps_line(ar_heap_out_t *out, const char *line, uintptr_t pc)
+{
+    const char *p = line;
+    uintptr_t start = ar_heap_stack__hex(&p);
+    if (*p++ != '-')
+        return 0;
+    uintptr_t end = ar_heap_stack__hex(&p);
+    if (pc < start || pc >= end)
+        return 0;
+    for (int field = 0; field < 4; field++) { /* perms, offset, dev, inode */
+        while (*p == ' ')
+            p++;
+        if (field == 1) {
+            uintptr_t offset = ar_heap_stack__hex(&p);
+            start -= offset;
+        }
+        while (*p != ' ' && *p != '\0')
+            p++;
+    }
+    while (*p == ' ')
+        p++;
+    if (*p != '/')
+        return 0; /* anonymous, [stack], [vdso]...: no file to name */
+    ar_heap_out__str(out, " (");
+    ar_heap_out__str(out, p);
+    ar_heap_out__str(out, "+");
+    ar_heap_out__hex(out, pc - start);
+    ar_heap_out__str(out, ")");
+    return 1;
+}
+
+/* " (module+0xoffset)" for pc, found in /proc/self/maps with open/read
+ * only: safe in a signal handler. Writes nothing when not found. */
+static void ar_heap_stack__module_from_maps(ar_heap_out_t *out, uintptr_t pc)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char chunk[1024];
+    char line[512];
+    size_t len = 0;
+    ssize_t n;
+    int done = 0;
+    while (!done && (n = read(fd, chunk, sizeof chunk)) > 0) {
+        for (ssize_t i = 0; i < n && !done; i++) {
+            if (chunk[i] != '\n') {
+                if (len < sizeof line - 1)
+                    line[len++] = chunk[i];
+                continue;
+            }
+            line[len] = '\0';
+            done = ar_heap_stack__maps_line(out, line, pc);
+            len = 0;
+        }
+    }
+    close(fd);
+}
+
+void ar_heap_stack__print_pc(ar_heap_out_t *out, const void *pc)
+{
+    ar_heap_out__hex(out, (uintptr_t)pc);
+    ar_heap_stack__module_from_maps(out, (uintptr_t)pc);
+}
+
 void ar_heap_stack__print(ar_heap_out_t *out, void *const *frames, size_t depth)
 {
     for (size_t i = 0; i < depth; i++) {
@@ -69,7 +162,11 @@ void ar_heap_stack__print(ar_heap_out_t *out, void *const *frames, size_t depth)
         ar_heap_out__str(out, " ");
         ar_heap_out__hex(out, pc);
         Dl_info info;
-        if (dladdr(frames[i], &info) != 0 && info.dli_fname != NULL) {
+        if (ar_heap_stack_signal_safe) {
+            /* Return addresses point after the call: one byte back names
+             * the call's line (as below). */
+            ar_heap_stack__module_from_maps(out, pc - 1);
+        } else if (dladdr(frames[i], &info) != 0 && info.dli_fname != NULL) {
             if (info.dli_sname != NULL) {
                 ar_heap_out__str(out, " in ");
                 ar_heap_out__str(out, info.dli_sname);

@@ -385,6 +385,21 @@ int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out)
     return found;
 }
 
+/* With the shard locked: the newest freed-history record of `user`.
+ * The FIFO runs oldest to newest, so the last match wins. */
+static int ar_heap_tracking__newest_freed_locked(const ar_heap_shard_t *shard, uintptr_t user,
+                                                 ar_heap_record_t *out)
+{
+    int found = 0;
+    for (const ar_heap_record_t *r = shard->history_head; r != NULL; r = r->next) {
+        if (r->user == user) {
+            *out = *r;
+            found = 1;
+        }
+    }
+    return found;
+}
+
 int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out)
 {
     uint64_t hash = ar_heap_tracking__hash(user);
@@ -395,17 +410,37 @@ int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out)
         const ar_heap_record_t *held = *ar_heap_tracking__link(shard, hash, user);
         if (held != NULL && held->state == AR_HEAP_STATE_QUARANTINED) {
             *out = *held;
-            pthread_mutex_unlock(&shard->lock);
-            return 1;
-        }
-    }
-    /* Oldest to newest: the last match is the most recent free. */
-    for (const ar_heap_record_t *r = shard->history_head; r != NULL; r = r->next) {
-        if (r->user == user) {
-            *out = *r;
             found = 1;
         }
     }
+    if (!found)
+        found = ar_heap_tracking__newest_freed_locked(shard, user, out);
+    pthread_mutex_unlock(&shard->lock);
+    return found;
+}
+
+/* Tries of the shard lock from the fault handler before giving up. */
+#define AR_HEAP_FAULT_LOCK_TRIES 100000
+
+int ar_heap_tracking__find_for_fault(uintptr_t user, ar_heap_record_t *out)
+{
+    uint64_t hash = ar_heap_tracking__hash(user);
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
+    int locked = 0;
+    for (unsigned i = 0; i < AR_HEAP_FAULT_LOCK_TRIES && !locked; i++)
+        locked = pthread_mutex_trylock(&shard->lock) == 0;
+    if (!locked)
+        return 0; /* held by this very thread, or for too long: report without it */
+    int found = 0;
+    if (shard->bucket_count != 0) {
+        const ar_heap_record_t *chained = *ar_heap_tracking__link(shard, hash, user);
+        if (chained != NULL) {
+            *out = *chained;
+            found = 1;
+        }
+    }
+    if (!found)
+        found = ar_heap_tracking__newest_freed_locked(shard, user, out);
     pthread_mutex_unlock(&shard->lock);
     return found;
 }

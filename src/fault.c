@@ -1,0 +1,165 @@
+/*
+ * fault.c: the SIGSEGV/SIGBUS handler behind guard pages.
+ *
+ * A touch of a guard page, or of a guarded block's pages while it sits in
+ * quarantine, faults at the guilty instruction. This handler finds the
+ * guarded block nearest to the faulting address (guard.c), reports the
+ * overflow, underflow or use after free with the block's record, and then
+ * lets the fault end the process:
+ *
+ *   - on_error=exit: _exit(error_exitcode) right after the report;
+ *   - otherwise (abort, and continue, since a faulting instruction can not
+ *     be skipped): the handler resets the signal to its default action and
+ *     returns, the instruction faults again, and the process dies by
+ *     SIGSEGV (or SIGBUS) at that instruction, where a debugger or a core
+ *     file shows it.
+ *
+ * Faults that are not at guarded blocks go to the handler that was
+ * installed before arheap's (called as it asked to be, with or without
+ * SA_SIGINFO), or to the default action. A fault inside this handler (the
+ * heap's records being damaged, say) can not loop: a thread that faults
+ * while already handling one resets the default action and dies by it.
+ *
+ * Async-signal-safety: the handler allocates nothing and uses no stdio;
+ * it reads the slot table without locks, only tries the record's shard
+ * lock, and writes the report with write(2), naming modules from
+ * /proc/self/maps instead of calling dladdr().
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+static struct {
+    pthread_once_t once;
+    struct sigaction previous_segv;
+    struct sigaction previous_bus;
+} fault = { PTHREAD_ONCE_INIT };
+
+#if defined(__GNUC__)
+__attribute__((tls_model("initial-exec")))
+#endif
+static _Thread_local int ar_heap_fault_busy;
+
+static void ar_heap_fault__to_default(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(sig, &sa, NULL);
+}
+
+/* End by the signal's default action: a real fault re-faults when the
+ * handler returns; a signal sent by kill() is raised again. */
+static void ar_heap_fault__die(int sig, const siginfo_t *info)
+{
+    ar_heap_fault__to_default(sig);
+    if (info == NULL || info->si_code <= 0)
+        (void)raise(sig);
+}
+
+/* A fault that is not arheap's: the previous handler's business. */
+static void ar_heap_fault__pass_on(int sig, siginfo_t *info, void *context)
+{
+    const struct sigaction *previous = sig == SIGBUS ? &fault.previous_bus : &fault.previous_segv;
+    if (previous->sa_flags & SA_SIGINFO) {
+        if (previous->sa_sigaction != NULL) {
+            previous->sa_sigaction(sig, info, context);
+            return;
+        }
+    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) {
+        previous->sa_handler(sig);
+        return;
+    }
+    /* Default, or ignored, which for a real fault could only loop. */
+    ar_heap_fault__die(sig, info);
+}
+
+/* What the CPU says about the access: 'R', 'W', or 0 when it does not. */
+static int ar_heap_fault__access(const void *context)
+{
+#if defined(__x86_64__) && defined(REG_ERR)
+    const ucontext_t *uc = context;
+    return (uc->uc_mcontext.gregs[REG_ERR] & 2) ? 'W' : 'R';
+#else
+    (void)context;
+    return 0;
+#endif
+}
+
+static const void *ar_heap_fault__pc(const void *context)
+{
+#if defined(__x86_64__) && defined(REG_RIP)
+    const ucontext_t *uc = context;
+    return (const void *)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    const ucontext_t *uc = context;
+    return (const void *)uc->uc_mcontext.pc;
+#else
+    (void)context;
+    return NULL;
+#endif
+}
+
+static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
+{
+    int saved_errno = errno;
+    if (ar_heap_fault_busy) {
+        ar_heap_fault__die(sig, info); /* faulted while reporting: no loop */
+        return;
+    }
+    ar_heap_fault_busy = 1;
+    ar_heap_fault_t f;
+    if (info == NULL || info->si_code <= 0 ||
+        !ar_heap_guard__find((uintptr_t)info->si_addr, &f.hit)) {
+        ar_heap_fault_busy = 0;
+        errno = saved_errno;
+        ar_heap_fault__pass_on(sig, info, context);
+        return;
+    }
+    f.addr = (uintptr_t)info->si_addr;
+    f.access = ar_heap_fault__access(context);
+    f.pc = ar_heap_fault__pc(context);
+    f.thread = ar_heap_os__thread_id();
+    ar_heap_record_t record;
+    f.record = NULL;
+    if (ar_heap_tracking__find_for_fault(f.hit.user, &record)) {
+        f.record = &record;
+        f.hit.state = (int)record.state;
+    }
+    if (f.hit.state != AR_HEAP_STATE_LIVE)
+        f.kind = AR_HEAP_ERROR_USE_AFTER_FREE;
+    else if (f.addr < f.hit.user)
+        f.kind = AR_HEAP_ERROR_UNDERFLOW;
+    else
+        f.kind = AR_HEAP_ERROR_OVERFLOW;
+    ar_heap_report__fault(&f);
+    if (ar_heap_options.on_error == AR_HEAP_ACTION_EXIT)
+        _exit(ar_heap_options.error_exitcode);
+    ar_heap_fault__die(sig, info);
+    ar_heap_fault_busy = 0;
+    errno = saved_errno;
+}
+
+static void ar_heap_fault__install_once(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = ar_heap_fault__handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &fault.previous_segv) != 0 ||
+        sigaction(SIGBUS, &sa, &fault.previous_bus) != 0)
+        ar_heap_report__warning("guard pages: could not install the SIGSEGV/SIGBUS handler; "
+                                "faults will not be reported");
+}
+
+void ar_heap_fault__install(void)
+{
+    pthread_once(&fault.once, ar_heap_fault__install_once);
+}

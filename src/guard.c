@@ -1,0 +1,430 @@
+/*
+ * guard.c: blocks placed against PROT_NONE guard pages (option guard=1).
+ *
+ * Why: canaries are checked after the fact and can not see reads. A block
+ * whose end touches an inaccessible page makes an overrun read or write
+ * fault at the guilty instruction (fault.c reports it), and a freed block
+ * whose pages are made inaccessible does the same for any touch after free.
+ *
+ * Slots. Guarded blocks live in slots carved from arenas: large ranges of
+ * address space reserved PROT_NONE once and never unmapped. All slots of an
+ * arena have the same size, `pages` data pages plus one guard page, so the
+ * slot of an address is one division; a block of n pages goes to an arena
+ * whose slots have n pages (rounded up beyond 16 pages, a quarter of a
+ * power of two at most). Freed slots are reused, last freed first, so
+ * pages are not mapped and unmapped per block.
+ *
+ *   guard after (default)           guard_below=1
+ *   slot: [spare..][data pages][G]  slot: [G][data pages][spare..]
+ *
+ * Only the pages the block spans are made readable and writable; spare
+ * pages of a rounded-up slot stay PROT_NONE, so they fault as well.
+ *
+ * - Guard after: the block ends at the guard page, rounded to guard_align
+ *   (16 by default, keeping max_align_t alignment; 1 places it
+ *   byte-exactly, so a one-byte overrun faults). The head zone runs from
+ *   the start of the block's first page to the block (0 to a page less
+ *   one byte: below that page lies a spare page or the previous slot's
+ *   guard page, which fault), the tail zone over the 0 to guard_align-1
+ *   bytes of slack: both canary when canary=1.
+ * - Guard below: the block starts on the page after the guard page; the
+ *   tail zone runs from its end to the end of its last page.
+ *
+ * Memory per guarded block: its pages (its size rounded up to the
+ * alignment, then to pages; one page for a zero-byte block) are the only
+ * memory it uses; the guard page and
+ * spare pages cost address space only. In quarantine a guarded block's
+ * pages are PROT_NONE and given back with MADV_DONTNEED: there is nothing
+ * to poison, any touch faults.
+ *
+ * The mapping budget. Each live guarded block splits its arena's mapping
+ * in the kernel: two more entries counted against vm.max_map_count
+ * (65530 by default), past which mprotect fails and Electric Fence-like
+ * tools abort. At the first guarded block this file reads the limit and
+ * the mappings already in use, keeps an eighth of the limit (at least
+ * 1024) for the program, and guards at most half of the rest live at
+ * once. Beyond that, and whenever the kernel refuses anyway, new blocks
+ * get canaries only, with one warning; guarding resumes as guarded blocks
+ * are freed.
+ *
+ * The fault handler reads arenas and slots without locks: arenas are
+ * published with a release store of their count and never change shape;
+ * a slot's fields are single words, read racily only to name a block.
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Arenas at most (the table is static: the fault handler reads it). */
+#define AR_HEAP_GUARD_ARENAS 4096
+/* Address space reserved per arena, at least (it holds at least 8 slots). */
+#define AR_HEAP_GUARD_ARENA_BYTES ((size_t)64 << 20)
+#define AR_HEAP_GUARD_ARENA_MIN_SLOTS 8
+
+typedef enum ar_heap_slot_state_e {
+    AR_HEAP_SLOT_UNUSED = 0, /* never handed out */
+    AR_HEAP_SLOT_LIVE,
+    AR_HEAP_SLOT_QUARANTINED, /* PROT_NONE, its block in quarantine */
+    AR_HEAP_SLOT_FREE         /* PROT_NONE, on the free list; user/size kept for reports */
+} ar_heap_slot_state_t;
+
+typedef struct ar_heap_guard_slot_s {
+    _Atomic uintptr_t user; /* the block (the last one, once freed) */
+    _Atomic size_t size;
+    _Atomic int state;       /* ar_heap_slot_state_t */
+    _Atomic int below;       /* 1: guard page before the data */
+    uint32_t next_free;      /* index + 1 of the next free slot; 0 ends the list */
+} ar_heap_guard_slot_t;
+
+typedef struct ar_heap_guard_arena_s {
+    uintptr_t start;      /* first byte of the reserved range */
+    size_t pages;         /* data pages per slot */
+    size_t slot_bytes;    /* (pages + 1) * page size */
+    size_t slot_count;
+    ar_heap_guard_slot_t *slots;
+    /* Under guard.lock: */
+    size_t used;          /* slots handed out at least once (the rest UNUSED) */
+    uint32_t free_head;   /* index + 1 of the most recently freed slot */
+} ar_heap_guard_arena_t;
+
+static struct {
+    pthread_mutex_t lock;
+    size_t page;                 /* page size, 0 until the first guarded block */
+    _Atomic size_t arena_count;  /* published arenas */
+    ar_heap_guard_arena_t arenas[AR_HEAP_GUARD_ARENAS];
+    _Atomic size_t live;         /* guarded blocks live now */
+    size_t limit;                /* most live guarded blocks (the mapping budget) */
+    _Atomic size_t sampled;      /* blocks eligible for a guard so far */
+    int warned;                  /* the one warning about the budget was written */
+} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, { { 0 } }, 0, 0, 0, 0 };
+
+/* Read a small decimal file such as /proc/sys/vm/max_map_count; 0 if not. */
+static size_t ar_heap_guard__read_number(const char *path)
+{
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    size_t value = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+        value = value * 10 + (size_t)(buf[i] - '0');
+    return value;
+}
+
+/* Mappings the process has now: lines of /proc/self/maps. */
+static size_t ar_heap_guard__count_mappings(void)
+{
+    char buf[4096];
+    size_t lines = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+/* With the lock held, once: page size, mapping budget, fault handler. */
+static void ar_heap_guard__init_locked(void)
+{
+    if (guard.page != 0)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    guard.page = page > 0 ? (size_t)page : 4096;
+    size_t max = ar_heap_guard__read_number("/proc/sys/vm/max_map_count");
+    if (max == 0)
+        max = 65530; /* Linux's default, when the limit can not be read */
+    size_t reserve = max / 8 > 1024 ? max / 8 : 1024;
+    size_t used = ar_heap_guard__count_mappings();
+    guard.limit = max > reserve + used ? (max - reserve - used) / 2 : 0;
+    ar_heap_fault__install();
+}
+
+/* Data pages of the slots a block of `pages` pages goes to. */
+static size_t ar_heap_guard__class_pages(size_t pages)
+{
+    if (pages <= 16)
+        return pages;
+    size_t step = 1;
+    while ((pages >> 2) >= step * 2)
+        step *= 2;
+    return (pages + step - 1) / step * step;
+}
+
+/* With the lock held: a new arena for slots of `pages` data pages. */
+static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
+{
+    size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
+    if (count == AR_HEAP_GUARD_ARENAS)
+        return NULL;
+    size_t slot_bytes = (pages + 1) * guard.page;
+    size_t slots = AR_HEAP_GUARD_ARENA_BYTES / slot_bytes;
+    if (slots < AR_HEAP_GUARD_ARENA_MIN_SLOTS)
+        slots = AR_HEAP_GUARD_ARENA_MIN_SLOTS;
+    if (slot_bytes > SIZE_MAX / slots)
+        return NULL;
+    void *start = mmap(NULL, slot_bytes * slots, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (start == MAP_FAILED)
+        return NULL;
+    ar_heap_guard_slot_t *table = ar_heap_os__map(slots * sizeof *table);
+    if (table == NULL) {
+        munmap(start, slot_bytes * slots);
+        return NULL;
+    }
+    ar_heap_guard_arena_t *arena = &guard.arenas[count];
+    arena->start = (uintptr_t)start;
+    arena->pages = pages;
+    arena->slot_bytes = slot_bytes;
+    arena->slot_count = slots;
+    arena->slots = table;
+    arena->used = 0;
+    arena->free_head = 0;
+    atomic_store_explicit(&guard.arena_count, count + 1, memory_order_release);
+    return arena;
+}
+
+/* With the lock held: a slot of `pages` data pages; its arena in *where. */
+static size_t ar_heap_guard__take_slot(size_t pages, ar_heap_guard_arena_t **where)
+{
+    size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
+    ar_heap_guard_arena_t *fresh = NULL;
+    for (size_t i = count; i-- > 0;) {
+        ar_heap_guard_arena_t *arena = &guard.arenas[i];
+        if (arena->pages != pages)
+            continue;
+        if (arena->free_head != 0) {
+            size_t index = arena->free_head - 1;
+            arena->free_head = arena->slots[index].next_free;
+            *where = arena;
+            return index;
+        }
+        if (fresh == NULL && arena->used < arena->slot_count)
+            fresh = arena;
+    }
+    if (fresh == NULL)
+        fresh = ar_heap_guard__new_arena(pages);
+    if (fresh == NULL)
+        return SIZE_MAX;
+    *where = fresh;
+    return fresh->used++;
+}
+
+/* With the lock held: put a slot on its arena's free list. */
+static void ar_heap_guard__put_slot(ar_heap_guard_arena_t *arena, size_t index)
+{
+    arena->slots[index].next_free = arena->free_head;
+    arena->free_head = (uint32_t)(index + 1);
+}
+
+/* Warn once that blocks are no longer guarded, saying why. */
+static void ar_heap_guard__warn_degraded(const char *why)
+{
+    pthread_mutex_lock(&guard.lock);
+    int first = !guard.warned;
+    guard.warned = 1;
+    pthread_mutex_unlock(&guard.lock);
+    if (first)
+        ar_heap_report__warning(why);
+}
+
+/* Whether the guard options pick a block of `size` bytes. */
+static int ar_heap_guard__selected(size_t size)
+{
+    if (size < ar_heap_options.guard_min_size)
+        return 0;
+    if (ar_heap_options.guard_max_size != 0 && size > ar_heap_options.guard_max_size)
+        return 0;
+    size_t every = ar_heap_options.guard_sample;
+    if (every > 1 && atomic_fetch_add_explicit(&guard.sampled, 1, memory_order_relaxed) % every != 0)
+        return 0;
+    return 1;
+}
+
+int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out)
+{
+    if (!ar_heap_guard__selected(size))
+        return 0;
+    pthread_mutex_lock(&guard.lock);
+    ar_heap_guard__init_locked();
+    const size_t page = guard.page;
+    int below = ar_heap_options.guard_below;
+    size_t align = ar_heap_options.guard_align > 0 ? (size_t)ar_heap_options.guard_align : 1;
+    /* Bytes from the block's first page to the guard (guard after) or
+     * from the guard to the block's end (guard below). */
+    size_t rounded = below ? size : (size + align - 1) / align * align;
+    if (rounded > SIZE_MAX - page) {
+        pthread_mutex_unlock(&guard.lock);
+        return 0;
+    }
+    size_t pages = (rounded + page - 1) / page;
+    if (pages == 0)
+        pages = 1;
+    if (atomic_load_explicit(&guard.live, memory_order_relaxed) >= guard.limit) {
+        pthread_mutex_unlock(&guard.lock);
+        ar_heap_guard__warn_degraded(
+            "guard pages: the mapping budget (vm.max_map_count) is used up; new blocks get "
+            "canaries only until guarded blocks are freed");
+        return 0;
+    }
+    ar_heap_guard_arena_t *arena = NULL;
+    size_t index = ar_heap_guard__take_slot(ar_heap_guard__class_pages(pages), &arena);
+    if (index == SIZE_MAX) {
+        pthread_mutex_unlock(&guard.lock);
+        ar_heap_guard__warn_degraded("guard pages: no address space for a new arena; new blocks "
+                                     "get canaries only");
+        return 0;
+    }
+    atomic_fetch_add_explicit(&guard.live, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&guard.lock);
+
+    uintptr_t slot = arena->start + index * arena->slot_bytes;
+    uintptr_t data; /* first byte of the block's pages */
+    uintptr_t user;
+    if (below) {
+        data = slot + page;
+        user = data;
+    } else {
+        uintptr_t guard_page = slot + arena->pages * page;
+        data = guard_page - pages * page;
+        user = guard_page - rounded;
+    }
+    if (mprotect((void *)data, pages * page, PROT_READ | PROT_WRITE) != 0) {
+        pthread_mutex_lock(&guard.lock);
+        ar_heap_guard__put_slot(arena, index);
+        pthread_mutex_unlock(&guard.lock);
+        atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
+        ar_heap_guard__warn_degraded(
+            errno == ENOMEM ? "guard pages: the kernel refused another mapping "
+                              "(vm.max_map_count); new blocks get canaries only"
+                            : "guard pages: mprotect failed; new blocks get canaries only");
+        return 0;
+    }
+    ar_heap_guard_slot_t *s = &arena->slots[index];
+    atomic_store_explicit(&s->user, user, memory_order_relaxed);
+    atomic_store_explicit(&s->size, size, memory_order_relaxed);
+    atomic_store_explicit(&s->below, below, memory_order_relaxed);
+    atomic_store_explicit(&s->state, AR_HEAP_SLOT_LIVE, memory_order_release);
+    out->base = (void *)data;
+    out->user = user;
+    out->total = pages * page;
+    out->flags = AR_HEAP_BLOCK_GUARDED | (ar_heap_options.canary ? AR_HEAP_BLOCK_CANARY : 0);
+    return 1;
+}
+
+/* The arena and slot index of an address in guard memory; NULL if none. */
+static ar_heap_guard_arena_t *ar_heap_guard__locate(uintptr_t addr, size_t *index)
+{
+    size_t count = atomic_load_explicit(&guard.arena_count, memory_order_acquire);
+    for (size_t i = 0; i < count; i++) {
+        ar_heap_guard_arena_t *arena = &guard.arenas[i];
+        if (addr >= arena->start && addr - arena->start < arena->slot_count * arena->slot_bytes) {
+            *index = (addr - arena->start) / arena->slot_bytes;
+            return arena;
+        }
+    }
+    return NULL;
+}
+
+/* Make a slot's pages inaccessible and give their memory back. */
+static void ar_heap_guard__close(void *base, size_t total)
+{
+    (void)mprotect(base, total, PROT_NONE);
+    (void)madvise(base, total, MADV_DONTNEED);
+}
+
+void ar_heap_guard__protect(const ar_heap_record_t *record)
+{
+    size_t index;
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)record->base, &index);
+    if (arena == NULL)
+        return;
+    ar_heap_guard__close(record->base, record->total);
+    atomic_store_explicit(&arena->slots[index].state, AR_HEAP_SLOT_QUARANTINED,
+                          memory_order_release);
+    atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
+}
+
+int ar_heap_guard__release(void *base)
+{
+    if (atomic_load_explicit(&guard.arena_count, memory_order_relaxed) == 0)
+        return 0;
+    size_t index;
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)base, &index);
+    if (arena == NULL)
+        return 0;
+    ar_heap_guard_slot_t *s = &arena->slots[index];
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == AR_HEAP_SLOT_LIVE) {
+        /* Freed without quarantine: close its pages now. */
+        uintptr_t slot = arena->start + index * arena->slot_bytes;
+        uintptr_t data = atomic_load_explicit(&s->below, memory_order_relaxed) ? slot + guard.page
+                                                                               : slot;
+        size_t bytes = arena->pages * guard.page;
+        ar_heap_guard__close((void *)data, bytes);
+        atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->state, AR_HEAP_SLOT_FREE, memory_order_release);
+    pthread_mutex_lock(&guard.lock);
+    ar_heap_guard__put_slot(arena, index);
+    pthread_mutex_unlock(&guard.lock);
+    return 1;
+}
+
+/* Distance from addr to the bytes [user, user + size): 0 inside. */
+static uintptr_t ar_heap_guard__distance(uintptr_t addr, uintptr_t user, size_t size)
+{
+    if (addr < user)
+        return user - addr;
+    if (addr - user < size || (size == 0 && addr == user))
+        return 0;
+    return addr - (user + size) + 1;
+}
+
+int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit)
+{
+    size_t index;
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate(addr, &index);
+    if (arena == NULL)
+        return 0;
+    /* The slot's own block, or its neighbour's when that is nearer: an
+     * overrun of one slot's block can reach the next slot's guard page. */
+    int found = 0;
+    uintptr_t best = UINTPTR_MAX;
+    for (size_t i = index == 0 ? 0 : index - 1; i <= index + 1 && i < arena->slot_count; i++) {
+        const ar_heap_guard_slot_t *s = &arena->slots[i];
+        int state = atomic_load_explicit(&s->state, memory_order_acquire);
+        if (state == AR_HEAP_SLOT_UNUSED)
+            continue;
+        uintptr_t user = atomic_load_explicit(&s->user, memory_order_relaxed);
+        size_t size = atomic_load_explicit(&s->size, memory_order_relaxed);
+        uintptr_t d = ar_heap_guard__distance(addr, user, size);
+        if (d < best || (d == best && i == index)) {
+            best = d;
+            hit->user = user;
+            hit->size = size;
+            hit->state = state == AR_HEAP_SLOT_LIVE          ? AR_HEAP_STATE_LIVE
+                         : state == AR_HEAP_SLOT_QUARANTINED ? AR_HEAP_STATE_QUARANTINED
+                                                             : AR_HEAP_STATE_FREED;
+            found = 1;
+        }
+    }
+    return found;
+}
+
+void ar_heap_guard__counts(size_t *live, size_t *limit)
+{
+    pthread_mutex_lock(&guard.lock);
+    *live = atomic_load_explicit(&guard.live, memory_order_relaxed);
+    *limit = guard.page == 0 ? 0 : guard.limit;
+    pthread_mutex_unlock(&guard.lock);
+}
