@@ -223,6 +223,10 @@ typedef struct ar_heap_guard_hit_s {
  * the fault handler). */
 int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit);
 
+/* The slot lock, a leaf: taken last by fork (after the quarantine's). */
+void ar_heap_guard__lock(void);
+void ar_heap_guard__unlock(void);
+
 /* Guarded blocks live now, and the most that may be (mapping budget). */
 void ar_heap_guard__counts(size_t *live, size_t *limit);
 

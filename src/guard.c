@@ -421,6 +421,16 @@ int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit)
     return found;
 }
 
+void ar_heap_guard__lock(void)
+{
+    pthread_mutex_lock(&guard.lock);
+}
+
+void ar_heap_guard__unlock(void)
+{
+    pthread_mutex_unlock(&guard.lock);
+}
+
 void ar_heap_guard__counts(size_t *live, size_t *limit)
 {
     pthread_mutex_lock(&guard.lock);

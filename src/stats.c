@@ -43,6 +43,8 @@ void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out)
      * clamp only guards that invariant. */
     if (out->peak_live_bytes < out->live_bytes)
         out->peak_live_bytes = out->live_bytes;
+    size_t limit;
+    ar_heap_guard__counts(&out->guarded_blocks, &limit);
 }
 
 void ar_heap__get_stats(ar_heap_stats_t *out)

@@ -73,16 +73,18 @@ static size_t ar_heap_tracking__bucket(const ar_heap_shard_t *shard, uint64_t ha
     return (size_t)(hash >> AR_HEAP_SHARD_BITS) & (shard->bucket_count - 1);
 }
 
-/* fork: every shard lock, then the quarantine's, so the child inherits
- * consistent tables. */
+/* fork: every shard lock, then the quarantine's, then the guard slots',
+ * so the child inherits consistent tables. */
 static void ar_heap_tracking__before_fork(void)
 {
     ar_heap_tracking__lock_all();
     ar_heap_quarantine__lock();
+    ar_heap_guard__lock();
 }
 
 static void ar_heap_tracking__after_fork_parent(void)
 {
+    ar_heap_guard__unlock();
     ar_heap_quarantine__unlock();
     ar_heap_tracking__unlock_all();
 }
