@@ -53,8 +53,15 @@ void ar_heap_quarantine__held(size_t *blocks, size_t *bytes)
     pthread_mutex_unlock(&quarantine.lock);
 }
 
+/* Bytes at the start of the next block to leave that are prefetched ahead
+ * of its eviction (see take_over). Prefetching all of a 4 KiB block
+ * measured no faster: the prefetches then stall on the cache's miss
+ * buffers instead of the check. */
+#define AR_HEAP_QUARANTINE_PREFETCH_HEAD ((size_t)192)
+
 /* With the lock held: take out the oldest blocks while more than `budget`
- * bytes are held; return them as a qnext list. */
+ * bytes are held; return them as a qnext list. Then start loading what the
+ * next eviction reads (see below). */
 static ar_heap_record_t *ar_heap_quarantine__take_over(size_t budget)
 {
     ar_heap_record_t *out = NULL;
@@ -74,6 +81,33 @@ static ar_heap_record_t *ar_heap_quarantine__take_over(size_t budget)
         tail = &old->qnext;
     }
     atomic_store_explicit(&quarantine.hint, quarantine.blocks, memory_order_relaxed);
+    /*
+     * The oldest block leaves at the next push or so, thousands of frees
+     * after its record and bytes were last touched: they have left the
+     * caches. Prefetch them one push ahead, so that the eviction does not
+     * wait for them. Its record was prefetched by the previous push, as the
+     * successor of the then oldest, so reading its fields here is cheap;
+     * prefetch the lines its checks start with (the head canary and the
+     * first poison, AR_HEAP_QUARANTINE_PREFETCH_HEAD bytes: the hardware
+     * prefetcher follows the poison check's stream from there) and its
+     * last line (the tail canary), and the record of its successor, whose hot
+     * fields (links to state) may straddle two lines. Prefetches are hints:
+     * they change nothing and never fault. (Written here, not in a helper
+     * of prefetches alone: GCC takes such a function for pure and drops
+     * calls to it.)
+     */
+    const ar_heap_record_t *next = quarantine.oldest;
+    if (next != NULL) {
+        const char *base = next->base;
+        for (size_t at = 0; at < next->total && at < AR_HEAP_QUARANTINE_PREFETCH_HEAD; at += 64)
+            __builtin_prefetch(base + at, 0, 3);
+        __builtin_prefetch(base + next->total - 1, 0, 3);
+        const char *successor = (const char *)next->qnext;
+        if (successor != NULL) {
+            __builtin_prefetch(successor, 1, 3);
+            __builtin_prefetch(successor + offsetof(ar_heap_record_t, state), 1, 3);
+        }
+    }
     return out;
 }
 
