@@ -154,6 +154,7 @@ typedef struct ar_heap_stats_s {
     size_t quarantine_blocks; /* freed blocks held in the quarantine */
     size_t quarantine_bytes;  /* memory those blocks hold, canaries included */
     size_t guarded_blocks;    /* live blocks placed against guard pages (option guard) */
+    size_t errors_reported;   /* error reports written so far (leaks are not errors) */
 } ar_heap_stats_t;
 
 /* ar_heap__get_stats: copy a consistent snapshot of the counters to *out. */

@@ -499,6 +499,9 @@ void ar_heap_report__warning(const char *text);
 /* Say that `found` damaged blocks were found and only `shown` reported. */
 void ar_heap_report__unshown(size_t found, size_t shown);
 
+/* Error reports written so far. */
+size_t ar_heap_report__errors(void);
+
 /* Apply the configured error action (abort, exit, or return). */
 void ar_heap_report__act(void);
 

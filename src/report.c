@@ -115,6 +115,19 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind)
     return "error";
 }
 
+/* Error reports written so far (ar_heap_stats_t.errors_reported). */
+static _Atomic size_t ar_heap_report_errors;
+
+size_t ar_heap_report__errors(void)
+{
+    return atomic_load_explicit(&ar_heap_report_errors, memory_order_relaxed);
+}
+
+static void ar_heap_report__count(void)
+{
+    atomic_fetch_add_explicit(&ar_heap_report_errors, 1, memory_order_relaxed);
+}
+
 static const char ar_heap_report_rule[] =
     "=================================================================\n";
 
@@ -345,6 +358,7 @@ void ar_heap_report__act(void)
 void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
                                  const ar_heap_site_t *site, const ar_heap_stack_t *stack)
 {
+    ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
                               site, NULL, NULL, record, NULL };
@@ -374,6 +388,7 @@ static void ar_heap_report__bytes(ar_heap_out_t *out, const unsigned char *bytes
 void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detected,
                             const ar_heap_site_t *site)
 {
+    ar_heap_report__count();
     const ar_heap_record_t *record = &finding->record;
     const ar_heap_damage_t *damage = &finding->damage;
     ar_heap_error_t kind = (ar_heap_error_t)damage->kind;
@@ -462,6 +477,7 @@ static const char *ar_heap_report__access_name(int access)
 
 void ar_heap_report__fault(const ar_heap_fault_t *f)
 {
+    ar_heap_report__count();
     ar_heap_stack__signal_safe(1);
     long long offset = f->addr >= f->hit.user ? (long long)(f->addr - f->hit.user)
                                               : -(long long)(f->hit.user - f->addr);
@@ -541,6 +557,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
                                  const ar_heap_stack_t *stack)
 {
+    ar_heap_report__count();
     ar_heap_record_t record;
     uintptr_t addr = (uintptr_t)ptr;
     if (ar_heap_tracking__find_freed(addr, &record)) {
@@ -579,6 +596,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
 
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site)
 {
+    ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
                               NULL };

@@ -45,6 +45,7 @@ void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out)
         out->peak_live_bytes = out->live_bytes;
     size_t limit;
     ar_heap_guard__counts(&out->guarded_blocks, &limit);
+    out->errors_reported = ar_heap_report__errors();
 }
 
 void ar_heap__get_stats(ar_heap_stats_t *out)
