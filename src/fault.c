@@ -72,11 +72,13 @@ static void ar_heap_fault__pass_on(int sig, siginfo_t *info, void *context)
             previous->sa_sigaction(sig, info, context);
             return;
         }
+    } else if (previous->sa_handler == SIG_IGN && info != NULL && info->si_code <= 0) {
+        return; /* a sent signal the program ignores: ignored still */
     } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) {
         previous->sa_handler(sig);
         return;
     }
-    /* Default, or ignored, which for a real fault could only loop. */
+    /* Default, or an ignored real fault, which could only loop. */
     ar_heap_fault__die(sig, info);
 }
 

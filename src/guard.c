@@ -7,7 +7,8 @@
  * whose pages are made inaccessible does the same for any touch after free.
  *
  * Slots. Guarded blocks live in slots carved from arenas: large ranges of
- * address space reserved PROT_NONE once and never unmapped. All slots of an
+ * address space reserved PROT_NONE once and never unmapped, with one more
+ * PROT_NONE page at each end. All slots of an
  * arena have the same size, `pages` data pages plus one guard page, so the
  * slot of an address is one division; a block of n pages goes to an arena
  * whose slots have n pages (rounded up beyond 16 pages, a quarter of a
@@ -64,6 +65,7 @@
 #define AR_HEAP_GUARD_ARENAS 4096
 /* Address space reserved per arena, at least (it holds at least 8 slots). */
 #define AR_HEAP_GUARD_ARENA_BYTES ((size_t)64 << 20)
+/* Slots per arena at least, unless one slot alone is larger than that. */
 #define AR_HEAP_GUARD_ARENA_MIN_SLOTS 8
 
 typedef enum ar_heap_slot_state_e {
@@ -99,9 +101,14 @@ static struct {
     ar_heap_guard_arena_t arenas[AR_HEAP_GUARD_ARENAS];
     _Atomic size_t live;         /* guarded blocks live now */
     size_t limit;                /* most live guarded blocks (the mapping budget) */
+    size_t max_maps;             /* vm.max_map_count as read */
     _Atomic size_t sampled;      /* blocks eligible for a guard so far */
-    int warned;                  /* the one warning about the budget was written */
-} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, { { 0 } }, 0, 0, 0, 0 };
+    int warned[2];               /* each AR_HEAP_GUARD_WARN_* written once */
+} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0 } };
+
+/* The one-time warnings: the mapping budget is used up; a mapping call
+ * failed for another reason. */
+enum { AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_WARN_SYSTEM };
 
 /* Read a small decimal file such as /proc/sys/vm/max_map_count; 0 if not. */
 static size_t ar_heap_guard__read_number(const char *path)
@@ -146,6 +153,7 @@ static void ar_heap_guard__init_locked(void)
         max = 65530; /* Linux's default, when the limit can not be read */
     size_t reserve = max / 8 > 1024 ? max / 8 : 1024;
     size_t used = ar_heap_guard__count_mappings();
+    guard.max_maps = max;
     guard.limit = max > reserve + used ? (max - reserve - used) / 2 : 0;
     ar_heap_fault__install();
 }
@@ -161,7 +169,10 @@ static size_t ar_heap_guard__class_pages(size_t pages)
     return (pages + step - 1) / step * step;
 }
 
-/* With the lock held: a new arena for slots of `pages` data pages. */
+/* With the lock held: a new arena for slots of `pages` data pages. The
+ * reservation has one more PROT_NONE page at each end, so that the first
+ * slot's block has an inaccessible page below it and the last slot's one
+ * above it, whatever the kernel maps next to the arena. */
 static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
 {
     size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
@@ -170,20 +181,24 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
     size_t slot_bytes = (pages + 1) * guard.page;
     size_t slots = AR_HEAP_GUARD_ARENA_BYTES / slot_bytes;
     if (slots < AR_HEAP_GUARD_ARENA_MIN_SLOTS)
-        slots = AR_HEAP_GUARD_ARENA_MIN_SLOTS;
-    if (slot_bytes > SIZE_MAX / slots)
+        slots = slot_bytes > AR_HEAP_GUARD_ARENA_BYTES ? 1 : AR_HEAP_GUARD_ARENA_MIN_SLOTS;
+    if (slot_bytes > (SIZE_MAX - 2 * guard.page) / slots)
         return NULL;
-    void *start = mmap(NULL, slot_bytes * slots, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t reserved = slot_bytes * slots + 2 * guard.page;
+    /* Not MAP_NORESERVE: PROT_NONE pages are not charged anyway, and the
+     * pages a block makes writable must be, so that mprotect refuses a
+     * block larger than the system could ever back (as malloc would)
+     * instead of the OOM killer ending the process at the fill. */
+    void *start = mmap(NULL, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (start == MAP_FAILED)
         return NULL;
     ar_heap_guard_slot_t *table = ar_heap_os__map(slots * sizeof *table);
     if (table == NULL) {
-        munmap(start, slot_bytes * slots);
+        munmap(start, reserved);
         return NULL;
     }
     ar_heap_guard_arena_t *arena = &guard.arenas[count];
-    arena->start = (uintptr_t)start;
+    arena->start = (uintptr_t)start + guard.page;
     arena->pages = pages;
     arena->slot_bytes = slot_bytes;
     arena->slot_count = slots;
@@ -227,12 +242,12 @@ static void ar_heap_guard__put_slot(ar_heap_guard_arena_t *arena, size_t index)
     arena->free_head = (uint32_t)(index + 1);
 }
 
-/* Warn once that blocks are no longer guarded, saying why. */
-static void ar_heap_guard__warn_degraded(const char *why)
+/* Warn once per kind that blocks are not guarded, saying why. */
+static void ar_heap_guard__warn_degraded(int kind, const char *why)
 {
     pthread_mutex_lock(&guard.lock);
-    int first = !guard.warned;
-    guard.warned = 1;
+    int first = !guard.warned[kind];
+    guard.warned[kind] = 1;
     pthread_mutex_unlock(&guard.lock);
     if (first)
         ar_heap_report__warning(why);
@@ -273,6 +288,7 @@ int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out)
     if (atomic_load_explicit(&guard.live, memory_order_relaxed) >= guard.limit) {
         pthread_mutex_unlock(&guard.lock);
         ar_heap_guard__warn_degraded(
+            AR_HEAP_GUARD_WARN_BUDGET,
             "guard pages: the mapping budget (vm.max_map_count) is used up; new blocks get "
             "canaries only until guarded blocks are freed");
         return 0;
@@ -281,8 +297,12 @@ int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out)
     size_t index = ar_heap_guard__take_slot(ar_heap_guard__class_pages(pages), &arena);
     if (index == SIZE_MAX) {
         pthread_mutex_unlock(&guard.lock);
-        ar_heap_guard__warn_degraded("guard pages: no address space for a new arena; new blocks "
-                                     "get canaries only");
+        /* No address space for this size (a huge request, or the arena
+         * table is full): this block goes to libc, which refuses it too
+         * when it is absurd; later blocks are still guarded. */
+        ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_SYSTEM,
+                                     "guard pages: could not reserve address space for a guard "
+                                     "slot; such blocks get canaries only");
         return 0;
     }
     atomic_fetch_add_explicit(&guard.live, 1, memory_order_relaxed);
@@ -300,14 +320,23 @@ int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out)
         user = guard_page - rounded;
     }
     if (mprotect((void *)data, pages * page, PROT_READ | PROT_WRITE) != 0) {
+        int error = errno;
         pthread_mutex_lock(&guard.lock);
         ar_heap_guard__put_slot(arena, index);
         pthread_mutex_unlock(&guard.lock);
         atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
-        ar_heap_guard__warn_degraded(
-            errno == ENOMEM ? "guard pages: the kernel refused another mapping "
-                              "(vm.max_map_count); new blocks get canaries only"
-                            : "guard pages: mprotect failed; new blocks get canaries only");
+        /* ENOMEM is the mapping limit, or no memory for a block this
+         * large: the count of mappings tells which. Without memory the
+         * block goes to libc, which decides; nothing to warn about. */
+        if (error != ENOMEM)
+            ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_SYSTEM,
+                                         "guard pages: mprotect failed; such blocks get canaries "
+                                         "only");
+        else if (ar_heap_guard__count_mappings() + 2 >= guard.max_maps)
+            ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_BUDGET,
+                                         "guard pages: the kernel refused another mapping "
+                                         "(vm.max_map_count); new blocks get canaries only until "
+                                         "guarded blocks are freed");
         return 0;
     }
     ar_heap_guard_slot_t *s = &arena->slots[index];
@@ -322,14 +351,23 @@ int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out)
     return 1;
 }
 
-/* The arena and slot index of an address in guard memory; NULL if none. */
-static ar_heap_guard_arena_t *ar_heap_guard__locate(uintptr_t addr, size_t *index)
+/* The arena and slot index of an address in guard memory; NULL if none.
+ * With `margins`, the PROT_NONE page at each end of an arena counts as
+ * its first or last slot's (for the fault handler). */
+static ar_heap_guard_arena_t *ar_heap_guard__locate(uintptr_t addr, size_t *index, int margins)
 {
     size_t count = atomic_load_explicit(&guard.arena_count, memory_order_acquire);
+    size_t margin = margins ? guard.page : 0;
     for (size_t i = 0; i < count; i++) {
         ar_heap_guard_arena_t *arena = &guard.arenas[i];
-        if (addr >= arena->start && addr - arena->start < arena->slot_count * arena->slot_bytes) {
-            *index = (addr - arena->start) / arena->slot_bytes;
+        size_t span = arena->slot_count * arena->slot_bytes;
+        if (addr + margin >= arena->start && addr - arena->start + margin < span + 2 * margin) {
+            if (addr < arena->start)
+                *index = 0;
+            else if (addr - arena->start >= span)
+                *index = arena->slot_count - 1;
+            else
+                *index = (addr - arena->start) / arena->slot_bytes;
             return arena;
         }
     }
@@ -346,7 +384,7 @@ static void ar_heap_guard__close(void *base, size_t total)
 void ar_heap_guard__protect(const ar_heap_record_t *record)
 {
     size_t index;
-    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)record->base, &index);
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)record->base, &index, 0);
     if (arena == NULL)
         return;
     ar_heap_guard__close(record->base, record->total);
@@ -360,7 +398,7 @@ int ar_heap_guard__release(void *base)
     if (atomic_load_explicit(&guard.arena_count, memory_order_relaxed) == 0)
         return 0;
     size_t index;
-    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)base, &index);
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)base, &index, 0);
     if (arena == NULL)
         return 0;
     ar_heap_guard_slot_t *s = &arena->slots[index];
@@ -393,7 +431,7 @@ static uintptr_t ar_heap_guard__distance(uintptr_t addr, uintptr_t user, size_t 
 int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit)
 {
     size_t index;
-    ar_heap_guard_arena_t *arena = ar_heap_guard__locate(addr, &index);
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate(addr, &index, 1);
     if (arena == NULL)
         return 0;
     /* The slot's own block, or its neighbour's when that is nearer: an
