@@ -169,6 +169,39 @@ void ar_heap__get_stats(ar_heap_stats_t *out);
  */
 size_t ar_heap__check_all(void);
 
+/*
+ * Per-test leak checks. A mark is a point in the sequence of allocations
+ * (REALLOC counts as an allocation of its new block).
+ *
+ * ar_heap__checkpoint: the mark of "now" (0 in a release library).
+ */
+typedef unsigned long long ar_heap_mark_t;
+ar_heap_mark_t ar_heap__checkpoint(void);
+
+/*
+ * ar_heap__leaks_since: the number of blocks allocated after `mark` that
+ * are still live, leaving out blocks allowed to leak (ar_heap__allow_leak,
+ * or a description containing INTENTIONAL_LEAK_FOR_TESTING). With `report`
+ * not 0, each of them is also listed on stderr with its size, description
+ * and allocation site. 0 in a release library.
+ */
+size_t ar_heap__leaks_since(ar_heap_mark_t mark, int report);
+
+/*
+ * ar_heap__leaks_since_text: as ar_heap__leaks_since, listing the blocks
+ * in buf instead (one line each, as much as fits in `size` bytes, always
+ * NUL-terminated when size is not 0), for a test's failure message.
+ */
+size_t ar_heap__leaks_since_text(ar_heap_mark_t mark, char *buf, size_t size);
+
+/*
+ * ar_heap__allow_leak: mark the live block at ptr as expected to outlive
+ * the test (or the program): it is left out of ar_heap__leaks_since and
+ * listed as intentional in the leak report. Returns 1 when ptr is a live
+ * block, 0 otherwise (no report). 0 in a release library.
+ */
+int ar_heap__allow_leak(const void *ptr);
+
 /* ar_heap__has_tracking: 1 when the library was built with the debug heap. */
 int ar_heap__has_tracking(void);
 

@@ -171,6 +171,7 @@ size_t ar_heap__check_all_for(const char *how);
 /* A block's layout flags (record.flags). */
 #define AR_HEAP_BLOCK_CANARY 0x1u  /* head and tail zones hold canary bytes */
 #define AR_HEAP_BLOCK_GUARDED 0x2u /* in a guard-page slot (guard.c) */
+#define AR_HEAP_BLOCK_ALLOWED_LEAK 0x4u /* ar_heap__allow_leak: expected to outlive */
 
 /* Where a new block lies: base and total cover every byte the checker
  * owns for it (head zone, user bytes, tail zone). */
@@ -371,6 +372,9 @@ void ar_heap_stats__sub_live(size_t size);
 /* Next allocation sequence number (1, 2, ...). */
 uint64_t ar_heap_stats__next_seq(void);
 
+/* The last sequence number handed out (0 before the first allocation). */
+uint64_t ar_heap_stats__last_seq(void);
+
 /* With every shard locked: all counters, the peak included, as one
  * consistent snapshot (what ar_heap__get_stats returns). */
 void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out);
@@ -429,12 +433,17 @@ void ar_heap_stack__print_pc(struct ar_heap_out_s *out, const void *pc);
  * the program's heap is damaged and from inside the allocator.
  */
 typedef struct ar_heap_out_s {
-    int fd;
+    int fd;       /* -1: into `text` instead (ar_heap_out__init_text) */
     size_t len;
     char buf[512];
+    char *text;   /* a caller's buffer, kept NUL-terminated */
+    size_t text_size;
+    size_t text_len;
 } ar_heap_out_t;
 
 void ar_heap_out__init(ar_heap_out_t *out, int fd);
+/* A writer into buf[0..size): what does not fit is dropped. */
+void ar_heap_out__init_text(ar_heap_out_t *out, char *buf, size_t size);
 void ar_heap_out__str(ar_heap_out_t *out, const char *s);
 void ar_heap_out__dec(ar_heap_out_t *out, uint64_t value);
 void ar_heap_out__signed(ar_heap_out_t *out, long long value);
@@ -510,6 +519,16 @@ void ar_heap_report__act(void);
 /* Write the leak report (file and stderr summary). Returns the number of
  * leaked blocks that are not marked intentional. */
 size_t ar_heap_leaks__report(void);
+
+/* Whether a live block is left out of leak counts: allowed to leak, or
+ * described with AR_HEAP_INTENTIONAL_LEAK_MARKER. */
+int ar_heap_leaks__is_intentional(const ar_heap_record_t *record);
+
+/* One leaked block as a report line: "  #seq  N bytes at 0x...  file:line  "desc"  thread T". */
+void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *record);
+
+/* Set `flag` in the live record of `user`; 1 when it is live. */
+int ar_heap_tracking__set_flag(uintptr_t user, uint8_t flag);
 
 /* The at-exit hook registered on first use. */
 void ar_heap_leaks__at_exit(void);

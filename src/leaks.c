@@ -9,7 +9,8 @@
  * run stays quiet.
  *
  * Blocks whose description contains INTENTIONAL_LEAK_FOR_TESTING (AgeRun's
- * convention) are listed apart and do not count as leaks.
+ * convention), or that were passed to ar_heap__allow_leak(), are listed
+ * apart and do not count as leaks.
  *
  * The report holds every shard lock while it runs, so the set of blocks it
  * describes is one consistent snapshot. Its scratch arrays are mapped from
@@ -45,9 +46,10 @@ typedef struct ar_heap_leak_scan_s {
     size_t capacity;
 } ar_heap_leak_scan_t;
 
-static int ar_heap_leaks__is_intentional(const ar_heap_record_t *record)
+int ar_heap_leaks__is_intentional(const ar_heap_record_t *record)
 {
-    return strstr(record->desc, AR_HEAP_INTENTIONAL_LEAK_MARKER) != NULL;
+    return (record->flags & AR_HEAP_BLOCK_ALLOWED_LEAK) ||
+           strstr(record->desc, AR_HEAP_INTENTIONAL_LEAK_MARKER) != NULL;
 }
 
 static void ar_heap_leaks__collect(const ar_heap_record_t *record, void *arg)
@@ -161,7 +163,7 @@ static void ar_heap_leaks__count(ar_heap_out_t *out, size_t n, const char *one, 
     ar_heap_out__str(out, n == 1 ? one : many);
 }
 
-static void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *r)
+void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *r)
 {
     ar_heap_out__str(out, "  #");
     ar_heap_out__dec(out, r->seq);

@@ -21,11 +21,31 @@ void ar_heap_out__init(ar_heap_out_t *out, int fd)
 {
     out->fd = fd;
     out->len = 0;
+    out->text = NULL;
+    out->text_size = 0;
+    out->text_len = 0;
+}
+
+void ar_heap_out__init_text(ar_heap_out_t *out, char *buf, size_t size)
+{
+    ar_heap_out__init(out, -1);
+    out->text = buf;
+    out->text_size = size;
+    if (buf != NULL && size > 0)
+        buf[0] = '\0';
 }
 
 void ar_heap_out__flush(ar_heap_out_t *out)
 {
-    ar_heap_os__write_all(out->fd, out->buf, out->len);
+    if (out->fd >= 0) {
+        ar_heap_os__write_all(out->fd, out->buf, out->len);
+    } else if (out->text != NULL && out->text_size > 0) {
+        size_t room = out->text_size - 1 - out->text_len;
+        size_t take = out->len < room ? out->len : room;
+        memcpy(out->text + out->text_len, out->buf, take);
+        out->text_len += take;
+        out->text[out->text_len] = '\0';
+    }
     out->len = 0;
 }
 

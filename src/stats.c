@@ -19,6 +19,11 @@ uint64_t ar_heap_stats__next_seq(void)
     return atomic_fetch_add_explicit(&stats.seq, 1, memory_order_relaxed) + 1;
 }
 
+uint64_t ar_heap_stats__last_seq(void)
+{
+    return atomic_load_explicit(&stats.seq, memory_order_relaxed);
+}
+
 void ar_heap_stats__add_live(size_t size)
 {
     size_t now = atomic_fetch_add_explicit(&stats.live_bytes, size, memory_order_relaxed) + size;

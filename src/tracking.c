@@ -414,6 +414,23 @@ static int ar_heap_tracking__newest_freed_locked(const ar_heap_shard_t *shard, u
     return found;
 }
 
+int ar_heap_tracking__set_flag(uintptr_t user, uint8_t flag)
+{
+    uint64_t hash = ar_heap_tracking__hash(user);
+    ar_heap_shard_t *shard = ar_heap_tracking__shard(hash);
+    int found = 0;
+    pthread_mutex_lock(&shard->lock);
+    if (shard->bucket_count != 0) {
+        ar_heap_record_t *record = *ar_heap_tracking__link(shard, hash, user);
+        if (record != NULL && record->state == AR_HEAP_STATE_LIVE) {
+            record->flags |= flag;
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&shard->lock);
+    return found;
+}
+
 int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out)
 {
     uint64_t hash = ar_heap_tracking__hash(user);

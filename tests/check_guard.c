@@ -1,0 +1,1552 @@
+/*
+ * check_guard.c: blocks against PROT_NONE guard pages (option guard=1).
+ *
+ * A guarded block ends at an inaccessible page (or, with guard_below=1,
+ * starts right after one), so an overrun faults at the guilty instruction
+ * and the fault handler (src/fault.c) reports it: kind, READ or WRITE,
+ * offset, the block, where it was allocated (and freed). A freed guarded
+ * block's pages are inaccessible, so any touch after free faults too.
+ * Faults that are not arheap's go to the handler the program had, or end
+ * the process silently as they would have without arheap. Past the mapping
+ * budget new blocks get canaries only, with one warning; a correct
+ * program, however it churns the heap, gets no report at all.
+ *
+ * Every test runs its code in a forked child, with its own options, and
+ * asserts how the child ended (SIGSEGV, or the exit code) and what it
+ * wrote. Bad accesses go through ar_test__opaque() and volatile, so the
+ * compiler neither warns about nor removes them. Children note values
+ * with ar_test__note (write(2)), which survives a death by signal where
+ * stdio buffers would not.
+ *
+ * "Guarded?" is read from the block's address: with guard_align=1 a
+ * guarded block ends exactly on a page boundary. The tests that count use
+ * 24-byte blocks: a block from libc ends at base + 16 + 24 with base
+ * 16-aligned (src/block.c), never on a page boundary, so the count is exact.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+/* What the report says about the access: the CPU tells read from write on
+ * x86-64 only (src/fault.c); elsewhere the report says ACCESS. */
+#if defined(__x86_64__)
+#define ACCESS_NAME(access) ((access) == 'R' ? "READ" : "WRITE")
+#else
+#define ACCESS_NAME(access) ((void)(access), "ACCESS")
+#endif
+
+#define MIB ((size_t)1048576)
+
+static size_t page_size(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096;
+}
+
+/* In a child that faults on purpose: should the fault not end it (a
+ * handler returning without repair re-faults forever), SIGALRM does,
+ * well before the test case's timeout. */
+static void watchdog(void)
+{
+    alarm(10);
+}
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+/* Apply options built like printf; a child reports a rejected option. */
+static void set_options(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static void set_options(const char *format, ...)
+{
+    char options[256];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(options, sizeof options, format, ap);
+    va_end(ap);
+    if (ar_heap__set_options(options) != 0)
+        ar_test__note("bad_options", 1);
+}
+
+/* 1 when the block [p, p + size) ends exactly on a page boundary. */
+static int ends_on_a_page(const char *p, size_t size)
+{
+    return ((uintptr_t)p + size) % page_size() == 0;
+}
+
+/* Read or write one byte at p[offset], as the case says. */
+static void touch(char *p, long offset, int access)
+{
+    volatile char *v = (volatile char *)ar_test__opaque(p);
+    if (access == 'W') {
+        v[offset] = 0x5a;
+    } else {
+        char c = v[offset];
+        ar_test__note("read", (unsigned char)c);
+    }
+}
+
+static void expect_segv(const ar_test_child_t *child, const char *label)
+{
+    ck_assert_msg(child->signaled && child->signal == SIGSEGV,
+                  "%s: child did not die by SIGSEGV (exited=%d code=%d signaled=%d signal=%d); "
+                  "output:\n%.3000s",
+                  label, child->exited, child->exit_code, child->signaled, child->signal,
+                  child->output);
+    ck_assert_msg(!ar_test__output_has(child, "[note bad_options="),
+                  "%s: options rejected:\n%.3000s", label, child->output);
+}
+
+static void expect_exit(const ar_test_child_t *child, const char *label, int code)
+{
+    ck_assert_msg(child->exited && child->exit_code == code,
+                  "%s: child did not exit %d (exited=%d code=%d signaled=%d signal=%d); "
+                  "output:\n%.3000s",
+                  label, code, child->exited, child->exit_code, child->signaled, child->signal,
+                  child->output);
+    ck_assert_msg(!ar_test__output_has(child, "[note bad_options="),
+                  "%s: options rejected:\n%.3000s", label, child->output);
+}
+
+static void expect_lacks(const ar_test_child_t *child, const char *label, const char *needle)
+{
+    ck_assert_msg(!ar_test__output_has(child, needle), "%s: output has \"%s\":\n%.3000s", label,
+                  needle, child->output);
+}
+
+/* "  block: N bytes \"desc\" at 0x" (one byte: "1 byte"). */
+static const char *block_line(char *buf, size_t cap, size_t size, const char *desc)
+{
+    snprintf(buf, cap, "  block: %zu %s \"%s\" at 0x", size, size == 1 ? "byte" : "bytes", desc);
+    return buf;
+}
+
+/* What a guard-page fault report says: the header, "<ACCESS> at 0x...
+ * faulted, offset <offset><detail>", the instruction, the block, its
+ * allocation site (noted as "alloc"), the summary; one report only. */
+static void expect_fault_report(const ar_test_child_t *child, const char *label, const char *kind,
+                                int access, long offset, const char *detail, size_t size,
+                                const char *desc)
+{
+    char buf[256];
+    char prefix[32];
+    snprintf(buf, sizeof buf, "arheap: ERROR: %s on block 0x", kind);
+    ar_test__expect_has(child, label, buf);
+    ck_assert_msg(ar_test__output_count(child, "arheap: ERROR:") == 1,
+                  "%s: expected exactly one report:\n%.3000s", label, child->output);
+    snprintf(prefix, sizeof prefix, "  %s at 0x", ACCESS_NAME(access));
+    snprintf(buf, sizeof buf, " faulted, offset %ld%s", offset, detail);
+    ck_assert_msg(ar_test__output_line_has(child, prefix, buf),
+                  "%s: no line \"%s...%s\" in the output:\n%.3000s", label, prefix, buf,
+                  child->output);
+    ar_test__expect_has(child, label, "  by the instruction at 0x");
+    ar_test__expect_has(child, label, block_line(buf, sizeof buf, size, desc));
+    AR_TEST_EXPECT_SITE(child, label, "  allocated at ", "alloc");
+    snprintf(buf, sizeof buf, "SUMMARY: arheap: %s (%s) on a %zu-byte block \"%s\" allocated at ",
+             kind, ACCESS_NAME(access), size, desc);
+    ar_test__expect_has(child, label, buf);
+    AR_TEST_EXPECT_SITE(child, label, "SUMMARY: arheap: ", "alloc");
+    expect_lacks(child, label, "[note survived=");
+}
+
+/* " bytes after the end" detail of an overrun at `offset` of `size` bytes:
+ * counted as the report does, 0 for the byte right after the block. */
+static const char *overrun_detail(char *buf, size_t cap, long offset, size_t size)
+{
+    unsigned long past = (unsigned long)offset - size;
+    snprintf(buf, cap, ": %lu %s after the end of the block", past, past == 1 ? "byte" : "bytes");
+    return buf;
+}
+
+/* ------------------------------------------------- the allocation table */
+
+typedef enum via_e {
+    VIA_MALLOC,
+    VIA_CALLOC,
+    VIA_REALLOC_GROWN,
+    VIA_REALLOC_SHRUNK,
+    VIA_STRDUP,
+    VIA_COUNT
+} via_t;
+
+static const char *const via_desc[VIA_COUNT] = {
+    "via MALLOC", "via CALLOC", "via REALLOC grown", "via REALLOC shrunk", "via STRDUP",
+};
+
+static const size_t table_sizes[] = { 1, 13, 16, 4096, MIB };
+#define SIZE_COUNT (sizeof table_sizes / sizeof table_sizes[0])
+#define TABLE_CASES ((int)(SIZE_COUNT * VIA_COUNT * 2))
+
+/* The case a child runs; set by the parent before the fork. */
+static struct {
+    size_t size;
+    via_t via;
+    int access;  /* 'R' or 'W' */
+    long offset; /* of the byte touched, relative to the user pointer */
+    char options[128];
+    char label[160];
+} the_case;
+
+/* Case i of a table: size, allocator, then read or write. */
+static void choose_case(int i, const char *options, const char *what)
+{
+    the_case.size = table_sizes[(size_t)i / (VIA_COUNT * 2)];
+    the_case.via = (via_t)((i / 2) % VIA_COUNT);
+    the_case.access = i % 2 == 0 ? 'W' : 'R';
+    snprintf(the_case.options, sizeof the_case.options, "%s", options);
+    snprintf(the_case.label, sizeof the_case.label, "%s, %s of a %zu-byte block %s (%s)", what,
+             the_case.access == 'W' ? "write" : "read", the_case.size, via_desc[the_case.via],
+             options);
+}
+
+static char strdup_source[MIB];
+
+/* Allocate the case's block of the_case.size bytes, noting the line of
+ * the call that made it ("alloc"). */
+static char *allocate_case(void)
+{
+    size_t size = the_case.size;
+    const char *desc = via_desc[the_case.via];
+    char *p = NULL;
+    switch (the_case.via) {
+    case VIA_MALLOC:
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__MALLOC(size, desc);
+        break;
+    case VIA_CALLOC:
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__CALLOC(1, size, desc);
+        break;
+    case VIA_REALLOC_GROWN: {
+        char *small = AR__HEAP__MALLOC(size / 2, "before growing");
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__REALLOC(small, size, desc);
+        break;
+    }
+    case VIA_REALLOC_SHRUNK: {
+        char *large = AR__HEAP__MALLOC(size + 64, "before shrinking");
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__REALLOC(large, size, desc);
+        break;
+    }
+    case VIA_STRDUP:
+        memset(strdup_source, 'x', size - 1);
+        strdup_source[size - 1] = '\0';
+        ar_test__note("alloc", __LINE__ + 1);
+        p = AR__HEAP__STRDUP(strdup_source, desc);
+        break;
+    case VIA_COUNT:
+        break;
+    }
+    return p;
+}
+
+/* Allocate the case's block, use all of it, then touch the case's byte. */
+static void body_touch_case(void)
+{
+    watchdog();
+    set_options("%s", the_case.options);
+    char *p = allocate_case();
+    if (p == NULL) {
+        ar_test__note("allocation_failed", 1);
+        return;
+    }
+    memset(p, 'u', the_case.size); /* every byte of the block is usable */
+    ar_test__note("page_end", ends_on_a_page(p, the_case.size));
+    touch(p, the_case.offset, the_case.access);
+    ar_test__note("survived", 1);
+}
+
+/* 1. guard_align=1: the byte right after every block is on the guard page. */
+START_TEST(a_one_byte_overrun_faults_at_the_guard_page)
+{
+    ar_test_child_t child;
+    char detail[96];
+    choose_case(_i, "guard=1:guard_align=1", "p[size]");
+    the_case.offset = (long)the_case.size;
+    ar_test__run_child(body_touch_case, &child);
+    expect_segv(&child, the_case.label);
+    ck_assert_msg(ar_test__note_value(&child, "page_end") == 1,
+                  "%s: the block does not end on a page:\n%.3000s", the_case.label, child.output);
+    expect_fault_report(&child, the_case.label, "heap-buffer-overflow", the_case.access,
+                        the_case.offset,
+                        overrun_detail(detail, sizeof detail, the_case.offset, the_case.size),
+                        the_case.size, via_desc[the_case.via]);
+    expect_lacks(&child, the_case.label, "  freed at ");
+}
+END_TEST
+
+/* 3. guard_below=1: the byte right before every block is on the guard
+ * page, and the block starts on a page. */
+static void body_underrun_case(void)
+{
+    watchdog();
+    set_options("%s", the_case.options);
+    char *p = allocate_case();
+    if (p == NULL) {
+        ar_test__note("allocation_failed", 1);
+        return;
+    }
+    memset(p, 'u', the_case.size);
+    ar_test__note("page_start", (uintptr_t)p % page_size() == 0);
+    touch(p, the_case.offset, the_case.access);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(with_guard_below_a_one_byte_underrun_faults_and_blocks_start_on_a_page)
+{
+    ar_test_child_t child;
+    choose_case(_i, "guard=1:guard_below=1", "p[-1]");
+    the_case.offset = -1;
+    ar_test__run_child(body_underrun_case, &child);
+    expect_segv(&child, the_case.label);
+    ck_assert_msg(ar_test__note_value(&child, "page_start") == 1,
+                  "%s: the user pointer is not page-aligned:\n%.3000s", the_case.label,
+                  child.output);
+    expect_fault_report(&child, the_case.label, "heap-buffer-underflow", the_case.access, -1,
+                        ": 1 byte before the start of the block", the_case.size,
+                        via_desc[the_case.via]);
+}
+END_TEST
+
+/* ------------------------------------------------------- single cases */
+
+/* A 13-byte block touched at `touch_at`, with `options`. */
+static struct {
+    const char *options;
+    long touch_at;
+    int access;
+} single;
+
+static void body_single(void)
+{
+    watchdog();
+    set_options("%s", single.options);
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    memset(p, 'u', 13);
+    touch(p, single.touch_at, single.access);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(an_overrun_deeper_into_the_guard_page_names_its_offset)
+{
+    ar_test_child_t child;
+    single.options = "guard=1:guard_align=1";
+    single.touch_at = 13 + 100;
+    single.access = 'W';
+    ar_test__run_child(body_single, &child);
+    expect_segv(&child, "p[113]");
+    expect_fault_report(&child, "p[113]", "heap-buffer-overflow", 'W', 113,
+                        ": 100 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
+START_TEST(on_error_exit_makes_a_fault_exit_with_error_exitcode)
+{
+    ar_test_child_t child;
+    single.options = "guard=1:guard_align=1:on_error=exit:error_exitcode=9";
+    single.touch_at = 13;
+    single.access = 'W';
+    ar_test__run_child(body_single, &child);
+    expect_exit(&child, "on_error=exit", 9);
+    expect_fault_report(&child, "on_error=exit", "heap-buffer-overflow", 'W', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
+START_TEST(on_error_exit_uses_exit_code_23_by_default)
+{
+    ar_test_child_t child;
+    single.options = "guard=1:guard_align=1:on_error=exit";
+    single.touch_at = 13;
+    single.access = 'R';
+    ar_test__run_child(body_single, &child);
+    expect_exit(&child, "on_error=exit", 23);
+    expect_fault_report(&child, "on_error=exit", "heap-buffer-overflow", 'R', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
+START_TEST(on_error_continue_still_ends_a_fault_by_sigsegv)
+{
+    ar_test_child_t child;
+    single.options = "guard=1:guard_align=1:on_error=continue";
+    single.touch_at = 13;
+    single.access = 'W';
+    ar_test__run_child(body_single, &child);
+    expect_segv(&child, "on_error=continue");
+    expect_fault_report(&child, "on_error=continue", "heap-buffer-overflow", 'W', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
+START_TEST(a_fault_report_can_be_json)
+{
+    ar_test_child_t child;
+    single.options = "guard=1:guard_align=1:report_json=1";
+    single.touch_at = 13;
+    single.access = 'W';
+    ar_test__run_child(body_single, &child);
+    expect_segv(&child, "report_json=1");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "{\"tool\":\"arheap\",\"error\":\"heap-buffer-overflow\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"found_by\":\"fault\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"size\":13,\"description\":\"thirteen\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"offset\":13,");
+#if defined(__x86_64__)
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"operation\":\"write\"");
+#endif
+    ck_assert_msg(!ar_test__output_has(&child, "arheap: ERROR"),
+                  "text report in JSON mode:\n%.3000s", child.output);
+}
+END_TEST
+
+START_TEST(a_fault_report_prints_the_allocation_stack)
+{
+    ar_test_child_t child;
+    single.options = "guard=1:guard_align=1:stack_depth=4";
+    single.touch_at = 13;
+    single.access = 'W';
+    ar_test__run_child(body_single, &child);
+    expect_segv(&child, "stack_depth=4");
+    expect_fault_report(&child, "stack_depth=4", "heap-buffer-overflow", 'W', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "#0 0x");
+}
+END_TEST
+
+/* 2. Default alignment (16): the slack after a 13-byte block is canary,
+ * not guard page. */
+START_TEST(with_default_alignment_the_block_end_is_16_aligned_against_the_guard)
+{
+    ar_test_child_t child;
+    single.options = "guard=1";
+    single.touch_at = 16;
+    single.access = 'W';
+    ar_test__run_child(body_single, &child);
+    expect_segv(&child, "p[16] of 13 bytes");
+    expect_fault_report(&child, "p[16] of 13 bytes", "heap-buffer-overflow", 'W', 16,
+                        ": 3 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
+static void body_slack_write(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "slack written");
+    ar_test__note("slack_end", ends_on_a_page(p, 16));
+    touch(p, 15, 'R'); /* reads of the slack do not fault either */
+    touch(p, 13, 'W');
+    ar_test__note("no_fault", 1);
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_write_into_the_slack_does_not_fault_and_is_caught_by_the_canary_at_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_slack_write, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    ck_assert_int_eq(ar_test__note_value(&child, "slack_end"), 1);
+    ck_assert_int_eq(ar_test__note_value(&child, "no_fault"), 1);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  1 byte damaged after the end of the block; the first at "
+                                      "offset 13 (its bytes are at offsets 0 to 12)\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"slack written\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  found by free at ", "free");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    ck_assert(!ar_test__output_has(&child, "faulted"));
+    ck_assert(!ar_test__output_has(&child, "[note survived="));
+}
+END_TEST
+
+/* In guard-after mode the bytes below a block, on its own first page,
+ * are head canary; below that page lies the previous slot's guard page.
+ * The second block is used: below an arena's first slot there is no slot,
+ * only whatever the kernel mapped there. */
+static void body_head_zone(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    char *first = AR__HEAP__MALLOC(13, "first");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "second");
+    long below_page = -(long)((uintptr_t)p % page_size()) - 1;
+    ar_test__note("below_page", (int)below_page);
+    touch(p, -1, 'W'); /* head canary: no fault */
+    ar_test__note("no_fault", 1);
+    (void)ar_test__opaque(first);
+    touch(p, below_page, 'R');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(below_the_first_page_of_a_guarded_block_is_a_guard_page)
+{
+    ar_test_child_t child;
+    char detail[96];
+    ar_test__run_child(body_head_zone, &child);
+    expect_segv(&child, "below the first page");
+    ck_assert_int_eq(ar_test__note_value(&child, "no_fault"), 1);
+    long below = -(long)page_size() + 13 - 1; /* the 13 bytes end on the guard page */
+    ck_assert_msg(ar_test__note_value(&child, "below_page") == below, "unexpected offset:\n%.3000s",
+                  child.output);
+    snprintf(detail, sizeof detail, ": %ld bytes before the start of the block", -below);
+    expect_fault_report(&child, "below the first page", "heap-buffer-underflow", 'R', below, detail,
+                        13, "second");
+}
+END_TEST
+
+/* guard_below: an overrun lands in the tail canary. */
+static void body_below_overrun(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1:guard_below=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "guarded below");
+    touch(p, 13, 'W');
+    ar_test__note("no_fault", 1);
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(with_guard_below_an_overrun_is_caught_by_the_tail_canary)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_below_overrun, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    ck_assert_int_eq(ar_test__note_value(&child, "no_fault"), 1);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child,
+                              "the first at offset 13 (its bytes are at offsets 0 to 12)\n");
+    AR_TEST_ASSERT_SITE(&child, "  found by free at ", "free");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+}
+END_TEST
+
+/* A fault in another thread is reported, naming that thread. */
+static void *overrun_thread(void *arg)
+{
+    char *p = arg;
+    ar_test__note("tid", (int)syscall(SYS_gettid));
+    touch(p, 13, 'W');
+    return NULL;
+}
+
+static void body_thread_fault(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    pthread_t thread;
+    pthread_create(&thread, NULL, overrun_thread, p);
+    pthread_join(thread, NULL);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_fault_in_another_thread_is_reported_naming_that_thread)
+{
+    ar_test_child_t child;
+    char buf[64];
+    ar_test__run_child(body_thread_fault, &child);
+    expect_segv(&child, "thread");
+    expect_fault_report(&child, "thread", "heap-buffer-overflow", 'W', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+    snprintf(buf, sizeof buf, " in thread %d", ar_test__note_value(&child, "tid"));
+    ck_assert_msg(ar_test__output_line_has(&child, "  by the instruction at ", buf),
+                  "the report does not name thread %d:\n%.3000s",
+                  ar_test__note_value(&child, "tid"), child.output);
+}
+END_TEST
+
+/* ------------------------------------------------------ use after free */
+
+typedef enum uaf_mode_e {
+    UAF_HELD,    /* in quarantine */
+    UAF_EVICTED, /* pushed out of a small quarantine */
+    UAF_NO_QUARANTINE,
+    UAF_MODES
+} uaf_mode_t;
+
+static const char *const uaf_mode_name[UAF_MODES] = { "in quarantine", "evicted",
+                                                      "quarantine_bytes=0" };
+
+static struct {
+    uaf_mode_t mode;
+    int access;
+    int below;
+    char label[128];
+} uaf;
+
+#define UAF_CASES ((int)(UAF_MODES * 2 * 2))
+
+static void choose_uaf(int i)
+{
+    uaf.mode = (uaf_mode_t)(i / 4);
+    uaf.access = i % 2 == 0 ? 'W' : 'R';
+    uaf.below = (i / 2) % 2;
+    snprintf(uaf.label, sizeof uaf.label, "%s after free, block %s%s",
+             uaf.access == 'W' ? "write" : "read", uaf_mode_name[uaf.mode],
+             uaf.below ? ", guard_below=1" : "");
+}
+
+enum { UAF_PUSHERS = 64 };
+
+static void body_uaf(void)
+{
+    watchdog();
+    set_options("guard=1:guard_align=1:guard_below=%d", uaf.below);
+    if (uaf.mode == UAF_EVICTED)
+        set_options("quarantine_bytes=1");
+    else if (uaf.mode == UAF_NO_QUARANTINE)
+        set_options("quarantine_bytes=0");
+    /* Allocated first, so that no slot is taken after the victim's frees. */
+    char *pushers[UAF_PUSHERS];
+    for (int i = 0; i < UAF_PUSHERS; i++)
+        pushers[i] = AR__HEAP__MALLOC(13, "pusher");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "freed then touched");
+    memset(p, 'u', 13);
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    ar_test__note("held_before", (int)s.quarantine_blocks);
+    if (uaf.mode == UAF_EVICTED) {
+        for (int i = 0; i < UAF_PUSHERS; i++)
+            AR__HEAP__FREE(pushers[i]);
+    }
+    ar_heap__get_stats(&s);
+    ar_test__note("held_after", (int)s.quarantine_blocks);
+    touch(p, 5, uaf.access);
+    ar_test__note("survived", 1);
+}
+
+/* 4. A touch of a freed guarded block faults: in quarantine, after it left
+ * the quarantine, and without a quarantine (its slot stays inaccessible
+ * until reused). */
+START_TEST(a_touch_after_free_of_a_guarded_block_faults)
+{
+    ar_test_child_t child;
+    choose_uaf(_i);
+    ar_test__run_child(body_uaf, &child);
+    expect_segv(&child, uaf.label);
+    const char *detail = uaf.mode == UAF_HELD
+                             ? " of a freed block (in quarantine, its pages inaccessible)"
+                             : " of a freed block (no longer in quarantine; its slot is "
+                               "inaccessible until reused)";
+    expect_fault_report(&child, uaf.label, "heap-use-after-free", uaf.access, 5, detail, 13,
+                        "freed then touched");
+    AR_TEST_EXPECT_SITE(&child, uaf.label, "  freed at ", "free");
+    int held_before = ar_test__note_value(&child, "held_before");
+    int held_after = ar_test__note_value(&child, "held_after");
+    switch (uaf.mode) {
+    case UAF_HELD:
+        ck_assert_msg(held_after == 1, "%s: the block is not held:\n%.3000s", uaf.label,
+                      child.output);
+        break;
+    case UAF_EVICTED:
+        ck_assert_msg(held_before == 1 && held_after == 1, "%s: quarantine %d then %d:\n%.3000s",
+                      uaf.label, held_before, held_after, child.output);
+        break;
+    default:
+        ck_assert_msg(held_after == 0, "%s: a block is held:\n%.3000s", uaf.label, child.output);
+        break;
+    }
+}
+END_TEST
+
+static void body_stale_after_realloc(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(32, "moved by realloc");
+    ar_test__note("free", __LINE__ + 1);
+    char *q = AR__HEAP__REALLOC(p, 64, "moved");
+    if (ar_test__opaque(q) == p)
+        ar_test__note("not_moved", 1);
+    touch(p, 0, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_write_through_a_pointer_stale_after_realloc_faults_naming_the_realloc)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_stale_after_realloc, &child);
+    expect_segv(&child, "stale after realloc");
+    expect_fault_report(&child, "stale after realloc", "heap-use-after-free", 'W', 0,
+                        " of a freed block (in quarantine, its pages inaccessible)", 32,
+                        "moved by realloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+}
+END_TEST
+
+/* Without its record (no freed history, no quarantine), the fault is still
+ * reported from what the slot knows. */
+static void body_uaf_without_record(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1:guard_align=1:quarantine_bytes=0:freed_history=0");
+    char *p = AR__HEAP__MALLOC(13, "forgotten");
+    AR__HEAP__FREE(p);
+    touch(p, 5, 'R');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_touch_after_free_is_reported_even_when_the_record_is_gone)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_uaf_without_record, &child);
+    expect_segv(&child, "no record");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-use-after-free on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, " faulted, offset 5 of a freed block (no longer in "
+                                      "quarantine; its slot is inaccessible until reused)\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"(record not available)\" at 0x");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+}
+END_TEST
+
+/* ------------------------------------------- faults that are not arheap's */
+
+static char *own_page; /* a PROT_NONE page the test mapped itself */
+
+/* Exit codes of the test's handlers: which fault they saw. */
+enum {
+    SAW_OWN_PAGE = 42,
+    SAW_OTHER = 43,
+    SAW_PLAIN = 44,
+    SAW_NULL = 46,
+    SAW_SENT = 47,
+    SAW_NOT_SEGV = 49
+};
+
+static void siginfo_handler(int sig, siginfo_t *info, void *context)
+{
+    (void)context;
+    if (sig != SIGSEGV)
+        _exit(SAW_NOT_SEGV);
+    if (info->si_code <= 0)
+        _exit(SAW_SENT);
+    if (info->si_addr == (void *)own_page)
+        _exit(SAW_OWN_PAGE);
+    if (info->si_addr == NULL)
+        _exit(SAW_NULL);
+    _exit(SAW_OTHER);
+}
+
+static void plain_handler(int sig)
+{
+    _exit(sig == SIGSEGV ? SAW_PLAIN : SAW_NOT_SEGV);
+}
+
+static volatile sig_atomic_t fixed;
+
+/* A handler that repairs the fault and returns (as a GC barrier would). */
+static void fixing_handler(int sig, siginfo_t *info, void *context)
+{
+    (void)sig;
+    (void)context;
+    if (info->si_addr != (void *)own_page)
+        _exit(SAW_OTHER);
+    if (mprotect(own_page, page_size(), PROT_READ | PROT_WRITE) != 0)
+        _exit(SAW_OTHER);
+    fixed = 1;
+}
+
+typedef enum handler_e { HANDLER_NONE, HANDLER_SIGINFO, HANDLER_PLAIN, HANDLER_FIXING } handler_t;
+typedef enum fault_e { FAULT_OWN_PAGE, FAULT_NULL, FAULT_SENT } fault_t;
+
+static struct {
+    handler_t handler;
+    fault_t fault;
+    char label[96];
+} foreign;
+
+static void install(handler_t handler)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    switch (handler) {
+    case HANDLER_NONE:
+        return;
+    case HANDLER_SIGINFO:
+        sa.sa_sigaction = siginfo_handler;
+        sa.sa_flags = SA_SIGINFO;
+        break;
+    case HANDLER_PLAIN:
+        sa.sa_handler = plain_handler;
+        break;
+    case HANDLER_FIXING:
+        sa.sa_sigaction = fixing_handler;
+        sa.sa_flags = SA_SIGINFO;
+        break;
+    }
+    if (sigaction(SIGSEGV, &sa, NULL) != 0)
+        _exit(3);
+}
+
+/* Install the case's handler, then make a guarded block (arheap installs
+ * its own handler then), then fault outside guard memory. */
+static void body_foreign_fault(void)
+{
+    watchdog();
+    own_page = mmap(NULL, page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (own_page == MAP_FAILED)
+        _exit(2);
+    install(foreign.handler);
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    char *p = AR__HEAP__MALLOC(24, "guarded");
+    memset(p, 'u', 24);
+    ar_test__note("guarded", ends_on_a_page(p, 24));
+    struct sigaction now;
+    sigaction(SIGSEGV, NULL, &now);
+    ar_test__note("installed", (now.sa_flags & SA_SIGINFO) && now.sa_sigaction != siginfo_handler &&
+                                   now.sa_sigaction != fixing_handler);
+    switch (foreign.fault) {
+    case FAULT_OWN_PAGE:
+        ((volatile char *)ar_test__opaque(own_page))[0] = 7;
+        ar_test__note("value", ((volatile char *)own_page)[0]);
+        break;
+    case FAULT_NULL:
+        *(volatile char *)ar_test__opaque(NULL) = 7;
+        break;
+    case FAULT_SENT:
+        raise(SIGSEGV);
+        break;
+    }
+    ar_test__note("survived", 1);
+    ar_test__note("fixed", fixed);
+    AR__HEAP__FREE(p);
+}
+
+/* 5. (handler, fault) pairs and what the child must do. */
+static const struct {
+    handler_t handler;
+    fault_t fault;
+    int exit_code; /* -1: dies by SIGSEGV */
+    const char *label;
+} foreign_cases[] = {
+    { HANDLER_SIGINFO, FAULT_OWN_PAGE, SAW_OWN_PAGE, "SA_SIGINFO handler, own PROT_NONE page" },
+    { HANDLER_SIGINFO, FAULT_NULL, SAW_NULL, "SA_SIGINFO handler, NULL write" },
+    { HANDLER_SIGINFO, FAULT_SENT, SAW_SENT, "SA_SIGINFO handler, raise(SIGSEGV)" },
+    { HANDLER_PLAIN, FAULT_OWN_PAGE, SAW_PLAIN, "plain handler, own PROT_NONE page" },
+    { HANDLER_PLAIN, FAULT_NULL, SAW_PLAIN, "plain handler, NULL write" },
+    { HANDLER_PLAIN, FAULT_SENT, SAW_PLAIN, "plain handler, raise(SIGSEGV)" },
+    { HANDLER_FIXING, FAULT_OWN_PAGE, 0, "handler that repairs the fault and returns" },
+    { HANDLER_NONE, FAULT_OWN_PAGE, -1, "no handler, own PROT_NONE page" },
+    { HANDLER_NONE, FAULT_NULL, -1, "no handler, NULL write" },
+    { HANDLER_NONE, FAULT_SENT, -1, "no handler, raise(SIGSEGV)" },
+};
+#define FOREIGN_CASES ((int)(sizeof foreign_cases / sizeof foreign_cases[0]))
+
+START_TEST(a_fault_that_is_not_arheaps_goes_to_the_previous_handler_or_the_default)
+{
+    ar_test_child_t child;
+    foreign.handler = foreign_cases[_i].handler;
+    foreign.fault = foreign_cases[_i].fault;
+    const char *label = foreign_cases[_i].label;
+    ar_test__run_child(body_foreign_fault, &child);
+    if (foreign_cases[_i].exit_code < 0)
+        expect_segv(&child, label);
+    else
+        expect_exit(&child, label, foreign_cases[_i].exit_code);
+    ck_assert_msg(ar_test__note_value(&child, "guarded") == 1,
+                  "%s: the block is not guarded:\n%.3000s", label, child.output);
+    ck_assert_msg(ar_test__note_value(&child, "installed") == 1,
+                  "%s: arheap's handler is not installed:\n%.3000s", label, child.output);
+    /* Not a word from arheap: no report, no warning. */
+    expect_lacks(&child, label, "arheap");
+    if (foreign_cases[_i].handler == HANDLER_FIXING) {
+        ck_assert_msg(
+            ar_test__note_value(&child, "value") == 7 && ar_test__note_value(&child, "fixed") == 1,
+            "%s: the program did not go on after the repair:\n%.3000s", label, child.output);
+    } else {
+        expect_lacks(&child, label, "[note survived=");
+    }
+}
+END_TEST
+
+/* arheap's own faults are still reported when the program has a handler,
+ * and the program's handler is not called for them. */
+static void body_guard_fault_with_handler(void)
+{
+    watchdog();
+    own_page = NULL;
+    install(HANDLER_SIGINFO);
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    touch(p, 13, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_guard_fault_is_reported_even_when_the_program_has_a_handler)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_guard_fault_with_handler, &child);
+    expect_segv(&child, "program handler");
+    expect_fault_report(&child, "program handler", "heap-buffer-overflow", 'W', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
+/* --------------------------------------------------- the mapping budget */
+
+enum { MANY = 120000, MANY_SIZE = 24, RESUMED = 100 };
+static char *many[MANY];
+
+/* The number after "name" in the output; -1 when absent. */
+static long output_number(const ar_test_child_t *child, const char *name)
+{
+    const char *at = strstr(child->output, name);
+    return at != NULL ? atol(at + strlen(name)) : -1;
+}
+
+/* The most live guarded blocks, as src/guard.c computes it, give or take
+ * the mappings the process had (a few dozen). */
+static long approximate_budget(void)
+{
+    char buf[64];
+    long max =
+        ar_test__read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) > 0 ? atol(buf) : 65530;
+    if (max <= 0)
+        max = 65530;
+    long reserve = max / 8 > 1024 ? max / 8 : 1024;
+    return max > reserve ? (max - reserve) / 2 : 0;
+}
+
+static void body_many(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    for (size_t i = 0; i < MANY; i++) {
+        many[i] = AR__HEAP__MALLOC(MANY_SIZE, "one of many");
+        if (many[i] == NULL) {
+            printf("allocation %zu failed\n", i);
+            return;
+        }
+        memset(many[i], (int)(i & 0x7f), MANY_SIZE);
+    }
+    /* Guarded blocks must be the first ones: guarding stops at the budget. */
+    size_t guarded = 0, prefix = 0;
+    for (size_t i = 0; i < MANY; i++) {
+        if (ends_on_a_page(many[i], MANY_SIZE)) {
+            guarded++;
+            if (prefix == i)
+                prefix = i + 1;
+        }
+    }
+    printf("guarded=%zu\nprefix=%zu\n", guarded, prefix);
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("live=%zu\n", s.live_blocks);
+    fflush(stdout);
+
+    /* The first block really is guarded: an overrun faults, in a child. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        (void)ar_heap__set_options("on_error=exit:error_exitcode=77");
+        touch(many[0], MANY_SIZE, 'W');
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    printf("grandchild=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+
+    /* Freeing guarded blocks makes room: new blocks are guarded again. */
+    for (size_t i = 0; i < RESUMED; i++)
+        AR__HEAP__FREE(many[i]);
+    size_t resumed = 0;
+    for (size_t i = 0; i < RESUMED; i++) {
+        many[i] = AR__HEAP__MALLOC(MANY_SIZE, "after room was made");
+        resumed += many[i] != NULL && ends_on_a_page(many[i], MANY_SIZE);
+    }
+    printf("resumed=%zu\n", resumed);
+
+    for (size_t i = 0; i < MANY; i++)
+        AR__HEAP__FREE(many[i]);
+    ar_heap__get_stats(&s);
+    printf("after_free_live=%zu bytes=%zu\n", s.live_blocks, s.live_bytes);
+    printf("damaged=%zu\n", ar_heap__check_all());
+}
+
+/* 6. More live guarded blocks than the kernel's mapping limit allows. */
+START_TEST(more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_many, &child);
+    expect_exit(&child, "many blocks", 0);
+    ck_assert_msg(ar_test__output_count(&child, "arheap: ERROR") == 0, "a report:\n%.3000s",
+                  child.output);
+    long budget = approximate_budget();
+    int warnings = ar_test__output_count(&child, "arheap: warning:");
+    if (budget < MANY - 2000) {
+        /* The budget is used up: one warning, saying why. */
+        ck_assert_msg(warnings == 1 && ar_test__output_count(&child, "mapping budget") == 1,
+                      "expected one warning, about the mapping budget; got %d:\n%.3000s", warnings,
+                      child.output);
+    } else if (budget > MANY + 2000) {
+        /* A large vm.max_map_count: every block fits, nothing to say. */
+        ck_assert_msg(warnings == 0, "unexpected warning:\n%.3000s", child.output);
+    }
+    long guarded = output_number(&child, "guarded=");
+    long prefix = output_number(&child, "prefix=");
+    ck_assert_msg(output_number(&child, "live=") == MANY, "live blocks:\n%.3000s", child.output);
+    ck_assert_msg(guarded > 1000 && guarded == prefix,
+                  "%ld blocks guarded, the first %ld of them in a row:\n%.3000s", guarded, prefix,
+                  child.output);
+    if (budget < MANY - 2000)
+        ck_assert_msg(guarded < MANY && guarded <= budget && guarded > budget - 4000,
+                      "%ld blocks guarded, budget about %ld", guarded, budget);
+    else if (budget > MANY + 2000)
+        ck_assert_int_eq(guarded, MANY);
+    ck_assert_msg(output_number(&child, "grandchild=") == 77,
+                  "an overrun of the first block did not fault:\n%.3000s", child.output);
+    ck_assert_msg(output_number(&child, "resumed=") == RESUMED,
+                  "guarding did not resume after guarded blocks were freed:\n%.3000s",
+                  child.output);
+    ck_assert_msg(ar_test__output_has(&child, "after_free_live=0 bytes=0\n") &&
+                      ar_test__output_has(&child, "damaged=0\n"),
+                  "blocks left or damaged:\n%.3000s", child.output);
+}
+END_TEST
+
+/* ------------------------------------------------------------ sampling */
+
+enum { SAMPLED = 400 };
+
+static void body_sample(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1:guard_sample=4");
+    static char *blocks[SAMPLED];
+    size_t guarded = 0, in_pattern = 0;
+    for (size_t i = 0; i < SAMPLED; i++)
+        blocks[i] = AR__HEAP__MALLOC(MANY_SIZE, "sampled");
+    for (size_t i = 0; i < SAMPLED; i++) {
+        int g = ends_on_a_page(blocks[i], MANY_SIZE);
+        guarded += (size_t)g;
+        in_pattern += (size_t)(g == (i % 4 == 0));
+    }
+    for (size_t i = 0; i < SAMPLED; i++)
+        AR__HEAP__FREE(blocks[i]);
+    printf("guarded=%zu in_pattern=%zu\n", guarded, in_pattern);
+}
+
+/* 7. guard_sample is a counter: exactly blocks 0, 4, 8, ... */
+START_TEST(guard_sample_4_guards_exactly_one_block_in_four)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_sample, &child);
+    expect_exit(&child, "guard_sample=4", 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "guarded=100 in_pattern=400\n");
+    ck_assert(!ar_test__output_has(&child, "arheap"));
+}
+END_TEST
+
+/* None a multiple of 16: from libc (base + 16 + n, base 16-aligned) such a
+ * block never ends on a page, so "ends on a page" means "guarded". */
+static const size_t range_sizes[] = { 1, 99, 100, 150, 200, 201, 4100, MIB + 8 };
+
+static void body_size_range(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1:guard_min_size=100:guard_max_size=200");
+    for (size_t i = 0; i < sizeof range_sizes / sizeof range_sizes[0]; i++) {
+        char *p = AR__HEAP__MALLOC(range_sizes[i], "sized");
+        printf("size %zu guarded=%d\n", range_sizes[i], ends_on_a_page(p, range_sizes[i]));
+        AR__HEAP__FREE(p);
+    }
+}
+
+START_TEST(guard_min_size_and_guard_max_size_select_blocks_by_size)
+{
+    ar_test_child_t child;
+    char buf[64];
+    ar_test__run_child(body_size_range, &child);
+    expect_exit(&child, "size range", 0);
+    for (size_t i = 0; i < sizeof range_sizes / sizeof range_sizes[0]; i++) {
+        size_t n = range_sizes[i];
+        snprintf(buf, sizeof buf, "size %zu guarded=%d\n", n, n >= 100 && n <= 200);
+        AR_TEST_ASSERT_OUTPUT_HAS(&child, buf);
+    }
+    ck_assert(!ar_test__output_has(&child, "arheap"));
+}
+END_TEST
+
+/* Sampling counts only the blocks the size range lets through. */
+static void body_sample_in_range(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1:guard_min_size=100:guard_sample=2");
+    static char *blocks[SAMPLED];
+    size_t small_guarded = 0, large_guarded = 0, large_pattern = 0;
+    for (size_t i = 0; i < SAMPLED; i++) {
+        size_t n = i % 2 == 0 ? 40 : 120; /* 40 and 120: never a page end from libc */
+        blocks[i] = AR__HEAP__MALLOC(n, "alternating");
+        int g = ends_on_a_page(blocks[i], n);
+        if (n == 40) {
+            small_guarded += (size_t)g;
+        } else {
+            large_guarded += (size_t)g;
+            large_pattern += (size_t)(g == ((i / 2) % 2 == 0));
+        }
+    }
+    for (size_t i = 0; i < SAMPLED; i++)
+        AR__HEAP__FREE(blocks[i]);
+    printf("small=%zu large=%zu pattern=%zu\n", small_guarded, large_guarded, large_pattern);
+}
+
+START_TEST(guard_sample_counts_only_blocks_of_the_selected_sizes)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_sample_in_range, &child);
+    expect_exit(&child, "sample in range", 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "small=0 large=100 pattern=200\n");
+}
+END_TEST
+
+static void body_guard_off(void)
+{
+    size_t guarded = 0;
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) /* the other guard options do nothing while guard is 0 */
+            (void)ar_heap__set_options("guard_align=1:guard_sample=1:guard_min_size=0");
+        for (size_t i = 0; i < SAMPLED; i++) {
+            char *p = AR__HEAP__MALLOC(MANY_SIZE, "unguarded");
+            guarded += (size_t)ends_on_a_page(p, MANY_SIZE);
+            (void)((volatile char *)ar_test__opaque(p))[MANY_SIZE]; /* tail canary: no fault */
+            AR__HEAP__FREE(p);
+        }
+    }
+    printf("guarded=%zu\n", guarded);
+}
+
+START_TEST(without_guard_1_no_block_is_guarded)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_guard_off, &child);
+    expect_exit(&child, "guard=0", 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "guarded=0\n");
+    ck_assert(!ar_test__output_has(&child, "arheap"));
+}
+END_TEST
+
+/* ------------------------------------------------------ clean workloads */
+
+static const char *const clean_options[] = {
+    "guard=1",
+    "guard=1:guard_align=1",
+    "guard=1:guard_below=1",
+    "guard=1:guard_align=1:quarantine_bytes=0",
+    "guard=1:guard_sample=3:check_every=7",
+    "guard=1:guard_align=1:stack_depth=4:quarantine_bytes=65536",
+};
+#define CLEAN_CASES ((int)(sizeof clean_options / sizeof clean_options[0]))
+static const char *clean_case;
+
+static int all_bytes_are(const char *p, size_t n, char c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != c)
+            return 0;
+    return 1;
+}
+
+static void body_clean(void)
+{
+    set_options("%s", clean_case);
+    int ok = 1;
+    /* Heavy realloc: grow to 64 KiB and shrink back, three rounds, the
+     * contents kept at every step. */
+    char *p = NULL;
+    size_t have = 0;
+    for (int round = 0; round < 3; round++) {
+        char c = (char)('a' + round);
+        size_t n;
+        for (n = 1; n <= 65536; n = n * 3 / 2 + 1) {
+            p = AR__HEAP__REALLOC(p, n, "grown");
+            ok &= p != NULL && (have == 0 || all_bytes_are(p, have < n ? have : n, c));
+            memset(p, c, n);
+            have = n;
+        }
+        for (n = have; n > 0; n = n * 2 / 3) {
+            p = AR__HEAP__REALLOC(p, n, "shrunk");
+            ok &= p != NULL && all_bytes_are(p, n, c);
+            have = n;
+        }
+        memset(p, (char)('a' + round + 1), have);
+        AR__HEAP__FREE(p);
+        p = NULL;
+        have = 0;
+    }
+    /* strdup churn, frees in another order than the allocations. */
+    static char *strings[512];
+    char text[300];
+    for (int i = 0; i < 4000; i++) {
+        int slot = (i * 7919) % 512;
+        size_t len = (size_t)(i * 37) % 290;
+        memset(text, 'A' + i % 26, len);
+        text[len] = '\0';
+        AR__HEAP__FREE(strings[slot]);
+        strings[slot] = AR__HEAP__STRDUP(text, "churned string");
+        ok &= strings[slot] != NULL && strcmp(strings[slot], text) == 0;
+    }
+    /* Blocks of every size class, written in full, freed. */
+    static const size_t sizes[] = { 0, 1, 15, 16, 17, 4095, 4096, 4097, 70000, 300000 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *q = AR__HEAP__CALLOC(1, sizes[i], "sized");
+        ok &= q != NULL && all_bytes_are(q, sizes[i], 0);
+        memset(q, 'z', sizes[i]);
+        AR__HEAP__FREE(q);
+    }
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("live=%zu\n", s.live_blocks);
+    printf("damaged=%zu\n", ar_heap__check_all());
+    for (int i = 0; i < 512; i++)
+        AR__HEAP__FREE(strings[i]);
+    ar_heap__get_stats(&s);
+    printf("after=%zu\n", s.live_blocks);
+    printf("ok=%d\n", ok);
+}
+
+/* 8. A correct program under guard=1: no report, no warning, exit 0. */
+START_TEST(a_clean_workload_under_guard_reports_nothing)
+{
+    ar_test_child_t child;
+    clean_case = clean_options[_i];
+    ar_test__run_child(body_clean, &child);
+    expect_exit(&child, clean_case, 0);
+    ck_assert_msg(
+        ar_test__output_has(&child, "ok=1\n") && ar_test__output_has(&child, "damaged=0\n") &&
+            ar_test__output_has(&child, "live=512\n") && ar_test__output_has(&child, "after=0\n"),
+        "%s: output:\n%.3000s", clean_case, child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "%s: arheap said something:\n%.3000s",
+                  clean_case, child.output);
+}
+END_TEST
+
+/* check_all, check_every and the check at exit skip guarded blocks in
+ * quarantine: their pages are PROT_NONE (reading them would fault). */
+static void body_check_quarantined(void)
+{
+    (void)ar_heap__set_options("guard=1");
+    char *blocks[50];
+    for (int i = 0; i < 50; i++) {
+        blocks[i] = AR__HEAP__MALLOC((size_t)(i * 97 + 1), "held");
+        memset(blocks[i], 'h', (size_t)(i * 97 + 1));
+    }
+    char *live = AR__HEAP__MALLOC(13, "live");
+    for (int i = 0; i < 50; i++)
+        AR__HEAP__FREE(blocks[i]);
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("held=%zu\n", s.quarantine_blocks);
+    printf("damaged=%zu\n", ar_heap__check_all());
+    (void)ar_heap__set_options("check_every=1");
+    char *more = AR__HEAP__MALLOC(13, "more");
+    AR__HEAP__FREE(more);
+    AR__HEAP__FREE(live);
+    printf("still here\n");
+    /* exit() runs the check at exit with the blocks still held. */
+}
+
+START_TEST(check_all_returns_0_with_guarded_blocks_in_quarantine)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_quarantined, &child);
+    expect_exit(&child, "check with held blocks", 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=50\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=0\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "still here\n");
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "arheap said something:\n%.3000s",
+                  child.output);
+}
+END_TEST
+
+/* Four threads allocating and freeing guarded blocks at once. */
+enum { THREADS = 4, PER_THREAD = 3000 };
+
+static void *guard_worker(void *arg)
+{
+    uintptr_t me = (uintptr_t)arg;
+    char *mine[16] = { 0 };
+    int ok = 1;
+    for (int i = 0; i < PER_THREAD; i++) {
+        int k = i % 16;
+        if (mine[k] != NULL) {
+            size_t n = (size_t)((k * 131 + (int)me) % 5000);
+            ok &= all_bytes_are(mine[k], n, (char)('A' + me));
+            AR__HEAP__FREE(mine[k]);
+        }
+        size_t n = (size_t)((k * 131 + (int)me) % 5000);
+        mine[k] = AR__HEAP__MALLOC(n, "threaded");
+        memset(mine[k], (int)('A' + me), n);
+    }
+    for (int k = 0; k < 16; k++)
+        AR__HEAP__FREE(mine[k]);
+    return ok ? (void *)1 : NULL;
+}
+
+static void body_threads(void)
+{
+    (void)ar_heap__set_options("guard=1");
+    pthread_t threads[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        pthread_create(&threads[i], NULL, guard_worker, (void *)i);
+    int ok = 1;
+    for (int i = 0; i < THREADS; i++) {
+        void *result = NULL;
+        pthread_join(threads[i], &result);
+        ok &= result != NULL;
+    }
+    printf("ok=%d damaged=%zu\n", ok, ar_heap__check_all());
+}
+
+START_TEST(four_threads_churning_guarded_blocks_report_nothing)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_threads, &child);
+    expect_exit(&child, "threads", 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "ok=1 damaged=0\n");
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "arheap said something:\n%.3000s",
+                  child.output);
+}
+END_TEST
+
+/* ------------------------------------------------------------- memory */
+
+/* The mapping of /proc/self/maps that holds addr: bounds and permissions. */
+typedef struct mapping_s {
+    uintptr_t start, end;
+    char perms[5];
+} mapping_t;
+
+static char maps_text[1 << 20];
+
+static int find_mapping(uintptr_t addr, mapping_t *out)
+{
+    if (ar_test__read_file("/proc/self/maps", maps_text, sizeof maps_text) <= 0)
+        return 0;
+    for (const char *line = maps_text; line != NULL && *line != '\0';) {
+        unsigned long start, end;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) == 3 && addr >= start && addr < end) {
+            out->start = start;
+            out->end = end;
+            memcpy(out->perms, perms, sizeof perms);
+            return 1;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return 0;
+}
+
+static void problem(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static void problem(const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    printf("FAIL: ");
+    vprintf(format, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+/* Pages resident in [addr, addr + len) (both page-aligned). */
+static size_t resident_pages(uintptr_t addr, size_t len)
+{
+    static unsigned char vec[4096];
+    size_t pages = len / page_size();
+    if (pages > sizeof vec || mincore((void *)addr, len, vec) != 0)
+        return SIZE_MAX;
+    size_t n = 0;
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+static const size_t mem_sizes[] = { 0, 1, 13, 16, 17, 4080, 4095, 4096, 4097, 65537, MIB };
+#define MEM_COUNT (sizeof mem_sizes / sizeof mem_sizes[0])
+static int mem_below;
+
+/* 9. A guarded block of n bytes is readable and writable over its own
+ * pages only: n rounded to the alignment (16, or nothing below), then to
+ * pages; one page for 0 bytes. The page past them is the guard (or,
+ * below, the page before). Freed, its pages are inaccessible and no
+ * longer resident. The statistics count the bytes asked for. */
+static void body_memory(void)
+{
+    set_options("guard=1:guard_below=%d", mem_below);
+    const size_t page = page_size();
+    char *blocks[MEM_COUNT];
+    size_t want_bytes = 0, want_pages = 0;
+    for (size_t i = 0; i < MEM_COUNT; i++) {
+        size_t n = mem_sizes[i];
+        char *p = blocks[i] = AR__HEAP__MALLOC(n, "measured");
+        memset(p, 'm', n);
+        want_bytes += n;
+        size_t span = mem_below ? n : round_up(n, 16); /* bytes from/to the guard */
+        size_t pages = span == 0 ? 1 : round_up(span, page) / page;
+        want_pages += pages;
+        uintptr_t first = mem_below ? (uintptr_t)p : (uintptr_t)p + span - pages * page;
+        uintptr_t last = first + pages * page; /* one past the block's pages */
+        uintptr_t guard_page = mem_below ? first - page : last;
+        if (mem_below ? (uintptr_t)p % page != 0 : ((uintptr_t)p + span) % page != 0)
+            problem("size %zu: %p is not against its guard page", n, (void *)p);
+        mapping_t m = { 0, 0, "none" };
+        if (!find_mapping(first, &m) || m.start != first || m.end != last ||
+            strncmp(m.perms, "rw", 2) != 0)
+            problem("size %zu: the accessible pages are not exactly the block's %zu page(s) "
+                    "[%#lx, %#lx): mapping [%#lx, %#lx) %s",
+                    n, pages, (unsigned long)first, (unsigned long)last, (unsigned long)m.start,
+                    (unsigned long)m.end, m.perms);
+        if (!find_mapping(guard_page, &m) || strncmp(m.perms, "---", 3) != 0)
+            problem("size %zu: the guard page is not inaccessible", n);
+    }
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    if (s.live_blocks != MEM_COUNT || s.live_bytes != want_bytes)
+        problem("live %zu blocks %zu bytes, expected %zu blocks %zu bytes", s.live_blocks,
+                s.live_bytes, MEM_COUNT, want_bytes);
+    size_t held_before = s.quarantine_bytes;
+    for (size_t i = 0; i < MEM_COUNT; i++) {
+        size_t n = mem_sizes[i];
+        size_t span = mem_below ? n : round_up(n, 16);
+        size_t pages = span == 0 ? 1 : round_up(span, page) / page;
+        uintptr_t first =
+            mem_below ? (uintptr_t)blocks[i] : (uintptr_t)blocks[i] + span - pages * page;
+        AR__HEAP__FREE(blocks[i]);
+        mapping_t m = { 0, 0, "none" };
+        if (!find_mapping(first, &m) || strncmp(m.perms, "---", 3) != 0)
+            problem("size %zu: the pages of the freed block are accessible (%s)", n, m.perms);
+        size_t resident = resident_pages(first, pages * page);
+        if (resident != 0)
+            problem("size %zu: %zu page(s) of the freed block still resident", n, resident);
+    }
+    ar_heap__get_stats(&s);
+    if (s.live_blocks != 0 || s.live_bytes != 0)
+        problem("after free: live %zu blocks %zu bytes", s.live_blocks, s.live_bytes);
+    if (s.quarantine_blocks != MEM_COUNT || s.quarantine_bytes - held_before != want_pages * page)
+        problem("quarantine holds %zu blocks, %zu bytes; expected %zu blocks, %zu bytes (their "
+                "pages)",
+                s.quarantine_blocks, s.quarantine_bytes - held_before, MEM_COUNT,
+                want_pages * page);
+    printf("done\n");
+}
+
+START_TEST(a_guarded_block_uses_its_own_pages_only)
+{
+    ar_test_child_t child;
+    mem_below = _i;
+    const char *label = _i ? "guard_below=1" : "guard after";
+    ar_test__run_child(body_memory, &child);
+    expect_exit(&child, label, 0);
+    ck_assert_msg(ar_test__output_has(&child, "done\n") && !ar_test__output_has(&child, "FAIL"),
+                  "%s:\n%.3000s", label, child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "%s: arheap said something:\n%.3000s",
+                  label, child.output);
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *guard_suite(void)
+{
+    Suite *s = suite_create("guard");
+
+    TCase *faults = tcase_create("overruns and underruns");
+    tcase_set_timeout(faults, 60);
+    tcase_add_loop_test(faults, a_one_byte_overrun_faults_at_the_guard_page, 0, TABLE_CASES);
+    tcase_add_loop_test(faults,
+                        with_guard_below_a_one_byte_underrun_faults_and_blocks_start_on_a_page, 0,
+                        TABLE_CASES);
+    tcase_add_test(faults, an_overrun_deeper_into_the_guard_page_names_its_offset);
+    tcase_add_test(faults, on_error_exit_makes_a_fault_exit_with_error_exitcode);
+    tcase_add_test(faults, on_error_exit_uses_exit_code_23_by_default);
+    tcase_add_test(faults, on_error_continue_still_ends_a_fault_by_sigsegv);
+    tcase_add_test(faults, a_fault_report_can_be_json);
+    tcase_add_test(faults, a_fault_report_prints_the_allocation_stack);
+    tcase_add_test(faults, with_default_alignment_the_block_end_is_16_aligned_against_the_guard);
+    tcase_add_test(faults,
+                   a_write_into_the_slack_does_not_fault_and_is_caught_by_the_canary_at_free);
+    tcase_add_test(faults, below_the_first_page_of_a_guarded_block_is_a_guard_page);
+    tcase_add_test(faults, with_guard_below_an_overrun_is_caught_by_the_tail_canary);
+    tcase_add_test(faults, a_fault_in_another_thread_is_reported_naming_that_thread);
+    suite_add_tcase(s, faults);
+
+    TCase *freed = tcase_create("use after free");
+    tcase_set_timeout(freed, 30);
+    tcase_add_loop_test(freed, a_touch_after_free_of_a_guarded_block_faults, 0, UAF_CASES);
+    tcase_add_test(freed, a_write_through_a_pointer_stale_after_realloc_faults_naming_the_realloc);
+    tcase_add_test(freed, a_touch_after_free_is_reported_even_when_the_record_is_gone);
+    suite_add_tcase(s, freed);
+
+    TCase *foreign_tc = tcase_create("faults that are not arheap's");
+    tcase_set_timeout(foreign_tc, 30);
+    tcase_add_loop_test(foreign_tc,
+                        a_fault_that_is_not_arheaps_goes_to_the_previous_handler_or_the_default, 0,
+                        FOREIGN_CASES);
+    tcase_add_test(foreign_tc, a_guard_fault_is_reported_even_when_the_program_has_a_handler);
+    suite_add_tcase(s, foreign_tc);
+
+    TCase *budget = tcase_create("mapping budget");
+    tcase_set_timeout(budget, 120);
+    tcase_add_test(budget,
+                   more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning);
+    suite_add_tcase(s, budget);
+
+    TCase *select = tcase_create("selection");
+    tcase_set_timeout(select, 30);
+    tcase_add_test(select, guard_sample_4_guards_exactly_one_block_in_four);
+    tcase_add_test(select, guard_min_size_and_guard_max_size_select_blocks_by_size);
+    tcase_add_test(select, guard_sample_counts_only_blocks_of_the_selected_sizes);
+    tcase_add_test(select, without_guard_1_no_block_is_guarded);
+    suite_add_tcase(s, select);
+
+    TCase *clean = tcase_create("clean workloads");
+    tcase_set_timeout(clean, 60);
+    tcase_add_loop_test(clean, a_clean_workload_under_guard_reports_nothing, 0, CLEAN_CASES);
+    tcase_add_test(clean, check_all_returns_0_with_guarded_blocks_in_quarantine);
+    tcase_add_test(clean, four_threads_churning_guarded_blocks_report_nothing);
+    suite_add_tcase(s, clean);
+
+    TCase *memory = tcase_create("memory");
+    tcase_set_timeout(memory, 30);
+    tcase_add_loop_test(memory, a_guarded_block_uses_its_own_pages_only, 0, 2);
+    suite_add_tcase(s, memory);
+    return s;
+}
+
+int main(void)
+{
+    /* Children die by SIGSEGV on purpose: no core files. */
+    struct rlimit no_core = { 0, 0 };
+    (void)setrlimit(RLIMIT_CORE, &no_core);
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(guard_suite(), 1);
+}
