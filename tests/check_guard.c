@@ -1475,6 +1475,85 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* ---------------------------------------------------------- regressions */
+
+/* The first guarded block of a fresh process sits in the first slot of
+ * its arena; a page-sized block has no head canary, so p[-1] lies below
+ * the arena: that page must be inaccessible too, and named. */
+static void body_first_slot_underrun(void)
+{
+    watchdog();
+    set_options("guard=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(MIB, "first slot");
+    touch(p, -1, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(an_underrun_of_an_arenas_first_slot_faults_and_is_named)
+{
+    ar_test_child_t *child = malloc(sizeof *child);
+    ar_test__run_child(body_first_slot_underrun, child);
+    expect_segv(child, "first slot");
+    expect_fault_report(child, "first slot", "heap-buffer-underflow", 'W', -1,
+                        ": 1 byte before the start of the block", MIB, "first slot");
+    free(child);
+}
+END_TEST
+
+/* A sent SIGSEGV that the program ignores stays ignored with guard=1. */
+static void body_ignored_sigsegv(void)
+{
+    watchdog();
+    signal(SIGSEGV, SIG_IGN);
+    set_options("guard=1");
+    char *p = AR__HEAP__MALLOC(24, "installs the handler");
+    raise(SIGSEGV);
+    AR__HEAP__FREE(p);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_sent_sigsegv_the_program_ignores_stays_ignored)
+{
+    ar_test_child_t *child = malloc(sizeof *child);
+    ar_test__run_child(body_ignored_sigsegv, child);
+    expect_exit(child, "ignored", 0);
+    ar_test__expect_has(child, "ignored", "[note survived=1]");
+    expect_lacks(child, "ignored", "arheap");
+    free(child);
+}
+END_TEST
+
+/* A request no system could back fails as malloc's would (NULL, ENOMEM),
+ * without a warning and without ending guarding for later blocks; the
+ * mapping-budget warning is still there when the budget runs out. */
+static void body_huge_request(void)
+{
+    watchdog();
+    set_options("guard=1:guard_align=1");
+    errno = 0;
+    void *huge = AR__HEAP__MALLOC((size_t)1 << 46, "huge");
+    ar_test__note("huge_is_null", huge == NULL);
+    ar_test__note("enomem", errno == ENOMEM);
+    char *p = AR__HEAP__MALLOC(24, "after");
+    ar_test__note("guarded_after", ends_on_a_page(p, 24));
+    AR__HEAP__FREE(p);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_huge_request_fails_like_malloc_and_guarding_goes_on)
+{
+    ar_test_child_t *child = malloc(sizeof *child);
+    ar_test__run_child(body_huge_request, child);
+    expect_exit(child, "huge", 0);
+    ck_assert_int_eq(ar_test__note_value(child, "huge_is_null"), 1);
+    ck_assert_int_eq(ar_test__note_value(child, "enomem"), 1);
+    ck_assert_int_eq(ar_test__note_value(child, "guarded_after"), 1);
+    expect_lacks(child, "huge", "arheap: warning");
+    free(child);
+}
+END_TEST
+
 static Suite *guard_suite(void)
 {
     Suite *s = suite_create("guard");
@@ -1534,6 +1613,13 @@ static Suite *guard_suite(void)
     tcase_add_test(clean, check_all_returns_0_with_guarded_blocks_in_quarantine);
     tcase_add_test(clean, four_threads_churning_guarded_blocks_report_nothing);
     suite_add_tcase(s, clean);
+
+    TCase *regress = tcase_create("regressions");
+    tcase_set_timeout(regress, 30);
+    tcase_add_test(regress, an_underrun_of_an_arenas_first_slot_faults_and_is_named);
+    tcase_add_test(regress, a_sent_sigsegv_the_program_ignores_stays_ignored);
+    tcase_add_test(regress, a_huge_request_fails_like_malloc_and_guarding_goes_on);
+    suite_add_tcase(s, regress);
 
     TCase *memory = tcase_create("memory");
     tcase_set_timeout(memory, 30);
