@@ -155,6 +155,7 @@ typedef struct ar_heap_stats_s {
     size_t quarantine_bytes;  /* memory those blocks hold, canaries included */
     size_t guarded_blocks;    /* live blocks placed against guard pages (option guard) */
     size_t errors_reported;   /* error reports written so far (leaks are not errors) */
+    size_t failures_injected; /* allocations failed on purpose (options fail_*, sweeps) */
 } ar_heap_stats_t;
 
 /* ar_heap__get_stats: copy a consistent snapshot of the counters to *out. */
@@ -201,6 +202,28 @@ size_t ar_heap__leaks_since_text(ar_heap_mark_t mark, char *buf, size_t size);
  * block, 0 otherwise (no report). 0 in a release library.
  */
 int ar_heap__allow_leak(const void *ptr);
+
+/*
+ * Out-of-memory sweeps. ar_heap__sweep_failures runs body(arg) again and
+ * again: the first time with the body's 1st tracked allocation failing
+ * (NULL, errno ENOMEM), then its 2nd, its 3rd ... until a run in which no
+ * allocation was failed (the body allocated fewer times than the number
+ * to fail). After each run it checks that the body leaked no block and
+ * caused no error report; each run that did is described on stderr with
+ * the failed allocation's number and the leaked blocks. The body must be
+ * runnable many times and must free what it allocates, on every path.
+ * The fail_* options in force are suspended meanwhile and restored after.
+ * Returns the number of runs that leaked or reported (0: every error path
+ * is clean); fills *out unless it is NULL. In a release library the body
+ * runs once and 0 is returned.
+ */
+typedef struct ar_heap_sweep_s {
+    size_t runs;          /* runs made, the last one without a failure */
+    size_t failing_runs;  /* runs after which blocks leaked or errors were reported */
+    size_t first_failing; /* the allocation whose failure showed the first problem; 0 none;
+                             SIZE_MAX: the run without a failure leaked or reported */
+} ar_heap_sweep_t;
+size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep_t *out);
 
 /* ar_heap__has_tracking: 1 when the library was built with the debug heap. */
 int ar_heap__has_tracking(void);

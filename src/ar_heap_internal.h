@@ -9,6 +9,8 @@
  *   tracking.c  records of live and recently freed blocks, sharded hash table
  *   canary.c    the bytes around each block: writing and checking them
  *   guard.c     blocks placed against PROT_NONE guard pages (option guard)
+ *   inject.c    allocation failures on purpose (options fail_*), the sweep
+ *   checkpoint.c  per-test leak checks (marks in the allocation sequence)
  *   fault.c     the SIGSEGV/SIGBUS handler that reports guard-page faults
  *   quarantine.c  freed blocks held poisoned before their memory is reused
  *   stats.c     counters and their snapshot
@@ -132,6 +134,12 @@ typedef struct ar_heap_options_s {
     size_t guard_sample;
     size_t guard_min_size;
     size_t guard_max_size;
+    size_t fail_nth;
+    size_t fail_every;
+    size_t fail_random;          /* per million */
+    size_t fail_seed;
+    char fail_site_file[AR_HEAP_PATH_CAPACITY]; /* option fail_file, or "" */
+    int fail_site_line;          /* option fail_line; 0: no site fails */
     int help;
 } ar_heap_options_t;
 
@@ -230,6 +238,28 @@ void ar_heap_guard__unlock(void);
 
 /* Guarded blocks live now, and the most that may be (mapping budget). */
 void ar_heap_guard__counts(size_t *live, size_t *limit);
+
+/* ------------------------------------------------------------------ inject */
+
+/* Restart the count of allocations and the fail_random sequence, and note
+ * whether any fail_* option is on (after options were set). */
+void ar_heap_inject__reset(void);
+
+/* Whether some fail_* option is on. */
+int ar_heap_inject__armed(void);
+
+/* Count this allocation and say whether it is to fail (some option on). */
+int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site);
+
+/* Whether the allocation at `site` is to fail: one load when no fail_*
+ * option is on. */
+static inline int ar_heap_inject__should_fail(const ar_heap_site_t *site)
+{
+    return ar_heap_inject__armed() && ar_heap_inject__should_fail_slow(site);
+}
+
+/* Failures injected so far. */
+size_t ar_heap_inject__count(void);
 
 /* ------------------------------------------------------------------ fault */
 

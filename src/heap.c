@@ -35,6 +35,7 @@ static void ar_heap__init_once(void)
     (void)ar_heap_options__parse(getenv("AR_HEAP_OPTIONS"), "AR_HEAP_OPTIONS");
     if (ar_heap_options.help)
         ar_heap_options__print_help();
+    ar_heap_inject__reset();
     ar_heap_canary__init();
     ar_heap_quarantine__init();
     ar_heap_stack__init();
@@ -58,6 +59,7 @@ int ar_heap__set_options(const char *options)
         ar_heap_options__print_help();
         ar_heap_options.help = 0;
     }
+    ar_heap_inject__reset();
     return problems;
 }
 
@@ -93,6 +95,10 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
 {
     ar_heap__ensure_init();
     ar_heap__count_operation();
+    if (ar_heap_inject__should_fail(site)) {
+        errno = ENOMEM;
+        return NULL;
+    }
     ar_heap_block_t block;
     if (!ar_heap_block__obtain(size, &block)) {
         errno = ENOMEM;

@@ -88,6 +88,21 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "with guard=1, guard only blocks of at least this many bytes" },
     { "guard_max_size", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_max_size), 0, 0, "0",
       "with guard=1, guard only blocks of at most this many bytes; 0 for no limit" },
+    { "fail_nth", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fail_nth), 0, 0, "0",
+      "make the Nth tracked allocation after the options were set fail (NULL, errno ENOMEM, "
+      "no report); 0 never" },
+    { "fail_every", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fail_every), 0, 0, "0",
+      "make every Nth tracked allocation fail; 0 never" },
+    { "fail_random", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fail_random), 0, 0, "0",
+      "make each tracked allocation fail with a chance of N in a million (seeded by "
+      "fail_seed: the same failures every run in a single thread); 0 never" },
+    { "fail_seed", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fail_seed), 0, 0, "1",
+      "seed of fail_random" },
+    { "fail_file", AR_HEAP_OPTION_PATH, AR_HEAP_FIELD(fail_site_file), 0, 0, "",
+      "with fail_line, make the allocations made at this source file and line fail (the "
+      "file as the compiler named it, or its last path components)" },
+    { "fail_line", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(fail_site_line), 0, 2147483647, "0",
+      "the line for fail_file; 0 never" },
     { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
       "print this list of options on stderr" },
 };
@@ -205,7 +220,8 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
             return 0;
         }
         strcpy(field, value);
-        ar_heap_options.report_path_set = 1;
+        if (opt->offset == AR_HEAP_FIELD(report_path))
+            ar_heap_options.report_path_set = 1;
         return 1;
     }
     return 0;

@@ -51,6 +51,7 @@ void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out)
     size_t limit;
     ar_heap_guard__counts(&out->guarded_blocks, &limit);
     out->errors_reported = ar_heap_report__errors();
+    out->failures_injected = ar_heap_inject__count();
 }
 
 void ar_heap__get_stats(ar_heap_stats_t *out)

@@ -1,0 +1,150 @@
+/*
+ * inject.c: allocation failures on purpose (options fail_*), and the
+ * sweep that fails each allocation of a piece of code in turn.
+ *
+ * Why: error paths that run only when malloc returns NULL are the least
+ * tested code there is. Making the 1st, 2nd, 3rd ... allocation fail, and
+ * checking each time that nothing leaked and nothing was reported, walks
+ * every one of them (SQLite tests its own this way).
+ *
+ * What fails: a tracked allocation (MALLOC, CALLOC, REALLOC's new block,
+ * STRDUP) returns NULL with errno ENOMEM, as libc's would, with no report;
+ * a failed REALLOC leaves the old block as it was. Allocations are counted
+ * from the last time options were set (ar_heap__set_options or
+ * AR_HEAP_OPTIONS at start): fail_nth=3 fails the third one after that.
+ * Several fail_* options may be on; any of them failing fails the call.
+ *
+ * Cost when no fail_* option is on: one relaxed load of `armed`.
+ */
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static struct {
+    _Atomic int armed;      /* some fail_* option is on */
+    _Atomic size_t counted; /* allocations since the options were set */
+    _Atomic size_t injected; /* failures injected, ever */
+    _Atomic uint64_t random; /* the fail_random generator's state */
+} inject;
+
+void ar_heap_inject__reset(void)
+{
+    atomic_store_explicit(&inject.counted, 0, memory_order_relaxed);
+    uint64_t seed = (uint64_t)ar_heap_options.fail_seed;
+    atomic_store_explicit(&inject.random, seed * 0x9e3779b97f4a7c15ULL + 1, memory_order_relaxed);
+    int armed = ar_heap_options.fail_nth != 0 || ar_heap_options.fail_every != 0 ||
+                ar_heap_options.fail_random != 0 ||
+                (ar_heap_options.fail_site_line != 0 && ar_heap_options.fail_site_file[0] != '\0');
+    atomic_store_explicit(&inject.armed, armed, memory_order_release);
+}
+
+size_t ar_heap_inject__count(void)
+{
+    return atomic_load_explicit(&inject.injected, memory_order_relaxed);
+}
+
+/* The next number of the fail_random sequence (splitmix64), shared by all
+ * threads: with one thread, a seed gives the same failures every run. */
+static uint64_t ar_heap_inject__next_random(void)
+{
+    uint64_t z = atomic_fetch_add_explicit(&inject.random, 0x9e3779b97f4a7c15ULL,
+                                           memory_order_relaxed);
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Whether `file` names the same source as the option's file: equal, or
+ * the site's path ends with "/" and the option's file. */
+static int ar_heap_inject__same_file(const char *file)
+{
+    const char *want = ar_heap_options.fail_site_file;
+    if (file == NULL)
+        return 0;
+    size_t have = strlen(file);
+    size_t need = strlen(want);
+    if (have == need)
+        return strcmp(file, want) == 0;
+    return have > need && file[have - need - 1] == '/' && strcmp(file + have - need, want) == 0;
+}
+
+int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site)
+{
+    size_t n = atomic_fetch_add_explicit(&inject.counted, 1, memory_order_relaxed) + 1;
+    int fail = 0;
+    if (ar_heap_options.fail_nth != 0 && n == ar_heap_options.fail_nth)
+        fail = 1;
+    if (ar_heap_options.fail_every != 0 && n % ar_heap_options.fail_every == 0)
+        fail = 1;
+    if (ar_heap_options.fail_random != 0 &&
+        ar_heap_inject__next_random() % 1000000u < ar_heap_options.fail_random)
+        fail = 1;
+    if (ar_heap_options.fail_site_line != 0 && site->line == ar_heap_options.fail_site_line &&
+        ar_heap_options.fail_site_file[0] != '\0' && ar_heap_inject__same_file(site->file))
+        fail = 1;
+    if (fail)
+        atomic_fetch_add_explicit(&inject.injected, 1, memory_order_relaxed);
+    return fail;
+}
+
+int ar_heap_inject__armed(void)
+{
+    return atomic_load_explicit(&inject.armed, memory_order_relaxed);
+}
+
+size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep_t *out)
+{
+    ar_heap_sweep_t result = { 0, 0, 0 };
+    ar_heap__ensure_init();
+    ar_heap_options_t saved = ar_heap_options;
+    for (size_t nth = 1;; nth++) {
+        ar_heap_options.fail_nth = nth;
+        ar_heap_options.fail_every = 0;
+        ar_heap_options.fail_random = 0;
+        ar_heap_options.fail_site_line = 0;
+        ar_heap_inject__reset();
+        size_t injected = ar_heap_inject__count();
+        size_t errors = ar_heap_report__errors();
+        ar_heap_mark_t mark = ar_heap__checkpoint();
+        body(arg);
+        int failed_one = ar_heap_inject__count() != injected;
+        /* Nothing more to fail: this last run is the one without failures. */
+        ar_heap_options.fail_nth = 0;
+        ar_heap_inject__reset();
+        result.runs++;
+        size_t leaked = ar_heap__leaks_since(mark, 0);
+        size_t reported = ar_heap_report__errors() - errors;
+        if (leaked != 0 || reported != 0) {
+            result.failing_runs++;
+            if (result.first_failing == 0)
+                result.first_failing = failed_one ? nth : SIZE_MAX;
+            ar_heap_out_t o;
+            ar_heap_out__init(&o, 2);
+            ar_heap_out__str(&o, "arheap: sweep: ");
+            if (failed_one) {
+                ar_heap_out__str(&o, "with allocation #");
+                ar_heap_out__dec(&o, nth);
+                ar_heap_out__str(&o, " of the body failing, ");
+            } else {
+                ar_heap_out__str(&o, "with no allocation failing, ");
+            }
+            ar_heap_out__dec(&o, leaked);
+            ar_heap_out__str(&o, leaked == 1 ? " block leaked and " : " blocks leaked and ");
+            ar_heap_out__dec(&o, reported);
+            ar_heap_out__str(&o, reported == 1 ? " error was reported\n" : " errors were reported\n");
+            ar_heap_out__flush(&o);
+            if (leaked != 0)
+                (void)ar_heap__leaks_since(mark, 1);
+        }
+        if (!failed_one)
+            break;
+    }
+    ar_heap_options = saved;
+    ar_heap_inject__reset();
+    if (out != NULL)
+        *out = result;
+    return result.failing_runs;
+}
