@@ -115,6 +115,12 @@ AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_NODISCARD
 char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc);
 
 /*
+ * ar_heap__strndup: a tracked copy of at most `n` bytes of `str`, always
+ * NUL-terminated (POSIX strndup). NULL str is reported as STRDUP's is.
+ */
+char *ar_heap__strndup(const char *str, size_t n, const char *file, int line, const char *desc);
+
+/*
  * ar_heap__free_at: free a tracked block; file and line say where the free
  * is, for double-free reports. NULL is a no-op. A pointer that is not a live
  * tracked block is reported (double-free or invalid-free) and is never

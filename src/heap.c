@@ -158,20 +158,42 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
     return user;
 }
 
+/* A tracked copy of the first `len` bytes of str, NUL-terminated. */
+static char *ar_heap__copy_string(const char *str, size_t len, const ar_heap_site_t *site,
+                                  const char *desc)
+{
+    char *copy = ar_heap__allocate(len + 1, site, desc, 0);
+    if (copy != NULL) {
+        memcpy(copy, str, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+/* STRDUP(NULL) and STRNDUP(NULL, n): reported; NULL with EINVAL. */
+static char *ar_heap__null_string(const char *what, const ar_heap_site_t *site)
+{
+    ar_heap__ensure_init();
+    ar_heap_report__invalid_argument(what, site);
+    errno = EINVAL;
+    return NULL;
+}
+
 char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc)
 {
     ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
-    if (str == NULL) {
-        ar_heap__ensure_init();
-        ar_heap_report__invalid_argument("STRDUP was given a NULL string", &site);
-        errno = EINVAL;
-        return NULL;
-    }
-    size_t len = strlen(str);
-    char *copy = ar_heap__allocate(len + 1, &site, desc, 0);
-    if (copy != NULL)
-        memcpy(copy, str, len + 1);
-    return copy;
+    if (str == NULL)
+        return ar_heap__null_string("STRDUP was given a NULL string", &site);
+    return ar_heap__copy_string(str, strlen(str), &site, desc);
+}
+
+char *ar_heap__strndup(const char *str, size_t n, const char *file, int line, const char *desc)
+{
+    ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
+    if (str == NULL)
+        return ar_heap__null_string("STRNDUP was given a NULL string", &site);
+    const char *end = memchr(str, '\0', n);
+    return ar_heap__copy_string(str, end != NULL ? (size_t)(end - str) : n, &site, desc);
 }
 
 /* Report what a free found, then apply the error action once. */

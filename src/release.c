@@ -36,6 +36,12 @@ char *ar_heap__strdup(const char *str, const char *file, int line, const char *d
     return strdup(str);
 }
 
+char *ar_heap__strndup(const char *str, size_t n, const char *file, int line, const char *desc)
+{
+    (void)file, (void)line, (void)desc;
+    return strndup(str, n);
+}
+
 void ar_heap__free_at(void *ptr, const char *file, int line)
 {
     (void)file, (void)line;

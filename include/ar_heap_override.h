@@ -1,0 +1,53 @@
+/*
+ * ar_heap_override.h: route a source file's own calls of malloc, calloc,
+ * realloc, strdup, strndup and free to the tracked heap, with file:line
+ * sites, without editing the file:
+ *
+ *     cc -include ar_heap_override.h -c legacy.c
+ *
+ * or `#include <ar_heap_override.h>` before anything else in the file.
+ * Each call becomes the AR__HEAP__* macro of the same name; the block's
+ * description is the libc function's name ("malloc", "strdup", ...).
+ *
+ * Limits (those of any macro): only calls written in the including file
+ * are routed, not calls inside other libraries; a use of the name without
+ * a call (`fn = free;`) still means libc's function, and a block from the
+ * tracked heap must not reach libc's free, nor a block from libc the
+ * tracked FREE (which reports it as an invalid free and does not free it).
+ * So a file whose blocks cross into code that frees with libc (or the
+ * other way) must not use this header; the preload library covers whole
+ * programs instead. In a release build (AR_HEAP_DISABLE or a library
+ * built without the debug heap) nothing is redefined.
+ *
+ * The C library's headers that declare these functions are included
+ * first, so that the macros below can not rewrite their declarations.
+ */
+#ifndef AR_HEAP_OVERRIDE_H
+#define AR_HEAP_OVERRIDE_H
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include "ar_heap.h"
+
+#if AR_HEAP_TRACKING
+
+#undef malloc
+#undef calloc
+#undef realloc
+#undef strdup
+#undef strndup
+#undef free
+#define malloc(size) AR__HEAP__MALLOC((size), "malloc")
+#define calloc(count, size) AR__HEAP__CALLOC((count), (size), "calloc")
+#define realloc(ptr, size) AR__HEAP__REALLOC((ptr), (size), "realloc")
+#define strdup(str) AR__HEAP__STRDUP((str), "strdup")
+#define strndup(str, n) ar_heap__strndup((str), (n), __FILE__, __LINE__, "strndup")
+#define free(ptr) AR__HEAP__FREE(ptr)
+
+#endif /* AR_HEAP_TRACKING */
+
+#endif /* AR_HEAP_OVERRIDE_H */
