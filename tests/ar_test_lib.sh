@@ -58,7 +58,8 @@ ar_find_compilers() {
 
 ar_scratch_headers() {
     mkdir -p "$1" || exit 1
-    cp "$top_srcdir/include/ar_heap.h" "$top_srcdir/include/ar_allocator.h" "$1/" || exit 1
+    cp "$top_srcdir/include/ar_heap.h" "$top_srcdir/include/ar_allocator.h" \
+        "$top_srcdir/include/ar_heap_check.h" "$top_srcdir/include/ar_heap_override.h" "$1/" || exit 1
     printf '#ifndef AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_DEBUG %s\n#endif\n' \
         "$2" >"$1/ar_heap_config.h" || exit 1
 }
