@@ -226,6 +226,30 @@ static void ar_heap_report__end(ar_heap_out_t *out, ar_heap_error_t kind,
     ar_heap_out__flush(out);
 }
 
+/* The closing lines of a report about one block: "SUMMARY: arheap: <kind>
+ * [(<access>)] on a N-byte block "desc" allocated at file:line", the rule;
+ * then the report is written. */
+static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t kind,
+                                          const char *access, const ar_heap_record_t *record)
+{
+    ar_heap_out__str(out, "SUMMARY: arheap: ");
+    ar_heap_out__str(out, ar_heap_report__error_name(kind));
+    if (access != NULL) {
+        ar_heap_out__str(out, " (");
+        ar_heap_out__str(out, access);
+        ar_heap_out__str(out, ")");
+    }
+    ar_heap_out__str(out, " on a ");
+    ar_heap_out__dec(out, record->size);
+    ar_heap_out__str(out, "-byte block \"");
+    ar_heap_out__str(out, record->desc);
+    ar_heap_out__str(out, "\" allocated at ");
+    ar_heap_out__site(out, &record->alloc_site);
+    ar_heap_out__str(out, "\n");
+    ar_heap_out__str(out, ar_heap_report_rule);
+    ar_heap_out__flush(out);
+}
+
 /* ------------------------------------------------------------ JSON */
 
 /* A JSON string: quotes, backslashes and control bytes escaped. */
@@ -476,17 +500,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
     ar_heap_report__bytes(&out, damage->found, damage->dump_len);
     ar_heap_out__str(&out, "\n");
 
-    ar_heap_out__str(&out, "SUMMARY: arheap: ");
-    ar_heap_out__str(&out, ar_heap_report__error_name(kind));
-    ar_heap_out__str(&out, " on a ");
-    ar_heap_out__dec(&out, record->size);
-    ar_heap_out__str(&out, "-byte block \"");
-    ar_heap_out__str(&out, record->desc);
-    ar_heap_out__str(&out, "\" allocated at ");
-    ar_heap_out__site(&out, &record->alloc_site);
-    ar_heap_out__str(&out, "\n");
-    ar_heap_out__str(&out, ar_heap_report_rule);
-    ar_heap_out__flush(&out);
+    ar_heap_report__block_summary(&out, kind, NULL, record);
 }
 
 /* "READ", "WRITE" or "ACCESS" (when the CPU did not say). */
@@ -558,19 +572,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
     ar_heap_out__dec(&out, f->thread);
     ar_heap_out__str(&out, "\n");
     ar_heap_report__block(&out, record);
-    ar_heap_out__str(&out, "SUMMARY: arheap: ");
-    ar_heap_out__str(&out, ar_heap_report__error_name(f->kind));
-    ar_heap_out__str(&out, " (");
-    ar_heap_out__str(&out, ar_heap_report__access_name(f->access));
-    ar_heap_out__str(&out, ") on a ");
-    ar_heap_out__dec(&out, record->size);
-    ar_heap_out__str(&out, "-byte block \"");
-    ar_heap_out__str(&out, record->desc);
-    ar_heap_out__str(&out, "\" allocated at ");
-    ar_heap_out__site(&out, &record->alloc_site);
-    ar_heap_out__str(&out, "\n");
-    ar_heap_out__str(&out, ar_heap_report_rule);
-    ar_heap_out__flush(&out);
+    ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record);
     ar_heap_stack__signal_safe(0);
 }
 
