@@ -579,13 +579,13 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
                                  const ar_heap_stack_t *stack)
 {
-    ar_heap_report__count();
     ar_heap_record_t record;
     uintptr_t addr = (uintptr_t)ptr;
     if (ar_heap_tracking__find_freed(addr, &record)) {
-        ar_heap_report__double_free(&record, operation, site, stack);
+        ar_heap_report__double_free(&record, operation, site, stack); /* counts it */
         return;
     }
+    ar_heap_report__count();
     int inside = ar_heap_tracking__find_containing(addr, &record);
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,

@@ -89,6 +89,28 @@ START_TEST(a_rejected_free_changes_no_counter_but_the_error_count)
 }
 END_TEST
 
+/* Each report counts once, whichever path names it: a REALLOC of a
+ * quarantined block, a FREE of a block already out of the quarantine. */
+START_TEST(every_report_counts_once)
+{
+    (void)ar_heap__set_options("on_error=continue:quarantine_bytes=1048576");
+    char *held = AR__HEAP__MALLOC(32, "held");
+    AR__HEAP__FREE(held);
+    size_t before = stats_now().errors_reported;
+    void *moved = AR__HEAP__REALLOC(held, 64, "realloc of a held block");
+    ck_assert_ptr_null(moved);
+    ck_assert_uint_eq(stats_now().errors_reported, before + 1);
+
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    char *gone = AR__HEAP__MALLOC(32, "gone");
+    AR__HEAP__FREE(gone);
+    before = stats_now().errors_reported;
+    AR__HEAP__FREE(gone);
+    ck_assert_uint_eq(stats_now().errors_reported, before + 1);
+    (void)ar_heap__set_options("on_error=abort:quarantine_bytes=16777216");
+}
+END_TEST
+
 START_TEST(get_stats_accepts_null)
 {
     ar_heap__get_stats(NULL);
@@ -105,6 +127,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, peak_live_bytes_keeps_the_highest_point);
     tcase_add_test(tc, peak_is_never_below_live_bytes);
     tcase_add_test(tc, a_rejected_free_changes_no_counter_but_the_error_count);
+    tcase_add_test(tc, every_report_counts_once);
     tcase_add_test(tc, get_stats_accepts_null);
     suite_add_tcase(s, tc);
     return s;
