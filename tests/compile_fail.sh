@@ -97,8 +97,9 @@ for label in $compilers; do
             [ -f "$snippet" ] || continue
             name=$(basename "$snippet" .c)
             name=${name#good_}
+            extra=$(snippet_field "$snippet" cflags)
             # shellcheck disable=SC2086 # flag lists are split on purpose
-            if "$cc" $cflags -Werror -I"$top_builddir/include" -I"$top_srcdir/include" \
+            if "$cc" $cflags $extra -Werror -I"$top_builddir/include" -I"$top_srcdir/include" \
                 "$snippet" >"$scratch/out.log" 2>&1; then
                 pass "$label configured $name (compiles with -Werror)"
             else
