@@ -220,8 +220,6 @@ static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site
     ar_heap__count_operation();
     ar_heap_stack__capture(&stack, site->pc);
     ar_heap_tracking__free((uintptr_t)ptr, site, &stack, &result);
-    if (result.release != NULL)
-        ar_heap_block__release(result.release);
     if (result.quarantined) {
         ar_heap_report__double_free(&result.previous, operation, site, &stack);
         return 0;
@@ -230,7 +228,12 @@ static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site
         ar_heap_report__bad_pointer(ptr, operation, site, &stack);
         return 0;
     }
+    /* Report first: the damage may reach libc's own bookkeeping next to
+     * the block, and libc would abort on it without a word. A damaged
+     * block is not given back at all (its memory is lost on purpose). */
     ar_heap__report_free(&result, operation, site);
+    if (result.release != NULL && result.finding_count == 0)
+        ar_heap_block__release(result.release);
     return 1;
 }
 
