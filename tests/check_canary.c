@@ -22,6 +22,22 @@
 #include "ar_heap.h"
 #include "ar_test.h"
 
+/* Under AddressSanitizer two tests cannot run: canary=0 writes one byte
+ * past a canary-less block, which ASan rightly reports (libc's slack is
+ * ASan's redzone), and ASan's allocator never hands two processes forked
+ * one after the other the same first address (its quarantine delays the
+ * reuse of what the parent freed in between). */
+#if defined(__SANITIZE_ADDRESS__)
+#define AR_CANARY_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AR_CANARY_ASAN 1
+#endif
+#endif
+#ifndef AR_CANARY_ASAN
+#define AR_CANARY_ASAN 0
+#endif
+
 
 #define ALIGNMENT ((size_t)_Alignof(max_align_t))
 #define HEAD_BYTES ((size_t)16)
@@ -789,7 +805,11 @@ static Suite *canary_suite(void)
     tcase_add_test(detect, check_every_n_operations_catches_damage_without_a_free);
     tcase_add_test(detect, the_check_at_exit_catches_damage_to_a_block_never_freed);
     tcase_add_test(detect, the_check_at_exit_keeps_the_programs_buffered_output);
+#if !AR_CANARY_ASAN
     tcase_add_test(detect, canary_0_leaves_blocks_without_canaries);
+#else
+    (void)canary_0_leaves_blocks_without_canaries;
+#endif
     tcase_add_test(detect, a_block_keeps_its_canaries_when_the_option_is_turned_off_later);
     suite_add_tcase(s, detect);
 
@@ -797,7 +817,11 @@ static Suite *canary_suite(void)
     tcase_add_test(bytes, two_blocks_of_the_same_size_have_different_tail_canaries);
     tcase_add_test(bytes, a_tail_canary_is_not_one_repeated_byte);
     tcase_add_test(bytes, no_canary_byte_is_zero_or_a_fill_byte);
+#if !AR_CANARY_ASAN
     tcase_add_test(bytes, canaries_differ_between_processes_at_the_same_address);
+#else
+    (void)canaries_differ_between_processes_at_the_same_address;
+#endif
     tcase_add_test(bytes, every_allocator_returns_pointers_aligned_for_max_align_t);
     tcase_add_test(bytes, malloc_fills_new_bytes_with_0xbe);
     tcase_add_test(bytes, realloc_fills_the_grown_bytes_with_0xbe_and_keeps_the_old_ones);

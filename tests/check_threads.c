@@ -113,10 +113,11 @@ static void body_threads(void)
     ar_heap_stats_t before, after;
     ar_heap__get_stats(&before);
     pthread_t threads[WORKERS];
-    for (size_t i = 0; i < WORKERS; i++) {
+    /* Every mailbox before any worker: worker i posts to box i + 1. */
+    for (size_t i = 0; i < WORKERS; i++)
         pthread_mutex_init(&boxes[i].lock, NULL);
+    for (size_t i = 0; i < WORKERS; i++)
         pthread_create(&threads[i], NULL, worker, (void *)(uintptr_t)i);
-    }
     for (size_t i = 0; i < WORKERS; i++)
         pthread_join(threads[i], NULL);
     for (size_t i = 0; i < WORKERS; i++)

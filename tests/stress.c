@@ -415,13 +415,16 @@ static void run_mode(const stress_mode_t *mode, unsigned long long total_ops)
     ar_heap_stats_t before;
     ar_heap__get_stats(&before);
 
+    /* Every mailbox exists before any worker starts: worker i hands
+     * blocks to mailbox i + 1 from its first iteration. */
+    for (size_t t = 0; t < stress.threads; t++)
+        pthread_mutex_init(&stress.boxes[t].lock, NULL);
     double start = now_seconds();
     for (size_t t = 0; t < stress.threads; t++) {
         worker_t *w = &stress.workers[t];
         w->index = t;
         w->quota = total_ops / stress.threads + (t < total_ops % stress.threads);
         w->rng = 0x5eed0000ULL + t;
-        pthread_mutex_init(&stress.boxes[t].lock, NULL);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
             die("pthread_create failed");
     }
