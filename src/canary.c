@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <string.h>
 #include <time.h>
@@ -105,8 +106,16 @@ void ar_heap_canary__write(const ar_heap_record_t *record)
     if (!(record->flags & AR_HEAP_BLOCK_CANARY))
         return;
     uint64_t key = ar_heap_canary__key(base);
+    size_t head_len = (size_t)(user - base);
+    size_t tail_len = record->total - record->size - head_len;
+    /* The zones are no-access to Memcheck once the block is announced;
+     * only they are opened, so the user bytes keep their state. */
+    ar_heap_valgrind__open(base, head_len);
+    ar_heap_valgrind__open(user + record->size, tail_len);
     ar_heap_canary__fill(base, user, key);
     ar_heap_canary__fill(user + record->size, base + record->total, key);
+    ar_heap_valgrind__close(base, head_len);
+    ar_heap_valgrind__close(user + record->size, tail_len);
 }
 
 /* The first byte of [p, to) that differs from the canary, or NULL. */
@@ -165,11 +174,18 @@ size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *o
     if (!(record->flags & AR_HEAP_BLOCK_CANARY) || !ar_heap_block__readable(record))
         return 0;
     uint64_t key = ar_heap_canary__key(base);
-    if (n < max && ar_heap_canary__zone(user + record->size, base + record->total, record->user,
-                                        key, AR_HEAP_ERROR_OVERFLOW, &out[n]))
+    const unsigned char *tail = user + record->size;
+    size_t head_len = (size_t)(user - base);
+    size_t tail_len = record->total - record->size - head_len;
+    ar_heap_valgrind__open(tail, tail_len);
+    if (n < max && ar_heap_canary__zone(tail, base + record->total, record->user, key,
+                                        AR_HEAP_ERROR_OVERFLOW, &out[n]))
         n++;
+    ar_heap_valgrind__close(tail, tail_len);
+    ar_heap_valgrind__open(base, head_len);
     if (n < max &&
         ar_heap_canary__zone(base, user, record->user, key, AR_HEAP_ERROR_UNDERFLOW, &out[n]))
         n++;
+    ar_heap_valgrind__close(base, head_len);
     return n;
 }

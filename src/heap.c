@@ -12,6 +12,7 @@
  * report.
  */
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ static void ar_heap__init_once(void)
     ar_heap_inject__reset();
     ar_heap_canary__init();
     ar_heap_quarantine__init();
+    ar_heap_valgrind__init();
     ar_heap_stack__init();
     ar_heap_tracking__init();
     if (atexit(ar_heap_leaks__at_exit) != 0)
@@ -136,6 +138,7 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
         errno = ENOMEM;
         return NULL;
     }
+    ar_heap_valgrind__allocated(&record);
     return (void *)record.user;
 }
 
@@ -278,8 +281,10 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old.size < size ? old.size : size);
-    if (size > old.size && ar_heap_options.fill)
+    if (size > old.size && ar_heap_options.fill) {
         memset((char *)fresh + old.size, AR_HEAP_FILL_NEW, size - old.size);
+        ar_heap_valgrind__undefined((char *)fresh + old.size, size - old.size);
+    }
     /* Should another thread have freed the old block meanwhile (a race in
      * the program), release reports it and the new block still stands. */
     (void)ar_heap__release(ptr, "realloc", &site);

@@ -17,6 +17,7 @@
  * never while the quarantine lock is held.
  */
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <string.h>
 
@@ -117,6 +118,7 @@ ar_heap_record_t *ar_heap_quarantine__push(ar_heap_record_t *record, size_t budg
         ar_heap_guard__protect(record); /* any touch now faults: nothing to poison */
     else
         memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
+    ar_heap_valgrind__freed(record);
     record->qnext = NULL;
     pthread_mutex_lock(&quarantine.lock);
     if (quarantine.newest != NULL)
@@ -146,6 +148,7 @@ int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_dam
     const unsigned char *user = (const unsigned char *)record->user;
     if (!ar_heap_block__readable(record))
         return 0; /* PROT_NONE: a write after free would have faulted */
+    ar_heap_valgrind__open(user, record->size);
     /* Fast path: libc's memcmp against a page of poison, until a chunk
      * differs; the byte loop below then finds the first damaged byte. */
     size_t clean = 0;
@@ -165,8 +168,10 @@ int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_dam
             damaged++;
         }
     }
-    if (damaged == 0)
+    if (damaged == 0) {
+        ar_heap_valgrind__close(user, record->size);
         return 0;
+    }
     out->kind = AR_HEAP_ERROR_WRITE_AFTER_FREE;
     out->offset = (long long)first;
     out->damaged = damaged;
@@ -177,5 +182,6 @@ int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_dam
         out->found[out->dump_len] = user[i];
         out->dump_len++;
     }
+    ar_heap_valgrind__close(user, record->size);
     return 1;
 }

@@ -19,6 +19,7 @@
  * before: a prefetch is a hint that never faults and changes nothing.)
  */
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <string.h>
 
@@ -374,6 +375,7 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
         evicted = ar_heap_quarantine__push(record, ar_heap_options.quarantine_bytes);
     } else {
         result->release = record->base;
+        ar_heap_valgrind__freed(record);
         ar_heap_tracking__retire(shard, link);
     }
     pthread_mutex_unlock(&shard->lock);
@@ -562,8 +564,11 @@ static void ar_heap_tracking__check_one(ar_heap_record_t *record, ar_heap_check_
         check->kept++;
     }
     ar_heap_canary__write(record);
-    if (record->state == AR_HEAP_STATE_QUARANTINED)
+    if (record->state == AR_HEAP_STATE_QUARANTINED) {
+        ar_heap_valgrind__open((void *)record->user, record->size);
         memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
+        ar_heap_valgrind__close((void *)record->user, record->size);
+    }
 }
 
 size_t ar_heap_tracking__check_all(ar_heap_finding_fn fn, void *arg)

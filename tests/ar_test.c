@@ -170,6 +170,15 @@ void ar_test__expect_has(const ar_test_child_t *child, const char *label, const 
 
 static char *volatile ar_test_escape_hatch;
 
+int ar_test__skip_under_valgrind(const char *test, const char *why)
+{
+    const char *on = getenv("AR_HEAP_TEST_VALGRIND");
+    if (on == NULL || strcmp(on, "1") != 0)
+        return 0;
+    fprintf(stderr, "SKIP under Valgrind: %s: %s\n", test, why);
+    return 1;
+}
+
 char *ar_test__opaque(char *p)
 {
     ar_test_escape_hatch = p;

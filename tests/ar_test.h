@@ -90,6 +90,14 @@ char *ar_test__opaque(char *p);
 /* Read a whole (small) file into buf; returns its length or -1. */
 long ar_test__read_file(const char *path, char *buf, size_t cap);
 
+/*
+ * For the few tests that Valgrind can not run (make check-valgrind sets
+ * AR_HEAP_TEST_VALGRIND=1): returns 1, after printing "SKIP under
+ * Valgrind: <test>: <why>" to stderr, when the suite runs under Valgrind,
+ * and the test then returns. Every caller says why in `why`.
+ */
+int ar_test__skip_under_valgrind(const char *test, const char *why);
+
 /* Run the suite and return the process exit status for automake:
  * 0 all passed, 1 failures, 77 (skip) when needs_tracking is set and the
  * library was built without the debug heap. */

@@ -85,6 +85,24 @@ for mode in debug release; do
     count "$dir"
 done
 
+echo "== debug: make check-valgrind"
+(cd _build/debug && make check-valgrind) >_build/debug/check-valgrind.out 2>&1
+v=$?
+grep '^check-valgrind:\|^ok\|^not ok\|^skip\|^SKIP' _build/debug/check-valgrind.out
+c=$(sed -n 's/^check-valgrind: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' _build/debug/check-valgrind.out)
+if [ -n "$c" ]; then
+    # shellcheck disable=SC2086 # split "P F" into two words
+    set -- $c
+    passed=$((passed + $1))
+    failed=$((failed + $2))
+else
+    failed=$((failed + 1))
+fi
+if [ $v -ne 0 ]; then
+    status=1
+    tail -n 80 _build/debug/check-valgrind.out
+fi
+
 echo "== debug: make distcheck"
 if (cd _build/debug && make -j"$jobs" distcheck >distcheck.out 2>&1); then
     grep -A2 'archives ready for distribution' _build/debug/distcheck.out

@@ -654,6 +654,11 @@ static void body_print_first_canary(void)
 
 START_TEST(canaries_differ_between_processes_at_the_same_address)
 {
+    if (ar_test__skip_under_valgrind(__func__, "Memcheck holds freed memory back (its freed-blocks "
+                                               "queue), so two children do not get their first "
+                                               "block at the same address: the precondition can "
+                                               "not be arranged"))
+        return;
     ar_test_child_t one, two;
     char at_one[64], at_two[64], tail_one[64], tail_two[64];
     ar_test__run_child(body_print_first_canary, &one);

@@ -1,0 +1,134 @@
+/*
+ * valgrind.h: the debug heap's blocks, told to Valgrind's Memcheck.
+ *
+ * Why: under Memcheck a tracked block is one libc malloc block with the
+ * canaries inside it, so without help Memcheck sees a write into a canary
+ * as a write into memory the program owns, and it sees a quarantined block
+ * as live. These hooks tell it where the program's bytes really are, so
+ * that an overflow, an underflow or a use after free is reported by
+ * Memcheck at the faulting instruction, before arheap's own check finds
+ * the damage at the next free or check.
+ *
+ * Compiled in when configure finds <valgrind/memcheck.h> (--with-valgrind,
+ * default auto: AR_HEAP_HAVE_VALGRIND); without it every hook is an empty
+ * inline function. Outside Valgrind a client request is a few instructions
+ * that change nothing.
+ *
+ * What Memcheck is told:
+ *   - A new block: its head and tail zones (canaries and alignment slack)
+ *     are no-access, its user bytes a chunk of one memory pool, undefined
+ *     (their 0xbe fill is a marker, not a value) unless written after
+ *     (CALLOC's zeros, STRDUP's copy).
+ *   - A freed block (quarantined or released): all of it no-access.
+ *   - The checker reads and rewrites canaries and poison between open()
+ *     (defined) and close() (no-access again): its own reads are never
+ *     errors, and the program's still are.
+ *
+ * Why a memory pool (VALGRIND_CREATE_MEMPOOL, MEMPOOL_ALLOC/FREE) and not
+ * VALGRIND_MALLOCLIKE_BLOCK: the libc block that holds the user bytes is
+ * itself a malloc block to Memcheck, and when Memcheck describes an
+ * address it searches its malloc blocks before anything else, so with
+ * MALLOCLIKE_BLOCK an overflow of a 13-byte block reads "29 bytes inside a
+ * block of size 48 alloc'd" (the libc block). Pool chunks are described
+ * before malloc blocks, within the pool's redzone: the same overflow reads
+ * "0 bytes after a block of size 13 client-defined", with the stack of the
+ * MEMPOOL_ALLOC request, which runs inside the user's AR__HEAP__MALLOC and
+ * so names its file and line (tests/valgrind_cross.sh checks this). The
+ * redzone is AR_HEAP_VALGRIND_REDZONE (16 bytes, the head zone of a libc
+ * block; a larger one would reach below the libc block into its
+ * neighbour): an access up to 16 bytes before or after a block is
+ * described against the block, one further out in the tail slack against
+ * the libc block.
+ *
+ * The limit: a freed chunk goes to Memcheck's queue of freed blocks, but
+ * its libc block is still allocated, and Memcheck's malloc blocks come
+ * first: a use after free of a quarantined block is reported as an invalid
+ * read or write "inside a recently re-allocated block of size <libc
+ * size> alloc'd" with the allocation's stack (through AR__HEAP__MALLOC);
+ * Memcheck can not be made to skip the libc block without replacing the
+ * backend under Valgrind. Guarded blocks (guard=1) are not libc blocks,
+ * and theirs read "inside a block of size N free'd" with the free's stack.
+ *
+ * Leaks: blocks arheap tracks stay reachable from its records, so Memcheck
+ * counts a leaked tracked block as "still reachable", never as an error;
+ * arheap's leak report names them.
+ */
+#ifndef AR_HEAP_VALGRIND_H
+#define AR_HEAP_VALGRIND_H
+
+#include "ar_heap_internal.h"
+
+#include <stddef.h>
+
+#if defined(AR_HEAP_HAVE_VALGRIND)
+#include <valgrind/memcheck.h>
+
+/* Bytes before and after a pool chunk that Memcheck describes against it. */
+#define AR_HEAP_VALGRIND_REDZONE 16
+
+/* The pool's handle: any address unique to arheap (Memcheck only uses it
+ * as a key and never reads it). */
+#define AR_HEAP_VALGRIND_POOL ((const void *)&ar_heap_options)
+
+/* Create the pool, at initialisation. Only when it does not exist yet:
+ * a child forked while another thread was inside the heap's
+ * initialisation runs it again (pthread_once restarts an initialiser
+ * that fork interrupted), and Memcheck aborts on a second CREATE_MEMPOOL
+ * of one pool ("duplicate pool creation", seen in check_bad_input's fork
+ * test). */
+static inline void ar_heap_valgrind__init(void)
+{
+    if (!VALGRIND_MEMPOOL_EXISTS(AR_HEAP_VALGRIND_POOL))
+        VALGRIND_CREATE_MEMPOOL(AR_HEAP_VALGRIND_POOL, AR_HEAP_VALGRIND_REDZONE, 0);
+}
+
+/* A block is live: zones no-access, user bytes undefined. Called from the
+ * allocating entry point, so that Memcheck's stack starts at the user's
+ * call. */
+static inline void ar_heap_valgrind__allocated(const ar_heap_record_t *record)
+{
+    (void)VALGRIND_MAKE_MEM_NOACCESS(record->base, record->total);
+    VALGRIND_MEMPOOL_ALLOC(AR_HEAP_VALGRIND_POOL, (void *)record->user, record->size);
+}
+
+/* A block is freed (its poison already written): all of it no-access. */
+static inline void ar_heap_valgrind__freed(const ar_heap_record_t *record)
+{
+    VALGRIND_MEMPOOL_FREE(AR_HEAP_VALGRIND_POOL, (void *)record->user);
+    (void)VALGRIND_MAKE_MEM_NOACCESS(record->base, record->total);
+}
+
+/* The checker is about to read or write bytes the program may not touch. */
+static inline void ar_heap_valgrind__open(const void *from, size_t len)
+{
+    (void)VALGRIND_MAKE_MEM_DEFINED(from, len);
+}
+
+/* ... and is done with them: no-access again. */
+static inline void ar_heap_valgrind__close(const void *from, size_t len)
+{
+    (void)VALGRIND_MAKE_MEM_NOACCESS(from, len);
+}
+
+/* Bytes that hold a fill marker, not a value the program wrote. */
+static inline void ar_heap_valgrind__undefined(const void *from, size_t len)
+{
+    (void)VALGRIND_MAKE_MEM_UNDEFINED(from, len);
+}
+
+#else /* !AR_HEAP_HAVE_VALGRIND */
+
+static inline void ar_heap_valgrind__init(void) {}
+static inline void ar_heap_valgrind__allocated(const ar_heap_record_t *record) { (void)record; }
+static inline void ar_heap_valgrind__freed(const ar_heap_record_t *record) { (void)record; }
+static inline void ar_heap_valgrind__open(const void *from, size_t len) { (void)from; (void)len; }
+static inline void ar_heap_valgrind__close(const void *from, size_t len) { (void)from; (void)len; }
+static inline void ar_heap_valgrind__undefined(const void *from, size_t len)
+{
+    (void)from;
+    (void)len;
+}
+
+#endif /* AR_HEAP_HAVE_VALGRIND */
+
+#endif /* AR_HEAP_VALGRIND_H */
