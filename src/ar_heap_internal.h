@@ -180,6 +180,9 @@ size_t ar_heap__check_all_for(const char *how);
 #define AR_HEAP_BLOCK_CANARY 0x1u  /* head and tail zones hold canary bytes */
 #define AR_HEAP_BLOCK_GUARDED 0x2u /* in a guard-page slot (guard.c) */
 #define AR_HEAP_BLOCK_ALLOWED_LEAK 0x4u /* ar_heap__allow_leak: expected to outlive */
+/* Its canaries were found damaged: the damage may reach libc's bookkeeping
+ * next to the block, so its memory is never given back (lost on purpose). */
+#define AR_HEAP_BLOCK_DAMAGED 0x8u
 
 /* Where a new block lies: base and total cover every byte the checker
  * owns for it (head zone, user bytes, tail zone). */
@@ -344,7 +347,8 @@ typedef struct ar_heap_free_result_s {
     int freed;                 /* 1: the block was live and is now freed */
     int quarantined;           /* 1: the address is a block already in quarantine */
     ar_heap_record_t previous; /* that block's record, when quarantined */
-    void *release;             /* backend memory to release after the call, or NULL */
+    void *release;             /* backend memory to release after reporting, or NULL
+                                * (quarantined, or AR_HEAP_BLOCK_DAMAGED and kept) */
     size_t finding_count;      /* damaged blocks found (may exceed the array) */
     ar_heap_finding_t findings[AR_HEAP_FINDINGS_MAX];
 } ar_heap_free_result_t;

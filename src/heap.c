@@ -231,11 +231,10 @@ static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site
         ar_heap_report__bad_pointer(ptr, operation, site, &stack);
         return 0;
     }
-    /* Report first: the damage may reach libc's own bookkeeping next to
-     * the block, and libc would abort on it without a word. A damaged
-     * block is not given back at all (its memory is lost on purpose). */
+    /* Report first: libc could abort on damage next to the block before
+     * a word is written (tracking.c keeps a damaged block altogether). */
     ar_heap__report_free(&result, operation, site);
-    if (result.release != NULL && result.finding_count == 0)
+    if (result.release != NULL)
         ar_heap_block__release(result.release);
     return 1;
 }

@@ -312,9 +312,13 @@ static void ar_heap_tracking__evict(ar_heap_record_t *list, ar_heap_free_result_
         for (size_t i = 0; i < n; i++)
             ar_heap_tracking__note(result, old, &damage[i], 1);
         void *base = old->base;
+        if (n > 0)
+            old->flags |= AR_HEAP_BLOCK_DAMAGED;
+        int keep = (old->flags & AR_HEAP_BLOCK_DAMAGED) != 0;
         ar_heap_tracking__retire(shard, ar_heap_tracking__link(shard, hash, old->user));
         pthread_mutex_unlock(&shard->lock);
-        ar_heap_block__release(base);
+        if (!keep)
+            ar_heap_block__release(base);
     }
 }
 
@@ -356,8 +360,10 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     size_t n = ar_heap_canary__check(record, damage, 2);
     for (size_t i = 0; i < n; i++)
         ar_heap_tracking__note(result, record, &damage[i], 0);
-    if (n > 0)
+    if (n > 0) {
         ar_heap_canary__write(record); /* reported now, not again later */
+        record->flags |= AR_HEAP_BLOCK_DAMAGED;
+    }
     shard->live_blocks--;
     shard->live_bytes -= record->size;
     ar_heap_stats__sub_live(record->size);
@@ -374,7 +380,8 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
         record->state = AR_HEAP_STATE_QUARANTINED;
         evicted = ar_heap_quarantine__push(record, ar_heap_options.quarantine_bytes);
     } else {
-        result->release = record->base;
+        /* The caller releases after reporting; a damaged block never. */
+        result->release = (record->flags & AR_HEAP_BLOCK_DAMAGED) ? NULL : record->base;
         ar_heap_valgrind__freed(record);
         ar_heap_tracking__retire(shard, link);
     }
@@ -549,7 +556,10 @@ static void ar_heap_tracking__check_one(ar_heap_record_t *record, ar_heap_check_
     if (record->state == AR_HEAP_STATE_QUARANTINED &&
         ar_heap_quarantine__check_poison(record, &damage[n]))
         n++;
-    n += ar_heap_canary__check(record, &damage[n], 2);
+    size_t canaries = ar_heap_canary__check(record, &damage[n], 2);
+    if (canaries > 0)
+        record->flags |= AR_HEAP_BLOCK_DAMAGED;
+    n += canaries;
     if (n == 0)
         return;
     check->count++;

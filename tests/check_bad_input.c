@@ -1208,6 +1208,46 @@ START_TEST(an_overflow_into_libcs_next_chunk_is_reported_before_libc_sees_it)
     AR_TEST_ASSERT_SITE(&child, "  found by free at ", "free");
 }
 END_TEST
+
+/* An overflow with the quarantine on and on_error=continue: the free
+ * reports it and repairs the canaries, but libc's header of the next
+ * chunk stays damaged; when the block later leaves the quarantine it must
+ * still not be given back. The overflow clears the next chunk's
+ * PREV_INUSE bit (its size field, user offsets 2024..2031, as above) and
+ * leaves the size itself valid, so libc works on as long as it is not
+ * handed the block: free() of it aborts with "double free or corruption
+ * (!prev)". `next` stays allocated for the same reason. */
+static void body_overflow_into_libc_then_evicted(void)
+{
+    (void)ar_heap__set_options("report_path=:on_error=continue:quarantine_bytes=4096");
+    char *p = AR__HEAP__MALLOC(2000, "overflows into libc's next chunk");
+    char *next = malloc(3000);
+    unsigned char *overflow = (unsigned char *)ar_test__opaque(p) + 2000;
+    uint64_t size_field;
+    memcpy(&size_field, overflow + 24, sizeof size_field);
+    memset(overflow, 0x61, 24);
+    size_field &= ~(uint64_t)1;
+    memcpy(overflow + 24, &size_field, sizeof size_field);
+    AR__HEAP__FREE(p);
+    for (int i = 0; i < 8; i++) /* 8 x 2 KiB: pushes the block out of 4 KiB */
+        AR__HEAP__FREE(AR__HEAP__MALLOC(2000, "pushes it out"));
+    ar_heap_stats_t stats;
+    ar_heap__get_stats(&stats);
+    ar_test__note("held", (int)stats.quarantine_blocks);
+    ar_test__note("next", next != NULL);
+    say("[survived]\n");
+}
+
+START_TEST(a_block_overflowed_into_libc_is_kept_when_it_leaves_the_quarantine)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_overflow_into_libc_then_evicted, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "child did not exit 0:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[survived]");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-buffer-overflow"), 1);
+    ck_assert_int_lt(ar_test__note_value(&child, "held"), 8);
+}
+END_TEST
 #endif /* !AR_BAD_INPUT_SANITIZER_MALLOC */
 
 /* ------------------------------------------------------------- suite */
@@ -1258,6 +1298,7 @@ static Suite *bad_input_suite(void)
 #if !AR_BAD_INPUT_SANITIZER_MALLOC
     tcase_add_test(damaged, an_error_is_reported_in_full_after_libcs_heap_metadata_is_trashed);
     tcase_add_test(damaged, an_overflow_into_libcs_next_chunk_is_reported_before_libc_sees_it);
+    tcase_add_test(damaged, a_block_overflowed_into_libc_is_kept_when_it_leaves_the_quarantine);
 #endif
     suite_add_tcase(s, damaged);
     return s;
