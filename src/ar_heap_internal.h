@@ -198,8 +198,9 @@ typedef struct ar_heap_block_s {
  * permitting). Returns 0 when the size is too large or memory ran out. */
 int ar_heap_block__obtain(size_t size, ar_heap_block_t *out);
 
-/* Give a block's memory back (to its guard slot or to libc). */
-void ar_heap_block__release(void *base);
+/* Give a block's memory back: to its guard slot when `flags` (the
+ * record's) say AR_HEAP_BLOCK_GUARDED, else to libc. */
+void ar_heap_block__release(void *base, unsigned flags);
 
 /* Whether the checker may read a block's bytes: not while a guarded
  * block sits in quarantine, its pages then being PROT_NONE. */
@@ -220,8 +221,8 @@ int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out);
  * their memory goes back to the OS. */
 void ar_heap_guard__protect(const ar_heap_record_t *record);
 
-/* Release the block at `base` if it is in a guard slot: returns 1 then. */
-int ar_heap_guard__release(void *base);
+/* Release the guarded block at `base` to its slot. */
+void ar_heap_guard__release(void *base);
 
 /* What a faulting address hits: the nearest guarded block. */
 typedef struct ar_heap_guard_hit_s {
@@ -349,6 +350,7 @@ typedef struct ar_heap_free_result_s {
     ar_heap_record_t previous; /* that block's record, when quarantined */
     void *release;             /* backend memory to release after reporting, or NULL
                                 * (quarantined, or AR_HEAP_BLOCK_DAMAGED and kept) */
+    unsigned release_flags;    /* that block's flags, for ar_heap_block__release */
     size_t finding_count;      /* damaged blocks found (may exceed the array) */
     ar_heap_finding_t findings[AR_HEAP_FINDINGS_MAX];
 } ar_heap_free_result_t;

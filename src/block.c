@@ -76,9 +76,10 @@ int ar_heap_block__obtain(size_t size, ar_heap_block_t *out)
     return 1;
 }
 
-void ar_heap_block__release(void *base)
+void ar_heap_block__release(void *base, unsigned flags)
 {
-    if (ar_heap_guard__release(base))
-        return;
-    free(base);
+    if (flags & AR_HEAP_BLOCK_GUARDED)
+        ar_heap_guard__release(base);
+    else
+        free(base);
 }

@@ -393,14 +393,12 @@ void ar_heap_guard__protect(const ar_heap_record_t *record)
     atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
 }
 
-int ar_heap_guard__release(void *base)
+void ar_heap_guard__release(void *base)
 {
-    if (atomic_load_explicit(&guard.arena_count, memory_order_relaxed) == 0)
-        return 0;
     size_t index;
     ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)base, &index, 0);
     if (arena == NULL)
-        return 0;
+        return; /* flagged guarded, so in an arena: can not happen */
     ar_heap_guard_slot_t *s = &arena->slots[index];
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == AR_HEAP_SLOT_LIVE) {
         /* Freed without quarantine: close its pages now. */
@@ -415,7 +413,6 @@ int ar_heap_guard__release(void *base)
     pthread_mutex_lock(&guard.lock);
     ar_heap_guard__put_slot(arena, index);
     pthread_mutex_unlock(&guard.lock);
-    return 1;
 }
 
 /* Distance from addr to the bytes [user, user + size): 0 inside. */

@@ -134,7 +134,7 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
     if (fill && ar_heap_options.fill)
         memset((void *)record.user, AR_HEAP_FILL_NEW, size);
     if (!ar_heap_tracking__insert(&record, &stack)) {
-        ar_heap_block__release(block.base);
+        ar_heap_block__release(block.base, block.flags);
         errno = ENOMEM;
         return NULL;
     }
@@ -235,7 +235,7 @@ static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site
      * a word is written (tracking.c keeps a damaged block altogether). */
     ar_heap__report_free(&result, operation, site);
     if (result.release != NULL)
-        ar_heap_block__release(result.release);
+        ar_heap_block__release(result.release, result.release_flags);
     return 1;
 }
 

@@ -312,13 +312,14 @@ static void ar_heap_tracking__evict(ar_heap_record_t *list, ar_heap_free_result_
         for (size_t i = 0; i < n; i++)
             ar_heap_tracking__note(result, old, &damage[i], 1);
         void *base = old->base;
+        unsigned flags = old->flags;
         if (n > 0)
             old->flags |= AR_HEAP_BLOCK_DAMAGED;
         int keep = (old->flags & AR_HEAP_BLOCK_DAMAGED) != 0;
         ar_heap_tracking__retire(shard, ar_heap_tracking__link(shard, hash, old->user));
         pthread_mutex_unlock(&shard->lock);
         if (!keep)
-            ar_heap_block__release(base);
+            ar_heap_block__release(base, flags);
     }
 }
 
@@ -382,6 +383,7 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     } else {
         /* The caller releases after reporting; a damaged block never. */
         result->release = (record->flags & AR_HEAP_BLOCK_DAMAGED) ? NULL : record->base;
+        result->release_flags = record->flags;
         ar_heap_valgrind__freed(record);
         ar_heap_tracking__retire(shard, link);
     }
