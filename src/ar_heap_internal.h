@@ -240,8 +240,8 @@ int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit);
 void ar_heap_guard__lock(void);
 void ar_heap_guard__unlock(void);
 
-/* Guarded blocks live now, and the most that may be (mapping budget). */
-void ar_heap_guard__counts(size_t *live, size_t *limit);
+/* Guarded blocks live now. */
+size_t ar_heap_guard__live(void);
 
 /* ------------------------------------------------------------------ inject */
 
@@ -249,8 +249,8 @@ void ar_heap_guard__counts(size_t *live, size_t *limit);
  * whether any fail_* option is on (after options were set). */
 void ar_heap_inject__reset(void);
 
-/* Whether some fail_* option is on. */
-int ar_heap_inject__armed(void);
+/* 1 while some fail_* option is on (set by ar_heap_inject__reset). */
+extern _Atomic int ar_heap_inject_armed;
 
 /* Count this allocation and say whether it is to fail (some option on). */
 int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site);
@@ -259,7 +259,8 @@ int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site);
  * option is on. */
 static inline int ar_heap_inject__should_fail(const ar_heap_site_t *site)
 {
-    return ar_heap_inject__armed() && ar_heap_inject__should_fail_slow(site);
+    return atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
+           ar_heap_inject__should_fail_slow(site);
 }
 
 /* Failures injected so far. */

@@ -466,10 +466,7 @@ void ar_heap_guard__unlock(void)
     pthread_mutex_unlock(&guard.lock);
 }
 
-void ar_heap_guard__counts(size_t *live, size_t *limit)
+size_t ar_heap_guard__live(void)
 {
-    pthread_mutex_lock(&guard.lock);
-    *live = atomic_load_explicit(&guard.live, memory_order_relaxed);
-    *limit = guard.page == 0 ? 0 : guard.limit;
-    pthread_mutex_unlock(&guard.lock);
+    return atomic_load_explicit(&guard.live, memory_order_relaxed);
 }

@@ -14,15 +14,17 @@
  * AR_HEAP_OPTIONS at start): fail_nth=3 fails the third one after that.
  * Several fail_* options may be on; any of them failing fails the call.
  *
- * Cost when no fail_* option is on: one relaxed load of `armed`.
+ * Cost when no fail_* option is on: one relaxed load of
+ * ar_heap_inject_armed, inline in the allocator.
  */
 #include "ar_heap_internal.h"
 
 #include <errno.h>
 #include <string.h>
 
+_Atomic int ar_heap_inject_armed;
+
 static struct {
-    _Atomic int armed;      /* some fail_* option is on */
     _Atomic size_t counted; /* allocations since the options were set */
     _Atomic size_t injected; /* failures injected, ever */
     _Atomic uint64_t random; /* the fail_random generator's state */
@@ -36,7 +38,7 @@ void ar_heap_inject__reset(void)
     int armed = ar_heap_options.fail_nth != 0 || ar_heap_options.fail_every != 0 ||
                 ar_heap_options.fail_random != 0 ||
                 (ar_heap_options.fail_site_line != 0 && ar_heap_options.fail_site_file[0] != '\0');
-    atomic_store_explicit(&inject.armed, armed, memory_order_release);
+    atomic_store_explicit(&ar_heap_inject_armed, armed, memory_order_release);
 }
 
 size_t ar_heap_inject__count(void)
@@ -88,11 +90,6 @@ int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site)
     if (fail)
         atomic_fetch_add_explicit(&inject.injected, 1, memory_order_relaxed);
     return fail;
-}
-
-int ar_heap_inject__armed(void)
-{
-    return atomic_load_explicit(&inject.armed, memory_order_relaxed);
 }
 
 size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep_t *out)

@@ -48,8 +48,7 @@ void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out)
      * clamp only guards that invariant. */
     if (out->peak_live_bytes < out->live_bytes)
         out->peak_live_bytes = out->live_bytes;
-    size_t limit;
-    ar_heap_guard__counts(&out->guarded_blocks, &limit);
+    out->guarded_blocks = ar_heap_guard__live();
     out->errors_reported = ar_heap_report__errors();
     out->failures_injected = ar_heap_inject__count();
 }
