@@ -1119,10 +1119,23 @@ END_TEST
  */
 static int trash_control;
 
+enum { TRASH_DRAIN = 64 };
+static void *trash_drained[TRASH_DRAIN];
+
 static void trash_libc_heap(void)
 {
-    char *a = malloc(40);
-    char *b = malloc(40);
+    /* Empty glibc's cache of 40-byte chunks first. Whatever ran before
+     * (paths in the environment, Check's own strings) may have left its
+     * tcache bin full, and then a and b would go to a fastbin behind it and
+     * the next two malloc(40) would never reach the trashed link. The
+     * drained chunks stay allocated: giving them back would refill the bin. */
+    for (int i = 0; i < TRASH_DRAIN; i++)
+        trash_drained[i] = ar_test__opaque(malloc(40));
+    /* Both through the escape hatch: a malloc/free pair the compiler can
+     * see through may be deleted, and with only one chunk cached glibc's
+     * count says the bin is empty before the trashed link is read. */
+    char *a = ar_test__opaque(malloc(40));
+    char *b = ar_test__opaque(malloc(40));
     char *stale = ar_test__opaque(a); /* the compiler cannot see it is a */
     free(b);
     free(a);
