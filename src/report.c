@@ -102,11 +102,15 @@ void ar_heap_out__hex(ar_heap_out_t *out, uintptr_t value)
     ar_heap_out__bytes(out, digits + i, sizeof digits - i);
 }
 
-/* "file:line" or "an unknown site" when the call carried no location. */
+/* "file:line"; for a call that carried no location, its return address
+ * ("0xPC in fn (module+0xoffset)"), or "an unknown site" without one. */
 void ar_heap_out__site(ar_heap_out_t *out, const ar_heap_site_t *site)
 {
     if (site->file == NULL) {
-        ar_heap_out__str(out, "an unknown site");
+        if (site->pc != NULL)
+            ar_heap_stack__describe(out, site->pc);
+        else
+            ar_heap_out__str(out, "an unknown site");
         return;
     }
     ar_heap_out__str(out, site->file);

@@ -153,32 +153,37 @@ void ar_heap_stack__print_pc(ar_heap_out_t *out, const void *pc)
     ar_heap_stack__module_from_maps(out, (uintptr_t)pc);
 }
 
+void ar_heap_stack__describe(ar_heap_out_t *out, const void *return_address)
+{
+    uintptr_t pc = (uintptr_t)return_address;
+    ar_heap_out__hex(out, pc);
+    Dl_info info;
+    if (ar_heap_stack_signal_safe) {
+        /* Return addresses point after the call: one byte back names
+         * the call's line (as below). */
+        ar_heap_stack__module_from_maps(out, pc - 1);
+    } else if (dladdr(return_address, &info) != 0 && info.dli_fname != NULL) {
+        if (info.dli_sname != NULL) {
+            ar_heap_out__str(out, " in ");
+            ar_heap_out__str(out, info.dli_sname);
+        }
+        ar_heap_out__str(out, " (");
+        ar_heap_out__str(out, info.dli_fname);
+        ar_heap_out__str(out, "+");
+        /* Return addresses point after the call: step back one byte so
+         * addr2line names the line of the call itself. */
+        ar_heap_out__hex(out, pc - 1 - (uintptr_t)info.dli_fbase);
+        ar_heap_out__str(out, ")");
+    }
+}
+
 void ar_heap_stack__print(ar_heap_out_t *out, void *const *frames, size_t depth)
 {
     for (size_t i = 0; i < depth; i++) {
-        uintptr_t pc = (uintptr_t)frames[i];
         ar_heap_out__str(out, "      #");
         ar_heap_out__dec(out, i);
         ar_heap_out__str(out, " ");
-        ar_heap_out__hex(out, pc);
-        Dl_info info;
-        if (ar_heap_stack_signal_safe) {
-            /* Return addresses point after the call: one byte back names
-             * the call's line (as below). */
-            ar_heap_stack__module_from_maps(out, pc - 1);
-        } else if (dladdr(frames[i], &info) != 0 && info.dli_fname != NULL) {
-            if (info.dli_sname != NULL) {
-                ar_heap_out__str(out, " in ");
-                ar_heap_out__str(out, info.dli_sname);
-            }
-            ar_heap_out__str(out, " (");
-            ar_heap_out__str(out, info.dli_fname);
-            ar_heap_out__str(out, "+");
-            /* Return addresses point after the call: step back one byte so
-             * addr2line names the line of the call itself. */
-            ar_heap_out__hex(out, pc - 1 - (uintptr_t)info.dli_fbase);
-            ar_heap_out__str(out, ")");
-        }
+        ar_heap_stack__describe(out, frames[i]);
         ar_heap_out__str(out, "\n");
     }
 }
