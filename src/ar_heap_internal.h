@@ -41,6 +41,12 @@
 
 #include "ar_heap.h"
 
+/* 1 when compiled into the preload library (libarheap-preload.so, see
+ * preload.c): arheap is then the process's malloc. */
+#ifndef AR_HEAP_PRELOAD
+#define AR_HEAP_PRELOAD 0
+#endif
+
 /* ------------------------------------------------------------------ records */
 
 /* Bytes of a block's description kept in its record (copied at allocation,
@@ -168,6 +174,20 @@ void ar_heap__ensure_init(void);
 /* ar_heap__check_all, with `how` ("check", "exit") naming the occasion. */
 size_t ar_heap__check_all_for(const char *how);
 
+/*
+ * The entry points' work, for callers that bring their own site (the
+ * preload library's malloc family, whose site is its return address).
+ * ar_heap__allocate_at: a block of `size` bytes aligned to `align` (0 for
+ * the default), filled with AR_HEAP_FILL_NEW when `fill` and the option
+ * say so; NULL with errno ENOMEM. ar_heap__release_at: untrack and release
+ * `ptr` (not NULL), reporting a bad pointer or damage; 1 when freed.
+ * ar_heap__realloc_at: the REALLOC contract.
+ */
+void *ar_heap__allocate_at(size_t size, size_t align, const ar_heap_site_t *site,
+                           const char *desc, int fill);
+int ar_heap__release_at(void *ptr, const char *operation, const ar_heap_site_t *site);
+void *ar_heap__realloc_at(void *ptr, size_t size, const ar_heap_site_t *site, const char *desc);
+
 /* ------------------------------------------------------------------ block */
 
 /* Debug fill bytes: distinct values, so a hex dump tells at a glance what
@@ -193,10 +213,12 @@ typedef struct ar_heap_block_s {
     uint8_t flags;
 } ar_heap_block_t;
 
-/* Obtain memory for a block of `size` user bytes: in a guard-page slot
- * when the guard options pick it, else from libc with canaries (options
- * permitting). Returns 0 when the size is too large or memory ran out. */
-int ar_heap_block__obtain(size_t size, ar_heap_block_t *out);
+/* Obtain memory for a block of `size` user bytes whose address is a
+ * multiple of `align` (a power of two; 0 or anything up to max_align_t's
+ * alignment means the default): in a guard-page slot when the guard
+ * options pick it, else from libc with canaries (options permitting).
+ * Returns 0 when the size is too large or memory ran out. */
+int ar_heap_block__obtain(size_t size, size_t align, ar_heap_block_t *out);
 
 /* Give a block's memory back: to its guard slot when `flags` (the
  * record's) say AR_HEAP_BLOCK_GUARDED, else to libc. */
@@ -212,10 +234,12 @@ static inline int ar_heap_block__readable(const ar_heap_record_t *record)
 /* ------------------------------------------------------------------ guard */
 
 /* Place a block of `size` bytes in a guard slot, when the guard options
- * select it (size range, sampling) and the mapping budget allows. Returns
+ * select it (size range, sampling) and the mapping budget allows; its
+ * address is a multiple of `align` (at most a page) and of guard_align,
+ * unless guard_align is 1 and `align` is 0 (byte-exact). Returns
  * 0 when the block is not to be guarded or no slot could be had: the
  * caller then takes it from libc. */
-int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out);
+int ar_heap_guard__obtain(size_t size, size_t align, ar_heap_block_t *out);
 
 /* A guarded block enters the quarantine: its pages become PROT_NONE and
  * their memory goes back to the OS. */
@@ -395,8 +419,11 @@ void ar_heap_tracking__each_live_locked(ar_heap_record_fn fn, void *arg);
 /* Shard-local counters summed with every shard locked. */
 void ar_heap_tracking__sum_locked(ar_heap_stats_t *out);
 
-/* Initialise the shards (once) and the fork handlers. */
+/* Initialise the shards. */
 void ar_heap_tracking__init(void);
+
+/* Register the fork handlers (once per process: heap.c sees to that). */
+void ar_heap_tracking__register_fork_handlers(void);
 
 /* ------------------------------------------------------------------ stats */
 
@@ -450,6 +477,10 @@ static inline void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc
     if (ar_heap_options.stack_depth != 0)
         ar_heap_stack__backtrace(stack, pc);
 }
+
+/* Print a return address as "0xPC in fn (module+0xoffset)", the offset
+ * that of the call instruction (fn when dladdr knows it). */
+void ar_heap_stack__describe(struct ar_heap_out_s *out, const void *return_address);
 
 /* Print `depth` frames, one "#N 0xPC in fn (module+0xoffset)" line each. */
 void ar_heap_stack__print(struct ar_heap_out_s *out, void *const *frames, size_t depth);

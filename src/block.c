@@ -40,6 +40,30 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/*
+ * The backend. Built into the preload library (AR_HEAP_PRELOAD), arheap
+ * itself is malloc, so it takes its memory from glibc's allocator under
+ * the names glibc exports for that purpose.
+ */
+#if AR_HEAP_PRELOAD
+extern void *__libc_malloc(size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+extern void __libc_free(void *ptr);
+#define AR_HEAP_BACKEND_MALLOC(size) __libc_malloc(size)
+#define AR_HEAP_BACKEND_MEMALIGN(align, size) __libc_memalign((align), (size))
+#define AR_HEAP_BACKEND_FREE(ptr) __libc_free(ptr)
+#else
+#define AR_HEAP_BACKEND_MALLOC(size) malloc(size)
+#define AR_HEAP_BACKEND_MEMALIGN(align, size) ar_heap_block__memalign((align), (size))
+#define AR_HEAP_BACKEND_FREE(ptr) free(ptr)
+
+static void *ar_heap_block__memalign(size_t align, size_t size)
+{
+    void *p = NULL;
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+#endif
+
 /* Bytes before the user's bytes, with canaries; a multiple of the alignment. */
 #define AR_HEAP_BLOCK_HEAD ((size_t)16)
 /* Minimum bytes of tail canary after the user's bytes. */
@@ -49,14 +73,16 @@
 _Static_assert(AR_HEAP_BLOCK_HEAD % _Alignof(max_align_t) == 0,
                "the head zone must keep user pointers aligned for max_align_t");
 
-int ar_heap_block__obtain(size_t size, ar_heap_block_t *out)
+int ar_heap_block__obtain(size_t size, size_t align, ar_heap_block_t *out)
 {
+    if (align <= AR_HEAP_BLOCK_ALIGN)
+        align = 0;
     /* Refuse what libc would refuse and what cannot be indexed by
      * ptrdiff_t, before any addition can wrap. */
-    const size_t most = AR_HEAP_BLOCK_HEAD + AR_HEAP_BLOCK_TAIL + AR_HEAP_BLOCK_ALIGN;
-    if (size > (size_t)PTRDIFF_MAX - most)
+    const size_t most = AR_HEAP_BLOCK_HEAD + AR_HEAP_BLOCK_TAIL + AR_HEAP_BLOCK_ALIGN + align;
+    if (size > (size_t)PTRDIFF_MAX - most || align > (size_t)PTRDIFF_MAX / 2)
         return 0;
-    if (ar_heap_options.guard && ar_heap_guard__obtain(size, out))
+    if (ar_heap_options.guard && ar_heap_guard__obtain(size, align, out))
         return 1;
     size_t head = 0;
     size_t total = size == 0 ? 1 : size;
@@ -64,11 +90,13 @@ int ar_heap_block__obtain(size_t size, ar_heap_block_t *out)
     if (ar_heap_options.canary) {
         size_t tail_end = size + AR_HEAP_BLOCK_TAIL;
         tail_end = (tail_end + AR_HEAP_BLOCK_ALIGN - 1) & ~(AR_HEAP_BLOCK_ALIGN - 1);
-        head = AR_HEAP_BLOCK_HEAD;
-        total = AR_HEAP_BLOCK_HEAD + tail_end;
+        /* An over-aligned block's head zone is one alignment unit: the
+         * user bytes then start on the boundary after it. */
+        head = align > AR_HEAP_BLOCK_HEAD ? align : AR_HEAP_BLOCK_HEAD;
+        total = head + tail_end;
         out->flags = AR_HEAP_BLOCK_CANARY;
     }
-    out->base = malloc(total);
+    out->base = align != 0 ? AR_HEAP_BACKEND_MEMALIGN(align, total) : AR_HEAP_BACKEND_MALLOC(total);
     if (out->base == NULL)
         return 0;
     out->user = (uintptr_t)out->base + head;
@@ -81,5 +109,5 @@ void ar_heap_block__release(void *base, unsigned flags)
     if (flags & AR_HEAP_BLOCK_GUARDED)
         ar_heap_guard__release(base);
     else
-        free(base);
+        AR_HEAP_BACKEND_FREE(base);
 }

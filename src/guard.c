@@ -266,15 +266,22 @@ static int ar_heap_guard__selected(size_t size)
     return 1;
 }
 
-int ar_heap_guard__obtain(size_t size, ar_heap_block_t *out)
+int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
 {
     if (!ar_heap_guard__selected(size))
         return 0;
     pthread_mutex_lock(&guard.lock);
     ar_heap_guard__init_locked();
     const size_t page = guard.page;
+    if (want_align > page) {
+        /* Slots start on pages: such a block goes to libc (canaries). */
+        pthread_mutex_unlock(&guard.lock);
+        return 0;
+    }
     int below = ar_heap_options.guard_below;
     size_t align = ar_heap_options.guard_align > 0 ? (size_t)ar_heap_options.guard_align : 1;
+    if (align < want_align)
+        align = want_align;
     /* Bytes from the block's first page to the guard (guard after) or
      * from the guard to the block's end (guard below). */
     size_t rounded = below ? size : (size + align - 1) / align * align;

@@ -30,6 +30,14 @@ static void ar_heap__load_defaults(void)
     ar_heap_options__reset();
 }
 
+/*
+ * A fork while another thread is inside the initialiser makes glibc's
+ * pthread_once run it again in the child. Everything in it may run twice
+ * except registering handlers, which would then run twice: those are done
+ * at most once per process image, whoever runs the initialiser.
+ */
+static _Atomic int ar_heap_registered;
+
 static void ar_heap__init_once(void)
 {
     pthread_once(&heap.defaults_once, ar_heap__load_defaults);
@@ -42,8 +50,11 @@ static void ar_heap__init_once(void)
     ar_heap_valgrind__init();
     ar_heap_stack__init();
     ar_heap_tracking__init();
-    if (atexit(ar_heap_leaks__at_exit) != 0)
-        ar_heap_report__warning("could not register the at-exit leak report");
+    if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel)) {
+        ar_heap_tracking__register_fork_handlers();
+        if (atexit(ar_heap_leaks__at_exit) != 0)
+            ar_heap_report__warning("could not register the at-exit leak report");
+    }
     atomic_store_explicit(&heap.ready, 1, memory_order_release);
 }
 
@@ -92,8 +103,8 @@ static void ar_heap__count_operation(void)
 
 /* Allocate and track a block of `size` bytes, with canaries written. With
  * `fill`, the user bytes get AR_HEAP_FILL_NEW when the fill option is on. */
-static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const char *desc,
-                               int fill)
+void *ar_heap__allocate_at(size_t size, size_t align, const ar_heap_site_t *site,
+                           const char *desc, int fill)
 {
     ar_heap__ensure_init();
     ar_heap__count_operation();
@@ -102,7 +113,7 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
         return NULL;
     }
     ar_heap_block_t block;
-    if (!ar_heap_block__obtain(size, &block)) {
+    if (!ar_heap_block__obtain(size, align, &block)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -119,6 +130,7 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
     record.free_site.file = NULL;
     record.free_site.line = 0;
     record.free_site.thread = 0;
+    record.free_site.pc = NULL;
     record.state = AR_HEAP_STATE_LIVE;
     record.alloc_depth = 0;
     record.free_depth = 0;
@@ -145,7 +157,7 @@ static void *ar_heap__allocate(size_t size, const ar_heap_site_t *site, const ch
 void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
 {
     ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
-    return ar_heap__allocate(size, &site, desc, 1);
+    return ar_heap__allocate_at(size, 0, &site, desc, 1);
 }
 
 void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc)
@@ -155,7 +167,7 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
         return NULL;
     }
     ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
-    void *user = ar_heap__allocate(count * size, &site, desc, 0);
+    void *user = ar_heap__allocate_at(count * size, 0, &site, desc, 0);
     if (user != NULL)
         memset(user, 0, count * size);
     return user;
@@ -165,7 +177,7 @@ void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, con
 static char *ar_heap__copy_string(const char *str, size_t len, const ar_heap_site_t *site,
                                   const char *desc)
 {
-    char *copy = ar_heap__allocate(len + 1, site, desc, 0);
+    char *copy = ar_heap__allocate_at(len + 1, 0, site, desc, 0);
     if (copy != NULL) {
         memcpy(copy, str, len);
         copy[len] = '\0';
@@ -216,7 +228,7 @@ static void ar_heap__report_free(const ar_heap_free_result_t *result, const char
 
 /* Untrack and release the block at ptr; report when it is not live or is
  * damaged. Returns 1 when the block was freed. */
-static int ar_heap__release(void *ptr, const char *operation, const ar_heap_site_t *site)
+int ar_heap__release_at(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
     ar_heap_free_result_t result;
     ar_heap_stack_t stack;
@@ -245,7 +257,7 @@ void ar_heap__free_at(void *ptr, const char *file, int line)
         return;
     ar_heap__ensure_init();
     ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
-    (void)ar_heap__release(ptr, "free", &site);
+    (void)ar_heap__release_at(ptr, "free", &site);
 }
 
 void ar_heap__free(void *ptr)
@@ -254,29 +266,34 @@ void ar_heap__free(void *ptr)
         return;
     ar_heap__ensure_init();
     ar_heap_site_t site = ar_heap__site(NULL, 0, AR_HEAP_CALLER);
-    (void)ar_heap__release(ptr, "free", &site);
+    (void)ar_heap__release_at(ptr, "free", &site);
 }
 
 void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc)
 {
     ar_heap_site_t site = ar_heap__site(file, line, AR_HEAP_CALLER);
+    return ar_heap__realloc_at(ptr, size, &site, desc);
+}
+
+void *ar_heap__realloc_at(void *ptr, size_t size, const ar_heap_site_t *site, const char *desc)
+{
     if (ptr == NULL)
-        return ar_heap__allocate(size, &site, desc, 1);
+        return ar_heap__allocate_at(size, 0, site, desc, 1);
     ar_heap__ensure_init();
     if (size == 0) {
-        (void)ar_heap__release(ptr, "realloc", &site);
+        (void)ar_heap__release_at(ptr, "realloc", site);
         return NULL;
     }
     ar_heap_record_t old;
     if (!ar_heap_tracking__find_live((uintptr_t)ptr, &old)) {
         ar_heap_stack_t stack;
-        ar_heap_stack__capture(&stack, site.pc);
-        ar_heap_report__bad_pointer(ptr, "realloc", &site, &stack);
+        ar_heap_stack__capture(&stack, site->pc);
+        ar_heap_report__bad_pointer(ptr, "realloc", site, &stack);
         return NULL;
     }
     /* Always move: a stale pointer to the old block is then a pointer to
      * freed memory, which later checks can see. */
-    void *fresh = ar_heap__allocate(size, &site, desc, 0);
+    void *fresh = ar_heap__allocate_at(size, 0, site, desc, 0);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old.size < size ? old.size : size);
@@ -286,7 +303,7 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
     }
     /* Should another thread have freed the old block meanwhile (a race in
      * the program), release reports it and the new block still stands. */
-    (void)ar_heap__release(ptr, "realloc", &site);
+    (void)ar_heap__release_at(ptr, "realloc", site);
     return fresh;
 }
 

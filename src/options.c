@@ -281,12 +281,23 @@ int ar_heap_options__parse(const char *text, const char *origin)
     return problems;
 }
 
+/*
+ * The preload library's own defaults, over the table's: an unmodified
+ * program gets no report file in its working directory, no leak report
+ * (libc and most programs leave blocks live at exit on purpose; listing
+ * them would drown the user's own), and call stacks, since its sites have
+ * no file:line. doc/arheap.md "Preloading" explains the choice.
+ */
+#define AR_HEAP_PRELOAD_DEFAULTS "leak_report=0:report_path=:stack_depth=6"
+
 void ar_heap_options__reset(void)
 {
     memset(&ar_heap_options, 0, sizeof ar_heap_options);
     for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++)
         (void)ar_heap_options__apply(&ar_heap_option_table[i],
                                      ar_heap_option_table[i].default_text, "defaults");
+    if (AR_HEAP_PRELOAD)
+        (void)ar_heap_options__parse(AR_HEAP_PRELOAD_DEFAULTS, "preload defaults");
     ar_heap_options.report_path_set = 0;
 }
 
@@ -314,5 +325,8 @@ void ar_heap_options__print_help(void)
         ar_heap_out__str(&out, opt->help);
         ar_heap_out__str(&out, "\n");
     }
+    if (AR_HEAP_PRELOAD)
+        ar_heap_out__str(&out, "the preload library's defaults differ: " AR_HEAP_PRELOAD_DEFAULTS
+                               "\n");
     ar_heap_out__flush(&out);
 }

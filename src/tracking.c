@@ -101,6 +101,10 @@ void ar_heap_tracking__init(void)
 {
     for (unsigned i = 0; i < AR_HEAP_SHARDS; i++)
         pthread_mutex_init(&tracking.shards[i].lock, NULL);
+}
+
+void ar_heap_tracking__register_fork_handlers(void)
+{
     pthread_atfork(ar_heap_tracking__before_fork, ar_heap_tracking__after_fork_parent,
                    ar_heap_tracking__after_fork_child);
 }

@@ -1,0 +1,317 @@
+/*
+ * preload.c: arheap as the malloc of an unmodified program.
+ *
+ *     LD_PRELOAD=/usr/local/lib/libarheap-preload.so AR_HEAP_OPTIONS=guard=1 prog
+ *
+ * Built only into libarheap-preload.so (AR_HEAP_PRELOAD=1, every other
+ * symbol hidden), this file defines the C library's allocation functions;
+ * the dynamic linker then binds every call to them, the program's and
+ * glibc's own (strdup, getline, asprintf, fopen, thread stacks' TLS...),
+ * which glibc routes through malloc precisely so that it can be replaced.
+ *
+ * Sites: the call carries no file:line, so a block's site is the return
+ * address of its malloc call, printed as "0xPC in fn (module+0xoffset)",
+ * with a call stack (stack_depth is 6 by default here).
+ *
+ * Where interposers break, and what this one does:
+ * - Recursion. arheap's own work may call back into malloc: the first
+ *   backtrace() loads libgcc's unwinder with dlopen, atexit and
+ *   pthread_atfork may grow their tables. A per-thread depth counter sees
+ *   such a call coming from inside arheap and serves it from a static
+ *   bootstrap arena instead (never freed, never tracked; a free of it is
+ *   ignored). The backend is glibc's allocator under its exported
+ *   __libc_* names (block.c), which never call back here.
+ * - Calls before constructors run, and from the dynamic linker: the heap
+ *   initialises itself on the first call, whichever that is; nothing here
+ *   depends on a constructor.
+ * - No dlsym: the real allocator is reached by name (__libc_malloc...), so
+ *   dlsym's own calloc can not recurse before it has answered.
+ * - fork: the tracking table's fork handlers (tracking.c) hold every lock
+ *   across the fork, so the child's heap is consistent; threads created
+ *   before or after the first allocation are alike to it.
+ * - Alignment: every entry point keeps its contract (below); the user
+ *   bytes of an aligned block start on the boundary after a head canary
+ *   of one alignment unit.
+ * - malloc_usable_size is the size asked for: writing up to it is legal,
+ *   and a byte more is the overflow the tail canary is there for.
+ * - Exit: the at-exit check runs from atexit; blocks freed later, by
+ *   destructors or other atexit handlers in any order, are still tracked.
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AR_PRELOAD_EXPORT __attribute__((visibility("default")))
+
+/* Calls into arheap on this thread now in progress: above 0, a malloc is
+ * arheap's own (initial-exec: reading it calls nothing). */
+__attribute__((tls_model("initial-exec"))) static _Thread_local int ar_preload_depth;
+
+/* ------------------------------------------------------------ bootstrap arena */
+
+/* Memory for allocations made from inside arheap. Each chunk has a
+ * 16-byte header holding its size, so realloc can copy it out. */
+#define AR_PRELOAD_ARENA_BYTES ((size_t)1 << 20)
+#define AR_PRELOAD_ARENA_HEADER ((size_t)16)
+
+static struct {
+    _Alignas(4096) unsigned char bytes[AR_PRELOAD_ARENA_BYTES];
+    _Atomic size_t used;
+} ar_preload_arena;
+
+static int ar_preload__in_arena(const void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    uintptr_t start = (uintptr_t)ar_preload_arena.bytes;
+    return p >= start && p < start + AR_PRELOAD_ARENA_BYTES;
+}
+
+/* Zeroed memory (the arena is never reused); NULL with ENOMEM when full. */
+static void *ar_preload__arena_alloc(size_t size, size_t align)
+{
+    if (align < AR_PRELOAD_ARENA_HEADER)
+        align = AR_PRELOAD_ARENA_HEADER;
+    if (size > AR_PRELOAD_ARENA_BYTES || align > AR_PRELOAD_ARENA_BYTES / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t start = (uintptr_t)ar_preload_arena.bytes;
+    size_t used = atomic_load_explicit(&ar_preload_arena.used, memory_order_relaxed);
+    for (;;) {
+        uintptr_t user = (start + used + AR_PRELOAD_ARENA_HEADER + align - 1) & ~(uintptr_t)(align - 1);
+        size_t end = (size_t)(user - start) + size;
+        if (end > AR_PRELOAD_ARENA_BYTES) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        end = (end + AR_PRELOAD_ARENA_HEADER - 1) & ~(AR_PRELOAD_ARENA_HEADER - 1);
+        if (atomic_compare_exchange_weak_explicit(&ar_preload_arena.used, &used, end,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            memcpy((void *)(user - sizeof(size_t)), &size, sizeof size);
+            return (void *)user;
+        }
+    }
+}
+
+static size_t ar_preload__arena_size(const void *ptr)
+{
+    size_t size;
+    memcpy(&size, (const char *)ptr - sizeof size, sizeof size);
+    return size;
+}
+
+/* ------------------------------------------------------------ tracked calls */
+
+static ar_heap_site_t ar_preload__site(const void *pc)
+{
+    ar_heap_site_t site = { NULL, 0, ar_heap_os__thread_id(), pc };
+    return site;
+}
+
+/*
+ * A block of `size` bytes aligned to `align` (0: default), zeroed when
+ * `zero`, else filled as MALLOC's are. errno is kept on success, as
+ * glibc's malloc keeps it; ENOMEM on failure.
+ */
+static void *ar_preload__allocate(size_t size, size_t align, int zero, const char *what,
+                                  const void *pc)
+{
+    if (ar_preload_depth > 0)
+        return ar_preload__arena_alloc(size, align);
+    int saved = errno;
+    ar_preload_depth++;
+    ar_heap_site_t site = ar_preload__site(pc);
+    void *user = ar_heap__allocate_at(size, align, &site, what, !zero);
+    if (user != NULL && zero)
+        memset(user, 0, size);
+    ar_preload_depth--;
+    if (user != NULL)
+        errno = saved;
+    return user;
+}
+
+static void ar_preload__free(void *ptr, const void *pc)
+{
+    if (ptr == NULL || ar_preload__in_arena(ptr))
+        return;
+    int saved = errno;
+    ar_preload_depth++;
+    ar_heap__ensure_init();
+    ar_heap_site_t site = ar_preload__site(pc);
+    (void)ar_heap__release_at(ptr, "free", &site);
+    ar_preload_depth--;
+    errno = saved;
+}
+
+static void *ar_preload__realloc(void *ptr, size_t size, const void *pc)
+{
+    if (ptr != NULL && ar_preload__in_arena(ptr)) {
+        /* Out of the arena: into a tracked block, or another arena chunk
+         * when arheap itself is asking. */
+        void *fresh = ar_preload__allocate(size, 0, 0, "realloc", pc);
+        if (fresh != NULL) {
+            size_t old = ar_preload__arena_size(ptr);
+            memcpy(fresh, ptr, old < size ? old : size);
+        }
+        return fresh;
+    }
+    if (ar_preload_depth > 0) {
+        /* arheap's own realloc of a tracked block: does not happen, but a
+         * copy into the arena is still correct. */
+        if (ptr == NULL)
+            return ar_preload__arena_alloc(size, 0);
+        errno = ENOMEM;
+        return NULL;
+    }
+    int saved = errno;
+    ar_preload_depth++;
+    ar_heap_site_t site = ar_preload__site(pc);
+    void *fresh = ar_heap__realloc_at(ptr, size, &site, "realloc");
+    ar_preload_depth--;
+    if (fresh != NULL)
+        errno = saved;
+    return fresh;
+}
+
+static int ar_preload__power_of_two(size_t n)
+{
+    return n != 0 && (n & (n - 1)) == 0;
+}
+
+static size_t ar_preload__page(void)
+{
+    static _Atomic size_t page;
+    size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+    if (p == 0) {
+        long got = sysconf(_SC_PAGESIZE);
+        p = got > 0 ? (size_t)got : 4096;
+        atomic_store_explicit(&page, p, memory_order_relaxed);
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------ the C library's names */
+
+AR_PRELOAD_EXPORT void *malloc(size_t size)
+{
+    return ar_preload__allocate(size, 0, 0, "malloc", __builtin_return_address(0));
+}
+
+AR_PRELOAD_EXPORT void free(void *ptr)
+{
+    ar_preload__free(ptr, __builtin_return_address(0));
+}
+
+AR_PRELOAD_EXPORT void *calloc(size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ar_preload__allocate(count * size, 0, 1, "calloc", __builtin_return_address(0));
+}
+
+AR_PRELOAD_EXPORT void *realloc(void *ptr, size_t size)
+{
+    return ar_preload__realloc(ptr, size, __builtin_return_address(0));
+}
+
+AR_PRELOAD_EXPORT void *reallocarray(void *ptr, size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ar_preload__realloc(ptr, count * size, __builtin_return_address(0));
+}
+
+/* POSIX: EINVAL unless align is a power of two multiple of sizeof(void *);
+ * ENOMEM when out of memory; *memptr is left alone on failure; errno is
+ * not touched. */
+AR_PRELOAD_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
+{
+    if (!ar_preload__power_of_two(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = ar_preload__allocate(size, align, 0, "posix_memalign", __builtin_return_address(0));
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *memptr = p;
+    return 0;
+}
+
+/* C11: the alignment must be one the implementation supports; here, as in
+ * glibc 2.38 and later, any power of two (else NULL with EINVAL). */
+AR_PRELOAD_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    if (!ar_preload__power_of_two(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return ar_preload__allocate(size, align, 0, "aligned_alloc", __builtin_return_address(0));
+}
+
+/* glibc's memalign: an alignment that is not a power of two is rounded up
+ * to the next one; one too large to round fails with EINVAL. */
+AR_PRELOAD_EXPORT void *memalign(size_t align, size_t size)
+{
+    if (align > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t rounded = 1;
+    while (rounded < align)
+        rounded <<= 1;
+    return ar_preload__allocate(size, rounded, 0, "memalign", __builtin_return_address(0));
+}
+
+AR_PRELOAD_EXPORT void *valloc(size_t size)
+{
+    return ar_preload__allocate(size, ar_preload__page(), 0, "valloc",
+                                __builtin_return_address(0));
+}
+
+/* Page-aligned, its size rounded up to whole pages (0 bytes: one page). */
+AR_PRELOAD_EXPORT void *pvalloc(size_t size)
+{
+    size_t page = ar_preload__page();
+    if (size > SIZE_MAX - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size == 0 ? page : (size + page - 1) / page * page;
+    return ar_preload__allocate(rounded, page, 0, "pvalloc", __builtin_return_address(0));
+}
+
+/* The size the program asked for (0 for NULL). A pointer that is no live
+ * block is reported, as free would report it, and gets 0. */
+AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
+{
+    if (ptr == NULL)
+        return 0;
+    if (ar_preload__in_arena(ptr))
+        return ar_preload__arena_size(ptr);
+    int saved = errno;
+    ar_preload_depth++;
+    ar_heap__ensure_init();
+    ar_heap_record_t record;
+    size_t size = 0;
+    if (ar_heap_tracking__find_live((uintptr_t)ptr, &record)) {
+        size = record.size;
+    } else {
+        ar_heap_site_t site = ar_preload__site(__builtin_return_address(0));
+        ar_heap_stack_t stack;
+        ar_heap_stack__capture(&stack, site.pc);
+        ar_heap_report__bad_pointer(ptr, "malloc_usable_size", &site, &stack);
+    }
+    ar_preload_depth--;
+    errno = saved;
+    return size;
+}
