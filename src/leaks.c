@@ -108,23 +108,32 @@ static int ar_heap_leaks__by_seq(const void *a, const void *b)
     return ((const ar_heap_record_t *)a)->seq < ((const ar_heap_record_t *)b)->seq;
 }
 
+/* Sites compare by file and line; a site without a file (ar_heap__free,
+ * the preload library) by its return address. */
+static int ar_heap_leaks__site_order(const ar_heap_record_t *a, const ar_heap_record_t *b)
+{
+    const ar_heap_site_t *sa = &a->alloc_site, *sb = &b->alloc_site;
+    int c = strcmp(sa->file != NULL ? sa->file : "", sb->file != NULL ? sb->file : "");
+    if (c != 0)
+        return c;
+    if (sa->line != sb->line)
+        return sa->line < sb->line ? -1 : 1;
+    if (sa->file == NULL && sa->pc != sb->pc)
+        return (uintptr_t)sa->pc < (uintptr_t)sb->pc ? -1 : 1;
+    return 0;
+}
+
 static int ar_heap_leaks__same_site(const ar_heap_record_t *a, const ar_heap_record_t *b)
 {
-    const char *fa = a->alloc_site.file != NULL ? a->alloc_site.file : "";
-    const char *fb = b->alloc_site.file != NULL ? b->alloc_site.file : "";
-    return a->alloc_site.line == b->alloc_site.line && strcmp(fa, fb) == 0;
+    return ar_heap_leaks__site_order(a, b) == 0;
 }
 
 static int ar_heap_leaks__by_site(const void *a, const void *b)
 {
     const ar_heap_record_t *ra = a, *rb = b;
-    const char *fa = ra->alloc_site.file != NULL ? ra->alloc_site.file : "";
-    const char *fb = rb->alloc_site.file != NULL ? rb->alloc_site.file : "";
-    int c = strcmp(fa, fb);
+    int c = ar_heap_leaks__site_order(ra, rb);
     if (c != 0)
         return c < 0;
-    if (ra->alloc_site.line != rb->alloc_site.line)
-        return ra->alloc_site.line < rb->alloc_site.line;
     return ra->seq < rb->seq;
 }
 
