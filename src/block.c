@@ -75,15 +75,17 @@ _Static_assert(AR_HEAP_BLOCK_HEAD % _Alignof(max_align_t) == 0,
 
 int ar_heap_block__obtain(size_t size, size_t align, ar_heap_block_t *out)
 {
-    if (align <= AR_HEAP_BLOCK_ALIGN)
-        align = 0;
     /* Refuse what libc would refuse and what cannot be indexed by
      * ptrdiff_t, before any addition can wrap. */
     const size_t most = AR_HEAP_BLOCK_HEAD + AR_HEAP_BLOCK_TAIL + AR_HEAP_BLOCK_ALIGN + align;
     if (size > (size_t)PTRDIFF_MAX - most || align > (size_t)PTRDIFF_MAX / 2)
         return 0;
+    /* An alignment asked for is kept even when guard_align=1 places
+     * other blocks byte-exactly. */
     if (ar_heap_options.guard && ar_heap_guard__obtain(size, align, out))
         return 1;
+    if (align <= AR_HEAP_BLOCK_ALIGN)
+        align = 0;
     size_t head = 0;
     size_t total = size == 0 ? 1 : size;
     out->flags = 0;

@@ -1,0 +1,343 @@
+/*
+ * check_preload.c: libarheap-preload.so under an unmodified program.
+ *
+ * Each test runs tests/preload/victim (built without arheap) in a child
+ * with LD_PRELOAD naming the preload library and AR_HEAP_OPTIONS set, and
+ * asserts on how it ended and on what it printed. The guard-page tests are
+ * in the spirit of Electric Fence's own: one byte past the end faults with
+ * byte-exact placement, one byte before the start faults with the guard
+ * below, any touch of a freed block faults, and a random stress with
+ * thousands of live blocks runs clean in every placement.
+ */
+#define _GNU_SOURCE
+#include "../ar_test.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char preload_path[PATH_MAX];
+static char victim_path[PATH_MAX];
+
+/* What the next child runs. */
+static const char *run_options;
+static const char *run_args[4];
+
+/* Paths from the build tree (top_builddir is set by make check). */
+static void find_paths(void)
+{
+    const char *top = getenv("top_builddir");
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s/src/.libs/libarheap-preload.so", top != NULL ? top : ".");
+    ck_assert_msg(realpath(buf, preload_path) != NULL, "no preload library at %s", buf);
+    snprintf(buf, sizeof buf, "%s/tests/preload/victim", top != NULL ? top : ".");
+    ck_assert_msg(realpath(buf, victim_path) != NULL, "no victim program at %s", buf);
+}
+
+static void body_exec_victim(void)
+{
+    setenv("LD_PRELOAD", preload_path, 1);
+    setenv("AR_HEAP_OPTIONS", run_options, 1);
+    char *argv[6] = { victim_path, NULL };
+    for (int i = 0; i < 4 && run_args[i] != NULL; i++)
+        argv[i + 1] = (char *)run_args[i];
+    execv(victim_path, argv);
+    printf("[exec failed]\n");
+    _exit(127);
+}
+
+/* Run `victim scenario [arg]` under the preload library with `options`. */
+static void run(ar_test_child_t *child, const char *options, const char *scenario,
+                const char *arg)
+{
+    find_paths();
+    run_options = options;
+    run_args[0] = scenario;
+    run_args[1] = arg;
+    run_args[2] = NULL;
+    ar_test__run_child(body_exec_victim, child);
+}
+
+static void expect_signal(const ar_test_child_t *child, int sig, const char *label)
+{
+    ck_assert_msg(child->signaled && child->signal == sig,
+                  "%s: expected signal %d (exited=%d code=%d signaled=%d signal=%d):\n%s", label,
+                  sig, child->exited, child->exit_code, child->signaled, child->signal,
+                  child->output);
+}
+
+static void expect_clean_exit(const ar_test_child_t *child, const char *label)
+{
+    ck_assert_msg(child->exited && child->exit_code == 0,
+                  "%s: expected exit 0 (exited=%d code=%d signaled=%d signal=%d):\n%s", label,
+                  child->exited, child->exit_code, child->signaled, child->signal, child->output);
+    ck_assert_msg(!ar_test__output_has(child, "arheap:"), "%s: arheap said something:\n%s",
+                  label, child->output);
+}
+
+/* ------------------------------------------------------------ guard pages (EF-style) */
+
+/* One scenario under guard pages: which placement, what must be said. */
+typedef struct fault_case_s {
+    const char *options;
+    const char *scenario;
+    const char *kind;   /* the error line */
+    const char *access; /* "READ at" / "WRITE at" */
+    const char *offset; /* the offset phrase */
+} fault_case_t;
+
+static const fault_case_t fault_cases[] = {
+    { "guard=1:guard_align=1", "overrun-write", "arheap: ERROR: heap-buffer-overflow",
+      "WRITE at", "offset 13: 0 bytes after the end of the block" },
+    { "guard=1:guard_align=1", "overrun-read", "arheap: ERROR: heap-buffer-overflow", "READ at",
+      "offset 13: 0 bytes after the end of the block" },
+    { "guard=1:guard_below=1", "underrun-write", "arheap: ERROR: heap-buffer-underflow",
+      "WRITE at", "offset -1" },
+    { "guard=1:guard_below=1", "underrun-read", "arheap: ERROR: heap-buffer-underflow", "READ at",
+      "offset -1" },
+    { "guard=1", "after-free-read", "arheap: ERROR: heap-use-after-free", "READ at", "offset 8" },
+    { "guard=1", "after-free-write", "arheap: ERROR: heap-use-after-free", "WRITE at",
+      "offset 8" },
+    { "guard=1:guard_below=1", "after-free-write", "arheap: ERROR: heap-use-after-free",
+      "WRITE at", "offset 8" },
+};
+
+START_TEST(a_guarded_touch_out_of_bounds_faults_at_the_instruction)
+{
+    const fault_case_t *c = &fault_cases[_i];
+    char label[128];
+    snprintf(label, sizeof label, "%s %s", c->options, c->scenario);
+    ar_test_child_t child;
+    run(&child, c->options, c->scenario, NULL);
+    expect_signal(&child, SIGSEGV, label);
+    ar_test__expect_has(&child, label, c->kind);
+    ck_assert_msg(ar_test__output_line_has(&child, c->access, c->offset),
+                  "%s: no \"%s ... %s\" line:\n%s", label, c->access, c->offset, child.output);
+    /* The faulting instruction and the allocation are the victim's code. */
+    ck_assert_msg(ar_test__output_line_has(&child, "  by the instruction at 0x", "victim+0x"),
+                  "%s: the instruction is not named in the victim:\n%s", label, child.output);
+    ck_assert_msg(ar_test__output_line_has(&child, "  allocated at 0x", "victim+0x"),
+                  "%s: the allocation site is not the victim's call:\n%s", label, child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "[survived]"), "%s: the program went on:\n%s",
+                  label, child.output);
+    if (strncmp(c->scenario, "after-free", 10) == 0)
+        ck_assert_msg(ar_test__output_line_has(&child, "  freed at 0x", "victim+0x"),
+                      "%s: the free site is missing:\n%s", label, child.output);
+}
+END_TEST
+
+/* With the default 16-byte alignment the byte past a 13-byte block is
+ * slack, covered by the tail canary: caught at free, not by a fault. */
+START_TEST(an_overrun_into_the_slack_is_caught_by_the_canary_at_free)
+{
+    ar_test_child_t child;
+    run(&child, "guard=1", "overrun-write", NULL);
+    expect_signal(&child, SIGABRT, "slack");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[survived]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-overflow");
+    ck_assert(ar_test__output_line_has(&child, "  found by free at 0x", "victim+0x"));
+}
+END_TEST
+
+/* ------------------------------------------------------------ canaries, frees */
+
+START_TEST(an_overrun_is_caught_at_free_with_both_sites_in_the_program)
+{
+    ar_test_child_t child;
+    run(&child, "", "overrun-write", NULL);
+    expect_signal(&child, SIGABRT, "canary");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-overflow");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"malloc\"");
+    ck_assert(ar_test__output_line_has(&child, "  allocated at 0x", "victim+0x"));
+    ck_assert(ar_test__output_line_has(&child, "  found by free at 0x", "victim+0x"));
+}
+END_TEST
+
+/* glibc's strdup allocates through the replaced malloc: its block is
+ * checked, and the stack leads from libc back to the program. */
+START_TEST(a_block_from_libcs_strdup_is_checked_and_its_stack_reaches_the_program)
+{
+    ar_test_child_t child;
+    run(&child, "", "strdup-overflow", NULL);
+    expect_signal(&child, SIGABRT, "strdup");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-buffer-overflow");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 6 bytes \"malloc\"");
+    ck_assert_msg(ar_test__output_line_has(&child, "  allocated at 0x", "libc.so"),
+                  "the allocation is not named in libc:\n%s", child.output);
+    ck_assert_msg(ar_test__output_line_has(&child, "      #1 0x", "victim+0x"),
+                  "the stack does not reach the program:\n%s", child.output);
+}
+END_TEST
+
+START_TEST(a_double_free_names_both_frees)
+{
+    ar_test_child_t child;
+    run(&child, "", "double-free", NULL);
+    expect_signal(&child, SIGABRT, "double free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: double-free");
+    ck_assert(ar_test__output_line_has(&child, "  free at 0x", "victim+0x"));
+    ck_assert(ar_test__output_line_has(&child, "  freed at 0x", "victim+0x"));
+    ck_assert(!ar_test__output_has(&child, "[survived]"));
+}
+END_TEST
+
+START_TEST(a_free_of_a_stack_address_is_reported_and_not_passed_to_libc)
+{
+    ar_test_child_t child;
+    run(&child, "on_error=continue", "invalid-free", NULL);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: invalid-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[survived]\n");
+}
+END_TEST
+
+START_TEST(malloc_usable_size_of_a_foreign_pointer_is_reported)
+{
+    ar_test_child_t child;
+    run(&child, "on_error=continue", "usable-size-of-stack", NULL);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: invalid-free");
+    ck_assert(ar_test__output_line_has(&child, "malloc_usable_size at 0x", "victim+0x"));
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[usable=0]\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------ leaks */
+
+START_TEST(leaks_are_not_reported_by_default)
+{
+    ar_test_child_t child;
+    run(&child, "", "leak", NULL);
+    expect_clean_exit(&child, "default leak policy");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[leaking 77 bytes]\n");
+}
+END_TEST
+
+START_TEST(leak_report_1_lists_the_programs_leak_with_its_site)
+{
+    ar_test_child_t child;
+    run(&child, "leak_report=1", "leak", NULL);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    ck_assert_msg(ar_test__output_line_has(&child, "victim+0x", ": 77 bytes in 1 block"),
+                  "the 77-byte leak is not listed at its site:\n%s", child.output);
+}
+END_TEST
+
+/* ------------------------------------------------------------ contracts */
+
+typedef struct clean_case_s {
+    const char *options;
+    const char *scenario;
+    const char *arg;
+    const char *said; /* what the program prints when everything held */
+} clean_case_t;
+
+static const clean_case_t clean_cases[] = {
+    { "", "alignment", NULL, "[alignment ok]\n" },
+    { "guard=1", "alignment", NULL, "[alignment ok]\n" },
+    { "guard=1:guard_below=1", "alignment", NULL, "[alignment ok]\n" },
+    { "guard=1:guard_align=1", "alignment", "exact", "[alignment ok]\n" },
+    { "", "threads", NULL, "[threads ok]\n" },
+    { "guard=1", "threads", NULL, "[threads ok]\n" },
+    { "", "fork", NULL, "[fork ok]\n" },
+    { "guard=1", "fork", NULL, "[fork ok]\n" },
+    { "", "dlsym", NULL, "[dlsym ok]\n" },
+    { "guard=1", "dlsym", NULL, "[dlsym ok]\n" },
+    { "", "exit-order", NULL, "[exiting]\n" },
+    { "guard=1", "exit-order", NULL, "[exiting]\n" },
+    { "stack_depth=0", "threads", NULL, "[threads ok]\n" },
+    { "quarantine_bytes=0:canary=0", "alignment", NULL, "[alignment ok]\n" },
+};
+
+START_TEST(the_programs_contracts_hold)
+{
+    const clean_case_t *c = &clean_cases[_i];
+    char label[128];
+    snprintf(label, sizeof label, "'%s' %s", c->options, c->scenario);
+    ar_test_child_t child;
+    run(&child, c->options, c->scenario, c->arg);
+    expect_clean_exit(&child, label);
+    ar_test__expect_has(&child, label, c->said);
+}
+END_TEST
+
+static const char *const stress_options[] = {
+    "",
+    "guard=1",
+    "guard=1:guard_align=1",
+    "guard=1:guard_below=1",
+    "guard=1:guard_sample=8",
+};
+
+/* 5000 live blocks, 100 000 random malloc/calloc/realloc/free, each
+ * block's bytes checked before it changes. */
+START_TEST(a_random_stress_with_thousands_of_live_blocks_runs_clean)
+{
+    ar_test_child_t child;
+    run(&child, stress_options[_i], "stress", "5000");
+    expect_clean_exit(&child, stress_options[_i]);
+    ar_test__expect_has(&child, stress_options[_i],
+                        "[stress ok: 200000 operations, 5000 live, 0 bad bytes]\n");
+}
+END_TEST
+
+START_TEST(options_reach_the_preload_library)
+{
+    ar_test_child_t child;
+    run(&child, "help=1", "threads", NULL);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap options");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the preload library's defaults differ: leak_report=0");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[threads ok]\n");
+}
+END_TEST
+
+static Suite *preload_suite(void)
+{
+    Suite *s = suite_create("preload");
+    TCase *guard = tcase_create("guard pages");
+    tcase_set_timeout(guard, 60);
+    tcase_add_loop_test(guard, a_guarded_touch_out_of_bounds_faults_at_the_instruction, 0,
+                        (int)(sizeof fault_cases / sizeof fault_cases[0]));
+    tcase_add_test(guard, an_overrun_into_the_slack_is_caught_by_the_canary_at_free);
+    suite_add_tcase(s, guard);
+    TCase *reports = tcase_create("reports");
+    tcase_add_test(reports, an_overrun_is_caught_at_free_with_both_sites_in_the_program);
+    tcase_add_test(reports, a_block_from_libcs_strdup_is_checked_and_its_stack_reaches_the_program);
+    tcase_add_test(reports, a_double_free_names_both_frees);
+    tcase_add_test(reports, a_free_of_a_stack_address_is_reported_and_not_passed_to_libc);
+    tcase_add_test(reports, malloc_usable_size_of_a_foreign_pointer_is_reported);
+    tcase_add_test(reports, leaks_are_not_reported_by_default);
+    tcase_add_test(reports, leak_report_1_lists_the_programs_leak_with_its_site);
+    tcase_add_test(reports, options_reach_the_preload_library);
+    suite_add_tcase(s, reports);
+    TCase *contracts = tcase_create("contracts");
+    tcase_set_timeout(contracts, 120);
+    tcase_add_loop_test(contracts, the_programs_contracts_hold, 0,
+                        (int)(sizeof clean_cases / sizeof clean_cases[0]));
+    tcase_add_loop_test(contracts, a_random_stress_with_thousands_of_live_blocks_runs_clean, 0,
+                        (int)(sizeof stress_options / sizeof stress_options[0]));
+    suite_add_tcase(s, contracts);
+    return s;
+}
+
+/* A sanitizer's runtime replaces malloc itself and must be loaded first:
+ * a sanitized preload library can not be preloaded into a plain program. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AR_PRELOAD_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AR_PRELOAD_SANITIZED 1
+#endif
+#endif
+
+int main(void)
+{
+#ifdef AR_PRELOAD_SANITIZED
+    printf("SKIP: a sanitizer build: its runtime, not arheap, must own malloc\n");
+    return 77;
+#endif
+    return ar_test__run_suite(preload_suite(), 1);
+}

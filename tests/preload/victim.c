@@ -1,0 +1,482 @@
+/*
+ * victim.c: an ordinary program that knows nothing of arheap, for the
+ * preload suite (check_preload.c) to run under LD_PRELOAD. It is built
+ * without arheap's headers or library: every allocation it makes is a
+ * plain malloc-family call, as in any unmodified program.
+ *
+ *     victim SCENARIO [ARG]
+ *
+ * Each scenario prints what it did on stdout ("[...]" lines) so the suite
+ * can tell how far it got; the bugs are deliberate.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The compiler must not see through these pointers: it would drop or
+ * warn about the out-of-bounds accesses made on purpose. */
+static char *volatile escape;
+
+static char *opaque(void *p)
+{
+    escape = p;
+    return escape;
+}
+
+/* The last pointer given to opaque(), as the compiler can not know it:
+ * for uses after free that it would otherwise warn about. */
+static char *stale(void)
+{
+    return escape;
+}
+
+static void say(const char *text)
+{
+    fputs(text, stdout);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------ deliberate bugs */
+
+static int overrun_write(void)
+{
+    char *p = opaque(malloc(13));
+    say("[allocated]\n");
+    p[13] = 'x';
+    say("[survived]\n");
+    free(p);
+    return 0;
+}
+
+static int overrun_read(void)
+{
+    char *p = opaque(malloc(13));
+    say("[allocated]\n");
+    volatile char c = p[13];
+    (void)c;
+    say("[survived]\n");
+    free(p);
+    return 0;
+}
+
+static int underrun_write(void)
+{
+    char *p = opaque(malloc(24));
+    say("[allocated]\n");
+    p[-1] = 'x';
+    say("[survived]\n");
+    free(p);
+    return 0;
+}
+
+static int underrun_read(void)
+{
+    char *p = opaque(malloc(24));
+    say("[allocated]\n");
+    volatile char c = p[-1];
+    (void)c;
+    say("[survived]\n");
+    free(p);
+    return 0;
+}
+
+static int after_free_read(void)
+{
+    char *p = opaque(malloc(40));
+    free(p);
+    say("[freed]\n");
+    volatile char c = stale()[8];
+    (void)c;
+    say("[survived]\n");
+    return 0;
+}
+
+static int after_free_write(void)
+{
+    char *p = opaque(malloc(40));
+    free(p);
+    say("[freed]\n");
+    stale()[8] = 'x';
+    say("[survived]\n");
+    /* Without guard pages the write is found when the block is checked:
+     * at exit, or as the quarantine lets it go. */
+    return 0;
+}
+
+static int strdup_overflow(void)
+{
+    char *s = opaque(strdup("hello"));
+    s[6] = 'y'; /* one past the terminating NUL */
+    say("[written]\n");
+    free(s);
+    say("[survived]\n");
+    return 0;
+}
+
+static int double_free(void)
+{
+    char *p = opaque(malloc(16));
+    free(p);
+    say("[freed once]\n");
+    free(stale());
+    say("[survived]\n");
+    return 0;
+}
+
+static int invalid_free(void)
+{
+    char local[32];
+    say("[freeing a stack address]\n");
+    free(opaque(local + 8));
+    say("[survived]\n");
+    return 0;
+}
+
+static int usable_size_of_stack(void)
+{
+    char local[32];
+    size_t n = malloc_usable_size(opaque(local));
+    printf("[usable=%zu]\n", n);
+    return 0;
+}
+
+static int leak(void)
+{
+    char *p = opaque(malloc(77));
+    memset(p, 1, 77);
+    say("[leaking 77 bytes]\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------ contracts */
+
+static int failures;
+
+static void expect(int ok, const char *what)
+{
+    if (!ok) {
+        printf("[FAILED %s]\n", what);
+        failures++;
+    }
+}
+
+static int aligned(const void *p, size_t align)
+{
+    return ((uintptr_t)p & (align - 1)) == 0;
+}
+
+/* Sizes the compiler must not see: it refuses absurd constant sizes. */
+static volatile size_t half_of_everything = SIZE_MAX / 2;
+static volatile size_t nearly_everything = SIZE_MAX - 4096;
+
+/* Set by "alignment exact": blocks are placed byte-exactly (guard_align=1),
+ * so plain malloc is not expected to keep max_align_t's alignment; the
+ * aligned entry points still must keep theirs. */
+static int byte_exact;
+
+static int alignment(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (size_t align = sizeof(void *); align <= 65536; align *= 2) {
+        void *p = (void *)0x1;
+        int rc = posix_memalign(&p, align, 100);
+        expect(rc == 0 && p != NULL && aligned(p, align), "posix_memalign aligns");
+        if (rc == 0) {
+            memset(p, 0x5a, 100);
+            expect(malloc_usable_size(p) == 100, "usable size of an aligned block");
+            free(p);
+        }
+    }
+    void *untouched = (void *)0x1234;
+    expect(posix_memalign(&untouched, 3, 10) == EINVAL && untouched == (void *)0x1234,
+           "posix_memalign refuses alignment 3, leaving *memptr");
+    expect(posix_memalign(&untouched, 0, 10) == EINVAL, "posix_memalign refuses alignment 0");
+    expect(posix_memalign(&untouched, sizeof(void *) / 2, 10) == EINVAL,
+           "posix_memalign refuses an alignment below sizeof(void *)");
+    errno = 0;
+    expect(posix_memalign(&untouched, 64, nearly_everything) == ENOMEM &&
+               untouched == (void *)0x1234 && errno == 0,
+           "posix_memalign: ENOMEM returned, errno and *memptr untouched");
+    char *a = aligned_alloc(64, 100);
+    expect(a != NULL && aligned(a, 64), "aligned_alloc(64)");
+    free(a);
+    errno = 0;
+    expect(aligned_alloc(3, 10) == NULL && errno == EINVAL, "aligned_alloc refuses alignment 3");
+    char *m = memalign(24, 10);
+    expect(m != NULL && aligned(m, 32), "memalign rounds 24 up to 32");
+    free(m);
+    char *v = valloc(10);
+    expect(v != NULL && aligned(v, page), "valloc is page-aligned");
+    free(v);
+    char *pv = pvalloc(1);
+    expect(pv != NULL && aligned(pv, page) && malloc_usable_size(pv) == page,
+           "pvalloc rounds up to a page");
+    memset(pv, 1, page);
+    free(pv);
+    char *p13 = malloc(13);
+    expect(p13 != NULL && (byte_exact || aligned(p13, _Alignof(max_align_t))),
+           "malloc keeps max_align_t");
+    expect(malloc_usable_size(p13) == 13, "malloc_usable_size is the size asked for");
+    expect(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL) is 0");
+    free(p13);
+    errno = 0;
+    expect(calloc(half_of_everything, 3) == NULL && errno == ENOMEM, "calloc overflow: ENOMEM");
+    errno = 0;
+    expect(reallocarray(NULL, half_of_everything, 3) == NULL && errno == ENOMEM,
+           "reallocarray overflow: ENOMEM");
+    errno = 0;
+    expect(malloc(nearly_everything) == NULL && errno == ENOMEM, "malloc(SIZE_MAX - 4096): ENOMEM");
+    errno = 12345;
+    char *keep = malloc(10);
+    expect(keep != NULL && errno == 12345, "a successful malloc leaves errno alone");
+    free(keep);
+    int *z = calloc(100, sizeof *z);
+    int zero = 1;
+    for (int i = 0; i < 100; i++)
+        zero &= z[i] == 0;
+    expect(z != NULL && zero, "calloc zeroes");
+    free(z);
+    char *r = realloc(NULL, 5);
+    memcpy(r, "abcd", 5);
+    r = realloc(r, 5000);
+    expect(r != NULL && strcmp(r, "abcd") == 0, "realloc keeps the bytes");
+    expect(realloc(r, 0) == NULL, "realloc(p, 0) frees and returns NULL");
+    /* glibc's own allocating functions come through the replaced malloc:
+     * the usable size is exactly what they asked for. */
+    char *d = strdup("abc");
+    expect(malloc_usable_size(d) == 4, "strdup's block is tracked");
+    free(d);
+    char *nd = strndup("abcdef", 2);
+    expect(malloc_usable_size(nd) == 3 && strcmp(nd, "ab") == 0, "strndup's block is tracked");
+    free(nd);
+    char *as = NULL;
+    expect(asprintf(&as, "%d", 12345) == 5 && malloc_usable_size(as) >= 6,
+           "asprintf's block is tracked");
+    free(as);
+    printf("[alignment %s]\n", failures == 0 ? "ok" : "FAILED");
+    return failures != 0;
+}
+
+/* ------------------------------------------------------------ threads, fork, dlsym */
+
+enum { THREADS = 4, PER_THREAD = 20000 };
+
+static void *handoff[THREADS];
+
+static void *worker(void *arg)
+{
+    size_t id = (size_t)arg;
+    unsigned seed = (unsigned)id * 7919u + 1;
+    char *mine[64] = { 0 };
+    for (int i = 0; i < PER_THREAD; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t slot = (seed >> 8) % 64;
+        free(mine[slot]);
+        mine[slot] = malloc((seed >> 16) % 300 + 1);
+        mine[slot][0] = (char)i;
+    }
+    for (int i = 0; i < 64; i++)
+        free(mine[i]);
+    handoff[id] = malloc(100); /* freed by the main thread */
+    return NULL;
+}
+
+static int run_threads(void)
+{
+    pthread_t t[THREADS];
+    for (size_t i = 0; i < THREADS; i++)
+        if (pthread_create(&t[i], NULL, worker, (void *)i) != 0)
+            return 2;
+    for (size_t i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (size_t i = 0; i < THREADS; i++)
+        free(handoff[i]);
+    return 0;
+}
+
+static int threads(void)
+{
+    int rc = run_threads();
+    printf("[threads %s]\n", rc == 0 ? "ok" : "FAILED");
+    return rc;
+}
+
+static _Atomic int stop_workers;
+
+static void *busy(void *arg)
+{
+    (void)arg;
+    while (!stop_workers) {
+        char *p = malloc(64);
+        char *s = strdup("busy");
+        free(p);
+        free(s);
+    }
+    return NULL;
+}
+
+static int fork_while_allocating(void)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, busy, NULL);
+    int ok = 1;
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* The child: one thread, a consistent heap. */
+            char *p = malloc(100);
+            char *s = strdup("child");
+            free(p);
+            free(s);
+            _exit(run_threads());
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    stop_workers = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    printf("[fork %s]\n", ok ? "ok" : "FAILED");
+    return !ok;
+}
+
+static int dynamic_loading(void)
+{
+    void *libm = dlopen("libm.so.6", RTLD_NOW);
+    if (libm == NULL) {
+        printf("[dlopen failed: %s]\n", dlerror());
+        return 1;
+    }
+    double (*cosine)(double) = (double (*)(double))dlsym(libm, "cos");
+    void *missing = dlsym(libm, "no_such_symbol_anywhere");
+    const char *error = dlerror(); /* glibc allocates the message */
+    int ok = cosine != NULL && cosine(0.0) == 1.0 && missing == NULL && error != NULL;
+    dlclose(libm);
+    printf("[dlsym %s]\n", ok ? "ok" : "FAILED");
+    return !ok;
+}
+
+/* ------------------------------------------------------------ exit order */
+
+static char *kept[6];
+
+static void free_some_at_exit(void)
+{
+    free(kept[4]);
+    free(kept[1]);
+}
+
+static void free_more_at_exit(void)
+{
+    free(kept[0]);
+    free(kept[5]);
+}
+
+__attribute__((destructor)) static void free_rest_in_destructor(void)
+{
+    if (kept[2] != NULL) {
+        free(kept[3]);
+        free(kept[2]);
+    }
+}
+
+static int exit_order(void)
+{
+    for (int i = 0; i < 6; i++)
+        kept[i] = malloc((size_t)(i + 1) * 10);
+    atexit(free_some_at_exit);
+    atexit(free_more_at_exit);
+    say("[exiting]\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------ stress */
+
+/* Random malloc/calloc/realloc/free with `live` blocks held, each filled
+ * with a pattern of its own and checked before it is resized or freed. */
+static int stress(long live, long operations)
+{
+    char **blocks = calloc((size_t)live, sizeof *blocks);
+    size_t *sizes = calloc((size_t)live, sizeof *sizes);
+    unsigned long seed = 12345;
+    long bad = 0;
+    for (long op = 0; op < operations; op++) {
+        seed = seed * 6364136223846793005ul + 1442695040888963407ul;
+        size_t i = (size_t)((seed >> 33) % (unsigned long)live);
+        size_t size = (size_t)((seed >> 13) % 2000);
+        char *b = blocks[i];
+        for (size_t k = 0; b != NULL && k < sizes[i]; k++)
+            bad += b[k] != (char)(i + k);
+        switch ((seed >> 60) & 3) {
+        case 0:
+            free(b);
+            blocks[i] = malloc(size);
+            break;
+        case 1:
+            free(b);
+            blocks[i] = calloc(1, size);
+            break;
+        case 2:
+            blocks[i] = realloc(b, size);
+            if (size == 0 && blocks[i] == NULL) {
+                sizes[i] = 0;
+                continue;
+            }
+            break;
+        default:
+            free(b);
+            blocks[i] = NULL;
+            sizes[i] = 0;
+            continue;
+        }
+        if (blocks[i] == NULL && size != 0) {
+            printf("[out of memory at %ld]\n", op);
+            return 1;
+        }
+        sizes[i] = size;
+        for (size_t k = 0; k < size; k++)
+            blocks[i][k] = (char)(i + k);
+    }
+    for (long i = 0; i < live; i++)
+        free(blocks[i]);
+    free(blocks);
+    free(sizes);
+    printf("[stress %s: %ld operations, %ld live, %ld bad bytes]\n", bad == 0 ? "ok" : "FAILED",
+           operations, live, bad);
+    return bad != 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(void);
+    } scenarios[] = {
+        { "overrun-write", overrun_write },     { "overrun-read", overrun_read },
+        { "underrun-write", underrun_write },   { "underrun-read", underrun_read },
+        { "after-free-read", after_free_read }, { "after-free-write", after_free_write },
+        { "strdup-overflow", strdup_overflow }, { "double-free", double_free },
+        { "invalid-free", invalid_free },       { "usable-size-of-stack", usable_size_of_stack },
+        { "leak", leak },                       { "alignment", alignment },
+        { "threads", threads },                 { "fork", fork_while_allocating },
+        { "dlsym", dynamic_loading },           { "exit-order", exit_order },
+    };
+    byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
+    if (argc >= 2 && strcmp(argv[1], "stress") == 0)
+        return stress(argc > 2 ? atol(argv[2]) : 5000, argc > 3 ? atol(argv[3]) : 200000);
+    for (size_t i = 0; argc >= 2 && i < sizeof scenarios / sizeof scenarios[0]; i++)
+        if (strcmp(argv[1], scenarios[i].name) == 0)
+            return scenarios[i].run();
+    fprintf(stderr, "usage: victim SCENARIO (see victim.c)\n");
+    return 2;
+}
