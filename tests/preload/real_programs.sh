@@ -99,5 +99,6 @@ if [ "$present" -eq 0 ]; then
 fi
 passed=$(grep -c pass "$work/tally" 2>/dev/null || true)
 failed=$(grep -c fail "$work/tally" 2>/dev/null || true)
-echo "real_programs: ${passed:-0} passed, ${failed:-0} failed"
+# "N of M ... passed": the line tests/check-both-modes.sh counts cases by.
+echo "${passed:-0} of $((${passed:-0} + ${failed:-0})) real-program checks passed"
 [ "${failed:-0}" -eq 0 ]
