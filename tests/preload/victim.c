@@ -177,6 +177,14 @@ static int aligned(const void *p, size_t align)
 static volatile size_t half_of_everything = SIZE_MAX / 2;
 static volatile size_t nearly_everything = SIZE_MAX - 4096;
 
+/* A block allocated before main, by a constructor. */
+static char *early_block;
+
+__attribute__((constructor)) static void allocate_early(void)
+{
+    early_block = malloc(33);
+}
+
 /* Set by "alignment exact": blocks are placed byte-exactly (guard_align=1),
  * so plain malloc is not expected to keep max_align_t's alignment; the
  * aligned entry points still must keep theirs. */
@@ -261,6 +269,9 @@ static int alignment(void)
     expect(asprintf(&as, "%d", 12345) == 5 && malloc_usable_size(as) >= 6,
            "asprintf's block is tracked");
     free(as);
+    expect(early_block != NULL && malloc_usable_size(early_block) == 33,
+           "a constructor's block is tracked");
+    free(early_block);
     printf("[alignment %s]\n", failures == 0 ? "ok" : "FAILED");
     return failures != 0;
 }
