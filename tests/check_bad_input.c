@@ -897,39 +897,80 @@ END_TEST
 
 /* ------------------------------------------------ fork while threads work */
 
-enum { FORK_THREADS = 3, FORK_ROUNDS = 12, FORK_KEEP = 32 };
+/*
+ * FORK_THREADS workers allocate and free while the main thread forks
+ * FORK_ROUNDS times. The work is bounded and paced by rounds, so that each
+ * fork is taken while every worker is in its loop whatever the scheduler
+ * (Valgrind runs one thread at a time and can leave the forking thread
+ * waiting for seconds behind workers that never block): in each round a
+ * worker does FORK_BURST operations back to back, then one a millisecond,
+ * at most FORK_TRICKLE of them, until the round's child has been checked;
+ * the main thread forks once every worker is FORK_BURST / 4 operations
+ * into the round. At most FORK_ROUNDS * (FORK_BURST + FORK_TRICKLE)
+ * operations a worker. The child reads, in its copy of the memory, which
+ * workers were in their round's loop at the fork (all must be) and which
+ * were inside an arheap call (a figure, not asserted).
+ */
+enum { FORK_THREADS = 3, FORK_ROUNDS = 12, FORK_KEEP = 32, FORK_BURST = 400, FORK_TRICKLE = 2000 };
 
-static atomic_int fork_stop;
+static atomic_int fork_taken;                  /* rounds done; FORK_ROUNDS stops the workers */
+static atomic_int fork_round_of[FORK_THREADS]; /* the round each worker is in */
+static atomic_int fork_ops_of[FORK_THREADS];   /* its operations in that round */
+static atomic_int fork_busy[FORK_THREADS];     /* 1 while it is in the round's loop */
+static atomic_int fork_inside[FORK_THREADS];   /* 1 while it is in an arheap call */
+static atomic_long fork_total_ops;
 static const char *fork_options;
 
 static void *fork_worker(void *arg)
 {
-    uint64_t rng = (uint64_t)(uintptr_t)arg * 0x9e3779b97f4a7c15ULL + 1;
+    size_t me = (size_t)(uintptr_t)arg;
+    uint64_t rng = (uint64_t)me * 0x9e3779b97f4a7c15ULL + 1;
     void *kept[FORK_KEEP] = { 0 };
-    while (!atomic_load(&fork_stop)) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t slot = (size_t)(rng % FORK_KEEP);
-        if (kept[slot] != NULL) {
-            AR__HEAP__FREE(kept[slot]);
-            kept[slot] = NULL;
-        } else if (rng & 0x100) {
-            kept[slot] = AR__HEAP__MALLOC(1 + (size_t)((rng >> 20) % 300), "worker block");
-        } else {
-            kept[slot] = AR__HEAP__STRDUP("a worker's string", "worker string");
+    for (int round = 0; round < FORK_ROUNDS; round++) {
+        atomic_store(&fork_ops_of[me], 0);
+        atomic_store(&fork_round_of[me], round);
+        atomic_store(&fork_busy[me], 1);
+        for (int n = 0; n < FORK_BURST + FORK_TRICKLE && atomic_load(&fork_taken) == round; n++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            size_t slot = (size_t)(rng % FORK_KEEP);
+            atomic_store(&fork_inside[me], 1);
+            if (kept[slot] != NULL) {
+                AR__HEAP__FREE(kept[slot]);
+                kept[slot] = NULL;
+            } else if (rng & 0x100) {
+                kept[slot] = AR__HEAP__MALLOC(1 + (size_t)((rng >> 20) % 300), "worker block");
+            } else {
+                kept[slot] = AR__HEAP__STRDUP("a worker's string", "worker string");
+            }
+            atomic_store(&fork_inside[me], 0);
+            atomic_fetch_add(&fork_ops_of[me], 1);
+            atomic_fetch_add(&fork_total_ops, 1);
+            if (n >= FORK_BURST)
+                usleep(1000);
         }
+        atomic_store(&fork_busy[me], 0);
+        while (atomic_load(&fork_taken) == round)
+            usleep(1000);
     }
     for (size_t i = 0; i < FORK_KEEP; i++)
         AR__HEAP__FREE(kept[i]);
     return NULL;
 }
 
-/* In the child of fork(), the only thread: allocate, free, report a leak
- * and a double free. alarm() turns a deadlock into SIGALRM. */
+/* In the child of fork(), the only thread: say what the workers were
+ * doing at the fork, then allocate, free, report a leak and a double
+ * free. alarm() turns a deadlock into SIGALRM. */
 static void body_fork_child(void)
 {
     alarm(20);
+    int busy = 0, inside = 0;
+    for (size_t i = 0; i < FORK_THREADS; i++) {
+        busy += atomic_load(&fork_busy[i]);
+        inside += atomic_load(&fork_inside[i]);
+    }
+    say("[busy=%d][inside=%d]\n", busy, inside);
     ar_heap_stats_t before = stats_now();
     char *leak = AR__HEAP__MALLOC(100000, "fork child leak");
     char *twice = AR__HEAP__MALLOC(10, "fork child block");
@@ -950,16 +991,38 @@ static void body_fork_child(void)
 
 static ar_test_child_t fork_grandchild;
 
+/* Wait until every worker is FORK_BURST / 4 operations into `round`;
+ * 0 when that takes more than 20 s. */
+static int fork_workers_started(int round)
+{
+    for (int waited = 0; waited < 200000; waited++) {
+        int ready = 0;
+        for (size_t i = 0; i < FORK_THREADS; i++)
+            ready += atomic_load(&fork_round_of[i]) == round &&
+                     atomic_load(&fork_ops_of[i]) >= FORK_BURST / 4;
+        if (ready == FORK_THREADS)
+            return 1;
+        usleep(100);
+    }
+    return 0;
+}
+
 static void body_fork_with_threads(void)
 {
     (void)ar_heap__set_options(fork_options);
+    for (size_t i = 0; i < FORK_THREADS; i++)
+        atomic_store(&fork_round_of[i], -1);
     pthread_t threads[FORK_THREADS];
     for (size_t i = 0; i < FORK_THREADS; i++)
         if (pthread_create(&threads[i], NULL, fork_worker, (void *)(uintptr_t)i) != 0)
             _exit(3);
-    char site[64], line[160], pid[32];
+    char site[64], line[160], pid[32], busy[16], inside[16];
+    int inside_total = 0;
     for (int round = 0; round < FORK_ROUNDS; round++) {
-        usleep(2000); /* let the workers run between forks */
+        if (!fork_workers_started(round)) {
+            say("[round %d: FAIL the workers did not start the round]\n", round);
+            break;
+        }
         ar_test__run_child(body_fork_child, &fork_grandchild);
         const ar_test_child_t *g = &fork_grandchild;
         const char *problem = NULL;
@@ -967,6 +1030,9 @@ static void body_fork_with_threads(void)
             problem = "deadlock (SIGALRM)";
         else if (!(g->signaled && g->signal == SIGABRT))
             problem = "did not abort";
+        else if (!ar_test__output_has(g, "[busy=") ||
+                 atoi(said(g, "busy", busy, sizeof busy)) != FORK_THREADS)
+            problem = "the fork was not taken while every worker was working";
         else if (!ar_test__output_has(g, "[counts agree]"))
             problem = "counts disagree";
         else if (!ar_test__output_has(g, "arheap: LEAK: ") ||
@@ -983,17 +1049,21 @@ static void body_fork_with_threads(void)
             if (!ar_test__output_line_has(g, "  free at ", line))
                 problem = "the report does not name the child's own thread and site";
         }
+        atomic_store(&fork_taken, round + 1);
         if (problem != NULL) {
             say("[round %d: FAIL %s]\n", round, problem);
             (void)!write(STDOUT_FILENO, g->output, g->output_len);
             break;
         }
+        inside_total += atoi(said(g, "inside", inside, sizeof inside));
         say("[round %d: ok]\n", round);
     }
-    atomic_store(&fork_stop, 1);
+    atomic_store(&fork_taken, FORK_ROUNDS);
     for (size_t i = 0; i < FORK_THREADS; i++)
         pthread_join(threads[i], NULL);
     (void)ar_heap__set_options("report_path=");
+    say("[worker operations %ld, workers inside a call at the forks %d]\n",
+        atomic_load(&fork_total_ops), inside_total);
     say_state("joined");
 }
 

@@ -19,7 +19,8 @@ fi
 
 # A sanitizer's runtime must own malloc and be loaded first: a sanitized
 # build's preload library can not go under a plain program.
-if ldd "$lib" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)'; then
+if nm -D --undefined-only "$lib" 2>/dev/null | grep -qE '__(asan|tsan|ubsan)_' ||
+    ldd "$lib" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)'; then
     echo "real_programs: SKIP: the library is built with a sanitizer"
     exit 77
 fi

@@ -142,6 +142,10 @@ static int aligned(const void *p, size_t align)
 /* Sizes the compiler must not see: it refuses absurd constant sizes. */
 static volatile size_t half_of_everything = SIZE_MAX / 2;
 static volatile size_t nearly_everything = SIZE_MAX - 4096;
+/* Alignments the compiler must not see: clang refuses constant ones that
+ * are not powers of two, which are what these calls are about. */
+static volatile size_t align_3 = 3;
+static volatile size_t align_24 = 24;
 
 /* A block allocated before main, by a constructor. */
 static char *early_block;
@@ -170,7 +174,7 @@ static int alignment(void)
         }
     }
     void *untouched = (void *)0x1234;
-    expect(posix_memalign(&untouched, 3, 10) == EINVAL && untouched == (void *)0x1234,
+    expect(posix_memalign(&untouched, align_3, 10) == EINVAL && untouched == (void *)0x1234,
            "posix_memalign refuses alignment 3, leaving *memptr");
     expect(posix_memalign(&untouched, 0, 10) == EINVAL, "posix_memalign refuses alignment 0");
     expect(posix_memalign(&untouched, sizeof(void *) / 2, 10) == EINVAL,
@@ -183,8 +187,8 @@ static int alignment(void)
     expect(a != NULL && aligned(a, 64), "aligned_alloc(64)");
     free(a);
     errno = 0;
-    expect(aligned_alloc(3, 10) == NULL && errno == EINVAL, "aligned_alloc refuses alignment 3");
-    char *m = memalign(24, 10);
+    expect(aligned_alloc(align_3, 10) == NULL && errno == EINVAL, "aligned_alloc refuses alignment 3");
+    char *m = memalign(align_24, 10);
     expect(m != NULL && aligned(m, 32), "memalign rounds 24 up to 32");
     free(m);
     char *v = valloc(10);
