@@ -35,6 +35,28 @@
  * and live_blocks and live_bytes must be 0. The heap runs with
  * on_error=abort: any report ends the child with SIGABRT, failing the mode.
  *
+ * Per-test leak checks and out-of-memory injection. A mode runs in three
+ * phases of equal length; the workers meet at a barrier between them and
+ * after the last, and while they wait one of them checks the heap against
+ * the model: live_blocks, live_bytes, failures_injected, and for the mark
+ * taken (ar_heap__checkpoint) at the start of each phase so far,
+ * ar_heap__leaks_since and ar_heap__leaks_since_text must give exactly the
+ * model's count of live blocks allocated in that phase or later (REALLOC's
+ * new block counts as allocated when it is made), leaving out those
+ * allowed to leak; the text must have one line a block. The middle phase
+ * runs with fail_random=20000 (2% of the allocations fail, any thread):
+ * there a NULL from MALLOC, CALLOC, STRDUP or REALLOC must come with errno
+ * ENOMEM, a failed REALLOC must leave its block as it was, and the heap's
+ * failures_injected must equal the NULLs the workers saw; outside it a
+ * NULL fails the mode. Meanwhile, about one operation in 1024 takes a
+ * checkpoint (marks never go back) and calls leaks_since on the phase's
+ * mark while the other workers run, which must count at least the
+ * worker's own blocks of the phase; five in 1024 call ar_heap__allow_leak
+ * on an owned block (it must say yes; an interior pointer, no), which
+ * takes the block out of every later count until it is reallocated or
+ * freed. At the end, once everything is freed, leaks_since the first mark
+ * must be 0.
+ *
  * Guard pages cost mprotect and madvise calls on every allocation and
  * free, several microseconds each; the guard mode runs fewer operations
  * by default (see mode_table) so that the whole run stays bounded. The
@@ -95,6 +117,8 @@ typedef struct block_s {
     unsigned char *p;
     size_t size;
     uint64_t seed;
+    unsigned phase; /* the phase that allocated it (REALLOC: its new block) */
+    int allowed;    /* ar_heap__allow_leak said yes: leaks_since leaves it out */
 } block_t;
 
 typedef struct mailbox_s {
@@ -116,14 +140,31 @@ typedef struct worker_s {
     unsigned long long frees;
     unsigned long long cross_frees; /* frees of blocks another worker allocated */
     unsigned long long handed;      /* blocks posted to another worker */
+    unsigned long long failed;      /* allocations that returned NULL: injected */
+    unsigned long long allowed;     /* ar_heap__allow_leak calls that said yes */
+    unsigned long long leak_checks; /* leaks_since calls while the others ran */
+    unsigned phase;                 /* the phase now running */
+    ar_heap_mark_t last_mark;       /* the last checkpoint this worker took */
     char text[MAX_SIZE / 64 + 1];   /* source of STRDUP's strings */
 } worker_t;
+
+/* A mode runs in PHASES phases of equal length; the workers meet between
+ * them (see between_phases). Phase INJECT_PHASE runs with fail_random on. */
+enum { PHASES = 3, INJECT_PHASE = 1 };
+#define INJECT_PER_MILLION 20000 /* 2% of the allocations fail */
 
 static struct {
     size_t threads;
     int fill; /* the mode fills new bytes with 0xbe */
     worker_t *workers;
     mailbox_t boxes[THREADS_MAX];
+    pthread_barrier_t barrier;
+    int injecting;                  /* fail_random is on: NULL is no error */
+    ar_heap_mark_t marks[PHASES];   /* ar_heap__checkpoint at each phase's start */
+    size_t injected_before;         /* failures_injected when the mode began */
+    unsigned long long exact_leak_checks; /* leaks_since checked against the model */
+    char *leak_text;                /* leaks_since_text's buffer */
+    size_t leak_text_size;
 } stress;
 
 /* Print why and leave: the parent sees the exit status. */
@@ -223,6 +264,8 @@ static void own(worker_t *w, unsigned char *p, size_t size, uint64_t seed)
     b->p = p;
     b->size = size;
     b->seed = seed;
+    b->phase = w->phase;
+    b->allowed = 0;
 }
 
 /* Remove owned block i (order does not matter). */
@@ -273,7 +316,7 @@ static void drain(worker_t *w)
             free_block(w, &got[i]);
             w->cross_frees++;
         } else {
-            own(w, got[i].p, got[i].size, got[i].seed);
+            w->owned[w->owned_count++] = got[i];
         }
     }
 }
@@ -285,6 +328,7 @@ static void op_allocate(worker_t *w, unsigned kind)
     size_t size = random_size(&w->rng);
     uint64_t seed = next_random(&w->rng);
     unsigned char *p;
+    errno = 0;
     switch (kind) {
     case 0:
         p = AR__HEAP__MALLOC(size, "stress malloc");
@@ -313,8 +357,14 @@ static void op_allocate(worker_t *w, unsigned kind)
     }
     }
     w->ops++;
-    if (p == NULL)
-        die("allocation of %zu bytes returned NULL", size);
+    if (p == NULL) {
+        if (!stress.injecting)
+            die("allocation of %zu bytes returned NULL", size);
+        if (errno != ENOMEM)
+            die("an injected failure left errno %d, not ENOMEM", errno);
+        w->failed++;
+        return;
+    }
     w->allocations++;
     pattern_write(p, 0, size, seed);
     own(w, p, size, seed);
@@ -333,6 +383,7 @@ static void op_realloc(worker_t *w)
     else /* shrink */
         size = b->size == 0 ? 0 : (size_t)((r >> 8) % b->size);
     pattern_check(b, b->size, "before realloc");
+    errno = 0;
     unsigned char *p = AR__HEAP__REALLOC(b->p, size, "stress realloc");
     w->ops++;
     if (size == 0) {
@@ -342,12 +393,20 @@ static void op_realloc(worker_t *w)
         w->frees++;
         return;
     }
-    if (p == NULL)
-        die("REALLOC to %zu bytes returned NULL", size);
+    if (p == NULL) {
+        if (!stress.injecting)
+            die("REALLOC to %zu bytes returned NULL", size);
+        if (errno != ENOMEM)
+            die("an injected failure left errno %d, not ENOMEM", errno);
+        /* A failed REALLOC leaves the block as it was, allowed or not. */
+        pattern_check(b, b->size, "after a failed realloc");
+        w->failed++;
+        return;
+    }
     w->allocations++; /* the new block */
     w->frees++;       /* and the old one */
     size_t kept = b->size < size ? b->size : size;
-    block_t moved = { p, size, b->seed };
+    block_t moved = { p, size, b->seed, w->phase, 0 };
     pattern_check(&moved, kept, "after realloc");
     if (stress.fill)
         bytes_check(p, kept, size, 0xbe, "REALLOC growth fill");
@@ -355,32 +414,99 @@ static void op_realloc(worker_t *w)
     *b = moved;
 }
 
+/* ar_heap__allow_leak on an owned block: it must say yes, and the block
+ * leaves leaks_since's count. An interior pointer must get a no. */
+static void op_allow_leak(worker_t *w)
+{
+    block_t *b = &w->owned[(size_t)(next_random(&w->rng) % w->owned_count)];
+    if (b->size > 1 && ar_heap__allow_leak(b->p + 1) != 0)
+        die("ar_heap__allow_leak accepted an interior pointer of a %zu-byte block", b->size);
+    if (ar_heap__allow_leak(b->p) != 1)
+        die("ar_heap__allow_leak refused a live %zu-byte block", b->size);
+    if (!b->allowed)
+        w->allowed++;
+    b->allowed = 1;
+    w->ops++;
+}
+
+/* A checkpoint and a leaks_since while the other workers allocate and
+ * free: the walk holds every shard lock. The marks only grow, and the
+ * count can not be below this worker's own blocks of the phase (no other
+ * thread can free them), which are live and not allowed. */
+static void op_leak_check(worker_t *w)
+{
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    if (mark < w->last_mark || mark < stress.marks[w->phase])
+        die("ar_heap__checkpoint went back: %llu after %llu", mark, w->last_mark);
+    w->last_mark = mark;
+    size_t mine = 0;
+    for (size_t i = 0; i < w->owned_count; i++)
+        mine += w->owned[i].phase == w->phase && !w->owned[i].allowed;
+    size_t count = ar_heap__leaks_since(stress.marks[w->phase], 0);
+    if (count < mine)
+        die("leaks_since the phase's mark is %zu, below this worker's own %zu blocks", count,
+            mine);
+    w->leak_checks++;
+    w->ops++;
+}
+
+static void between_phases(unsigned finished);
+
+/* All workers meet; one of them checks and sets up the next phase while
+ * the others wait. */
+static void meet(unsigned finished)
+{
+    int r = pthread_barrier_wait(&stress.barrier);
+    if (r == PTHREAD_BARRIER_SERIAL_THREAD)
+        between_phases(finished);
+    else if (r != 0)
+        die("pthread_barrier_wait failed (%d)", r);
+    r = pthread_barrier_wait(&stress.barrier);
+    if (r != 0 && r != PTHREAD_BARRIER_SERIAL_THREAD)
+        die("pthread_barrier_wait failed (%d)", r);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     for (size_t i = 0; i < sizeof w->text; i++)
         w->text[i] = (char)('a' + (w->index + i) % 26);
-    while (w->ops < w->quota) {
-        if (w->ops % DRAIN_EVERY == 0)
-            drain(w);
-        uint64_t r = next_random(&w->rng) % 100;
-        if (w->owned_count == 0 || (r < 45 && w->owned_count < OWNED_MAX)) {
-            op_allocate(w, (unsigned)(r % 3));
-        } else if (r < 65) {
-            op_realloc(w);
-        } else if (r < 90 || stress.threads == 1) {
-            block_t b = disown(w, (size_t)(next_random(&w->rng) % w->owned_count));
-            free_block(w, &b);
-        } else { /* hand a block to another worker */
-            size_t i = (size_t)(next_random(&w->rng) % w->owned_count);
-            size_t to = (w->index + 1 + (size_t)(next_random(&w->rng) % (stress.threads - 1))) %
-                        stress.threads;
-            pattern_check(&w->owned[i], w->owned[i].size, "handing over");
-            if (post(to, &w->owned[i])) {
-                (void)disown(w, i);
-                w->handed++;
+    for (unsigned phase = 0; phase < PHASES; phase++) {
+        unsigned long long end = w->quota * (phase + 1) / PHASES;
+        w->phase = phase;
+        while (w->ops < end) {
+            if (w->ops % DRAIN_EVERY == 0)
+                drain(w);
+            uint64_t x = next_random(&w->rng);
+            if (w->owned_count > 0 && x % 1024 == 0) {
+                op_leak_check(w);
+                continue;
+            }
+            if (w->owned_count > 0 && x % 1024 < 5) {
+                op_allow_leak(w);
+                continue;
+            }
+            uint64_t r = (x >> 16) % 100;
+            if (w->owned_count == 0 || (r < 45 && w->owned_count < OWNED_MAX)) {
+                op_allocate(w, (unsigned)(r % 3));
+            } else if (r < 65) {
+                op_realloc(w);
+            } else if (r < 90 || stress.threads == 1) {
+                block_t b = disown(w, (size_t)(next_random(&w->rng) % w->owned_count));
+                free_block(w, &b);
+            } else { /* hand a block to another worker */
+                size_t i = (size_t)(next_random(&w->rng) % w->owned_count);
+                size_t to =
+                    (w->index + 1 + (size_t)(next_random(&w->rng) % (stress.threads - 1))) %
+                    stress.threads;
+                pattern_check(&w->owned[i], w->owned[i].size, "handing over");
+                if (post(to, &w->owned[i])) {
+                    (void)disown(w, i);
+                    w->handed++;
+                }
             }
         }
+        meet(phase);
     }
     return NULL;
 }
@@ -400,20 +526,140 @@ static void expect(const char *what, size_t heap, unsigned long long model)
         die("%s: the heap says %zu, the model %llu", what, heap, model);
 }
 
+/* The model's sums over the workers, their blocks and the mailboxes. */
+typedef struct model_s {
+    unsigned long long ops, allocations, frees, cross, handed, failed, allowed, leak_checks;
+    unsigned long long live, bytes;
+} model_t;
+
+static model_t model_sums(void)
+{
+    model_t m;
+    memset(&m, 0, sizeof m);
+    for (size_t t = 0; t < stress.threads; t++) {
+        const worker_t *w = &stress.workers[t];
+        m.ops += w->ops;
+        m.allocations += w->allocations;
+        m.frees += w->frees;
+        m.cross += w->cross_frees;
+        m.handed += w->handed;
+        m.failed += w->failed;
+        m.allowed += w->allowed;
+        m.leak_checks += w->leak_checks;
+        for (size_t i = 0; i < w->owned_count; i++) {
+            m.live++;
+            m.bytes += w->owned[i].size;
+        }
+        for (size_t i = 0; i < stress.boxes[t].count; i++) {
+            m.live++;
+            m.bytes += stress.boxes[t].blocks[i].size;
+        }
+    }
+    return m;
+}
+
+/* What ar_heap__leaks_since(marks[phase]) must say: the live blocks
+ * (owned or waiting in a mailbox) allocated in that phase or a later one,
+ * leaving out the allowed ones. */
+static size_t model_leaks_since(unsigned phase)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < stress.threads; t++) {
+        const worker_t *w = &stress.workers[t];
+        for (size_t i = 0; i < w->owned_count; i++)
+            n += w->owned[i].phase >= phase && !w->owned[i].allowed;
+        for (size_t i = 0; i < stress.boxes[t].count; i++)
+            n += stress.boxes[t].blocks[i].phase >= phase && !stress.boxes[t].blocks[i].allowed;
+    }
+    return n;
+}
+
+/* With every worker waiting: leaks_since and leaks_since_text of each
+ * phase's mark so far must equal the model exactly; the text has one
+ * line a block when it fits. */
+static void check_leaks_exact(unsigned upto)
+{
+    for (unsigned j = 0; j <= upto; j++) {
+        size_t want = model_leaks_since(j);
+        expect("leaks_since a phase's mark", ar_heap__leaks_since(stress.marks[j], 0), want);
+        expect("leaks_since_text a phase's mark",
+               ar_heap__leaks_since_text(stress.marks[j], stress.leak_text,
+                                         stress.leak_text_size),
+               want);
+        size_t len = strnlen(stress.leak_text, stress.leak_text_size);
+        if (len == stress.leak_text_size)
+            die("leaks_since_text left its buffer without a NUL");
+        if (len < stress.leak_text_size - 1) { /* it all fitted */
+            size_t lines = 0;
+            for (size_t i = 0; i < len; i++)
+                lines += stress.leak_text[i] == '\n';
+            expect("leaks_since_text's lines", lines, want);
+        }
+        stress.exact_leak_checks += 2;
+    }
+}
+
+static const char *mode_name;
+static unsigned long long mode_ops;
+
+/* Between two phases (and after the last), one worker runs this while
+ * the others wait at the barrier: the heap must agree with the model
+ * exactly, leaks_since included; then the next phase's options are set
+ * (fail_random on for INJECT_PHASE, off after it) and its mark taken. */
+static void between_phases(unsigned finished)
+{
+    model_t m = model_sums();
+    ar_heap_stats_t now;
+    ar_heap__get_stats(&now);
+    expect("live_blocks between phases", now.live_blocks, m.live);
+    expect("live_bytes between phases", now.live_bytes, m.bytes);
+    expect("failures_injected between phases", now.failures_injected - stress.injected_before,
+           m.failed);
+    check_leaks_exact(finished);
+    if (finished == INJECT_PHASE) {
+        if (ar_heap__set_options("fail_random=0") != 0)
+            die("fail_random=0 was refused");
+        stress.injecting = 0;
+        /* 2% of about a fifth of the phase's operations. */
+        if (m.failed == 0 && mode_ops >= 30000)
+            die("%s: fail_random injected no failure", mode_name);
+    }
+    if (finished + 1 < PHASES) {
+        if (finished + 1 == INJECT_PHASE) {
+            char options[64];
+            snprintf(options, sizeof options, "fail_random=%d:fail_seed=%u", INJECT_PER_MILLION,
+                     (unsigned)(mode_ops % 1000 + 1));
+            if (ar_heap__set_options(options) != 0)
+                die("\"%s\" was refused", options);
+            stress.injecting = 1;
+        }
+        stress.marks[finished + 1] = ar_heap__checkpoint();
+    }
+}
+
 /* The body of a mode's child. Exits 0 when every check held. */
 static void run_mode(const stress_mode_t *mode, unsigned long long total_ops)
 {
     char options[256];
-    snprintf(options, sizeof options, "on_error=abort:leak_report=0:report_path=:%s",
+    snprintf(options, sizeof options,
+             "on_error=abort:leak_report=0:report_path=:fail_random=0:fail_nth=0:%s",
              mode->options);
     if (ar_heap__set_options(options) != 0)
         die("options \"%s\" were refused", options);
+    mode_name = mode->name;
+    mode_ops = total_ops;
     stress.fill = strstr(mode->options, "fill=0") == NULL;
     stress.workers = calloc(stress.threads, sizeof *stress.workers);
-    if (stress.workers == NULL)
+    stress.leak_text_size = (size_t)1 << 20;
+    stress.leak_text = malloc(stress.leak_text_size);
+    if (stress.workers == NULL || stress.leak_text == NULL)
         die("no memory for the workers");
+    if (pthread_barrier_init(&stress.barrier, NULL, (unsigned)stress.threads) != 0)
+        die("pthread_barrier_init failed");
     ar_heap_stats_t before;
     ar_heap__get_stats(&before);
+    stress.injected_before = before.failures_injected;
+    stress.marks[0] = ar_heap__checkpoint();
 
     /* Every mailbox exists before any worker starts: worker i hands
      * blocks to mailbox i + 1 from its first iteration. */
@@ -433,33 +679,19 @@ static void run_mode(const stress_mode_t *mode, unsigned long long total_ops)
     double elapsed = now_seconds() - start;
 
     /* The model: blocks owned and blocks waiting in mailboxes. */
-    unsigned long long ops = 0, allocations = 0, frees = 0, cross = 0, handed = 0;
-    unsigned long long live = 0, bytes = 0;
-    for (size_t t = 0; t < stress.threads; t++) {
-        const worker_t *w = &stress.workers[t];
-        ops += w->ops;
-        allocations += w->allocations;
-        frees += w->frees;
-        cross += w->cross_frees;
-        handed += w->handed;
-        for (size_t i = 0; i < w->owned_count; i++) {
-            live++;
-            bytes += w->owned[i].size;
-        }
-        for (size_t i = 0; i < stress.boxes[t].count; i++) {
-            live++;
-            bytes += stress.boxes[t].blocks[i].size;
-        }
-    }
+    model_t m = model_sums();
     ar_heap_stats_t after;
     ar_heap__get_stats(&after);
-    expect("total_allocations", after.total_allocations - before.total_allocations, allocations);
-    expect("live_blocks", after.live_blocks, live);
-    expect("live_bytes", after.live_bytes, bytes);
+    expect("total_allocations", after.total_allocations - before.total_allocations,
+           m.allocations);
+    expect("live_blocks", after.live_blocks, m.live);
+    expect("live_bytes", after.live_bytes, m.bytes);
     expect("errors_reported", after.errors_reported, 0);
-    expect("allocations - frees", after.live_blocks, allocations - frees);
-    if (ops < total_ops) /* a last drain may add a few */
-        die("the workers did %llu operations, not %llu", ops, total_ops);
+    expect("allocations - frees", after.live_blocks, m.allocations - m.frees);
+    expect("failures_injected", after.failures_injected - before.failures_injected, m.failed);
+    check_leaks_exact(PHASES - 1);
+    if (m.ops < total_ops) /* a last drain may add a few */
+        die("the workers did %llu operations, not %llu", m.ops, total_ops);
     if (mode->guarded && after.guarded_blocks == 0)
         die("no block was guarded");
     size_t guarded = after.guarded_blocks;
@@ -481,12 +713,18 @@ static void run_mode(const stress_mode_t *mode, unsigned long long total_ops)
     expect("live_blocks after freeing everything", after.live_blocks, 0);
     expect("live_bytes after freeing everything", after.live_bytes, 0);
     expect("errors_reported at the end", after.errors_reported, 0);
+    expect("leaks_since the first mark at the end", ar_heap__leaks_since(stress.marks[0], 0), 0);
 
     printf("%-8s %2zu threads %10llu ops %8.2f s %11.0f ops/s  (%llu allocations, %llu "
-           "cross-thread frees, %llu handed over, %llu live at the end, %zu guarded)\n",
-           mode->name, stress.threads, ops, elapsed, (double)ops / elapsed, allocations, cross,
-           handed, live, guarded);
+           "cross-thread frees, %llu handed over, %llu live at the end, %zu guarded; "
+           "%llu failures injected, %llu leak checks, %llu exact, %llu blocks allowed to "
+           "leak)\n",
+           mode->name, stress.threads, m.ops, elapsed, (double)m.ops / elapsed, m.allocations,
+           m.cross, m.handed, m.live, guarded, m.failed, m.leak_checks, stress.exact_leak_checks,
+           m.allowed);
     fflush(stdout);
+    pthread_barrier_destroy(&stress.barrier);
+    free(stress.leak_text);
     free(stress.workers);
 }
 
