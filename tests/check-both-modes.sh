@@ -28,10 +28,10 @@ passed=0
 failed=0
 status=0
 
-# count DIR: add the results of the test logs in DIR/tests to the totals.
+# count DIR: add the results of the test logs under DIR/tests (and its
+# subdirectories: tests/preload, tests/override, ...) to the totals.
 count() {
-    for trs in "$1"/tests/*.trs; do
-        [ -f "$trs" ] || continue
+    for trs in $(find "$1/tests" -name '*.trs' | sort); do
         log=${trs%.trs}.log
         checks=$(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\)$/\1 \2 \3/p' "$log" | tail -n 1)
         if [ -n "$checks" ]; then
@@ -74,8 +74,7 @@ for mode in debug release; do
     echo "== $mode: make check"
     if ! (cd "$dir" && make -j"$jobs" check); then
         status=1
-        for log in "$dir"/tests/*.log; do
-            case $log in */test-suite.log) continue ;; esac
+        for log in $(find "$dir/tests" -name '*.log' ! -name test-suite.log | sort); do
             if grep -q '^FAIL\|^ERROR\|:F:\|:E:' "$log" 2>/dev/null; then
                 echo "---- $log"
                 cat "$log"
