@@ -76,6 +76,7 @@
 #include <unistd.h>
 
 #include "ar_heap.h"
+#include "stress_common.h"
 
 #ifndef AR_STRESS_QUICK
 #define AR_STRESS_QUICK 0
@@ -89,7 +90,6 @@ enum {
     DRAIN_EVERY = 64 /* operations between looks at the own mailbox */
 };
 
-#define MAX_SIZE ((size_t)64 * 1024)
 
 typedef struct mode_s {
     const char *name;
@@ -149,7 +149,7 @@ typedef struct worker_s {
     unsigned long long leak_checks; /* leaks_since calls while the others ran */
     unsigned phase;                 /* the phase now running */
     ar_heap_mark_t last_mark;       /* the last checkpoint this worker took */
-    char text[MAX_SIZE / 64 + 1];   /* source of STRDUP's strings */
+    char text[STRESS_MAX_SIZE / 64 + 1];   /* source of STRDUP's strings */
 } worker_t;
 
 /* A mode runs in PHASES phases of equal length; the workers meet between
@@ -172,8 +172,6 @@ static struct {
 } stress;
 
 /* Print why and leave: the parent sees the exit status. */
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
 static void die(const char *fmt, ...)
 {
     va_list ap;
@@ -185,79 +183,9 @@ static void die(const char *fmt, ...)
     _exit(1);
 }
 
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* A size from 0 to 64 KiB, most of them small: 70% under 64 bytes, 20%
- * up to 1 KiB, 8% up to 8 KiB, 2% up to 64 KiB. */
-static size_t random_size(uint64_t *rng)
-{
-    uint64_t r = next_random(rng);
-    unsigned bucket = (unsigned)(r % 100);
-    r >>= 8;
-    if (bucket < 70)
-        return (size_t)(r % 64);
-    if (bucket < 90)
-        return 64 + (size_t)(r % (1024 - 64 + 1));
-    if (bucket < 98)
-        return 1024 + (size_t)(r % (8192 - 1024 + 1));
-    return 8192 + (size_t)(r % (MAX_SIZE - 8192 + 1));
-}
-
-/* The pattern: 8-byte word i of a block is seed + i * K, so it depends on
- * the offset only and survives a realloc's copy. */
-#define PATTERN_K 0x9e3779b97f4a7c15ULL
-
-static void pattern_write(unsigned char *p, size_t from, size_t to, uint64_t seed)
-{
-    size_t word = from / 8;
-    size_t at = word * 8;
-    if (at < from) { /* a partial first word */
-        uint64_t v = seed + word * PATTERN_K;
-        size_t end = at + 8 < to ? at + 8 : to;
-        memcpy(p + from, (const unsigned char *)&v + (from - at), end - from);
-        at += 8;
-        word++;
-    }
-    for (; at + 8 <= to; at += 8, word++) {
-        uint64_t v = seed + word * PATTERN_K;
-        memcpy(p + at, &v, 8);
-    }
-    if (at < to) {
-        uint64_t v = seed + word * PATTERN_K;
-        memcpy(p + at, &v, to - at);
-    }
-}
-
 static void pattern_check(const block_t *b, size_t to, const char *when)
 {
-    size_t at = 0, word = 0;
-    for (; at + 8 <= to; at += 8, word++) {
-        uint64_t v = b->seed + word * PATTERN_K, got;
-        memcpy(&got, b->p + at, 8);
-        if (got != v)
-            die("%s: %zu-byte block %p: word at offset %zu changed", when, b->size, (void *)b->p,
-                at);
-    }
-    if (at < to) {
-        uint64_t v = b->seed + word * PATTERN_K;
-        if (memcmp(b->p + at, &v, to - at) != 0)
-            die("%s: %zu-byte block %p: bytes from offset %zu changed", when, b->size,
-                (void *)b->p, at);
-    }
-}
-
-static void bytes_check(const unsigned char *p, size_t from, size_t to, unsigned char value,
-                        const char *what)
-{
-    for (size_t i = from; i < to; i++)
-        if (p[i] != value)
-            die("%s: byte %zu is 0x%02x, not 0x%02x", what, i, p[i], value);
+    pattern_verify(b->p, b->size, b->seed, to, when);
 }
 
 /* ---------------------------------------------------------------- owning */
@@ -384,7 +312,7 @@ static void op_realloc(worker_t *w)
     if (r % 64 == 0)
         size = 0; /* frees the block */
     else if (r & 64) /* grow */
-        size = b->size + random_size(&w->rng) % (MAX_SIZE - b->size + 1);
+        size = b->size + random_size(&w->rng) % (STRESS_MAX_SIZE - b->size + 1);
     else /* shrink */
         size = b->size == 0 ? 0 : (size_t)((r >> 8) % b->size);
     pattern_check(b, b->size, "before realloc");

@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../stress_common.h"
+
 /* A sanitizer's runtime replaces malloc itself and must be loaded first:
  * a sanitized build can not run under the preload library. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -70,7 +72,6 @@ enum {
 };
 
 #define OPS_DEFAULT 1000000ULL
-#define MAX_SIZE ((size_t)64 * 1024)
 #define MAX_ALIGN_T_ALIGN _Alignof(max_align_t)
 #define FILL_NEW 0xbe
 
@@ -102,7 +103,7 @@ typedef struct worker_s {
     unsigned long long cross_frees;
     unsigned long long handed;
     unsigned long long refused; /* invalid calls that failed as they must */
-    char text[MAX_SIZE / 64 + 1];
+    char text[STRESS_MAX_SIZE / 64 + 1];
 } worker_t;
 
 static struct {
@@ -112,8 +113,6 @@ static struct {
     worker_t *workers;
     mailbox_t boxes[THREADS_MAX];
 } stress;
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
@@ -128,77 +127,9 @@ static void die(const char *fmt, ...)
     _exit(1);
 }
 
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* 0 to 64 KiB: 70% under 64 bytes, 20% up to 1 KiB, 8% up to 8 KiB,
- * 2% up to 64 KiB. */
-static size_t random_size(uint64_t *rng)
-{
-    uint64_t r = next_random(rng);
-    unsigned bucket = (unsigned)(r % 100);
-    r >>= 8;
-    if (bucket < 70)
-        return (size_t)(r % 64);
-    if (bucket < 90)
-        return 64 + (size_t)(r % (1024 - 64 + 1));
-    if (bucket < 98)
-        return 1024 + (size_t)(r % (8192 - 1024 + 1));
-    return 8192 + (size_t)(r % (MAX_SIZE - 8192 + 1));
-}
-
-/* ---------------------------------------------------------------- checks */
-
-#define PATTERN_K 0x9e3779b97f4a7c15ULL
-
-/* Word i of a block is seed + i * K: it depends on the offset only, so it
- * survives a realloc's copy. */
-static void pattern_write(unsigned char *p, size_t from, size_t to, uint64_t seed)
-{
-    size_t at = from;
-    for (; at < to && at % 8 != 0; at++) { /* up to the first whole word */
-        uint64_t v = seed + (at / 8) * PATTERN_K;
-        p[at] = ((const unsigned char *)&v)[at % 8];
-    }
-    for (; at + 8 <= to; at += 8) {
-        uint64_t v = seed + (at / 8) * PATTERN_K;
-        memcpy(p + at, &v, 8);
-    }
-    if (at < to) {
-        uint64_t v = seed + (at / 8) * PATTERN_K;
-        memcpy(p + at, &v, to - at);
-    }
-}
-
 static void pattern_check(const block_t *b, size_t to, const char *when)
 {
-    size_t at = 0;
-    for (; at + 8 <= to; at += 8) {
-        uint64_t v = b->seed + (at / 8) * PATTERN_K, got;
-        memcpy(&got, b->p + at, 8);
-        if (got != v)
-            die("%s: %zu-byte block %p: word at offset %zu changed", when, b->size,
-                (void *)b->p, at);
-    }
-    if (at < to) {
-        uint64_t v = b->seed + (at / 8) * PATTERN_K;
-        if (memcmp(b->p + at, &v, to - at) != 0)
-            die("%s: %zu-byte block %p: bytes from offset %zu changed", when, b->size,
-                (void *)b->p, at);
-    }
-}
-
-static void bytes_check(const unsigned char *p, size_t from, size_t to, unsigned char value,
-                        const char *what)
-{
-    for (size_t i = from; i < to; i++)
-        if (p[i] != value)
-            die("%s: byte %zu is 0x%02x, not 0x%02x", what, i, p[i], value);
+    pattern_verify(b->p, b->size, b->seed, to, when);
 }
 
 static void align_check(const block_t *b, const char *what)
@@ -397,7 +328,7 @@ static void op_realloc(worker_t *w)
     if (r % 64 == 0)
         size = 0; /* realloc frees the block and returns NULL, as glibc's does */
     else if (r & 64)
-        size = b->size + random_size(&w->rng) % (MAX_SIZE - b->size + 1);
+        size = b->size + random_size(&w->rng) % (STRESS_MAX_SIZE - b->size + 1);
     else
         size = b->size == 0 ? 0 : (size_t)((r >> 8) % b->size);
     pattern_check(b, b->size, "before realloc");
