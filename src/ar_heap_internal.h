@@ -174,6 +174,10 @@ void ar_heap__ensure_init(void);
 /* ar_heap__check_all, with `how` ("check", "exit") naming the occasion. */
 size_t ar_heap__check_all_for(const char *how);
 
+/* At exit, when the heap was used: the whole-heap check, then the leak
+ * report (the preload library calls it from its destructor). */
+void ar_heap__exit_check(void);
+
 /*
  * The entry points' work, for callers that bring their own site (the
  * preload library's malloc family, whose site is its return address).
@@ -598,7 +602,8 @@ void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *recor
 /* Set `flag` in the live record of `user`; 1 when it is live. */
 int ar_heap_tracking__set_flag(uintptr_t user, uint8_t flag);
 
-/* The at-exit hook registered on first use. */
+/* The check at exit: the whole-heap check, then the leak report when
+ * leak_report is set. */
 void ar_heap_leaks__at_exit(void);
 
 /* The description marker AgeRun uses for blocks leaked on purpose. */

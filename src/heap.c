@@ -52,7 +52,8 @@ static void ar_heap__init_once(void)
     ar_heap_tracking__init();
     if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel)) {
         ar_heap_tracking__register_fork_handlers();
-        if (atexit(ar_heap_leaks__at_exit) != 0)
+        /* The preload library runs the check from its destructor (preload.c). */
+        if (!AR_HEAP_PRELOAD && atexit(ar_heap_leaks__at_exit) != 0)
             ar_heap_report__warning("could not register the at-exit leak report");
     }
     atomic_store_explicit(&heap.ready, 1, memory_order_release);
@@ -62,6 +63,14 @@ void ar_heap__ensure_init(void)
 {
     if (!atomic_load_explicit(&heap.ready, memory_order_acquire))
         pthread_once(&heap.init_once, ar_heap__init_once);
+}
+
+/* The check at exit (whole heap, then the leak report), when the heap was
+ * used: nothing to check or report otherwise. */
+void ar_heap__exit_check(void)
+{
+    if (atomic_load_explicit(&heap.ready, memory_order_acquire))
+        ar_heap_leaks__at_exit();
 }
 
 int ar_heap__set_options(const char *options)

@@ -15,7 +15,7 @@
  *
  * Where interposers break, and what this one does:
  * - Recursion. arheap's own work may call back into malloc: the first
- *   backtrace() loads libgcc's unwinder with dlopen, atexit and
+ *   backtrace() loads libgcc's unwinder with dlopen, __cxa_atexit and
  *   pthread_atfork may grow their tables. A per-thread depth counter sees
  *   such a call coming from inside arheap and serves it from a static
  *   bootstrap arena instead (never freed, never tracked; a free of it is
@@ -34,8 +34,16 @@
  *   of one alignment unit.
  * - malloc_usable_size is the size asked for: writing up to it is legal,
  *   and a byte more is the overflow the tail canary is there for.
- * - Exit: the at-exit check runs from atexit; blocks freed later, by
- *   destructors or other atexit handlers in any order, are still tracked.
+ * - Exit: the check and the leak report must follow the program's last
+ *   free, and programs and libraries free in atexit handlers and in ELF
+ *   destructors. glibc's exit runs the atexit handlers, then _dl_fini,
+ *   which finalises the program, then this library (nothing depends on
+ *   it), then the libraries loaded after it (the program's own, dlopened
+ *   ones) and libc. So this library's destructor registers the check as
+ *   an exit handler of no object (__cxa_atexit with a null handle): glibc
+ *   runs a handler registered while the handlers run once _dl_fini has
+ *   returned, after every destructor, and before stdio's final flush.
+ *   Blocks freed after the check are still tracked and freed as usual.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -314,4 +322,33 @@ AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
     ar_preload_depth--;
     errno = saved;
     return size;
+}
+
+/* ------------------------------------------------------------ exit */
+
+/* glibc's registration of an exit handler, for objects (<cxxabi.h>'s). */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
+
+static void ar_preload__exit_check(void *unused)
+{
+    (void)unused;
+    ar_heap__exit_check();
+}
+
+/*
+ * This library's destructor: every destructor of the program has run,
+ * those of the libraries loaded after this one have not. The check waits
+ * for them as an exit handler of no object, which glibc runs once _dl_fini
+ * returns (registered with this library's handle, as atexit would do it,
+ * __cxa_finalize would run it right away). Should the registration fail,
+ * the check runs now. A table the registration grows comes from the
+ * arena: a tracked block there would be listed as a leak.
+ */
+__attribute__((destructor)) static void ar_preload__finalize(void)
+{
+    ar_preload_depth++;
+    int registered = __cxa_atexit(ar_preload__exit_check, NULL, NULL) == 0;
+    ar_preload_depth--;
+    if (!registered)
+        ar_heap__exit_check();
 }

@@ -21,6 +21,7 @@
 
 static char preload_path[PATH_MAX];
 static char victim_path[PATH_MAX];
+static char module_path[PATH_MAX];
 
 /* What the next child runs. */
 static const char *run_options;
@@ -35,6 +36,8 @@ static void find_paths(void)
     ck_assert_msg(realpath(buf, preload_path) != NULL, "no preload library at %s", buf);
     snprintf(buf, sizeof buf, "%s/tests/preload/victim", top != NULL ? top : ".");
     ck_assert_msg(realpath(buf, victim_path) != NULL, "no victim program at %s", buf);
+    snprintf(buf, sizeof buf, "%s/tests/preload/.libs/exit_module.so", top != NULL ? top : ".");
+    ck_assert_msg(realpath(buf, module_path) != NULL, "no exit module at %s", buf);
 }
 
 static void body_exec_victim(void)
@@ -219,6 +222,60 @@ START_TEST(leak_report_1_lists_the_programs_leak_with_its_site)
 }
 END_TEST
 
+/* ------------------------------------------------------------ exit order */
+
+/*
+ * The exit check runs after the last free: victim exit-order frees four
+ * blocks in atexit handlers and two in its destructor, and leaves only
+ * its constructor's 33-byte block (its output is not buffered by stdio,
+ * so libc leaves nothing of its own). The report counts that one block.
+ */
+START_TEST(the_exit_report_lists_no_block_freed_by_a_handler_or_a_destructor)
+{
+    ar_test_child_t child;
+    run(&child, "leak_report=1", "exit-order", NULL);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[exiting]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (33 bytes) not freed, from 1 site");
+    ck_assert_msg(ar_test__output_line_has(&child, "victim+0x", ": 33 bytes in 1 block"),
+                  "the constructor's block is not listed at its site:\n%s", child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "ERROR"), "%s", child.output);
+}
+END_TEST
+
+/* A library loaded after the preload library is finalised after it: its
+ * destructor's free still comes before the check. Its 12345-byte block
+ * would be the largest leak, the first line of the summary. */
+START_TEST(a_librarys_destructor_frees_before_the_exit_check)
+{
+    ar_test_child_t child;
+    find_paths();
+    run(&child, "leak_report=1", "library-destructor", module_path);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[module block: 12345 bytes]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: ");
+    ck_assert_msg(!ar_test__output_has(&child, "12345 bytes in"),
+                  "the block the library frees in its destructor is listed:\n%s", child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "exit_module"), "%s", child.output);
+}
+END_TEST
+
+/* An exit handler registered by a destructor runs after the check: its
+ * block is listed (it was live), and its free is an ordinary free, not a
+ * report (on_error=abort is the default). */
+START_TEST(a_block_freed_after_the_exit_check_is_freed_quietly)
+{
+    ar_test_child_t child;
+    run(&child, "leak_report=1", "free-after-exit-check", NULL);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 2 blocks (80 bytes) not freed, from 2 sites");
+    ck_assert_msg(ar_test__output_line_has(&child, "victim+0x", ": 47 bytes in 1 block"),
+                  "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[freed after the check]\n");
+    ck_assert_msg(!ar_test__output_has(&child, "ERROR"), "%s", child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ contracts */
 
 typedef struct clean_case_s {
@@ -302,6 +359,11 @@ static Suite *preload_suite(void)
     tcase_add_test(reports, leak_report_1_lists_the_programs_leak_with_its_site);
     tcase_add_test(reports, options_reach_the_preload_library);
     suite_add_tcase(s, reports);
+    TCase *exits = tcase_create("exit order");
+    tcase_add_test(exits, the_exit_report_lists_no_block_freed_by_a_handler_or_a_destructor);
+    tcase_add_test(exits, a_librarys_destructor_frees_before_the_exit_check);
+    tcase_add_test(exits, a_block_freed_after_the_exit_check_is_freed_quietly);
+    suite_add_tcase(s, exits);
     TCase *contracts = tcase_create("contracts");
     tcase_set_timeout(contracts, 120);
     tcase_add_loop_test(contracts, the_programs_contracts_hold, 0,

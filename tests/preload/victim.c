@@ -5,6 +5,7 @@
  * plain malloc-family call, as in any unmodified program.
  *
  *     victim SCENARIO [ARG]
+ *     victim library-destructor MODULE
  *
  * Each scenario prints what it did on stdout ("[...]" lines) so the suite
  * can tell how far it got; the bugs are deliberate.
@@ -349,6 +350,18 @@ static int dynamic_loading(void)
 
 /* ------------------------------------------------------------ exit order */
 
+/* glibc's registration of an exit handler for an object; with a null
+ * handle the handler belongs to no object. */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
+
+/* Said with write(2): stdio would allocate stdout's buffer, which libc
+ * never frees, and the exit-order tests count every block left. */
+static void say_raw(const char *text)
+{
+    ssize_t n = write(STDOUT_FILENO, text, strlen(text));
+    (void)n;
+}
+
 static char *kept[6];
 
 static void free_some_at_exit(void)
@@ -363,22 +376,63 @@ static void free_more_at_exit(void)
     free(kept[5]);
 }
 
+/* "free-after-exit-check": a 47-byte block freed by an exit handler that
+ * the program's destructor registers, which glibc runs after every
+ * destructor, and so after the preload library's exit check. */
+static char *freed_last;
+
+static void free_after_the_check(void *unused)
+{
+    (void)unused;
+    free(freed_last);
+    say_raw("[freed after the check]\n");
+}
+
 __attribute__((destructor)) static void free_rest_in_destructor(void)
 {
     if (kept[2] != NULL) {
         free(kept[3]);
         free(kept[2]);
     }
+    if (freed_last != NULL)
+        __cxa_atexit(free_after_the_check, NULL, NULL);
 }
 
+/* Six blocks: four freed by atexit handlers, two by the destructor. The
+ * constructor's 33-byte block (early_block) is never freed. */
 static int exit_order(void)
 {
     for (int i = 0; i < 6; i++)
         kept[i] = malloc((size_t)(i + 1) * 10);
     atexit(free_some_at_exit);
     atexit(free_more_at_exit);
-    say("[exiting]\n");
+    say_raw("[exiting]\n");
     return 0;
+}
+
+static int free_after_exit_check(void)
+{
+    freed_last = malloc(47);
+    say_raw("[exiting]\n");
+    return 0;
+}
+
+/* "library-destructor MODULE": a library loaded at run time whose
+ * destructor frees the block its constructor allocated (exit_module.c).
+ * It is never closed: its destructor runs at exit, after the preload
+ * library's. */
+static int library_destructor(const char *path)
+{
+    void *module = dlopen(path, RTLD_NOW);
+    if (module == NULL) {
+        printf("[dlopen failed: %s]\n", dlerror());
+        return 1;
+    }
+    void *(*block)(void) = (void *(*)(void))dlsym(module, "exit_module_block");
+    void *b = block != NULL ? block() : NULL;
+    printf("[module block: %zu bytes]\n", b != NULL ? malloc_usable_size(b) : 0);
+    fflush(stdout);
+    return b == NULL;
 }
 
 /* ------------------------------------------------------------ stress */
@@ -451,8 +505,11 @@ int main(int argc, char **argv)
         { "leak", leak },                       { "alignment", alignment },
         { "threads", threads },                 { "fork", fork_while_allocating },
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
+        { "free-after-exit-check", free_after_exit_check },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
+    if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
+        return library_destructor(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "stress") == 0)
         return stress(argc > 2 ? atol(argv[2]) : 5000, argc > 3 ? atol(argv[3]) : 200000);
     for (size_t i = 0; argc >= 2 && i < sizeof scenarios / sizeof scenarios[0]; i++)
