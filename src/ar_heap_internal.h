@@ -168,14 +168,14 @@ const char *ar_heap_options__report_path(void);
 
 /* ------------------------------------------------------------------ init */
 
-/* Make sure the heap is initialised (options read, atexit registered). */
+/* Make sure the heap is initialised (options read, fork handlers registered). */
 void ar_heap__ensure_init(void);
 
 /* ar_heap__check_all, with `how` ("check", "exit") naming the occasion. */
 size_t ar_heap__check_all_for(const char *how);
 
 /* At exit, when the heap was used: the whole-heap check, then the leak
- * report (the preload library calls it from its destructor). */
+ * report (heap.c explains when it runs). */
 void ar_heap__exit_check(void);
 
 /*
@@ -602,8 +602,8 @@ void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *recor
 /* Set `flag` in the live record of `user`; 1 when it is live. */
 int ar_heap_tracking__set_flag(uintptr_t user, uint8_t flag);
 
-/* The check at exit: the whole-heap check, then the leak report when
- * leak_report is set. */
+/* The exit check's work: the whole-heap check, then the leak report when
+ * leak_report is set (ar_heap__exit_check calls it). */
 void ar_heap_leaks__at_exit(void);
 
 /* The description marker AgeRun uses for blocks leaked on purpose. */

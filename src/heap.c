@@ -8,8 +8,8 @@
  * live block goes to report.c and never reaches libc.
  *
  * Initialisation happens once, on first use from any entry point: defaults,
- * then options given from code, then AR_HEAP_OPTIONS, then the at-exit leak
- * report.
+ * then options given from code, then AR_HEAP_OPTIONS. The exit check and
+ * leak report run from an ELF destructor (ar_heap__exit_check, below).
  */
 #include "ar_heap_internal.h"
 #include "valgrind.h"
@@ -33,8 +33,8 @@ static void ar_heap__load_defaults(void)
 /*
  * A fork while another thread is inside the initialiser makes glibc's
  * pthread_once run it again in the child. Everything in it may run twice
- * except registering handlers, which would then run twice: those are done
- * at most once per process image, whoever runs the initialiser.
+ * except registering the fork handlers, which would then run twice: that
+ * is done at most once per process image, whoever runs the initialiser.
  */
 static _Atomic int ar_heap_registered;
 
@@ -50,12 +50,8 @@ static void ar_heap__init_once(void)
     ar_heap_valgrind__init();
     ar_heap_stack__init();
     ar_heap_tracking__init();
-    if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel)) {
+    if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel))
         ar_heap_tracking__register_fork_handlers();
-        /* The preload library runs the check from its destructor (preload.c). */
-        if (!AR_HEAP_PRELOAD && atexit(ar_heap_leaks__at_exit) != 0)
-            ar_heap_report__warning("could not register the at-exit leak report");
-    }
     atomic_store_explicit(&heap.ready, 1, memory_order_release);
 }
 
@@ -65,13 +61,42 @@ void ar_heap__ensure_init(void)
         pthread_once(&heap.init_once, ar_heap__init_once);
 }
 
-/* The check at exit (whole heap, then the leak report), when the heap was
- * used: nothing to check or report otherwise. */
+/*
+ * Exit. The whole-heap check and the leak report must come after the last
+ * free the program makes, and programs free in atexit handlers (registered
+ * before or after arheap's first use) and in ELF destructors; an atexit
+ * handler of arheap's would run before the destructors, and before the
+ * handlers registered ahead of it, and call their blocks leaks. glibc's
+ * exit runs every atexit handler the program registered, then _dl_fini,
+ * which runs the destructors of the program first and of each library
+ * after every object that depends on it; stdio is flushed only after
+ * that, and the reports are written with write(2) anyway.
+ *
+ * So the linked library runs the check from its own destructor: every
+ * object that can call arheap depends on the library and is finalised
+ * before it. Linked statically, the library's destructor is one entry of
+ * the program's own list, run in reverse link order, which would put it
+ * before the program's; priority 101 (the earliest a program may use:
+ * destructors of lower priority run later) puts it after every destructor
+ * of no or later priority. The preload library, on which nothing depends,
+ * is finalised before the libraries loaded after it: it defers the check
+ * further (preload.c).
+ *
+ * Blocks freed after the check are still tracked and freed as usual.
+ * Nothing runs when the heap was never used.
+ */
 void ar_heap__exit_check(void)
 {
     if (atomic_load_explicit(&heap.ready, memory_order_acquire))
         ar_heap_leaks__at_exit();
 }
+
+#if !AR_HEAP_PRELOAD
+__attribute__((destructor(101))) static void ar_heap__finalize(void)
+{
+    ar_heap__exit_check();
+}
+#endif
 
 int ar_heap__set_options(const char *options)
 {

@@ -312,6 +312,43 @@ START_TEST(an_unwritable_report_path_falls_back_to_stderr_and_says_so)
 }
 END_TEST
 
+/* ------------------------------------------------------------ exit order */
+
+/* tests/exit_order, linked with the shared and with the static library:
+ * the exit report comes after every atexit handler and destructor. */
+static const char *const exit_order_programs[] = { "tests/exit_order",
+                                                   "tests/exit_order_static" };
+static const char *exit_order_program;
+
+static void body_exec_exit_order(void)
+{
+    const char *top = getenv("top_builddir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", top != NULL ? top : ".", exit_order_program);
+    setenv("AR_HEAP_OPTIONS", "leak_report=1:leak_exitcode=3:report_path=", 1);
+    execl(path, path, (char *)NULL);
+    printf("[exec %s failed]\n", path);
+    _exit(127);
+}
+
+START_TEST(the_exit_report_comes_after_every_handler_and_destructor)
+{
+    ar_test_child_t child;
+    exit_order_program = exit_order_programs[_i];
+    ar_test__run_child(body_exec_exit_order, &child);
+    ck_assert_msg(child.exited && child.exit_code == 3, "%s: code %d, output:\n%s",
+                  exit_order_program, child.exit_code, child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[exiting]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (33 bytes) not freed, from 1 site");
+    ck_assert_msg(ar_test__output_line_has(&child, "exit_order.c:", ": 33 bytes in 1 block "
+                                                                      "(\"never freed\")"),
+                  "%s: the leak is not listed at its site:\n%s", exit_order_program,
+                  child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "freed by"), "%s:\n%s", exit_order_program,
+                  child.output);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -329,6 +366,8 @@ static Suite *report_suite(void)
     tcase_add_test(tc, the_report_file_is_written_at_exit);
     tcase_add_test(tc, agerun_memory_report_names_the_report_file);
     tcase_add_test(tc, an_unwritable_report_path_falls_back_to_stderr_and_says_so);
+    tcase_add_loop_test(tc, the_exit_report_comes_after_every_handler_and_destructor, 0,
+                        (int)(sizeof exit_order_programs / sizeof exit_order_programs[0]));
     suite_add_tcase(s, tc);
     return s;
 }
