@@ -8,7 +8,8 @@
  * choose which allocation fails, counted from the last time options were
  * set. The sweep must find a leak on an error path, name the failed
  * allocation's number and the leaked block's site, pass the fixed code,
- * count error reports, and give back the fail_* options it suspended.
+ * count error reports, and give back the fail_* options it suspended;
+ * examples/sweep, run as it is shipped, must show it.
  *
  * Options are process-wide, so every test runs its body in a child.
  */
@@ -650,6 +651,76 @@ START_TEST(the_sweep_restores_the_fail_options_it_suspended)
 }
 END_TEST
 
+/* ------------------------------------------------- examples/sweep */
+
+/* The line of examples/sweep.c that holds `needle`: the source is found
+ * through $top_srcdir (set by make check), else from this file's name. */
+static int example_line(const char *needle)
+{
+    static char source[16384];
+    char path[1024];
+    const char *top = getenv("top_srcdir");
+    if (top != NULL && *top != '\0') {
+        snprintf(path, sizeof path, "%s/examples/sweep.c", top);
+    } else {
+        const char *slash = strrchr(__FILE__, '/');
+        int dir = slash != NULL ? (int)(slash - __FILE__ + 1) : 0;
+        snprintf(path, sizeof path, "%.*s../examples/sweep.c", dir, __FILE__);
+    }
+    long n = ar_test__read_file(path, source, sizeof source);
+    ck_assert_msg(n > 0, "cannot read %s", path);
+    const char *at = strstr(source, needle);
+    ck_assert_msg(at != NULL, "no \"%s\" in %s", needle, path);
+    int line = 1;
+    for (const char *c = source; c < at; c++)
+        line += *c == '\n';
+    return line;
+}
+
+static void body_exec_example(void)
+{
+    const char *top = getenv("top_builddir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/examples/sweep", top != NULL ? top : ".");
+    /* The example's own options: no report file in the build tree. */
+    setenv("AR_HEAP_OPTIONS", "report_path=", 1);
+    execl(path, path, (char *)NULL);
+    printf("[exec %s failed]\n", path);
+    _exit(127);
+}
+
+/* The example program, as it is shipped: its buggy sweep finds the leak
+ * with the failed allocation's number and the leaked block's site; the
+ * fixed sweep is clean; the leaked name is still live at exit. */
+START_TEST(the_example_sweep_finds_the_leak_and_passes_the_fix)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_exec_example, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "code %d:\n%s", child.exit_code,
+                  child.output);
+    const char *finding = strstr(child.output, "arheap: sweep: with allocation #3 of the body "
+                                               "failing, 1 block leaked and 0 errors were "
+                                               "reported\n");
+    const char *buggy = strstr(child.output, "buggy agent_create: 4 runs, 1 with a leak or an "
+                                             "error, the first with allocation #3 failing\n");
+    const char *fixed = strstr(child.output, "fixed agent_create: 4 runs, 0 with a leak or an "
+                                             "error\n");
+    ck_assert_msg(finding != NULL && buggy != NULL && fixed != NULL, "%s", child.output);
+    /* The finding is the buggy sweep's: printed while it ran, before its
+     * summary, and the only one. */
+    ck_assert_msg(finding < buggy && buggy < fixed, "out of order:\n%s", child.output);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: sweep:"), 1);
+    char site[64];
+    snprintf(site, sizeof site, "sweep.c:%d  \"agent name\"",
+             example_line("AR__HEAP__STRDUP(name, \"agent name\")"));
+    ck_assert_msg(ar_test__output_line_has(&child, "  #", site), "no block at %s:\n%s", site,
+                  child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: 1 block (6 bytes) leaked since the checkpoint\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (6 bytes) not freed, from 1 site");
+    ck_assert_msg(!ar_test__output_has(&child, "ERROR"), "%s", child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *inject_suite(void)
@@ -676,6 +747,7 @@ static Suite *inject_suite(void)
     tcase_add_test(sweep, a_leak_in_the_run_without_failure_is_first_failing_size_max);
     tcase_add_test(sweep, a_body_that_allocates_nothing_runs_once);
     tcase_add_test(sweep, the_sweep_restores_the_fail_options_it_suspended);
+    tcase_add_test(sweep, the_example_sweep_finds_the_leak_and_passes_the_fix);
     suite_add_tcase(s, sweep);
     return s;
 }
