@@ -222,6 +222,58 @@ START_TEST(leak_report_1_lists_the_programs_leak_with_its_site)
 }
 END_TEST
 
+/* ------------------------------------------------------------ injected failures */
+
+/* victim fail-nth under `options`: which of its twenty mallocs returned
+ * NULL with ENOMEM (1-based; 0: none did), after asserting that it went
+ * on to the end, exactly one failed at most, and arheap said nothing. */
+static int failing_malloc(const char *options, ar_test_child_t *child)
+{
+    run(child, options, "fail-nth", NULL);
+    expect_clean_exit(child, options);
+    int n = 0;
+    const char *at = strstr(child->output, "[malloc ");
+    if (at == NULL) {
+        ar_test__expect_has(child, options, "[no malloc failed]\n");
+        return 0;
+    }
+    ck_assert_msg(sscanf(at, "[malloc %d of 20: NULL, errno ENOMEM]", &n) == 1,
+                  "%s: not an ENOMEM failure:\n%s", options, child->output);
+    ck_assert_msg(ar_test__output_count(child, "[malloc ") == 1, "%s: more than one failed:\n%s",
+                  options, child->output);
+    return n;
+}
+
+/* fail_nth counts the tracked allocations of the whole process from the
+ * first, libc's and constructors' included, so the victim can not know
+ * which of its own is the Nth: moving N by 3 moves its failure by 3. */
+START_TEST(fail_nth_fails_the_nth_allocation_of_the_program)
+{
+    ar_test_child_t child;
+    ck_assert_int_eq(failing_malloc("", &child), 0);
+    int at5 = failing_malloc("fail_nth=5", &child);
+    ck_assert_msg(at5 >= 1 && at5 <= 5, "fail_nth=5 failed malloc %d of the loop", at5);
+    int at8 = failing_malloc("fail_nth=8", &child);
+    ck_assert_msg(at8 == at5 + 3, "fail_nth=5 failed malloc %d, fail_nth=8 malloc %d", at5, at8);
+}
+END_TEST
+
+/* The calls carry no file and line: no site matches fail_file and
+ * fail_line, not even the malloc's own. */
+START_TEST(fail_file_and_fail_line_match_no_site)
+{
+    ar_test_child_t child;
+    run(&child, "", "fail-nth", NULL);
+    int line = 0;
+    const char *at = strstr(child.output, "[the malloc is at victim.c:");
+    ck_assert_msg(at != NULL && sscanf(at, "[the malloc is at victim.c:%d]", &line) == 1,
+                  "%s", child.output);
+    char options[96];
+    snprintf(options, sizeof options, "fail_file=victim.c:fail_line=%d", line);
+    ck_assert_int_eq(failing_malloc(options, &child), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ exit order */
 
 /*
@@ -359,6 +411,10 @@ static Suite *preload_suite(void)
     tcase_add_test(reports, leak_report_1_lists_the_programs_leak_with_its_site);
     tcase_add_test(reports, options_reach_the_preload_library);
     suite_add_tcase(s, reports);
+    TCase *inject = tcase_create("injected failures");
+    tcase_add_test(inject, fail_nth_fails_the_nth_allocation_of_the_program);
+    tcase_add_test(inject, fail_file_and_fail_line_match_no_site);
+    suite_add_tcase(s, inject);
     TCase *exits = tcase_create("exit order");
     tcase_add_test(exits, the_exit_report_lists_no_block_freed_by_a_handler_or_a_destructor);
     tcase_add_test(exits, a_librarys_destructor_frees_before_the_exit_check);

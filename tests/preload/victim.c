@@ -435,6 +435,39 @@ static int library_destructor(const char *path)
     return b == NULL;
 }
 
+/* ------------------------------------------------------------ injected failures */
+
+/* "fail-nth": twenty mallocs in a row, for the options fail_*. Says which
+ * returned NULL (1-based) and with which errno, or that none did, and
+ * where the malloc call is. Said with write(2) and snprintf, which do not
+ * allocate: stdio would, and shift the count. */
+static int fail_nth(void)
+{
+    char line[96];
+    void *blocks[20];
+    int failed = 0;
+    for (int i = 0; i < 20; i++) {
+        errno = 0;
+        int at = __LINE__ + 1;
+        blocks[i] = malloc(16);
+        if (i == 0) {
+            snprintf(line, sizeof line, "[the malloc is at victim.c:%d]\n", at);
+            say_raw(line);
+        }
+        if (blocks[i] == NULL) {
+            snprintf(line, sizeof line, "[malloc %d of 20: NULL, errno %s]\n", i + 1,
+                     errno == ENOMEM ? "ENOMEM" : "not ENOMEM");
+            say_raw(line);
+            failed++;
+        }
+    }
+    for (int i = 0; i < 20; i++)
+        free(blocks[i]);
+    if (failed == 0)
+        say_raw("[no malloc failed]\n");
+    return 0;
+}
+
 /* ------------------------------------------------------------ stress */
 
 /* Random malloc/calloc/realloc/free with `live` blocks held, each filled
@@ -506,6 +539,7 @@ int main(int argc, char **argv)
         { "threads", threads },                 { "fork", fork_while_allocating },
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
         { "free-after-exit-check", free_after_exit_check },
+        { "fail-nth", fail_nth },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
     if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
