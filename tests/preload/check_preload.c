@@ -201,6 +201,32 @@ START_TEST(a_bug_is_reported_with_its_sites_in_the_program)
 }
 END_TEST
 
+/* Frames are named from the dynamic symbol table (dladdr): libc's
+ * exported functions are, the victim's static functions are not (it is
+ * not linked with -rdynamic) and show as victim+0xOFFSET. glibc 2.36's
+ * dladdr names strdup's block __strdup, its alias; others may say strdup. */
+static int names_strdup(const ar_test_child_t *child, const char *prefix)
+{
+    return ar_test__output_line_has(child, prefix, " in __strdup (") ||
+           ar_test__output_line_has(child, prefix, " in strdup (");
+}
+
+START_TEST(a_frame_in_libc_is_named_in_the_stack)
+{
+    ar_test_child_t child;
+    run(&child, "", "strdup-overflow", NULL);
+    expect_signal(&child, SIGABRT, "strdup-overflow");
+    ck_assert_msg(names_strdup(&child, "  allocated at 0x"),
+                  "the allocation site is not named strdup:\n%s", child.output);
+    ck_assert_msg(names_strdup(&child, "      #0 0x"),
+                  "the stack's first frame is not named strdup:\n%s", child.output);
+    ck_assert_msg(ar_test__output_line_has(&child, "      #1 0x", "victim+0x"),
+                  "the second frame is not the victim's call:\n%s", child.output);
+    ck_assert_msg(ar_test__output_line_has(&child, "      #", " in __libc_start_main (/"),
+                  "__libc_start_main is not named in the stack:\n%s", child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ leaks */
 
 START_TEST(leaks_are_not_reported_by_default)
@@ -407,6 +433,7 @@ static Suite *preload_suite(void)
     TCase *reports = tcase_create("reports");
     tcase_add_loop_test(reports, a_bug_is_reported_with_its_sites_in_the_program, 0,
                         (int)(sizeof report_cases / sizeof report_cases[0]));
+    tcase_add_test(reports, a_frame_in_libc_is_named_in_the_stack);
     tcase_add_test(reports, leaks_are_not_reported_by_default);
     tcase_add_test(reports, leak_report_1_lists_the_programs_leak_with_its_site);
     tcase_add_test(reports, options_reach_the_preload_library);
