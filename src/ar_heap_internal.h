@@ -225,8 +225,9 @@ typedef struct ar_heap_block_s {
 int ar_heap_block__obtain(size_t size, size_t align, ar_heap_block_t *out);
 
 /* Give a block's memory back: to its guard slot when `flags` (the
- * record's) say AR_HEAP_BLOCK_GUARDED, else to libc. */
-void ar_heap_block__release(void *base, unsigned flags);
+ * record's) say AR_HEAP_BLOCK_GUARDED, else to libc. `base` and `total`
+ * are the record's (what ar_heap_block__obtain returned). */
+void ar_heap_block__release(void *base, size_t total, unsigned flags);
 
 /* Whether the checker may read a block's bytes: not while a guarded
  * block sits in quarantine, its pages then being PROT_NONE. */
@@ -245,12 +246,14 @@ static inline int ar_heap_block__readable(const ar_heap_record_t *record)
  * caller then takes it from libc. */
 int ar_heap_guard__obtain(size_t size, size_t align, ar_heap_block_t *out);
 
-/* A guarded block enters the quarantine: its pages become PROT_NONE and
- * their memory goes back to the OS. */
+/* A guarded block enters the quarantine: its pages (record->base,
+ * record->total) become PROT_NONE, their memory goes back to the OS, and
+ * they cost no kernel mapping any more. */
 void ar_heap_guard__protect(const ar_heap_record_t *record);
 
-/* Release the guarded block at `base` to its slot. */
-void ar_heap_guard__release(void *base);
+/* Release the guarded block whose pages are [base, base + total) to its
+ * slot, closing those pages as protect does if they are still open. */
+void ar_heap_guard__release(void *base, size_t total);
 
 /* What a faulting address hits: the nearest guarded block. */
 typedef struct ar_heap_guard_hit_s {
@@ -379,6 +382,7 @@ typedef struct ar_heap_free_result_s {
     ar_heap_record_t previous; /* that block's record, when quarantined */
     void *release;             /* backend memory to release after reporting, or NULL
                                 * (quarantined, or AR_HEAP_BLOCK_DAMAGED and kept) */
+    size_t release_total;      /* that block's total, for ar_heap_block__release */
     unsigned release_flags;    /* that block's flags, for ar_heap_block__release */
     size_t finding_count;      /* damaged blocks found (may exceed the array) */
     ar_heap_finding_t findings[AR_HEAP_FINDINGS_MAX];

@@ -106,10 +106,10 @@ int ar_heap_block__obtain(size_t size, size_t align, ar_heap_block_t *out)
     return 1;
 }
 
-void ar_heap_block__release(void *base, unsigned flags)
+void ar_heap_block__release(void *base, size_t total, unsigned flags)
 {
     if (flags & AR_HEAP_BLOCK_GUARDED)
-        ar_heap_guard__release(base);
+        ar_heap_guard__release(base, total);
     else
         AR_HEAP_BACKEND_FREE(base);
 }

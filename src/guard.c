@@ -13,7 +13,8 @@
  * slot of an address is one division; a block of n pages goes to an arena
  * whose slots have n pages (rounded up beyond 16 pages, a quarter of a
  * power of two at most). Freed slots are reused, last freed first, so
- * pages are not mapped and unmapped per block.
+ * arenas are not reserved per block: a block's pages are made accessible
+ * with mprotect, and closed with a PROT_NONE mmap over them when freed.
  *
  *   guard after (default)           guard_below=1
  *   slot: [spare..][data pages][G]  slot: [G][data pages][spare..]
@@ -33,18 +34,20 @@
  *
  * Memory per guarded block: its pages (its size rounded up to the
  * alignment, then to pages; one page for a zero-byte block) are the only
- * memory it uses; the guard page and
- * spare pages cost address space only. In quarantine a guarded block's
- * pages are PROT_NONE and given back with MADV_DONTNEED: there is nothing
- * to poison, any touch faults.
+ * memory it uses; the guard page and spare pages cost address space
+ * only. Freed (into the quarantine, or
+ * straight back to its slot), a guarded block's pages are replaced by a
+ * fresh PROT_NONE mapping (close, below): their memory goes back to the
+ * system, any touch faults, there is nothing to poison, and the range
+ * merges back into the arena's mapping.
  *
  * The mapping budget. Each live guarded block splits its arena's mapping
  * in the kernel: two more entries counted against vm.max_map_count
  * (65530 by default), past which mprotect fails and Electric Fence-like
- * tools abort. At the first guarded block this file reads the limit and
- * the mappings already in use, keeps an eighth of the limit (at least
- * 1024) for the program, and guards at most half of the rest live at
- * once. Beyond that, and whenever the kernel refuses anyway, new blocks
+ * tools abort; a freed one costs none (see close). At the first guarded
+ * block this file reads the limit and the mappings already in use, keeps
+ * an eighth of the limit (at least 1024) for the program, and guards at
+ * most half of the rest live at once. Beyond that, and whenever the kernel refuses anyway, new blocks
  * get canaries only, with one warning; guarding resumes as guarded blocks
  * are freed.
  *
@@ -80,6 +83,7 @@ typedef struct ar_heap_guard_slot_s {
     _Atomic size_t size;
     _Atomic int state;       /* ar_heap_slot_state_t */
     _Atomic int below;       /* 1: guard page before the data */
+    _Atomic int unclosed;    /* 1: its pages could not be closed; never reused */
     uint32_t next_free;      /* index + 1 of the next free slot; 0 ends the list */
 } ar_heap_guard_slot_t;
 
@@ -103,12 +107,12 @@ static struct {
     size_t limit;                /* most live guarded blocks (the mapping budget) */
     size_t max_maps;             /* vm.max_map_count as read */
     _Atomic size_t sampled;      /* blocks eligible for a guard so far */
-    int warned[2];               /* each AR_HEAP_GUARD_WARN_* written once */
-} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0 } };
+    int warned[3];               /* each AR_HEAP_GUARD_WARN_* written once */
+} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0, 0 } };
 
 /* The one-time warnings: the mapping budget is used up; a mapping call
- * failed for another reason. */
-enum { AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_WARN_SYSTEM };
+ * failed for another reason; a freed block's pages could not be closed. */
+enum { AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_WARN_SYSTEM, AR_HEAP_GUARD_WARN_CLOSE };
 
 /* Read a small decimal file such as /proc/sys/vm/max_map_count; 0 if not. */
 static size_t ar_heap_guard__read_number(const char *path)
@@ -381,11 +385,37 @@ static ar_heap_guard_arena_t *ar_heap_guard__locate(uintptr_t addr, size_t *inde
     return NULL;
 }
 
-/* Make a slot's pages inaccessible and give their memory back. */
-static void ar_heap_guard__close(void *base, size_t total)
+/*
+ * Make a block's pages [base, base + total) inaccessible and give their
+ * memory back. They are exactly the pages obtain made readable and
+ * writable, so they are one kernel mapping of their own. A fresh
+ * PROT_NONE mapping put in their place drops the pages and their commit
+ * charge, and the kernel merges it with the arena's PROT_NONE mapping on
+ * either side: a closed slot costs no mapping. mprotect back to PROT_NONE
+ * would not do: the mapping keeps the VM_ACCOUNT flag that making it
+ * writable set (the arena is not MAP_NORESERVE, see new_arena), differs
+ * from its neighbours for good and stays two more entries against
+ * vm.max_map_count, for every slot ever used.
+ *
+ * Should that mmap fail, mprotect and madvise close the pages without the
+ * merge. Returns 0 when neither worked, after a one-time warning: the
+ * pages may then still be accessible, or (had the kernel dropped them
+ * before failing) no longer mapped at all; the caller never reuses such a
+ * slot.
+ */
+static int ar_heap_guard__close(void *base, size_t total)
 {
-    (void)mprotect(base, total, PROT_NONE);
-    (void)madvise(base, total, MADV_DONTNEED);
+    if (mmap(base, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == base)
+        return 1;
+    if (mprotect(base, total, PROT_NONE) == 0) {
+        (void)madvise(base, total, MADV_DONTNEED);
+        return 1;
+    }
+    ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_CLOSE,
+                                 "guard pages: could not make a freed block's pages "
+                                 "inaccessible (mmap and mprotect failed); a use after free of "
+                                 "such a block goes unseen, and its slot is not reused");
+    return 0;
 }
 
 void ar_heap_guard__protect(const ar_heap_record_t *record)
@@ -394,13 +424,14 @@ void ar_heap_guard__protect(const ar_heap_record_t *record)
     ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)record->base, &index, 0);
     if (arena == NULL)
         return;
-    ar_heap_guard__close(record->base, record->total);
-    atomic_store_explicit(&arena->slots[index].state, AR_HEAP_SLOT_QUARANTINED,
-                          memory_order_release);
+    ar_heap_guard_slot_t *s = &arena->slots[index];
+    if (!ar_heap_guard__close(record->base, record->total))
+        atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->state, AR_HEAP_SLOT_QUARANTINED, memory_order_release);
     atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
 }
 
-void ar_heap_guard__release(void *base)
+void ar_heap_guard__release(void *base, size_t total)
 {
     size_t index;
     ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)base, &index, 0);
@@ -409,14 +440,13 @@ void ar_heap_guard__release(void *base)
     ar_heap_guard_slot_t *s = &arena->slots[index];
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == AR_HEAP_SLOT_LIVE) {
         /* Freed without quarantine: close its pages now. */
-        uintptr_t slot = arena->start + index * arena->slot_bytes;
-        uintptr_t data = atomic_load_explicit(&s->below, memory_order_relaxed) ? slot + guard.page
-                                                                               : slot;
-        size_t bytes = arena->pages * guard.page;
-        ar_heap_guard__close((void *)data, bytes);
+        if (!ar_heap_guard__close(base, total))
+            atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
         atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
     }
     atomic_store_explicit(&s->state, AR_HEAP_SLOT_FREE, memory_order_release);
+    if (atomic_load_explicit(&s->unclosed, memory_order_relaxed))
+        return; /* never reused: see close */
     pthread_mutex_lock(&guard.lock);
     ar_heap_guard__put_slot(arena, index);
     pthread_mutex_unlock(&guard.lock);

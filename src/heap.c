@@ -180,7 +180,7 @@ void *ar_heap__allocate_at(size_t size, size_t align, const ar_heap_site_t *site
     if (fill && ar_heap_options.fill)
         memset((void *)record.user, AR_HEAP_FILL_NEW, size);
     if (!ar_heap_tracking__insert(&record, &stack)) {
-        ar_heap_block__release(block.base, block.flags);
+        ar_heap_block__release(block.base, block.total, block.flags);
         errno = ENOMEM;
         return NULL;
     }
@@ -281,7 +281,7 @@ int ar_heap__release_at(void *ptr, const char *operation, const ar_heap_site_t *
      * a word is written (tracking.c keeps a damaged block altogether). */
     ar_heap__report_free(&result, operation, site);
     if (result.release != NULL)
-        ar_heap_block__release(result.release, result.release_flags);
+        ar_heap_block__release(result.release, result.release_total, result.release_flags);
     return 1;
 }
 

@@ -316,6 +316,7 @@ static void ar_heap_tracking__evict(ar_heap_record_t *list, ar_heap_free_result_
         for (size_t i = 0; i < n; i++)
             ar_heap_tracking__note(result, old, &damage[i], 1);
         void *base = old->base;
+        size_t total = old->total;
         unsigned flags = old->flags;
         if (n > 0)
             old->flags |= AR_HEAP_BLOCK_DAMAGED;
@@ -323,7 +324,7 @@ static void ar_heap_tracking__evict(ar_heap_record_t *list, ar_heap_free_result_
         ar_heap_tracking__retire(shard, ar_heap_tracking__link(shard, hash, old->user));
         pthread_mutex_unlock(&shard->lock);
         if (!keep)
-            ar_heap_block__release(base, flags);
+            ar_heap_block__release(base, total, flags);
     }
 }
 
@@ -387,6 +388,7 @@ void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
     } else {
         /* The caller releases after reporting; a damaged block never. */
         result->release = (record->flags & AR_HEAP_BLOCK_DAMAGED) ? NULL : record->base;
+        result->release_total = record->total;
         result->release_flags = record->flags;
         ar_heap_valgrind__freed(record);
         ar_heap_tracking__retire(shard, link);
