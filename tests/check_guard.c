@@ -95,6 +95,23 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
+/* The process's kernel mappings now: lines of /proc/self/maps (read in
+ * pieces, so any number of them; no allocation). */
+static long count_mappings(void)
+{
+    char buf[8192];
+    long lines = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
 /* Apply options built like printf; a child reports a rejected option. */
 static void set_options(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void set_options(const char *format, ...)
@@ -1074,6 +1091,126 @@ START_TEST(more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_war
 }
 END_TEST
 
+/* ------------------------------------------------------ mapping count */
+
+/*
+ * What guarded blocks cost in kernel mappings (/proc/self/maps lines):
+ * two per live block, none per freed one, in quarantine or back on its
+ * slot's free list. Freed pages merge back into their arena's PROT_NONE
+ * mapping (src/guard.c, close); had they been closed with mprotect they
+ * would keep two mappings each for good, and the counts below would show
+ * it: 2 * COUNTED more after the frees.
+ *
+ * The blocks cycle through three sizes: one page, two pages, and 70000
+ * bytes, whose 18 pages go to slots of 20 (spare PROT_NONE pages that a
+ * free must leave alone). One block of each size is allocated and freed
+ * first, so that every arena exists before the count starts.
+ */
+enum { COUNTED = 1500 };
+static const size_t counted_sizes[] = { 24, 5000, 70000 };
+#define COUNTED_SIZES (sizeof counted_sizes / sizeof counted_sizes[0])
+
+static const struct {
+    const char *options;
+    const char *label;
+} counted_cases[] = {
+    { "quarantine_bytes=1073741824", "freed blocks held in quarantine" },
+    { "quarantine_bytes=0", "quarantine_bytes=0" },
+    { "quarantine_bytes=1073741824:guard_below=1", "held in quarantine, guard_below=1" },
+    { "quarantine_bytes=0:guard_below=1", "quarantine_bytes=0, guard_below=1" },
+};
+#define COUNTED_CASES ((int)(sizeof counted_cases / sizeof counted_cases[0]))
+static int counted_case;
+
+static void body_mapping_count(void)
+{
+    static char *blocks[COUNTED];
+    set_options("guard=1:guard_align=1:%s", counted_cases[counted_case].options);
+    for (size_t i = 0; i < COUNTED_SIZES; i++)
+        AR__HEAP__FREE(AR__HEAP__MALLOC(counted_sizes[i], "creates the arena"));
+    long before = count_mappings();
+    for (size_t i = 0; i < COUNTED; i++) {
+        size_t n = counted_sizes[i % COUNTED_SIZES];
+        blocks[i] = AR__HEAP__MALLOC(n, "counted");
+        memset(blocks[i], 'c', n);
+    }
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("guarded=%zu\n", s.guarded_blocks);
+    long all = count_mappings();
+    for (size_t i = 0; i < COUNTED; i += 2)
+        AR__HEAP__FREE(blocks[i]);
+    ar_heap__get_stats(&s);
+    printf("guarded_after_half=%zu\n", s.guarded_blocks);
+    long half = count_mappings();
+    for (size_t i = 1; i < COUNTED; i += 2)
+        AR__HEAP__FREE(blocks[i]);
+    long none = count_mappings();
+    ar_heap__get_stats(&s);
+    printf("guarded_after_all=%zu held=%zu\n", s.guarded_blocks, s.quarantine_blocks);
+    printf("mappings before=%ld all=%ld half=%ld none=%ld\n", before, all, half, none);
+    printf("added all=%ld half=%ld none=%ld\n", all - before, half - before, none - before);
+}
+
+/* The live blocks' mappings, as the child printed them: "added" counts
+ * (mappings more than before the blocks) after all were allocated, after
+ * every other one was freed, and after all were freed. */
+static void run_mapping_count(int i, ar_test_child_t *child, long added[3])
+{
+    counted_case = i;
+    const char *label = counted_cases[i].label;
+    ar_test__run_child(body_mapping_count, child);
+    expect_exit(child, label, 0);
+    ck_assert_msg(!ar_test__output_has(child, "arheap"), "%s: arheap said something:\n%.3000s",
+                  label, child->output);
+    char buf[64];
+    snprintf(buf, sizeof buf, "guarded=%d\n", COUNTED);
+    ar_test__expect_has(child, label, buf);
+    snprintf(buf, sizeof buf, "guarded_after_half=%d\n", COUNTED / 2);
+    ar_test__expect_has(child, label, buf);
+    int held = strstr(counted_cases[i].options, "quarantine_bytes=0") == NULL;
+    /* Held: the three arena-making blocks as well. */
+    snprintf(buf, sizeof buf, "guarded_after_all=0 held=%d\n",
+             held ? COUNTED + (int)COUNTED_SIZES : 0);
+    ar_test__expect_has(child, label, buf);
+    const char *at = strstr(child->output, "added all=");
+    ck_assert_msg(at != NULL && sscanf(at, "added all=%ld half=%ld none=%ld", &added[0],
+                                       &added[1], &added[2]) == 3,
+                  "%s: no counts:\n%.3000s", label, child->output);
+    /* Allocated: two mappings per block, give or take a few (the
+     * checker's own tables; slots already split by the first blocks). */
+    ck_assert_msg(added[0] >= 2 * COUNTED - 8 && added[0] <= 2 * COUNTED + 8,
+                  "%s: %ld mappings more for %d live guarded blocks, expected about %d:\n%.3000s",
+                  label, added[0], COUNTED, 2 * COUNTED, child->output);
+}
+
+/* (a) Freeing every guarded block gives every mapping back. */
+START_TEST(freed_guarded_blocks_cost_no_mapping)
+{
+    ar_test_child_t child;
+    long added[3];
+    run_mapping_count(_i, &child, added);
+    ck_assert_msg(added[2] >= -4 && added[2] <= 8,
+                  "%s: %d guarded blocks allocated then freed left %ld mappings more than "
+                  "before them (expected none, give or take a few):\n%.3000s",
+                  counted_cases[_i].label, COUNTED, added[2], child.output);
+}
+END_TEST
+
+/* (b) With every other block freed, mappings are two per LIVE block. */
+START_TEST(mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated)
+{
+    ar_test_child_t child;
+    long added[3];
+    run_mapping_count(_i, &child, added);
+    long live = COUNTED / 2;
+    ck_assert_msg(added[1] >= 2 * live - 4 && added[1] <= 2 * live + 8,
+                  "%s: with %ld of %d guarded blocks live, %ld mappings more than before them "
+                  "(expected about %ld, two per live block):\n%.3000s",
+                  counted_cases[_i].label, live, COUNTED, added[1], 2 * live, child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ sampling */
 
 enum { SAMPLED = 400 };
@@ -1650,6 +1787,14 @@ static Suite *guard_suite(void)
     tcase_add_test(budget,
                    more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning);
     suite_add_tcase(s, budget);
+
+    TCase *mappings = tcase_create("mapping count");
+    tcase_set_timeout(mappings, 60);
+    tcase_add_loop_test(mappings, freed_guarded_blocks_cost_no_mapping, 0, COUNTED_CASES);
+    tcase_add_loop_test(mappings,
+                        mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated, 0,
+                        COUNTED_CASES);
+    suite_add_tcase(s, mappings);
 
     TCase *select = tcase_create("selection");
     tcase_set_timeout(select, 30);
