@@ -35,11 +35,11 @@
  * Memory per guarded block: its pages (its size rounded up to the
  * alignment, then to pages; one page for a zero-byte block) are the only
  * memory it uses; the guard page and spare pages cost address space
- * only. Freed (into the quarantine, or
- * straight back to its slot), a guarded block's pages are replaced by a
- * fresh PROT_NONE mapping (close, below): their memory goes back to the
- * system, any touch faults, there is nothing to poison, and the range
- * merges back into the arena's mapping.
+ * only. Freed (into the quarantine, or straight back to its slot), a
+ * guarded block's pages are replaced by a fresh PROT_NONE mapping (close,
+ * below): their memory goes back to the system, any touch faults, there
+ * is nothing to poison, and the range merges back into the arena's
+ * mapping.
  *
  * The mapping budget. Each live guarded block splits its arena's mapping
  * in the kernel: two more entries counted against vm.max_map_count
@@ -47,9 +47,9 @@
  * tools abort; a freed one costs none (see close). At the first guarded
  * block this file reads the limit and the mappings already in use, keeps
  * an eighth of the limit (at least 1024) for the program, and guards at
- * most half of the rest live at once. Beyond that, and whenever the kernel refuses anyway, new blocks
- * get canaries only, with one warning; guarding resumes as guarded blocks
- * are freed.
+ * most half of the rest live at once. Beyond that, and whenever the
+ * kernel refuses anyway, new blocks get canaries only, with one warning;
+ * guarding resumes as guarded blocks are freed.
  *
  * The fault handler reads arenas and slots without locks: arenas are
  * published with a release store of their count and never change shape;
@@ -180,14 +180,18 @@ static size_t ar_heap_guard__class_pages(size_t pages)
 static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
 {
     size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
-    if (count == AR_HEAP_GUARD_ARENAS)
+    if (count == AR_HEAP_GUARD_ARENAS) {
+        errno = ENOSPC;
         return NULL;
+    }
     size_t slot_bytes = (pages + 1) * guard.page;
     size_t slots = AR_HEAP_GUARD_ARENA_BYTES / slot_bytes;
     if (slots < AR_HEAP_GUARD_ARENA_MIN_SLOTS)
         slots = slot_bytes > AR_HEAP_GUARD_ARENA_BYTES ? 1 : AR_HEAP_GUARD_ARENA_MIN_SLOTS;
-    if (slot_bytes > (SIZE_MAX - 2 * guard.page) / slots)
+    if (slot_bytes > (SIZE_MAX - 2 * guard.page) / slots) {
+        errno = EOVERFLOW;
         return NULL;
+    }
     size_t reserved = slot_bytes * slots + 2 * guard.page;
     /* Not MAP_NORESERVE: PROT_NONE pages are not charged anyway, and the
      * pages a block makes writable must be, so that mprotect refuses a
@@ -198,7 +202,9 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
         return NULL;
     ar_heap_guard_slot_t *table = ar_heap_os__map(slots * sizeof *table);
     if (table == NULL) {
+        int error = errno;
         munmap(start, reserved);
+        errno = error;
         return NULL;
     }
     ar_heap_guard_arena_t *arena = &guard.arenas[count];
@@ -213,7 +219,8 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
     return arena;
 }
 
-/* With the lock held: a slot of `pages` data pages; its arena in *where. */
+/* With the lock held: a slot of `pages` data pages; its arena in *where.
+ * SIZE_MAX when none can be had, with errno set (new_arena). */
 static size_t ar_heap_guard__take_slot(size_t pages, ar_heap_guard_arena_t **where)
 {
     size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
@@ -256,6 +263,27 @@ static void ar_heap_guard__warn_degraded(int kind, const char *why)
     if (first)
         ar_heap_report__warning(why);
 }
+
+/*
+ * After a mapping call failed with ENOMEM: 1 when the process is at
+ * vm.max_map_count (the kernel refused another mapping), 0 when memory or
+ * address space ran out. Telling them apart reads /proc/self/maps, which
+ * takes time in proportion to the mappings; once the limit's warning is
+ * out this answers 1 without reading: at the limit every guarded
+ * allocation comes here and must stay cheap, and the answer then only
+ * picks a warning already written.
+ */
+static int ar_heap_guard__at_map_limit(void)
+{
+    pthread_mutex_lock(&guard.lock);
+    int warned = guard.warned[AR_HEAP_GUARD_WARN_BUDGET];
+    pthread_mutex_unlock(&guard.lock);
+    return warned || ar_heap_guard__count_mappings() + 2 >= guard.max_maps;
+}
+
+#define AR_HEAP_GUARD_REFUSED_TEXT                                                                 \
+    "guard pages: the kernel refused another mapping (vm.max_map_count); new blocks get "         \
+    "canaries only until guarded blocks are freed"
 
 /* Whether the guard options pick a block of `size` bytes. */
 static int ar_heap_guard__selected(size_t size)
@@ -307,13 +335,19 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
     ar_heap_guard_arena_t *arena = NULL;
     size_t index = ar_heap_guard__take_slot(ar_heap_guard__class_pages(pages), &arena);
     if (index == SIZE_MAX) {
+        int error = errno;
         pthread_mutex_unlock(&guard.lock);
-        /* No address space for this size (a huge request, or the arena
-         * table is full): this block goes to libc, which refuses it too
-         * when it is absurd; later blocks are still guarded. */
-        ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_SYSTEM,
-                                     "guard pages: could not reserve address space for a guard "
-                                     "slot; such blocks get canaries only");
+        /* A new arena was refused. At the mapping limit, as a refused
+         * mprotect below. Else no address space for this size (a huge
+         * request, or the arena table is full): this block goes to libc,
+         * which refuses it too when it is absurd; later blocks are still
+         * guarded. */
+        if (error == ENOMEM && ar_heap_guard__at_map_limit())
+            ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_REFUSED_TEXT);
+        else
+            ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_SYSTEM,
+                                         "guard pages: could not reserve address space for a "
+                                         "guard slot; such blocks get canaries only");
         return 0;
     }
     atomic_fetch_add_explicit(&guard.live, 1, memory_order_relaxed);
@@ -343,11 +377,8 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
             ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_SYSTEM,
                                          "guard pages: mprotect failed; such blocks get canaries "
                                          "only");
-        else if (ar_heap_guard__count_mappings() + 2 >= guard.max_maps)
-            ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_BUDGET,
-                                         "guard pages: the kernel refused another mapping "
-                                         "(vm.max_map_count); new blocks get canaries only until "
-                                         "guarded blocks are freed");
+        else if (ar_heap_guard__at_map_limit())
+            ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_REFUSED_TEXT);
         return 0;
     }
     ar_heap_guard_slot_t *s = &arena->slots[index];
