@@ -140,6 +140,7 @@ typedef struct ar_heap_options_s {
     size_t guard_sample;
     size_t guard_min_size;
     size_t guard_max_size;
+    size_t guard_max_live;       /* 0: the mapping budget alone */
     size_t fail_nth;
     size_t fail_every;
     size_t fail_random;          /* per million */

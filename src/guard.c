@@ -47,9 +47,10 @@
  * tools abort; a freed one costs none (see close). At the first guarded
  * block this file reads the limit and the mappings already in use, keeps
  * an eighth of the limit (at least 1024) for the program, and guards at
- * most half of the rest live at once. Beyond that, and whenever the
- * kernel refuses anyway, new blocks get canaries only, with one warning;
- * guarding resumes as guarded blocks are freed.
+ * most half of the rest live at once; option guard_max_live lowers that
+ * limit. Beyond it, and whenever the kernel refuses anyway, new blocks
+ * get canaries only, with one warning; guarding resumes as guarded blocks
+ * are freed.
  *
  * The fault handler reads arenas and slots without locks: arenas are
  * published with a release store of their count and never change shape;
@@ -324,12 +325,18 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
     size_t pages = (rounded + page - 1) / page;
     if (pages == 0)
         pages = 1;
-    if (atomic_load_explicit(&guard.live, memory_order_relaxed) >= guard.limit) {
+    /* The mapping budget, or guard_max_live when that is lower. */
+    size_t cap = ar_heap_options.guard_max_live;
+    int capped = cap != 0 && cap < guard.limit;
+    if (atomic_load_explicit(&guard.live, memory_order_relaxed) >= (capped ? cap : guard.limit)) {
         pthread_mutex_unlock(&guard.lock);
         ar_heap_guard__warn_degraded(
             AR_HEAP_GUARD_WARN_BUDGET,
-            "guard pages: the mapping budget (vm.max_map_count) is used up; new blocks get "
-            "canaries only until guarded blocks are freed");
+            capped
+                ? "guard pages: guard_max_live guarded blocks are live; new blocks get canaries "
+                  "only until guarded blocks are freed"
+                : "guard pages: the mapping budget (vm.max_map_count) is used up; new blocks "
+                  "get canaries only until guarded blocks are freed");
         return 0;
     }
     ar_heap_guard_arena_t *arena = NULL;

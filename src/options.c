@@ -88,6 +88,10 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "with guard=1, guard only blocks of at least this many bytes" },
     { "guard_max_size", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_max_size), 0, 0, "0",
       "with guard=1, guard only blocks of at most this many bytes; 0 for no limit" },
+    { "guard_max_live", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_max_live), 0, 0, "0",
+      "with guard=1, guard at most this many blocks live at once (the others get canaries, "
+      "with one warning, until guarded blocks are freed); the mapping budget from "
+      "vm.max_map_count applies too, whichever is lower; 0 for that budget alone" },
     { "fail_nth", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fail_nth), 0, 0, "0",
       "make the Nth tracked allocation after the options were set fail (NULL, errno ENOMEM, "
       "no report); 0 never" },
