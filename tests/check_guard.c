@@ -988,9 +988,16 @@ static long approximate_budget(void)
     return max > reserve ? (max - reserve) / 2 : 0;
 }
 
+/* The options of the many-blocks test: the budget alone, and with a
+ * guard_max_live far above it, which must not raise it. */
+static const char *const many_options[] = { "guard=1:guard_align=1",
+                                            "guard=1:guard_align=1:guard_max_live=100000000" };
+#define MANY_CASES ((int)(sizeof many_options / sizeof many_options[0]))
+static int many_case;
+
 static void body_many(void)
 {
-    (void)ar_heap__set_options("guard=1:guard_align=1");
+    set_options("%s", many_options[many_case]);
     for (size_t i = 0; i < MANY; i++) {
         many[i] = AR__HEAP__MALLOC(MANY_SIZE, "one of many");
         if (many[i] == NULL) {
@@ -1054,8 +1061,9 @@ START_TEST(more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_war
                                                "low\") long before 100000 guarded blocks"))
         return;
     ar_test_child_t child;
+    many_case = _i;
     ar_test__run_child(body_many, &child);
-    expect_exit(&child, "many blocks", 0);
+    expect_exit(&child, many_options[_i], 0);
     ck_assert_msg(ar_test__output_count(&child, "arheap: ERROR") == 0, "a report:\n%.3000s",
                   child.output);
     long budget = approximate_budget();
@@ -1088,6 +1096,260 @@ START_TEST(more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_war
     ck_assert_msg(ar_test__output_has(&child, "after_free_live=0 bytes=0\n") &&
                       ar_test__output_has(&child, "damaged=0\n"),
                   "blocks left or damaged:\n%.3000s", child.output);
+}
+END_TEST
+
+/* guard_max_live caps the live guarded blocks, whatever the host's
+ * vm.max_map_count: blocks 1 to CAP are guarded, the next ones get
+ * canaries (an overrun of one is still caught, at its free), one warning
+ * says so however many follow, and freeing guarded blocks makes room. */
+enum { CAP = 100, CAP_EXTRA = 50, CAP_FREED = 10 };
+
+static void body_max_live(void)
+{
+    watchdog();
+    set_options("guard=1:guard_align=1:guard_max_live=%d", CAP);
+    static char *blocks[CAP + CAP_EXTRA];
+    int guarded = 0, prefix = 0;
+    for (int i = 0; i < CAP + CAP_EXTRA; i++) {
+        if (i == CAP) {
+            ar_test__note("alloc", __LINE__ + 1);
+            blocks[i] = AR__HEAP__MALLOC(MANY_SIZE, "over the cap");
+        } else {
+            blocks[i] = AR__HEAP__MALLOC(MANY_SIZE, "capped");
+        }
+        memset(blocks[i], 'c', MANY_SIZE);
+        int g = ends_on_a_page(blocks[i], MANY_SIZE);
+        guarded += g;
+        if (g && prefix == i)
+            prefix = i + 1;
+    }
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    ar_test__note("guarded", guarded);
+    ar_test__note("prefix", prefix);
+    ar_test__note("stat", (int)s.guarded_blocks);
+    /* Freed guarded blocks make room for as many new ones, no more. */
+    int resumed = 0;
+    for (int i = 0; i < CAP_FREED; i++) {
+        AR__HEAP__FREE(blocks[i]);
+        blocks[i] = AR__HEAP__MALLOC(MANY_SIZE, "after room was made");
+        resumed += ends_on_a_page(blocks[i], MANY_SIZE);
+    }
+    char *more = AR__HEAP__MALLOC(MANY_SIZE, "over the cap again");
+    ar_heap__get_stats(&s);
+    ar_test__note("resumed", resumed);
+    ar_test__note("more_guarded", ends_on_a_page(more, MANY_SIZE));
+    ar_test__note("stat_after", (int)s.guarded_blocks);
+    /* Block CAP + 1 is canaried: an overrun does not fault; its free
+     * reports it. */
+    touch(blocks[CAP], MANY_SIZE, 'W');
+    ar_test__note("no_fault", 1);
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(blocks[CAP]);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(guard_max_live_caps_the_live_guarded_blocks_with_one_warning)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_max_live, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    ck_assert_msg(ar_test__note_value(&child, "guarded") == CAP &&
+                      ar_test__note_value(&child, "prefix") == CAP &&
+                      ar_test__note_value(&child, "stat") == CAP,
+                  "not exactly blocks 1 to %d guarded:\n%.3000s", CAP, child.output);
+    ck_assert_msg(ar_test__note_value(&child, "resumed") == CAP_FREED &&
+                      ar_test__note_value(&child, "more_guarded") == 0 &&
+                      ar_test__note_value(&child, "stat_after") == CAP,
+                  "freeing %d guarded blocks did not make room for exactly %d:\n%.3000s",
+                  CAP_FREED, CAP_FREED, child.output);
+    ck_assert_msg(ar_test__output_count(&child, "arheap: warning:") == 1 &&
+                      ar_test__output_has(&child, "arheap: warning: guard pages: guard_max_live "
+                                                  "guarded blocks are live; new blocks get "
+                                                  "canaries only until guarded blocks are "
+                                                  "freed\n"),
+                  "expected one warning, about guard_max_live:\n%.3000s", child.output);
+    ck_assert_int_eq(ar_test__note_value(&child, "no_fault"), 1);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  1 byte damaged after the end of the block; the first at "
+                                      "offset 24 (its bytes are at offsets 0 to 23)\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"over the cap\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  found by free at ", "free");
+    ck_assert(!ar_test__output_has(&child, "faulted"));
+    ck_assert(!ar_test__output_has(&child, "[note survived="));
+}
+END_TEST
+
+/*
+ * The kernel refuses a mapping that the budget allowed: the test itself
+ * takes every mapping left (vm.max_map_count less the process's), making
+ * every other page of a PROT_NONE range of its own readable, each such
+ * page two more mappings, until mprotect fails with ENOMEM. A guarded
+ * allocation then gets canaries with the kernel-refused warning, whether
+ * the slot's arena exists (its mprotect is refused) or not (the new arena
+ * is), the program goes on, and once the test unmaps its range guarding
+ * resumes. Past EXHAUST_MOST mappings to take the test skips: a kernel
+ * mapping costs some 200 bytes of kernel memory, and millions would take
+ * long.
+ *
+ * At the limit nothing can be mapped, not even by libc's malloc or by
+ * arheap's own tables: the work done then is first done once before,
+ * unguarded, with quarantine and freed history off, so that libc's heap
+ * and arheap's record pools already hold what it takes.
+ */
+enum { EXHAUST_MOST = 2000000, EXHAUST_CHURN = 200 };
+
+static const struct {
+    size_t size; /* of the block the kernel refuses a mapping for */
+    const char *label;
+} refused_cases[] = {
+    { MANY_SIZE, "the slot's arena exists: mprotect is refused" },
+    { 10008, "the slot needs a new arena: its mmap is refused" },
+};
+#define REFUSED_CASES ((int)(sizeof refused_cases / sizeof refused_cases[0]))
+static int refused_case;
+
+/* Blocks of 24 to 6168 bytes (one or two pages) allocated, written and
+ * freed one at a time: 1 when all were canaried (not guarded). Every size
+ * here is 8 more than a multiple of 16: such a block from libc never ends
+ * on a page (see the top of this file). */
+static int churn_unguarded(void)
+{
+    int ok = 1;
+    for (int i = 0; i < EXHAUST_CHURN; i++) {
+        size_t n = (size_t)(i % 7) * 1024 + 24;
+        char *q = AR__HEAP__MALLOC(n, "churned");
+        ok &= q != NULL && !ends_on_a_page(q, n);
+        if (q != NULL)
+            memset(q, 'q', n);
+        AR__HEAP__FREE(q);
+    }
+    return ok;
+}
+
+static void body_kernel_refuses(void)
+{
+    alarm(60);
+    const size_t size = refused_cases[refused_case].size;
+    set_options("guard=1:guard_align=1:quarantine_bytes=0:freed_history=0");
+    char *first = AR__HEAP__MALLOC(MANY_SIZE, "first");
+    ar_test__note("first_guarded", ends_on_a_page(first, MANY_SIZE));
+    /* The work below, once while mappings can be had. */
+    set_options("guard=0");
+    char *warm = AR__HEAP__MALLOC(size, "warm-up");
+    (void)churn_unguarded();
+    ar_heap__check_all();
+    AR__HEAP__FREE(warm);
+    set_options("guard=1");
+
+    char buf[64];
+    long max = ar_test__read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) > 0 ? atol(buf)
+                                                                                      : -1;
+    long now = count_mappings();
+    if (max <= 0 || now <= 0) {
+        ar_test__note("unreadable", 1);
+        return;
+    }
+    if (max - now > EXHAUST_MOST) {
+        ar_test__note("skip_need", (int)(max - now));
+        return;
+    }
+    const size_t page = page_size();
+    size_t pages = 2 * (size_t)(max - now) + 16; /* room for all that is left, and more */
+    char *range = mmap(NULL, pages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+    if (range == MAP_FAILED) {
+        ar_test__note("no_range", 1);
+        return;
+    }
+    int error = 0;
+    for (size_t i = 1; i + 1 < pages; i += 2) {
+        if (mprotect(range + i * page, page, PROT_READ) != 0) {
+            error = errno;
+            break;
+        }
+    }
+    ar_test__note("enomem", error == ENOMEM);
+
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(size, "refused");
+    ar_test__note("refused_null", p == NULL);
+    if (p == NULL)
+        return;
+    ar_test__note("refused_guarded", ends_on_a_page(p, size));
+    /* The program goes on: the block is usable, more blocks come and go,
+     * canaried, nothing is damaged. */
+    memset(p, 'r', size);
+    ar_test__note("churn_ok", churn_unguarded());
+    ar_test__note("damaged", (int)ar_heap__check_all());
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    ar_test__note("stat_refused", (int)s.guarded_blocks);
+
+    if (munmap(range, pages * page) != 0)
+        _exit(2);
+    char *resumed = AR__HEAP__MALLOC(size, "after the range was unmapped");
+    ar_test__note("resumed_guarded", ends_on_a_page(resumed, size));
+    ar_heap__get_stats(&s);
+    ar_test__note("stat_resumed", (int)s.guarded_blocks);
+    AR__HEAP__FREE(resumed);
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(first);
+    ar_test__note("done", 1);
+}
+
+START_TEST(when_the_kernel_refuses_a_mapping_blocks_get_canaries_until_it_accepts)
+{
+    if (ar_test__skip_under_valgrind(__func__, "Valgrind's address-space manager has a fixed table "
+                                               "of segments and exits long before the kernel's "
+                                               "mapping limit is reached"))
+        return;
+    ar_test_child_t *child = malloc(sizeof *child);
+    const char *label = refused_cases[_i].label;
+    refused_case = _i;
+    ar_test__run_child(body_kernel_refuses, child);
+    int need = ar_test__note_value(child, "skip_need");
+    if (need > 0) {
+        fprintf(stderr,
+                "SKIP: %s: vm.max_map_count leaves %d mappings to take, more than %d: the "
+                "kernel-refused path is not tested on this host\n",
+                __func__, need, EXHAUST_MOST);
+        free(child);
+        return;
+    }
+    expect_exit(child, label, 0);
+    ck_assert_msg(ar_test__note_value(child, "first_guarded") == 1,
+                  "%s: the first block is not guarded:\n%.3000s", label, child->output);
+    ck_assert_msg(ar_test__note_value(child, "enomem") == 1,
+                  "%s: the test could not use up the mappings (mprotect did not fail with "
+                  "ENOMEM):\n%.3000s",
+                  label, child->output);
+    ck_assert_msg(ar_test__note_value(child, "refused_null") == 0 &&
+                      ar_test__note_value(child, "refused_guarded") == 0,
+                  "%s: the allocation the kernel refused a mapping for is not a canaried "
+                  "block:\n%.3000s",
+                  label, child->output);
+    ck_assert_msg(ar_test__output_count(child, "arheap: warning:") == 1 &&
+                      ar_test__output_has(child, "arheap: warning: guard pages: the kernel refused "
+                                                 "another mapping (vm.max_map_count); new blocks "
+                                                 "get canaries only until guarded blocks are "
+                                                 "freed\n"),
+                  "%s: expected one warning, the kernel-refused one:\n%.3000s", label,
+                  child->output);
+    ck_assert_msg(ar_test__note_value(child, "churn_ok") == 1 &&
+                      ar_test__note_value(child, "damaged") == 0 &&
+                      ar_test__note_value(child, "stat_refused") == 1,
+                  "%s: the program did not go on with canaried blocks:\n%.3000s", label,
+                  child->output);
+    ck_assert_msg(ar_test__note_value(child, "resumed_guarded") == 1 &&
+                      ar_test__note_value(child, "stat_resumed") == 2,
+                  "%s: guarding did not resume once mappings were available:\n%.3000s", label,
+                  child->output);
+    ck_assert_int_eq(ar_test__note_value(child, "done"), 1);
+    ck_assert_int_eq(ar_test__output_count(child, "arheap: ERROR"), 0);
+    free(child);
 }
 END_TEST
 
@@ -1784,8 +2046,13 @@ static Suite *guard_suite(void)
 
     TCase *budget = tcase_create("mapping budget");
     tcase_set_timeout(budget, 120);
-    tcase_add_test(budget,
-                   more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning);
+    tcase_add_loop_test(budget,
+                        more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning,
+                        0, MANY_CASES);
+    tcase_add_test(budget, guard_max_live_caps_the_live_guarded_blocks_with_one_warning);
+    tcase_add_loop_test(budget,
+                        when_the_kernel_refuses_a_mapping_blocks_get_canaries_until_it_accepts, 0,
+                        REFUSED_CASES);
     suite_add_tcase(s, budget);
 
     TCase *mappings = tcase_create("mapping count");
