@@ -1473,6 +1473,85 @@ START_TEST(mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated)
 }
 END_TEST
 
+/* -------------------------------------------------------- slot reuse */
+
+/* The process's address space now, in KiB (VmSize); -1 if unknown. */
+static long address_space_kib(void)
+{
+    char status[8192];
+    if (ar_test__read_file("/proc/self/status", status, sizeof status) <= 0)
+        return -1;
+    const char *at = strstr(status, "VmSize:");
+    return at != NULL ? atol(at + strlen("VmSize:")) : -1;
+}
+
+enum { REUSE_CYCLES = 100000 };
+
+/* A freed slot is the next one taken (last freed first): with
+ * quarantine_bytes=0 a block freed and a block of the same page count
+ * allocated next share the address (of two freed, the last one's), and
+ * churning guarded blocks takes neither mappings nor address space (an
+ * arena reserves 64 MiB; without reuse, the 100000 slots below would
+ * fill 15 more arenas). */
+static void body_slot_reuse(void)
+{
+    set_options("guard=1:guard_align=1:quarantine_bytes=0");
+    char *p = AR__HEAP__MALLOC(100, "freed first");
+    AR__HEAP__FREE(p);
+    char *q = AR__HEAP__MALLOC(100, "takes its slot");
+    printf("same_address=%d\n", q == p);
+    /* Two freed: the last freed is taken first. */
+    char *r = AR__HEAP__MALLOC(100, "freed second");
+    AR__HEAP__FREE(q);
+    AR__HEAP__FREE(r);
+    char *t = AR__HEAP__MALLOC(100, "takes the last freed slot");
+    printf("last_freed_first=%d\n", t == r && r != q);
+    AR__HEAP__FREE(t);
+    /* Two sizes, two arenas, each made before the counts start. */
+    AR__HEAP__FREE(AR__HEAP__MALLOC(5000, "makes the arena"));
+    long maps_before = count_mappings();
+    long kib_before = address_space_kib();
+    int guarded = 0;
+    for (int i = 0; i < REUSE_CYCLES; i++) {
+        size_t n = i % 2 == 0 ? 100 : 5000;
+        char *b = AR__HEAP__MALLOC(n, "churned");
+        guarded += ends_on_a_page(b, n);
+        b[0] = b[n - 1] = 'x';
+        AR__HEAP__FREE(b);
+    }
+    printf("guarded=%d\n", guarded);
+    printf("mappings_added=%ld\n", count_mappings() - maps_before);
+    printf("kib_added=%ld\n", address_space_kib() - kib_before);
+}
+
+START_TEST(a_freed_guarded_slot_is_reused_and_churn_costs_no_mappings)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_slot_reuse, &child);
+    expect_exit(&child, "slot reuse", 0);
+    ck_assert_msg(!ar_test__output_has(&child, "arheap"), "arheap said something:\n%.3000s",
+                  child.output);
+    ck_assert_msg(ar_test__output_has(&child, "same_address=1\n"),
+                  "the block allocated after a free did not take the freed slot:\n%.3000s",
+                  child.output);
+    ck_assert_msg(ar_test__output_has(&child, "last_freed_first=1\n"),
+                  "of two freed slots, the last freed was not taken first:\n%.3000s",
+                  child.output);
+    char buf[32];
+    snprintf(buf, sizeof buf, "guarded=%d\n", REUSE_CYCLES);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, buf);
+    long maps = output_number(&child, "mappings_added=");
+    long kib = output_number(&child, "kib_added=");
+    ck_assert_msg(maps >= -4 && maps <= 4,
+                  "%d guarded allocations and frees added %ld mappings:\n%.3000s", REUSE_CYCLES,
+                  maps, child.output);
+    /* Less than one arena (64 MiB) of address space. */
+    ck_assert_msg(kib < 64 * 1024,
+                  "%d guarded allocations and frees took %ld KiB more address space:\n%.3000s",
+                  REUSE_CYCLES, kib, child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ sampling */
 
 enum { SAMPLED = 400 };
@@ -2062,6 +2141,11 @@ static Suite *guard_suite(void)
                         mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated, 0,
                         COUNTED_CASES);
     suite_add_tcase(s, mappings);
+
+    TCase *reuse = tcase_create("slot reuse");
+    tcase_set_timeout(reuse, 60);
+    tcase_add_test(reuse, a_freed_guarded_slot_is_reused_and_churn_costs_no_mappings);
+    suite_add_tcase(s, reuse);
 
     TCase *select = tcase_create("selection");
     tcase_set_timeout(select, 30);
