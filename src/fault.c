@@ -15,10 +15,14 @@
  *     file shows it.
  *
  * Faults that are not at guarded blocks go to the handler that was
- * installed before arheap's (called as it asked to be, with or without
- * SA_SIGINFO), or to the default action. A fault inside this handler (the
- * heap's records being damaged, say) can not loop: a thread that faults
- * while already handling one resets the default action and dies by it.
+ * installed before arheap's, called as it asked to be: with or without
+ * SA_SIGINFO, with its sa_mask blocked and its signal too unless
+ * SA_NODEFER, and once only if SA_RESETHAND; or to the default action.
+ * A fault inside this handler (the heap's records being damaged, or a
+ * block's file name no longer readable, say) can not loop, nor reach the
+ * program's handler: a thread that faults while already handling one
+ * resets the default action and dies by it. The report writes what the
+ * fault itself told before it reads the block's record.
  *
  * Async-signal-safety: the handler allocates nothing and uses no stdio;
  * it reads the slot table without locks, only tries the record's shard
@@ -38,6 +42,10 @@ static struct {
     pthread_once_t once;
     struct sigaction previous_segv;
     struct sigaction previous_bus;
+    /* 1 once a previous handler installed with SA_RESETHAND was called:
+     * its signal's next foreign fault takes the default action. */
+    _Atomic int reset_segv;
+    _Atomic int reset_bus;
 } fault = { PTHREAD_ONCE_INIT };
 
 #if defined(__GNUC__)
@@ -63,21 +71,53 @@ static void ar_heap_fault__die(int sig, const siginfo_t *info)
         (void)raise(sig);
 }
 
+/*
+ * Call the previous handler as the kernel would have: with its sa_mask
+ * blocked, and its signal too unless it asked for SA_NODEFER (arheap's
+ * handler runs with the signal blocked: it is then unblocked); the mask
+ * is restored when it returns. pthread_sigmask is async-signal-safe.
+ */
+static void ar_heap_fault__call(const struct sigaction *previous, int sig, siginfo_t *info,
+                                void *context)
+{
+    sigset_t old, change;
+    change = previous->sa_mask;
+    if (!(previous->sa_flags & SA_NODEFER))
+        sigaddset(&change, sig);
+    (void)pthread_sigmask(SIG_BLOCK, &change, &old);
+    if (previous->sa_flags & SA_NODEFER) {
+        sigemptyset(&change);
+        sigaddset(&change, sig);
+        (void)pthread_sigmask(SIG_UNBLOCK, &change, NULL);
+    }
+    if (previous->sa_flags & SA_SIGINFO)
+        previous->sa_sigaction(sig, info, context);
+    else
+        previous->sa_handler(sig);
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* A fault that is not arheap's: the previous handler's business. */
 static void ar_heap_fault__pass_on(int sig, siginfo_t *info, void *context)
 {
     const struct sigaction *previous = sig == SIGBUS ? &fault.previous_bus : &fault.previous_segv;
-    if (previous->sa_flags & SA_SIGINFO) {
-        if (previous->sa_sigaction != NULL) {
-            previous->sa_sigaction(sig, info, context);
-            return;
-        }
-    } else if (previous->sa_handler == SIG_IGN && info != NULL && info->si_code <= 0) {
-        return; /* a sent signal the program ignores: ignored still */
-    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) {
-        previous->sa_handler(sig);
+    /* sa_handler and sa_sigaction share their storage: SIG_DFL and
+     * SIG_IGN read the same through either. */
+    int handler = previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN;
+    /* A handler installed with SA_RESETHAND is called once; after that
+     * the signal's disposition is the default one, as the kernel would
+     * have made it (arheap's handler stays, for guard-page faults). */
+    if (handler && (previous->sa_flags & SA_RESETHAND)) {
+        _Atomic int *reset = sig == SIGBUS ? &fault.reset_bus : &fault.reset_segv;
+        if (atomic_exchange_explicit(reset, 1, memory_order_relaxed))
+            handler = 0;
+    }
+    if (handler) {
+        ar_heap_fault__call(previous, sig, info, context);
         return;
     }
+    if (previous->sa_handler == SIG_IGN && info != NULL && info->si_code <= 0)
+        return; /* a sent signal the program ignores: ignored still */
     /* Default, or an ignored real fault, which could only loop. */
     ar_heap_fault__die(sig, info);
 }
