@@ -575,6 +575,10 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
     ar_heap_out__str(&out, " in thread ");
     ar_heap_out__dec(&out, f->thread);
     ar_heap_out__str(&out, "\n");
+    /* Out before the record is read: its site names point into the
+     * program's memory, and should reading them fault, the handler dies
+     * at once (fault.c); what the fault itself told is then written. */
+    ar_heap_out__flush(&out);
     ar_heap_report__block(&out, record);
     ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record);
     ar_heap_stack__signal_safe(0);
