@@ -963,6 +963,212 @@ START_TEST(a_guard_fault_is_reported_even_when_the_program_has_a_handler)
 }
 END_TEST
 
+/* The previous handler runs as the kernel would have run it: with its
+ * sa_mask blocked, and its signal blocked unless it asked for SA_NODEFER.
+ * The handler exits with 50, plus 1 when SIGUSR1 is blocked, plus 2 when
+ * SIGSEGV is. */
+static void mask_telling_handler(int sig, siginfo_t *info, void *context)
+{
+    (void)sig;
+    (void)info;
+    (void)context;
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    _exit(50 + sigismember(&now, SIGUSR1) + 2 * sigismember(&now, SIGSEGV));
+}
+
+static void mask_telling_plain_handler(int sig)
+{
+    mask_telling_handler(sig, NULL, NULL);
+}
+
+static const struct {
+    int siginfo;    /* SA_SIGINFO, or a plain handler */
+    int mask_usr1;  /* SIGUSR1 in its sa_mask */
+    int nodefer;    /* SA_NODEFER */
+    int exit_code;  /* what the handler sees */
+    const char *label;
+} mask_cases[] = {
+    { 1, 1, 0, 53, "SA_SIGINFO handler, sa_mask {SIGUSR1}: SIGUSR1 and SIGSEGV blocked" },
+    { 0, 1, 0, 53, "plain handler, sa_mask {SIGUSR1}: SIGUSR1 and SIGSEGV blocked" },
+    { 1, 0, 1, 50, "SA_SIGINFO handler, SA_NODEFER: SIGSEGV not blocked" },
+    { 0, 0, 0, 52, "plain handler, empty sa_mask: SIGSEGV blocked, SIGUSR1 not" },
+};
+#define MASK_CASES ((int)(sizeof mask_cases / sizeof mask_cases[0]))
+static int mask_case;
+
+static void body_previous_mask(void)
+{
+    watchdog();
+    own_page = mmap(NULL, page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (own_page == MAP_FAILED)
+        _exit(2);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (mask_cases[mask_case].mask_usr1)
+        sigaddset(&sa.sa_mask, SIGUSR1);
+    if (mask_cases[mask_case].siginfo) {
+        sa.sa_sigaction = mask_telling_handler;
+        sa.sa_flags = SA_SIGINFO;
+    } else {
+        sa.sa_handler = mask_telling_plain_handler;
+    }
+    if (mask_cases[mask_case].nodefer)
+        sa.sa_flags |= SA_NODEFER;
+    if (sigaction(SIGSEGV, &sa, NULL) != 0)
+        _exit(2);
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    char *p = AR__HEAP__MALLOC(24, "installs the handler");
+    ar_test__note("guarded", ends_on_a_page(p, 24));
+    ((volatile char *)ar_test__opaque(own_page))[0] = 7;
+    ar_test__note("survived", 1);
+}
+
+START_TEST(the_previous_handler_runs_with_its_sa_mask_and_sa_nodefer)
+{
+    ar_test_child_t child;
+    mask_case = _i;
+    const char *label = mask_cases[_i].label;
+    ar_test__run_child(body_previous_mask, &child);
+    expect_exit(&child, label, mask_cases[_i].exit_code);
+    ck_assert_msg(ar_test__note_value(&child, "guarded") == 1,
+                  "%s: the block is not guarded:\n%.3000s", label, child.output);
+    expect_lacks(&child, label, "arheap");
+}
+END_TEST
+
+/* A previous handler installed with SA_RESETHAND is called for one fault;
+ * the next one that is not arheap's takes the default action, as it would
+ * have without arheap, while arheap still reports its own. */
+static char *second_page; /* another PROT_NONE page of the test's */
+static int resethand_then_guard;
+
+static void body_resethand(void)
+{
+    watchdog();
+    own_page = mmap(NULL, 2 * page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (own_page == MAP_FAILED)
+        _exit(2);
+    second_page = own_page + page_size();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = fixing_handler; /* repairs own_page; any other fault: SAW_OTHER */
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    if (sigaction(SIGSEGV, &sa, NULL) != 0)
+        _exit(2);
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    ((volatile char *)ar_test__opaque(own_page))[0] = 7;
+    ar_test__note("fixed", fixed);
+    if (resethand_then_guard)
+        touch(p, 13, 'W');
+    else
+        ((volatile char *)ar_test__opaque(second_page))[0] = 7;
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_previous_handler_with_sa_resethand_is_called_once)
+{
+    ar_test_child_t child;
+    resethand_then_guard = _i;
+    const char *label = _i ? "SA_RESETHAND, then a guard-page fault"
+                           : "SA_RESETHAND, then another fault of the program's";
+    ar_test__run_child(body_resethand, &child);
+    expect_segv(&child, label);
+    ck_assert_msg(ar_test__note_value(&child, "fixed") == 1,
+                  "%s: the handler did not repair the first fault:\n%.3000s", label,
+                  child.output);
+    expect_lacks(&child, label, "[note survived=");
+    if (_i)
+        expect_fault_report(&child, label, "heap-buffer-overflow", 'W', 13,
+                            ": 0 bytes after the end of the block", 13, "thirteen");
+    else
+        expect_lacks(&child, label, "arheap");
+}
+END_TEST
+
+/* ---------------------------------------------- a fault in the handler */
+
+/*
+ * A fault inside arheap's handler can not loop, nor reach the program's
+ * handler: the thread dies by it at once (src/fault.c, ar_heap_fault_busy).
+ * To fault there for real, the allocation's file name is a string in a
+ * page of a temporary file, and the file is then truncated: reading the
+ * name raises SIGBUS. The report of an overrun reads it (the "allocated
+ * at" line) after it wrote what the fault told. The program's own SIGBUS
+ * handler, installed before arheap's, would say so and exit 3.
+ */
+#define HANDLER_MARKER "[the program's SIGBUS handler was called]\n"
+
+static void marker_handler(int sig)
+{
+    (void)sig;
+    (void)!write(STDERR_FILENO, HANDLER_MARKER, sizeof HANDLER_MARKER - 1);
+    _exit(3);
+}
+
+static void body_fault_in_handler(void)
+{
+    watchdog();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = marker_handler;
+    if (sigaction(SIGBUS, &sa, NULL) != 0)
+        _exit(2);
+    const size_t page = page_size();
+    FILE *file = tmpfile();
+    if (file == NULL || ftruncate(fileno(file), (off_t)page) != 0)
+        _exit(2);
+    char *name = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(file), 0);
+    if (name == MAP_FAILED)
+        _exit(2);
+    strcpy(name, "a_file_that_vanishes.c");
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    char *p = ar_heap__malloc(13, name, 42, "named from a file");
+    ar_test__note("guarded", ends_on_a_page(p, 13));
+    struct sigaction now;
+    sigaction(SIGBUS, NULL, &now);
+    ar_test__note("installed", (now.sa_flags & SA_SIGINFO) && now.sa_handler != marker_handler);
+    if (ftruncate(fileno(file), 0) != 0)
+        _exit(2);
+    touch(p, 13, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_fault_inside_the_fault_handler_ends_the_process_at_once)
+{
+    ar_test_child_t child;
+    const char *label = "SIGBUS while reporting";
+    char buf[96];
+    ar_test__run_child(body_fault_in_handler, &child);
+    ck_assert_msg(child.signaled && child.signal == SIGBUS,
+                  "%s: child did not die by SIGBUS (exited=%d code=%d signaled=%d signal=%d); "
+                  "output:\n%.3000s",
+                  label, child.exited, child.exit_code, child.signaled, child.signal,
+                  child.output);
+    ck_assert_msg(ar_test__note_value(&child, "guarded") == 1 &&
+                      ar_test__note_value(&child, "installed") == 1,
+                  "%s: the block is not guarded, or arheap's handler not installed:\n%.3000s",
+                  label, child.output);
+    expect_lacks(&child, label, HANDLER_MARKER);
+    expect_lacks(&child, label, "[note survived=");
+    /* The report's start, once: what the fault told, not the name. */
+    ar_test__expect_has(&child, label, "arheap: ERROR: heap-buffer-overflow on block 0x");
+    ck_assert_msg(ar_test__output_count(&child, "arheap: ERROR:") == 1,
+                  "%s: expected one report's start:\n%.3000s", label, child.output);
+    snprintf(buf, sizeof buf, "  %s at 0x", ACCESS_NAME('W'));
+    ck_assert_msg(ar_test__output_line_has(&child, buf,
+                                           " faulted, offset 13: 0 bytes after the end of the "
+                                           "block"),
+                  "%s: no access line:\n%.3000s", label, child.output);
+    expect_lacks(&child, label, "a_file_that_vanishes.c");
+}
+END_TEST
+
 /* --------------------------------------------------- the mapping budget */
 
 enum { MANY = 120000, MANY_SIZE = 24, RESUMED = 100 };
@@ -2121,7 +2327,15 @@ static Suite *guard_suite(void)
                         a_fault_that_is_not_arheaps_goes_to_the_previous_handler_or_the_default, 0,
                         FOREIGN_CASES);
     tcase_add_test(foreign_tc, a_guard_fault_is_reported_even_when_the_program_has_a_handler);
+    tcase_add_loop_test(foreign_tc, the_previous_handler_runs_with_its_sa_mask_and_sa_nodefer, 0,
+                        MASK_CASES);
+    tcase_add_loop_test(foreign_tc, a_previous_handler_with_sa_resethand_is_called_once, 0, 2);
     suite_add_tcase(s, foreign_tc);
+
+    TCase *reentry = tcase_create("a fault in the handler");
+    tcase_set_timeout(reentry, 30);
+    tcase_add_test(reentry, a_fault_inside_the_fault_handler_ends_the_process_at_once);
+    suite_add_tcase(s, reentry);
 
     TCase *budget = tcase_create("mapping budget");
     tcase_set_timeout(budget, 120);
