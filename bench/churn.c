@@ -18,8 +18,8 @@
  *             a freed block's pages are made PROT_NONE and given back while
  *             it sits in the quarantine (every guarded block counts one or
  *             more whole pages there, so 16 MiB holds at most 4096 of them).
- *             Every malloc and free makes mprotect/madvise system calls,
- *             so this is by far the slowest column.
+ *             Every malloc makes an mprotect and every free an mmap system
+ *             call, so this is by far the slowest column.
  *   sampled   debug plus guard=1:guard_sample=64: one block in 64 is
  *             guarded as above, the others get the debug treatment.
  *   tracking and debug set guard=0 as well, so AR_HEAP_OPTIONS can not
@@ -977,8 +977,8 @@ int main(int argc, char **argv)
                "right after the debug churn (median over repeats); the quarantine is emptied "
                "after every debug phase\n");
         printf("guard    = ar_heap__malloc/ar_heap__free_at with " GUARD_OPTIONS
-               " (debug + every block against a PROT_NONE guard page, mprotect per malloc and "
-               "free; N <= " GUARD_MAX_N_LABEL " only)\n");
+               " (debug + every block against a PROT_NONE guard page, an mprotect per malloc "
+               "and an mmap per free; N <= " GUARD_MAX_N_LABEL " only)\n");
         printf("sampled  = ar_heap__malloc/ar_heap__free_at with " SAMPLED_OPTIONS
                " (debug + one block in " GUARD_SAMPLE_TEXT " against a guard page)\n");
         printf("guard and sampled phases time %" PRIu64 " ops%s after %u untimed ones, which "
