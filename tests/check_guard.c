@@ -64,6 +64,17 @@
 #ifndef AR_GUARD_TSAN
 #define AR_GUARD_TSAN 0
 #endif
+/* The same for AddressSanitizer (gcc: __SANITIZE_ADDRESS__). */
+#if defined(__SANITIZE_ADDRESS__)
+#define AR_GUARD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AR_GUARD_ASAN 1
+#endif
+#endif
+#ifndef AR_GUARD_ASAN
+#define AR_GUARD_ASAN 0
+#endif
 
 /* As ar_test__skip_under_valgrind (tests/ar_test.c), for a test that a
  * ThreadSanitizer build can not run: returns 1, after printing "SKIP under
@@ -73,6 +84,16 @@ static int skip_under_tsan(const char *test, const char *why)
     if (!AR_GUARD_TSAN)
         return 0;
     fprintf(stderr, "SKIP under ThreadSanitizer: %s: %s\n", test, why);
+    return 1;
+}
+
+/* The same for a test that neither sanitizer can run. */
+static int skip_under_sanitizers(const char *test, const char *why)
+{
+    if (!AR_GUARD_TSAN && !AR_GUARD_ASAN)
+        return 0;
+    fprintf(stderr, "SKIP under %s: %s: %s\n",
+            AR_GUARD_TSAN ? "ThreadSanitizer" : "AddressSanitizer", test, why);
     return 1;
 }
 
@@ -1027,6 +1048,10 @@ static void body_previous_mask(void)
 
 START_TEST(the_previous_handler_runs_with_its_sa_mask_and_sa_nodefer)
 {
+    if (skip_under_tsan(__func__, "TSan installs the process's signal handlers itself and calls "
+                                  "the program's from its own, with SIGUSR1 blocked whatever "
+                                  "the handler's sa_mask"))
+        return;
     ar_test_child_t child;
     mask_case = _i;
     const char *label = mask_cases[_i].label;
@@ -1141,6 +1166,12 @@ static void body_fault_in_handler(void)
 
 START_TEST(a_fault_inside_the_fault_handler_ends_the_process_at_once)
 {
+    if (ar_test__skip_under_valgrind(__func__, "Valgrind does not give the program the SIGBUS of "
+                                               "a truncated file's page: it ends the process "
+                                               "itself, by SIGSEGV (\"Can't extend stack ... "
+                                               "during signal delivery\"), so arheap's handler "
+                                               "never sees the second fault"))
+        return;
     ar_test_child_t child;
     const char *label = "SIGBUS while reporting";
     char buf[96];
@@ -1512,6 +1543,10 @@ START_TEST(when_the_kernel_refuses_a_mapping_blocks_get_canaries_until_it_accept
                                                "of segments and exits long before the kernel's "
                                                "mapping limit is reached"))
         return;
+    if (skip_under_sanitizers(__func__, "the sanitizer's runtime maps memory of its own for "
+                                        "the program's allocations, and ends the process "
+                                        "(\"Failed to mmap\") when the kernel refuses"))
+        return;
     ar_test_child_t *child = malloc(sizeof *child);
     const char *label = refused_cases[_i].label;
     refused_case = _i;
@@ -1620,6 +1655,18 @@ static void body_mapping_count(void)
     printf("added all=%ld half=%ld none=%ld\n", all - before, half - before, none - before);
 }
 
+/* How far the counts may stray from two per live block: the checker's
+ * own tables, and slots already split by the first blocks, take a few.
+ * Under Valgrind (make check-valgrind sets AR_HEAP_TEST_VALGRIND=1) the
+ * tool's own mappings are in /proc/self/maps too and grow as the test
+ * runs, by about a hundred: then a tenth of COUNTED, still far from the
+ * 2 * COUNTED that blocks closed with mprotect would leave. */
+static long mapping_slack(void)
+{
+    const char *on = getenv("AR_HEAP_TEST_VALGRIND");
+    return on != NULL && strcmp(on, "1") == 0 ? COUNTED / 10 : 8;
+}
+
 /* The live blocks' mappings, as the child printed them: "added" counts
  * (mappings more than before the blocks) after all were allocated, after
  * every other one was freed, and after all were freed. */
@@ -1645,9 +1692,9 @@ static void run_mapping_count(int i, ar_test_child_t *child, long added[3])
     ck_assert_msg(at != NULL && sscanf(at, "added all=%ld half=%ld none=%ld", &added[0],
                                        &added[1], &added[2]) == 3,
                   "%s: no counts:\n%.3000s", label, child->output);
-    /* Allocated: two mappings per block, give or take a few (the
-     * checker's own tables; slots already split by the first blocks). */
-    ck_assert_msg(added[0] >= 2 * COUNTED - 8 && added[0] <= 2 * COUNTED + 8,
+    /* Allocated: two mappings per block, give or take a few. */
+    long slack = mapping_slack();
+    ck_assert_msg(added[0] >= 2 * COUNTED - slack && added[0] <= 2 * COUNTED + slack,
                   "%s: %ld mappings more for %d live guarded blocks, expected about %d:\n%.3000s",
                   label, added[0], COUNTED, 2 * COUNTED, child->output);
 }
@@ -1658,7 +1705,8 @@ START_TEST(freed_guarded_blocks_cost_no_mapping)
     ar_test_child_t child;
     long added[3];
     run_mapping_count(_i, &child, added);
-    ck_assert_msg(added[2] >= -4 && added[2] <= 8,
+    long slack = mapping_slack();
+    ck_assert_msg(added[2] >= -slack && added[2] <= slack,
                   "%s: %d guarded blocks allocated then freed left %ld mappings more than "
                   "before them (expected none, give or take a few):\n%.3000s",
                   counted_cases[_i].label, COUNTED, added[2], child.output);
@@ -1672,7 +1720,8 @@ START_TEST(mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated)
     long added[3];
     run_mapping_count(_i, &child, added);
     long live = COUNTED / 2;
-    ck_assert_msg(added[1] >= 2 * live - 4 && added[1] <= 2 * live + 8,
+    long slack = mapping_slack();
+    ck_assert_msg(added[1] >= 2 * live - slack && added[1] <= 2 * live + slack,
                   "%s: with %ld of %d guarded blocks live, %ld mappings more than before them "
                   "(expected about %ld, two per live block):\n%.3000s",
                   counted_cases[_i].label, live, COUNTED, added[1], 2 * live, child.output);
