@@ -13,22 +13,59 @@
  * of an interior, stack, global or plain-malloc pointer, STRDUP(NULL).
  *
  * Beside the heap the fuzzer keeps a model: each block's size and the
- * bytes it must hold, which canary zones and poison are damaged and not
- * yet reported, and what is in the quarantine. After every operation the
- * heap's statistics must equal the model's (live blocks and bytes,
- * quarantined blocks, allocations) and errors_reported must have grown by
- * exactly the reports the model predicts: no false report, no missed one.
- * Any difference, or a block whose bytes changed, aborts the fuzzer.
+ * bytes it must hold, which canary zones and poison are damaged (at which
+ * offset) and not yet reported, and what is in the quarantine, oldest
+ * first, with each block's backend size. After every operation the heap's
+ * statistics must equal the model's (live blocks and bytes, quarantined
+ * blocks and, without guard pages, quarantined bytes, allocations) and
+ * errors_reported must have grown by exactly the reports the model
+ * predicts. Any difference, or a block whose bytes changed, aborts the
+ * fuzzer.
+ *
+ * Every report is also read back and compared, one by one, with what the
+ * model predicts, so that a report of the wrong class or about the wrong
+ * block, or a false report and a missed one in the same operation, do not
+ * cancel out in the count. While an input runs, fd 2 is a memfd (the heap
+ * writes its reports to fd 2 only; report_path is the leak report's file,
+ * not the errors'); after each operation the harness reads what is new.
+ * With report_json=1 (first byte's bit 0x2) each JSON line gives the
+ * class ("error"), the address, the block named ("block"."address"), the
+ * operation (free, realloc, call) or what found the damage ("found_by":
+ * free, realloc, check, quarantine eviction) and, for damage, the offset
+ * of the first damaged byte; all must be the model's. With text reports
+ * the header line's class and address are compared. The reports of one
+ * free or realloc come in a known order (its own block's, then those of
+ * the blocks it evicts, each block's poison, tail canary, head canary);
+ * ar_heap__check_all's in any order. Classes: heap-buffer-overflow (a
+ * tail canary, of a live or a freed block), heap-buffer-underflow (a head
+ * canary), write-after-free (the poison), double-free (a quarantined
+ * block, freed or reallocated again), invalid-free (interior, stack,
+ * global, plain-malloc pointer; naming the live block an interior pointer
+ * lies in), invalid-argument (STRDUP(NULL)). A heap pointer that equals
+ * the address of a block freed long before (the freed history outlives
+ * the quarantine, and libc hands the memory out again) may be named a
+ * double-free of that address instead of an invalid free: both pass.
+ * Lines that are no error report (leak listings, the sweep's lines) are
+ * dropped where the model expects no report. In text mode a fuzzed
+ * description gets no newline, which could forge a header line.
  *
  * When damage is reported, as the model knows it: at the damaged block's
  * free or realloc (live blocks), at ar_heap__check_all (every block), and
- * at eviction from the quarantine. The quarantine's budget (64 MiB) is
- * far above what one input can free, so nothing is evicted while an input
- * runs; at its end everything is checked and freed and the quarantine is
- * emptied by setting its budget to 0, so the next input starts from an
- * empty heap. Damaged blocks pending at once are capped at 16 so that a
- * check_all reports them all (it shows up to 64 findings, at most 3 a
- * block).
+ * at eviction from the quarantine. The quarantine's budget is 64 MiB,
+ * far above what one input can free, until an extended operation (below)
+ * sets it to 0 or a few blocks' worth: then each free pushes the freed
+ * block and evicts the oldest while more than the budget is held (the
+ * newest stays; with a budget of 0 the freed block goes straight back and
+ * everything held leaves), and the evicted blocks' damage must be reported
+ * right there, found by "quarantine eviction"; one free shows at most 4
+ * findings and, when it found more, says how many in a line of its own,
+ * and the rest are lost with the blocks. The model sizes a block as
+ * src/block.c lays it out with canaries; with guard pages the budget stays
+ * 64 MiB. At the input's end everything is checked and freed and the
+ * quarantine is emptied by setting its budget to 0, so the next input
+ * starts from an empty heap. Damaged blocks pending at once are capped at
+ * 16 so that a check_all reports them all (it shows up to 64 findings, at
+ * most 3 a block).
  *
  * Extended operations (first byte's bit 0x80: opcodes are then taken
  * modulo 16, not 14, and 14 and 15 are these):
@@ -60,22 +97,32 @@
  *   them (or, leaky, forgets one when an allocation fails): n + 1 runs, n
  *   failures injected, no report, and for the leaky body n - 1 failing
  *   runs, the first at allocation 2; the model's fail_* options come back
- *   after it.
+ *   after it. (Skipped while a small budget could evict a damaged block
+ *   during the sweep: that report would count against its runs.)
+ * - with the fail_* options all off, a new quarantine budget: 0, a few
+ *   blocks' worth (up to 2976 bytes) or 64 MiB again, as described above.
  *
- * With guard pages the deliberate writes are left out (they would fault,
- * which is the guard pages' way to report them, not this fuzzer's): the
- * frees, reallocs and bad pointers still run, through guard slots.
+ * With guard pages the deliberate writes are left out: they would fault,
+ * which is the guard pages' way to report them, and the fault handler
+ * (src/fault.c) reports and then lets the process die: a faulting
+ * instruction cannot be skipped, whatever on_error says, and the fuzzer
+ * would die with it. They are not driven in-process; guard-page faults are
+ * covered by tests/check_guard.c, each in a forked child. The frees,
+ * reallocs and bad pointers still run here, through guard slots.
  *
- * The heap runs with on_error=continue and leak_report=0. Run with
- * -close_fd_mask=2 to keep arheap's reports off the terminal: the
- * fuzzer's own diagnostics go to a copy of stderr taken at start-up.
+ * The heap runs with on_error=continue and leak_report=0. Its reports go
+ * to the capture, never to the terminal; the fuzzer's own diagnostics (a
+ * mismatch prints the reports expected, those found and the heap's text)
+ * and AddressSanitizer's reports go to a copy of stderr taken at start-up.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ar_heap.h"
@@ -85,6 +132,10 @@
 #if __has_include(<sanitizer/lsan_interface.h>)
 #include <sanitizer/lsan_interface.h>
 #define HAVE_LSAN_INTERFACE 1
+#endif
+#if __has_include(<sanitizer/common_interface_defs.h>)
+#include <sanitizer/common_interface_defs.h>
+#define HAVE_SANITIZER_REPORT_FD 1
 #endif
 #endif
 
@@ -114,17 +165,55 @@
 #define DAMAGE_TAIL 0x2u
 #define DAMAGE_POISON 0x4u
 
+/* The heap's block layout with canaries (src/block.c): a 16-byte head
+ * zone, then the user bytes, then at least 16 bytes of tail, rounded up to
+ * max_align_t's alignment. A held block counts `total` bytes against
+ * quarantine_bytes. */
+#define CANARY_HEAD 16
+#define CANARY_TAIL 16
+#define BLOCK_ALIGN ((size_t)_Alignof(max_align_t))
+
+/* Reports one operation may write and the harness compares. */
+#define REPORTS_MAX 128
+/* Findings one free or realloc reports (AR_HEAP_FINDINGS_MAX): its own
+ * damage, then that of the blocks it evicts; more are counted, not shown. */
+#define FREE_FINDINGS_MAX 4
+#define CAPTURE_MAX ((size_t)1 << 20)
+
 typedef struct block_s {
     unsigned char *p;
     size_t size;
+    size_t total;    /* backend bytes (canary layout; unknown with guard pages) */
     unsigned seed;   /* byte i holds pattern(seed, i) */
     unsigned damage; /* DAMAGE_* not yet reported */
+    long long off_head, off_tail, off_poison; /* the damaged byte of each zone */
     ar_heap_mark_t seq; /* its allocation's number: the mark it is counted after */
     int allowed;     /* ar_heap__allow_leak said yes, or its description says so */
 } block_t;
 
+/* A report as the model expects it, or as the heap wrote it. */
+typedef struct report_s {
+    char kind[32];     /* "heap-buffer-overflow", "double-free", ... */
+    uintptr_t addr;    /* the address the report is about; 0: none */
+    uintptr_t block;   /* the block it names (JSON "block"), 0: none */
+    char how[32];      /* operation (free, realloc, call) or found_by (damage) */
+    long long offset;  /* first damaged byte, for damage */
+    int has_offset;
+    int or_double_free; /* a double-free of addr is as good (see expect_bad_pointer) */
+    int used;          /* matched, while comparing */
+} report_t;
+
 static struct {
     int report_fd; /* stderr as it was at start-up */
+    int capture_fd; /* a memfd that fd 2 points at while an input runs */
+    int saved_fd2;  /* fd 2 as libFuzzer left it, while redirected */
+    off_t capture_at; /* captured bytes already read */
+    report_t want[REPORTS_MAX]; /* expected from the current operation */
+    size_t want_count;
+    size_t want_unshown; /* a free's findings in all, when more than it shows; else 0 */
+    int json;            /* report_json=1: reports are checked field by field */
+    size_t budget;       /* quarantine_bytes in force */
+    size_t held_bytes;   /* sum of the held blocks' totals (not with guard pages) */
     block_t live[SLOTS];
     int used[SLOTS];
     block_t held[QUARANTINE_MAX]; /* model of the quarantine, oldest first */
@@ -160,12 +249,272 @@ static struct {
 
 static char global_bytes[32];
 
-static void fail(const char *what, size_t expected, size_t got)
+/* ---------------------------------------------------------------- captured reports */
+
+/* While an input runs, fd 2 is a memfd: every report the heap writes
+ * lands there, and after each operation the harness reads what is new and
+ * compares it with what the model expects. */
+static char capture_buf[CAPTURE_MAX + 1];
+static size_t capture_len; /* bytes of the last read, kept for diagnostics */
+static report_t seen[REPORTS_MAX];
+static size_t seen_count;
+
+static void stop_capture(void)
 {
+    if (fz.saved_fd2 >= 0) {
+        (void)dup2(fz.saved_fd2, 2);
+        close(fz.saved_fd2);
+        fz.saved_fd2 = -1;
+    }
+}
+
+static void start_capture(void)
+{
+    if (ftruncate(fz.capture_fd, 0) != 0 || lseek(fz.capture_fd, 0, SEEK_SET) != 0)
+        abort();
+    fz.capture_at = 0;
+    capture_len = 0;
+    fz.saved_fd2 = dup(2);
+    if (fz.saved_fd2 < 0 || dup2(fz.capture_fd, 2) != 2)
+        abort();
+}
+
+static void print_reports(const char *title, const report_t *r, size_t n)
+{
+    dprintf(fz.report_fd, "heap_ops_fuzzer: %s (%zu):\n", title, n);
+    for (size_t i = 0; i < n; i++)
+        dprintf(fz.report_fd, "  %s at 0x%jx, block 0x%jx, %s%s, offset %lld%s\n", r[i].kind,
+                (uintmax_t)r[i].addr, (uintmax_t)r[i].block, r[i].how,
+                r[i].how[0] == '\0' ? "(none)" : "", r[i].has_offset ? r[i].offset : 0,
+                r[i].or_double_free ? " (or a double-free of that address)" : "");
+}
+
+static void fail(const char *what, size_t expected, size_t got_value)
+{
+    stop_capture();
     dprintf(fz.report_fd, "heap_ops_fuzzer: MODEL MISMATCH at operation %zu: %s: expected %zu, "
-                          "got %zu\n", fz.op, what, expected, got);
+                          "got %zu\n", fz.op, what, expected, got_value);
+    if (fz.want_count > 0 || seen_count > 0) {
+        print_reports("reports expected", fz.want, fz.want_count);
+        print_reports("reports found", seen, seen_count);
+    }
+    if (capture_len > 0)
+        dprintf(fz.report_fd, "heap_ops_fuzzer: what the heap wrote:\n%.*s\n", (int)capture_len,
+                capture_buf);
     abort();
 }
+
+/* What the heap wrote to fd 2 since the last read, NUL-terminated in
+ * capture_buf. */
+static void read_capture(void)
+{
+    off_t end = lseek(fz.capture_fd, 0, SEEK_CUR);
+    if (end < fz.capture_at)
+        fail("captured output's end (then the bytes already read)", (size_t)fz.capture_at,
+             (size_t)end);
+    size_t n = (size_t)(end - fz.capture_at);
+    if (n > CAPTURE_MAX)
+        fail("bytes of reports written by one operation (at most, then written)", CAPTURE_MAX, n);
+    size_t have = 0;
+    while (have < n) {
+        ssize_t r = pread(fz.capture_fd, capture_buf + have, n - have, fz.capture_at + (off_t)have);
+        if (r <= 0)
+            fail("reading the captured reports (bytes, then read)", n, have);
+        have += (size_t)r;
+    }
+    capture_buf[n] = '\0';
+    capture_len = n;
+    fz.capture_at = end;
+}
+
+/* Output that is no error report (a leak listing, the sweep's lines),
+ * where none can be: dropped. Descriptions, written raw there, could
+ * look like anything. */
+static void discard_capture(void)
+{
+    if (fz.want_count != 0)
+        fail("reports expected before output is dropped", 0, fz.want_count);
+    read_capture();
+}
+
+static void copy_field(char *out, size_t size, const char *from, const char *stop)
+{
+    size_t n = (size_t)(stop - from);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, from, n);
+    out[n] = '\0';
+}
+
+/* The JSON value after "key": in [line, end): a string's text (the values
+ * read here hold no escapes), "" for null. Returns a pointer past it. */
+static const char *json_value(const char *line, const char *key, char *out, size_t size)
+{
+    char needle[40];
+    snprintf(needle, sizeof needle, "\"%s\":", key);
+    const char *at = strstr(line, needle);
+    if (at == NULL)
+        fail("a JSON report without a field (line offset)", 0, 0);
+    at += strlen(needle);
+    if (*at == '"') {
+        const char *close = strchr(at + 1, '"');
+        if (close == NULL)
+            fail("a JSON string without its end", 0, 0);
+        copy_field(out, size, at + 1, close);
+        return close + 1;
+    }
+    if (strncmp(at, "null", 4) == 0) {
+        out[0] = '\0';
+        return at + 4;
+    }
+    const char *stop = at;
+    while (*stop != ',' && *stop != '}' && *stop != '\0')
+        stop++;
+    copy_field(out, size, at, stop);
+    return stop;
+}
+
+/* One line of report_json=1: {"tool":"arheap","error":...,"pid":...,
+ * "address":...,"operation":...,"site":...,"found_by":...,"detail":...,
+ * "block":{"address":...}|null[,"offset":...]} (src/report.c). The
+ * description inside "block" is escaped, so no key can be forged there;
+ * keys are looked for in that order, each after the one before. */
+static void parse_json(const char *line, report_t *r)
+{
+    char text[40];
+    const char *at = json_value(line, "error", r->kind, sizeof r->kind);
+    at = json_value(at, "address", text, sizeof text);
+    r->addr = (uintptr_t)strtoull(text, NULL, 16);
+    char operation[32];
+    at = json_value(at, "operation", operation, sizeof operation);
+    char found_by[32];
+    at = json_value(at, "found_by", found_by, sizeof found_by);
+    snprintf(r->how, sizeof r->how, "%s", operation[0] != '\0' ? operation : found_by);
+    const char *block = strstr(at, "\"block\":");
+    if (block == NULL)
+        fail("a JSON report without its block", 0, 0);
+    r->block = 0;
+    if (strncmp(block, "\"block\":{", 9) == 0) {
+        at = json_value(block, "address", text, sizeof text);
+        r->block = (uintptr_t)strtoull(text, NULL, 16);
+    }
+    const char *offset = strstr(at, "\"offset\":");
+    r->has_offset = offset != NULL;
+    r->offset = offset != NULL ? strtoll(offset + 9, NULL, 10) : 0;
+}
+
+/* The header of a text report: "arheap: ERROR: <kind>[ of | on block
+ * 0x...] (pid N)". Only the kind and the address are compared. */
+static void parse_text(const char *line, report_t *r)
+{
+    const char *kind = line + strlen("arheap: ERROR: ");
+    const char *stop = strchr(kind, ' ');
+    if (stop == NULL)
+        fail("a text report's header without its end", 0, 0);
+    copy_field(r->kind, sizeof r->kind, kind, stop);
+    const char *hex = strstr(stop, "0x");
+    const char *pid = strstr(stop, " (pid ");
+    r->addr = hex != NULL && (pid == NULL || hex < pid) ? (uintptr_t)strtoull(hex, NULL, 16) : 0;
+}
+
+/* The line that says how many findings a free could not show. */
+static const char unshown_text[] = " more damaged blocks were found than one report holds (";
+
+/* Read the reports written since the last call into seen[]. */
+static void collect_reports(size_t *unshown_found)
+{
+    read_capture();
+    seen_count = 0;
+    *unshown_found = 0;
+    for (char *line = capture_buf; *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        int json_line = strncmp(line, "{\"tool\":\"arheap\"", 16) == 0;
+        int text_line = strncmp(line, "arheap: ERROR: ", 15) == 0;
+        if (json_line || text_line) {
+            if (json_line != fz.json)
+                fail("a report in the other format (report_json, then JSON)", (size_t)fz.json,
+                     (size_t)json_line);
+            if (seen_count == REPORTS_MAX)
+                fail("reports written by one operation (at most)", REPORTS_MAX, seen_count + 1);
+            report_t *r = &seen[seen_count++];
+            memset(r, 0, sizeof *r);
+            if (json_line)
+                parse_json(line, r);
+            else
+                parse_text(line, r);
+        } else if (strncmp(line, "arheap: ", 8) == 0 && strstr(line, unshown_text) != NULL) {
+            const char *all = strstr(line, unshown_text) + strlen(unshown_text);
+            *unshown_found = (size_t)strtoull(all, NULL, 10);
+        }
+        if (nl != NULL)
+            *nl = '\n';
+        line = nl != NULL ? nl + 1 : line + strlen(line);
+    }
+}
+
+static int report_matches(const report_t *w, const report_t *g)
+{
+    if (strcmp(w->kind, g->kind) == 0 && w->addr == g->addr) {
+        if (!fz.json)
+            return 1;
+        return w->block == g->block && strcmp(w->how, g->how) == 0 &&
+               w->has_offset == g->has_offset && (!w->has_offset || w->offset == g->offset);
+    }
+    /* An address the freed history still names: a double-free of it. */
+    if (w->or_double_free && strcmp(g->kind, "double-free") == 0 && w->addr == g->addr)
+        return !fz.json || (g->block == w->addr && strcmp(w->how, g->how) == 0);
+    return 0;
+}
+
+/* Compare what the heap reported with what the model expects: the same
+ * reports, in order (one free's reports come in a known order), or in any
+ * order (check_all walks its table in no order the model knows). */
+static void verify_reports(int any_order)
+{
+    size_t unshown_found;
+    collect_reports(&unshown_found);
+    if (seen_count != fz.want_count)
+        fail("error reports written (the model's, then the heap's)", fz.want_count, seen_count);
+    for (size_t i = 0; i < fz.want_count; i++)
+        fz.want[i].used = 0;
+    for (size_t i = 0; i < seen_count; i++) {
+        size_t j = i;
+        if (any_order)
+            for (j = 0; j < fz.want_count; j++)
+                if (!fz.want[j].used && report_matches(&fz.want[j], &seen[i]))
+                    break;
+        if (j == fz.want_count || !report_matches(&fz.want[j], &seen[i]))
+            fail("a report's class, address, block, operation or offset (report)", i, i);
+        fz.want[j].used = 1;
+    }
+    if (unshown_found != fz.want_unshown)
+        fail("findings of one free in all, said when more than it shows", fz.want_unshown,
+             unshown_found);
+    fz.want_count = 0;
+    fz.want_unshown = 0;
+}
+
+/* The model expects a report from the current operation. */
+static void expect(const char *kind, const void *addr, const void *block, const char *how,
+                   int has_offset, long long offset, int or_double_free)
+{
+    if (fz.want_count == REPORTS_MAX)
+        fail("reports expected from one operation (at most)", REPORTS_MAX, fz.want_count + 1);
+    report_t *r = &fz.want[fz.want_count++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->kind, sizeof r->kind, "%s", kind);
+    r->addr = (uintptr_t)addr;
+    r->block = (uintptr_t)block;
+    snprintf(r->how, sizeof r->how, "%s", how);
+    r->has_offset = has_offset;
+    r->offset = offset;
+    r->or_double_free = or_double_free;
+    fz.expected_errors++;
+}
+
+/* ---------------------------------------------------------------- the model */
 
 static uint8_t next_byte(void)
 {
@@ -202,6 +551,8 @@ static void check_stats(void)
         fail("live_bytes", fz.live_bytes, now.live_bytes);
     if (now.quarantine_blocks != fz.held_count)
         fail("quarantine_blocks", fz.held_count, now.quarantine_blocks);
+    if (!fz.guard && now.quarantine_bytes != fz.held_bytes)
+        fail("quarantine_bytes", fz.held_bytes, now.quarantine_bytes);
     if (now.total_allocations - fz.base.total_allocations != fz.allocations)
         fail("total_allocations", fz.allocations,
              now.total_allocations - fz.base.total_allocations);
@@ -268,21 +619,79 @@ static void verify_fill(const unsigned char *p, size_t from, size_t to, unsigned
             fail("a new block's fill (offset, then found)", i, p[i]);
 }
 
-/* Damage zones a block reports when checked: one report each. */
-static size_t damage_reports(unsigned damage)
+/* The reports of block b's damage, in the order the heap checks its
+ * zones (poison, tail canary, head canary), found by `how`: the first
+ * `room` are expected, the rest are lost (a free shows FREE_FINDINGS_MAX
+ * findings). The damage is then no longer pending. Returns the zones. */
+static size_t expect_damage(block_t *b, const char *how, size_t room)
 {
-    return (size_t)((damage & DAMAGE_HEAD) != 0) + ((damage & DAMAGE_TAIL) != 0) +
-           ((damage & DAMAGE_POISON) != 0);
-}
-
-/* A block's pending damage is reported now (free, realloc or check). */
-static void damage_reported(block_t *b)
-{
+    static const struct {
+        unsigned zone;
+        const char *kind;
+    } zones[3] = { { DAMAGE_POISON, "write-after-free" },
+                   { DAMAGE_TAIL, "heap-buffer-overflow" },
+                   { DAMAGE_HEAD, "heap-buffer-underflow" } };
+    size_t n = 0;
+    for (int z = 0; z < 3; z++) {
+        if (!(b->damage & zones[z].zone))
+            continue;
+        long long offset = zones[z].zone == DAMAGE_POISON ? b->off_poison
+                           : zones[z].zone == DAMAGE_TAIL ? b->off_tail
+                                                          : b->off_head;
+        if (n < room)
+            expect(zones[z].kind, b->p, b->p, how, 1, offset, 0);
+        n++;
+    }
     if (b->damage != 0) {
-        fz.expected_errors += damage_reports(b->damage);
         fz.damaged--;
         b->damage = 0;
     }
+    return n;
+}
+
+/* The backend bytes of a block with canaries (src/block.c). */
+static size_t canary_total(size_t size)
+{
+    return CANARY_HEAD + ((size + CANARY_TAIL + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1));
+}
+
+/* The oldest held block leaves the quarantine: its damage is reported
+ * (up to `room` findings), its memory goes back. Returns its findings. */
+static size_t evict_oldest(size_t room)
+{
+    block_t *b = &fz.held[0];
+    size_t found = expect_damage(b, "quarantine eviction", room);
+    fz.held_bytes -= b->total;
+    fz.outstanding -= b->size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD);
+    fz.held_count--;
+    memmove(&fz.held[0], &fz.held[1], fz.held_count * sizeof fz.held[0]);
+    return found;
+}
+
+/* Block b, no longer live, was freed by `how` (free or realloc): its own
+ * damage is reported, then it enters the quarantine (not with a budget of
+ * 0) and the oldest blocks leave while more than the budget is held, the
+ * newest staying even alone over it (src/quarantine.c), their damage
+ * reported as they go. One free shows FREE_FINDINGS_MAX findings and says
+ * how many it found when it found more. */
+static void model_free(block_t *b, const char *how)
+{
+    size_t found = expect_damage(b, how, FREE_FINDINGS_MAX);
+    if (fz.budget != 0) {
+        if (fz.held_count == QUARANTINE_MAX)
+            fail("quarantine model overflow", QUARANTINE_MAX, fz.held_count);
+        fz.held[fz.held_count++] = *b;
+        fz.held_bytes += b->total;
+    } else {
+        fz.outstanding -= b->size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD);
+    }
+    while (fz.held_count > 0 &&
+           (fz.budget == 0 || (fz.held_bytes > fz.budget && fz.held_count > 1))) {
+        size_t shown = found < FREE_FINDINGS_MAX ? found : FREE_FINDINGS_MAX;
+        found += evict_oldest(FREE_FINDINGS_MAX - shown);
+    }
+    if (found > FREE_FINDINGS_MAX)
+        fz.want_unshown = found;
 }
 
 /* A new block enters slot s: count it, check its fill, give it a pattern.
@@ -296,6 +705,7 @@ static void adopt(int s, unsigned char *p, size_t size, size_t known, int filled
         fail("an allocation returned NULL (size)", size, 0);
     b->p = p;
     b->size = size;
+    b->total = canary_total(size);
     b->damage = 0;
     b->seq = fz.base_mark + fz.allocations + 1;
     b->allowed = desc_allows(desc);
@@ -309,19 +719,18 @@ static void adopt(int s, unsigned char *p, size_t size, size_t known, int filled
     fz.allocations++;
 }
 
-/* Slot s's block was freed (free or realloc): into the model's quarantine. */
-static void retire(int s)
+/* Slot s's block was freed by `how` (free or realloc). */
+static void retire(int s, const char *how)
 {
-    block_t *b = &fz.live[s];
-    damage_reported(b);
-    if (!fz.guard) /* a guarded block's pages are PROT_NONE in the quarantine */
-        verify_fill(b->p, 0, b->size, FILL_FREED);
+    block_t b = fz.live[s];
     fz.used[s] = 0;
     fz.live_count--;
-    fz.live_bytes -= b->size;
-    if (fz.held_count == QUARANTINE_MAX)
-        fail("quarantine model overflow", QUARANTINE_MAX, fz.held_count);
-    fz.held[fz.held_count++] = *b;
+    fz.live_bytes -= b.size;
+    /* A guarded block's pages are PROT_NONE in the quarantine; with a
+     * budget of 0 the block went back to libc. */
+    if (!fz.guard && fz.budget != 0)
+        verify_fill(b.p, 0, b.size, FILL_FREED);
+    model_free(&b, how);
 }
 
 static void op_free(int s)
@@ -330,7 +739,7 @@ static void op_free(int s)
         return;
     verify_pattern(&fz.live[s], 0, fz.live[s].size);
     AR__HEAP__FREE(fz.live[s].p);
-    retire(s);
+    retire(s, "free");
 }
 
 static char desc_buf[96];
@@ -347,6 +756,11 @@ static const char *next_desc(uint8_t op)
         desc_buf[i] = (char)next_byte();
         if (desc_buf[i] == '\0')
             break;
+        /* A text report prints the description raw: a newline there
+         * could start a line that looks like a report's header. (JSON
+         * escapes it, and gets every byte.) */
+        if (desc_buf[i] == '\n' && !fz.json)
+            desc_buf[i] = ' ';
     }
     desc_buf[i] = '\0';
     return desc_buf;
@@ -415,7 +829,7 @@ static void op_realloc(int s, uint8_t op)
         unsigned char *r = AR__HEAP__REALLOC(b->p, 0, desc);
         if (r != NULL)
             fail("REALLOC(p, 0) returned a block", 0, 1);
-        retire(s);
+        retire(s, "realloc");
         return;
     }
     block_t old = *b;
@@ -436,7 +850,7 @@ static void op_realloc(int s, uint8_t op)
     moved.p = p;
     verify_pattern(&moved, 0, kept);
     /* The old block is freed by the realloc: model it as a free. */
-    retire(s);
+    retire(s, "realloc");
     fz.live[s].seed = old.seed;
     adopt(s, p, size, kept, 1, desc);
 }
@@ -467,6 +881,7 @@ static void op_overrun(int s)
     if (b->damage == 0)
         damaging(b);
     b->damage |= DAMAGE_TAIL;
+    b->off_tail = (long long)(b->size + k);
 }
 
 /* A write before the start (offset -1..-16: the head canary). */
@@ -481,6 +896,7 @@ static void op_underrun(int s)
     if (b->damage == 0)
         damaging(b);
     b->damage |= DAMAGE_HEAD;
+    b->off_head = -1 - (long long)k;
 }
 
 /* The held block an argument byte names, or NULL when none is held. */
@@ -507,8 +923,10 @@ static void op_write_after_free(uint8_t op)
         if (b->damage == 0)
             verify_fill(b->p, 0, b->size, FILL_FREED);
         b->p[where % b->size] ^= 0xff;
+        b->off_poison = (long long)(where % b->size);
     } else {
         b->p[b->size + where % 16] ^= 0xff;
+        b->off_tail = (long long)(b->size + where % 16);
     }
     if (b->damage == 0)
         damaging(b);
@@ -526,7 +944,21 @@ static void op_double_free(uint8_t op)
     } else {
         AR__HEAP__FREE(b->p);
     }
-    fz.expected_errors++;
+    expect("double-free", b->p, b->p, (op & 0x40) ? "realloc" : "free", 0, 0, 0);
+}
+
+/*
+ * A pointer that is no block's start: an invalid-free of that pointer,
+ * naming the live block it lies in (one past the end counts) or no block.
+ * A heap pointer may also equal the address of a block freed before and
+ * still in the freed history (freed_history: blocks of earlier inputs, or
+ * evicted ones), whose memory libc gave out again: the heap then calls it
+ * a double free of that address, which is as good. A stack or global
+ * pointer never can be.
+ */
+static void expect_bad_pointer(const void *ptr, const void *inside, const char *how, int heap)
+{
+    expect("invalid-free", ptr, inside, how, 0, 0, heap);
 }
 
 static void op_invalid_free(int s, uint8_t op)
@@ -534,25 +966,32 @@ static void op_invalid_free(int s, uint8_t op)
     uint8_t k = next_byte();
     char local[16];
     void *plain;
+    unsigned char *bad;
     switch (op % 5) {
     case 0: /* interior pointer of a live block, 1..size bytes in */
         if (!fz.used[s] || fz.live[s].size == 0)
             return;
-        AR__HEAP__FREE(fz.live[s].p + 1 + k % fz.live[s].size);
+        bad = fz.live[s].p + 1 + k % fz.live[s].size;
+        AR__HEAP__FREE(bad);
+        expect_bad_pointer(bad, fz.live[s].p, "free", 1);
         break;
     case 1: /* interior pointer of a quarantined block */
     {
         block_t *b = pick_held();
         if (b == NULL || b->size == 0)
             return;
-        AR__HEAP__FREE(b->p + 1 + k % b->size);
+        bad = b->p + 1 + k % b->size;
+        AR__HEAP__FREE(bad);
+        expect_bad_pointer(bad, NULL, "free", 1);
         break;
     }
     case 2:
         AR__HEAP__FREE(local + k % sizeof local);
+        expect_bad_pointer(local + k % sizeof local, NULL, "free", 0);
         break;
     case 3:
         AR__HEAP__FREE(global_bytes + k % sizeof global_bytes);
+        expect_bad_pointer(global_bytes + k % sizeof global_bytes, NULL, "free", 0);
         break;
     default: /* a block from plain malloc: must not reach libc's free */
         plain = malloc(1 + k);
@@ -564,32 +1003,27 @@ static void op_invalid_free(int s, uint8_t op)
         } else {
             AR__HEAP__FREE(plain);
         }
+        expect_bad_pointer(plain, NULL, (op & 0x40) ? "realloc" : "free", 1);
         free(plain); /* ASan reports a double free if arheap freed it */
         break;
     }
-    fz.expected_errors++;
 }
 
-/* ar_heap__check_all: every pending damage is reported, once. */
+/* ar_heap__check_all: every pending damage is reported, once, in no
+ * order the model knows. */
 static void op_check_all(void)
 {
+    verify_reports(0); /* what the operation before it wrote */
     size_t blocks = fz.damaged;
-    size_t reports = 0;
-    for (int s = 0; s < SLOTS; s++)
-        if (fz.used[s])
-            reports += damage_reports(fz.live[s].damage);
-    for (size_t i = 0; i < fz.held_count; i++)
-        reports += damage_reports(fz.held[i].damage);
     size_t found = ar_heap__check_all();
     if (found != blocks)
         fail("ar_heap__check_all's damaged blocks", blocks, found);
-    fz.expected_errors += reports;
     for (int s = 0; s < SLOTS; s++)
         if (fz.used[s])
-            fz.live[s].damage = 0;
+            (void)expect_damage(&fz.live[s], "check", SIZE_MAX);
     for (size_t i = 0; i < fz.held_count; i++)
-        fz.held[i].damage = 0;
-    fz.damaged = 0;
+        (void)expect_damage(&fz.held[i], "check", SIZE_MAX);
+    verify_reports(1);
 }
 
 static void op_misc(uint8_t op)
@@ -598,7 +1032,7 @@ static void op_misc(uint8_t op)
     case 0: /* STRDUP(NULL): invalid-argument, NULL */
         if (AR__HEAP__STRDUP(NULL, "null string") != NULL)
             fail("STRDUP(NULL) returned a block", 0, 1);
-        fz.expected_errors++;
+        expect("invalid-argument", NULL, NULL, "call", 0, 0, 0);
         break;
     case 1: { /* sizes no heap can give: NULL, no report (an allocation all the same) */
         int fails = attempt_fails();
@@ -762,6 +1196,7 @@ static void op_leaks(int s)
         ar_heap_mark_t mark = pick_mark();
         size_t want = model_leaks_since(mark);
         size_t got = ar_heap__leaks_since(mark, (sub & 0x10) != 0);
+        discard_capture(); /* the listing */
         if (got != want)
             fail("ar_heap__leaks_since", want, got);
         break;
@@ -794,12 +1229,12 @@ typedef struct sweep_body_s {
 static void sweep_free(unsigned char *p, size_t size)
 {
     AR__HEAP__FREE(p);
-    if (fz.held_count == QUARANTINE_MAX)
-        fail("quarantine model overflow", QUARANTINE_MAX, fz.held_count);
-    block_t *h = &fz.held[fz.held_count++];
-    memset(h, 0, sizeof *h);
-    h->p = p;
-    h->size = size;
+    block_t h;
+    memset(&h, 0, sizeof h);
+    h.p = p;
+    h.size = size;
+    h.total = canary_total(size);
+    model_free(&h, "free");
 }
 
 static void sweep_body(void *arg)
@@ -837,9 +1272,16 @@ static void op_sweep(uint8_t b)
     if (fz.outstanding + 16 * (sb.size + GUARD_OVERHEAD) > HELD_MAX ||
         fz.held_count + 32 > QUARANTINE_MAX)
         return;
+    /* The body's frees may evict held blocks (a small quarantine_bytes):
+     * none may be damaged, or its report would count against the runs. */
+    if (fz.budget != BIG_BUDGET)
+        for (size_t i = 0; i < fz.held_count; i++)
+            if (fz.held[i].damage != 0)
+                return;
     ar_heap_sweep_t out;
     memset(&out, 0xa5, sizeof out);
     size_t failing = ar_heap__sweep_failures(sweep_body, &sb, (b & 0x40) ? NULL : &out);
+    discard_capture(); /* its lines about the leaky runs, with leak listings */
     size_t want_failing = sb.leaky && sb.n >= 2 ? sb.n - 1 : 0;
     fz.allocations += sb.allocated;
     fz.injected += sb.nulls;
@@ -874,7 +1316,11 @@ static void op_sweep(uint8_t b)
 /* Opcode 15 (extended): set the fail_* options. fail_nth and fail_every
  * say which allocations fail, and the model checks each; with fail_random
  * any allocation may fail, and the model counts the NULLs. Setting
- * options restarts the heap's count of allocations, and the model's. */
+ * options restarts the heap's count of allocations, and the model's.
+ * Turning them all off may also set a new quarantine budget (not with
+ * guard pages, whose blocks' totals the model does not know): 0, a few
+ * blocks' worth, or back to 64 MiB. A smaller budget evicts at the next
+ * free or realloc, and the damage of the blocks evicted is reported then. */
 static void op_inject(void)
 {
     uint8_t b = next_byte();
@@ -899,12 +1345,15 @@ static void op_inject(void)
         fz.fail_random = 1;
         break;
     default: /* all off */
+        if (!fz.guard)
+            fz.budget = n % 8 == 0 ? 0 : n % 8 == 7 ? BIG_BUDGET : (size_t)(n >> 3) * 16 * (n % 8);
         break;
     }
-    char options[128];
-    snprintf(options, sizeof options, "fail_nth=%zu:fail_every=%zu:fail_random=%d:fail_seed=%u",
+    char options[160];
+    snprintf(options, sizeof options,
+             "fail_nth=%zu:fail_every=%zu:fail_random=%d:fail_seed=%u:quarantine_bytes=%zu",
              fz.fail_nth, fz.fail_every, fz.fail_random ? 100000 + 50000 * (b >> 5) : 0,
-             (unsigned)n);
+             (unsigned)n, fz.budget);
     if (ar_heap__set_options(options) != 0)
         fail("fail_* options refused", 0, 1);
     fz.attempts = 0;
@@ -967,6 +1416,7 @@ static void run_op(void)
     }
     if (bug && fz.check_after_bug)
         op_check_all();
+    verify_reports(0);
     check_stats();
 }
 
@@ -983,13 +1433,24 @@ static void cleanup(void)
     fz.fail_every = 0;
     fz.fail_random = 0;
     /* A free with a budget of 0 empties the quarantine, checking each block. */
+    fz.budget = 0;
     void *flush = AR__HEAP__MALLOC(1, "flush");
     AR__HEAP__FREE(flush);
     fz.allocations++;
-    fz.held_count = 0;
+    block_t flushed;
+    memset(&flushed, 0, sizeof flushed);
+    flushed.p = flush;
+    flushed.size = 1;
+    flushed.total = canary_total(1);
+    fz.outstanding += 1 + BLOCK_OVERHEAD;
+    model_free(&flushed, "free");
+    verify_reports(0);
+    if (fz.held_count != 0 || fz.held_bytes != 0)
+        fail("blocks held after the flush", 0, fz.held_count);
     fz.outstanding = 0;
     check_stats();
     (void)ar_heap__set_options("quarantine_bytes=67108864");
+    fz.budget = BIG_BUDGET;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -1003,6 +1464,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fz.report_fd = dup(2);
     if (fz.report_fd < 0)
         fz.report_fd = 2;
+#ifdef HAVE_SANITIZER_REPORT_FD
+    /* AddressSanitizer's reports go there too, not into the capture. */
+    __sanitizer_set_report_fd((void *)(intptr_t)fz.report_fd);
+#endif
+    fz.capture_fd = memfd_create("heap_ops_fuzzer-reports", MFD_CLOEXEC);
+    if (fz.capture_fd < 0) {
+        FILE *tmp = tmpfile();
+        fz.capture_fd = tmp != NULL ? dup(fileno(tmp)) : -1;
+        if (fz.capture_fd < 0)
+            abort();
+    }
+    fz.saved_fd2 = -1;
+    fz.budget = BIG_BUDGET;
     if (ar_heap__set_options("on_error=continue:leak_report=0:report_path=:canary=1:"
                              "quarantine_bytes=67108864:check_every=0:guard=0") != 0)
         abort();
@@ -1014,6 +1488,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&fz.live, 0, sizeof fz.live);
     memset(&fz.used, 0, sizeof fz.used);
     fz.held_count = 0;
+    fz.held_bytes = 0;
+    fz.budget = BIG_BUDGET;
+    fz.want_count = 0;
+    fz.want_unshown = 0;
+    seen_count = 0;
     fz.live_count = 0;
     fz.live_bytes = 0;
     fz.outstanding = 0;
@@ -1035,6 +1514,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.check_after_bug = (flags & 0x8) != 0;
     fz.guard = (flags & 0x10) != 0;
     fz.extended = (flags & 0x80) != 0;
+    fz.json = (flags & 0x2) != 0;
     char options[192];
     snprintf(options, sizeof options,
              "fill=%d:report_json=%d:stack_depth=%d:guard=%d:guard_sample=%d:guard_align=%d:"
@@ -1045,6 +1525,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (int s = 0; s < SLOTS; s++)
         fz.live[s].seed = (unsigned)s * 17u + flags;
+    start_capture();
     ar_heap__get_stats(&fz.base);
     fz.base_mark = ar_heap__checkpoint();
     check_stats(); /* the last input left no block live or held */
@@ -1055,5 +1536,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz.live[s].seed += fz.used[s] ? 0 : 1; /* vary the next block's bytes */
     }
     cleanup();
+    stop_capture();
     return 0;
 }
