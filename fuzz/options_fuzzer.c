@@ -11,21 +11,34 @@
  *               over-long keys, over-long paths, empty pairs); the pairs
  *               are joined with ':'. The return value must be exactly the
  *               number of bad pairs picked: a string of valid pairs only
- *               returns 0.
+ *               returns 0. Every option of src/options.c has a valid and
+ *               a bad pair there: at start-up the fuzzer reads the
+ *               library's option list (help) and stops when one lacks
+ *               either, so a new option can not be forgotten.
  *
- * After either, a small allocate, realloc, free and check cycle runs under
- * the options just set: it must report nothing and leave nothing live.
+ * After either, a small allocate, realloc, strdup, free and check cycle
+ * runs under the options just set: it must report nothing and leave
+ * nothing live. The fail_* options (fail_nth, fail_every, fail_random,
+ * fail_seed, and fail_file with fail_line, which can name this file and
+ * the line of the cycle's MALLOC) make its allocations fail: each must
+ * return NULL with ENOMEM exactly when the options in force say (any may
+ * with fail_random), and failures_injected must count those NULLs.
  * Then the defaults are restored (ar_heap_options__reset, then this
  * fuzzer's own options), which must give back exactly the options in
- * force before the input: nothing the parser wrote may survive.
+ * force before the input: nothing the parser wrote may survive, fail_*
+ * injection is disarmed, and the flush that empties the quarantine
+ * allocates without an injected failure or a report.
  *
  * Run with -close_fd_mask=2: each bad pair writes a warning to stderr.
  */
+#define _GNU_SOURCE /* memfd_create */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ar_heap.h"
@@ -42,6 +55,21 @@ typedef struct pair_s {
     const char *text;
     int valid;
 } pair_t;
+
+/* Pairs made at start-up: fail_line naming the line of the cycle's MALLOC
+ * (with fail_file naming this file, that allocation fails), and paths one
+ * byte too long. */
+static char fail_line_pair[32];
+static char long_fail_file_pair[16 + AR_HEAP_PATH_CAPACITY];
+static char long_report_path_pair[16 + AR_HEAP_PATH_CAPACITY];
+
+static void make_long_path_pair(char *pair, const char *key)
+{
+    size_t n = strlen(key);
+    memcpy(pair, key, n);
+    memset(pair + n, 'p', AR_HEAP_PATH_CAPACITY);
+    pair[n + AR_HEAP_PATH_CAPACITY] = '\0';
+}
 
 static const pair_t pairs[] = {
     { "", 1 }, /* an empty pair is skipped, not a problem */
@@ -64,6 +92,7 @@ static const pair_t pairs[] = {
     { "leak_report=2", 0 },
     { "report_path=", 1 },
     { "report_path=/dev/null", 1 },
+    { long_report_path_pair, 0 },
     { "freed_history=0", 1 },
     { "freed_history=18446744073709551615", 1 },
     { "freed_history=18446744073709551616", 0 },
@@ -97,9 +126,65 @@ static const pair_t pairs[] = {
     { "guard_align=4097", 0 },
     { "guard_min_size=100", 1 },
     { "guard_max_size=64", 1 },
+    { "guard_sample=0", 1 },
+    { "guard_sample=3", 1 },
+    { "guard_sample=-3", 0 },
+    { "guard_min_size=1k", 0 },
+    { "guard_max_size=0", 1 },
+    { "guard_max_size=", 0 },
+    { "guard_below=2", 0 },
+    { "guard=on", 0 },
+    { "freed_history=4096", 1 },
+    { "freed_history=-1", 0 },
+    { "leak_exitcode=-1", 0 },
+    { "report_json=0", 1 },
+    { "report_json=json", 0 },
+    { "stack_depth=0", 1 },
+    { "stack_depth=deep", 0 },
+    { "check_every=0", 1 },
+    /* Injected failures (src/inject.c). They make the cycle's allocations
+     * fail, which cycle() predicts. */
+    { "fail_nth=0", 1 },
+    { "fail_nth=1", 1 },
+    { "fail_nth=2", 1 },
+    { "fail_nth=3", 1 },
+    { "fail_nth=18446744073709551615", 1 },
+    { "fail_nth=18446744073709551616", 0 },
+    { "fail_nth=-1", 0 },
+    { "fail_nth=", 0 },
+    { "fail_every=0", 1 },
+    { "fail_every=1", 1 },
+    { "fail_every=2", 1 },
+    { "fail_every=3", 1 },
+    { "fail_every=two", 0 },
+    { "fail_random=0", 1 },
+    { "fail_random=500000", 1 },
+    { "fail_random=1000000", 1 },
+    { "fail_random=2000000", 1 }, /* more than a million: every allocation */
+    { "fail_random=0.5", 0 },
+    { "fail_seed=0", 1 },
+    { "fail_seed=1", 1 },
+    { "fail_seed=18446744073709551615", 1 },
+    { "fail_seed=18446744073709551616", 0 },
+    { "fail_seed=x", 0 },
+    { "fail_file=", 1 },
+    { "fail_file=options_fuzzer.c", 1 },
+    { "fail_file=fuzz/options_fuzzer.c", 1 },
+    { "fail_file=s_fuzzer.c", 1 }, /* not a whole path component: never matches */
+    { "fail_file=other.c", 1 },
+    { long_fail_file_pair, 0 },
+    { "fail_line=0", 1 },
+    { "fail_line=1", 1 },
+    { fail_line_pair, 1 },
+    { "fail_line=2147483647", 1 },
+    { "fail_line=2147483648", 0 },
+    { "fail_line=-1", 0 },
+    { "fail_line=", 0 },
     { "guard_max_live=100", 1 },
     { "guard_max_live=-1", 0 },
     { "help=0", 1 },
+    { "help=1", 1 }, /* prints the options; the flag does not stay set */
+    { "help=maybe", 0 },
     { "nosuchoption=1", 0 },
     { "=1", 0 },
     { "=", 0 },
@@ -154,17 +239,70 @@ static void restore_defaults(void)
         abort();
 }
 
+/* The cycle's first allocation, at a line of its own that fail_line can
+ * name (CYCLE_MALLOC_LINE: the line of the MALLOC below). */
+enum { CYCLE_MALLOC_LINE = __LINE__ + 3 };
+static unsigned char *cycle_malloc(uint8_t size)
+{
+    return AR__HEAP__MALLOC(size, "options cycle");
+}
+
+/* Whether the site's file, as the compiler named this file, is the one
+ * fail_file names: equal, or a path ending in "/" and that name (the
+ * option's documented rule, src/inject.c). */
+static int fail_file_matches(void)
+{
+    const char *want = ar_heap_options.fail_site_file;
+    const char *file = __FILE__;
+    size_t have = strlen(file), need = strlen(want);
+    if (need == 0)
+        return 0;
+    if (have == need)
+        return strcmp(file, want) == 0;
+    return have > need && file[have - need - 1] == '/' && strcmp(&file[have - need], want) == 0;
+}
+
+/* Whether the options in force make the nth tracked allocation since they
+ * were set, made at `line` of this file, fail (fail_random aside). */
+static int must_fail(size_t n, int line)
+{
+    const ar_heap_options_t *o = &ar_heap_options;
+    return (o->fail_nth != 0 && n == o->fail_nth) || (o->fail_every != 0 && n % o->fail_every == 0) ||
+           (o->fail_site_line != 0 && line == o->fail_site_line && fail_file_matches());
+}
+
+/* The cycle's nth allocation, made at `line`, returned p: NULL with
+ * ENOMEM exactly when the fail_* options say (any may fail with
+ * fail_random on). Counts the failures in *nulls. */
+static void check_allocation(const void *p, size_t n, int line, size_t *nulls, const char *text)
+{
+    int want = must_fail(n, line);
+    if (p == NULL) {
+        if (errno != ENOMEM)
+            fail("errno of a failed allocation (ENOMEM, then errno)", ENOMEM, errno, text);
+        if (!want && ar_heap_options.fail_random == 0)
+            fail("an allocation failed that no fail_* option names (its number)", 0, (long)n,
+                 text);
+        ++*nulls;
+    } else if (want) {
+        fail("an allocation that a fail_* option names succeeded (its number)", 0, (long)n, text);
+    }
+}
+
 /* A clean cycle under whatever options are set: no report, nothing left.
- * An allocation may fail (the fail_* options inject failures): that is
- * no report either, and the cycle goes on with what it has. */
+ * An allocation fails exactly when the fail_* options say: that is no
+ * report either, and the cycle goes on with what it has. */
 static void cycle(uint8_t size, const char *text)
 {
     ar_heap_stats_t before, after;
+    size_t n = 0, nulls = 0;
     ar_heap__get_stats(&before);
-    unsigned char *p = AR__HEAP__MALLOC(size, "options cycle");
+    unsigned char *p = cycle_malloc(size);
+    check_allocation(p, ++n, CYCLE_MALLOC_LINE, &nulls, text);
     if (p != NULL) {
         memset(p, 0x5a, size);
         unsigned char *q = AR__HEAP__REALLOC(p, (size_t)size + 8, "options cycle");
+        check_allocation(q, ++n, __LINE__ - 1, &nulls, text);
         if (q != NULL) {
             for (size_t i = 0; i < size; i++)
                 if (q[i] != 0x5a)
@@ -176,6 +314,7 @@ static void cycle(uint8_t size, const char *text)
                 fail("a byte changed at offset", 0, (long)i, text);
     }
     char *s = AR__HEAP__STRDUP("options", "options cycle");
+    check_allocation(s, ++n, __LINE__ - 1, &nulls, text);
     if (s != NULL && strcmp(s, "options") != 0)
         fail("STRDUP copied wrongly", 0, 1, text);
     AR__HEAP__FREE(s);
@@ -188,6 +327,54 @@ static void cycle(uint8_t size, const char *text)
     if (after.live_blocks != before.live_blocks)
         fail("live blocks after a clean cycle", (long)before.live_blocks, (long)after.live_blocks,
              text);
+    if (after.failures_injected - before.failures_injected != nulls)
+        fail("failures_injected by the cycle (its NULLs, then counted)", (long)nulls,
+             (long)(after.failures_injected - before.failures_injected), text);
+}
+
+/*
+ * Every option of the library's table (as AR_HEAP_OPTIONS=help=1 lists
+ * it) must have a valid and a bad pair in pairs[], so that an option added
+ * to src/options.c and not here stops the fuzzer at start-up.
+ */
+static void check_table_covers_options(void)
+{
+    static char help[65536];
+    int fd = memfd_create("options_fuzzer-help", MFD_CLOEXEC);
+    int saved = dup(2);
+    if (fd < 0 || saved < 0 || dup2(fd, 2) != 2)
+        abort();
+    ar_heap_options__print_help();
+    (void)dup2(saved, 2);
+    close(saved);
+    ssize_t len = pread(fd, help, sizeof help - 1, 0);
+    close(fd);
+    if (len <= 0)
+        abort();
+    help[len] = '\0';
+    int missing = 0;
+    for (char *line = strstr(help, "\n  "); line != NULL; line = strstr(line + 1, "\n  ")) {
+        const char *name = line + 3;
+        const char *end = strstr(name, " (default: ");
+        if (name[0] == ' ' || end == NULL)
+            continue; /* an option's help text */
+        int valid = 0, bad = 0;
+        for (size_t i = 0; i < PAIR_COUNT; i++) {
+            size_t n = (size_t)(end - name);
+            if (strncmp(pairs[i].text, name, n) == 0 && pairs[i].text[n] == '=') {
+                valid += pairs[i].valid;
+                bad += !pairs[i].valid;
+            }
+        }
+        if (valid == 0 || bad == 0) {
+            dprintf(report_fd, "options_fuzzer: option '%.*s' needs a valid and a bad pair in "
+                               "pairs[] (has %d valid, %d bad)\n",
+                    (int)(end - name), name, valid, bad);
+            missing++;
+        }
+    }
+    if (missing > 0)
+        abort();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -200,6 +387,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     report_fd = dup(2); /* before -close_fd_mask=2 silences fd 2 */
     if (report_fd < 0)
         report_fd = 2;
+    snprintf(fail_line_pair, sizeof fail_line_pair, "fail_line=%d", (int)CYCLE_MALLOC_LINE);
+    make_long_path_pair(long_fail_file_pair, "fail_file=");
+    make_long_path_pair(long_report_path_pair, "report_path=");
+    check_table_covers_options();
     restore_defaults();
     ar_heap__ensure_init();
     in_force = ar_heap_options;
@@ -254,10 +445,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     restore_defaults();
     if (!same_options(&in_force, &ar_heap_options))
         fail("the defaults did not restore every option", 0, 1, text);
+    if (atomic_load(&ar_heap_inject_armed))
+        fail("fail_* injection still armed after the defaults came back", 0, 1, text);
     /* Blocks held under the fuzzed options (guarded ones among them) go
-     * back now, so that inputs do not pile them up. */
+     * back now, so that inputs do not pile them up; with every fail_*
+     * option off, the flush's allocation can not fail. */
+    ar_heap_stats_t before, after;
+    ar_heap__get_stats(&before);
     (void)ar_heap__set_options("quarantine_bytes=0");
-    AR__HEAP__FREE(AR__HEAP__MALLOC(1, "flush"));
+    void *flush = AR__HEAP__MALLOC(1, "flush");
+    if (flush == NULL)
+        fail("the flush's allocation failed after the defaults came back", 1, 0, text);
+    AR__HEAP__FREE(flush);
     (void)ar_heap__set_options("quarantine_bytes=16777216");
+    ar_heap__get_stats(&after);
+    if (after.failures_injected != before.failures_injected || after.quarantine_blocks != 0 ||
+        after.errors_reported != before.errors_reported)
+        fail("the flush injected a failure, left blocks held or reported (held)", 0,
+             (long)after.quarantine_blocks, text);
     return 0;
 }
