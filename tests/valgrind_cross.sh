@@ -30,6 +30,24 @@
 #     realloc/strdup/calloc, and four threads freeing each other's blocks,
 #     must give no Memcheck error and no arheap report.
 #
+# Every case also fails when any Memcheck error has a frame in arheap's
+# own code (a function ar_heap_*) on its stack: the checker must never be
+# the one making a bad access, whatever the program does.
+#
+# Then double free, invalid free and leak once more, the DEBUG build under
+# Memcheck (with on_error=continue, so that the program and arheap's exit
+# checks run to the end under Memcheck too). Asserted:
+#   - arheap reports the bug, under Memcheck, with its own text: the class
+#     ("arheap: ERROR: double-free", "invalid-free", "arheap: LEAK:") and
+#     the program's line (the BUG line for a free, ALLOC-SITE for a leak);
+#   - Memcheck either names the same class or is silent ("ERROR SUMMARY:
+#     0 errors"), and it is silent here: arheap intercepted the free
+#     before libc saw it, and the leaked block is still reachable from
+#     arheap's records ("still reachable", no error);
+#   - no Memcheck error at all in arheap's frames (above).
+# So the two tools agree on the libc build, and on the debug build
+# Memcheck sees nothing wrong in arheap while arheap does the reporting.
+#
 # One more case is not a comparison: uninit_read decides on bytes nobody
 # wrote (after MALLOC, and after a REALLOC grew the block). arheap can not
 # see reads and fills such bytes with 0xbe, so it must stay silent, while
@@ -41,8 +59,9 @@
 # and AR_HEAP_CLIENT_REQUESTS (yes: built with <valgrind/memcheck.h>;
 # without them the four cases that need them are skipped, saying so).
 # Exit 77 (skip) without valgrind or with a release library; 0 when every
-# case agrees. Ends with "N of M valgrind cross-check cases passed"
-# (skipped cases are not counted). Takes about 10 s.
+# case agrees. Prints one "ok N - ..." or "not ok N - ..." line a case and
+# ends with "N of M valgrind cross-check cases passed" (13 cases; skipped
+# ones are not counted). Takes about 15 s.
 set -u
 
 AR_VALGRIND=${AR_VALGRIND:-$(command -v valgrind 2>/dev/null)}
@@ -118,6 +137,18 @@ memcheck_class() {
     esac
 }
 
+# arheap_frames: Memcheck errors in $work/log (the log without its ==pid==
+# prefixes) with a frame in arheap's own code on the error's stack (the
+# lines after the error's header, up to its "Address" line or a blank
+# line): one "header: frame" line each.
+arheap_frames() {
+    awk '/^(Invalid (read|write) of size|Invalid free\(\)|Mismatched free|Conditional jump|Use of uninitialised|Syscall param|Source and destination overlap|Argument .* of function|Invalid alignment|Memcheck: )/ {
+             header = $0; on = 1; next }
+         on && ($0 == "" || $0 ~ /^ *Address 0x/ || $0 ~ /^ *Uninitialised value was created/) {
+             on = 0; next }
+         on && $0 ~ /^ *(at|by) 0x[0-9A-Fa-f]*: ar_heap_/ { print header ": " $0; on = 0 }' "$work/log"
+}
+
 total=0
 passed=0
 # check NAME CLASS OPTIONS MEMCHECK_BINARY: run one case, both ways.
@@ -152,6 +183,8 @@ check() {
         grep -q "$name.c:$site" "$work/first" ||
             why="$why Memcheck's report lacks the allocation at $name.c:$site;"
     fi
+    internal=$(arheap_frames)
+    [ -z "$internal" ] || why="$why Memcheck found errors in arheap's own code: $internal;"
     described=$(grep -m 1 '^ *Address 0x' "$work/first" | sed 's/^ *Address 0x[0-9a-f]* is //')
     [ -n "$described" ] && described=" ($described)"
     secs=$(($(date +%s) - t0))
@@ -176,6 +209,54 @@ check invalid_free invalid-free "" invalid_free_libc
 check leak leak "" leak_libc
 check clean_realloc clean "" clean_realloc
 check clean_threads clean "" clean_threads
+
+# check_debug NAME CLASS MARK: the debug build of NAME under Memcheck, with
+# on_error=continue. arheap must report CLASS with the program's line
+# marked MARK (BUG or ALLOC-SITE) in its text; Memcheck must name CLASS
+# too or be silent, and find nothing in arheap's own frames.
+check_debug() {
+    name=$1 want=$2 mark=$3
+    total=$((total + 1))
+    t0=$(date +%s)
+    line=$(grep -n "$mark" "$src/$name.c" | head -n 1 | cut -d: -f1)
+    log=$logs/cross-$name-debug.memcheck.log
+    out=$logs/cross-$name-debug.memcheck.out
+    # shellcheck disable=SC2086 # LIBTOOL is "$(SHELL) .../libtool"
+    AR_HEAP_OPTIONS="report_path=:on_error=continue" \
+        run_limit $LIBTOOL --mode=execute "$AR_VALGRIND" --tool=memcheck --num-callers=24 \
+        --leak-check=full --log-file="$log" "$bin/$name" >"$out" 2>&1
+    status=$?
+    got_arheap=$(arheap_class "$out" "$status")
+    got_memcheck=$(memcheck_class "$log")
+    why=
+    [ "$status" -eq 0 ] || why="$why exit $status (on_error=continue);"
+    [ "$got_arheap" = "$want" ] || why="$why arheap said $got_arheap under Memcheck;"
+    grep -q "$name.c:$line" "$out" || why="$why arheap's report lacks $name.c:$line ($mark);"
+    case $got_memcheck in
+        "$want") verdict="Memcheck $want too" ;;
+        clean) verdict="Memcheck silent (0 errors)" ;;
+        *) why="$why Memcheck said $got_memcheck (neither $want nor silent);" ;;
+    esac
+    internal=$(arheap_frames)
+    [ -z "$internal" ] || why="$why Memcheck found errors in arheap's own code: $internal;"
+    reachable=
+    [ "$want" = leak ] && grep -q 'still reachable: [1-9]' "$work/log" &&
+        reachable=", the block still reachable from arheap's records"
+    secs=$(($(date +%s) - t0))
+    if [ -z "$why" ]; then
+        passed=$((passed + 1))
+        echo "ok $total - $name (debug build under Memcheck): arheap $got_arheap at $name.c:$line, $verdict$reachable, none in arheap's frames [$name, ${secs}s]"
+    else
+        echo "not ok $total - $name (debug build under Memcheck): expected $want:$why [$name, ${secs}s]"
+        echo "---- arheap under Memcheck ($out):"
+        cat "$out"
+        echo "---- Memcheck ($log):"
+        cat "$log"
+    fi
+}
+check_debug double_free double-free BUG
+check_debug invalid_free invalid-free BUG
+check_debug leak leak ALLOC-SITE
 
 # uninit_read: arheap clean; Memcheck's first two errors are decisions on
 # uninitialised bytes at the lines marked UNINIT-1 and UNINIT-2.
