@@ -97,6 +97,18 @@ long ar_test__read_file(const char *path, char *buf, size_t cap)
     return (long)len;
 }
 
+void ar_test__exec_built(const char *program, const char *options)
+{
+    const char *top = getenv("top_builddir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", top != NULL ? top : ".", program);
+    setenv("AR_HEAP_OPTIONS", options, 1);
+    execl(path, path, (char *)NULL);
+    printf("[exec %s failed]\n", path);
+    fflush(stdout);
+    _exit(127);
+}
+
 int ar_test__run_suite(Suite *suite, int needs_tracking)
 {
     if (needs_tracking && !ar_heap__has_tracking()) {

@@ -91,6 +91,15 @@ char *ar_test__opaque(char *p);
 long ar_test__read_file(const char *path, char *buf, size_t cap);
 
 /*
+ * For a child body: run the program `program` of the build tree (a path
+ * below $top_builddir, which make check sets; "." without it), with no
+ * arguments and AR_HEAP_OPTIONS set to `options`. Does not return: when
+ * the exec fails it prints "[exec PATH failed]" and exits 127.
+ */
+void ar_test__exec_built(const char *program, const char *options)
+    __attribute__((noreturn));
+
+/*
  * For the few tests that Valgrind can not run (make check-valgrind sets
  * AR_HEAP_TEST_VALGRIND=1): returns 1, after printing "SKIP under
  * Valgrind: <test>: <why>" to stderr, when the suite runs under Valgrind,

@@ -679,14 +679,8 @@ static int example_line(const char *needle)
 
 static void body_exec_example(void)
 {
-    const char *top = getenv("top_builddir");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/examples/sweep", top != NULL ? top : ".");
     /* The example's own options: no report file in the build tree. */
-    setenv("AR_HEAP_OPTIONS", "report_path=", 1);
-    execl(path, path, (char *)NULL);
-    printf("[exec %s failed]\n", path);
-    _exit(127);
+    ar_test__exec_built("examples/sweep", "report_path=");
 }
 
 /* The example program, as it is shipped: its buggy sweep finds the leak

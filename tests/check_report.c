@@ -322,13 +322,7 @@ static const char *exit_order_program;
 
 static void body_exec_exit_order(void)
 {
-    const char *top = getenv("top_builddir");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", top != NULL ? top : ".", exit_order_program);
-    setenv("AR_HEAP_OPTIONS", "leak_report=1:leak_exitcode=3:report_path=", 1);
-    execl(path, path, (char *)NULL);
-    printf("[exec %s failed]\n", path);
-    _exit(127);
+    ar_test__exec_built(exit_order_program, "leak_report=1:leak_exitcode=3:report_path=");
 }
 
 START_TEST(the_exit_report_comes_after_every_handler_and_destructor)
