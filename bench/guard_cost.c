@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "ar_heap.h"
+#include "../tests/ar_proc.h"
 
 typedef struct row_s {
     size_t size;
@@ -61,48 +62,14 @@ typedef struct result_s {
     int ok;
 } result_t;
 
-static long read_text(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || (len += (size_t)n) == cap - 1)
-            break;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return (long)len;
-}
-
 /* VmRSS in KiB; -1 if unknown. */
 static long rss_kib(void)
 {
     char buf[8192];
-    if (read_text("/proc/self/status", buf, sizeof buf) <= 0)
+    if (ar_proc__read_file("/proc/self/status", buf, sizeof buf) <= 0)
         return -1;
     const char *at = strstr(buf, "VmRSS:");
     return at != NULL ? atol(at + strlen("VmRSS:")) : -1;
-}
-
-/* Kernel mappings: lines of /proc/self/maps. */
-static long mappings(void)
-{
-    char buf[8192];
-    long lines = 0;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-        for (ssize_t i = 0; i < n; i++)
-            lines += buf[i] == '\n';
-    close(fd);
-    return lines;
 }
 
 static double now_us(void)
@@ -125,12 +92,12 @@ static void measure(const row_t *row, size_t n, int fd)
     if (blocks == NULL)
         _exit(2);
     AR__HEAP__FREE(AR__HEAP__MALLOC(row->size, "makes the arena"));
-    long rss0 = rss_kib(), maps0 = mappings();
+    long rss0 = rss_kib(), maps0 = ar_proc__count_mappings();
     double t0 = now_us();
     for (size_t i = 0; i < n; i++)
         blocks[i] = AR__HEAP__MALLOC(row->size, "measured");
     double t1 = now_us();
-    long rss1 = rss_kib(), maps1 = mappings();
+    long rss1 = rss_kib(), maps1 = ar_proc__count_mappings();
     ar_heap_stats_t s;
     ar_heap__get_stats(&s);
     r.ok = 1;
@@ -138,7 +105,7 @@ static void measure(const row_t *row, size_t n, int fd)
         r.ok &= blocks[i] != NULL;
     for (size_t i = 0; i < n; i++)
         AR__HEAP__FREE(blocks[i]);
-    long maps2 = mappings();
+    long maps2 = ar_proc__count_mappings();
     r.kib_per_block = (double)(rss1 - rss0) / (double)n;
     r.maps_per_block = (double)(maps1 - maps0) / (double)n;
     r.maps_left_per_block = (double)(maps2 - maps0) / (double)n;
@@ -209,7 +176,7 @@ int main(int argc, char **argv)
         return 77;
     }
     char max[32] = "?";
-    if (read_text("/proc/sys/vm/max_map_count", max, sizeof max) > 0)
+    if (ar_proc__read_file("/proc/sys/vm/max_map_count", max, sizeof max) > 0)
         max[strcspn(max, "\n")] = '\0';
     printf("guard_cost: %zu live blocks per row, median of %zu processes; page %ld B, "
            "vm.max_map_count %s, %ld CPUs\n\n",

@@ -78,25 +78,6 @@ int ar_test__output_count(const ar_test_child_t *child, const char *needle)
     return count;
 }
 
-long ar_test__read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    while (len + 1 < cap) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return (long)len;
-}
-
 void ar_test__exec_built(const char *program, const char *options)
 {
     const char *top = getenv("top_builddir");

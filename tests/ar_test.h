@@ -87,8 +87,9 @@ const char *ar_test__site(char *buf, size_t cap, const char *file, int line);
  */
 char *ar_test__opaque(char *p);
 
-/* Read a whole (small) file into buf; returns its length or -1. */
-long ar_test__read_file(const char *path, char *buf, size_t cap);
+/* Reading files and /proc without allocating: ar_proc__read_file,
+ * ar_proc__count_mappings. */
+#include "ar_proc.h"
 
 /*
  * For a child body: run the program `program` of the build tree (a path

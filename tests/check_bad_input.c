@@ -675,7 +675,7 @@ START_TEST(malformed_values_of_every_kind_are_warned_about_and_the_previous_valu
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[held=0]\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "{\"tool\":\"arheap\",\"error\":\"double-free\"");
     ck_assert(!ar_test__output_has(&child, "[survived]"));
-    ck_assert_msg(ar_test__read_file(option_report, report, sizeof report) > 0,
+    ck_assert_msg(ar_proc__read_file(option_report, report, sizeof report) > 0,
                   "no report in %s; output:\n%s", option_report, child.output);
     unlink(option_report);
     ck_assert_msg(strstr(report, "No memory leaks detected.") != NULL, "report:\n%s", report);

@@ -211,7 +211,7 @@ static void read_child_report(const ar_test_child_t *child, char *buf, size_t ca
     ck_assert_ptr_nonnull(at);
     char path[128];
     ck_assert_int_eq(sscanf(at, "report_file=%127s", path), 1);
-    long n = ar_test__read_file(path, buf, cap);
+    long n = ar_proc__read_file(path, buf, cap);
     ck_assert_msg(n > 0, "no report file %s", path);
     unlink(path);
 }

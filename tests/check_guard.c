@@ -116,23 +116,6 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-/* The process's kernel mappings now: lines of /proc/self/maps (read in
- * pieces, so any number of them; no allocation). */
-static long count_mappings(void)
-{
-    char buf[8192];
-    long lines = 0;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-        for (ssize_t i = 0; i < n; i++)
-            lines += buf[i] == '\n';
-    close(fd);
-    return lines;
-}
-
 /* Apply options built like printf; a child reports a rejected option. */
 static void set_options(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void set_options(const char *format, ...)
@@ -1218,7 +1201,7 @@ static long approximate_budget(void)
 {
     char buf[64];
     long max =
-        ar_test__read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) > 0 ? atol(buf) : 65530;
+        ar_proc__read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) > 0 ? atol(buf) : 65530;
     if (max <= 0)
         max = 65530;
     long reserve = max / 8 > 1024 ? max / 8 : 1024;
@@ -1482,9 +1465,9 @@ static void body_kernel_refuses(void)
     set_options("guard=1");
 
     char buf[64];
-    long max = ar_test__read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) > 0 ? atol(buf)
+    long max = ar_proc__read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) > 0 ? atol(buf)
                                                                                       : -1;
-    long now = count_mappings();
+    long now = ar_proc__count_mappings();
     if (max <= 0 || now <= 0) {
         ar_test__note("unreadable", 1);
         return;
@@ -1631,7 +1614,7 @@ static void body_mapping_count(void)
     set_options("guard=1:guard_align=1:%s", counted_cases[counted_case].options);
     for (size_t i = 0; i < COUNTED_SIZES; i++)
         AR__HEAP__FREE(AR__HEAP__MALLOC(counted_sizes[i], "creates the arena"));
-    long before = count_mappings();
+    long before = ar_proc__count_mappings();
     for (size_t i = 0; i < COUNTED; i++) {
         size_t n = counted_sizes[i % COUNTED_SIZES];
         blocks[i] = AR__HEAP__MALLOC(n, "counted");
@@ -1640,15 +1623,15 @@ static void body_mapping_count(void)
     ar_heap_stats_t s;
     ar_heap__get_stats(&s);
     printf("guarded=%zu\n", s.guarded_blocks);
-    long all = count_mappings();
+    long all = ar_proc__count_mappings();
     for (size_t i = 0; i < COUNTED; i += 2)
         AR__HEAP__FREE(blocks[i]);
     ar_heap__get_stats(&s);
     printf("guarded_after_half=%zu\n", s.guarded_blocks);
-    long half = count_mappings();
+    long half = ar_proc__count_mappings();
     for (size_t i = 1; i < COUNTED; i += 2)
         AR__HEAP__FREE(blocks[i]);
-    long none = count_mappings();
+    long none = ar_proc__count_mappings();
     ar_heap__get_stats(&s);
     printf("guarded_after_all=%zu held=%zu\n", s.guarded_blocks, s.quarantine_blocks);
     printf("mappings before=%ld all=%ld half=%ld none=%ld\n", before, all, half, none);
@@ -1734,7 +1717,7 @@ END_TEST
 static long address_space_kib(void)
 {
     char status[8192];
-    if (ar_test__read_file("/proc/self/status", status, sizeof status) <= 0)
+    if (ar_proc__read_file("/proc/self/status", status, sizeof status) <= 0)
         return -1;
     const char *at = strstr(status, "VmSize:");
     return at != NULL ? atol(at + strlen("VmSize:")) : -1;
@@ -1764,7 +1747,7 @@ static void body_slot_reuse(void)
     AR__HEAP__FREE(t);
     /* Two sizes, two arenas, each made before the counts start. */
     AR__HEAP__FREE(AR__HEAP__MALLOC(5000, "makes the arena"));
-    long maps_before = count_mappings();
+    long maps_before = ar_proc__count_mappings();
     long kib_before = address_space_kib();
     int guarded = 0;
     for (int i = 0; i < REUSE_CYCLES; i++) {
@@ -1775,7 +1758,7 @@ static void body_slot_reuse(void)
         AR__HEAP__FREE(b);
     }
     printf("guarded=%d\n", guarded);
-    printf("mappings_added=%ld\n", count_mappings() - maps_before);
+    printf("mappings_added=%ld\n", ar_proc__count_mappings() - maps_before);
     printf("kib_added=%ld\n", address_space_kib() - kib_before);
 }
 
@@ -2120,7 +2103,7 @@ static char maps_text[1 << 20];
 
 static int find_mapping(uintptr_t addr, mapping_t *out)
 {
-    if (ar_test__read_file("/proc/self/maps", maps_text, sizeof maps_text) <= 0)
+    if (ar_proc__read_file("/proc/self/maps", maps_text, sizeof maps_text) <= 0)
         return 0;
     for (const char *line = maps_text; line != NULL && *line != '\0';) {
         unsigned long start, end;

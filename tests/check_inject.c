@@ -667,7 +667,7 @@ static int example_line(const char *needle)
         int dir = slash != NULL ? (int)(slash - __FILE__ + 1) : 0;
         snprintf(path, sizeof path, "%.*s../examples/sweep.c", dir, __FILE__);
     }
-    long n = ar_test__read_file(path, source, sizeof source);
+    long n = ar_proc__read_file(path, source, sizeof source);
     ck_assert_msg(n > 0, "cannot read %s", path);
     const char *at = strstr(source, needle);
     ck_assert_msg(at != NULL, "no \"%s\" in %s", needle, path);

@@ -27,7 +27,7 @@ static void use_report_file(void)
 
 static void read_report(void)
 {
-    long n = ar_test__read_file(report_path, report, sizeof report);
+    long n = ar_proc__read_file(report_path, report, sizeof report);
     ck_assert_msg(n >= 0, "no report file %s", report_path);
     unlink(report_path);
 }

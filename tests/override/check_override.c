@@ -71,7 +71,7 @@ static int legacy_line(const char *name)
         int dir = slash != NULL ? (int)(slash - __FILE__ + 1) : 0;
         snprintf(path, sizeof path, "%.*slegacy.c", dir, __FILE__);
     }
-    long n = ar_test__read_file(path, source, sizeof source);
+    long n = ar_proc__read_file(path, source, sizeof source);
     ck_assert_msg(n > 0, "cannot read %s", path);
     snprintf(marker, sizeof marker, "/* site: %s */", name);
     const char *at = strstr(source, marker);
