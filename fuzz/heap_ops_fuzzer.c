@@ -1485,30 +1485,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    memset(&fz.live, 0, sizeof fz.live);
-    memset(&fz.used, 0, sizeof fz.used);
-    fz.held_count = 0;
-    fz.held_bytes = 0;
-    fz.budget = BIG_BUDGET;
-    fz.want_count = 0;
-    fz.want_unshown = 0;
+    /* The model starts afresh for every input: all of fz but the
+     * descriptors kept for the whole process. */
+    int report_fd = fz.report_fd, capture_fd = fz.capture_fd;
+    memset(&fz, 0, sizeof fz);
+    fz.report_fd = report_fd;
+    fz.capture_fd = capture_fd;
+    fz.saved_fd2 = -1;
     seen_count = 0;
-    fz.live_count = 0;
-    fz.live_bytes = 0;
-    fz.outstanding = 0;
-    fz.damaged = 0;
-    fz.expected_errors = 0;
-    fz.allocations = 0;
-    fz.mark_count = 0;
-    fz.fail_nth = 0;
-    fz.fail_every = 0;
-    fz.fail_random = 0;
-    fz.attempts = 0;
-    fz.injected = 0;
+    fz.budget = BIG_BUDGET;
     fz.data = data;
     fz.size = size;
-    fz.at = 0;
-    fz.op = 0;
     uint8_t flags = next_byte();
     fz.fill = !(flags & 0x1);
     fz.check_after_bug = (flags & 0x8) != 0;
