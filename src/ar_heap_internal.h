@@ -2,34 +2,50 @@
  * ar_heap_internal.h: the one internal header of the debug heap.
  *
  * Public headers live in include/; everything here is private to src/ and
- * named ar_heap_<module>__verb (one module per file):
+ * named ar_heap_<module>__verb (one module per file). How a block lives,
+ * and which file owns each part of it:
  *
- *   heap.c      the public entry points: malloc, calloc, realloc, strdup, free
- *   block.c     the block layout (base, head zone, user bytes, tail zone)
- *   tracking.c  records of live and recently freed blocks, sharded hash table
- *   canary.c    the bytes around each block: writing and checking them
- *   guard.c     blocks placed against PROT_NONE guard pages (option guard)
- *   inject.c    allocation failures on purpose (options fail_*), the sweep
- *   checkpoint.c  per-test leak checks (marks in the allocation sequence)
- *   fault.c     the SIGSEGV/SIGBUS handler that reports guard-page faults
- *   quarantine.c  freed blocks held poisoned before their memory is reused
- *   stats.c     counters and their snapshot
- *   options.c   AR_HEAP_OPTIONS parsing, defaults, help
- *   report.c    the allocation-free, stdio-free writer and error reports
- *   leaks.c     the leak report (at exit and on demand)
- *   os.c        the few OS services used: pages, thread ids, raw writes
+ *   heap.c        the public entry points; initialisation; the exit check
+ *   life.c        a block's whole life: allocate, free, realloc, check.
+ *                 Live -> quarantined -> released is decided here and only
+ *                 here; a free reads top to bottom in this one file
+ *   span.c        the backend: size classes, spans of equal slots owned by
+ *                 one thread, a slot's record found by address arithmetic
+ *   index.c       finding: address -> slot and record; walks; views
+ *   thread.c      per-thread state: the allocation caches, counters,
+ *                 sequence numbers; the gate that stops the world
+ *   quarantine.c  the order in which freed slots come back (per-thread
+ *                 batches, one global FIFO of batches)
+ *   canary.c      the bytes around each block, the poison of freed ones
+ *   depot.c       sites, descriptions and call stacks, stored once each
+ *   stack.c       capturing (frame-pointer walk) and printing call stacks
+ *   guard.c       blocks placed against PROT_NONE guard pages
+ *   fault.c       the SIGSEGV/SIGBUS handler behind guard pages
+ *   report.c      the allocation-free, stdio-free writer and every report
+ *   leaks.c       the leak report;  checkpoint.c  per-test leak checks
+ *   inject.c      allocation failures on purpose;  options.c  options
+ *   stats.c       counters summed from the threads;  os.c  OS services
  *
- * Lock discipline, written down once:
- *   - Each shard of the tracking table has one mutex. An allocation or a
- *     free takes exactly one shard lock, the shard of its user address.
- *   - Whole-heap walks (leak report, interior-pointer search, fork) take
- *     every shard lock in index order 0..N-1 and release them in reverse.
- *     No code path takes a shard lock while holding a higher-numbered one.
- *   - Statistics are atomics or shard-local counters read under the walk
- *     locks; no lock is held while a report is written to stderr, except
- *     by the whole-heap walks.
- *   - Options are written before the first allocation (or by the program
- *     itself, between operations) and read without locks.
+ * Lock discipline, written down once (thread.c implements it):
+ *   - The allocation and free fast paths take no lock and write no cache
+ *     line that another thread writes in the common case: each thread
+ *     allocates from spans it owns, counts in its own counters and
+ *     quarantines into its own batch.
+ *   - Every heap operation runs inside the thread's gate (enter/leave): a
+ *     counter of its own that is odd while the thread is inside. A
+ *     whole-heap operation (check_all, the leak report, a checkpoint scan,
+ *     statistics, fork) stops the world: it takes world.lock, raises
+ *     world.stopped, and waits until no other thread is inside; threads
+ *     arriving meanwhile wait on world.lock. While stopped, the stopping
+ *     thread alone reads and writes every record.
+ *   - Leaf locks, each taken for a few instructions and never while
+ *     another is held: the global quarantine FIFO's lock (once per batch
+ *     of frees), the region lock (new spans), the guard slots' lock, the
+ *     thread list's lock (a thread's first and last operation).
+ *   - A slot freed by a thread that does not own its span goes back
+ *     through the span's remote bitmap (atomic OR), collected by the owner.
+ *   - Options are written by ar_heap__set_options and the sweep, which
+ *     programs call between operations; the heap only reads them.
  */
 #ifndef AR_HEAP_INTERNAL_H
 #define AR_HEAP_INTERNAL_H
@@ -47,30 +63,77 @@
 #define AR_HEAP_PRELOAD 0
 #endif
 
+#define AR_HEAP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AR_HEAP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#if defined(__GNUC__)
+#define AR_HEAP_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define AR_HEAP_TLS
+#endif
+
 /* ------------------------------------------------------------------ records */
 
-/* Bytes of a block's description kept in its record (copied at allocation,
- * so a description may live on the caller's stack). Longer ones are cut. */
+/* Bytes of a block's description kept (copied at allocation, so a
+ * description may live on the caller's stack). Longer ones are cut. */
 #define AR_HEAP_DESC_CAPACITY 64
 
-/* Where a record stands in a block's life. */
+/* Where a block stands in its life (ar_heap_rec_t.state). */
 typedef enum ar_heap_state_e {
-    AR_HEAP_STATE_UNUSED = 0, /* in the record pool */
-    AR_HEAP_STATE_LIVE,       /* block allocated, record in the hash table */
-    AR_HEAP_STATE_QUARANTINED, /* freed, memory held poisoned; still in the table */
-    AR_HEAP_STATE_FREED       /* block returned; record kept in freed history */
+    AR_HEAP_STATE_UNUSED = 0,  /* the slot never held a block, or its record was forgotten */
+    AR_HEAP_STATE_LIVE,        /* allocated */
+    AR_HEAP_STATE_FREEING,     /* a free has claimed it and is in progress */
+    AR_HEAP_STATE_QUARANTINED, /* freed, held poisoned; its slot is not reused */
+    AR_HEAP_STATE_FREED        /* freed and its slot back in circulation: the record
+                                * stays until the slot is reused */
 } ar_heap_state_t;
+
+/* A block's flags (ar_heap_rec_t.flags). */
+#define AR_HEAP_BLOCK_CANARY 0x1u       /* head and tail zones hold canary bytes */
+#define AR_HEAP_BLOCK_GUARDED 0x2u      /* in a guard-page slot (guard.c) */
+#define AR_HEAP_BLOCK_ALLOWED_LEAK 0x4u /* ar_heap__allow_leak: expected to outlive */
+/* Its canaries were found damaged: its slot is never reused. */
+#define AR_HEAP_BLOCK_DAMAGED 0x8u
+/* Its user bytes hold the freed poison: checked when the slot is reused. */
+#define AR_HEAP_BLOCK_POISONED 0x10u
+/* Freed with freed_history=0: a later free of its address is not named a
+ * double free. */
+#define AR_HEAP_BLOCK_FORGOTTEN 0x20u
+
+/*
+ * ar_heap_rec_t: what the checker keeps of one slot's block, 32 bytes, in
+ * an array beside its span (never next to the user's bytes: an underflow
+ * can damage a block, not the checker's bookkeeping). Sites, descriptions
+ * and call stacks are depot ids (depot.c), stored once however many blocks
+ * share them. The record of a freed block stays until its slot holds a
+ * new block, which is what names a second free a double free.
+ */
+typedef struct ar_heap_rec_s {
+    _Atomic uint8_t state;  /* ar_heap_state_t */
+    uint8_t flags;          /* AR_HEAP_BLOCK_* */
+    uint16_t offset;        /* user address - slot base */
+    uint32_t size;          /* bytes asked for; AR_HEAP_SIZE_ELSEWHERE: see the span */
+    uint64_t seq;           /* allocation number, from 1 */
+    uint32_t alloc_ctx;     /* depot id of the allocation's site, description, stack */
+    uint32_t free_ctx;      /* depot id of the free's site and stack; 0 while live */
+    uint32_t alloc_thread;  /* OS thread ids */
+    uint32_t free_thread;
+} ar_heap_rec_t;
+
+_Static_assert(sizeof(ar_heap_rec_t) == 32, "a record is 32 bytes");
+
+#define AR_HEAP_SIZE_ELSEWHERE UINT32_MAX
 
 /* A source location: file is a string with static storage (__FILE__). */
 typedef struct ar_heap_site_s {
     const char *file;
     int line;
-    uint32_t thread; /* OS thread id of the caller */
-    const void *pc;  /* return address into the caller, or NULL */
+    uint32_t thread;   /* OS thread id of the caller */
+    const void *pc;    /* return address into the caller, or NULL */
+    const void *frame; /* the entry point's frame, where a stack walk starts, or NULL */
 } ar_heap_site_t;
 
 /* Frames kept per stack (option stack_depth, at most this). */
-#define AR_HEAP_STACK_MAX 8
+#define AR_HEAP_STACK_MAX 16
 
 /* A call stack: return addresses, innermost first. */
 typedef struct ar_heap_stack_s {
@@ -78,37 +141,27 @@ typedef struct ar_heap_stack_s {
     void *frames[AR_HEAP_STACK_MAX];
 } ar_heap_stack_t;
 
-/* The call stacks of one block, kept apart from its record so that records
- * stay small when stacks are off. From a per-shard pool (tracking.c). */
-typedef struct ar_heap_frames_s {
-    struct ar_heap_frames_s *next; /* pool link */
-    void *alloc[AR_HEAP_STACK_MAX];
-    void *free[AR_HEAP_STACK_MAX];
-} ar_heap_frames_t;
-
 /*
- * ar_heap_record_t: what the checker knows about one block. Records live
- * out of band, in pools of the tracking module, never next to the user's
- * bytes: an underflow can damage a block, not the checker's bookkeeping.
+ * ar_heap_view_t: everything the checker knows of one block, copied out
+ * of its record and the depot for a report or a walk. The strings and
+ * frames point into the depot, which is never freed: a view stays valid.
  */
-typedef struct ar_heap_record_s {
-    /* Hot: read or written by every allocation and free. */
-    struct ar_heap_record_s *next; /* hash chain (live, quarantined) or history FIFO */
-    uintptr_t user;                /* address handed to the program */
-    struct ar_heap_record_s *qnext; /* quarantine FIFO (quarantined) */
-    void *base;                    /* address the backend returned */
-    size_t size;                   /* bytes the program asked for */
-    size_t total;                  /* bytes taken from the backend */
-    uint64_t seq;                  /* allocation number, from 1 */
+typedef struct ar_heap_view_s {
+    uintptr_t user;  /* address handed to the program */
+    size_t size;     /* bytes the program asked for */
+    void *base;      /* first byte of the block's zones */
+    size_t total;    /* bytes from base to the end of its tail zone */
+    uint64_t seq;
     ar_heap_state_t state;
-    uint8_t alloc_depth;           /* frames in frames->alloc (stack_depth) */
-    uint8_t free_depth;            /* frames in frames->free */
-    uint8_t flags;                 /* AR_HEAP_BLOCK_* of the block's layout */
+    uint8_t flags;
     ar_heap_site_t alloc_site;
-    ar_heap_site_t free_site;      /* valid when state is QUARANTINED or FREED */
-    char desc[AR_HEAP_DESC_CAPACITY];
-    struct ar_heap_frames_s *frames; /* call stacks, or NULL (stack_depth 0) */
-} ar_heap_record_t;
+    ar_heap_site_t free_site; /* meaningful when state is QUARANTINED or FREED */
+    const char *desc;
+    void *const *alloc_frames;
+    size_t alloc_depth;
+    void *const *free_frames;
+    size_t free_depth;
+} ar_heap_view_t;
 
 /* ------------------------------------------------------------------ options */
 
@@ -134,6 +187,7 @@ typedef struct ar_heap_options_s {
     size_t check_every;
     int report_json;
     size_t stack_depth;
+    int stack_exact;             /* backtrace() instead of the frame-pointer walk */
     int guard;
     int guard_below;
     int guard_align;
@@ -153,18 +207,9 @@ typedef struct ar_heap_options_s {
 /* The options in force (options.c). */
 extern ar_heap_options_t ar_heap_options;
 
-/* Parse "key=value:key=value" into ar_heap_options; warnings name `origin`
- * (e.g. "AR_HEAP_OPTIONS"). Returns the number of problems. */
 int ar_heap_options__parse(const char *text, const char *origin);
-
-/* Reset ar_heap_options to the documented defaults. */
 void ar_heap_options__reset(void);
-
-/* Print every option, its default and meaning to stderr. */
 void ar_heap_options__print_help(void);
-
-/* The report path in force: option, else AGERUN_MEMORY_REPORT, else the
- * default. Empty string: no report file. */
 const char *ar_heap_options__report_path(void);
 
 /* ------------------------------------------------------------------ init */
@@ -172,140 +217,280 @@ const char *ar_heap_options__report_path(void);
 /* Make sure the heap is initialised (options read, fork handlers registered). */
 void ar_heap__ensure_init(void);
 
-/* ar_heap__check_all, with `how` ("check", "exit") naming the occasion. */
-size_t ar_heap__check_all_for(const char *how);
-
 /* At exit, when the heap was used: the whole-heap check, then the leak
  * report (heap.c explains when it runs). */
 void ar_heap__exit_check(void);
 
+/* ------------------------------------------------------------------ thread */
+
+/* Size classes of span.c (a slot's stride picks one). */
+#define AR_HEAP_CLASSES 144
+
+/* Entries in a thread's cache of depot lookups. */
+#define AR_HEAP_DEPOT_CACHE 256
+
+struct ar_heap_span_s;
+struct ar_heap_qchunk_s;
+
 /*
- * The entry points' work, for callers that bring their own site (the
- * preload library's malloc family, whose site is its return address).
- * ar_heap__allocate_at: a block of `size` bytes aligned to `align` (0 for
- * the default), filled with AR_HEAP_FILL_NEW when `fill` and the option
- * say so; NULL with errno ENOMEM. ar_heap__release_at: untrack and release
- * `ptr` (not NULL), reporting a bad pointer or damage; 1 when freed.
- * ar_heap__realloc_at: the REALLOC contract.
+ * ar_heap_thread_t: one thread's part of the heap. Written by its thread
+ * only (the world stopped, by the stopping thread), except `busy`, read by
+ * a thread stopping the world. Never freed: a thread that ends leaves its
+ * state to the next thread that starts (spans, batch and counters too).
  */
-void *ar_heap__allocate_at(size_t size, size_t align, const ar_heap_site_t *site,
-                           const char *desc, int fill);
-int ar_heap__release_at(void *ptr, const char *operation, const ar_heap_site_t *site);
-void *ar_heap__realloc_at(void *ptr, size_t size, const ar_heap_site_t *site, const char *desc);
+typedef struct ar_heap_thread_s {
+    _Alignas(64) _Atomic unsigned busy; /* odd while inside a heap operation */
+    unsigned depth;                     /* nesting of enter/leave */
+    uint32_t tid;
+    int attached;                       /* 1 while a live thread owns this state */
+    struct ar_heap_thread_s *next;      /* every state ever made */
+    struct ar_heap_thread_s *next_idle; /* states of ended threads */
+    uintptr_t stack_lo, stack_hi;       /* the thread's stack, for the frame walk */
 
-/* ------------------------------------------------------------------ block */
+    /* Allocation numbers: [seq_next, seq_end) reserved from the global
+     * counter; seq_gen the checkpoint generation they were taken in. */
+    uint64_t seq_next, seq_end, seq_gen;
 
-/* Debug fill bytes: distinct values, so a hex dump tells at a glance what
- * it shows. Canary bytes are never one of these: they are derived from a
- * per-process secret and each byte's address (canary.c). */
-#define AR_HEAP_FILL_NEW 0xbe   /* fresh bytes from MALLOC or REALLOC growth */
-#define AR_HEAP_FILL_FREED 0xdf /* bytes of a block in the quarantine */
+    /* Counters of this thread's operations; sums are the statistics. */
+    size_t allocations, allocated_bytes, frees, freed_bytes;
+    int64_t delta, delta_peak; /* live bytes not yet added to the global figure */
 
-/* A block's layout flags (record.flags). */
-#define AR_HEAP_BLOCK_CANARY 0x1u  /* head and tail zones hold canary bytes */
-#define AR_HEAP_BLOCK_GUARDED 0x2u /* in a guard-page slot (guard.c) */
-#define AR_HEAP_BLOCK_ALLOWED_LEAK 0x4u /* ar_heap__allow_leak: expected to outlive */
-/* Its canaries were found damaged: the damage may reach libc's bookkeeping
- * next to the block, so its memory is never given back (lost on purpose). */
-#define AR_HEAP_BLOCK_DAMAGED 0x8u
+    /* The quarantine batch being filled (quarantine.c). */
+    struct ar_heap_qchunk_s *batch;
+    size_t batch_bytes;
 
-/* Where a new block lies: base and total cover every byte the checker
- * owns for it (head zone, user bytes, tail zone). */
-typedef struct ar_heap_block_s {
-    void *base;
-    uintptr_t user;
-    size_t total;
-    uint8_t flags;
-} ar_heap_block_t;
+    /* Per size class: the span allocated from, and every span owned. */
+    struct {
+        struct ar_heap_span_s *current;
+        struct ar_heap_span_s *spans;
+    } classes[AR_HEAP_CLASSES];
 
-/* Obtain memory for a block of `size` user bytes whose address is a
- * multiple of `align` (a power of two; 0 or anything up to max_align_t's
- * alignment means the default): in a guard-page slot when the guard
- * options pick it, else from libc with canaries (options permitting).
- * Returns 0 when the size is too large or memory ran out. */
-int ar_heap_block__obtain(size_t size, size_t align, ar_heap_block_t *out);
+    /* Recent depot lookups: hash of the key, and the id it found. */
+    struct {
+        uint64_t hash;
+        uint32_t id;
+    } depot_cache[AR_HEAP_DEPOT_CACHE];
+} ar_heap_thread_t;
 
-/* Give a block's memory back: to its guard slot when `flags` (the
- * record's) say AR_HEAP_BLOCK_GUARDED, else to libc. `base` and `total`
- * are the record's (what ar_heap_block__obtain returned). */
-void ar_heap_block__release(void *base, size_t total, unsigned flags);
+/* The calling thread's state, or NULL before its first operation. */
+extern AR_HEAP_TLS _Thread_local ar_heap_thread_t *ar_heap_thread_self;
 
-/* Whether the checker may read a block's bytes: not while a guarded
- * block sits in quarantine, its pages then being PROT_NONE. */
-static inline int ar_heap_block__readable(const ar_heap_record_t *record)
+/* Whether a thread stopping the world must be looked out for. */
+extern _Atomic int ar_heap_world_stopped;
+/* 1 when the fast path must fence itself (no membarrier system call). */
+extern int ar_heap_world_fence;
+
+ar_heap_thread_t *ar_heap_thread__attach(void);
+void ar_heap_thread__wait(ar_heap_thread_t *self);
+
+/* Enter a heap operation: the thread's state, made on first use. Cheap:
+ * two stores to the thread's own line and a load of a read-mostly flag. */
+static inline ar_heap_thread_t *ar_heap_thread__enter(void)
 {
-    return !(record->flags & AR_HEAP_BLOCK_GUARDED) || record->state != AR_HEAP_STATE_QUARANTINED;
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    if (AR_HEAP_UNLIKELY(self == NULL))
+        self = ar_heap_thread__attach();
+    if (self->depth++ == 0) {
+        unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+        atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
+        if (AR_HEAP_UNLIKELY(ar_heap_world_fence))
+            atomic_thread_fence(memory_order_seq_cst);
+        else
+            atomic_signal_fence(memory_order_seq_cst);
+        if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_world_stopped, memory_order_relaxed)))
+            ar_heap_thread__wait(self);
+    }
+    return self;
 }
 
-/* ------------------------------------------------------------------ guard */
-
-/* Place a block of `size` bytes in a guard slot, when the guard options
- * select it (size range, sampling) and the mapping budget allows; its
- * address is a multiple of `align` (at most a page) and of guard_align,
- * unless guard_align is 1 and `align` is 0 (byte-exact). Returns
- * 0 when the block is not to be guarded or no slot could be had: the
- * caller then takes it from libc. */
-int ar_heap_guard__obtain(size_t size, size_t align, ar_heap_block_t *out);
-
-/* A guarded block enters the quarantine: its pages (record->base,
- * record->total) become PROT_NONE, their memory goes back to the OS, and
- * they cost no kernel mapping any more. */
-void ar_heap_guard__protect(const ar_heap_record_t *record);
-
-/* Release the guarded block whose pages are [base, base + total) to its
- * slot, closing those pages as protect does if they are still open. */
-void ar_heap_guard__release(void *base, size_t total);
-
-/* What a faulting address hits: the nearest guarded block. */
-typedef struct ar_heap_guard_hit_s {
-    uintptr_t user; /* the block's user address */
-    size_t size;    /* its size */
-    int state;      /* an ar_heap_state_t: LIVE, QUARANTINED or FREED */
-} ar_heap_guard_hit_t;
-
-/* Find the guarded block nearest to `addr` when addr lies in guard-slot
- * memory; 1 when found. Takes no lock and allocates nothing (it runs in
- * the fault handler). */
-int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit);
-
-/* The slot lock, a leaf: taken last by fork (after the quarantine's). */
-void ar_heap_guard__lock(void);
-void ar_heap_guard__unlock(void);
-
-/* Guarded blocks live now. */
-size_t ar_heap_guard__live(void);
-
-/* ------------------------------------------------------------------ inject */
-
-/* Restart the count of allocations and the fail_random sequence, and note
- * whether any fail_* option is on (after options were set). */
-void ar_heap_inject__reset(void);
-
-/* 1 while some fail_* option is on (set by ar_heap_inject__reset). */
-extern _Atomic int ar_heap_inject_armed;
-
-/* Count this allocation and say whether it is to fail (some option on). */
-int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site);
-
-/* Whether the allocation at `site` is to fail: one load when no fail_*
- * option is on. */
-static inline int ar_heap_inject__should_fail(const ar_heap_site_t *site)
+/* Leave it. */
+static inline void ar_heap_thread__leave(ar_heap_thread_t *self)
 {
-    return atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
-           ar_heap_inject__should_fail_slow(site);
+    if (--self->depth == 0) {
+        unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+        atomic_store_explicit(&self->busy, b + 1, memory_order_release);
+    }
 }
 
-/* Failures injected so far. */
-size_t ar_heap_inject__count(void);
+/* Stop every other thread at the gate (and any new one); resume them. May
+ * be called from inside an operation. */
+void ar_heap_world__stop(void);
+void ar_heap_world__resume(void);
 
-/* ------------------------------------------------------------------ fault */
+/* Call fn on every thread state ever made (the world stopped, or for
+ * racy reads). */
+void ar_heap_thread__each(void (*fn)(ar_heap_thread_t *thread, void *arg), void *arg);
 
-/* Install the SIGSEGV and SIGBUS handler (once; guard.c calls it before
- * the first guard slot exists). The previous handlers are kept and get
- * every fault that is not at a guarded block. */
-void ar_heap_fault__install(void);
+/* The next allocation number of this thread (1, 2, ... in one thread;
+ * unique, and increasing per thread, across threads). */
+uint64_t ar_heap_thread__refill_seq(ar_heap_thread_t *self);
+static inline uint64_t ar_heap_thread__next_seq(ar_heap_thread_t *self)
+{
+    extern _Atomic uint64_t ar_heap_seq_generation;
+    if (AR_HEAP_UNLIKELY(self->seq_next == self->seq_end ||
+                         self->seq_gen != atomic_load_explicit(&ar_heap_seq_generation,
+                                                               memory_order_relaxed)))
+        return ar_heap_thread__refill_seq(self);
+    return self->seq_next++;
+}
+
+/* A mark for checkpoints: every allocation made after it (in a thread
+ * that synchronised with the caller) has a larger number. */
+uint64_t ar_heap_thread__mark(void);
+
+/* Live bytes: count `size` more (or fewer) in this thread's part. */
+void ar_heap_thread__flush_delta(ar_heap_thread_t *self);
+#define AR_HEAP_DELTA_FLUSH ((int64_t)1 << 16)
+static inline void ar_heap_thread__count_alloc(ar_heap_thread_t *self, size_t size)
+{
+    self->allocations++;
+    self->allocated_bytes += size;
+    self->delta += (int64_t)size;
+    if (self->delta > self->delta_peak) {
+        self->delta_peak = self->delta;
+        if (AR_HEAP_UNLIKELY(self->delta >= AR_HEAP_DELTA_FLUSH))
+            ar_heap_thread__flush_delta(self);
+    }
+}
+static inline void ar_heap_thread__count_free(ar_heap_thread_t *self, size_t size)
+{
+    self->frees++;
+    self->freed_bytes += size;
+    self->delta -= (int64_t)size;
+    if (AR_HEAP_UNLIKELY(self->delta <= -AR_HEAP_DELTA_FLUSH))
+        ar_heap_thread__flush_delta(self);
+}
+
+/* Register the fork handlers, membarrier, the thread-exit key (once). */
+void ar_heap_thread__init(void);
+
+/* ------------------------------------------------------------------ span */
+
+/* Where a slot is: what the index finds and the backend hands out. */
+typedef struct ar_heap_slot_s {
+    ar_heap_rec_t *rec;
+    struct ar_heap_span_s *span; /* NULL for a guarded block */
+    uint32_t index;              /* in its span */
+    uintptr_t base;              /* first byte of the slot */
+    size_t capacity;             /* bytes of the slot (a guarded block: its pages) */
+} ar_heap_slot_t;
+
+/*
+ * ar_heap_span_t: a run of equal slots of one size class, owned by one
+ * thread, which alone allocates from it; or one huge slot. Records, the
+ * free stack and the remote bitmap live in a mapping of their own.
+ */
+typedef struct ar_heap_span_s {
+    uintptr_t start;         /* the first slot */
+    size_t stride;           /* bytes per slot */
+    uint64_t magic;          /* 2^64 / stride, rounded up: index = offset * magic >> 64 */
+    uint32_t slots;
+    uint32_t fresh;          /* slots from here on were never used (owner) */
+    uint32_t free_top;       /* slot indexes on free_stack (owner) */
+    uint16_t klass;          /* size class, or AR_HEAP_CLASSES for a huge span */
+    uint32_t units;          /* 64 KiB units covered */
+    ar_heap_thread_t *owner;
+    struct ar_heap_span_s *next_in_class; /* the owner's list */
+    struct ar_heap_span_s *next_all;      /* every span, for walks */
+    ar_heap_rec_t *recs;
+    uint32_t *free_stack;
+    size_t huge_size;        /* a huge span's block: bytes asked for, offset of user */
+    size_t huge_offset;
+    size_t meta_bytes;
+    _Atomic uint64_t *remote;                /* slots freed by other threads */
+    _Alignas(64) _Atomic uint32_t remote_pending;
+} ar_heap_span_t;
+
+/* Reserve the region (once). */
+void ar_heap_span__init(void);
+
+/* A slot of at least `bytes` for this thread, aligned as a slot (16) at
+ * least; 0 when memory ran out. */
+int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out);
+
+/* Put a slot back in circulation: on its owner's free stack, or its
+ * span's remote bitmap when another thread owns it. */
+void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index);
+
+/* The first span (walks follow next_all); published with a release store. */
+ar_heap_span_t *ar_heap_span__first(void);
+
+/* The span whose units hold `addr`, or NULL (lock-free, never faults). */
+ar_heap_span_t *ar_heap_span__at(uintptr_t addr);
+
+/* ------------------------------------------------------------------ index */
+
+/* The slot whose bytes contain `addr`; 0 when no slab, huge or guarded
+ * slot does. Lock-free; reads only the checker's own tables. */
+int ar_heap_index__find(uintptr_t addr, ar_heap_slot_t *out);
+
+/* The block's user address and size, from its record and slot. */
+uintptr_t ar_heap_index__user(const ar_heap_slot_t *slot);
+size_t ar_heap_index__size(const ar_heap_slot_t *slot);
+
+/* A view of the slot's block (its record as it is now). */
+void ar_heap_index__view(const ar_heap_slot_t *slot, ar_heap_view_t *out);
+
+/* Call fn on every slot that holds or held a block (state not UNUSED):
+ * slab and huge spans, then guard slots. The world must be stopped. */
+typedef void (*ar_heap_slot_fn)(const ar_heap_slot_t *slot, void *arg);
+void ar_heap_index__each(ar_heap_slot_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ depot */
+
+/* Store a context (site, description, stack) once; its id (0: none could
+ * be stored). `desc` may be NULL. Uses the thread's cache. */
+uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                               const char *desc, void *const *frames, size_t depth);
+
+/* What an id stands for. */
+typedef struct ar_heap_ctx_s {
+    const char *file;
+    const void *pc;
+    int line;
+    uint32_t next;     /* hash chain */
+    uint64_t hash;
+    uint16_t depth;
+    uint16_t desc_len;
+    uint32_t pad;
+    void *frames[];    /* depth frames, then desc_len bytes and a NUL */
+} ar_heap_ctx_t;
+
+const ar_heap_ctx_t *ar_heap_depot__get(uint32_t id);
+const char *ar_heap_depot__desc(const ar_heap_ctx_t *ctx);
+
+/* Reserve the depot (once). */
+void ar_heap_depot__init(void);
 
 /* ------------------------------------------------------------------ canary */
+
+/* Debug fill bytes: distinct values, so a hex dump tells at a glance what
+ * it shows. Canary bytes are never one of these (canary.c). */
+#define AR_HEAP_FILL_NEW 0xbe   /* fresh bytes from MALLOC or REALLOC growth */
+#define AR_HEAP_FILL_FREED 0xdf /* bytes of a freed block */
+
+/* Bytes before the user's bytes, with canaries; minimum tail canary. */
+#define AR_HEAP_HEAD ((size_t)16)
+#define AR_HEAP_TAIL ((size_t)16)
+
+/* The layout of one block in its slot. */
+typedef struct ar_heap_layout_s {
+    uintptr_t base;   /* first byte of the head zone */
+    size_t offset;    /* user - base */
+    size_t size;      /* user bytes */
+    size_t extent;    /* base to the end of the tail zone */
+    int canary;       /* zones hold canaries */
+} ar_heap_layout_t;
+
+/* Bytes from a block's base to the end of its tail zone, for a block of
+ * `size` bytes at `offset` with canaries: the tail zone reaches the next
+ * multiple of 16 after size + 16. Without canaries, size rounded to 16. */
+static inline size_t ar_heap_canary__extent(size_t offset, size_t size, int canary)
+{
+    if (!canary)
+        return offset + (size == 0 ? 16 : (size + 15) / 16 * 16);
+    return offset + (size + AR_HEAP_TAIL + 15) / 16 * 16;
+}
 
 /* What a check found wrong with one block: the first damaged zone. */
 typedef struct ar_heap_damage_s {
@@ -318,208 +503,205 @@ typedef struct ar_heap_damage_s {
     unsigned char found[16];
 } ar_heap_damage_t;
 
-/* Choose the process's canary secret (once, at initialisation). */
 void ar_heap_canary__init(void);
 
 /* Write the head and tail canaries of a block. */
-void ar_heap_canary__write(const ar_heap_record_t *record);
+void ar_heap_canary__write(const ar_heap_layout_t *block);
 
-/* Check the canaries; fill up to `max` damages (tail first, then head)
- * and return how many zones are damaged. */
-size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *out, size_t max);
+/* Check the canaries; fill up to `max` damages (tail first, then head);
+ * return how many zones are damaged. */
+size_t ar_heap_canary__check(const ar_heap_layout_t *block, ar_heap_damage_t *out, size_t max);
+
+/* Check that a block's user bytes still hold the poison; 1 and *out when
+ * not. */
+int ar_heap_canary__check_poison(const ar_heap_layout_t *block, ar_heap_damage_t *out);
+
+/*
+ * A slot is reused: check what the freed block `old` left (its canaries and
+ * poison) and lay out `fresh` (canaries; user bytes filled with `fill`
+ * unless fill < 0) in one pass over the bytes they share. Damages of the
+ * old block go to out (up to 3); returns how many.
+ */
+size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t *fresh,
+                             int fill, ar_heap_damage_t *out);
 
 /* ------------------------------------------------------------------ quarantine */
 
-/* Prepare the quarantine (once, at initialisation). */
-void ar_heap_quarantine__init(void);
+/* One freed block held: its slot, and the bytes it counts for. */
+typedef struct ar_heap_qentry_s {
+    void *owner;    /* its span, or for a guarded block its guard slot */
+    uint32_t index; /* slot index in the span; UINT32_MAX for a guarded block */
+    uint32_t bytes; /* what it counts for (its extent, capped) */
+} ar_heap_qentry_t;
 
-/*
- * Poison the user bytes of a freed block and append it to the quarantine,
- * then take out the oldest blocks while more than `budget` bytes are held.
- * Those are returned as a list linked by qnext (NULL when none): they stay
- * chained and QUARANTINED until the caller retires them. Called with the
- * record's shard lock held; takes the quarantine's own lock inside it.
- */
-ar_heap_record_t *ar_heap_quarantine__push(ar_heap_record_t *record, size_t budget);
+/* Entries handed back by one quarantine operation, released by the caller. */
+#define AR_HEAP_QUARANTINE_OUT 256
+typedef struct ar_heap_qout_s {
+    size_t count;
+    int more;  /* 1: call ar_heap_quarantine__trim again */
+    ar_heap_qentry_t entries[AR_HEAP_QUARANTINE_OUT];
+} ar_heap_qout_t;
 
-/* Take out the oldest blocks while more than `budget` bytes are held (the
- * budget was lowered); returned as push does. Cheap when nothing is held.
- * Must be called with no shard lock held. */
-ar_heap_record_t *ar_heap_quarantine__trim(size_t budget);
+/* Append a freed block to this thread's batch; when the batch is full,
+ * pass it to the global FIFO and take the oldest entries out while more
+ * than `budget` bytes are held. */
+void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
+                              size_t budget, ar_heap_qout_t *out);
 
-/* Blocks and bytes held now. */
+/* Take out the oldest entries while more than `budget` bytes are held
+ * (the budget was lowered, or push said more). */
+void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
+
+/* Pass a thread's batch to the global FIFO (it ends, or a walk wants it). */
+void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
+
+/* Blocks and bytes held (the world stopped for an exact figure). */
 void ar_heap_quarantine__held(size_t *blocks, size_t *bytes);
 
-/* The quarantine's lock, taken after every shard lock by whole-heap
- * operations (fork). */
-void ar_heap_quarantine__lock(void);
-void ar_heap_quarantine__unlock(void);
+/* ------------------------------------------------------------------ guard */
 
-/* Check that a quarantined block's user bytes still hold the poison. */
-int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_damage_t *out);
+/* A block placed in a guard slot: where it is. */
+typedef struct ar_heap_guarded_s {
+    void *base;      /* the block's pages */
+    size_t total;
+    uintptr_t user;
+    ar_heap_rec_t *rec;
+    void *slot;      /* the guard slot, for release */
+} ar_heap_guarded_t;
 
-/* ------------------------------------------------------------------ tracking */
+/* Place a block of `size` bytes in a guard slot, when the guard options
+ * select it and the mapping budget allows; 0 when not guarded. */
+int ar_heap_guard__obtain(size_t size, size_t align, ar_heap_guarded_t *out);
 
-/* Publish a copy of *filled as a live record (its state is set to LIVE),
- * with the allocation's call stack when `stack` has frames, and count it
- * in the statistics. Returns 0 when no record could be had (the
- * checker's own memory is exhausted); nothing is changed then. */
-int ar_heap_tracking__insert(const ar_heap_record_t *filled, const ar_heap_stack_t *stack);
+/* A guarded block is freed: its pages become PROT_NONE and go back to
+ * the OS. */
+void ar_heap_guard__protect(void *slot);
 
-/* A damaged block found by a free or a check, with a copy of its record
- * taken under the lock, to be reported once the lock is released. */
-typedef struct ar_heap_finding_s {
-    ar_heap_record_t record;
-    ar_heap_damage_t damage;
-    int evicted; /* 1: found as the block left the quarantine */
-} ar_heap_finding_t;
+/* Release a guarded block's slot (closing its pages if still open). */
+void ar_heap_guard__release(void *slot);
 
-#define AR_HEAP_FINDINGS_MAX 4
+/* The guard slot whose pages or guard page hold `addr`: its record and
+ * block. 0 when addr is not in guard memory. Lock-free. */
+int ar_heap_guard__find(uintptr_t addr, ar_heap_slot_t *out);
 
-/* What ar_heap_tracking__free did. */
-typedef struct ar_heap_free_result_s {
-    int freed;                 /* 1: the block was live and is now freed */
-    int quarantined;           /* 1: the address is a block already in quarantine */
-    ar_heap_record_t previous; /* that block's record, when quarantined */
-    void *release;             /* backend memory to release after reporting, or NULL
-                                * (quarantined, or AR_HEAP_BLOCK_DAMAGED and kept) */
-    size_t release_total;      /* that block's total, for ar_heap_block__release */
-    unsigned release_flags;    /* that block's flags, for ar_heap_block__release */
-    size_t finding_count;      /* damaged blocks found (may exceed the array) */
-    ar_heap_finding_t findings[AR_HEAP_FINDINGS_MAX];
-} ar_heap_free_result_t;
+/* The user address and size of a guarded slot's block. */
+uintptr_t ar_heap_guard__user(const ar_heap_slot_t *slot);
+size_t ar_heap_guard__size(const ar_heap_slot_t *slot);
+
+/* What a faulting address hits: the nearest guarded block. */
+typedef struct ar_heap_guard_hit_s {
+    uintptr_t user;
+    size_t size;
+    int state; /* an ar_heap_state_t: LIVE, QUARANTINED or FREED */
+    ar_heap_slot_t slot;
+} ar_heap_guard_hit_t;
+
+/* Find the guarded block nearest to `addr` (fault handler). */
+int ar_heap_guard__nearest(uintptr_t addr, ar_heap_guard_hit_t *hit);
+
+/* Walk every guard slot that held a block. */
+void ar_heap_guard__each(ar_heap_slot_fn fn, void *arg);
+
+size_t ar_heap_guard__live(void);
+
+/* ------------------------------------------------------------------ inject */
+
+void ar_heap_inject__reset(void);
+extern _Atomic int ar_heap_inject_armed;
+int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site);
+static inline int ar_heap_inject__should_fail(const ar_heap_site_t *site)
+{
+    return atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
+           ar_heap_inject__should_fail_slow(site);
+}
+size_t ar_heap_inject__count(void);
+
+/* ------------------------------------------------------------------ fault */
+
+void ar_heap_fault__install(void);
+
+/* ------------------------------------------------------------------ life */
 
 /*
- * Free the live block at `user`: check its canaries, then quarantine it
- * (options permitting) or move its record to the freed history, evicting
- * and checking the oldest quarantined blocks beyond the budget. Damage is returned in *result, not reported: the caller
- * reports it with no lock held.
+ * The entry points' work, for callers that bring their own site (the
+ * preload library's malloc family, whose site is its return address).
+ * ar_heap_life__allocate: a block of `size` bytes aligned to `align` (0 for
+ * the default); `fill` is AR_HEAP_FILL_NEW's use (1), zero (2, calloc) or
+ * none (0: the caller writes every byte); NULL with errno ENOMEM.
+ * ar_heap_life__free: free `ptr` (not NULL), reporting a bad pointer or
+ * damage; 1 when freed. ar_heap_life__realloc: the REALLOC contract.
  */
-void ar_heap_tracking__free(uintptr_t user, const ar_heap_site_t *site,
-                            const ar_heap_stack_t *stack, ar_heap_free_result_t *result);
+#define AR_HEAP_FILL_NONE 0
+#define AR_HEAP_FILL_MARK 1
+#define AR_HEAP_FILL_ZERO 2
+void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
+                             const char *desc, int fill);
+int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site);
+void *ar_heap_life__realloc(void *ptr, size_t size, const ar_heap_site_t *site, const char *desc);
 
-/* Check every live and quarantined block; damaged ones are passed to
- * fn after every lock is released. Returns the number of damaged blocks. */
-typedef void (*ar_heap_finding_fn)(const ar_heap_finding_t *finding, void *arg);
-size_t ar_heap_tracking__check_all(ar_heap_finding_fn fn, void *arg);
+/* The live block at exactly `ptr`: its view; 0 when ptr is no live block. */
+int ar_heap_life__find_live(const void *ptr, ar_heap_view_t *out);
 
-/* Copy the live record of `user` to *out; 1 when found. */
-int ar_heap_tracking__find_live(uintptr_t user, ar_heap_record_t *out);
+/* Report `ptr` handed to `operation` as no live block (double or invalid). */
+void ar_heap_life__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site);
 
-/* Copy the most recent freed-history record of `user` to *out; 1 when found. */
-int ar_heap_tracking__find_freed(uintptr_t user, ar_heap_record_t *out);
+/* Check every block (live, quarantined, freed and poisoned); report what
+ * is damaged; `how` names the occasion ("check", "exit"). */
+size_t ar_heap_life__check_all(const char *how);
 
-/* For the fault handler: copy the record of `user`, live or quarantined,
- * else the newest freed one; 1 when found. Only tries the shard lock (a
- * bounded number of times) and gives up rather than wait. */
-int ar_heap_tracking__find_for_fault(uintptr_t user, ar_heap_record_t *out);
-
-/* Copy the live record whose bytes [user, user+size] contain `addr`. */
-int ar_heap_tracking__find_containing(uintptr_t addr, ar_heap_record_t *out);
-
-/* Lock every shard (in order) / unlock them (in reverse). */
-void ar_heap_tracking__lock_all(void);
-void ar_heap_tracking__unlock_all(void);
-
-/* With every shard locked: call fn on each live record. */
-typedef void (*ar_heap_record_fn)(const ar_heap_record_t *record, void *arg);
-void ar_heap_tracking__each_live_locked(ar_heap_record_fn fn, void *arg);
-
-/* Shard-local counters summed with every shard locked. */
-void ar_heap_tracking__sum_locked(ar_heap_stats_t *out);
-
-/* Initialise the shards. */
-void ar_heap_tracking__init(void);
-
-/* Register the fork handlers (once per process: heap.c sees to that). */
-void ar_heap_tracking__register_fork_handlers(void);
-
-/* ------------------------------------------------------------------ stats */
-
-/* Count `size` more live bytes; keeps the peak. */
-void ar_heap_stats__add_live(size_t size);
-
-/* Count `size` fewer live bytes. */
-void ar_heap_stats__sub_live(size_t size);
-
-/* Next allocation sequence number (1, 2, ...). */
-uint64_t ar_heap_stats__next_seq(void);
-
-/* The last sequence number handed out (0 before the first allocation). */
-uint64_t ar_heap_stats__last_seq(void);
-
-/* With every shard locked: all counters, the peak included, as one
- * consistent snapshot (what ar_heap__get_stats returns). */
-void ar_heap_stats__snapshot_locked(ar_heap_stats_t *out);
+/* Set `flag` on the live block at `ptr`; 1 when it is live. */
+int ar_heap_life__set_flag(const void *ptr, uint8_t flag);
 
 /* ------------------------------------------------------------------ os */
 
-/* Map `size` bytes of zeroed, readable and writable memory; NULL on failure. */
 void *ar_heap_os__map(size_t size);
 void ar_heap_os__unmap(void *addr, size_t size);
-
-/* The calling thread's OS id (cached per thread). */
+/* Reserve address space (PROT_NONE, no memory); NULL on failure. */
+void *ar_heap_os__reserve(size_t size);
+/* Make reserved pages readable and writable (committed); 0 on failure. */
+int ar_heap_os__commit(void *addr, size_t size);
+/* Give pages' memory back; they read zero afterwards. */
+void ar_heap_os__discard(void *addr, size_t size);
 uint32_t ar_heap_os__thread_id(void);
-
-/* In a child after fork: the cached thread id belongs to the parent. */
 void ar_heap_os__forget_thread_id(void);
-
-/* write() all of buf to fd, retrying on EINTR and short writes. */
 void ar_heap_os__write_all(int fd, const char *buf, size_t len);
+/* The calling thread's stack bounds; 0 when not known. */
+int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi);
 
 /* ------------------------------------------------------------------ stack */
 
 struct ar_heap_out_s;
 
-/* Prepare stack capture (loads the unwinder once, when stacks are on). */
 void ar_heap_stack__init(void);
 
-/* Fill *stack with backtrace() frames from the frame of return address
- * `pc` outward, at most stack_depth of them (stack.c). */
-void ar_heap_stack__backtrace(ar_heap_stack_t *stack, const void *pc);
-
-/* Capture the stack for a record: nothing but a test of the option on the
- * allocator's fast path when stacks are off. */
-static inline void ar_heap_stack__capture(ar_heap_stack_t *stack, const void *pc)
+/* Capture up to stack_depth frames from the caller at `site` outward. */
+size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                   void **frames);
+static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                            void **frames)
 {
-    stack->depth = 0;
-    if (ar_heap_options.stack_depth != 0)
-        ar_heap_stack__backtrace(stack, pc);
+    if (ar_heap_options.stack_depth == 0)
+        return 0;
+    return ar_heap_stack__capture_slow(self, site, frames);
 }
 
-/* Print a return address as "0xPC in fn (module+0xoffset)", the offset
- * that of the call instruction (fn when dladdr knows it). */
 void ar_heap_stack__describe(struct ar_heap_out_s *out, const void *return_address);
-
-/* Print `depth` frames, one "#N 0xPC in fn (module+0xoffset)" line each. */
 void ar_heap_stack__print(struct ar_heap_out_s *out, void *const *frames, size_t depth);
-
-/* While on, stack printing names modules from /proc/self/maps with raw
- * system calls instead of dladdr(): what the fault handler needs. */
 void ar_heap_stack__signal_safe(int on);
-
-/* Print an instruction address as "0xPC (module+0xoffset)", the module
- * found the signal-safe way. */
 void ar_heap_stack__print_pc(struct ar_heap_out_s *out, const void *pc);
 
 /* ------------------------------------------------------------------ report */
 
-/*
- * ar_heap_out_t: a small buffered writer to a file descriptor. It formats
- * decimals, hex and strings itself: no malloc, no stdio, so it works while
- * the program's heap is damaged and from inside the allocator.
- */
 typedef struct ar_heap_out_s {
     int fd;       /* -1: into `text` instead (ar_heap_out__init_text) */
     size_t len;
     char buf[512];
-    char *text;   /* a caller's buffer, kept NUL-terminated */
+    char *text;
     size_t text_size;
     size_t text_len;
 } ar_heap_out_t;
 
 void ar_heap_out__init(ar_heap_out_t *out, int fd);
-/* A writer into buf[0..size): what does not fit is dropped. */
 void ar_heap_out__init_text(ar_heap_out_t *out, char *buf, size_t size);
 void ar_heap_out__str(ar_heap_out_t *out, const char *s);
 void ar_heap_out__dec(ar_heap_out_t *out, uint64_t value);
@@ -528,90 +710,74 @@ void ar_heap_out__hex(ar_heap_out_t *out, uintptr_t value);
 void ar_heap_out__site(ar_heap_out_t *out, const ar_heap_site_t *site);
 void ar_heap_out__flush(ar_heap_out_t *out);
 
-/* Error kinds, named as they appear in reports. */
 typedef enum ar_heap_error_e {
     AR_HEAP_ERROR_DOUBLE_FREE,
     AR_HEAP_ERROR_INVALID_FREE,
     AR_HEAP_ERROR_INVALID_ARGUMENT,
     AR_HEAP_ERROR_OVERFLOW,         /* heap-buffer-overflow: tail canary */
     AR_HEAP_ERROR_UNDERFLOW,        /* heap-buffer-underflow: head canary */
-    AR_HEAP_ERROR_WRITE_AFTER_FREE, /* poison of a quarantined block */
+    AR_HEAP_ERROR_WRITE_AFTER_FREE, /* poison of a freed block */
     AR_HEAP_ERROR_USE_AFTER_FREE    /* a fault on a freed guarded block */
 } ar_heap_error_t;
 
-/* Name of an error kind ("double-free", ...). */
 const char *ar_heap_report__error_name(ar_heap_error_t kind);
 
-/*
- * Report a pointer handed to free or realloc that is not a live block, and
- * apply the error action. `operation` is "free" or "realloc"; `stack`, the
- * operation's own call stack, may be NULL.
- */
+/* A damaged block found by a free, a reuse or a check. */
+typedef struct ar_heap_finding_s {
+    ar_heap_view_t block;
+    ar_heap_damage_t damage;
+} ar_heap_finding_t;
+
+/* How damage was found. */
+typedef enum ar_heap_finder_e {
+    AR_HEAP_FOUND_BY_FREE,    /* the block's own free or realloc (site) */
+    AR_HEAP_FOUND_BY_REUSE,   /* its slot was reused by an allocation (site) */
+    AR_HEAP_FOUND_BY_RELEASE, /* its memory went back to the system (a huge block) */
+    AR_HEAP_FOUND_BY_CHECK,   /* ar_heap__check_all() */
+    AR_HEAP_FOUND_BY_EXIT     /* the check at exit */
+} ar_heap_finder_t;
+
+/* Report a pointer handed to `operation` that is not a live block:
+ * `freed` (a double free) when not NULL, else `inside` (an interior
+ * pointer) when not NULL, else a foreign pointer. Applies the action. */
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
-                                 const ar_heap_stack_t *stack);
+                                 const ar_heap_stack_t *stack, const ar_heap_view_t *freed,
+                                 const ar_heap_view_t *inside);
 
-/* Report a damaged block. `detected` says how it was found ("free",
- * "realloc", "check", "exit", "quarantine eviction"); site is that
- * operation's site (may have a NULL file). Does not apply the action. */
-void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detected,
-                            const ar_heap_site_t *site);
+/* Report damage; does not apply the action. `operation` names the call at
+ * `site` for FOUND_BY_FREE ("free", "realloc"). */
+void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t finder,
+                            const char *operation, const ar_heap_site_t *site);
 
-/* Report a free of a block that is already in the quarantine. Applies the
- * error action. */
-void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
-                                 const ar_heap_site_t *site, const ar_heap_stack_t *stack);
-
-/* A fault at a guarded block, as the fault handler saw it. */
 typedef struct ar_heap_fault_s {
-    ar_heap_error_t kind;   /* OVERFLOW, UNDERFLOW or USE_AFTER_FREE */
-    uintptr_t addr;         /* the faulting address */
-    int access;             /* 'R' read, 'W' write, 0 unknown */
-    const void *pc;         /* the faulting instruction, or NULL */
-    uint32_t thread;        /* the faulting thread */
-    ar_heap_guard_hit_t hit; /* the block, as its slot knows it */
-    const ar_heap_record_t *record; /* its record, or NULL when it was not to be had */
+    ar_heap_error_t kind;
+    uintptr_t addr;
+    int access;
+    const void *pc;
+    uint32_t thread;
+    ar_heap_guard_hit_t hit;
+    const ar_heap_view_t *record; /* the block, or NULL */
 } ar_heap_fault_t;
 
-/* Report a guard-page fault. Async-signal-safe: write(2) only, and call
- * stacks printed without the dynamic loader. Does not apply the action. */
 void ar_heap_report__fault(const ar_heap_fault_t *fault);
-
-/* Report STRDUP(NULL) and similar misuse, then apply the error action. */
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site);
-
-/* Write a one-line warning "arheap: warning: <text>" to stderr. */
 void ar_heap_report__warning(const char *text);
-
-/* Say that `found` damaged blocks were found and only `shown` reported. */
 void ar_heap_report__unshown(size_t found, size_t shown);
-
-/* Error reports written so far. */
 size_t ar_heap_report__errors(void);
-
-/* Apply the configured error action (abort, exit, or return). */
 void ar_heap_report__act(void);
 
 /* ------------------------------------------------------------------ leaks */
 
-/* Write the leak report (file and stderr summary). Returns the number of
- * leaked blocks that are not marked intentional. */
 size_t ar_heap_leaks__report(void);
-
-/* Whether a live block is left out of leak counts: allowed to leak, or
- * described with AR_HEAP_INTENTIONAL_LEAK_MARKER. */
-int ar_heap_leaks__is_intentional(const ar_heap_record_t *record);
-
-/* One leaked block as a report line: "  #seq  N bytes at 0x...  file:line  "desc"  thread T". */
-void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *record);
-
-/* Set `flag` in the live record of `user`; 1 when it is live. */
-int ar_heap_tracking__set_flag(uintptr_t user, uint8_t flag);
-
-/* The exit check's work: the whole-heap check, then the leak report when
- * leak_report is set (ar_heap__exit_check calls it). */
+int ar_heap_leaks__is_intentional(const ar_heap_view_t *block);
+void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *block);
 void ar_heap_leaks__at_exit(void);
 
-/* The description marker AgeRun uses for blocks leaked on purpose. */
 #define AR_HEAP_INTENTIONAL_LEAK_MARKER "INTENTIONAL_LEAK_FOR_TESTING"
+
+/* ------------------------------------------------------------------ stats */
+
+/* All counters as one snapshot; the world must be stopped. */
+void ar_heap_stats__snapshot_stopped(ar_heap_stats_t *out);
 
 #endif /* AR_HEAP_INTERNAL_H */

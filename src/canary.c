@@ -1,30 +1,35 @@
 /*
- * canary.c: the bytes around each block, and the check that they are
- * still what was written.
+ * canary.c: the bytes around each block, the poison inside freed ones,
+ * and the checks that they are still what was written.
  *
  * Why: a loop that writes one byte too many, or one before the start,
  * damages memory silently. A canary zone on each side of the user's bytes
  * turns that into a report at the next free, realloc or check, naming the
- * first damaged byte.
+ * first damaged byte. A freed block's bytes hold AR_HEAP_FILL_FREED until
+ * its slot is reused; a changed byte is a write after free.
  *
- * The bytes are not a constant: each block's are derived from a
- * per-process secret mixed with the block's address, so a program cannot
- * write the expected value by accident (say, a NUL terminator or a copied
- * neighbour's canary), and no byte is ever zero, the value an off-by-one
- * string copy writes most. The zones are
- * laid out in block.c:
+ *   base          user                 user + size        base + extent
+ *   | head canary | user bytes         | tail canary ...   |
+ *     16 bytes                           16 to 31 bytes: to the next
+ *     (an aligned block: more)           multiple of 16 past size + 16
  *
- *   base          user                 user + size            base + total
- *   | head canary | user bytes         | tail canary ........ |
- *     16 bytes                           16 bytes + alignment slack
+ * The canary bytes are not a constant: each block's are derived from a
+ * per-process secret mixed with its base address, so a program cannot
+ * write the expected value by accident (a NUL terminator, a copied
+ * neighbour's canary). The canary byte at address a is byte (a mod 8) of
+ * the block's key: a zone is written and compared eight bytes at a time,
+ * a word at an unaligned address being the key rotated. No key byte is
+ * zero (what an off-by-one string copy writes most) or a fill value.
  *
- * (In a guard slot the zones are longer or shorter, see guard.c; the code
- * here reads their bounds from the record. The canaries of a guarded
- * block in quarantine are not read: its pages are PROT_NONE.)
+ * Reuse. A freed block's slot is checked when it is reused, in the same
+ * pass that lays out the new block: each 64-byte chunk of the old user
+ * bytes is compared with the poison and then, while it is in the cache,
+ * overwritten with the new block's fill. One pass over the memory instead
+ * of a check when the block leaves the quarantine and a fill when the
+ * memory comes back.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
-#include "valgrind.h"
 
 #include <string.h>
 #include <time.h>
@@ -36,6 +41,9 @@
 static struct {
     uint64_t secret;
 } canary;
+
+#define AR_HEAP_POISON_WORD 0xdfdfdfdfdfdfdfdfULL
+#define AR_HEAP_FILL_WORD 0xbebebebebebebebeULL
 
 void ar_heap_canary__init(void)
 {
@@ -53,139 +61,250 @@ void ar_heap_canary__init(void)
     canary.secret = secret | 1;
 }
 
-/*
- * The block's key: eight canary bytes derived from the secret and the
- * block's base address. The canary byte at address a is byte (a mod 8) of
- * the key, so every aligned word of a zone holds the key itself and the
- * zones are written and compared a word at a time. No key byte is zero or
- * a fill value, so a zone can not be mistaken for fill.
- */
-static uint64_t ar_heap_canary__key(const void *base)
+/* The block's key: every byte odd (so never 0 nor 0xbe), and a byte that
+ * came out 0xdf made 0xdd; all without a branch. */
+static inline uint64_t ar_heap_canary__key(uintptr_t base)
 {
-    uint64_t z = canary.secret ^ (uint64_t)(uintptr_t)base;
-    z ^= z >> 33;
-    z *= 0xff51afd7ed558ccdULL;
-    z ^= z >> 33;
-    z *= 0xc4ceb9fe1a85ec53ULL;
-    z ^= z >> 33;
-    uint64_t key = 0;
-    for (unsigned i = 0; i < 8; i++) {
-        unsigned b = (unsigned)(z >> (i * 8)) & 0xff;
-        if (b == 0 || b == AR_HEAP_FILL_NEW || b == AR_HEAP_FILL_FREED)
-            b = 0xa5 ^ i;
-        key |= (uint64_t)b << (i * 8);
-    }
-    return key;
+    uint64_t z = (canary.secret ^ (uint64_t)base) * 0x9e3779b97f4a7c15ULL;
+    z ^= z >> 32;
+    z *= 0xd6e8feb86659fd93ULL;
+    z ^= z >> 29;
+    z |= 0x0101010101010101ULL;
+    uint64_t x = z ^ AR_HEAP_POISON_WORD;
+    uint64_t nonzero = ((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x;
+    uint64_t is_poison = ~nonzero & 0x8080808080808080ULL;
+    return z ^ (is_poison >> 6);
 }
 
-static unsigned char ar_heap_canary__byte(uint64_t key, const unsigned char *p)
+/* The eight canary bytes from address p on, as one word. */
+static inline uint64_t ar_heap_canary__word(uint64_t key, uintptr_t p)
 {
-    return (unsigned char)(key >> (((uintptr_t)p & 7) * 8));
+    unsigned shift = (unsigned)(p & 7) * 8;
+    return shift == 0 ? key : (key >> shift) | (key << (64 - shift));
 }
 
-static void ar_heap_canary__fill(unsigned char *p, unsigned char *to, uint64_t key)
+static inline unsigned char ar_heap_canary__byte(uint64_t key, uintptr_t p)
 {
-    while (p < to && ((uintptr_t)p & 7) != 0) {
-        *p = ar_heap_canary__byte(key, p);
-        p++;
-    }
-    while (p + 8 <= to) {
-        memcpy(p, &key, 8);
-        p += 8;
-    }
-    while (p < to) {
-        *p = ar_heap_canary__byte(key, p);
-        p++;
-    }
+    return (unsigned char)(key >> ((p & 7) * 8));
 }
 
-void ar_heap_canary__write(const ar_heap_record_t *record)
+static inline uint64_t ar_heap_canary__load(uintptr_t p)
 {
-    unsigned char *base = record->base;
-    unsigned char *user = (unsigned char *)record->user;
-    if (!(record->flags & AR_HEAP_BLOCK_CANARY))
+    uint64_t w;
+    memcpy(&w, (const void *)p, 8);
+    return w;
+}
+
+static inline void ar_heap_canary__store(uintptr_t p, uint64_t w)
+{
+    memcpy((void *)p, &w, 8);
+}
+
+/* Write canary bytes over [from, to). */
+static void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t key)
+{
+    if (to - from < 8) {
+        for (uintptr_t p = from; p < to; p++)
+            *(unsigned char *)p = ar_heap_canary__byte(key, p);
         return;
-    uint64_t key = ar_heap_canary__key(base);
-    size_t head_len = (size_t)(user - base);
-    size_t tail_len = record->total - record->size - head_len;
-    /* The zones are no-access to Memcheck once the block is announced;
-     * only they are opened, so the user bytes keep their state. */
-    ar_heap_valgrind__open(base, head_len);
-    ar_heap_valgrind__open(user + record->size, tail_len);
-    ar_heap_canary__fill(base, user, key);
-    ar_heap_canary__fill(user + record->size, base + record->total, key);
-    ar_heap_valgrind__close(base, head_len);
-    ar_heap_valgrind__close(user + record->size, tail_len);
+    }
+    uintptr_t p = from;
+    for (; p + 8 <= to; p += 8)
+        ar_heap_canary__store(p, ar_heap_canary__word(key, p));
+    if (p < to)
+        ar_heap_canary__store(to - 8, ar_heap_canary__word(key, to - 8));
 }
 
-/* The first byte of [p, to) that differs from the canary, or NULL. */
-static const unsigned char *ar_heap_canary__first_bad(const unsigned char *p,
-                                                      const unsigned char *to, uint64_t key)
+/* Whether [from, to) holds its canary bytes. */
+static int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t key)
 {
-    while (p < to && ((uintptr_t)p & 7) != 0) {
-        if (*p != ar_heap_canary__byte(key, p))
-            return p;
-        p++;
+    if (to - from < 8) {
+        for (uintptr_t p = from; p < to; p++)
+            if (*(const unsigned char *)p != ar_heap_canary__byte(key, p))
+                return 0;
+        return 1;
     }
-    while (p + 8 <= to) {
-        uint64_t word;
-        memcpy(&word, p, 8);
-        if (word != key)
-            break; /* the byte loop below finds which */
-        p += 8;
-    }
-    for (; p < to; p++)
-        if (*p != ar_heap_canary__byte(key, p))
-            return p;
-    return NULL;
+    uint64_t diff = 0;
+    uintptr_t p = from;
+    for (; p + 8 <= to; p += 8)
+        diff |= ar_heap_canary__load(p) ^ ar_heap_canary__word(key, p);
+    if (p < to)
+        diff |= ar_heap_canary__load(to - 8) ^ ar_heap_canary__word(key, to - 8);
+    return diff == 0;
 }
 
-/*
- * Compare [from, to) with its canary; on damage fill *out (offsets
- * relative to `user`) and return 1.
- */
-static int ar_heap_canary__zone(const unsigned char *from, const unsigned char *to,
-                                uintptr_t user, uint64_t key, int kind, ar_heap_damage_t *out)
+void ar_heap_canary__write(const ar_heap_layout_t *b)
 {
-    const unsigned char *first = ar_heap_canary__first_bad(from, to, key);
-    if (first == NULL)
-        return 0;
-    out->kind = kind;
-    out->offset = (long long)((uintptr_t)first - user);
+    if (!b->canary)
+        return;
+    uint64_t key = ar_heap_canary__key(b->base);
+    uintptr_t user = b->base + b->offset;
+    ar_heap_canary__fill(b->base, user, key);
+    ar_heap_canary__fill(user + b->size, b->base + b->extent, key);
+}
+
+/* Describe the damage of [from, to), whose expected bytes expect(p) gives,
+ * in *out (offsets relative to user). */
+static void ar_heap_canary__describe(uintptr_t from, uintptr_t to, uintptr_t user, int kind,
+                                     uint64_t key, int poison, ar_heap_damage_t *out)
+{
+    uintptr_t first = to;
     out->damaged = 0;
-    for (const unsigned char *p = first; p < to; p++)
-        if (*p != ar_heap_canary__byte(key, p))
+    for (uintptr_t p = from; p < to; p++) {
+        unsigned char want = poison ? AR_HEAP_FILL_FREED : ar_heap_canary__byte(key, p);
+        if (*(const unsigned char *)p != want) {
+            if (first == to)
+                first = p;
             out->damaged++;
+        }
+    }
+    out->kind = kind;
+    out->offset = (long long)first - (long long)user;
     out->dump_offset = out->offset;
     out->dump_len = 0;
-    for (const unsigned char *p = first; p < to && out->dump_len < sizeof out->found; p++) {
-        out->expected[out->dump_len] = ar_heap_canary__byte(key, p);
-        out->found[out->dump_len] = *p;
+    for (uintptr_t p = first; p < to && out->dump_len < sizeof out->found; p++) {
+        out->expected[out->dump_len] = poison ? AR_HEAP_FILL_FREED : ar_heap_canary__byte(key, p);
+        out->found[out->dump_len] = *(const unsigned char *)p;
         out->dump_len++;
     }
+}
+
+size_t ar_heap_canary__check(const ar_heap_layout_t *b, ar_heap_damage_t *out, size_t max)
+{
+    if (!b->canary || max == 0)
+        return 0;
+    uint64_t key = ar_heap_canary__key(b->base);
+    uintptr_t user = b->base + b->offset;
+    uintptr_t tail = user + b->size, end = b->base + b->extent;
+    size_t n = 0;
+    if (!ar_heap_canary__intact(tail, end, key))
+        ar_heap_canary__describe(tail, end, user, AR_HEAP_ERROR_OVERFLOW, key, 0, &out[n++]);
+    if (n < max && !ar_heap_canary__intact(b->base, user, key))
+        ar_heap_canary__describe(b->base, user, user, AR_HEAP_ERROR_UNDERFLOW, key, 0, &out[n++]);
+    return n;
+}
+
+/* Whether [from, to) holds the poison: eight bytes at a time. */
+static int ar_heap_canary__poisoned(uintptr_t from, uintptr_t to)
+{
+    uint64_t diff = 0;
+    uintptr_t p = from;
+    for (; p + 32 <= to; p += 32) {
+        diff |= (ar_heap_canary__load(p) ^ AR_HEAP_POISON_WORD) |
+                (ar_heap_canary__load(p + 8) ^ AR_HEAP_POISON_WORD) |
+                (ar_heap_canary__load(p + 16) ^ AR_HEAP_POISON_WORD) |
+                (ar_heap_canary__load(p + 24) ^ AR_HEAP_POISON_WORD);
+        if (diff != 0)
+            return 0;
+    }
+    for (; p + 8 <= to; p += 8)
+        diff |= ar_heap_canary__load(p) ^ AR_HEAP_POISON_WORD;
+    for (; p < to; p++)
+        diff |= *(const unsigned char *)p ^ 0xdfu;
+    return diff == 0;
+}
+
+int ar_heap_canary__check_poison(const ar_heap_layout_t *b, ar_heap_damage_t *out)
+{
+    uintptr_t user = b->base + b->offset;
+    if (ar_heap_canary__poisoned(user, user + b->size))
+        return 0;
+    ar_heap_canary__describe(user, user + b->size, user, AR_HEAP_ERROR_WRITE_AFTER_FREE, 0, 1,
+                             out);
     return 1;
 }
 
-size_t ar_heap_canary__check(const ar_heap_record_t *record, ar_heap_damage_t *out, size_t max)
+/*
+ * Check [from, to) for poison and overwrite it with `fill` (a byte, or -1
+ * to leave it), 64 bytes at a time: a chunk is compared before it is
+ * written, so damage is seen before it is overwritten. Returns the
+ * address of the first chunk that is not poison, or `to` when all were.
+ */
+static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fill)
 {
-    const unsigned char *base = record->base;
-    const unsigned char *user = (const unsigned char *)record->user;
+    uint64_t word = (uint64_t)(unsigned char)fill * 0x0101010101010101ULL;
+    uintptr_t p = from;
+    for (; p + 64 <= to; p += 64) {
+        uint64_t diff = 0;
+        for (unsigned i = 0; i < 64; i += 8)
+            diff |= ar_heap_canary__load(p + i) ^ AR_HEAP_POISON_WORD;
+        if (diff != 0)
+            return p;
+        if (fill >= 0)
+            for (unsigned i = 0; i < 64; i += 8)
+                ar_heap_canary__store(p + i, word);
+    }
+    if (!ar_heap_canary__poisoned(p, to))
+        return p;
+    if (fill >= 0)
+        memset((void *)p, fill, to - p);
+    return to;
+}
+
+size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t *fresh,
+                             int fill, ar_heap_damage_t *out)
+{
     size_t n = 0;
-    if (!(record->flags & AR_HEAP_BLOCK_CANARY) || !ar_heap_block__readable(record))
-        return 0;
-    uint64_t key = ar_heap_canary__key(base);
-    const unsigned char *tail = user + record->size;
-    size_t head_len = (size_t)(user - base);
-    size_t tail_len = record->total - record->size - head_len;
-    ar_heap_valgrind__open(tail, tail_len);
-    if (n < max && ar_heap_canary__zone(tail, base + record->total, record->user, key,
-                                        AR_HEAP_ERROR_OVERFLOW, &out[n]))
-        n++;
-    ar_heap_valgrind__close(tail, tail_len);
-    ar_heap_valgrind__open(base, head_len);
-    if (n < max &&
-        ar_heap_canary__zone(base, user, record->user, key, AR_HEAP_ERROR_UNDERFLOW, &out[n]))
-        n++;
-    ar_heap_valgrind__close(base, head_len);
+    uintptr_t old_user = old->base + old->offset, old_end = old_user + old->size;
+    uintptr_t new_user = fresh->base + fresh->offset, new_end = new_user + fresh->size;
+    uint64_t key = ar_heap_canary__key(old->base);
+
+    /* The old block's zones, before anything is written over them. */
+    int head_kept = 0;
+    if (old->canary) {
+        uintptr_t zone_end = old->base + old->extent;
+        if (!ar_heap_canary__intact(old_end, zone_end, key))
+            ar_heap_canary__describe(old_end, zone_end, old_user, AR_HEAP_ERROR_OVERFLOW, key, 0,
+                                     &out[n++]);
+        if (!ar_heap_canary__intact(old->base, old_user, key))
+            ar_heap_canary__describe(old->base, old_user, old_user, AR_HEAP_ERROR_UNDERFLOW, key,
+                                     0, &out[n++]);
+        else
+            head_kept = fresh->canary && fresh->offset == old->offset;
+    }
+
+    /* Its user bytes: checked, and filled where the new block's are. */
+    uintptr_t both_from = old_user > new_user ? old_user : new_user;
+    uintptr_t both_to = old_end < new_end ? old_end : new_end;
+    /* Damage is described from the old bytes still in place: from the
+     * first unchecked chunk when the fused pass stopped (the bytes before
+     * it were poison, and are fill now). */
+    uintptr_t damage_from = 0, damage_to = old_end;
+    if (both_from < both_to) {
+        int before_clean = ar_heap_canary__poisoned(old_user, both_from);
+        uintptr_t stop = before_clean ? ar_heap_canary__check_fill(both_from, both_to, fill)
+                                      : both_from;
+        if (!before_clean) {
+            damage_from = old_user;
+            damage_to = both_from;
+        } else if (stop != both_to) {
+            damage_from = stop;
+        } else if (!ar_heap_canary__poisoned(both_to, old_end)) {
+            damage_from = both_to;
+        }
+    } else if (!ar_heap_canary__poisoned(old_user, old_end)) {
+        damage_from = old_user;
+    }
+    if (damage_from != 0) {
+        /* Then the new block's bytes are laid out whole. */
+        ar_heap_canary__describe(damage_from, damage_to, old_user, AR_HEAP_ERROR_WRITE_AFTER_FREE,
+                                 0, 1, &out[n++]);
+        if (fill >= 0)
+            memset((void *)new_user, fill, fresh->size);
+    } else if (fill >= 0) {
+        if (new_user < both_from)
+            memset((void *)new_user, fill, (both_from > new_end ? new_end : both_from) - new_user);
+        uintptr_t rest = both_to > new_user ? both_to : new_user;
+        if (rest < new_end)
+            memset((void *)rest, fill, new_end - rest);
+    }
+
+    /* The new block's zones. */
+    if (fresh->canary) {
+        uint64_t fresh_key = ar_heap_canary__key(fresh->base);
+        if (!head_kept)
+            ar_heap_canary__fill(fresh->base, new_user, fresh_key);
+        ar_heap_canary__fill(new_end, fresh->base + fresh->extent, fresh_key);
+    }
     return n;
 }

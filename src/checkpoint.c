@@ -8,8 +8,8 @@
  * to outlive it. Nothing is kept per mark, so marks cost nothing and may
  * nest.
  *
- * The walk holds every shard lock (one consistent set of blocks) and
- * writes its lines while it holds them, like the leak report.
+ * The walk stops the world (one consistent set of blocks) and writes its
+ * lines meanwhile, like the leak report.
  */
 #include "ar_heap_internal.h"
 
@@ -24,20 +24,25 @@ typedef struct ar_heap_since_s {
 ar_heap_mark_t ar_heap__checkpoint(void)
 {
     ar_heap__ensure_init();
-    return (ar_heap_mark_t)ar_heap_stats__last_seq();
+    return (ar_heap_mark_t)ar_heap_thread__mark();
 }
 
-static void ar_heap_checkpoint__visit(const ar_heap_record_t *record, void *arg)
+static void ar_heap_checkpoint__visit(const ar_heap_slot_t *slot, void *arg)
 {
     ar_heap_since_t *since = arg;
-    if (record->seq <= since->mark || ar_heap_leaks__is_intentional(record))
+    if (atomic_load_explicit(&slot->rec->state, memory_order_relaxed) != AR_HEAP_STATE_LIVE ||
+        slot->rec->seq <= since->mark)
+        return;
+    ar_heap_view_t view;
+    ar_heap_index__view(slot, &view);
+    if (ar_heap_leaks__is_intentional(&view))
         return;
     since->count++;
-    since->bytes += record->size;
+    since->bytes += view.size;
     if (since->stream != NULL)
-        ar_heap_leaks__block_line(since->stream, record);
+        ar_heap_leaks__block_line(since->stream, &view);
     if (since->text != NULL)
-        ar_heap_leaks__block_line(since->text, record);
+        ar_heap_leaks__block_line(since->text, &view);
 }
 
 static size_t ar_heap_checkpoint__scan(ar_heap_mark_t mark, ar_heap_out_t *stream,
@@ -50,9 +55,9 @@ static size_t ar_heap_checkpoint__scan(ar_heap_mark_t mark, ar_heap_out_t *strea
         ar_heap_out__dec(stream, mark);
         ar_heap_out__str(stream, " and still live:\n");
     }
-    ar_heap_tracking__lock_all();
-    ar_heap_tracking__each_live_locked(ar_heap_checkpoint__visit, &since);
-    ar_heap_tracking__unlock_all();
+    ar_heap_world__stop();
+    ar_heap_index__each(ar_heap_checkpoint__visit, &since);
+    ar_heap_world__resume();
     if (stream != NULL) {
         ar_heap_out__str(stream, "arheap: ");
         ar_heap_out__dec(stream, since.count);
@@ -87,5 +92,5 @@ int ar_heap__allow_leak(const void *ptr)
     if (ptr == NULL)
         return 0;
     ar_heap__ensure_init();
-    return ar_heap_tracking__set_flag((uintptr_t)ptr, AR_HEAP_BLOCK_ALLOWED_LEAK);
+    return ar_heap_life__set_flag(ptr, AR_HEAP_BLOCK_ALLOWED_LEAK);
 }

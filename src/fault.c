@@ -25,9 +25,9 @@
  * fault itself told before it reads the block's record.
  *
  * Async-signal-safety: the handler allocates nothing and uses no stdio;
- * it reads the slot table without locks, only tries the record's shard
- * lock, and writes the report with write(2), naming modules from
- * /proc/self/maps instead of calling dladdr().
+ * it reads the slot table and the block's record without locks, and
+ * writes the report with write(2), naming modules from /proc/self/maps
+ * instead of calling dladdr().
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -158,7 +158,7 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     ar_heap_fault_busy = 1;
     ar_heap_fault_t f;
     if (info == NULL || info->si_code <= 0 ||
-        !ar_heap_guard__find((uintptr_t)info->si_addr, &f.hit)) {
+        !ar_heap_guard__nearest((uintptr_t)info->si_addr, &f.hit)) {
         ar_heap_fault_busy = 0;
         errno = saved_errno;
         ar_heap_fault__pass_on(sig, info, context);
@@ -168,12 +168,16 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     f.access = ar_heap_fault__access(context);
     f.pc = ar_heap_fault__pc(context);
     f.thread = ar_heap_os__thread_id();
-    ar_heap_record_t record;
-    f.record = NULL;
-    if (ar_heap_tracking__find_for_fault(f.hit.user, &record)) {
-        f.record = &record;
-        f.hit.state = (int)record.state;
-    }
+    /* The record: read without a lock (index.c), as the slot says now. A
+     * block whose free is in progress counts as freed. */
+    ar_heap_view_t record;
+    ar_heap_index__view(&f.hit.slot, &record);
+    f.record = &record;
+    if (record.state == AR_HEAP_STATE_UNUSED)
+        f.record = NULL;
+    else
+        f.hit.state = record.state == AR_HEAP_STATE_FREEING ? (int)AR_HEAP_STATE_QUARANTINED
+                                                            : (int)record.state;
     if (f.hit.state != AR_HEAP_STATE_LIVE)
         f.kind = AR_HEAP_ERROR_USE_AFTER_FREE;
     else if (f.addr < f.hit.user)

@@ -80,8 +80,12 @@ typedef enum ar_heap_slot_state_e {
 } ar_heap_slot_state_t;
 
 typedef struct ar_heap_guard_slot_s {
+    ar_heap_rec_t rec;      /* the block's record (index.c finds it here) */
     _Atomic uintptr_t user; /* the block (the last one, once freed) */
     _Atomic size_t size;
+    uintptr_t data;         /* its pages */
+    size_t data_bytes;
+    struct ar_heap_guard_arena_s *arena;
     _Atomic int state;       /* ar_heap_slot_state_t */
     _Atomic int below;       /* 1: guard page before the data */
     _Atomic int unclosed;    /* 1: its pages could not be closed; never reused */
@@ -299,7 +303,7 @@ static int ar_heap_guard__selected(size_t size)
     return 1;
 }
 
-int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
+int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out)
 {
     if (!ar_heap_guard__selected(size))
         return 0;
@@ -389,6 +393,9 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
         return 0;
     }
     ar_heap_guard_slot_t *s = &arena->slots[index];
+    s->data = data;
+    s->data_bytes = pages * page;
+    s->arena = arena;
     atomic_store_explicit(&s->user, user, memory_order_relaxed);
     atomic_store_explicit(&s->size, size, memory_order_relaxed);
     atomic_store_explicit(&s->below, below, memory_order_relaxed);
@@ -396,7 +403,8 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_block_t *out)
     out->base = (void *)data;
     out->user = user;
     out->total = pages * page;
-    out->flags = AR_HEAP_BLOCK_GUARDED | (ar_heap_options.canary ? AR_HEAP_BLOCK_CANARY : 0);
+    out->rec = &s->rec;
+    out->slot = s;
     return 1;
 }
 
@@ -456,29 +464,22 @@ static int ar_heap_guard__close(void *base, size_t total)
     return 0;
 }
 
-void ar_heap_guard__protect(const ar_heap_record_t *record)
+void ar_heap_guard__protect(void *slot)
 {
-    size_t index;
-    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)record->base, &index, 0);
-    if (arena == NULL)
-        return;
-    ar_heap_guard_slot_t *s = &arena->slots[index];
-    if (!ar_heap_guard__close(record->base, record->total))
+    ar_heap_guard_slot_t *s = slot;
+    if (!ar_heap_guard__close((void *)s->data, s->data_bytes))
         atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
     atomic_store_explicit(&s->state, AR_HEAP_SLOT_QUARANTINED, memory_order_release);
     atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
 }
 
-void ar_heap_guard__release(void *base, size_t total)
+void ar_heap_guard__release(void *slot)
 {
-    size_t index;
-    ar_heap_guard_arena_t *arena = ar_heap_guard__locate((uintptr_t)base, &index, 0);
-    if (arena == NULL)
-        return; /* flagged guarded, so in an arena: can not happen */
-    ar_heap_guard_slot_t *s = &arena->slots[index];
+    ar_heap_guard_slot_t *s = slot;
+    ar_heap_guard_arena_t *arena = s->arena;
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == AR_HEAP_SLOT_LIVE) {
         /* Freed without quarantine: close its pages now. */
-        if (!ar_heap_guard__close(base, total))
+        if (!ar_heap_guard__close((void *)s->data, s->data_bytes))
             atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
         atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
     }
@@ -486,8 +487,66 @@ void ar_heap_guard__release(void *base, size_t total)
     if (atomic_load_explicit(&s->unclosed, memory_order_relaxed))
         return; /* never reused: see close */
     pthread_mutex_lock(&guard.lock);
-    ar_heap_guard__put_slot(arena, index);
+    ar_heap_guard__put_slot(arena, (size_t)(s - arena->slots));
     pthread_mutex_unlock(&guard.lock);
+}
+
+/* A slot handle for index.c. */
+static void ar_heap_guard__handle(ar_heap_guard_slot_t *s, ar_heap_slot_t *out)
+{
+    out->rec = &s->rec;
+    out->span = NULL;
+    out->index = 0;
+    out->base = s->data;
+    out->capacity = s->data_bytes;
+}
+
+int ar_heap_guard__find(uintptr_t addr, ar_heap_slot_t *out)
+{
+    if (atomic_load_explicit(&guard.arena_count, memory_order_acquire) == 0)
+        return 0;
+    size_t index;
+    ar_heap_guard_arena_t *arena = ar_heap_guard__locate(addr, &index, 0);
+    if (arena == NULL)
+        return 0;
+    ar_heap_guard_slot_t *s = &arena->slots[index];
+    if (atomic_load_explicit(&s->state, memory_order_acquire) == AR_HEAP_SLOT_UNUSED)
+        return 0;
+    ar_heap_guard__handle(s, out);
+    return 1;
+}
+
+/* The guard slot a handle's record belongs to. */
+static const ar_heap_guard_slot_t *ar_heap_guard__of(const ar_heap_slot_t *slot)
+{
+    return (const ar_heap_guard_slot_t *)(const void *)((const char *)slot->rec -
+                                                        offsetof(ar_heap_guard_slot_t, rec));
+}
+
+uintptr_t ar_heap_guard__user(const ar_heap_slot_t *slot)
+{
+    return atomic_load_explicit(&ar_heap_guard__of(slot)->user, memory_order_relaxed);
+}
+
+size_t ar_heap_guard__size(const ar_heap_slot_t *slot)
+{
+    return atomic_load_explicit(&ar_heap_guard__of(slot)->size, memory_order_relaxed);
+}
+
+void ar_heap_guard__each(ar_heap_slot_fn fn, void *arg)
+{
+    size_t count = atomic_load_explicit(&guard.arena_count, memory_order_acquire);
+    for (size_t a = 0; a < count; a++) {
+        ar_heap_guard_arena_t *arena = &guard.arenas[a];
+        for (size_t i = 0; i < arena->used; i++) {
+            ar_heap_guard_slot_t *s = &arena->slots[i];
+            if (atomic_load_explicit(&s->rec.state, memory_order_acquire) == AR_HEAP_STATE_UNUSED)
+                continue;
+            ar_heap_slot_t slot;
+            ar_heap_guard__handle(s, &slot);
+            fn(&slot, arg);
+        }
+    }
 }
 
 /* Distance from addr to the bytes [user, user + size): 0 inside. */
@@ -500,7 +559,7 @@ static uintptr_t ar_heap_guard__distance(uintptr_t addr, uintptr_t user, size_t 
     return addr - (user + size) + 1;
 }
 
-int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit)
+int ar_heap_guard__nearest(uintptr_t addr, ar_heap_guard_hit_t *hit)
 {
     size_t index;
     ar_heap_guard_arena_t *arena = ar_heap_guard__locate(addr, &index, 1);
@@ -525,20 +584,11 @@ int ar_heap_guard__find(uintptr_t addr, ar_heap_guard_hit_t *hit)
             hit->state = state == AR_HEAP_SLOT_LIVE          ? AR_HEAP_STATE_LIVE
                          : state == AR_HEAP_SLOT_QUARANTINED ? AR_HEAP_STATE_QUARANTINED
                                                              : AR_HEAP_STATE_FREED;
+            ar_heap_guard__handle((ar_heap_guard_slot_t *)s, &hit->slot);
             found = 1;
         }
     }
     return found;
-}
-
-void ar_heap_guard__lock(void)
-{
-    pthread_mutex_lock(&guard.lock);
-}
-
-void ar_heap_guard__unlock(void)
-{
-    pthread_mutex_unlock(&guard.lock);
 }
 
 size_t ar_heap_guard__live(void)

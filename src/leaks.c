@@ -12,8 +12,8 @@
  * convention), or that were passed to ar_heap__allow_leak(), are listed
  * apart and do not count as leaks.
  *
- * The report holds every shard lock while it runs, so the set of blocks it
- * describes is one consistent snapshot. Its scratch arrays are mapped from
+ * The report stops the world while it runs (thread.c), so the set of
+ * blocks it describes is one consistent snapshot. Its scratch arrays are mapped from
  * the OS; it writes with write(2), like every arheap report.
  */
 #define _GNU_SOURCE
@@ -28,14 +28,23 @@
 /* How many sites the stderr summary names before "and N more". */
 #define AR_HEAP_SUMMARY_SITES 5
 
+/* One live block, as the scan found it. */
+typedef struct ar_heap_leak_s {
+    ar_heap_slot_t slot;
+    const ar_heap_ctx_t *ctx; /* its allocation context, or NULL */
+    uint64_t seq;
+    size_t size;
+} ar_heap_leak_t;
+
 typedef struct ar_heap_leak_site_s {
-    const ar_heap_record_t *first; /* earliest block of the site */
+    const ar_heap_leak_t *first; /* earliest block of the site */
     size_t blocks;
     size_t bytes;
 } ar_heap_leak_site_t;
 
 typedef struct ar_heap_leak_scan_s {
-    /* Arrays of const ar_heap_record_t *, typed const void * so that one
+    ar_heap_leak_t *found; /* capacity entries, mapped */
+    /* Arrays of const ar_heap_leak_t *, typed const void * so that one
      * pointer sort serves every array. */
     const void **records; /* live, not intentional */
     const void **intentional;
@@ -46,26 +55,46 @@ typedef struct ar_heap_leak_scan_s {
     size_t capacity;
 } ar_heap_leak_scan_t;
 
-int ar_heap_leaks__is_intentional(const ar_heap_record_t *record)
+int ar_heap_leaks__is_intentional(const ar_heap_view_t *block)
 {
-    return (record->flags & AR_HEAP_BLOCK_ALLOWED_LEAK) ||
-           strstr(record->desc, AR_HEAP_INTENTIONAL_LEAK_MARKER) != NULL;
+    return (block->flags & AR_HEAP_BLOCK_ALLOWED_LEAK) ||
+           strstr(block->desc, AR_HEAP_INTENTIONAL_LEAK_MARKER) != NULL;
 }
 
-static void ar_heap_leaks__collect(const ar_heap_record_t *record, void *arg)
+static void ar_heap_leaks__collect(const ar_heap_slot_t *slot, void *arg)
 {
     ar_heap_leak_scan_t *scan = arg;
-    if (ar_heap_leaks__is_intentional(record)) {
-        if (scan->intentional_count < scan->capacity)
-            scan->intentional[scan->intentional_count] = record;
-        scan->intentional_count++;
-        scan->intentional_bytes += record->size;
-    } else {
-        if (scan->count < scan->capacity)
-            scan->records[scan->count] = record;
-        scan->count++;
-        scan->bytes += record->size;
+    if (atomic_load_explicit(&slot->rec->state, memory_order_relaxed) != AR_HEAP_STATE_LIVE)
+        return;
+    ar_heap_view_t view;
+    ar_heap_index__view(slot, &view);
+    size_t at = scan->count + scan->intentional_count;
+    const ar_heap_leak_t *leak = NULL;
+    if (at < scan->capacity) {
+        ar_heap_leak_t *l = &scan->found[at];
+        l->slot = *slot;
+        l->ctx = ar_heap_depot__get(slot->rec->alloc_ctx);
+        l->seq = view.seq;
+        l->size = view.size;
+        leak = l;
     }
+    if (ar_heap_leaks__is_intentional(&view)) {
+        if (leak != NULL)
+            scan->intentional[scan->intentional_count] = leak;
+        scan->intentional_count++;
+        scan->intentional_bytes += view.size;
+    } else {
+        if (leak != NULL)
+            scan->records[scan->count] = leak;
+        scan->count++;
+        scan->bytes += view.size;
+    }
+}
+
+/* The view of a scanned block, for printing. */
+static void ar_heap_leaks__view(const void *leak, ar_heap_view_t *out)
+{
+    ar_heap_index__view(&((const ar_heap_leak_t *)leak)->slot, out);
 }
 
 /* ------------------------------------------------------------ sorting */
@@ -105,14 +134,16 @@ static void ar_heap_leaks__sort(const void **items, size_t n, ar_heap_before_fn 
 
 static int ar_heap_leaks__by_seq(const void *a, const void *b)
 {
-    return ((const ar_heap_record_t *)a)->seq < ((const ar_heap_record_t *)b)->seq;
+    return ((const ar_heap_leak_t *)a)->seq < ((const ar_heap_leak_t *)b)->seq;
 }
 
 /* Sites compare by file and line; a site without a file (ar_heap__free,
  * the preload library) by its return address. */
-static int ar_heap_leaks__site_order(const ar_heap_record_t *a, const ar_heap_record_t *b)
+static int ar_heap_leaks__site_order(const ar_heap_leak_t *a, const ar_heap_leak_t *b)
 {
-    const ar_heap_site_t *sa = &a->alloc_site, *sb = &b->alloc_site;
+    static const ar_heap_ctx_t none;
+    const ar_heap_ctx_t *sa = a->ctx != NULL ? a->ctx : &none;
+    const ar_heap_ctx_t *sb = b->ctx != NULL ? b->ctx : &none;
     int c = strcmp(sa->file != NULL ? sa->file : "", sb->file != NULL ? sb->file : "");
     if (c != 0)
         return c;
@@ -123,14 +154,14 @@ static int ar_heap_leaks__site_order(const ar_heap_record_t *a, const ar_heap_re
     return 0;
 }
 
-static int ar_heap_leaks__same_site(const ar_heap_record_t *a, const ar_heap_record_t *b)
+static int ar_heap_leaks__same_site(const ar_heap_leak_t *a, const ar_heap_leak_t *b)
 {
     return ar_heap_leaks__site_order(a, b) == 0;
 }
 
 static int ar_heap_leaks__by_site(const void *a, const void *b)
 {
-    const ar_heap_record_t *ra = a, *rb = b;
+    const ar_heap_leak_t *ra = a, *rb = b;
     int c = ar_heap_leaks__site_order(ra, rb);
     if (c != 0)
         return c < 0;
@@ -172,7 +203,7 @@ static void ar_heap_leaks__count(ar_heap_out_t *out, size_t n, const char *one, 
     ar_heap_out__str(out, n == 1 ? one : many);
 }
 
-void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *r)
+void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *r)
 {
     ar_heap_out__str(out, "  #");
     ar_heap_out__dec(out, r->seq);
@@ -190,16 +221,26 @@ void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_record_t *r)
 
 static void ar_heap_leaks__site_line(ar_heap_out_t *out, const ar_heap_leak_site_t *site)
 {
+    ar_heap_view_t first;
+    ar_heap_leaks__view(site->first, &first);
     ar_heap_out__str(out, "  ");
     ar_heap_leaks__pad(out, ar_heap_leaks__digits(site->bytes), 10);
     ar_heap_out__dec(out, site->bytes);
     ar_heap_leaks__pad(out, ar_heap_leaks__digits(site->blocks), 9);
     ar_heap_out__dec(out, site->blocks);
     ar_heap_out__str(out, "  ");
-    ar_heap_out__site(out, &site->first->alloc_site);
+    ar_heap_out__site(out, &first.alloc_site);
     ar_heap_out__str(out, "  \"");
-    ar_heap_out__str(out, site->first->desc);
+    ar_heap_out__str(out, first.desc);
     ar_heap_out__str(out, "\"\n");
+}
+
+/* One block line of a scanned block. */
+static void ar_heap_leaks__leak_line(ar_heap_out_t *out, const void *leak)
+{
+    ar_heap_view_t view;
+    ar_heap_leaks__view(leak, &view);
+    ar_heap_leaks__block_line(out, &view);
 }
 
 static void ar_heap_leaks__figure(ar_heap_out_t *out, const char *label, uint64_t value)
@@ -245,13 +286,13 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
             ar_heap_leaks__site_line(out, sites[i]);
         ar_heap_out__str(out, "\nLeaked blocks, in allocation order:\n");
         for (size_t i = 0; i < scan->count; i++)
-            ar_heap_leaks__block_line(out, scan->records[i]);
+            ar_heap_leaks__leak_line(out, scan->records[i]);
     }
     if (scan->intentional_count > 0) {
         ar_heap_out__str(out, "\nIntentional leaks (" AR_HEAP_INTENTIONAL_LEAK_MARKER
                               "), expected:\n");
         for (size_t i = 0; i < scan->intentional_count; i++)
-            ar_heap_leaks__block_line(out, scan->intentional[i]);
+            ar_heap_leaks__leak_line(out, scan->intentional[i]);
     }
 }
 
@@ -274,12 +315,14 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
     size_t shown = site_count < AR_HEAP_SUMMARY_SITES ? site_count : AR_HEAP_SUMMARY_SITES;
     for (size_t i = 0; listed && i < shown; i++) {
         const ar_heap_leak_site_t *site = sites[i];
+        ar_heap_view_t first;
+        ar_heap_leaks__view(site->first, &first);
         ar_heap_out__str(&out, "arheap:   ");
-        ar_heap_out__site(&out, &site->first->alloc_site);
+        ar_heap_out__site(&out, &first.alloc_site);
         ar_heap_out__str(&out, ": ");
         ar_heap_leaks__count(&out, site->bytes, " byte in ", " bytes in ");
         ar_heap_leaks__count(&out, site->blocks, " block (\"", " blocks (\"");
-        ar_heap_out__str(&out, site->first->desc);
+        ar_heap_out__str(&out, first.desc);
         ar_heap_out__str(&out, "\")\n");
     }
     if (listed && site_count > shown) {
@@ -329,25 +372,28 @@ static int ar_heap_leaks__open(const char *path, const char **where)
 size_t ar_heap_leaks__report(void)
 {
     ar_heap__ensure_init();
-    ar_heap_tracking__lock_all();
+    ar_heap_world__stop();
 
     ar_heap_stats_t stats;
-    ar_heap_stats__snapshot_locked(&stats);
+    ar_heap_stats__snapshot_stopped(&stats);
 
-    /* Scratch: two arrays of record pointers, one of sites, all mapped. */
+    /* Scratch: the scanned blocks, two arrays of pointers to them, and
+     * the sites, all mapped. */
     size_t n = stats.live_blocks;
-    size_t bytes = n * (2 * sizeof(void *) + sizeof(ar_heap_leak_site_t)) + 1;
+    size_t bytes =
+        n * (sizeof(ar_heap_leak_t) + 2 * sizeof(void *) + sizeof(ar_heap_leak_site_t)) + 1;
     char *scratch = n > 0 ? ar_heap_os__map(bytes) : NULL;
     int listed = n == 0 || scratch != NULL;
 
     ar_heap_leak_scan_t scan;
     memset(&scan, 0, sizeof scan);
     if (scratch != NULL) {
-        scan.records = (const void **)(void *)scratch;
+        scan.found = (ar_heap_leak_t *)(void *)scratch;
+        scan.records = (const void **)(void *)(scan.found + n);
         scan.intentional = scan.records + n;
         scan.capacity = n;
     }
-    ar_heap_tracking__each_live_locked(ar_heap_leaks__collect, &scan);
+    ar_heap_index__each(ar_heap_leaks__collect, &scan);
 
     /* Sites: sort a copy by site, fold runs, then order by bytes. The
      * intentional array's slots past its count hold the copy. */
@@ -360,7 +406,7 @@ size_t ar_heap_leaks__report(void)
         memcpy(by_site, scan.records, scan.count * sizeof *by_site);
         ar_heap_leaks__sort(by_site, scan.count, ar_heap_leaks__by_site);
         for (size_t i = 0; i < scan.count; i++) {
-            const ar_heap_record_t *r = by_site[i];
+            const ar_heap_leak_t *r = by_site[i];
             if (site_count == 0 || !ar_heap_leaks__same_site(sites[site_count - 1].first, r)) {
                 sites[site_count].first = r;
                 sites[site_count].blocks = 0;
@@ -397,7 +443,7 @@ size_t ar_heap_leaks__report(void)
 
     if (scratch != NULL)
         ar_heap_os__unmap(scratch, bytes);
-    ar_heap_tracking__unlock_all();
+    ar_heap_world__resume();
     return scan.count;
 }
 
@@ -409,7 +455,7 @@ void ar_heap__memory_report(void)
 void ar_heap_leaks__at_exit(void)
 {
     /* Damage first: a leak report of a corrupted heap is the lesser news. */
-    (void)ar_heap__check_all_for("exit");
+    (void)ar_heap_life__check_all("exit");
     if (!ar_heap_options.leak_report)
         return;
     size_t leaks = ar_heap_leaks__report();

@@ -52,9 +52,10 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       AR_HEAP_DEFAULT_REPORT_PATH,
       "file for the full leak report; empty for none. Without this option the environment "
       "variable AGERUN_MEMORY_REPORT is used when set" },
-    { "freed_history", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(freed_history), 0, 0, "4096",
-      "records of freed blocks kept to name a later free of the same address a double-free "
-      "with both sites; 0 keeps none" },
+    { "freed_history", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(freed_history), 0, 0, "1",
+      "not 0: a freed block's record is kept until its memory is reused, to name a later free "
+      "of the same address a double-free with both sites; 0 forgets it when the block leaves "
+      "the quarantine" },
     { "canary", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(canary), 0, 0, "1",
       "surround each new block with canary bytes (16 before, 16 or more after, starting "
       "exactly at its end), checked at free, realloc, check_all and exit" },
@@ -69,8 +70,12 @@ static const ar_heap_option_t ar_heap_option_table[] = {
     { "report_json", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(report_json), 0, 0, "0",
       "write each error as one JSON object on one line of stderr instead of the text report" },
     { "stack_depth", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(stack_depth), 0, 0, "0",
-      "frames of call stack kept at allocation and at free (at most 8), printed in reports "
+      "frames of call stack kept at allocation and at free (at most 16), printed in reports "
       "as module+offset for addr2line; 0 keeps none" },
+    { "stack_exact", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(stack_exact), 0, 0, "0",
+      "capture call stacks with glibc's backtrace() (DWARF unwinding: exact through code "
+      "built without frame pointers, but microseconds a call) instead of the frame-pointer "
+      "walk (tens of nanoseconds; it stops at the first frame without a frame pointer)" },
     { "guard", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(guard), 0, 0, "0",
       "place blocks against PROT_NONE guard pages: an overrun faults at the guilty instruction "
       "and is reported, and freed blocks' pages stay inaccessible while in quarantine" },

@@ -1,9 +1,10 @@
 /*
  * os.c: the operating-system services the debug heap uses, in one place.
  *
- * Pages for the checker's own tables come from mmap, never from malloc, so
- * the checker does not depend on the heap it watches. Writes go straight
- * to write(2): error reports must work while the heap is damaged.
+ * Memory for blocks and for the checker's own tables comes from mmap,
+ * never from malloc, so the checker does not depend on the heap it
+ * watches. Writes go straight to write(2): error reports must work while
+ * the heap is damaged.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -21,8 +22,8 @@ void *ar_heap_os__map(size_t size)
     if (addr == MAP_FAILED)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    /* Large tables (bucket arrays, record chunks of a big heap) are read at
-     * random: huge pages spare the TLB. A hint; failure changes nothing. */
+    /* Large tables are read at random: huge pages spare the TLB. A hint;
+     * failure changes nothing. */
     if (size >= ((size_t)2 << 20))
         (void)madvise(addr, size, MADV_HUGEPAGE);
 #endif
@@ -34,12 +35,30 @@ void ar_heap_os__unmap(void *addr, size_t size)
     munmap(addr, size);
 }
 
+void *ar_heap_os__reserve(size_t size)
+{
+    void *addr = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return addr == MAP_FAILED ? NULL : addr;
+}
+
+/* Committed in address order, neighbouring commits merge into one kernel
+ * mapping: the region costs a handful of mappings however many spans it
+ * holds. Charged to the commit limit (no MAP_NORESERVE), so that memory
+ * running out is an ENOMEM here rather than the OOM killer later. */
+int ar_heap_os__commit(void *addr, size_t size)
+{
+    return mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+                0) == addr;
+}
+
+void ar_heap_os__discard(void *addr, size_t size)
+{
+    (void)madvise(addr, size, MADV_DONTNEED);
+}
+
 /* initial-exec: a plain load from the thread pointer, no __tls_get_addr
  * call on every allocation. */
-#if defined(__GNUC__)
-__attribute__((tls_model("initial-exec")))
-#endif
-static _Thread_local uint32_t ar_heap_os_thread_id;
+static AR_HEAP_TLS _Thread_local uint32_t ar_heap_os_thread_id;
 
 uint32_t ar_heap_os__thread_id(void)
 {
@@ -70,4 +89,29 @@ void ar_heap_os__write_all(int fd, const char *buf, size_t len)
         buf += n;
         len -= (size_t)n;
     }
+}
+
+/* pthread_getattr_np may allocate (the main thread's bounds come from
+ * /proc/self/maps): called once per thread, from inside the heap, where
+ * the preload library serves such calls from its bootstrap arena. */
+int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+#if defined(__GLIBC__)
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    void *addr = NULL;
+    size_t size = 0;
+    int ok = pthread_attr_getstack(&attr, &addr, &size) == 0 && addr != NULL;
+    pthread_attr_destroy(&attr);
+    if (!ok)
+        return 0;
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+    return 1;
+#else
+    (void)lo;
+    (void)hi;
+    return 0;
+#endif
 }

@@ -19,16 +19,16 @@
  *   pthread_atfork may grow their tables. A per-thread depth counter sees
  *   such a call coming from inside arheap and serves it from a static
  *   bootstrap arena instead (never freed, never tracked; a free of it is
- *   ignored). The backend is glibc's allocator under its exported
- *   __libc_* names (block.c), which never call back here.
+ *   ignored). The backend is arheap's own (span.c), on mmap: it never
+ *   calls back here.
  * - Calls before constructors run, and from the dynamic linker: the heap
  *   initialises itself on the first call, whichever that is; nothing here
  *   depends on a constructor.
- * - No dlsym: the real allocator is reached by name (__libc_malloc...), so
- *   dlsym's own calloc can not recurse before it has answered.
- * - fork: the tracking table's fork handlers (tracking.c) hold every lock
- *   across the fork, so the child's heap is consistent; threads created
- *   before or after the first allocation are alike to it.
+ * - No dlsym: nothing of libc's allocator is used, so dlsym's own calloc
+ *   can not recurse before it has answered.
+ * - fork: the heap's fork handlers (thread.c) stop the world across the
+ *   fork, so the child's heap is consistent; threads created before or
+ *   after the first allocation are alike to it.
  * - Alignment: every entry point keeps its contract (below); the user
  *   bytes of an aligned block start on the boundary after a head canary
  *   of one alignment unit.
@@ -116,11 +116,10 @@ static size_t ar_preload__arena_size(const void *ptr)
 
 /* ------------------------------------------------------------ tracked calls */
 
-static ar_heap_site_t ar_preload__site(const void *pc)
-{
-    ar_heap_site_t site = { NULL, 0, ar_heap_os__thread_id(), pc };
-    return site;
-}
+/* A site without file:line: the return address into the caller and the
+ * entry point's frame, where the call stack starts. */
+#define AR_PRELOAD_SITE \
+    { NULL, 0, ar_heap_os__thread_id(), __builtin_return_address(0), __builtin_frame_address(0) }
 
 /*
  * A block of `size` bytes aligned to `align` (0: default), zeroed when
@@ -128,41 +127,37 @@ static ar_heap_site_t ar_preload__site(const void *pc)
  * glibc's malloc keeps it; ENOMEM on failure.
  */
 static void *ar_preload__allocate(size_t size, size_t align, int zero, const char *what,
-                                  const void *pc)
+                                  const ar_heap_site_t *site)
 {
     if (ar_preload_depth > 0)
         return ar_preload__arena_alloc(size, align);
     int saved = errno;
     ar_preload_depth++;
-    ar_heap_site_t site = ar_preload__site(pc);
-    void *user = ar_heap__allocate_at(size, align, &site, what, !zero);
-    if (user != NULL && zero)
-        memset(user, 0, size);
+    void *user = ar_heap_life__allocate(size, align, site, what,
+                                        zero ? AR_HEAP_FILL_ZERO : AR_HEAP_FILL_MARK);
     ar_preload_depth--;
     if (user != NULL)
         errno = saved;
     return user;
 }
 
-static void ar_preload__free(void *ptr, const void *pc)
+static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
 {
     if (ptr == NULL || ar_preload__in_arena(ptr))
         return;
     int saved = errno;
     ar_preload_depth++;
-    ar_heap__ensure_init();
-    ar_heap_site_t site = ar_preload__site(pc);
-    (void)ar_heap__release_at(ptr, "free", &site);
+    (void)ar_heap_life__free(ptr, "free", site);
     ar_preload_depth--;
     errno = saved;
 }
 
-static void *ar_preload__realloc(void *ptr, size_t size, const void *pc)
+static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)
 {
     if (ptr != NULL && ar_preload__in_arena(ptr)) {
         /* Out of the arena: into a tracked block, or another arena chunk
          * when arheap itself is asking. */
-        void *fresh = ar_preload__allocate(size, 0, 0, "realloc", pc);
+        void *fresh = ar_preload__allocate(size, 0, 0, "realloc", site);
         if (fresh != NULL) {
             size_t old = ar_preload__arena_size(ptr);
             memcpy(fresh, ptr, old < size ? old : size);
@@ -179,8 +174,7 @@ static void *ar_preload__realloc(void *ptr, size_t size, const void *pc)
     }
     int saved = errno;
     ar_preload_depth++;
-    ar_heap_site_t site = ar_preload__site(pc);
-    void *fresh = ar_heap__realloc_at(ptr, size, &site, "realloc");
+    void *fresh = ar_heap_life__realloc(ptr, size, site, "realloc");
     ar_preload_depth--;
     if (fresh != NULL)
         errno = saved;
@@ -208,12 +202,14 @@ static size_t ar_preload__page(void)
 
 AR_PRELOAD_EXPORT void *malloc(size_t size)
 {
-    return ar_preload__allocate(size, 0, 0, "malloc", __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__allocate(size, 0, 0, "malloc", &site);
 }
 
 AR_PRELOAD_EXPORT void free(void *ptr)
 {
-    ar_preload__free(ptr, __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    ar_preload__free(ptr, &site);
 }
 
 AR_PRELOAD_EXPORT void *calloc(size_t count, size_t size)
@@ -222,12 +218,14 @@ AR_PRELOAD_EXPORT void *calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return ar_preload__allocate(count * size, 0, 1, "calloc", __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__allocate(count * size, 0, 1, "calloc", &site);
 }
 
 AR_PRELOAD_EXPORT void *realloc(void *ptr, size_t size)
 {
-    return ar_preload__realloc(ptr, size, __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__realloc(ptr, size, &site);
 }
 
 AR_PRELOAD_EXPORT void *reallocarray(void *ptr, size_t count, size_t size)
@@ -236,7 +234,8 @@ AR_PRELOAD_EXPORT void *reallocarray(void *ptr, size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return ar_preload__realloc(ptr, count * size, __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__realloc(ptr, count * size, &site);
 }
 
 /* POSIX: EINVAL unless align is a power of two multiple of sizeof(void *);
@@ -247,7 +246,8 @@ AR_PRELOAD_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
     if (!ar_preload__power_of_two(align) || align % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = ar_preload__allocate(size, align, 0, "posix_memalign", __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    void *p = ar_preload__allocate(size, align, 0, "posix_memalign", &site);
     errno = saved;
     if (p == NULL)
         return ENOMEM;
@@ -263,7 +263,8 @@ AR_PRELOAD_EXPORT void *aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return ar_preload__allocate(size, align, 0, "aligned_alloc", __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__allocate(size, align, 0, "aligned_alloc", &site);
 }
 
 /* glibc's memalign: an alignment that is not a power of two is rounded up
@@ -277,13 +278,14 @@ AR_PRELOAD_EXPORT void *memalign(size_t align, size_t size)
     size_t rounded = 1;
     while (rounded < align)
         rounded <<= 1;
-    return ar_preload__allocate(size, rounded, 0, "memalign", __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__allocate(size, rounded, 0, "memalign", &site);
 }
 
 AR_PRELOAD_EXPORT void *valloc(size_t size)
 {
-    return ar_preload__allocate(size, ar_preload__page(), 0, "valloc",
-                                __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__allocate(size, ar_preload__page(), 0, "valloc", &site);
 }
 
 /* Page-aligned, its size rounded up to whole pages (0 bytes: one page). */
@@ -295,7 +297,8 @@ AR_PRELOAD_EXPORT void *pvalloc(size_t size)
         return NULL;
     }
     size_t rounded = size == 0 ? page : (size + page - 1) / page * page;
-    return ar_preload__allocate(rounded, page, 0, "pvalloc", __builtin_return_address(0));
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    return ar_preload__allocate(rounded, page, 0, "pvalloc", &site);
 }
 
 /* The size the program asked for (0 for NULL). A pointer that is no live
@@ -309,15 +312,13 @@ AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
     int saved = errno;
     ar_preload_depth++;
     ar_heap__ensure_init();
-    ar_heap_record_t record;
+    ar_heap_view_t block;
     size_t size = 0;
-    if (ar_heap_tracking__find_live((uintptr_t)ptr, &record)) {
-        size = record.size;
+    if (ar_heap_life__find_live(ptr, &block)) {
+        size = block.size;
     } else {
-        ar_heap_site_t site = ar_preload__site(__builtin_return_address(0));
-        ar_heap_stack_t stack;
-        ar_heap_stack__capture(&stack, site.pc);
-        ar_heap_report__bad_pointer(ptr, "malloc_usable_size", &site, &stack);
+        ar_heap_site_t site = AR_PRELOAD_SITE;
+        ar_heap_life__bad_pointer(ptr, "malloc_usable_size", &site);
     }
     ar_preload_depth--;
     errno = saved;

@@ -1,187 +1,194 @@
 /*
- * quarantine.c: freed blocks held back, poisoned, before libc gets them.
+ * quarantine.c: the order in which freed blocks' slots come back.
  *
- * Why: a write through a pointer to freed memory corrupts whatever libc
- * hands that memory to next, far from the bug. Held in quarantine, a freed
- * block keeps its address out of circulation and its bytes filled with
- * AR_HEAP_FILL_FREED; a changed byte is a write after free, reported when
- * the block leaves the quarantine, at ar_heap__check_all() and at exit.
- * A second free of a held block is a double free with the first free's
- * site, and the address can not have been reused meanwhile.
+ * Why: a write through a pointer to freed memory corrupts whatever the
+ * allocator hands that memory to next, far from the bug. Held in
+ * quarantine, a freed block keeps its address out of circulation and its
+ * bytes poisoned (life.c writes the poison, canary.c checks it when the
+ * slot is reused); a second free of a held block is a double free with
+ * the first free's site, and the address can not have been reused.
  *
- * One FIFO for the whole process, oldest first, with its own lock, so the
- * memory held never exceeds quarantine_bytes plus the one block being
- * pushed, and blocks leave in the order they were freed. Lock order: a
- * free holds its block's shard lock when it takes the quarantine lock;
- * blocks taken out are retired afterwards, each under its own shard lock,
- * never while the quarantine lock is held.
+ * This module only keeps the order: blocks leave oldest first once more
+ * than quarantine_bytes are held. It never touches a block's memory or
+ * record: what it hands back, life.c puts back in circulation.
+ *
+ * Per-thread batches. A free appends its block to its thread's batch, a
+ * chunk of entries, with no lock. When the batch holds a sixteenth of the
+ * budget (at most 1 MiB), it is appended whole to the global FIFO of
+ * chunks under the global lock, and the oldest entries are taken out
+ * until the global FIFO holds at most the budget less one batch. So the
+ * lock is taken once per batch of frees, and one thread holds at most
+ * the budget plus one block, whatever the budget (with a small budget a
+ * batch is one block, and the FIFO is exact: a block larger than the
+ * budget is held alone until the next free). With T threads freeing, up
+ * to T - 1 more batches may be held in their batches.
  */
 #include "ar_heap_internal.h"
-#include "valgrind.h"
 
 #include <string.h>
 
+#define AR_HEAP_QCHUNK_BYTES ((size_t)64 << 10)
+#define AR_HEAP_QBATCH_MAX ((size_t)1 << 20)
+
+typedef struct ar_heap_qchunk_s {
+    struct ar_heap_qchunk_s *next;
+    uint32_t head;   /* first entry still held */
+    uint32_t count;  /* entries written */
+    size_t bytes;    /* bytes of entries [head, count) */
+    ar_heap_qentry_t entries[];
+} ar_heap_qchunk_t;
+
+#define AR_HEAP_QCHUNK_ENTRIES \
+    ((AR_HEAP_QCHUNK_BYTES - sizeof(ar_heap_qchunk_t)) / sizeof(ar_heap_qentry_t))
+
 static struct {
     pthread_mutex_t lock;
-    ar_heap_record_t *oldest;
-    ar_heap_record_t *newest;
-    size_t bytes;  /* sum of the held blocks' total sizes */
-    size_t blocks; /* held blocks */
-    _Atomic size_t hint; /* blocks, readable without the lock */
-    unsigned char poison[4096]; /* a page of poison to compare freed blocks with */
-} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, { 0 } };
+    ar_heap_qchunk_t *oldest, *newest;
+    size_t bytes, blocks;       /* held in the FIFO */
+    ar_heap_qchunk_t *spare;    /* emptied chunks */
+    _Atomic size_t hint;        /* blocks in the FIFO, readable without the lock */
+} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, NULL, 0 };
 
-void ar_heap_quarantine__init(void)
+/* The bytes a thread gathers before it passes its batch on. */
+static size_t ar_heap_quarantine__batch_limit(size_t budget)
 {
-    memset(quarantine.poison, AR_HEAP_FILL_FREED, sizeof quarantine.poison);
+    size_t limit = budget / 16;
+    return limit < AR_HEAP_QBATCH_MAX ? limit : AR_HEAP_QBATCH_MAX;
 }
 
-void ar_heap_quarantine__lock(void)
+/* With the lock held: an empty chunk. */
+static ar_heap_qchunk_t *ar_heap_quarantine__chunk_locked(void)
 {
+    ar_heap_qchunk_t *chunk = quarantine.spare;
+    if (chunk != NULL)
+        quarantine.spare = chunk->next;
+    else
+        chunk = ar_heap_os__map(AR_HEAP_QCHUNK_BYTES);
+    if (chunk != NULL) {
+        chunk->next = NULL;
+        chunk->head = chunk->count = 0;
+        chunk->bytes = 0;
+    }
+    return chunk;
+}
+
+/* With the lock held: take out the oldest entries while more than
+ * `target` bytes are held, keeping the newest one unless the target is
+ * 0; as many as out holds. */
+static void ar_heap_quarantine__take_locked(size_t target, ar_heap_qout_t *out)
+{
+    out->count = 0;
+    out->more = 0;
+    while (quarantine.bytes > target && quarantine.oldest != NULL &&
+           (quarantine.blocks > 1 || target == 0)) {
+        if (out->count == AR_HEAP_QUARANTINE_OUT) {
+            out->more = 1;
+            break;
+        }
+        ar_heap_qchunk_t *chunk = quarantine.oldest;
+        ar_heap_qentry_t *e = &chunk->entries[chunk->head++];
+        out->entries[out->count++] = *e;
+        chunk->bytes -= e->bytes;
+        quarantine.bytes -= e->bytes;
+        quarantine.blocks--;
+        if (chunk->head == chunk->count) {
+            quarantine.oldest = chunk->next;
+            if (quarantine.oldest == NULL)
+                quarantine.newest = NULL;
+            chunk->next = quarantine.spare;
+            quarantine.spare = chunk;
+        }
+    }
+    atomic_store_explicit(&quarantine.hint, quarantine.blocks, memory_order_relaxed);
+}
+
+/* With the lock held: the thread's batch joins the FIFO. */
+static void ar_heap_quarantine__append_locked(ar_heap_thread_t *self)
+{
+    ar_heap_qchunk_t *batch = self->batch;
+    if (batch == NULL || batch->head == batch->count)
+        return;
+    self->batch = NULL;
+    self->batch_bytes = 0;
+    if (quarantine.newest != NULL)
+        quarantine.newest->next = batch;
+    else
+        quarantine.oldest = batch;
+    quarantine.newest = batch;
+    quarantine.bytes += batch->bytes;
+    quarantine.blocks += batch->count - batch->head;
+}
+
+void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out)
+{
+    size_t limit = ar_heap_quarantine__batch_limit(budget);
     pthread_mutex_lock(&quarantine.lock);
+    ar_heap_quarantine__append_locked(self);
+    ar_heap_quarantine__take_locked(budget > limit ? budget - limit : 0, out);
+    pthread_mutex_unlock(&quarantine.lock);
 }
 
-void ar_heap_quarantine__unlock(void)
+void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
+                              size_t budget, ar_heap_qout_t *out)
 {
+    out->count = 0;
+    out->more = 0;
+    ar_heap_qchunk_t *batch = self->batch;
+    if (AR_HEAP_UNLIKELY(batch == NULL)) {
+        pthread_mutex_lock(&quarantine.lock);
+        batch = ar_heap_quarantine__chunk_locked();
+        pthread_mutex_unlock(&quarantine.lock);
+        if (batch == NULL) {
+            /* No memory for the entry: the block is released at once. */
+            out->count = 1;
+            out->entries[0] = *entry;
+            return;
+        }
+        self->batch = batch;
+        self->batch_bytes = 0;
+    }
+    batch->entries[batch->count++] = *entry;
+    batch->bytes += entry->bytes;
+    self->batch_bytes += entry->bytes;
+    if (self->batch_bytes >= ar_heap_quarantine__batch_limit(budget) ||
+        batch->count == AR_HEAP_QCHUNK_ENTRIES)
+        ar_heap_quarantine__flush(self, budget, out);
+}
+
+void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out)
+{
+    out->count = 0;
+    out->more = 0;
+    if (atomic_load_explicit(&quarantine.hint, memory_order_relaxed) == 0 &&
+        (self->batch == NULL || self->batch->head == self->batch->count))
+        return;
+    pthread_mutex_lock(&quarantine.lock);
+    ar_heap_quarantine__append_locked(self);
+    ar_heap_quarantine__take_locked(budget, out);
     pthread_mutex_unlock(&quarantine.lock);
+}
+
+typedef struct ar_heap_held_s {
+    size_t blocks, bytes;
+} ar_heap_held_t;
+
+static void ar_heap_quarantine__add_batch(ar_heap_thread_t *t, void *arg)
+{
+    ar_heap_held_t *held = arg;
+    if (t->batch != NULL) {
+        held->blocks += t->batch->count - t->batch->head;
+        held->bytes += t->batch->bytes;
+    }
 }
 
 void ar_heap_quarantine__held(size_t *blocks, size_t *bytes)
 {
+    ar_heap_held_t held = { 0, 0 };
     pthread_mutex_lock(&quarantine.lock);
-    *blocks = quarantine.blocks;
-    *bytes = quarantine.bytes;
+    held.blocks = quarantine.blocks;
+    held.bytes = quarantine.bytes;
     pthread_mutex_unlock(&quarantine.lock);
-}
-
-/* Bytes at the start of the next block to leave that are prefetched ahead
- * of its eviction (see take_over). Prefetching all of a 4 KiB block
- * measured no faster: the prefetches then stall on the cache's miss
- * buffers instead of the check. */
-#define AR_HEAP_QUARANTINE_PREFETCH_HEAD ((size_t)192)
-
-/* With the lock held: take out the oldest blocks while more than `budget`
- * bytes are held; return them as a qnext list. Then start loading what the
- * next eviction reads (see below). */
-static ar_heap_record_t *ar_heap_quarantine__take_over(size_t budget)
-{
-    ar_heap_record_t *out = NULL;
-    ar_heap_record_t **tail = &out;
-    /* The newest block stays even when it alone exceeds the budget: held
-     * memory is at most the budget plus that one block. */
-    while (quarantine.bytes > budget && quarantine.oldest != NULL &&
-           (quarantine.oldest != quarantine.newest || budget == 0)) {
-        ar_heap_record_t *old = quarantine.oldest;
-        quarantine.oldest = old->qnext;
-        if (quarantine.oldest == NULL)
-            quarantine.newest = NULL;
-        quarantine.bytes -= old->total;
-        quarantine.blocks--;
-        old->qnext = NULL;
-        *tail = old;
-        tail = &old->qnext;
-    }
-    atomic_store_explicit(&quarantine.hint, quarantine.blocks, memory_order_relaxed);
-    /*
-     * The oldest block leaves at the next push or so, thousands of frees
-     * after its record and bytes were last touched: they have left the
-     * caches. Prefetch them one push ahead, so that the eviction does not
-     * wait for them. Its record was prefetched by the previous push, as the
-     * successor of the then oldest, so reading its fields here is cheap;
-     * prefetch the lines its checks start with (the head canary and the
-     * first poison, AR_HEAP_QUARANTINE_PREFETCH_HEAD bytes: the hardware
-     * prefetcher follows the poison check's stream from there) and its
-     * last line (the tail canary), and the record of its successor, whose hot
-     * fields (links to state) may straddle two lines. Prefetches are hints:
-     * they change nothing and never fault. (Written here, not in a helper
-     * of prefetches alone: GCC takes such a function for pure and drops
-     * calls to it.)
-     */
-    const ar_heap_record_t *next = quarantine.oldest;
-    if (next != NULL) {
-        const char *base = next->base;
-        for (size_t at = 0; at < next->total && at < AR_HEAP_QUARANTINE_PREFETCH_HEAD; at += 64)
-            __builtin_prefetch(base + at, 0, 3);
-        __builtin_prefetch(base + next->total - 1, 0, 3);
-        const char *successor = (const char *)next->qnext;
-        if (successor != NULL) {
-            __builtin_prefetch(successor, 1, 3);
-            __builtin_prefetch(successor + offsetof(ar_heap_record_t, state), 1, 3);
-        }
-    }
-    return out;
-}
-
-ar_heap_record_t *ar_heap_quarantine__push(ar_heap_record_t *record, size_t budget)
-{
-    if (record->flags & AR_HEAP_BLOCK_GUARDED)
-        ar_heap_guard__protect(record); /* any touch now faults: nothing to poison */
-    else
-        memset((void *)record->user, AR_HEAP_FILL_FREED, record->size);
-    ar_heap_valgrind__freed(record);
-    record->qnext = NULL;
-    pthread_mutex_lock(&quarantine.lock);
-    if (quarantine.newest != NULL)
-        quarantine.newest->qnext = record;
-    else
-        quarantine.oldest = record;
-    quarantine.newest = record;
-    quarantine.bytes += record->total;
-    quarantine.blocks++;
-    ar_heap_record_t *out = ar_heap_quarantine__take_over(budget);
-    pthread_mutex_unlock(&quarantine.lock);
-    return out;
-}
-
-ar_heap_record_t *ar_heap_quarantine__trim(size_t budget)
-{
-    if (atomic_load_explicit(&quarantine.hint, memory_order_relaxed) == 0)
-        return NULL;
-    pthread_mutex_lock(&quarantine.lock);
-    ar_heap_record_t *out = ar_heap_quarantine__take_over(budget);
-    pthread_mutex_unlock(&quarantine.lock);
-    return out;
-}
-
-int ar_heap_quarantine__check_poison(const ar_heap_record_t *record, ar_heap_damage_t *out)
-{
-    const unsigned char *user = (const unsigned char *)record->user;
-    if (!ar_heap_block__readable(record))
-        return 0; /* PROT_NONE: a write after free would have faulted */
-    ar_heap_valgrind__open(user, record->size);
-    /* Fast path: libc's memcmp against a page of poison, until a chunk
-     * differs; the byte loop below then finds the first damaged byte. */
-    size_t clean = 0;
-    while (clean < record->size) {
-        size_t room = sizeof quarantine.poison;
-        size_t chunk = record->size - clean < room ? record->size - clean : room;
-        if (memcmp(user + clean, quarantine.poison, chunk) != 0)
-            break;
-        clean += chunk;
-    }
-    size_t first = record->size;
-    size_t damaged = 0;
-    for (size_t i = clean; i < record->size; i++) {
-        if (user[i] != AR_HEAP_FILL_FREED) {
-            if (first == record->size)
-                first = i;
-            damaged++;
-        }
-    }
-    if (damaged == 0) {
-        ar_heap_valgrind__close(user, record->size);
-        return 0;
-    }
-    out->kind = AR_HEAP_ERROR_WRITE_AFTER_FREE;
-    out->offset = (long long)first;
-    out->damaged = damaged;
-    out->dump_offset = (long long)first;
-    out->dump_len = 0;
-    for (size_t i = first; i < record->size && out->dump_len < sizeof out->found; i++) {
-        out->expected[out->dump_len] = AR_HEAP_FILL_FREED;
-        out->found[out->dump_len] = user[i];
-        out->dump_len++;
-    }
-    ar_heap_valgrind__close(user, record->size);
-    return 1;
+    ar_heap_thread__each(ar_heap_quarantine__add_batch, &held);
+    *blocks = held.blocks;
+    *bytes = held.bytes;
 }

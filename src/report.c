@@ -190,7 +190,7 @@ static void ar_heap_report__operation(ar_heap_out_t *out, const char *operation,
 }
 
 /* The block, where it was allocated, and where it was freed when it was. */
-static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_record_t *record)
+static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_view_t *record)
 {
     ar_heap_out__str(out, "  block: ");
     ar_heap_out__dec(out, record->size);
@@ -205,16 +205,14 @@ static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_record_t *re
     ar_heap_out__str(out, ", thread ");
     ar_heap_out__dec(out, record->alloc_site.thread);
     ar_heap_out__str(out, ")\n");
-    if (record->frames != NULL)
-        ar_heap_stack__print(out, record->frames->alloc, record->alloc_depth);
+    ar_heap_stack__print(out, record->alloc_frames, record->alloc_depth);
     if (record->state == AR_HEAP_STATE_FREED || record->state == AR_HEAP_STATE_QUARANTINED) {
         ar_heap_out__str(out, "  freed at ");
         ar_heap_out__site(out, &record->free_site);
         ar_heap_out__str(out, " (thread ");
         ar_heap_out__dec(out, record->free_site.thread);
         ar_heap_out__str(out, ")\n");
-        if (record->frames != NULL)
-            ar_heap_stack__print(out, record->frames->free, record->free_depth);
+        ar_heap_stack__print(out, record->free_frames, record->free_depth);
     }
 }
 
@@ -234,7 +232,7 @@ static void ar_heap_report__end(ar_heap_out_t *out, ar_heap_error_t kind,
  * [(<access>)] on a N-byte block "desc" allocated at file:line", the rule;
  * then the report is written. */
 static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t kind,
-                                          const char *access, const ar_heap_record_t *record)
+                                          const char *access, const ar_heap_view_t *record)
 {
     ar_heap_out__str(out, "SUMMARY: arheap: ");
     ar_heap_out__str(out, ar_heap_report__error_name(kind));
@@ -320,7 +318,7 @@ typedef struct ar_heap_event_s {
     const ar_heap_site_t *site;     /* that operation's site */
     const char *found_by;           /* for damage: "free", "check", ... */
     const char *detail;             /* one sentence, or NULL */
-    const ar_heap_record_t *block;  /* the block concerned, or NULL */
+    const ar_heap_view_t *block;  /* the block concerned, or NULL */
     const ar_heap_damage_t *damage; /* for damage kinds */
 } ar_heap_event_t;
 
@@ -348,7 +346,7 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
     ar_heap_out__json_str(&out, e->detail);
     ar_heap_out__str(&out, ",\"block\":");
     if (e->block != NULL) {
-        const ar_heap_record_t *r = e->block;
+        const ar_heap_view_t *r = e->block;
         ar_heap_out__str(&out, "{\"address\":");
         ar_heap_out__json_hex(&out, r->user);
         ar_heap_out__str(&out, ",\"size\":");
@@ -403,8 +401,8 @@ void ar_heap_report__act(void)
     abort();
 }
 
-void ar_heap_report__double_free(const ar_heap_record_t *record, const char *operation,
-                                 const ar_heap_site_t *site, const ar_heap_stack_t *stack)
+static void ar_heap_report__double_free(const ar_heap_view_t *record, const char *operation,
+                                        const ar_heap_site_t *site, const ar_heap_stack_t *stack)
 {
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
@@ -433,17 +431,37 @@ static void ar_heap_report__bytes(ar_heap_out_t *out, const unsigned char *bytes
     }
 }
 
-void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detected,
-                            const ar_heap_site_t *site)
+/* The finder's name in JSON ("found_by"). */
+static const char *ar_heap_report__finder_name(ar_heap_finder_t finder, const char *operation)
+{
+    switch (finder) {
+    case AR_HEAP_FOUND_BY_FREE:
+        return operation;
+    case AR_HEAP_FOUND_BY_REUSE:
+        return "reuse";
+    case AR_HEAP_FOUND_BY_RELEASE:
+        return "release";
+    case AR_HEAP_FOUND_BY_CHECK:
+        return "check";
+    case AR_HEAP_FOUND_BY_EXIT:
+        return "exit";
+    }
+    return "check";
+}
+
+void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t finder,
+                            const char *operation, const ar_heap_site_t *site)
 {
     ar_heap_report__count();
-    const ar_heap_record_t *record = &finding->record;
+    const ar_heap_view_t *record = &finding->block;
     const ar_heap_damage_t *damage = &finding->damage;
     ar_heap_error_t kind = (ar_heap_error_t)damage->kind;
     if (ar_heap_report__as_json()) {
-        int own_site = site != NULL && strcmp(detected, "check") != 0 && strcmp(detected, "exit") != 0;
+        int own_site = site != NULL && (finder == AR_HEAP_FOUND_BY_FREE ||
+                                        finder == AR_HEAP_FOUND_BY_REUSE);
         ar_heap_event_t e = { kind, (const void *)record->user, NULL, own_site ? site : NULL,
-                              detected, NULL, record, damage };
+                              ar_heap_report__finder_name(finder, operation), NULL, record,
+                              damage };
         ar_heap_report__json(&e);
         return;
     }
@@ -476,22 +494,33 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, const char *detect
 
     /* How it was found. */
     ar_heap_out__str(&out, "  found by ");
-    if (strcmp(detected, "check") == 0) {
+    switch (finder) {
+    case AR_HEAP_FOUND_BY_CHECK:
         ar_heap_out__str(&out, "ar_heap__check_all()\n");
-    } else if (strcmp(detected, "exit") == 0) {
+        break;
+    case AR_HEAP_FOUND_BY_EXIT:
         ar_heap_out__str(&out, "the check at exit\n");
-    } else if (strcmp(detected, "quarantine eviction") == 0) {
-        ar_heap_out__str(&out, "the check as the block left the quarantine, during a free or "
-                               "realloc at ");
+        break;
+    case AR_HEAP_FOUND_BY_RELEASE:
+        ar_heap_out__str(&out, "the check as the freed block's memory went back to the "
+                               "system\n");
+        break;
+    case AR_HEAP_FOUND_BY_REUSE:
+        ar_heap_out__str(&out, "the check as the freed block's memory was reused, by an "
+                               "allocation at ");
         ar_heap_out__site(&out, site);
+        ar_heap_out__str(&out, " in thread ");
+        ar_heap_out__dec(&out, site->thread);
         ar_heap_out__str(&out, "\n");
-    } else {
-        ar_heap_out__str(&out, detected);
+        break;
+    case AR_HEAP_FOUND_BY_FREE:
+        ar_heap_out__str(&out, operation);
         ar_heap_out__str(&out, " at ");
         ar_heap_out__site(&out, site);
         ar_heap_out__str(&out, " in thread ");
         ar_heap_out__dec(&out, site->thread);
         ar_heap_out__str(&out, "\n");
+        break;
     }
     ar_heap_report__block(&out, record);
 
@@ -520,14 +549,14 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
     long long offset = f->addr >= f->hit.user ? (long long)(f->addr - f->hit.user)
                                               : -(long long)(f->hit.user - f->addr);
     /* Without a record (its lock was busy), the slot's knowledge. */
-    ar_heap_record_t bare;
-    const ar_heap_record_t *record = f->record;
+    ar_heap_view_t bare;
+    const ar_heap_view_t *record = f->record;
     if (record == NULL) {
         memset(&bare, 0, sizeof bare);
         bare.user = f->hit.user;
         bare.size = f->hit.size;
         bare.state = (ar_heap_state_t)f->hit.state;
-        memcpy(bare.desc, "(record not available)", sizeof "(record not available)");
+        bare.desc = "(record not available)";
         record = &bare;
     }
     if (ar_heap_report__as_json()) {
@@ -536,7 +565,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         d.kind = (int)f->kind;
         d.offset = offset;
         d.dump_offset = offset;
-        ar_heap_site_t site = { NULL, 0, f->thread, f->pc };
+        ar_heap_site_t site = { NULL, 0, f->thread, f->pc, NULL };
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
                               f->record, &d };
@@ -585,21 +614,20 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
 }
 
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
-                                 const ar_heap_stack_t *stack)
+                                 const ar_heap_stack_t *stack, const ar_heap_view_t *freed,
+                                 const ar_heap_view_t *inside)
 {
-    ar_heap_record_t record;
-    uintptr_t addr = (uintptr_t)ptr;
-    if (ar_heap_tracking__find_freed(addr, &record)) {
-        ar_heap_report__double_free(&record, operation, site, stack); /* counts it */
+    if (freed != NULL) {
+        ar_heap_report__double_free(freed, operation, site, stack); /* counts it */
         return;
     }
     ar_heap_report__count();
-    int inside = ar_heap_tracking__find_containing(addr, &record);
+    uintptr_t addr = (uintptr_t)ptr;
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
-                              inside ? "the pointer is inside a live block, not its start"
-                                     : "the pointer is not a block arheap allocated",
-                              inside ? &record : NULL, NULL };
+                              inside != NULL ? "the pointer is inside a live block, not its start"
+                                             : "the pointer is not a block arheap allocated",
+                              inside, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
@@ -607,10 +635,10 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
-    if (inside) {
+    if (inside != NULL) {
         ar_heap_out__str(&out, "  the pointer is ");
-        ar_heap_out__dec(&out, addr - record.user);
-        ar_heap_out__str(&out, addr - record.user == 1 ? " byte" : " bytes");
+        ar_heap_out__dec(&out, addr - inside->user);
+        ar_heap_out__str(&out, addr - inside->user == 1 ? " byte" : " bytes");
         ar_heap_out__str(&out, " inside a live block, not its start\n");
     } else {
         ar_heap_out__str(&out, "  the pointer is not a block arheap allocated: a stack, global "
@@ -618,8 +646,8 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
                                "freed so long ago that its record left the freed history\n");
     }
     ar_heap_report__operation(&out, operation, site, stack);
-    if (inside)
-        ar_heap_report__block(&out, &record);
+    if (inside != NULL)
+        ar_heap_report__block(&out, inside);
     ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
     ar_heap_report__act();
 }

@@ -2,9 +2,23 @@
  * stack.c: call stacks at allocation and at free (option stack_depth).
  *
  * A file:line names the call of AR__HEAP__MALLOC; when the same helper
- * allocates for many callers, the stack says which caller it was. Frames
- * are captured with backtrace() into the block's record (at most
- * AR_HEAP_STACK_MAX each) and printed as
+ * allocates for many callers, the stack says which caller it was. The
+ * preload library's sites have no file:line at all, so there the stack
+ * is the site.
+ *
+ * Capture must cost tens of nanoseconds, so that stacks can stay on: a
+ * frame-pointer walk, as sanitizers do. Each public entry point passes
+ * its own frame (__builtin_frame_address) and return address; the walk
+ * follows the saved frame pointers from there, and stops at the first
+ * one that is not inside the thread's stack, not aligned, or not above
+ * the last, so code built without frame pointers ends the walk rather
+ * than sending it astray: such a stack has its first frame (the return
+ * address, always right) and maybe fewer than asked. The library itself
+ * is built with frame pointers. Option stack_exact=1 captures with
+ * glibc's backtrace() instead: DWARF unwinding, right through code
+ * without frame pointers, at some microseconds a capture.
+ *
+ * Frames are printed as
  *
  *     #1 0x55d0c2a1b2d0 in load_config (examples/leaky+0x12a4)
  *
@@ -13,8 +27,8 @@
  * symbols (link with -rdynamic to get them all).
  *
  * backtrace() may load libgcc's unwinder, which allocates, on its first
- * call; ar_heap_stack__init makes that first call at initialisation, so
- * no later capture allocates.
+ * call; ar_heap_stack__init makes that first call at initialisation when
+ * stack_exact is on, so no later capture allocates.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -32,34 +46,68 @@ void ar_heap_stack__init(void)
 {
 #ifdef AR_HEAP_HAVE_BACKTRACE
     void *frames[2];
-    if (ar_heap_options.stack_depth > 0)
+    if (ar_heap_options.stack_depth > 0 && ar_heap_options.stack_exact)
         (void)backtrace(frames, 2);
 #endif
 }
 
-/* Frames of arheap's own to look through for the caller's frame. */
+/* Frames of arheap's own that backtrace() may report before the caller's. */
 #define AR_HEAP_STACK_SKIP 8
 
-/* The stack starts at the caller's frame, the one whose return address is
- * `pc` (taken by the public entry point with __builtin_return_address):
- * counting arheap's own frames would break with inlining and tail calls. */
-void ar_heap_stack__backtrace(ar_heap_stack_t *stack, const void *pc)
+/* backtrace() from the frame whose return address is the site's pc. */
+static size_t ar_heap_stack__exact(const ar_heap_site_t *site, void **out, size_t want)
 {
-    stack->depth = 0;
+    size_t depth = 0;
 #ifdef AR_HEAP_HAVE_BACKTRACE
-    size_t want = ar_heap_options.stack_depth;
-    if (want > AR_HEAP_STACK_MAX)
-        want = AR_HEAP_STACK_MAX;
     void *frames[AR_HEAP_STACK_MAX + AR_HEAP_STACK_SKIP];
     int got = backtrace(frames, (int)(want + AR_HEAP_STACK_SKIP));
     int start = 0;
-    while (start < got && frames[start] != pc)
+    while (start < got && frames[start] != site->pc)
         start++;
     if (start == got)
         start = 0; /* not found: keep everything rather than nothing */
-    for (int i = start; i < got && stack->depth < want; i++)
-        stack->frames[stack->depth++] = frames[i];
+    for (int i = start; i < got && depth < want; i++)
+        out[depth++] = frames[i];
+#else
+    (void)site;
+    (void)out;
+    (void)want;
 #endif
+    return depth;
+}
+
+size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                   void **frames)
+{
+    size_t want = ar_heap_options.stack_depth;
+    if (want > AR_HEAP_STACK_MAX)
+        want = AR_HEAP_STACK_MAX;
+    if (ar_heap_options.stack_exact)
+        return ar_heap_stack__exact(site, frames, want);
+    if (site->pc == NULL)
+        return 0;
+    size_t n = 0;
+    frames[n++] = (void *)site->pc;
+    uintptr_t lo = self->stack_lo, hi = self->stack_hi;
+    uintptr_t fp = (uintptr_t)site->frame;
+    if (fp < lo || fp + 16 > hi || (fp & 7) != 0)
+        return n;
+    /* The entry point's frame: [0] the caller's saved frame pointer,
+     * [1] the return address into the caller (the site's pc). */
+    fp = ((const uintptr_t *)fp)[0];
+    while (n < want) {
+        if (fp < lo || fp + 16 > hi || (fp & 7) != 0)
+            break;
+        uintptr_t ret = ((const uintptr_t *)fp)[1];
+        if (ret < 4096)
+            break;
+        frames[n++] = (void *)ret;
+        uintptr_t next = ((const uintptr_t *)fp)[0];
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
 }
 
 #if defined(__GNUC__)

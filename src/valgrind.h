@@ -70,6 +70,11 @@
  * as a key and never reads it). */
 #define AR_HEAP_VALGRIND_POOL ((const void *)&ar_heap_options)
 
+/* 1 when running under Valgrind: read once at initialisation, so that
+ * outside Valgrind each hook is one predictable branch, not a client
+ * request's dozen instructions. */
+extern int ar_heap_valgrind_on;
+
 /* Create the pool, at initialisation. Only when it does not exist yet:
  * a child forked while another thread was inside the heap's
  * initialisation runs it again (pthread_once restarts an initialiser
@@ -78,52 +83,85 @@
  * test). */
 static inline void ar_heap_valgrind__init(void)
 {
-    if (!VALGRIND_MEMPOOL_EXISTS(AR_HEAP_VALGRIND_POOL))
+    ar_heap_valgrind_on = RUNNING_ON_VALGRIND != 0;
+    if (ar_heap_valgrind_on && !VALGRIND_MEMPOOL_EXISTS(AR_HEAP_VALGRIND_POOL))
         VALGRIND_CREATE_MEMPOOL(AR_HEAP_VALGRIND_POOL, AR_HEAP_VALGRIND_REDZONE, 0);
 }
 
-/* A block is live: zones no-access, user bytes undefined. Called from the
- * allocating entry point, so that Memcheck's stack starts at the user's
- * call. */
-static inline void ar_heap_valgrind__allocated(const ar_heap_record_t *record)
+/* A block is live: its zones [base, base + total) no-access, its user
+ * bytes undefined. Called from the allocating entry point, so that
+ * Memcheck's stack starts at the user's call. */
+static inline void ar_heap_valgrind__allocated(const void *base, size_t total, uintptr_t user,
+                                               size_t size)
 {
-    (void)VALGRIND_MAKE_MEM_NOACCESS(record->base, record->total);
-    VALGRIND_MEMPOOL_ALLOC(AR_HEAP_VALGRIND_POOL, (void *)record->user, record->size);
+    if (!ar_heap_valgrind_on)
+        return;
+    (void)VALGRIND_MAKE_MEM_NOACCESS(base, total);
+    VALGRIND_MEMPOOL_ALLOC(AR_HEAP_VALGRIND_POOL, (void *)user, size);
 }
 
 /* A block is freed (its poison already written): all of it no-access. */
-static inline void ar_heap_valgrind__freed(const ar_heap_record_t *record)
+static inline void ar_heap_valgrind__freed(uintptr_t user, const void *base, size_t total)
 {
-    VALGRIND_MEMPOOL_FREE(AR_HEAP_VALGRIND_POOL, (void *)record->user);
-    (void)VALGRIND_MAKE_MEM_NOACCESS(record->base, record->total);
+    if (!ar_heap_valgrind_on)
+        return;
+    VALGRIND_MEMPOOL_FREE(AR_HEAP_VALGRIND_POOL, (void *)user);
+    (void)VALGRIND_MAKE_MEM_NOACCESS(base, total);
 }
 
 /* The checker is about to read or write bytes the program may not touch. */
 static inline void ar_heap_valgrind__open(const void *from, size_t len)
 {
-    (void)VALGRIND_MAKE_MEM_DEFINED(from, len);
+    if (ar_heap_valgrind_on)
+        (void)VALGRIND_MAKE_MEM_DEFINED(from, len);
 }
 
 /* ... and is done with them: no-access again. */
 static inline void ar_heap_valgrind__close(const void *from, size_t len)
 {
-    (void)VALGRIND_MAKE_MEM_NOACCESS(from, len);
+    if (ar_heap_valgrind_on)
+        (void)VALGRIND_MAKE_MEM_NOACCESS(from, len);
 }
 
 /* Bytes that hold a fill marker, not a value the program wrote. */
 static inline void ar_heap_valgrind__undefined(const void *from, size_t len)
 {
-    (void)VALGRIND_MAKE_MEM_UNDEFINED(from, len);
+    if (ar_heap_valgrind_on)
+        (void)VALGRIND_MAKE_MEM_UNDEFINED(from, len);
+}
+
+/* Bytes that hold a value (calloc's zeros). */
+static inline void ar_heap_valgrind__defined(const void *from, size_t len)
+{
+    if (ar_heap_valgrind_on)
+        (void)VALGRIND_MAKE_MEM_DEFINED(from, len);
 }
 
 #else /* !AR_HEAP_HAVE_VALGRIND */
 
 static inline void ar_heap_valgrind__init(void) {}
-static inline void ar_heap_valgrind__allocated(const ar_heap_record_t *record) { (void)record; }
-static inline void ar_heap_valgrind__freed(const ar_heap_record_t *record) { (void)record; }
+static inline void ar_heap_valgrind__allocated(const void *base, size_t total, uintptr_t user,
+                                               size_t size)
+{
+    (void)base;
+    (void)total;
+    (void)user;
+    (void)size;
+}
+static inline void ar_heap_valgrind__freed(uintptr_t user, const void *base, size_t total)
+{
+    (void)user;
+    (void)base;
+    (void)total;
+}
 static inline void ar_heap_valgrind__open(const void *from, size_t len) { (void)from; (void)len; }
 static inline void ar_heap_valgrind__close(const void *from, size_t len) { (void)from; (void)len; }
 static inline void ar_heap_valgrind__undefined(const void *from, size_t len)
+{
+    (void)from;
+    (void)len;
+}
+static inline void ar_heap_valgrind__defined(const void *from, size_t len)
 {
     (void)from;
     (void)len;

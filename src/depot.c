@@ -1,0 +1,172 @@
+/*
+ * depot.c: sites, descriptions and call stacks, each stored once.
+ *
+ * Why: a block's record must say where it was allocated and freed, what
+ * it is ("agent name") and by which calls. Kept in every record, that is
+ * some 200 bytes per block, more than most blocks; and a program has few
+ * distinct allocation contexts however many blocks it makes. So a context
+ * (file, line, return address, description, call stack) is stored once
+ * here and a record keeps its 4-byte id, as AddressSanitizer's stack
+ * depot does. Entries are never freed: an id, and every pointer into an
+ * entry, stays valid for the life of the process, so a report can hold on
+ * to what it read.
+ *
+ * Storage is one reserved mapping, handed out by an atomic bump; the
+ * table of hash chains is another. Inserting is lock-free (a compare-and-
+ * swap on the chain's head); two threads inserting the same context at
+ * once may both store it, which costs a few bytes, not correctness.
+ * Each thread first asks its own small cache (ar_heap_thread_t), which
+ * answers a repeated context without touching shared memory.
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define AR_HEAP_DEPOT_BUCKET_BITS 20
+#define AR_HEAP_DEPOT_BYTES_MAX ((size_t)1 << 32)
+#define AR_HEAP_DEPOT_BYTES_MIN ((size_t)16 << 20)
+
+static struct {
+    char *base;
+    size_t bytes;
+    _Atomic size_t used;
+    _Atomic uint32_t *buckets;
+    _Atomic int full_warned;
+} depot;
+
+/* A read-write mapping that is charged only as it is touched (where the
+ * system allows it): the depot's size is a ceiling, not a cost. */
+static void *ar_heap_depot__reserve_rw(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ar_heap_depot__init(void)
+{
+    if (depot.base != NULL)
+        return;
+    depot.buckets = ar_heap_depot__reserve_rw(sizeof(uint32_t) << AR_HEAP_DEPOT_BUCKET_BITS);
+    if (depot.buckets == NULL)
+        return;
+    for (size_t bytes = AR_HEAP_DEPOT_BYTES_MAX; bytes >= AR_HEAP_DEPOT_BYTES_MIN; bytes /= 2) {
+        depot.base = ar_heap_depot__reserve_rw(bytes);
+        if (depot.base != NULL) {
+            depot.bytes = bytes;
+            atomic_store_explicit(&depot.used, 8, memory_order_relaxed); /* id 0 is none */
+            return;
+        }
+    }
+}
+
+const ar_heap_ctx_t *ar_heap_depot__get(uint32_t id)
+{
+    if (id == 0 || depot.base == NULL)
+        return NULL;
+    return (const ar_heap_ctx_t *)(const void *)(depot.base + (size_t)id * 8);
+}
+
+const char *ar_heap_depot__desc(const ar_heap_ctx_t *ctx)
+{
+    return (const char *)(ctx->frames + ctx->depth);
+}
+
+static inline uint64_t ar_heap_depot__mix(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+static uint64_t ar_heap_depot__hash(const ar_heap_site_t *site, const char *desc, size_t len,
+                                    void *const *frames, size_t depth)
+{
+    uint64_t h = ar_heap_depot__mix(0x243f6a8885a308d3ULL, (uintptr_t)site->file);
+    h = ar_heap_depot__mix(h, (uint64_t)(uint32_t)site->line ^ ((uint64_t)depth << 32));
+    h = ar_heap_depot__mix(h, (uintptr_t)site->pc);
+    for (size_t i = 0; i < depth; i++)
+        h = ar_heap_depot__mix(h, (uintptr_t)frames[i]);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, desc + i, 8);
+        h = ar_heap_depot__mix(h, w);
+    }
+    uint64_t last = len;
+    for (; i < len; i++)
+        last = (last << 8) | (unsigned char)desc[i];
+    return ar_heap_depot__mix(h, last);
+}
+
+static int ar_heap_depot__same(const ar_heap_ctx_t *ctx, uint64_t hash, const ar_heap_site_t *site,
+                               const char *desc, size_t len, void *const *frames, size_t depth)
+{
+    return ctx->hash == hash && ctx->file == site->file && ctx->line == site->line &&
+           ctx->pc == site->pc && ctx->depth == depth && ctx->desc_len == len &&
+           memcmp(ctx->frames, frames, depth * sizeof frames[0]) == 0 &&
+           memcmp(ar_heap_depot__desc(ctx), desc, len) == 0;
+}
+
+/* Store a new entry; 0 when the depot is full. */
+static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, const char *desc,
+                                     size_t len, void *const *frames, size_t depth)
+{
+    size_t bytes = (sizeof(ar_heap_ctx_t) + depth * sizeof(void *) + len + 1 + 7) & ~(size_t)7;
+    size_t at = atomic_fetch_add_explicit(&depot.used, bytes, memory_order_relaxed);
+    if (at + bytes > depot.bytes || at / 8 > UINT32_MAX) {
+        if (!atomic_exchange_explicit(&depot.full_warned, 1, memory_order_relaxed))
+            ar_heap_report__warning("the depot of sites and call stacks is full; new blocks' "
+                                    "sites are not kept");
+        return 0;
+    }
+    ar_heap_ctx_t *ctx = (ar_heap_ctx_t *)(void *)(depot.base + at);
+    ctx->file = site->file;
+    ctx->pc = site->pc;
+    ctx->line = site->line;
+    ctx->hash = hash;
+    ctx->depth = (uint16_t)depth;
+    ctx->desc_len = (uint16_t)len;
+    memcpy(ctx->frames, frames, depth * sizeof frames[0]);
+    char *text = (char *)(ctx->frames + depth);
+    memcpy(text, desc, len);
+    text[len] = '\0';
+    uint32_t id = (uint32_t)(at / 8);
+    _Atomic uint32_t *head = &depot.buckets[hash >> (64 - AR_HEAP_DEPOT_BUCKET_BITS)];
+    uint32_t old = atomic_load_explicit(head, memory_order_relaxed);
+    do
+        ctx->next = old;
+    while (!atomic_compare_exchange_weak_explicit(head, &old, id, memory_order_release,
+                                                  memory_order_relaxed));
+    return id;
+}
+
+uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                               const char *desc, void *const *frames, size_t depth)
+{
+    if (depot.base == NULL)
+        return 0;
+    size_t len = desc != NULL ? strnlen(desc, AR_HEAP_DESC_CAPACITY - 1) : 0;
+    uint64_t hash = ar_heap_depot__hash(site, desc, len, frames, depth);
+    unsigned c = (unsigned)(hash & (AR_HEAP_DEPOT_CACHE - 1));
+    if (self->depot_cache[c].hash == hash && self->depot_cache[c].id != 0) {
+        const ar_heap_ctx_t *ctx = ar_heap_depot__get(self->depot_cache[c].id);
+        if (ar_heap_depot__same(ctx, hash, site, desc, len, frames, depth))
+            return self->depot_cache[c].id;
+    }
+    uint32_t id = atomic_load_explicit(&depot.buckets[hash >> (64 - AR_HEAP_DEPOT_BUCKET_BITS)],
+                                       memory_order_acquire);
+    while (id != 0) {
+        const ar_heap_ctx_t *ctx = ar_heap_depot__get(id);
+        if (ar_heap_depot__same(ctx, hash, site, desc, len, frames, depth))
+            break;
+        id = ctx->next;
+    }
+    if (id == 0)
+        id = ar_heap_depot__store(hash, site, desc, len, frames, depth);
+    self->depot_cache[c].hash = hash;
+    self->depot_cache[c].id = id;
+    return id;
+}

@@ -1,0 +1,119 @@
+/*
+ * index.c: from an address to the slot and record of its block, and
+ * walks over every record.
+ *
+ * Why a module of its own: every free, every report and the fault handler
+ * ask "what is at this address?"; the answer must cost the same with ten
+ * blocks live or ten million, must never touch memory the checker does
+ * not own (a pointer handed to free is not dereferenced), and must work
+ * without a lock, even in a signal handler. The backend's layout (span.c)
+ * makes it arithmetic: the unit table names the span, a multiplication
+ * the slot, and the slot's record sits at the same index beside the span.
+ * Guarded blocks live in guard.c's arenas and are found there.
+ *
+ * The index only finds. What a record says, and when it changes, is
+ * life.c's business.
+ */
+#include "ar_heap_internal.h"
+
+#include <string.h>
+
+int ar_heap_index__find(uintptr_t addr, ar_heap_slot_t *out)
+{
+    ar_heap_span_t *span = ar_heap_span__at(addr);
+    if (span == NULL)
+        return ar_heap_guard__find(addr, out);
+    uintptr_t offset = addr - span->start;
+    uint64_t index;
+    if (span->klass == AR_HEAP_CLASSES)
+        index = offset < span->stride ? 0 : UINT64_MAX;
+    else
+        index = (uint64_t)(((unsigned __int128)offset * span->magic) >> 64);
+    if (index >= span->slots)
+        return 0;
+    out->span = span;
+    out->index = (uint32_t)index;
+    out->rec = &span->recs[index];
+    out->base = span->start + (uintptr_t)index * span->stride;
+    out->capacity = span->stride;
+    return 1;
+}
+
+uintptr_t ar_heap_index__user(const ar_heap_slot_t *slot)
+{
+    if (slot->span == NULL)
+        return ar_heap_guard__user(slot);
+    if (slot->span->klass == AR_HEAP_CLASSES)
+        return slot->base + slot->span->huge_offset;
+    return slot->base + slot->rec->offset;
+}
+
+size_t ar_heap_index__size(const ar_heap_slot_t *slot)
+{
+    uint32_t size = slot->rec->size;
+    if (size != AR_HEAP_SIZE_ELSEWHERE)
+        return size;
+    return slot->span == NULL ? ar_heap_guard__size(slot) : slot->span->huge_size;
+}
+
+/* A site from a depot context (file, line, pc) and a thread. */
+static void ar_heap_index__site(uint32_t ctx_id, uint32_t thread, ar_heap_site_t *site,
+                                void *const **frames, size_t *depth)
+{
+    const ar_heap_ctx_t *ctx = ar_heap_depot__get(ctx_id);
+    site->thread = thread;
+    site->frame = NULL;
+    if (ctx == NULL) {
+        site->file = NULL;
+        site->line = 0;
+        site->pc = NULL;
+        *frames = NULL;
+        *depth = 0;
+        return;
+    }
+    site->file = ctx->file;
+    site->line = ctx->line;
+    site->pc = ctx->pc;
+    *frames = ctx->frames;
+    *depth = ctx->depth;
+}
+
+void ar_heap_index__view(const ar_heap_slot_t *slot, ar_heap_view_t *out)
+{
+    const ar_heap_rec_t *rec = slot->rec;
+    out->state = (ar_heap_state_t)atomic_load_explicit(&rec->state, memory_order_acquire);
+    out->flags = rec->flags;
+    out->user = ar_heap_index__user(slot);
+    out->size = ar_heap_index__size(slot);
+    out->seq = rec->seq;
+    if (slot->span == NULL) {
+        out->base = (void *)slot->base;
+        out->total = slot->capacity;
+    } else {
+        out->base = (void *)slot->base;
+        out->total = ar_heap_canary__extent(out->user - slot->base, out->size,
+                                            (rec->flags & AR_HEAP_BLOCK_CANARY) != 0);
+    }
+    ar_heap_index__site(rec->alloc_ctx, rec->alloc_thread, &out->alloc_site, &out->alloc_frames,
+                        &out->alloc_depth);
+    const ar_heap_ctx_t *ctx = ar_heap_depot__get(rec->alloc_ctx);
+    out->desc = ctx != NULL ? ar_heap_depot__desc(ctx) : "(no description)";
+    ar_heap_index__site(rec->free_ctx, rec->free_thread, &out->free_site, &out->free_frames,
+                        &out->free_depth);
+}
+
+void ar_heap_index__each(ar_heap_slot_fn fn, void *arg)
+{
+    for (ar_heap_span_t *span = ar_heap_span__first(); span != NULL; span = span->next_all) {
+        uint32_t used = span->fresh;
+        for (uint32_t i = 0; i < used; i++) {
+            ar_heap_rec_t *rec = &span->recs[i];
+            if (atomic_load_explicit(&rec->state, memory_order_acquire) == AR_HEAP_STATE_UNUSED)
+                continue;
+            ar_heap_slot_t slot = { rec, span, i, span->start + (uintptr_t)i * span->stride,
+                                    span->stride };
+            fn(&slot, arg);
+        }
+    }
+    ar_heap_guard__each(fn, arg);
+}

@@ -1,0 +1,522 @@
+/*
+ * life.c: a block's whole life, in one file.
+ *
+ *   allocate:  a slot (span.c, or guard.c) -> its memory checked and laid
+ *              out (canary.c) -> its record written -> LIVE
+ *   free:      found (index.c) -> claimed LIVE -> FREEING (one atomic
+ *              compare-and-swap: a second free of the block fails it) ->
+ *              canaries checked -> poisoned (or its guard pages closed) ->
+ *              QUARANTINED in the thread's batch (quarantine.c), or FREED
+ *              and its slot released at once when the quarantine is off
+ *   release:   a slot the quarantine hands back -> FREED -> its span's
+ *              free stack (span.c). Its record stays until the slot is
+ *              reused: a later free of the address is a double free with
+ *              both sites.
+ *   reuse:     the freed block's poison and canaries checked in the same
+ *              pass that lays out the new one (canary.c).
+ *
+ * Nothing here takes a lock on the way: the slot comes from the thread's
+ * own span, the record is the slot's, the counters the thread's, the
+ * quarantine batch the thread's. A report is written from here with what
+ * the record said, and the error action applied once per operation.
+ *
+ * The world (thread.c) is stopped only by check_all; every other walk
+ * lives in its own module (leaks.c, checkpoint.c).
+ */
+#include "ar_heap_internal.h"
+#include "valgrind.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Above this a block goes to a huge span of its own (see span.c). */
+#define AR_HEAP_LIFE_ALIGN_MAX ((size_t)4096)
+#define AR_HEAP_LIFE_HUGE ((size_t)1 << 20)
+
+/* ------------------------------------------------------------ helpers */
+
+/* The layout of the block a slot's record describes. */
+static void ar_heap_life__layout(const ar_heap_slot_t *slot, ar_heap_layout_t *out)
+{
+    uintptr_t user = ar_heap_index__user(slot);
+    out->base = slot->base;
+    out->offset = user - slot->base;
+    out->size = ar_heap_index__size(slot);
+    out->canary = (slot->rec->flags & AR_HEAP_BLOCK_CANARY) != 0;
+    out->extent = slot->span == NULL ? slot->capacity
+                                     : ar_heap_canary__extent(out->offset, out->size, out->canary);
+}
+
+/* Every check_every operations, check the whole heap (0: never). */
+static void ar_heap_life__count_operation(void)
+{
+    static _Atomic size_t operations;
+    size_t every = ar_heap_options.check_every;
+    if (every != 0 &&
+        (atomic_fetch_add_explicit(&operations, 1, memory_order_relaxed) + 1) % every == 0)
+        (void)ar_heap_life__check_all("check");
+}
+
+/* Report damages of one block, found as `finder` says. */
+static void ar_heap_life__report_damage(const ar_heap_view_t *block, const ar_heap_damage_t *d,
+                                        size_t n, ar_heap_finder_t finder, const char *operation,
+                                        const ar_heap_site_t *site)
+{
+    for (size_t i = 0; i < n; i++) {
+        ar_heap_finding_t finding;
+        finding.block = *block;
+        finding.damage = d[i];
+        ar_heap_report__damage(&finding, finder, operation, site);
+    }
+}
+
+/* ------------------------------------------------------------ allocate */
+
+/* A slot for a block of `size` bytes aligned to `align`, and the block's
+ * layout in it; 0 when no memory. */
+static int ar_heap_life__place(ar_heap_thread_t *self, size_t size, size_t align,
+                               ar_heap_slot_t *slot, ar_heap_layout_t *fresh, void **guard_slot)
+{
+    int canary = ar_heap_options.canary != 0;
+    *guard_slot = NULL;
+    if (ar_heap_options.guard) {
+        ar_heap_guarded_t g;
+        if (ar_heap_guard__obtain(size, align, &g)) {
+            slot->rec = g.rec;
+            slot->span = NULL;
+            slot->index = 0;
+            slot->base = (uintptr_t)g.base;
+            slot->capacity = g.total;
+            fresh->base = slot->base;
+            fresh->offset = g.user - slot->base;
+            fresh->size = size;
+            fresh->extent = g.total;
+            fresh->canary = canary;
+            *guard_slot = g.slot;
+            return 1;
+        }
+    }
+    size_t head = canary ? AR_HEAP_HEAD : 0;
+    size_t need = ar_heap_canary__extent(head, size, canary);
+    if (align > 16)
+        need += align;
+    if (align > AR_HEAP_LIFE_ALIGN_MAX && need <= AR_HEAP_LIFE_HUGE)
+        need = AR_HEAP_LIFE_HUGE + 1; /* a huge span: 64 KiB aligned */
+    if (!ar_heap_span__obtain(self, need, slot))
+        return 0;
+    size_t offset = head;
+    if (align > 16)
+        offset = ((slot->base + head + align - 1) & ~(uintptr_t)(align - 1)) - slot->base;
+    fresh->base = slot->base;
+    fresh->offset = offset;
+    fresh->size = size;
+    fresh->extent = ar_heap_canary__extent(offset, size, canary);
+    fresh->canary = canary;
+    return 1;
+}
+
+void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
+                             const char *desc, int fill)
+{
+    ar_heap__ensure_init();
+    ar_heap_life__count_operation();
+    if (ar_heap_inject__should_fail(site) || size > (size_t)PTRDIFF_MAX / 2 ||
+        align > (size_t)PTRDIFF_MAX / 4) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    void *frames[AR_HEAP_STACK_MAX];
+    size_t depth = ar_heap_stack__capture(self, site, frames);
+    uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : "(no description)",
+                                         frames, depth);
+    ar_heap_slot_t slot;
+    ar_heap_layout_t fresh;
+    void *guard_slot;
+    if (!ar_heap_life__place(self, size, align, &slot, &fresh, &guard_slot)) {
+        ar_heap_thread__leave(self);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ar_heap_rec_t *rec = slot.rec;
+    uintptr_t user = fresh.base + fresh.offset;
+    int byte = fill == AR_HEAP_FILL_ZERO                           ? 0
+               : fill == AR_HEAP_FILL_MARK && ar_heap_options.fill ? AR_HEAP_FILL_NEW
+                                                                   : -1;
+    ar_heap_valgrind__open((void *)slot.base, slot.capacity);
+    if (rec->flags & AR_HEAP_BLOCK_POISONED) {
+        /* A freed block's slot: its poison and canaries are checked in the
+         * pass that lays out the new block. */
+        ar_heap_layout_t old;
+        ar_heap_life__layout(&slot, &old);
+        ar_heap_damage_t damage[3];
+        size_t n = ar_heap_canary__reuse(&old, &fresh, byte, damage);
+        if (n > 0) {
+            ar_heap_view_t view;
+            ar_heap_index__view(&slot, &view);
+            ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_REUSE, "allocation",
+                                        site);
+            ar_heap_report__act();
+        }
+    } else {
+        ar_heap_canary__write(&fresh);
+        if (byte >= 0)
+            memset((void *)user, byte, size);
+    }
+    if (slot.span != NULL && slot.span->klass == AR_HEAP_CLASSES) {
+        slot.span->huge_size = size;
+        slot.span->huge_offset = fresh.offset;
+        rec->offset = 0;
+        rec->size = AR_HEAP_SIZE_ELSEWHERE;
+    } else {
+        rec->offset = (uint16_t)fresh.offset;
+        rec->size = size < AR_HEAP_SIZE_ELSEWHERE ? (uint32_t)size : AR_HEAP_SIZE_ELSEWHERE;
+    }
+    rec->flags = (uint8_t)((fresh.canary ? AR_HEAP_BLOCK_CANARY : 0) |
+                           (guard_slot != NULL ? AR_HEAP_BLOCK_GUARDED : 0));
+    rec->seq = ar_heap_thread__next_seq(self);
+    rec->alloc_ctx = ctx;
+    rec->free_ctx = 0;
+    rec->alloc_thread = self->tid;
+    rec->free_thread = 0;
+    atomic_store_explicit(&rec->state, AR_HEAP_STATE_LIVE, memory_order_release);
+    ar_heap_thread__count_alloc(self, size);
+    ar_heap_valgrind__close((void *)slot.base, slot.capacity);
+    ar_heap_valgrind__allocated((void *)fresh.base, fresh.extent, user, size);
+    if (fill == AR_HEAP_FILL_ZERO)
+        ar_heap_valgrind__defined((void *)user, size);
+    ar_heap_thread__leave(self);
+    return (void *)user;
+}
+
+/* ------------------------------------------------------------ release */
+
+/* A freed block comes back: FREED (or forgotten, freed_history=0), and its
+ * slot in circulation, unless its canaries were damaged. */
+static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t *e)
+{
+    ar_heap_rec_t *rec;
+    ar_heap_span_t *span = NULL;
+    ar_heap_slot_t slot;
+    if (e->index == UINT32_MAX) {
+        rec = (ar_heap_rec_t *)e->owner; /* the record opens the guard slot */
+    } else {
+        span = e->owner;
+        rec = &span->recs[e->index];
+        if (span->klass == AR_HEAP_CLASSES && (rec->flags & AR_HEAP_BLOCK_POISONED)) {
+            /* A huge block's memory goes back to the system now: its
+             * poison is checked first, it will not be there at reuse. */
+            slot.rec = rec;
+            slot.span = span;
+            slot.index = 0;
+            slot.base = span->start;
+            slot.capacity = span->stride;
+            ar_heap_layout_t b;
+            ar_heap_life__layout(&slot, &b);
+            ar_heap_damage_t damage[3];
+            ar_heap_valgrind__open((void *)b.base, b.extent);
+            size_t n = ar_heap_canary__check_poison(&b, &damage[0]);
+            n += ar_heap_canary__check(&b, &damage[n], 2);
+            ar_heap_valgrind__close((void *)b.base, b.extent);
+            if (n > 0) {
+                ar_heap_view_t view;
+                ar_heap_index__view(&slot, &view);
+                ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_RELEASE,
+                                            "release", NULL);
+                ar_heap_report__act();
+            }
+            rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
+        }
+    }
+    int keep = (rec->flags & AR_HEAP_BLOCK_DAMAGED) != 0;
+    if (ar_heap_options.freed_history == 0)
+        rec->flags |= AR_HEAP_BLOCK_FORGOTTEN;
+    atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
+    if (keep)
+        return; /* its neighbour's bookkeeping is sound; the slot is simply not reused */
+    if (span == NULL)
+        ar_heap_guard__release(e->owner);
+    else
+        ar_heap_span__release(self, span, e->index);
+}
+
+/* Release what the quarantine handed back, asking again while it has more. */
+static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *out)
+{
+    for (;;) {
+        for (size_t i = 0; i < out->count; i++)
+            ar_heap_life__release(self, &out->entries[i]);
+        if (!out->more)
+            return;
+        ar_heap_quarantine__trim(self, ar_heap_options.quarantine_bytes, out);
+    }
+}
+
+/* ------------------------------------------------------------ free */
+
+/* Free the block of `slot`, whose user address is ptr. */
+static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot, void *ptr,
+                                   const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap_rec_t *rec = slot->rec;
+    uint8_t live = AR_HEAP_STATE_LIVE;
+    if (!atomic_compare_exchange_strong_explicit(&rec->state, &live, AR_HEAP_STATE_FREEING,
+                                                 memory_order_acquire, memory_order_relaxed)) {
+        ar_heap_life__bad_pointer(ptr, operation, site);
+        return 0;
+    }
+    ar_heap_layout_t b;
+    ar_heap_life__layout(slot, &b);
+
+    /* Its canaries: damage is reported now, with the block as it was. */
+    ar_heap_damage_t damage[2];
+    size_t damaged = 0;
+    if (b.canary) {
+        ar_heap_valgrind__open((void *)b.base, b.extent);
+        damaged = ar_heap_canary__check(&b, damage, 2);
+        if (damaged > 0) {
+            ar_heap_view_t view;
+            ar_heap_index__view(slot, &view);
+            view.state = AR_HEAP_STATE_LIVE;
+            ar_heap_life__report_damage(&view, damage, damaged, AR_HEAP_FOUND_BY_FREE, operation,
+                                        site);
+            ar_heap_canary__write(&b); /* reported now, not again later */
+            rec->flags |= AR_HEAP_BLOCK_DAMAGED;
+        }
+        ar_heap_valgrind__close((void *)b.base, b.extent);
+    }
+
+    /* Where it was freed. */
+    void *frames[AR_HEAP_STACK_MAX];
+    size_t depth = ar_heap_stack__capture(self, site, frames);
+    rec->free_ctx = ar_heap_depot__intern(self, site, NULL, frames, depth);
+    rec->free_thread = self->tid;
+    ar_heap_thread__count_free(self, b.size);
+
+    size_t budget = ar_heap_options.quarantine_bytes;
+    int guarded = slot->span == NULL;
+    ar_heap_qout_t out;
+    if (budget > 0) {
+        /* Into the quarantine: poisoned, or its pages closed. */
+        if (guarded) {
+            ar_heap_guard__protect(rec); /* a guarded block's record opens its guard slot */
+        } else {
+            memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
+            rec->flags |= AR_HEAP_BLOCK_POISONED;
+        }
+        ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent);
+        atomic_store_explicit(&rec->state, AR_HEAP_STATE_QUARANTINED, memory_order_release);
+        ar_heap_qentry_t entry = { guarded ? (void *)rec : (void *)slot->span,
+                                   guarded ? UINT32_MAX : slot->index,
+                                   b.extent < UINT32_MAX ? (uint32_t)b.extent : UINT32_MAX };
+        ar_heap_quarantine__push(self, &entry, budget, &out);
+    } else {
+        /* Straight back; and whatever a lowered budget still holds. */
+        rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
+        ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent);
+        ar_heap_qentry_t entry = { guarded ? (void *)rec : (void *)slot->span,
+                                   guarded ? UINT32_MAX : slot->index, 0 };
+        ar_heap_life__release(self, &entry);
+        ar_heap_quarantine__trim(self, 0, &out);
+    }
+    ar_heap_life__release_all(self, &out);
+    if (damaged > 0)
+        ar_heap_report__act();
+    return 1;
+}
+
+int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap__ensure_init();
+    ar_heap_life__count_operation();
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    ar_heap_slot_t slot;
+    int freed = 0;
+    if (ar_heap_index__find((uintptr_t)ptr, &slot) &&
+        ar_heap_index__user(&slot) == (uintptr_t)ptr)
+        freed = ar_heap_life__free_slot(self, &slot, ptr, operation, site);
+    else
+        ar_heap_life__bad_pointer(ptr, operation, site);
+    ar_heap_thread__leave(self);
+    return freed;
+}
+
+/* ------------------------------------------------------------ realloc */
+
+void *ar_heap_life__realloc(void *ptr, size_t size, const ar_heap_site_t *site, const char *desc)
+{
+    if (ptr == NULL)
+        return ar_heap_life__allocate(size, 0, site, desc, AR_HEAP_FILL_MARK);
+    if (size == 0) {
+        (void)ar_heap_life__free(ptr, "realloc", site);
+        return NULL;
+    }
+    ar_heap__ensure_init();
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    ar_heap_slot_t slot;
+    if (!ar_heap_index__find((uintptr_t)ptr, &slot) ||
+        ar_heap_index__user(&slot) != (uintptr_t)ptr ||
+        atomic_load_explicit(&slot.rec->state, memory_order_acquire) != AR_HEAP_STATE_LIVE) {
+        ar_heap_life__bad_pointer(ptr, "realloc", site);
+        ar_heap_thread__leave(self);
+        return NULL;
+    }
+    size_t old_size = ar_heap_index__size(&slot);
+    /* Always move: a stale pointer to the old block is then a pointer to
+     * freed memory, which later checks can see. */
+    void *fresh = ar_heap_life__allocate(size, 0, site, desc, AR_HEAP_FILL_NONE);
+    if (fresh == NULL) {
+        ar_heap_thread__leave(self);
+        return NULL;
+    }
+    memcpy(fresh, ptr, old_size < size ? old_size : size);
+    if (size > old_size && ar_heap_options.fill) {
+        memset((char *)fresh + old_size, AR_HEAP_FILL_NEW, size - old_size);
+        ar_heap_valgrind__undefined((char *)fresh + old_size, size - old_size);
+    }
+    /* Should another thread have freed the old block meanwhile (a race in
+     * the program), the free reports it and the new block still stands. */
+    (void)ar_heap_life__free_slot(self, &slot, ptr, "realloc", site);
+    ar_heap_thread__leave(self);
+    return fresh;
+}
+
+/* ------------------------------------------------------------ bad pointers */
+
+void ar_heap_life__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap__ensure_init();
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    ar_heap_stack_t stack;
+    stack.depth = ar_heap_stack__capture(self, site, stack.frames);
+    ar_heap_slot_t slot;
+    ar_heap_view_t view;
+    const ar_heap_view_t *freed = NULL, *inside = NULL;
+    if (ar_heap_index__find((uintptr_t)ptr, &slot)) {
+        ar_heap_index__view(&slot, &view);
+        uintptr_t addr = (uintptr_t)ptr;
+        if (view.user == addr && view.state != AR_HEAP_STATE_LIVE &&
+            view.state != AR_HEAP_STATE_UNUSED && !(view.flags & AR_HEAP_BLOCK_FORGOTTEN))
+            freed = &view;
+        else if (view.state == AR_HEAP_STATE_LIVE && addr >= view.user &&
+                 addr - view.user <= view.size)
+            /* [user, user + size]: one past the end counts as inside, since
+             * such a pointer can only have come from this block. */
+            inside = &view;
+    }
+    ar_heap_thread__leave(self);
+    ar_heap_report__bad_pointer(ptr, operation, site, &stack, freed, inside);
+}
+
+/* ------------------------------------------------------------ queries */
+
+int ar_heap_life__find_live(const void *ptr, ar_heap_view_t *out)
+{
+    ar_heap_slot_t slot;
+    if (!ar_heap_index__find((uintptr_t)ptr, &slot) ||
+        ar_heap_index__user(&slot) != (uintptr_t)ptr ||
+        atomic_load_explicit(&slot.rec->state, memory_order_acquire) != AR_HEAP_STATE_LIVE)
+        return 0;
+    ar_heap_index__view(&slot, out);
+    return 1;
+}
+
+int ar_heap_life__set_flag(const void *ptr, uint8_t flag)
+{
+    ar_heap__ensure_init();
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    ar_heap_slot_t slot;
+    int live = ar_heap_index__find((uintptr_t)ptr, &slot) &&
+               ar_heap_index__user(&slot) == (uintptr_t)ptr &&
+               atomic_load_explicit(&slot.rec->state, memory_order_acquire) == AR_HEAP_STATE_LIVE;
+    if (live)
+        slot.rec->flags |= flag;
+    ar_heap_thread__leave(self);
+    return live;
+}
+
+/* ------------------------------------------------------------ check_all */
+
+/* Findings kept by one check_all; more are counted, not shown. */
+#define AR_HEAP_CHECK_SHOWN 64
+
+typedef struct ar_heap_check_s {
+    ar_heap_finding_t *shown; /* AR_HEAP_CHECK_SHOWN slots, mapped */
+    size_t count;             /* damaged blocks found */
+    size_t kept;              /* findings stored */
+    size_t unshown;           /* damaged blocks left for a later check */
+} ar_heap_check_t;
+
+/* Check one block. Damage that fits in the report is noted and repaired
+ * (canaries rewritten, poison restored), so each write is reported once;
+ * damage beyond what one check reports is left for the next check. */
+static void ar_heap_life__check_one(const ar_heap_slot_t *slot, void *arg)
+{
+    ar_heap_check_t *check = arg;
+    ar_heap_rec_t *rec = slot->rec;
+    ar_heap_state_t state =
+        (ar_heap_state_t)atomic_load_explicit(&rec->state, memory_order_acquire);
+    int poisoned = (rec->flags & AR_HEAP_BLOCK_POISONED) &&
+                   (state == AR_HEAP_STATE_QUARANTINED || state == AR_HEAP_STATE_FREED);
+    if (state != AR_HEAP_STATE_LIVE && !poisoned)
+        return; /* never used, forgotten, or a guarded block's closed pages */
+    ar_heap_layout_t b;
+    ar_heap_life__layout(slot, &b);
+    ar_heap_damage_t damage[3];
+    size_t n = 0;
+    ar_heap_valgrind__open((void *)b.base, b.extent);
+    if (poisoned && ar_heap_canary__check_poison(&b, &damage[n]))
+        n++;
+    size_t canaries = ar_heap_canary__check(&b, &damage[n], 2);
+    if (canaries > 0 && state == AR_HEAP_STATE_LIVE)
+        rec->flags |= AR_HEAP_BLOCK_DAMAGED;
+    n += canaries;
+    if (n > 0) {
+        check->count++;
+        if (check->shown == NULL || check->kept + n > AR_HEAP_CHECK_SHOWN) {
+            check->unshown++;
+        } else {
+            ar_heap_view_t view;
+            ar_heap_index__view(slot, &view);
+            for (size_t i = 0; i < n; i++) {
+                check->shown[check->kept].block = view;
+                check->shown[check->kept].damage = damage[i];
+                check->kept++;
+            }
+            ar_heap_canary__write(&b);
+            if (poisoned)
+                memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
+        }
+    }
+    ar_heap_valgrind__close((void *)b.base, b.extent);
+    if (state == AR_HEAP_STATE_LIVE)
+        ar_heap_valgrind__allocated((void *)b.base, b.extent, b.base + b.offset, b.size);
+}
+
+size_t ar_heap_life__check_all(const char *how)
+{
+    ar_heap__ensure_init();
+    ar_heap_check_t check = { NULL, 0, 0, 0 };
+    size_t bytes = AR_HEAP_CHECK_SHOWN * sizeof(ar_heap_finding_t);
+    check.shown = ar_heap_os__map(bytes);
+    ar_heap_world__stop();
+    ar_heap_index__each(ar_heap_life__check_one, &check);
+    ar_heap_world__resume();
+    int at_exit = strcmp(how, "exit") == 0;
+    for (size_t i = 0; i < check.kept; i++)
+        ar_heap_report__damage(&check.shown[i],
+                               at_exit ? AR_HEAP_FOUND_BY_EXIT : AR_HEAP_FOUND_BY_CHECK, NULL,
+                               NULL);
+    ar_heap_report__unshown(check.count, check.count - check.unshown);
+    if (check.shown != NULL)
+        ar_heap_os__unmap(check.shown, bytes);
+    if (check.count > 0) {
+        /* At exit the program was ending normally: what it printed is
+         * flushed before the error action ends it sooner. */
+        if (at_exit)
+            fflush(NULL);
+        ar_heap_report__act();
+    }
+    return check.count;
+}

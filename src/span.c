@@ -1,0 +1,366 @@
+/*
+ * span.c: where blocks' memory comes from, and how a block's record is
+ * found from its address.
+ *
+ * Why not libc's malloc underneath: a checker on top of libc must keep
+ * its own index from addresses to records (a hash table: a lookup, a lock
+ * and a cache miss per free), cannot choose which freed memory comes back
+ * next, and pays libc's work as well as its own. Here the backend is
+ * arheap's own, laid out so that the record of any address is found by
+ * arithmetic and every thread allocates without a lock.
+ *
+ * The region. One large range of address space is reserved at start
+ * (PROT_NONE, no memory) and cut into 64 KiB units. A table beside it,
+ * one pointer per unit, names the span that covers each unit; it is
+ * written once per span, under the region lock, and read without one.
+ *
+ *   region: |span A (class 48 B)|span B (class 4 KiB)      |span C (huge)|...
+ *   units:  |  A |  A  |  A  |  A  | B | B | B | ...     | C | C | C ...
+ *
+ * Spans. A span is a run of equal slots of one size class, owned by the
+ * thread that made it: only the owner allocates from it, so allocation
+ * needs no lock. A slot's index is (address - start) / stride, done as one
+ * multiplication (span.magic); its record is recs[index], in a mapping of
+ * the span's own, out of reach of the program's writes:
+ *
+ *   span:  start                                      start + slots*stride
+ *          |slot 0      |slot 1      |slot 2      | ... 
+ *          |H|user |T.. |H|user   |T.|            |
+ *   meta:  recs[0] recs[1] recs[2] ...  free_stack[]  remote bitmap[]
+ *
+ * Slots come from the span's free stack (indexes of released slots, last
+ * released first: a block freed with the quarantine off is reused while
+ * it is still in the cache) or, when it is empty, from the never-used
+ * slots at `fresh`. A slot released by a thread that does not own the
+ * span sets its bit in the span's remote bitmap (an atomic OR); the owner
+ * moves such bits to its free stack when it runs out.
+ *
+ * Size classes: slot strides of 16 to 1024 bytes in steps of 16, then
+ * eight per doubling up to 1 MiB (at most 12.5% of a slot unused, and
+ * never touched: the tail canary ends 16 to 31 bytes past the block).
+ * Larger blocks get a huge span of their own, whose memory goes back to
+ * the system when the block is released; its units are kept for the next
+ * huge block of no more than twice the size.
+ *
+ * Memory: a span's pages are committed when it is made (one mmap over
+ * reserved address space; neighbouring spans merge into one kernel
+ * mapping), but a page costs memory only once touched, and slots are
+ * touched in order. Spans are never given back; their slots are reused.
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define AR_HEAP_UNIT_SHIFT 16
+#define AR_HEAP_UNIT ((size_t)1 << AR_HEAP_UNIT_SHIFT)
+/* Address space reserved, tried from the largest down. */
+#define AR_HEAP_REGION_MAX ((size_t)64 << 30)
+#define AR_HEAP_REGION_MIN ((size_t)1 << 30)
+/* The largest slot of a size class; larger blocks get a huge span. */
+#define AR_HEAP_CLASS_MAX ((size_t)1 << 20)
+/* Slots a span holds at least (64 KiB of them at least). */
+#define AR_HEAP_SPAN_MIN_SLOTS 16
+/* A huge span is reused for a block that needs at least half its units. */
+
+static struct {
+    uintptr_t start, end;
+    _Atomic(ar_heap_span_t *) *units; /* one per unit of the region */
+    size_t unit_count;
+    pthread_mutex_t lock;             /* bump, free huge spans, the span list */
+    size_t bump;                      /* units handed out so far */
+    ar_heap_span_t *huge_free;        /* released huge spans, their pages discarded */
+    _Atomic(ar_heap_span_t *) all;    /* every span, newest first */
+    uint32_t strides[AR_HEAP_CLASSES];
+} region = { 0, 0, NULL, 0, PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, { 0 } };
+
+/* ------------------------------------------------------------ classes */
+
+/* The size class of a slot of at least `bytes` (16 <= bytes <= CLASS_MAX). */
+static inline unsigned ar_heap_span__class(size_t bytes)
+{
+    if (bytes <= 1024)
+        return (unsigned)((bytes + 15) >> 4) - 1;
+    size_t v = bytes - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)v); /* 10..19 */
+    unsigned sub = (unsigned)(v >> (b - 3)) & 7u;
+    return 64u + (b - 10u) * 8u + sub;
+}
+
+static size_t ar_heap_span__class_stride(unsigned klass)
+{
+    if (klass < 64)
+        return ((size_t)klass + 1) * 16;
+    unsigned b = (klass - 64) / 8 + 10;
+    unsigned sub = (klass - 64) % 8;
+    return ((size_t)8 + sub + 1) << (b - 3);
+}
+
+void ar_heap_span__init(void)
+{
+    if (region.start != 0)
+        return;
+    for (unsigned c = 0; c < AR_HEAP_CLASSES; c++)
+        region.strides[c] = (uint32_t)ar_heap_span__class_stride(c);
+    for (size_t bytes = AR_HEAP_REGION_MAX; bytes >= AR_HEAP_REGION_MIN; bytes /= 2) {
+        /* One unit more, to align the start to a unit. */
+        void *raw = ar_heap_os__reserve(bytes + AR_HEAP_UNIT);
+        if (raw == NULL)
+            continue;
+        size_t count = bytes >> AR_HEAP_UNIT_SHIFT;
+        void *table = ar_heap_os__reserve(count * sizeof(void *));
+        if (table == NULL || !ar_heap_os__commit(table, count * sizeof(void *))) {
+            ar_heap_os__unmap(raw, bytes + AR_HEAP_UNIT);
+            continue;
+        }
+        region.units = table;
+        region.unit_count = count;
+        region.start = ((uintptr_t)raw + AR_HEAP_UNIT - 1) & ~(uintptr_t)(AR_HEAP_UNIT - 1);
+        region.end = region.start + bytes;
+        return;
+    }
+    ar_heap_report__warning("could not reserve address space for the heap; every "
+                            "allocation will fail");
+}
+
+ar_heap_span_t *ar_heap_span__first(void)
+{
+    return atomic_load_explicit(&region.all, memory_order_acquire);
+}
+
+ar_heap_span_t *ar_heap_span__at(uintptr_t addr)
+{
+    if (addr < region.start || addr >= region.end)
+        return NULL;
+    return atomic_load_explicit(&region.units[(addr - region.start) >> AR_HEAP_UNIT_SHIFT],
+                                memory_order_acquire);
+}
+
+/* ------------------------------------------------------------ making spans */
+
+/* With the lock held: `units` units of address space, committed. */
+static uintptr_t ar_heap_span__take_units(size_t units)
+{
+    if (units > region.unit_count - region.bump)
+        return 0;
+    uintptr_t start = region.start + (region.bump << AR_HEAP_UNIT_SHIFT);
+    if (!ar_heap_os__commit((void *)start, units << AR_HEAP_UNIT_SHIFT))
+        return 0;
+    region.bump += units;
+    return start;
+}
+
+/* With the lock held: publish a span over its units and in the list. */
+static void ar_heap_span__publish(ar_heap_span_t *span)
+{
+    size_t first = (span->start - region.start) >> AR_HEAP_UNIT_SHIFT;
+    for (size_t u = 0; u < span->units; u++)
+        atomic_store_explicit(&region.units[first + u], span, memory_order_release);
+    span->next_all = atomic_load_explicit(&region.all, memory_order_relaxed);
+    atomic_store_explicit(&region.all, span, memory_order_release);
+}
+
+/* The span descriptor and its arrays, in one mapping. */
+static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
+{
+    size_t words = ((size_t)slots + 63) / 64;
+    size_t bytes = sizeof(ar_heap_span_t) + (size_t)slots * sizeof(ar_heap_rec_t) +
+                   words * sizeof(uint64_t) + (size_t)slots * sizeof(uint32_t);
+    char *meta = ar_heap_os__map(bytes);
+    if (meta == NULL)
+        return NULL;
+    ar_heap_span_t *span = (ar_heap_span_t *)(void *)meta;
+    span->meta_bytes = bytes;
+    span->slots = slots;
+    span->recs = (ar_heap_rec_t *)(void *)(meta + sizeof *span);
+    span->remote = (_Atomic uint64_t *)(void *)(span->recs + slots);
+    span->free_stack = (uint32_t *)(void *)(span->remote + words);
+    return span;
+}
+
+static uint64_t ar_heap_span__magic(size_t stride)
+{
+    /* ceil(2^64 / stride); exact division for offsets below 2^32. */
+    return (uint64_t)(((unsigned __int128)1 << 64) / stride) + 1;
+}
+
+/* A new span of class `klass` for `self`. */
+static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
+{
+    size_t stride = region.strides[klass];
+    size_t bytes = stride * AR_HEAP_SPAN_MIN_SLOTS;
+    if (bytes < AR_HEAP_UNIT)
+        bytes = AR_HEAP_UNIT;
+    size_t units = (bytes + AR_HEAP_UNIT - 1) >> AR_HEAP_UNIT_SHIFT;
+    uint32_t slots = (uint32_t)((units << AR_HEAP_UNIT_SHIFT) / stride);
+    ar_heap_span_t *span = ar_heap_span__meta(slots);
+    if (span == NULL)
+        return NULL;
+    pthread_mutex_lock(&region.lock);
+    uintptr_t start = ar_heap_span__take_units(units);
+    if (start == 0) {
+        pthread_mutex_unlock(&region.lock);
+        ar_heap_os__unmap(span, span->meta_bytes);
+        return NULL;
+    }
+    span->start = start;
+    span->stride = stride;
+    span->magic = ar_heap_span__magic(stride);
+    span->units = (uint32_t)units;
+    span->klass = (uint16_t)klass;
+    span->owner = self;
+    ar_heap_span__publish(span);
+    pthread_mutex_unlock(&region.lock);
+    span->next_in_class = self->classes[klass].spans;
+    self->classes[klass].spans = span;
+    return span;
+}
+
+/* A huge span for a slot of `bytes`: a released one of no more than
+ * twice the units, else new units. */
+static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t bytes)
+{
+    if (bytes > region.end - region.start)
+        return NULL;
+    size_t units = (bytes + AR_HEAP_UNIT - 1) >> AR_HEAP_UNIT_SHIFT;
+    if (units > UINT32_MAX)
+        return NULL;
+    pthread_mutex_lock(&region.lock);
+    for (ar_heap_span_t **link = &region.huge_free; *link != NULL; link = &(*link)->next_in_class) {
+        ar_heap_span_t *span = *link;
+        if (span->units >= units && span->units <= 2 * units) {
+            *link = span->next_in_class;
+            pthread_mutex_unlock(&region.lock);
+            span->next_in_class = NULL;
+            span->owner = self;
+            span->stride = bytes;
+            span->magic = ar_heap_span__magic(bytes);
+            span->fresh = 0;
+            span->free_top = 0;
+            return span;
+        }
+    }
+    ar_heap_span_t *span = ar_heap_span__meta(1);
+    uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
+    if (start == 0) {
+        pthread_mutex_unlock(&region.lock);
+        if (span != NULL)
+            ar_heap_os__unmap(span, span->meta_bytes);
+        return NULL;
+    }
+    span->start = start;
+    span->stride = bytes;
+    span->magic = ar_heap_span__magic(bytes);
+    span->units = (uint32_t)units;
+    span->klass = AR_HEAP_CLASSES;
+    span->owner = self;
+    ar_heap_span__publish(span);
+    pthread_mutex_unlock(&region.lock);
+    return span;
+}
+
+/* ------------------------------------------------------------ slots */
+
+/* Move the slots other threads released to the free stack. */
+static void ar_heap_span__collect(ar_heap_span_t *span)
+{
+    if (atomic_load_explicit(&span->remote_pending, memory_order_relaxed) == 0)
+        return;
+    atomic_store_explicit(&span->remote_pending, 0, memory_order_relaxed);
+    size_t words = ((size_t)span->slots + 63) / 64;
+    for (size_t w = 0; w < words; w++) {
+        if (atomic_load_explicit(&span->remote[w], memory_order_relaxed) == 0)
+            continue;
+        uint64_t bits = atomic_exchange_explicit(&span->remote[w], 0, memory_order_acquire);
+        while (bits != 0) {
+            unsigned b = (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            span->free_stack[span->free_top++] = (uint32_t)(w * 64 + b);
+        }
+    }
+}
+
+/* A slot index of `span`, or UINT32_MAX when it has none. */
+static inline uint32_t ar_heap_span__pop(ar_heap_span_t *span)
+{
+    if (span->free_top > 0)
+        return span->free_stack[--span->free_top];
+    if (span->fresh < span->slots)
+        return span->fresh++;
+    ar_heap_span__collect(span);
+    if (span->free_top > 0)
+        return span->free_stack[--span->free_top];
+    return UINT32_MAX;
+}
+
+/* The current span of a class has no slot: find one that has. */
+static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
+                                     ar_heap_span_t **where)
+{
+    for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
+         span = span->next_in_class) {
+        uint32_t index = ar_heap_span__pop(span);
+        if (index != UINT32_MAX) {
+            self->classes[klass].current = span;
+            *where = span;
+            return index;
+        }
+    }
+    ar_heap_span_t *span = ar_heap_span__new(self, klass);
+    if (span == NULL)
+        return UINT32_MAX;
+    self->classes[klass].current = span;
+    *where = span;
+    return ar_heap_span__pop(span);
+}
+
+int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
+{
+    ar_heap_span_t *span;
+    uint32_t index;
+    if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
+        unsigned klass = ar_heap_span__class(bytes < 16 ? 16 : bytes);
+        span = self->classes[klass].current;
+        index = span != NULL ? ar_heap_span__pop(span) : UINT32_MAX;
+        if (AR_HEAP_UNLIKELY(index == UINT32_MAX)) {
+            index = ar_heap_span__refill(self, klass, &span);
+            if (index == UINT32_MAX)
+                return 0;
+        }
+    } else {
+        span = ar_heap_span__new_huge(self, bytes);
+        if (span == NULL)
+            return 0;
+        index = 0;
+        span->fresh = 1;
+    }
+    out->span = span;
+    out->index = index;
+    out->rec = &span->recs[index];
+    out->base = span->start + (uintptr_t)index * span->stride;
+    out->capacity = span->stride;
+    return 1;
+}
+
+void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index)
+{
+    if (span->klass == AR_HEAP_CLASSES) {
+        /* A huge block: its memory goes back now; its units wait for the
+         * next huge block. The record stays for double-free reports until
+         * the span is reused. */
+        ar_heap_os__discard((void *)span->start, (size_t)span->units << AR_HEAP_UNIT_SHIFT);
+        pthread_mutex_lock(&region.lock);
+        span->next_in_class = region.huge_free;
+        region.huge_free = span;
+        pthread_mutex_unlock(&region.lock);
+        return;
+    }
+    if (AR_HEAP_LIKELY(span->owner == self)) {
+        span->free_stack[span->free_top++] = index;
+        return;
+    }
+    atomic_fetch_or_explicit(&span->remote[index / 64], (uint64_t)1 << (index % 64),
+                             memory_order_release);
+    atomic_fetch_add_explicit(&span->remote_pending, 1, memory_order_relaxed);
+}

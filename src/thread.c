@@ -1,0 +1,361 @@
+/*
+ * thread.c: each thread's part of the heap, and the gate that stops the
+ * world.
+ *
+ * Why: a heap that takes a lock or writes a shared counter on every
+ * malloc and free does not scale with threads: every core waits for the
+ * one cache line. Here each thread allocates from spans it owns (span.c),
+ * counts in its own counters, numbers its allocations from a range it
+ * reserved, and quarantines into its own batch (quarantine.c). Figures for
+ * the whole heap are sums over the threads, read with the world stopped.
+ *
+ * The gate. Whole-heap operations (check_all, the leak report, a
+ * checkpoint scan, statistics, fork) must not read a record or a canary
+ * while another thread is halfway through writing it. Each operation runs
+ * between enter and leave (ar_heap_internal.h), which make the thread's
+ * `busy` counter odd, then even again, and look at `stopped`. A thread
+ * stopping the world raises `stopped` and then waits for every busy
+ * counter to be even: from then on no thread is inside, and one arriving
+ * sees `stopped` and waits for the lock the stopper holds. Store busy,
+ * load stopped on one side; store stopped, load busy on the other: that
+ * needs a full fence on both sides, and the fast path is the side that
+ * must not pay. membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) puts the
+ * fence on every running thread of the process from the stopper's side,
+ * so the fast path needs only a compiler barrier. Where the kernel lacks
+ * it, the fast path fences itself (ar_heap_world_fence).
+ *
+ * Thread ends. A key destructor passes the thread's batch to the global
+ * quarantine, adds its live-bytes delta to the global figure, and leaves
+ * its state on the idle list: the next thread to start takes it over,
+ * spans, counters and all, so memory stays bounded however many threads
+ * come and go. Slots of an idle state's spans freed meanwhile wait in the
+ * spans' remote bitmaps for the next owner.
+ *
+ * fork. The prepare handler stops the world (every other thread outside
+ * the heap), the parent resumes it; in the child only the forking thread
+ * exists, so every other state becomes idle.
+ */
+#define _GNU_SOURCE
+#include "ar_heap_internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#endif
+
+AR_HEAP_TLS _Thread_local ar_heap_thread_t *ar_heap_thread_self;
+_Atomic int ar_heap_world_stopped;
+int ar_heap_world_fence;
+_Atomic uint64_t ar_heap_seq_generation;
+
+/* Allocation numbers a thread reserves at once. */
+#define AR_HEAP_SEQ_RANGE 1024
+
+static struct {
+    pthread_mutex_t lock;      /* held by the thread that stopped the world */
+    pthread_mutex_t list_lock; /* the lists below */
+    _Atomic(ar_heap_thread_t *) all;
+    ar_heap_thread_t *idle;
+    pthread_key_t key;
+    int key_made;
+    int membarrier;            /* 1: membarrier does the fencing */
+    _Atomic uint64_t seq_next; /* the first number no thread reserved */
+    _Atomic int64_t live;      /* live bytes flushed from the threads' deltas */
+    _Atomic int64_t peak;      /* highest sum seen at a flush */
+    unsigned saved_depth;      /* the stopper's depth while stopped */
+} world = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 1, 0, 0,
+            0 };
+
+/* ------------------------------------------------------------ threads */
+
+static void ar_heap_thread__detach(void *arg);
+
+/* A fresh state, mapped (never from the heap it belongs to). */
+static ar_heap_thread_t *ar_heap_thread__make(void)
+{
+    ar_heap_thread_t *t = ar_heap_os__map(sizeof *t);
+    if (t == NULL) {
+        ar_heap_report__warning("out of memory for a thread's heap state; aborting");
+        abort();
+    }
+    ar_heap_thread_t *head = atomic_load_explicit(&world.all, memory_order_relaxed);
+    t->next = head;
+    atomic_store_explicit(&world.all, t, memory_order_release);
+    return t;
+}
+
+/* The calling thread's first operation: take an idle state or make one. */
+ar_heap_thread_t *ar_heap_thread__attach(void)
+{
+    pthread_mutex_lock(&world.list_lock);
+    ar_heap_thread_t *t = world.idle;
+    if (t != NULL)
+        world.idle = t->next_idle;
+    else
+        t = ar_heap_thread__make();
+    pthread_mutex_unlock(&world.list_lock);
+    t->next_idle = NULL;
+    t->attached = 1;
+    t->tid = ar_heap_os__thread_id();
+    t->stack_lo = t->stack_hi = 0;
+    ar_heap_thread_self = t;
+    /* Bounds of the stack for the frame walk; may allocate (os.c), so only
+     * with the state in place: the preload library then serves the call
+     * from its bootstrap arena. */
+    t->depth++;
+    uintptr_t lo, hi;
+    if (ar_heap_os__stack_bounds(&lo, &hi)) {
+        t->stack_lo = lo;
+        t->stack_hi = hi;
+    }
+    if (world.key_made)
+        (void)pthread_setspecific(world.key, t);
+    t->depth--;
+    return t;
+}
+
+/* The thread ends (key destructor): its batch and delta go global, its
+ * state becomes idle. An operation after this (another destructor's
+ * free) attaches again. */
+static void ar_heap_thread__detach(void *arg)
+{
+    ar_heap_thread_t *t = arg;
+    if (t == NULL || t != ar_heap_thread_self)
+        return;
+    ar_heap_thread__enter();
+    ar_heap_qout_t out;
+    ar_heap_quarantine__flush(t, ar_heap_options.quarantine_bytes, &out);
+    for (;;) {
+        for (size_t i = 0; i < out.count; i++) {
+            ar_heap_qentry_t *e = &out.entries[i];
+            if (e->index == UINT32_MAX)
+                ar_heap_guard__release(e->owner);
+            else
+                ar_heap_span__release(t, e->owner, e->index);
+        }
+        if (!out.more)
+            break;
+        ar_heap_quarantine__trim(t, ar_heap_options.quarantine_bytes, &out);
+    }
+    ar_heap_thread__flush_delta(t);
+    ar_heap_thread__leave(t);
+    ar_heap_thread_self = NULL;
+    pthread_mutex_lock(&world.list_lock);
+    t->attached = 0;
+    t->next_idle = world.idle;
+    world.idle = t;
+    pthread_mutex_unlock(&world.list_lock);
+}
+
+void ar_heap_thread__each(void (*fn)(ar_heap_thread_t *thread, void *arg), void *arg)
+{
+    for (ar_heap_thread_t *t = atomic_load_explicit(&world.all, memory_order_acquire); t != NULL;
+         t = t->next)
+        fn(t, arg);
+}
+
+/* ------------------------------------------------------------ the gate */
+
+/* Arrived while the world is stopped: step out, wait for the stopper's
+ * lock, step in again. */
+void ar_heap_thread__wait(ar_heap_thread_t *self)
+{
+    for (;;) {
+        unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+        atomic_store_explicit(&self->busy, b + 1, memory_order_release);
+        pthread_mutex_lock(&world.lock);
+        pthread_mutex_unlock(&world.lock);
+        b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+        atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!atomic_load_explicit(&ar_heap_world_stopped, memory_order_relaxed))
+            return;
+    }
+}
+
+static void ar_heap_world__barrier(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier)
+    if (world.membarrier &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return;
+#endif
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void ar_heap_world__stop(void)
+{
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    /* Step out of any operation this thread is in: a second stopper waits
+     * for world.lock without holding up the first. */
+    unsigned depth = 0;
+    if (self != NULL && self->depth > 0) {
+        depth = self->depth;
+        self->depth = 0;
+        unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+        atomic_store_explicit(&self->busy, b + 1, memory_order_release);
+    }
+    pthread_mutex_lock(&world.lock);
+    world.saved_depth = depth;
+    atomic_store_explicit(&ar_heap_world_stopped, 1, memory_order_relaxed);
+    ar_heap_world__barrier();
+    for (ar_heap_thread_t *t = atomic_load_explicit(&world.all, memory_order_acquire); t != NULL;
+         t = t->next) {
+        if (t == self)
+            continue;
+        for (unsigned spins = 0; atomic_load_explicit(&t->busy, memory_order_acquire) & 1u;
+             spins++)
+            if (spins > 64)
+                sched_yield();
+    }
+}
+
+void ar_heap_world__resume(void)
+{
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    unsigned depth = world.saved_depth;
+    atomic_store_explicit(&ar_heap_world_stopped, 0, memory_order_release);
+    pthread_mutex_unlock(&world.lock);
+    if (self != NULL && depth > 0) {
+        self->depth = 0;
+        (void)ar_heap_thread__enter();
+        self->depth = depth;
+    }
+}
+
+/* ------------------------------------------------------------ numbers */
+
+uint64_t ar_heap_thread__refill_seq(ar_heap_thread_t *self)
+{
+    self->seq_gen = atomic_load_explicit(&ar_heap_seq_generation, memory_order_acquire);
+    self->seq_next = atomic_fetch_add_explicit(&world.seq_next, AR_HEAP_SEQ_RANGE,
+                                               memory_order_relaxed);
+    self->seq_end = self->seq_next + AR_HEAP_SEQ_RANGE;
+    return self->seq_next++;
+}
+
+uint64_t ar_heap_thread__mark(void)
+{
+    atomic_fetch_add_explicit(&ar_heap_seq_generation, 1, memory_order_acq_rel);
+    return atomic_load_explicit(&world.seq_next, memory_order_acquire) - 1;
+}
+
+/*
+ * Live bytes and their peak. Each thread keeps the bytes it allocated less
+ * those it freed since its last flush (delta) and the highest that delta
+ * reached (delta_peak); past 64 KiB either way it adds them to the global
+ * figure. The global peak is the highest flushed figure plus a thread's
+ * peak delta: exact in a single thread, and within 64 KiB per thread
+ * otherwise (statistics read the unflushed deltas too).
+ */
+void ar_heap_thread__flush_delta(ar_heap_thread_t *self)
+{
+    int64_t before = atomic_fetch_add_explicit(&world.live, self->delta, memory_order_relaxed);
+    int64_t high = before + self->delta_peak;
+    int64_t peak = atomic_load_explicit(&world.peak, memory_order_relaxed);
+    while (high > peak && !atomic_compare_exchange_weak_explicit(&world.peak, &peak, high,
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed)) {
+    }
+    self->delta = 0;
+    self->delta_peak = 0;
+}
+
+typedef struct ar_heap_sum_s {
+    ar_heap_stats_t *out;
+    int64_t unflushed_peak;
+} ar_heap_sum_t;
+
+static void ar_heap_thread__add(ar_heap_thread_t *t, void *arg)
+{
+    ar_heap_sum_t *sum = arg;
+    sum->out->total_allocations += t->allocations;
+    sum->out->total_bytes += t->allocated_bytes;
+    sum->out->live_blocks += t->allocations - t->frees;
+    sum->out->live_bytes += t->allocated_bytes - t->freed_bytes;
+    sum->unflushed_peak += t->delta_peak;
+}
+
+void ar_heap_stats__snapshot_stopped(ar_heap_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    ar_heap_sum_t sum = { out, 0 };
+    ar_heap_thread__each(ar_heap_thread__add, &sum);
+    int64_t peak = atomic_load_explicit(&world.peak, memory_order_relaxed);
+    int64_t with = atomic_load_explicit(&world.live, memory_order_relaxed) + sum.unflushed_peak;
+    if (with > peak)
+        peak = with;
+    out->peak_live_bytes = peak > 0 ? (size_t)peak : 0;
+    if (out->peak_live_bytes < out->live_bytes)
+        out->peak_live_bytes = out->live_bytes;
+    ar_heap_quarantine__held(&out->quarantine_blocks, &out->quarantine_bytes);
+    out->guarded_blocks = ar_heap_guard__live();
+    out->errors_reported = ar_heap_report__errors();
+    out->failures_injected = ar_heap_inject__count();
+}
+
+/* ------------------------------------------------------------ fork, init */
+
+static void ar_heap_thread__before_fork(void)
+{
+    ar_heap_world__stop();
+    pthread_mutex_lock(&world.list_lock);
+}
+
+static void ar_heap_thread__after_fork_parent(void)
+{
+    pthread_mutex_unlock(&world.list_lock);
+    ar_heap_world__resume();
+}
+
+/* membarrier for this process, or the fast path fences itself. */
+static void ar_heap_thread__register_membarrier(void)
+{
+    world.membarrier = 0;
+#if defined(__linux__) && defined(SYS_membarrier)
+    world.membarrier =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+    ar_heap_world_fence = !world.membarrier;
+}
+
+static void ar_heap_thread__after_fork_child(void)
+{
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    ar_heap_os__forget_thread_id();
+    pthread_mutex_unlock(&world.list_lock);
+    /* The only thread: register again (the child is a new process). */
+    ar_heap_thread__register_membarrier();
+    for (ar_heap_thread_t *t = atomic_load_explicit(&world.all, memory_order_relaxed); t != NULL;
+         t = t->next) {
+        if (t == self)
+            continue;
+        atomic_store_explicit(&t->busy, 0, memory_order_relaxed);
+        t->depth = 0;
+        if (t->attached) {
+            t->attached = 0;
+            t->next_idle = world.idle;
+            world.idle = t;
+        }
+    }
+    if (self != NULL)
+        self->tid = ar_heap_os__thread_id();
+    ar_heap_world__resume();
+}
+
+void ar_heap_thread__init(void)
+{
+    ar_heap_thread__register_membarrier();
+    if (pthread_key_create(&world.key, ar_heap_thread__detach) == 0)
+        world.key_made = 1;
+    pthread_atfork(ar_heap_thread__before_fork, ar_heap_thread__after_fork_parent,
+                   ar_heap_thread__after_fork_child);
+    /* A thread that operated before the key existed (the initialising one)
+     * is registered now. */
+    if (ar_heap_thread_self != NULL && world.key_made)
+        (void)pthread_setspecific(world.key, ar_heap_thread_self);
+}
