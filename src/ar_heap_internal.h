@@ -649,6 +649,9 @@ void ar_heap_life__bad_pointer(void *ptr, const char *operation, const ar_heap_s
  * is damaged; `how` names the occasion ("check", "exit"). */
 size_t ar_heap_life__check_all(const char *how);
 
+/* A thread ends (thread.c): its quarantine batch goes global. */
+void ar_heap_life__thread_ends(ar_heap_thread_t *self);
+
 /* Set `flag` on the live block at `ptr`; 1 when it is live. */
 int ar_heap_life__set_flag(const void *ptr, uint8_t flag);
 

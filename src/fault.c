@@ -173,8 +173,8 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     ar_heap_view_t record;
     ar_heap_index__view(&f.hit.slot, &record);
     f.record = &record;
-    if (record.state == AR_HEAP_STATE_UNUSED)
-        f.record = NULL;
+    if (record.state == AR_HEAP_STATE_UNUSED || (record.flags & AR_HEAP_BLOCK_FORGOTTEN))
+        f.record = NULL; /* freed_history=0: what the slot knows is all there is */
     else
         f.hit.state = record.state == AR_HEAP_STATE_FREEING ? (int)AR_HEAP_STATE_QUARANTINED
                                                             : (int)record.state;

@@ -253,6 +253,14 @@ static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *ou
     }
 }
 
+/* A thread ends: its quarantine batch joins the global FIFO. */
+void ar_heap_life__thread_ends(ar_heap_thread_t *self)
+{
+    ar_heap_qout_t out;
+    ar_heap_quarantine__flush(self, ar_heap_options.quarantine_bytes, &out);
+    ar_heap_life__release_all(self, &out);
+}
+
 /* ------------------------------------------------------------ free */
 
 /* Free the block of `slot`, whose user address is ptr. */

@@ -127,20 +127,7 @@ static void ar_heap_thread__detach(void *arg)
     if (t == NULL || t != ar_heap_thread_self)
         return;
     ar_heap_thread__enter();
-    ar_heap_qout_t out;
-    ar_heap_quarantine__flush(t, ar_heap_options.quarantine_bytes, &out);
-    for (;;) {
-        for (size_t i = 0; i < out.count; i++) {
-            ar_heap_qentry_t *e = &out.entries[i];
-            if (e->index == UINT32_MAX)
-                ar_heap_guard__release(e->owner);
-            else
-                ar_heap_span__release(t, e->owner, e->index);
-        }
-        if (!out.more)
-            break;
-        ar_heap_quarantine__trim(t, ar_heap_options.quarantine_bytes, &out);
-    }
+    ar_heap_life__thread_ends(t);
     ar_heap_thread__flush_delta(t);
     ar_heap_thread__leave(t);
     ar_heap_thread_self = NULL;
@@ -238,10 +225,28 @@ uint64_t ar_heap_thread__refill_seq(ar_heap_thread_t *self)
     return self->seq_next++;
 }
 
+/*
+ * The mark must be above every number handed out so far and below every
+ * number handed out after it. The caller keeps its range when it is the
+ * newest one reserved (so that one thread's numbers stay dense: a mark,
+ * then one allocation, then a mark moves by one), else takes the newest;
+ * every other thread sees the generation move and reserves a new range,
+ * above the mark, at its next allocation.
+ */
 uint64_t ar_heap_thread__mark(void)
 {
-    atomic_fetch_add_explicit(&ar_heap_seq_generation, 1, memory_order_acq_rel);
-    return atomic_load_explicit(&world.seq_next, memory_order_acquire) - 1;
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    uint64_t gen = atomic_fetch_add_explicit(&ar_heap_seq_generation, 1, memory_order_acq_rel) + 1;
+    if (self->seq_end == 0 ||
+        self->seq_end != atomic_load_explicit(&world.seq_next, memory_order_acquire)) {
+        self->seq_next = atomic_fetch_add_explicit(&world.seq_next, AR_HEAP_SEQ_RANGE,
+                                                   memory_order_relaxed);
+        self->seq_end = self->seq_next + AR_HEAP_SEQ_RANGE;
+    }
+    self->seq_gen = gen;
+    uint64_t mark = self->seq_next - 1;
+    ar_heap_thread__leave(self);
+    return mark;
 }
 
 /*

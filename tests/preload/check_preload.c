@@ -163,10 +163,20 @@ static const report_case_t report_cases[] = {
       "arheap: ERROR: heap-buffer-overflow",
       { { "  allocated at 0x", "victim+0x" }, { "  found by free at 0x", "victim+0x" } } },
     /* glibc's strdup allocates through the replaced malloc: its block is
-     * checked, and the stack leads from libc back to the program. */
-    { "libc's strdup", "", "strdup-overflow", SIGABRT, "  block: 6 bytes \"malloc\"", NULL,
-      "arheap: ERROR: heap-buffer-overflow",
+     * checked, and the stack leads from libc back to the program: libc is
+     * built without frame pointers, so that takes stack_exact=1. */
+    { "libc's strdup", "stack_exact=1", "strdup-overflow", SIGABRT,
+      "  block: 6 bytes \"malloc\"", NULL, "arheap: ERROR: heap-buffer-overflow",
       { { "  allocated at 0x", "libc.so" }, { "      #1 0x", "victim+0x" } } },
+    /* Without it, the block is still reported, with libc's frame. */
+    { "libc's strdup, frame walk", "", "strdup-overflow", SIGABRT,
+      "  block: 6 bytes \"malloc\"", NULL, "arheap: ERROR: heap-buffer-overflow",
+      { { "  allocated at 0x", "libc.so" }, { "      #0 0x", "libc.so" } } },
+    /* The default frame-pointer walk follows the program's own frames. */
+    { "nested calls, frame walk", "", "nested-overflow", SIGABRT, NULL, "[survived]",
+      "arheap: ERROR: heap-buffer-overflow",
+      { { "      #0 0x", "victim+0x" }, { "      #1 0x", "victim+0x" },
+        { "      #2 0x", "victim+0x" } } },
     { "double free", "", "double-free", SIGABRT, NULL, "[survived]",
       "arheap: ERROR: double-free",
       { { "  free at 0x", "victim+0x" }, { "  freed at 0x", "victim+0x" } } },
@@ -214,7 +224,7 @@ static int names_strdup(const ar_test_child_t *child, const char *prefix)
 START_TEST(a_frame_in_libc_is_named_in_the_stack)
 {
     ar_test_child_t child;
-    run(&child, "", "strdup-overflow", NULL);
+    run(&child, "stack_exact=1", "strdup-overflow", NULL);
     expect_signal(&child, SIGABRT, "strdup-overflow");
     ck_assert_msg(names_strdup(&child, "  allocated at 0x"),
                   "the allocation site is not named strdup:\n%s", child.output);

@@ -90,6 +90,31 @@ static int strdup_overflow(void)
     return 0;
 }
 
+/* Three of the victim's own frames between main and malloc, for the
+ * frame-pointer walk (the victim is built with frame pointers). */
+__attribute__((noinline)) static char *nested_inner(size_t size)
+{
+    char *p = malloc(size);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+    return p;
+}
+
+__attribute__((noinline)) static char *nested_middle(size_t size)
+{
+    char *p = nested_inner(size);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+static int nested_overflow(void)
+{
+    char *p = opaque(nested_middle(13));
+    p[13] = 0;
+    free(p);
+    say("[survived]\n");
+    return 0;
+}
+
 static int double_free(void)
 {
     char *p = opaque(malloc(16));
@@ -541,7 +566,7 @@ int main(int argc, char **argv)
         { "threads", threads },                 { "fork", fork_while_allocating },
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
         { "free-after-exit-check", free_after_exit_check },
-        { "fail-nth", fail_nth },
+        { "fail-nth", fail_nth },               { "nested-overflow", nested_overflow },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
     if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
