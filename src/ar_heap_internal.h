@@ -55,12 +55,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ar_heap.h"
-
 /* 1 when compiled into the preload library (libarheap-preload.so, see
  * preload.c): arheap is then the process's malloc. */
 #ifndef AR_HEAP_PRELOAD
 #define AR_HEAP_PRELOAD 0
+#endif
+
+/* The library is built with -fvisibility=hidden: calls between its files
+ * are direct calls, not through the PLT, and can be inlined. The public
+ * API of ar_heap.h is exported from libarheap.so; the preload library
+ * exports only the C library's names (preload.c). */
+#if !AR_HEAP_PRELOAD && defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+#include "ar_heap.h"
+#if !AR_HEAP_PRELOAD && defined(__GNUC__)
+#pragma GCC visibility pop
 #endif
 
 #define AR_HEAP_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -215,7 +225,13 @@ const char *ar_heap_options__report_path(void);
 /* ------------------------------------------------------------------ init */
 
 /* Make sure the heap is initialised (options read, fork handlers registered). */
-void ar_heap__ensure_init(void);
+extern _Atomic int ar_heap_ready;
+void ar_heap__init(void);
+static inline void ar_heap__ensure_init(void)
+{
+    if (AR_HEAP_UNLIKELY(!atomic_load_explicit(&ar_heap_ready, memory_order_acquire)))
+        ar_heap__init();
+}
 
 /* At exit, when the heap was used: the whole-heap check, then the leak
  * report (heap.c explains when it runs). */
@@ -401,32 +417,139 @@ typedef struct ar_heap_span_s {
     _Alignas(64) _Atomic uint32_t remote_pending;
 } ar_heap_span_t;
 
+/* The region (span.c): one reserved range cut into 64 KiB units, and a
+ * table naming the span of each unit. Read without a lock. */
+#define AR_HEAP_UNIT_SHIFT 16
+#define AR_HEAP_UNIT ((size_t)1 << AR_HEAP_UNIT_SHIFT)
+/* The largest slot of a size class; larger blocks get a huge span. */
+#define AR_HEAP_CLASS_MAX ((size_t)1 << 20)
+
+typedef struct ar_heap_region_s {
+    uintptr_t start, end;
+    _Atomic(ar_heap_span_t *) *units;
+} ar_heap_region_t;
+extern ar_heap_region_t ar_heap_region;
+
 /* Reserve the region (once). */
 void ar_heap_span__init(void);
-
-/* A slot of at least `bytes` for this thread, aligned as a slot (16) at
- * least; 0 when memory ran out. */
-int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out);
-
-/* Put a slot back in circulation: on its owner's free stack, or its
- * span's remote bitmap when another thread owns it. */
-void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index);
 
 /* The first span (walks follow next_all); published with a release store. */
 ar_heap_span_t *ar_heap_span__first(void);
 
+/* The size class of a slot of at least `bytes` (16 <= bytes <= CLASS_MAX):
+ * strides of 16 to 1024 in steps of 16, then eight per doubling. */
+static inline unsigned ar_heap_span__class(size_t bytes)
+{
+    if (bytes <= 1024)
+        return (unsigned)((bytes + 15) >> 4) - 1;
+    size_t v = bytes - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)v); /* 10..19 */
+    unsigned sub = (unsigned)(v >> (b - 3)) & 7u;
+    return 64u + (b - 10u) * 8u + sub;
+}
+
+static inline void ar_heap_span__slot(ar_heap_span_t *span, uint32_t index, ar_heap_slot_t *out)
+{
+    out->span = span;
+    out->index = index;
+    out->rec = &span->recs[index];
+    out->base = span->start + (uintptr_t)index * span->stride;
+    out->capacity = span->stride;
+}
+
+int ar_heap_span__obtain_slow(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out);
+void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index);
+
+/* A slot of at least `bytes` (16 <= bytes) for this thread; 0 when memory
+ * ran out. The common case: the last slot its current span released. */
+static inline int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
+{
+    if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
+        ar_heap_span_t *span = self->classes[ar_heap_span__class(bytes)].current;
+        if (AR_HEAP_LIKELY(span != NULL && span->free_top > 0)) {
+            uint32_t top = --span->free_top;
+            ar_heap_span__slot(span, span->free_stack[top], out);
+            if (top > 0) {
+                /* The class's next allocation takes the slot below: its
+                 * memory, reused after the quarantine, is cold. Start
+                 * loading it and its record now (hints; never fault). */
+                uint32_t next = span->free_stack[top - 1];
+                const char *base = (const char *)(span->start + (uintptr_t)next * span->stride);
+                __builtin_prefetch(base, 1, 3);
+                __builtin_prefetch(base + 64, 1, 3);
+                __builtin_prefetch(&span->recs[next], 1, 3);
+            }
+            return 1;
+        }
+    }
+    return ar_heap_span__obtain_slow(self, bytes, out);
+}
+
+/* Put a slot back in circulation: on its owner's free stack, or its
+ * span's remote bitmap when another thread owns it. */
+static inline void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span,
+                                         uint32_t index)
+{
+    if (AR_HEAP_LIKELY(span->owner == self && span->klass != AR_HEAP_CLASSES)) {
+        span->free_stack[span->free_top++] = index;
+        return;
+    }
+    ar_heap_span__release_slow(self, span, index);
+}
+
 /* The span whose units hold `addr`, or NULL (lock-free, never faults). */
-ar_heap_span_t *ar_heap_span__at(uintptr_t addr);
+static inline ar_heap_span_t *ar_heap_span__at(uintptr_t addr)
+{
+    if (addr - ar_heap_region.start >= ar_heap_region.end - ar_heap_region.start)
+        return NULL;
+    return atomic_load_explicit(
+        &ar_heap_region.units[(addr - ar_heap_region.start) >> AR_HEAP_UNIT_SHIFT],
+        memory_order_acquire);
+}
 
 /* ------------------------------------------------------------------ index */
 
+int ar_heap_guard__find(uintptr_t addr, ar_heap_slot_t *out);
+uintptr_t ar_heap_guard__user(const ar_heap_slot_t *slot);
+size_t ar_heap_guard__size(const ar_heap_slot_t *slot);
+
 /* The slot whose bytes contain `addr`; 0 when no slab, huge or guarded
- * slot does. Lock-free; reads only the checker's own tables. */
-int ar_heap_index__find(uintptr_t addr, ar_heap_slot_t *out);
+ * slot does. Lock-free; reads only the checker's own tables. The slot's
+ * index is one multiplication (span.magic), its record beside the span. */
+static inline int ar_heap_index__find(uintptr_t addr, ar_heap_slot_t *out)
+{
+    ar_heap_span_t *span = ar_heap_span__at(addr);
+    if (AR_HEAP_UNLIKELY(span == NULL))
+        return ar_heap_guard__find(addr, out);
+    uintptr_t offset = addr - span->start;
+    uint64_t index;
+    if (AR_HEAP_UNLIKELY(span->klass == AR_HEAP_CLASSES))
+        index = offset < span->stride ? 0 : UINT64_MAX;
+    else
+        index = (uint64_t)(((unsigned __int128)offset * span->magic) >> 64);
+    if (index >= span->slots)
+        return 0;
+    ar_heap_span__slot(span, (uint32_t)index, out);
+    return 1;
+}
 
 /* The block's user address and size, from its record and slot. */
-uintptr_t ar_heap_index__user(const ar_heap_slot_t *slot);
-size_t ar_heap_index__size(const ar_heap_slot_t *slot);
+static inline uintptr_t ar_heap_index__user(const ar_heap_slot_t *slot)
+{
+    if (AR_HEAP_UNLIKELY(slot->span == NULL))
+        return ar_heap_guard__user(slot);
+    if (AR_HEAP_UNLIKELY(slot->span->klass == AR_HEAP_CLASSES))
+        return slot->base + slot->span->huge_offset;
+    return slot->base + slot->rec->offset;
+}
+
+static inline size_t ar_heap_index__size(const ar_heap_slot_t *slot)
+{
+    uint32_t size = slot->rec->size;
+    if (AR_HEAP_LIKELY(size != AR_HEAP_SIZE_ELSEWHERE))
+        return size;
+    return slot->span == NULL ? ar_heap_guard__size(slot) : slot->span->huge_size;
+}
 
 /* A view of the slot's block (its record as it is now). */
 void ar_heap_index__view(const ar_heap_slot_t *slot, ar_heap_view_t *out);
@@ -437,11 +560,6 @@ typedef void (*ar_heap_slot_fn)(const ar_heap_slot_t *slot, void *arg);
 void ar_heap_index__each(ar_heap_slot_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ depot */
-
-/* Store a context (site, description, stack) once; its id (0: none could
- * be stored). `desc` may be NULL. Uses the thread's cache. */
-uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                               const char *desc, void *const *frames, size_t depth);
 
 /* What an id stands for. */
 typedef struct ar_heap_ctx_s {
@@ -456,8 +574,72 @@ typedef struct ar_heap_ctx_s {
     void *frames[];    /* depth frames, then desc_len bytes and a NUL */
 } ar_heap_ctx_t;
 
-const ar_heap_ctx_t *ar_heap_depot__get(uint32_t id);
-const char *ar_heap_depot__desc(const ar_heap_ctx_t *ctx);
+extern char *ar_heap_depot_base;
+
+static inline const ar_heap_ctx_t *ar_heap_depot__get(uint32_t id)
+{
+    if (id == 0 || ar_heap_depot_base == NULL)
+        return NULL;
+    return (const ar_heap_ctx_t *)(const void *)(ar_heap_depot_base + (size_t)id * 8);
+}
+
+static inline const char *ar_heap_depot__desc(const ar_heap_ctx_t *ctx)
+{
+    return (const char *)(ctx->frames + ctx->depth);
+}
+
+uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
+                                    const ar_heap_site_t *site, const char *desc,
+                                    void *const *frames, size_t depth);
+
+/* The thread cache's key of a context: its pointers, not the text of its
+ * description (compared on a hit). */
+static inline uint64_t ar_heap_depot__key(const ar_heap_site_t *site, const char *desc,
+                                          void *const *frames, size_t depth)
+{
+    uint64_t h = (uintptr_t)site->file ^ ((uint64_t)(uint32_t)site->line << 40) ^
+                 ((uintptr_t)desc * 0x9e3779b97f4a7c15ULL) ^ depth;
+    h = (h ^ (uintptr_t)site->pc) * 0xd6e8feb86659fd93ULL;
+    for (size_t i = 1; i < depth; i++)
+        h = (h ^ (uintptr_t)frames[i]) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 32);
+}
+
+/* Whether an entry is this context: its fields, its frames, the text of
+ * its description (cut where it was cut). */
+static inline int ar_heap_depot__is(const ar_heap_ctx_t *ctx, const ar_heap_site_t *site,
+                                    const char *desc, void *const *frames, size_t depth)
+{
+    if (ctx->file != site->file || ctx->line != site->line || ctx->pc != site->pc ||
+        ctx->depth != depth)
+        return 0;
+    for (size_t i = 0; i < depth; i++)
+        if (ctx->frames[i] != frames[i])
+            return 0;
+    const char *text = ar_heap_depot__desc(ctx);
+    size_t len = ctx->desc_len;
+    if (desc == NULL)
+        return len == 0;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] != desc[i])
+            return 0;
+    return desc[len] == '\0' || len == AR_HEAP_DESC_CAPACITY - 1;
+}
+
+/* Store a context (site, description, stack) once; its id (0: none could
+ * be stored). `desc` may be NULL. A repeated context is answered by the
+ * thread's cache without touching shared memory. */
+static inline uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                             const char *desc, void *const *frames, size_t depth)
+{
+    uint64_t key = ar_heap_depot__key(site, desc, frames, depth);
+    unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
+    uint32_t id = self->depot_cache[c].id;
+    if (AR_HEAP_LIKELY(self->depot_cache[c].hash == key && id != 0) &&
+        AR_HEAP_LIKELY(ar_heap_depot__is(ar_heap_depot__get(id), site, desc, frames, depth)))
+        return id;
+    return ar_heap_depot__intern_slow(self, key, site, desc, frames, depth);
+}
 
 /* Reserve the depot (once). */
 void ar_heap_depot__init(void);
@@ -580,13 +762,10 @@ void ar_heap_guard__protect(void *slot);
 /* Release a guarded block's slot (closing its pages if still open). */
 void ar_heap_guard__release(void *slot);
 
-/* The guard slot whose pages or guard page hold `addr`: its record and
- * block. 0 when addr is not in guard memory. Lock-free. */
-int ar_heap_guard__find(uintptr_t addr, ar_heap_slot_t *out);
-
-/* The user address and size of a guarded slot's block. */
-uintptr_t ar_heap_guard__user(const ar_heap_slot_t *slot);
-size_t ar_heap_guard__size(const ar_heap_slot_t *slot);
+/* ar_heap_guard__find: the guard slot whose pages hold `addr` (its record
+ * and block); 0 when addr is not in guard memory. Lock-free.
+ * ar_heap_guard__user, __size: a guarded slot's block (declared with the
+ * index, which calls them). */
 
 /* What a faulting address hits: the nearest guarded block. */
 typedef struct ar_heap_guard_hit_s {
@@ -665,7 +844,14 @@ void *ar_heap_os__reserve(size_t size);
 int ar_heap_os__commit(void *addr, size_t size);
 /* Give pages' memory back; they read zero afterwards. */
 void ar_heap_os__discard(void *addr, size_t size);
-uint32_t ar_heap_os__thread_id(void);
+/* The calling thread's OS id, cached per thread. */
+extern AR_HEAP_TLS _Thread_local uint32_t ar_heap_os_thread_id;
+uint32_t ar_heap_os__thread_id_slow(void);
+static inline uint32_t ar_heap_os__thread_id(void)
+{
+    uint32_t id = ar_heap_os_thread_id;
+    return AR_HEAP_LIKELY(id != 0) ? id : ar_heap_os__thread_id_slow();
+}
 void ar_heap_os__forget_thread_id(void);
 void ar_heap_os__write_all(int fd, const char *buf, size_t len);
 /* The calling thread's stack bounds; 0 when not known. */

@@ -28,8 +28,9 @@
 #define AR_HEAP_DEPOT_BYTES_MAX ((size_t)1 << 32)
 #define AR_HEAP_DEPOT_BYTES_MIN ((size_t)16 << 20)
 
+char *ar_heap_depot_base;
+
 static struct {
-    char *base;
     size_t bytes;
     _Atomic size_t used;
     _Atomic uint32_t *buckets;
@@ -47,31 +48,19 @@ static void *ar_heap_depot__reserve_rw(size_t bytes)
 
 void ar_heap_depot__init(void)
 {
-    if (depot.base != NULL)
+    if (ar_heap_depot_base != NULL)
         return;
     depot.buckets = ar_heap_depot__reserve_rw(sizeof(uint32_t) << AR_HEAP_DEPOT_BUCKET_BITS);
     if (depot.buckets == NULL)
         return;
     for (size_t bytes = AR_HEAP_DEPOT_BYTES_MAX; bytes >= AR_HEAP_DEPOT_BYTES_MIN; bytes /= 2) {
-        depot.base = ar_heap_depot__reserve_rw(bytes);
-        if (depot.base != NULL) {
+        ar_heap_depot_base = ar_heap_depot__reserve_rw(bytes);
+        if (ar_heap_depot_base != NULL) {
             depot.bytes = bytes;
             atomic_store_explicit(&depot.used, 8, memory_order_relaxed); /* id 0 is none */
             return;
         }
     }
-}
-
-const ar_heap_ctx_t *ar_heap_depot__get(uint32_t id)
-{
-    if (id == 0 || depot.base == NULL)
-        return NULL;
-    return (const ar_heap_ctx_t *)(const void *)(depot.base + (size_t)id * 8);
-}
-
-const char *ar_heap_depot__desc(const ar_heap_ctx_t *ctx)
-{
-    return (const char *)(ctx->frames + ctx->depth);
 }
 
 static inline uint64_t ar_heap_depot__mix(uint64_t h, uint64_t v)
@@ -101,15 +90,6 @@ static uint64_t ar_heap_depot__hash(const ar_heap_site_t *site, const char *desc
     return ar_heap_depot__mix(h, last);
 }
 
-static int ar_heap_depot__same(const ar_heap_ctx_t *ctx, uint64_t hash, const ar_heap_site_t *site,
-                               const char *desc, size_t len, void *const *frames, size_t depth)
-{
-    return ctx->hash == hash && ctx->file == site->file && ctx->line == site->line &&
-           ctx->pc == site->pc && ctx->depth == depth && ctx->desc_len == len &&
-           memcmp(ctx->frames, frames, depth * sizeof frames[0]) == 0 &&
-           memcmp(ar_heap_depot__desc(ctx), desc, len) == 0;
-}
-
 /* Store a new entry; 0 when the depot is full. */
 static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, const char *desc,
                                      size_t len, void *const *frames, size_t depth)
@@ -122,7 +102,7 @@ static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, 
                                     "sites are not kept");
         return 0;
     }
-    ar_heap_ctx_t *ctx = (ar_heap_ctx_t *)(void *)(depot.base + at);
+    ar_heap_ctx_t *ctx = (ar_heap_ctx_t *)(void *)(ar_heap_depot_base + at);
     ctx->file = site->file;
     ctx->pc = site->pc;
     ctx->line = site->line;
@@ -143,30 +123,26 @@ static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, 
     return id;
 }
 
-uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                               const char *desc, void *const *frames, size_t depth)
+uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
+                                    const ar_heap_site_t *site, const char *desc,
+                                    void *const *frames, size_t depth)
 {
-    if (depot.base == NULL)
+    if (ar_heap_depot_base == NULL)
         return 0;
     size_t len = desc != NULL ? strnlen(desc, AR_HEAP_DESC_CAPACITY - 1) : 0;
     uint64_t hash = ar_heap_depot__hash(site, desc, len, frames, depth);
-    unsigned c = (unsigned)(hash & (AR_HEAP_DEPOT_CACHE - 1));
-    if (self->depot_cache[c].hash == hash && self->depot_cache[c].id != 0) {
-        const ar_heap_ctx_t *ctx = ar_heap_depot__get(self->depot_cache[c].id);
-        if (ar_heap_depot__same(ctx, hash, site, desc, len, frames, depth))
-            return self->depot_cache[c].id;
-    }
     uint32_t id = atomic_load_explicit(&depot.buckets[hash >> (64 - AR_HEAP_DEPOT_BUCKET_BITS)],
                                        memory_order_acquire);
     while (id != 0) {
         const ar_heap_ctx_t *ctx = ar_heap_depot__get(id);
-        if (ar_heap_depot__same(ctx, hash, site, desc, len, frames, depth))
+        if (ctx->hash == hash && ar_heap_depot__is(ctx, site, desc, frames, depth))
             break;
         id = ctx->next;
     }
     if (id == 0)
         id = ar_heap_depot__store(hash, site, desc, len, frames, depth);
-    self->depot_cache[c].hash = hash;
+    unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
+    self->depot_cache[c].hash = key;
     self->depot_cache[c].id = id;
     return id;
 }

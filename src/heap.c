@@ -20,8 +20,10 @@
 static struct {
     pthread_once_t defaults_once;
     pthread_once_t init_once;
-    _Atomic int ready;
-} heap = { PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, 0 };
+} heap = { PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT };
+
+/* 1 once initialised (ar_heap__ensure_init reads it inline). */
+_Atomic int ar_heap_ready;
 
 static void ar_heap__load_defaults(void)
 {
@@ -50,13 +52,12 @@ static void ar_heap__init_once(void)
     ar_heap_depot__init();
     if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel))
         ar_heap_thread__init();
-    atomic_store_explicit(&heap.ready, 1, memory_order_release);
+    atomic_store_explicit(&ar_heap_ready, 1, memory_order_release);
 }
 
-void ar_heap__ensure_init(void)
+void ar_heap__init(void)
 {
-    if (!atomic_load_explicit(&heap.ready, memory_order_acquire))
-        pthread_once(&heap.init_once, ar_heap__init_once);
+    pthread_once(&heap.init_once, ar_heap__init_once);
 }
 
 /*
@@ -85,7 +86,7 @@ void ar_heap__ensure_init(void)
  */
 void ar_heap__exit_check(void)
 {
-    if (atomic_load_explicit(&heap.ready, memory_order_acquire))
+    if (atomic_load_explicit(&ar_heap_ready, memory_order_acquire))
         ar_heap_leaks__at_exit();
 }
 

@@ -18,44 +18,6 @@
 
 #include <string.h>
 
-int ar_heap_index__find(uintptr_t addr, ar_heap_slot_t *out)
-{
-    ar_heap_span_t *span = ar_heap_span__at(addr);
-    if (span == NULL)
-        return ar_heap_guard__find(addr, out);
-    uintptr_t offset = addr - span->start;
-    uint64_t index;
-    if (span->klass == AR_HEAP_CLASSES)
-        index = offset < span->stride ? 0 : UINT64_MAX;
-    else
-        index = (uint64_t)(((unsigned __int128)offset * span->magic) >> 64);
-    if (index >= span->slots)
-        return 0;
-    out->span = span;
-    out->index = (uint32_t)index;
-    out->rec = &span->recs[index];
-    out->base = span->start + (uintptr_t)index * span->stride;
-    out->capacity = span->stride;
-    return 1;
-}
-
-uintptr_t ar_heap_index__user(const ar_heap_slot_t *slot)
-{
-    if (slot->span == NULL)
-        return ar_heap_guard__user(slot);
-    if (slot->span->klass == AR_HEAP_CLASSES)
-        return slot->base + slot->span->huge_offset;
-    return slot->base + slot->rec->offset;
-}
-
-size_t ar_heap_index__size(const ar_heap_slot_t *slot)
-{
-    uint32_t size = slot->rec->size;
-    if (size != AR_HEAP_SIZE_ELSEWHERE)
-        return size;
-    return slot->span == NULL ? ar_heap_guard__size(slot) : slot->span->huge_size;
-}
-
 /* A site from a depot context (file, line, pc) and a thread. */
 static void ar_heap_index__site(uint32_t ctx_id, uint32_t thread, ar_heap_site_t *site,
                                 void *const **frames, size_t *depth)

@@ -245,8 +245,14 @@ static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t
 static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *out)
 {
     for (;;) {
-        for (size_t i = 0; i < out->count; i++)
+        for (size_t i = 0; i < out->count; i++) {
+            /* Records of blocks freed long ago are cold: load ahead. */
+            if (i + 4 < out->count && out->entries[i + 4].index != UINT32_MAX) {
+                const ar_heap_span_t *ahead = out->entries[i + 4].owner;
+                __builtin_prefetch(&ahead->recs[out->entries[i + 4].index], 1, 3);
+            }
             ar_heap_life__release(self, &out->entries[i]);
+        }
         if (!out->more)
             return;
         ar_heap_quarantine__trim(self, ar_heap_options.quarantine_bytes, out);

@@ -58,9 +58,9 @@ void ar_heap_os__discard(void *addr, size_t size)
 
 /* initial-exec: a plain load from the thread pointer, no __tls_get_addr
  * call on every allocation. */
-static AR_HEAP_TLS _Thread_local uint32_t ar_heap_os_thread_id;
+AR_HEAP_TLS _Thread_local uint32_t ar_heap_os_thread_id;
 
-uint32_t ar_heap_os__thread_id(void)
+uint32_t ar_heap_os__thread_id_slow(void)
 {
     if (ar_heap_os_thread_id == 0) {
 #if defined(__linux__) && defined(SYS_gettid)

@@ -53,40 +53,27 @@
 #include <errno.h>
 #include <string.h>
 
-#define AR_HEAP_UNIT_SHIFT 16
-#define AR_HEAP_UNIT ((size_t)1 << AR_HEAP_UNIT_SHIFT)
 /* Address space reserved, tried from the largest down. */
 #define AR_HEAP_REGION_MAX ((size_t)64 << 30)
 #define AR_HEAP_REGION_MIN ((size_t)1 << 30)
 /* The largest slot of a size class; larger blocks get a huge span. */
-#define AR_HEAP_CLASS_MAX ((size_t)1 << 20)
 /* Slots a span holds at least (64 KiB of them at least). */
 #define AR_HEAP_SPAN_MIN_SLOTS 16
 /* A huge span is reused for a block that needs at least half its units. */
 
+/* The lookup part, read by the inline functions of ar_heap_internal.h. */
+ar_heap_region_t ar_heap_region;
+
 static struct {
-    uintptr_t start, end;
-    _Atomic(ar_heap_span_t *) *units; /* one per unit of the region */
     size_t unit_count;
     pthread_mutex_t lock;             /* bump, free huge spans, the span list */
     size_t bump;                      /* units handed out so far */
     ar_heap_span_t *huge_free;        /* released huge spans, their pages discarded */
     _Atomic(ar_heap_span_t *) all;    /* every span, newest first */
     uint32_t strides[AR_HEAP_CLASSES];
-} region = { 0, 0, NULL, 0, PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, { 0 } };
+} region = { 0, PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, { 0 } };
 
 /* ------------------------------------------------------------ classes */
-
-/* The size class of a slot of at least `bytes` (16 <= bytes <= CLASS_MAX). */
-static inline unsigned ar_heap_span__class(size_t bytes)
-{
-    if (bytes <= 1024)
-        return (unsigned)((bytes + 15) >> 4) - 1;
-    size_t v = bytes - 1;
-    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)v); /* 10..19 */
-    unsigned sub = (unsigned)(v >> (b - 3)) & 7u;
-    return 64u + (b - 10u) * 8u + sub;
-}
 
 static size_t ar_heap_span__class_stride(unsigned klass)
 {
@@ -99,7 +86,7 @@ static size_t ar_heap_span__class_stride(unsigned klass)
 
 void ar_heap_span__init(void)
 {
-    if (region.start != 0)
+    if (ar_heap_region.start != 0)
         return;
     for (unsigned c = 0; c < AR_HEAP_CLASSES; c++)
         region.strides[c] = (uint32_t)ar_heap_span__class_stride(c);
@@ -114,10 +101,10 @@ void ar_heap_span__init(void)
             ar_heap_os__unmap(raw, bytes + AR_HEAP_UNIT);
             continue;
         }
-        region.units = table;
+        ar_heap_region.units = table;
         region.unit_count = count;
-        region.start = ((uintptr_t)raw + AR_HEAP_UNIT - 1) & ~(uintptr_t)(AR_HEAP_UNIT - 1);
-        region.end = region.start + bytes;
+        ar_heap_region.start = ((uintptr_t)raw + AR_HEAP_UNIT - 1) & ~(uintptr_t)(AR_HEAP_UNIT - 1);
+        ar_heap_region.end = ar_heap_region.start + bytes;
         return;
     }
     ar_heap_report__warning("could not reserve address space for the heap; every "
@@ -129,14 +116,6 @@ ar_heap_span_t *ar_heap_span__first(void)
     return atomic_load_explicit(&region.all, memory_order_acquire);
 }
 
-ar_heap_span_t *ar_heap_span__at(uintptr_t addr)
-{
-    if (addr < region.start || addr >= region.end)
-        return NULL;
-    return atomic_load_explicit(&region.units[(addr - region.start) >> AR_HEAP_UNIT_SHIFT],
-                                memory_order_acquire);
-}
-
 /* ------------------------------------------------------------ making spans */
 
 /* With the lock held: `units` units of address space, committed. */
@@ -144,7 +123,7 @@ static uintptr_t ar_heap_span__take_units(size_t units)
 {
     if (units > region.unit_count - region.bump)
         return 0;
-    uintptr_t start = region.start + (region.bump << AR_HEAP_UNIT_SHIFT);
+    uintptr_t start = ar_heap_region.start + (region.bump << AR_HEAP_UNIT_SHIFT);
     if (!ar_heap_os__commit((void *)start, units << AR_HEAP_UNIT_SHIFT))
         return 0;
     region.bump += units;
@@ -154,9 +133,9 @@ static uintptr_t ar_heap_span__take_units(size_t units)
 /* With the lock held: publish a span over its units and in the list. */
 static void ar_heap_span__publish(ar_heap_span_t *span)
 {
-    size_t first = (span->start - region.start) >> AR_HEAP_UNIT_SHIFT;
+    size_t first = (span->start - ar_heap_region.start) >> AR_HEAP_UNIT_SHIFT;
     for (size_t u = 0; u < span->units; u++)
-        atomic_store_explicit(&region.units[first + u], span, memory_order_release);
+        atomic_store_explicit(&ar_heap_region.units[first + u], span, memory_order_release);
     span->next_all = atomic_load_explicit(&region.all, memory_order_relaxed);
     atomic_store_explicit(&region.all, span, memory_order_release);
 }
@@ -221,7 +200,7 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
  * twice the units, else new units. */
 static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t bytes)
 {
-    if (bytes > region.end - region.start)
+    if (bytes > ar_heap_region.end - ar_heap_region.start)
         return NULL;
     size_t units = (bytes + AR_HEAP_UNIT - 1) >> AR_HEAP_UNIT_SHIFT;
     if (units > UINT32_MAX)
@@ -282,7 +261,7 @@ static void ar_heap_span__collect(ar_heap_span_t *span)
 }
 
 /* A slot index of `span`, or UINT32_MAX when it has none. */
-static inline uint32_t ar_heap_span__pop(ar_heap_span_t *span)
+static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
 {
     if (span->free_top > 0)
         return span->free_stack[--span->free_top];
@@ -315,15 +294,15 @@ static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
     return ar_heap_span__pop(span);
 }
 
-int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
+int ar_heap_span__obtain_slow(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
 {
     ar_heap_span_t *span;
     uint32_t index;
     if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
-        unsigned klass = ar_heap_span__class(bytes < 16 ? 16 : bytes);
+        unsigned klass = ar_heap_span__class(bytes);
         span = self->classes[klass].current;
         index = span != NULL ? ar_heap_span__pop(span) : UINT32_MAX;
-        if (AR_HEAP_UNLIKELY(index == UINT32_MAX)) {
+        if (index == UINT32_MAX) {
             index = ar_heap_span__refill(self, klass, &span);
             if (index == UINT32_MAX)
                 return 0;
@@ -335,15 +314,11 @@ int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *o
         index = 0;
         span->fresh = 1;
     }
-    out->span = span;
-    out->index = index;
-    out->rec = &span->recs[index];
-    out->base = span->start + (uintptr_t)index * span->stride;
-    out->capacity = span->stride;
+    ar_heap_span__slot(span, index, out);
     return 1;
 }
 
-void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index)
+void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index)
 {
     if (span->klass == AR_HEAP_CLASSES) {
         /* A huge block: its memory goes back now; its units wait for the
@@ -356,7 +331,7 @@ void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_
         pthread_mutex_unlock(&region.lock);
         return;
     }
-    if (AR_HEAP_LIKELY(span->owner == self)) {
+    if (span->owner == self) {
         span->free_stack[span->free_top++] = index;
         return;
     }
