@@ -430,8 +430,8 @@ typedef struct ar_heap_region_s {
 } ar_heap_region_t;
 extern ar_heap_region_t ar_heap_region;
 
-/* Reserve the region (once). */
-void ar_heap_span__init(void);
+/* Reserve the region (once); `small` under Valgrind. */
+void ar_heap_span__init(int small);
 
 /* The first span (walks follow next_all); published with a release store. */
 ar_heap_span_t *ar_heap_span__first(void);
@@ -641,8 +641,8 @@ static inline uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_he
     return ar_heap_depot__intern_slow(self, key, site, desc, frames, depth);
 }
 
-/* Reserve the depot (once). */
-void ar_heap_depot__init(void);
+/* Reserve the depot (once); `small` under Valgrind. */
+void ar_heap_depot__init(int small);
 
 /* ------------------------------------------------------------------ canary */
 

@@ -46,14 +46,15 @@ static void *ar_heap_depot__reserve_rw(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
-void ar_heap_depot__init(void)
+void ar_heap_depot__init(int small)
 {
     if (ar_heap_depot_base != NULL)
         return;
     depot.buckets = ar_heap_depot__reserve_rw(sizeof(uint32_t) << AR_HEAP_DEPOT_BUCKET_BITS);
     if (depot.buckets == NULL)
         return;
-    for (size_t bytes = AR_HEAP_DEPOT_BYTES_MAX; bytes >= AR_HEAP_DEPOT_BYTES_MIN; bytes /= 2) {
+    size_t most = small ? AR_HEAP_DEPOT_BYTES_MIN * 4 : AR_HEAP_DEPOT_BYTES_MAX;
+    for (size_t bytes = most; bytes >= AR_HEAP_DEPOT_BYTES_MIN; bytes /= 2) {
         ar_heap_depot_base = ar_heap_depot__reserve_rw(bytes);
         if (ar_heap_depot_base != NULL) {
             depot.bytes = bytes;

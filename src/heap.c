@@ -48,8 +48,8 @@ static void ar_heap__init_once(void)
     ar_heap_canary__init();
     ar_heap_valgrind__init();
     ar_heap_stack__init();
-    ar_heap_span__init();
-    ar_heap_depot__init();
+    ar_heap_span__init(ar_heap_valgrind__running());
+    ar_heap_depot__init(ar_heap_valgrind__running());
     if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel))
         ar_heap_thread__init();
     atomic_store_explicit(&ar_heap_ready, 1, memory_order_release);

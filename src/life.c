@@ -298,7 +298,8 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
             ar_heap_canary__write(&b); /* reported now, not again later */
             rec->flags |= AR_HEAP_BLOCK_DAMAGED;
         }
-        ar_heap_valgrind__close((void *)b.base, b.extent);
+        /* Left open: the poison is written next, and freeing the block
+         * tells Memcheck all of it is no-access. */
     }
 
     /* Where it was freed. */

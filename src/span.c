@@ -56,6 +56,8 @@
 /* Address space reserved, tried from the largest down. */
 #define AR_HEAP_REGION_MAX ((size_t)64 << 30)
 #define AR_HEAP_REGION_MIN ((size_t)1 << 30)
+/* Under Valgrind, which keeps state for every mapped range. */
+#define AR_HEAP_REGION_SMALL ((size_t)4 << 30)
 /* The largest slot of a size class; larger blocks get a huge span. */
 /* Slots a span holds at least (64 KiB of them at least). */
 #define AR_HEAP_SPAN_MIN_SLOTS 16
@@ -84,13 +86,14 @@ static size_t ar_heap_span__class_stride(unsigned klass)
     return ((size_t)8 + sub + 1) << (b - 3);
 }
 
-void ar_heap_span__init(void)
+void ar_heap_span__init(int small)
 {
     if (ar_heap_region.start != 0)
         return;
     for (unsigned c = 0; c < AR_HEAP_CLASSES; c++)
         region.strides[c] = (uint32_t)ar_heap_span__class_stride(c);
-    for (size_t bytes = AR_HEAP_REGION_MAX; bytes >= AR_HEAP_REGION_MIN; bytes /= 2) {
+    size_t most = small ? AR_HEAP_REGION_SMALL : AR_HEAP_REGION_MAX;
+    for (size_t bytes = most; bytes >= AR_HEAP_REGION_MIN; bytes /= 2) {
         /* One unit more, to align the start to a unit. */
         void *raw = ar_heap_os__reserve(bytes + AR_HEAP_UNIT);
         if (raw == NULL)

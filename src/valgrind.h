@@ -88,6 +88,13 @@ static inline void ar_heap_valgrind__init(void)
         VALGRIND_CREATE_MEMPOOL(AR_HEAP_VALGRIND_POOL, AR_HEAP_VALGRIND_REDZONE, 0);
 }
 
+/* 1 under Valgrind: the heap then reserves less address space (Memcheck
+ * keeps state for every mapped range). */
+static inline int ar_heap_valgrind__running(void)
+{
+    return ar_heap_valgrind_on;
+}
+
 /* A block is live: its zones [base, base + total) no-access, its user
  * bytes undefined. Called from the allocating entry point, so that
  * Memcheck's stack starts at the user's call. */
@@ -140,6 +147,7 @@ static inline void ar_heap_valgrind__defined(const void *from, size_t len)
 #else /* !AR_HEAP_HAVE_VALGRIND */
 
 static inline void ar_heap_valgrind__init(void) {}
+static inline int ar_heap_valgrind__running(void) { return 0; }
 static inline void ar_heap_valgrind__allocated(const void *base, size_t total, uintptr_t user,
                                                size_t size)
 {
