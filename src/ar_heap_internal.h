@@ -73,6 +73,18 @@
 #pragma GCC visibility pop
 #endif
 
+/* 1 when built with ThreadSanitizer. */
+#if defined(__SANITIZE_THREAD__)
+#define AR_HEAP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AR_HEAP_TSAN 1
+#endif
+#endif
+#ifndef AR_HEAP_TSAN
+#define AR_HEAP_TSAN 0
+#endif
+
 #define AR_HEAP_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AR_HEAP_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #if defined(__GNUC__)
@@ -308,6 +320,13 @@ static inline ar_heap_thread_t *ar_heap_thread__enter(void)
         self = ar_heap_thread__attach();
     if (self->depth++ == 0) {
         unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+#if AR_HEAP_TSAN
+        /* ThreadSanitizer knows nothing of membarrier: sequentially
+         * consistent operations say the same thing in its terms. */
+        atomic_store_explicit(&self->busy, b + 1, memory_order_seq_cst);
+        if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_world_stopped, memory_order_seq_cst)))
+            ar_heap_thread__wait(self);
+#else
         atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
         if (AR_HEAP_UNLIKELY(ar_heap_world_fence))
             atomic_thread_fence(memory_order_seq_cst);
@@ -315,6 +334,7 @@ static inline ar_heap_thread_t *ar_heap_thread__enter(void)
             atomic_signal_fence(memory_order_seq_cst);
         if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_world_stopped, memory_order_relaxed)))
             ar_heap_thread__wait(self);
+#endif
     }
     return self;
 }
@@ -410,6 +430,7 @@ typedef struct ar_heap_span_s {
     struct ar_heap_span_s *next_all;      /* every span, for walks */
     ar_heap_rec_t *recs;
     uint32_t *free_stack;
+    void **valgrind_users;   /* under Valgrind: each live block's address (see life.c) */
     size_t huge_size;        /* a huge span's block: bytes asked for, offset of user */
     size_t huge_offset;
     size_t meta_bytes;

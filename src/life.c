@@ -182,6 +182,8 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     rec->free_thread = 0;
     atomic_store_explicit(&rec->state, AR_HEAP_STATE_LIVE, memory_order_release);
     ar_heap_thread__count_alloc(self, size);
+    if (ar_heap_valgrind__running() && slot.span != NULL)
+        slot.span->valgrind_users[slot.index] = (void *)user;
     ar_heap_valgrind__close((void *)slot.base, slot.capacity);
     ar_heap_valgrind__allocated((void *)fresh.base, fresh.extent, user, size);
     if (fill == AR_HEAP_FILL_ZERO)
@@ -308,6 +310,8 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
     rec->free_ctx = ar_heap_depot__intern(self, site, NULL, frames, depth);
     rec->free_thread = self->tid;
     ar_heap_thread__count_free(self, b.size);
+    if (ar_heap_valgrind__running() && slot->span != NULL)
+        slot->span->valgrind_users[slot->index] = NULL;
 
     size_t budget = ar_heap_options.quarantine_bytes;
     int guarded = slot->span == NULL;

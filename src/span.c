@@ -148,7 +148,8 @@ static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
 {
     size_t words = ((size_t)slots + 63) / 64;
     size_t bytes = sizeof(ar_heap_span_t) + (size_t)slots * sizeof(ar_heap_rec_t) +
-                   words * sizeof(uint64_t) + (size_t)slots * sizeof(uint32_t);
+                   words * sizeof(uint64_t) + (size_t)slots * sizeof(void *) +
+                   (size_t)slots * sizeof(uint32_t);
     char *meta = ar_heap_os__map(bytes);
     if (meta == NULL)
         return NULL;
@@ -157,7 +158,8 @@ static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
     span->slots = slots;
     span->recs = (ar_heap_rec_t *)(void *)(meta + sizeof *span);
     span->remote = (_Atomic uint64_t *)(void *)(span->recs + slots);
-    span->free_stack = (uint32_t *)(void *)(span->remote + words);
+    span->valgrind_users = (void **)(void *)(span->remote + words);
+    span->free_stack = (uint32_t *)(void *)(span->valgrind_users + slots);
     return span;
 }
 

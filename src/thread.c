@@ -188,13 +188,17 @@ void ar_heap_world__stop(void)
     }
     pthread_mutex_lock(&world.lock);
     world.saved_depth = depth;
-    atomic_store_explicit(&ar_heap_world_stopped, 1, memory_order_relaxed);
+    atomic_store_explicit(&ar_heap_world_stopped, 1,
+                          AR_HEAP_TSAN ? memory_order_seq_cst : memory_order_relaxed);
     ar_heap_world__barrier();
     for (ar_heap_thread_t *t = atomic_load_explicit(&world.all, memory_order_acquire); t != NULL;
          t = t->next) {
         if (t == self)
             continue;
-        for (unsigned spins = 0; atomic_load_explicit(&t->busy, memory_order_acquire) & 1u;
+        for (unsigned spins = 0;
+             atomic_load_explicit(&t->busy, AR_HEAP_TSAN ? memory_order_seq_cst
+                                                         : memory_order_acquire) &
+             1u;
              spins++)
             if (spins > 64)
                 sched_yield();

@@ -1,57 +1,41 @@
 /*
  * valgrind.h: the debug heap's blocks, told to Valgrind's Memcheck.
  *
- * Why: under Memcheck a tracked block is one libc malloc block with the
- * canaries inside it, so without help Memcheck sees a write into a canary
- * as a write into memory the program owns, and it sees a quarantined block
- * as live. These hooks tell it where the program's bytes really are, so
- * that an overflow, an underflow or a use after free is reported by
- * Memcheck at the faulting instruction, before arheap's own check finds
- * the damage at the next free or check.
+ * Why: under Memcheck a tracked block is bytes of a span arheap mapped
+ * itself, with the canaries next to them, so without help Memcheck sees a
+ * write into a canary as a write into memory the program owns, and a
+ * freed block as live. These hooks tell it where the program's bytes
+ * really are, so that an overflow, an underflow or a use after free is
+ * reported by Memcheck at the faulting instruction, before arheap's own
+ * check finds the damage at the next free, reuse or check.
  *
  * Compiled in when configure finds <valgrind/memcheck.h> (--with-valgrind,
  * default auto: AR_HEAP_HAVE_VALGRIND); without it every hook is an empty
- * inline function. Outside Valgrind a client request is a few instructions
- * that change nothing.
+ * inline function. Outside Valgrind each hook is one branch on a flag read
+ * at initialisation.
  *
  * What Memcheck is told:
- *   - A new block: its head and tail zones (canaries and alignment slack)
- *     are no-access, its user bytes a chunk of one memory pool, undefined
- *     (their 0xbe fill is a marker, not a value) unless written after
- *     (CALLOC's zeros, STRDUP's copy).
+ *   - A new block: its slot no-access but for its user bytes, a chunk of
+ *     one memory pool, undefined (their 0xbe fill is a marker, not a
+ *     value) unless written after (CALLOC's zeros, STRDUP's copy).
  *   - A freed block (quarantined or released): all of it no-access.
  *   - The checker reads and rewrites canaries and poison between open()
  *     (defined) and close() (no-access again): its own reads are never
  *     errors, and the program's still are.
  *
- * Why a memory pool (VALGRIND_CREATE_MEMPOOL, MEMPOOL_ALLOC/FREE) and not
- * VALGRIND_MALLOCLIKE_BLOCK: the libc block that holds the user bytes is
- * itself a malloc block to Memcheck, and when Memcheck describes an
- * address it searches its malloc blocks before anything else, so with
- * MALLOCLIKE_BLOCK an overflow of a 13-byte block reads "29 bytes inside a
- * block of size 48 alloc'd" (the libc block). Pool chunks are described
- * before malloc blocks, within the pool's redzone: the same overflow reads
- * "0 bytes after a block of size 13 client-defined", with the stack of the
- * MEMPOOL_ALLOC request, which runs inside the user's AR__HEAP__MALLOC and
- * so names its file and line (tests/valgrind_cross.sh checks this). The
- * redzone is AR_HEAP_VALGRIND_REDZONE (16 bytes, the head zone of a libc
- * block; a larger one would reach below the libc block into its
- * neighbour): an access up to 16 bytes before or after a block is
- * described against the block, one further out in the tail slack against
- * the libc block.
+ * A memory pool (VALGRIND_CREATE_MEMPOOL, MEMPOOL_ALLOC/FREE) with a
+ * redzone of AR_HEAP_VALGRIND_REDZONE (16 bytes, the head zone): an
+ * overflow of a 13-byte block reads "0 bytes after a block of size 13
+ * client-defined", with the stack of the MEMPOOL_ALLOC request, which runs
+ * inside the user's AR__HEAP__MALLOC and so names its file and line
+ * (tests/valgrind_cross.sh checks this); a use after free reads "inside a
+ * block of size N free'd" with the free's stack.
  *
- * The limit: a freed chunk goes to Memcheck's queue of freed blocks, but
- * its libc block is still allocated, and Memcheck's malloc blocks come
- * first: a use after free of a quarantined block is reported as an invalid
- * read or write "inside a recently re-allocated block of size <libc
- * size> alloc'd" with the allocation's stack (through AR__HEAP__MALLOC);
- * Memcheck can not be made to skip the libc block without replacing the
- * backend under Valgrind. Guarded blocks (guard=1) are not libc blocks,
- * and theirs read "inside a block of size N free'd" with the free's stack.
- *
- * Leaks: blocks arheap tracks stay reachable from its records, so Memcheck
- * counts a leaked tracked block as "still reachable", never as an error;
- * arheap's leak report names them.
+ * Leaks: a record holds no pointer to its block (it is found by address
+ * arithmetic), so under Valgrind life.c keeps each live block's address in
+ * an array beside its span, where Memcheck's leak scan finds it: a leaked
+ * tracked block is "still reachable" to Memcheck, never an error, and
+ * arheap's leak report names it.
  */
 #ifndef AR_HEAP_VALGRIND_H
 #define AR_HEAP_VALGRIND_H
