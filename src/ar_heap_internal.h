@@ -54,6 +54,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* 1 when compiled into the preload library (libarheap-preload.so, see
  * preload.c): arheap is then the process's malloc. */
@@ -293,10 +294,13 @@ typedef struct ar_heap_thread_s {
         struct ar_heap_span_s *spans;
     } classes[AR_HEAP_CLASSES];
 
-    /* Recent depot lookups: hash of the key, and the id it found. */
+    /* Recent depot lookups: the context's 64-bit key (its pointers mixed),
+     * the id found, and whether its description lies in read-only memory
+     * (then the key alone identifies it; else its text is compared). */
     struct {
-        uint64_t hash;
+        uint64_t key;
         uint32_t id;
+        uint32_t fixed;
     } depot_cache[AR_HEAP_DEPOT_CACHE];
 } ar_heap_thread_t;
 
@@ -613,17 +617,23 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
                                     const ar_heap_site_t *site, const char *desc,
                                     void *const *frames, size_t depth);
 
-/* The thread cache's key of a context: its pointers, not the text of its
- * description (compared on a hit). */
+static inline uint64_t ar_heap_depot__mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* The thread cache's key of a context: a 64-bit mix of its pointers (site,
+ * description, frames), not of the description's text. */
 static inline uint64_t ar_heap_depot__key(const ar_heap_site_t *site, const char *desc,
                                           void *const *frames, size_t depth)
 {
-    uint64_t h = (uintptr_t)site->file ^ ((uint64_t)(uint32_t)site->line << 40) ^
-                 ((uintptr_t)desc * 0x9e3779b97f4a7c15ULL) ^ depth;
-    h = (h ^ (uintptr_t)site->pc) * 0xd6e8feb86659fd93ULL;
+    uint64_t h = ar_heap_depot__mix((uintptr_t)site->file, (uint64_t)(uint32_t)site->line << 8 | depth);
+    h = ar_heap_depot__mix(h, (uintptr_t)site->pc);
+    h = ar_heap_depot__mix(h, (uintptr_t)desc);
     for (size_t i = 1; i < depth; i++)
-        h = (h ^ (uintptr_t)frames[i]) * 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 32);
+        h = ar_heap_depot__mix(h, (uintptr_t)frames[i]);
+    return h;
 }
 
 /* Whether an entry is this context: its fields, its frames, the text of
@@ -649,15 +659,19 @@ static inline int ar_heap_depot__is(const ar_heap_ctx_t *ctx, const ar_heap_site
 
 /* Store a context (site, description, stack) once; its id (0: none could
  * be stored). `desc` may be NULL. A repeated context is answered by the
- * thread's cache without touching shared memory. */
-static inline uint32_t ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                                             const char *desc, void *const *frames, size_t depth)
+ * thread's cache without touching shared memory: by its key alone when
+ * its description is read-only (a string literal can not change), else
+ * after comparing the description's text. */
+__attribute__((always_inline)) static inline uint32_t
+ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const char *desc,
+                      void *const *frames, size_t depth)
 {
     uint64_t key = ar_heap_depot__key(site, desc, frames, depth);
     unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
     uint32_t id = self->depot_cache[c].id;
-    if (AR_HEAP_LIKELY(self->depot_cache[c].hash == key && id != 0) &&
-        AR_HEAP_LIKELY(ar_heap_depot__is(ar_heap_depot__get(id), site, desc, frames, depth)))
+    if (AR_HEAP_LIKELY(self->depot_cache[c].key == key && id != 0) &&
+        (AR_HEAP_LIKELY(self->depot_cache[c].fixed) ||
+         ar_heap_depot__is(ar_heap_depot__get(id), site, desc, frames, depth)))
         return id;
     return ar_heap_depot__intern_slow(self, key, site, desc, frames, depth);
 }
@@ -708,6 +722,105 @@ typedef struct ar_heap_damage_s {
 
 void ar_heap_canary__init(void);
 
+/* The per-process secret the canary bytes derive from (canary.c). */
+extern uint64_t ar_heap_canary_secret;
+
+#define AR_HEAP_POISON_WORD 0xdfdfdfdfdfdfdfdfULL
+
+/* The block's key: every byte odd (so never 0 nor 0xbe), and a byte that
+ * came out 0xdf made 0xdd; all without a branch. */
+static inline uint64_t ar_heap_canary__key(uintptr_t base)
+{
+    uint64_t z = (ar_heap_canary_secret ^ (uint64_t)base) * 0x9e3779b97f4a7c15ULL;
+    z ^= z >> 32;
+    z *= 0xd6e8feb86659fd93ULL;
+    z ^= z >> 29;
+    z |= 0x0101010101010101ULL;
+    uint64_t x = z ^ AR_HEAP_POISON_WORD;
+    uint64_t nonzero = ((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x;
+    uint64_t is_poison = ~nonzero & 0x8080808080808080ULL;
+    return z ^ (is_poison >> 6);
+}
+
+/* The eight canary bytes from address p on, as one word. */
+static inline uint64_t ar_heap_canary__word(uint64_t key, uintptr_t p)
+{
+    unsigned shift = (unsigned)(p & 7) * 8;
+    return shift == 0 ? key : (key >> shift) | (key << (64 - shift));
+}
+
+static inline unsigned char ar_heap_canary__byte(uint64_t key, uintptr_t p)
+{
+    return (unsigned char)(key >> ((p & 7) * 8));
+}
+
+static inline uint64_t ar_heap_canary__load(uintptr_t p)
+{
+    uint64_t w;
+    memcpy(&w, (const void *)p, 8);
+    return w;
+}
+
+static inline void ar_heap_canary__store(uintptr_t p, uint64_t w)
+{
+    memcpy((void *)p, &w, 8);
+}
+
+/* Write canary bytes over [from, to). */
+static inline void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t key)
+{
+    if (to - from < 8) {
+        for (uintptr_t p = from; p < to; p++)
+            *(unsigned char *)p = ar_heap_canary__byte(key, p);
+        return;
+    }
+    uintptr_t p = from;
+    for (; p + 8 <= to; p += 8)
+        ar_heap_canary__store(p, ar_heap_canary__word(key, p));
+    if (p < to)
+        ar_heap_canary__store(to - 8, ar_heap_canary__word(key, to - 8));
+}
+
+/* Whether [from, to) holds its canary bytes. */
+static inline int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t key)
+{
+    if (to - from < 8) {
+        for (uintptr_t p = from; p < to; p++)
+            if (*(const unsigned char *)p != ar_heap_canary__byte(key, p))
+                return 0;
+        return 1;
+    }
+    uint64_t diff = 0;
+    uintptr_t p = from;
+    for (; p + 8 <= to; p += 8)
+        diff |= ar_heap_canary__load(p) ^ ar_heap_canary__word(key, p);
+    if (p < to)
+        diff |= ar_heap_canary__load(to - 8) ^ ar_heap_canary__word(key, to - 8);
+    return diff == 0;
+}
+
+
+/* Whether a block's head and tail zones hold their canary bytes. */
+static inline int ar_heap_canary__intact_block(uintptr_t base, size_t offset, size_t size,
+                                               size_t extent)
+{
+    uint64_t key = ar_heap_canary__key(base);
+    uintptr_t user = base + offset;
+    return ar_heap_canary__intact(base, user, key) &&
+           ar_heap_canary__intact(user + size, base + extent, key);
+}
+
+/* Write a block's head and tail canaries. */
+static inline void ar_heap_canary__write_block(uintptr_t base, size_t offset, size_t size,
+                                               size_t extent)
+{
+    uint64_t key = ar_heap_canary__key(base);
+    uintptr_t user = base + offset;
+    ar_heap_canary__fill(base, user, key);
+    ar_heap_canary__fill(user + size, base + extent, key);
+}
+
+
 /* Write the head and tail canaries of a block. */
 void ar_heap_canary__write(const ar_heap_layout_t *block);
 
@@ -745,11 +858,58 @@ typedef struct ar_heap_qout_s {
     ar_heap_qentry_t entries[AR_HEAP_QUARANTINE_OUT];
 } ar_heap_qout_t;
 
+/* A batch: a chunk of entries (the global FIFO is a list of them). */
+#define AR_HEAP_QCHUNK_BYTES ((size_t)64 << 10)
+#define AR_HEAP_QBATCH_MAX ((size_t)1 << 20)
+
+typedef struct ar_heap_qchunk_s {
+    struct ar_heap_qchunk_s *next;
+    uint32_t head;   /* first entry still held */
+    uint32_t count;  /* entries written */
+    size_t bytes;    /* bytes of entries [head, count) */
+    ar_heap_qentry_t entries[];
+} ar_heap_qchunk_t;
+
+#define AR_HEAP_QCHUNK_ENTRIES \
+    ((AR_HEAP_QCHUNK_BYTES - sizeof(ar_heap_qchunk_t)) / sizeof(ar_heap_qentry_t))
+
+/* The bytes a thread gathers before it passes its batch on. */
+static inline size_t ar_heap_quarantine__batch_limit(size_t budget)
+{
+    size_t limit = budget / 16;
+    return limit < AR_HEAP_QBATCH_MAX ? limit : AR_HEAP_QBATCH_MAX;
+}
+
+/* Append a freed block to this thread's batch when that needs nothing
+ * else (the batch exists, has room, and stays below its limit): 1 when
+ * done, 0 when ar_heap_quarantine__push must do it. */
+static inline int ar_heap_quarantine__append(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
+                                             size_t budget)
+{
+    ar_heap_qchunk_t *batch = self->batch;
+    if (batch == NULL || batch->count + 1 >= AR_HEAP_QCHUNK_ENTRIES ||
+        self->batch_bytes + entry->bytes >= ar_heap_quarantine__batch_limit(budget))
+        return 0;
+    batch->entries[batch->count++] = *entry;
+    batch->bytes += entry->bytes;
+    self->batch_bytes += entry->bytes;
+    return 1;
+}
+
 /* Append a freed block to this thread's batch; when the batch is full,
  * pass it to the global FIFO and take the oldest entries out while more
  * than `budget` bytes are held. */
 void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
                               size_t budget, ar_heap_qout_t *out);
+
+/* Whether anything is held, in the global FIFO or this thread's batch: a
+ * racy hint, exact for this thread's part. */
+extern _Atomic size_t ar_heap_quarantine_hint;
+static inline int ar_heap_quarantine__holds(const ar_heap_thread_t *self)
+{
+    return atomic_load_explicit(&ar_heap_quarantine_hint, memory_order_relaxed) != 0 ||
+           self->batch_bytes != 0;
+}
 
 /* Take out the oldest entries while more than `budget` bytes are held
  * (the budget was lowered, or push said more). */
@@ -831,6 +991,10 @@ void ar_heap_fault__install(void);
  * ar_heap_life__free: free `ptr` (not NULL), reporting a bad pointer or
  * damage; 1 when freed. ar_heap_life__realloc: the REALLOC contract.
  */
+/* Options changed (init, ar_heap__set_options, a sweep): whether the
+ * common case's straight-line code may serve the next calls. */
+void ar_heap_life__options_changed(void);
+
 #define AR_HEAP_FILL_NONE 0
 #define AR_HEAP_FILL_MARK 1
 #define AR_HEAP_FILL_ZERO 2
@@ -875,6 +1039,10 @@ static inline uint32_t ar_heap_os__thread_id(void)
 }
 void ar_heap_os__forget_thread_id(void);
 void ar_heap_os__write_all(int fd, const char *buf, size_t len);
+/* Note the read-only segments of the modules loaded now (at start). */
+void ar_heap_os__note_readonly(void);
+/* Whether p lies in a read-only segment noted at start. */
+int ar_heap_os__is_readonly(const void *p);
 /* The calling thread's stack bounds; 0 when not known. */
 int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi);
 

@@ -38,12 +38,7 @@
 #include <sys/random.h>
 #endif
 
-static struct {
-    uint64_t secret;
-} canary;
-
-#define AR_HEAP_POISON_WORD 0xdfdfdfdfdfdfdfdfULL
-#define AR_HEAP_FILL_WORD 0xbebebebebebebebeULL
+uint64_t ar_heap_canary_secret;
 
 void ar_heap_canary__init(void)
 {
@@ -56,91 +51,15 @@ void ar_heap_canary__init(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         secret = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 16) ^
-                 (uint64_t)(uintptr_t)&canary;
+                 (uint64_t)(uintptr_t)&ar_heap_canary_secret;
     }
-    canary.secret = secret | 1;
-}
-
-/* The block's key: every byte odd (so never 0 nor 0xbe), and a byte that
- * came out 0xdf made 0xdd; all without a branch. */
-static inline uint64_t ar_heap_canary__key(uintptr_t base)
-{
-    uint64_t z = (canary.secret ^ (uint64_t)base) * 0x9e3779b97f4a7c15ULL;
-    z ^= z >> 32;
-    z *= 0xd6e8feb86659fd93ULL;
-    z ^= z >> 29;
-    z |= 0x0101010101010101ULL;
-    uint64_t x = z ^ AR_HEAP_POISON_WORD;
-    uint64_t nonzero = ((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x;
-    uint64_t is_poison = ~nonzero & 0x8080808080808080ULL;
-    return z ^ (is_poison >> 6);
-}
-
-/* The eight canary bytes from address p on, as one word. */
-static inline uint64_t ar_heap_canary__word(uint64_t key, uintptr_t p)
-{
-    unsigned shift = (unsigned)(p & 7) * 8;
-    return shift == 0 ? key : (key >> shift) | (key << (64 - shift));
-}
-
-static inline unsigned char ar_heap_canary__byte(uint64_t key, uintptr_t p)
-{
-    return (unsigned char)(key >> ((p & 7) * 8));
-}
-
-static inline uint64_t ar_heap_canary__load(uintptr_t p)
-{
-    uint64_t w;
-    memcpy(&w, (const void *)p, 8);
-    return w;
-}
-
-static inline void ar_heap_canary__store(uintptr_t p, uint64_t w)
-{
-    memcpy((void *)p, &w, 8);
-}
-
-/* Write canary bytes over [from, to). */
-static void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t key)
-{
-    if (to - from < 8) {
-        for (uintptr_t p = from; p < to; p++)
-            *(unsigned char *)p = ar_heap_canary__byte(key, p);
-        return;
-    }
-    uintptr_t p = from;
-    for (; p + 8 <= to; p += 8)
-        ar_heap_canary__store(p, ar_heap_canary__word(key, p));
-    if (p < to)
-        ar_heap_canary__store(to - 8, ar_heap_canary__word(key, to - 8));
-}
-
-/* Whether [from, to) holds its canary bytes. */
-static int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t key)
-{
-    if (to - from < 8) {
-        for (uintptr_t p = from; p < to; p++)
-            if (*(const unsigned char *)p != ar_heap_canary__byte(key, p))
-                return 0;
-        return 1;
-    }
-    uint64_t diff = 0;
-    uintptr_t p = from;
-    for (; p + 8 <= to; p += 8)
-        diff |= ar_heap_canary__load(p) ^ ar_heap_canary__word(key, p);
-    if (p < to)
-        diff |= ar_heap_canary__load(to - 8) ^ ar_heap_canary__word(key, to - 8);
-    return diff == 0;
+    ar_heap_canary_secret = secret | 1;
 }
 
 void ar_heap_canary__write(const ar_heap_layout_t *b)
 {
-    if (!b->canary)
-        return;
-    uint64_t key = ar_heap_canary__key(b->base);
-    uintptr_t user = b->base + b->offset;
-    ar_heap_canary__fill(b->base, user, key);
-    ar_heap_canary__fill(user + b->size, b->base + b->extent, key);
+    if (b->canary)
+        ar_heap_canary__write_block(b->base, b->offset, b->size, b->extent);
 }
 
 /* Describe the damage of [from, to), whose expected bytes expect(p) gives,

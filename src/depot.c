@@ -16,7 +16,11 @@
  * swap on the chain's head); two threads inserting the same context at
  * once may both store it, which costs a few bytes, not correctness.
  * Each thread first asks its own small cache (ar_heap_thread_t), which
- * answers a repeated context without touching shared memory.
+ * answers a repeated context without touching shared memory. The cache is
+ * keyed by a 64-bit mix of the context's pointers; when the description
+ * lies in read-only memory (a string literal, the common case) a key that
+ * matches is taken as the context without comparing its text, a chance of
+ * about 2^-64 per pair of contexts that two differ and mix alike.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -64,12 +68,6 @@ void ar_heap_depot__init(int small)
     }
 }
 
-static inline uint64_t ar_heap_depot__mix(uint64_t h, uint64_t v)
-{
-    h ^= v;
-    h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
-}
 
 static uint64_t ar_heap_depot__hash(const ar_heap_site_t *site, const char *desc, size_t len,
                                     void *const *frames, size_t depth)
@@ -142,8 +140,11 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
     }
     if (id == 0)
         id = ar_heap_depot__store(hash, site, desc, len, frames, depth);
-    unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
-    self->depot_cache[c].hash = key;
-    self->depot_cache[c].id = id;
+    if (id != 0) {
+        unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
+        self->depot_cache[c].key = key;
+        self->depot_cache[c].id = id;
+        self->depot_cache[c].fixed = desc == NULL || ar_heap_os__is_readonly(desc);
+    }
     return id;
 }

@@ -50,8 +50,10 @@ static void ar_heap__init_once(void)
     ar_heap_stack__init();
     ar_heap_span__init(ar_heap_valgrind__running());
     ar_heap_depot__init(ar_heap_valgrind__running());
+    ar_heap_os__note_readonly();
     if (!atomic_exchange_explicit(&ar_heap_registered, 1, memory_order_acq_rel))
         ar_heap_thread__init();
+    ar_heap_life__options_changed(); /* Valgrind is known now */
     atomic_store_explicit(&ar_heap_ready, 1, memory_order_release);
 }
 

@@ -39,6 +39,7 @@ void ar_heap_inject__reset(void)
                 ar_heap_options.fail_random != 0 ||
                 (ar_heap_options.fail_site_line != 0 && ar_heap_options.fail_site_file[0] != '\0');
     atomic_store_explicit(&ar_heap_inject_armed, armed, memory_order_release);
+    ar_heap_life__options_changed();
 }
 
 size_t ar_heap_inject__count(void)

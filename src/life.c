@@ -37,7 +37,7 @@
 /* ------------------------------------------------------------ helpers */
 
 /* The layout of the block a slot's record describes. */
-static void ar_heap_life__layout(const ar_heap_slot_t *slot, ar_heap_layout_t *out)
+static inline void ar_heap_life__layout(const ar_heap_slot_t *slot, ar_heap_layout_t *out)
 {
     uintptr_t user = ar_heap_index__user(slot);
     out->base = slot->base;
@@ -69,6 +69,102 @@ static void ar_heap_life__report_damage(const ar_heap_view_t *block, const ar_he
         finding.damage = d[i];
         ar_heap_report__damage(&finding, finder, operation, site);
     }
+}
+
+/* ------------------------------------------------------------ the common case */
+
+/*
+ * Most allocations and frees take the common case: a small block of the
+ * default alignment, its slot from (or back to) the thread's current span,
+ * none of guard pages, check_every, injected failures or Valgrind in play.
+ * That case is written out below as straight-line code; everything else,
+ * and every error, takes the general path further down, which handles
+ * every case (the common one too) and shares the out-of-line helpers.
+ */
+int ar_heap_life_fast;
+
+void ar_heap_life__options_changed(void)
+{
+    ar_heap_life_fast = !ar_heap_options.guard && ar_heap_options.check_every == 0 &&
+                        !atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
+                        !ar_heap_valgrind__running();
+}
+
+/* The largest block of the common case: its extent fits a size class. */
+#define AR_HEAP_LIFE_FAST_MAX (AR_HEAP_CLASS_MAX - 2 * AR_HEAP_HEAD - 16)
+
+/* The fill byte of an allocation, or -1 for none. */
+static inline int ar_heap_life__fill_byte(int fill)
+{
+    return fill == AR_HEAP_FILL_ZERO                           ? 0
+           : fill == AR_HEAP_FILL_MARK && ar_heap_options.fill ? AR_HEAP_FILL_NEW
+                                                               : -1;
+}
+
+/* Write a new block's record, LIVE last. A huge block's offset and size
+ * are its span's (`huge`). */
+static inline void ar_heap_life__publish(ar_heap_thread_t *self, ar_heap_rec_t *rec,
+                                         size_t offset, size_t size, int huge, uint8_t flags,
+                                         uint32_t ctx)
+{
+    rec->offset = huge ? 0 : (uint16_t)offset;
+    rec->size = !huge && size < AR_HEAP_SIZE_ELSEWHERE ? (uint32_t)size : AR_HEAP_SIZE_ELSEWHERE;
+    rec->flags = flags;
+    rec->seq = ar_heap_thread__next_seq(self);
+    rec->alloc_ctx = ctx;
+    rec->free_ctx = 0;
+    rec->alloc_thread = self->tid;
+    rec->free_thread = 0;
+    atomic_store_explicit(&rec->state, AR_HEAP_STATE_LIVE, memory_order_release);
+    ar_heap_thread__count_alloc(self, size);
+}
+
+/* A freed block's slot is reused: check what it left and lay out the new
+ * block in one pass (canary.c); report damage. */
+static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout_t *fresh,
+                                int byte, const ar_heap_site_t *site)
+{
+    ar_heap_layout_t old;
+    ar_heap_life__layout(slot, &old);
+    ar_heap_damage_t damage[3];
+    size_t n = ar_heap_canary__reuse(&old, fresh, byte, damage);
+    if (n > 0) {
+        ar_heap_view_t view;
+        ar_heap_index__view(slot, &view);
+        ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_REUSE, "allocation", site);
+        ar_heap_report__act();
+    }
+}
+
+/* The common allocation, from the current span of its class. */
+static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
+                                              const ar_heap_layout_t *fresh,
+                                              const ar_heap_site_t *site, const char *desc,
+                                              int fill)
+{
+    (void)ar_heap_thread__enter();
+    ar_heap_slot_t slot;
+    (void)ar_heap_span__obtain(self, fresh->extent, &slot); /* the span has a free slot */
+    ar_heap_layout_t b = *fresh;
+    b.base = slot.base;
+    uintptr_t user = b.base + b.offset;
+    int byte = ar_heap_life__fill_byte(fill);
+    if (AR_HEAP_UNLIKELY(slot.rec->flags & AR_HEAP_BLOCK_POISONED)) {
+        ar_heap_life__reuse(&slot, &b, byte, site);
+    } else {
+        if (b.canary)
+            ar_heap_canary__write_block(b.base, b.offset, b.size, b.extent);
+        if (byte >= 0)
+            memset((void *)user, byte, b.size);
+    }
+    void *frames[AR_HEAP_STACK_MAX];
+    size_t depth = ar_heap_stack__capture(self, site, frames);
+    uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : "(no description)",
+                                         frames, depth);
+    ar_heap_life__publish(self, slot.rec, b.offset, b.size, 0,
+                          b.canary ? AR_HEAP_BLOCK_CANARY : 0, ctx);
+    ar_heap_thread__leave(self);
+    return (void *)user;
 }
 
 /* ------------------------------------------------------------ allocate */
@@ -119,6 +215,19 @@ static int ar_heap_life__place(ar_heap_thread_t *self, size_t size, size_t align
 void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
                              const char *desc, int fill)
 {
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    if (AR_HEAP_LIKELY(self != NULL && ar_heap_life_fast && align == 0 &&
+                       size <= AR_HEAP_LIFE_FAST_MAX)) {
+        int canary = ar_heap_options.canary != 0;
+        size_t offset = canary ? AR_HEAP_HEAD : 0;
+        ar_heap_layout_t fresh = { 0, offset, size, ar_heap_canary__extent(offset, size, canary),
+                                   canary };
+        ar_heap_span_t *span = self->classes[ar_heap_span__class(fresh.extent)].current;
+        if (AR_HEAP_LIKELY(span != NULL && span->free_top != 0))
+            return ar_heap_life__allocate_in(self, &fresh, site, desc, fill);
+    }
+
+    /* The general path. */
     ar_heap__ensure_init();
     ar_heap_life__count_operation();
     if (ar_heap_inject__should_fail(site) || size > (size_t)PTRDIFF_MAX / 2 ||
@@ -126,7 +235,7 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
         errno = ENOMEM;
         return NULL;
     }
-    ar_heap_thread_t *self = ar_heap_thread__enter();
+    self = ar_heap_thread__enter();
     void *frames[AR_HEAP_STACK_MAX];
     size_t depth = ar_heap_stack__capture(self, site, frames);
     uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : "(no description)",
@@ -141,47 +250,26 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     }
     ar_heap_rec_t *rec = slot.rec;
     uintptr_t user = fresh.base + fresh.offset;
-    int byte = fill == AR_HEAP_FILL_ZERO                           ? 0
-               : fill == AR_HEAP_FILL_MARK && ar_heap_options.fill ? AR_HEAP_FILL_NEW
-                                                                   : -1;
+    int byte = ar_heap_life__fill_byte(fill);
     ar_heap_valgrind__open((void *)slot.base, slot.capacity);
     if (rec->flags & AR_HEAP_BLOCK_POISONED) {
         /* A freed block's slot: its poison and canaries are checked in the
          * pass that lays out the new block. */
-        ar_heap_layout_t old;
-        ar_heap_life__layout(&slot, &old);
-        ar_heap_damage_t damage[3];
-        size_t n = ar_heap_canary__reuse(&old, &fresh, byte, damage);
-        if (n > 0) {
-            ar_heap_view_t view;
-            ar_heap_index__view(&slot, &view);
-            ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_REUSE, "allocation",
-                                        site);
-            ar_heap_report__act();
-        }
+        ar_heap_life__reuse(&slot, &fresh, byte, site);
     } else {
         ar_heap_canary__write(&fresh);
         if (byte >= 0)
             memset((void *)user, byte, size);
     }
-    if (slot.span != NULL && slot.span->klass == AR_HEAP_CLASSES) {
+    int huge = slot.span != NULL && slot.span->klass == AR_HEAP_CLASSES;
+    if (huge) {
         slot.span->huge_size = size;
         slot.span->huge_offset = fresh.offset;
-        rec->offset = 0;
-        rec->size = AR_HEAP_SIZE_ELSEWHERE;
-    } else {
-        rec->offset = (uint16_t)fresh.offset;
-        rec->size = size < AR_HEAP_SIZE_ELSEWHERE ? (uint32_t)size : AR_HEAP_SIZE_ELSEWHERE;
     }
-    rec->flags = (uint8_t)((fresh.canary ? AR_HEAP_BLOCK_CANARY : 0) |
-                           (guard_slot != NULL ? AR_HEAP_BLOCK_GUARDED : 0));
-    rec->seq = ar_heap_thread__next_seq(self);
-    rec->alloc_ctx = ctx;
-    rec->free_ctx = 0;
-    rec->alloc_thread = self->tid;
-    rec->free_thread = 0;
-    atomic_store_explicit(&rec->state, AR_HEAP_STATE_LIVE, memory_order_release);
-    ar_heap_thread__count_alloc(self, size);
+    ar_heap_life__publish(self, rec, fresh.offset, size, huge,
+                          (uint8_t)((fresh.canary ? AR_HEAP_BLOCK_CANARY : 0) |
+                                    (guard_slot != NULL ? AR_HEAP_BLOCK_GUARDED : 0)),
+                          ctx);
     if (ar_heap_valgrind__running() && slot.span != NULL)
         slot.span->valgrind_users[slot.index] = (void *)user;
     ar_heap_valgrind__close((void *)slot.base, slot.capacity);
@@ -271,7 +359,91 @@ void ar_heap_life__thread_ends(ar_heap_thread_t *self)
 
 /* ------------------------------------------------------------ free */
 
-/* Free the block of `slot`, whose user address is ptr. */
+/* A block's canaries were found damaged as it is freed: report it with
+ * the block as it was, and mark it (its slot is never reused). Returns
+ * the number of damaged zones. */
+static size_t ar_heap_life__damaged_at_free(const ar_heap_slot_t *slot, const ar_heap_layout_t *b,
+                                            const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap_damage_t damage[2];
+    size_t damaged = ar_heap_canary__check(b, damage, 2);
+    if (damaged > 0) {
+        ar_heap_view_t view;
+        ar_heap_index__view(slot, &view);
+        view.state = AR_HEAP_STATE_LIVE;
+        ar_heap_life__report_damage(&view, damage, damaged, AR_HEAP_FOUND_BY_FREE, operation,
+                                    site);
+        ar_heap_canary__write(b); /* reported now, not again later */
+        slot->rec->flags |= AR_HEAP_BLOCK_DAMAGED;
+    }
+    return damaged;
+}
+
+/* Where a block was freed. */
+static inline void ar_heap_life__note_free(ar_heap_thread_t *self, ar_heap_rec_t *rec,
+                                           size_t size, const ar_heap_site_t *site)
+{
+    void *frames[AR_HEAP_STACK_MAX];
+    size_t depth = ar_heap_stack__capture(self, site, frames);
+    rec->free_ctx = ar_heap_depot__intern(self, site, NULL, frames, depth);
+    rec->free_thread = self->tid;
+    ar_heap_thread__count_free(self, size);
+}
+
+/* Into the quarantine, with whatever that hands back released. */
+static void ar_heap_life__quarantine(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
+                                     size_t budget)
+{
+    ar_heap_qout_t out;
+    ar_heap_quarantine__push(self, entry, budget, &out);
+    ar_heap_life__release_all(self, &out);
+}
+
+/* The quarantine's budget was lowered to 0: let go of what it holds. */
+static void ar_heap_life__drain(ar_heap_thread_t *self)
+{
+    ar_heap_qout_t out;
+    ar_heap_quarantine__trim(self, 0, &out);
+    ar_heap_life__release_all(self, &out);
+}
+
+/* The common free: a small block of a span, found and claimed. */
+static inline int ar_heap_life__free_in(ar_heap_thread_t *self, ar_heap_slot_t *slot,
+                                        const char *operation, const ar_heap_site_t *site)
+{
+    ar_heap_rec_t *rec = slot->rec;
+    ar_heap_layout_t b;
+    ar_heap_life__layout(slot, &b);
+    size_t damaged = 0;
+    if (b.canary && AR_HEAP_UNLIKELY(!ar_heap_canary__intact_block(b.base, b.offset, b.size,
+                                                                   b.extent)))
+        damaged = ar_heap_life__damaged_at_free(slot, &b, operation, site);
+    ar_heap_life__note_free(self, rec, b.size, site);
+    size_t budget = ar_heap_options.quarantine_bytes;
+    if (budget > 0) {
+        memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
+        rec->flags |= AR_HEAP_BLOCK_POISONED;
+        atomic_store_explicit(&rec->state, AR_HEAP_STATE_QUARANTINED, memory_order_release);
+        ar_heap_qentry_t entry = { slot->span, slot->index, (uint32_t)b.extent };
+        if (AR_HEAP_UNLIKELY(!ar_heap_quarantine__append(self, &entry, budget)))
+            ar_heap_life__quarantine(self, &entry, budget);
+    } else {
+        rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
+        if (AR_HEAP_UNLIKELY(ar_heap_options.freed_history == 0))
+            rec->flags |= AR_HEAP_BLOCK_FORGOTTEN;
+        uint8_t flags = rec->flags;
+        atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
+        if (AR_HEAP_LIKELY(!(flags & AR_HEAP_BLOCK_DAMAGED)))
+            ar_heap_span__release(self, slot->span, slot->index);
+        if (AR_HEAP_UNLIKELY(ar_heap_quarantine__holds(self)))
+            ar_heap_life__drain(self);
+    }
+    if (AR_HEAP_UNLIKELY(damaged > 0))
+        ar_heap_report__act();
+    return 1;
+}
+
+/* Free the block of `slot`, whose user address is ptr: every case. */
 static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot, void *ptr,
                                    const char *operation, const ar_heap_site_t *site)
 {
@@ -286,36 +458,19 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
     ar_heap_life__layout(slot, &b);
 
     /* Its canaries: damage is reported now, with the block as it was. */
-    ar_heap_damage_t damage[2];
     size_t damaged = 0;
     if (b.canary) {
+        /* Left open after: the poison is written next, and freeing the
+         * block tells Memcheck all of it is no-access. */
         ar_heap_valgrind__open((void *)b.base, b.extent);
-        damaged = ar_heap_canary__check(&b, damage, 2);
-        if (damaged > 0) {
-            ar_heap_view_t view;
-            ar_heap_index__view(slot, &view);
-            view.state = AR_HEAP_STATE_LIVE;
-            ar_heap_life__report_damage(&view, damage, damaged, AR_HEAP_FOUND_BY_FREE, operation,
-                                        site);
-            ar_heap_canary__write(&b); /* reported now, not again later */
-            rec->flags |= AR_HEAP_BLOCK_DAMAGED;
-        }
-        /* Left open: the poison is written next, and freeing the block
-         * tells Memcheck all of it is no-access. */
+        damaged = ar_heap_life__damaged_at_free(slot, &b, operation, site);
     }
-
-    /* Where it was freed. */
-    void *frames[AR_HEAP_STACK_MAX];
-    size_t depth = ar_heap_stack__capture(self, site, frames);
-    rec->free_ctx = ar_heap_depot__intern(self, site, NULL, frames, depth);
-    rec->free_thread = self->tid;
-    ar_heap_thread__count_free(self, b.size);
+    ar_heap_life__note_free(self, rec, b.size, site);
     if (ar_heap_valgrind__running() && slot->span != NULL)
         slot->span->valgrind_users[slot->index] = NULL;
 
     size_t budget = ar_heap_options.quarantine_bytes;
     int guarded = slot->span == NULL;
-    ar_heap_qout_t out;
     if (budget > 0) {
         /* Into the quarantine: poisoned, or its pages closed. */
         if (guarded) {
@@ -329,7 +484,7 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
         ar_heap_qentry_t entry = { guarded ? (void *)rec : (void *)slot->span,
                                    guarded ? UINT32_MAX : slot->index,
                                    b.extent < UINT32_MAX ? (uint32_t)b.extent : UINT32_MAX };
-        ar_heap_quarantine__push(self, &entry, budget, &out);
+        ar_heap_life__quarantine(self, &entry, budget);
     } else {
         /* Straight back; and whatever a lowered budget still holds. */
         rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
@@ -337,9 +492,9 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
         ar_heap_qentry_t entry = { guarded ? (void *)rec : (void *)slot->span,
                                    guarded ? UINT32_MAX : slot->index, 0 };
         ar_heap_life__release(self, &entry);
-        ar_heap_quarantine__trim(self, 0, &out);
+        if (ar_heap_quarantine__holds(self))
+            ar_heap_life__drain(self);
     }
-    ar_heap_life__release_all(self, &out);
     if (damaged > 0)
         ar_heap_report__act();
     return 1;
@@ -347,10 +502,34 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
 
 int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    ar_heap_slot_t slot;
+    if (AR_HEAP_LIKELY(self != NULL && ar_heap_life_fast)) {
+        ar_heap_span_t *span = ar_heap_span__at((uintptr_t)ptr);
+        if (AR_HEAP_LIKELY(span != NULL && span->klass != AR_HEAP_CLASSES)) {
+            uint64_t index =
+                (uint64_t)(((unsigned __int128)((uintptr_t)ptr - span->start) * span->magic) >> 64);
+            if (AR_HEAP_LIKELY(index < span->slots)) {
+                ar_heap_span__slot(span, (uint32_t)index, &slot);
+                uint8_t live = AR_HEAP_STATE_LIVE;
+                (void)ar_heap_thread__enter();
+                if (AR_HEAP_LIKELY(slot.base + slot.rec->offset == (uintptr_t)ptr) &&
+                    AR_HEAP_LIKELY(atomic_compare_exchange_strong_explicit(
+                        &slot.rec->state, &live, AR_HEAP_STATE_FREEING, memory_order_acquire,
+                        memory_order_relaxed))) {
+                    int freed = ar_heap_life__free_in(self, &slot, operation, site);
+                    ar_heap_thread__leave(self);
+                    return freed;
+                }
+                ar_heap_thread__leave(self);
+            }
+        }
+    }
+
+    /* The general path. */
     ar_heap__ensure_init();
     ar_heap_life__count_operation();
-    ar_heap_thread_t *self = ar_heap_thread__enter();
-    ar_heap_slot_t slot;
+    self = ar_heap_thread__enter();
     int freed = 0;
     if (ar_heap_index__find((uintptr_t)ptr, &slot) &&
         ar_heap_index__user(&slot) == (uintptr_t)ptr)
@@ -484,7 +663,15 @@ static void ar_heap_life__check_one(const ar_heap_slot_t *slot, void *arg)
     ar_heap_life__layout(slot, &b);
     ar_heap_damage_t damage[3];
     size_t n = 0;
-    ar_heap_valgrind__open((void *)b.base, b.extent);
+    /* Memcheck: a live block's user bytes keep their state (only its zones
+     * are opened); a freed block is no-access through and through. */
+    uintptr_t user = b.base + b.offset;
+    if (state == AR_HEAP_STATE_LIVE) {
+        ar_heap_valgrind__open((void *)b.base, b.offset);
+        ar_heap_valgrind__open((void *)(user + b.size), b.extent - b.offset - b.size);
+    } else {
+        ar_heap_valgrind__open((void *)b.base, b.extent);
+    }
     if (poisoned && ar_heap_canary__check_poison(&b, &damage[n]))
         n++;
     size_t canaries = ar_heap_canary__check(&b, &damage[n], 2);
@@ -505,12 +692,15 @@ static void ar_heap_life__check_one(const ar_heap_slot_t *slot, void *arg)
             }
             ar_heap_canary__write(&b);
             if (poisoned)
-                memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
+                memset((void *)user, AR_HEAP_FILL_FREED, b.size);
         }
     }
-    ar_heap_valgrind__close((void *)b.base, b.extent);
-    if (state == AR_HEAP_STATE_LIVE)
-        ar_heap_valgrind__allocated((void *)b.base, b.extent, b.base + b.offset, b.size);
+    if (state == AR_HEAP_STATE_LIVE) {
+        ar_heap_valgrind__close((void *)b.base, b.offset);
+        ar_heap_valgrind__close((void *)(user + b.size), b.extent - b.offset - b.size);
+    } else {
+        ar_heap_valgrind__close((void *)b.base, b.extent);
+    }
 }
 
 size_t ar_heap_life__check_all(const char *how)

@@ -10,6 +10,7 @@
 #include "ar_heap_internal.h"
 
 #include <errno.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -114,4 +115,50 @@ int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi)
     (void)hi;
     return 0;
 #endif
+}
+
+/*
+ * Read-only segments of the modules loaded at start (the program and its
+ * libraries), where string literals live: a description there can not
+ * change, so the depot's thread caches need not compare its text
+ * (depot.c). Modules loaded later are not noted; their descriptions are
+ * compared, which is correct, only slower. Noted once, at initialisation;
+ * read without a lock afterwards.
+ */
+#define AR_HEAP_OS_READONLY_MAX 128
+
+static struct {
+    size_t count;
+    uintptr_t start[AR_HEAP_OS_READONLY_MAX];
+    uintptr_t end[AR_HEAP_OS_READONLY_MAX];
+} readonly;
+
+static int ar_heap_os__note_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || readonly.count == AR_HEAP_OS_READONLY_MAX)
+            continue;
+        readonly.start[readonly.count] = info->dlpi_addr + ph->p_vaddr;
+        readonly.end[readonly.count] = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        readonly.count++;
+    }
+    return 0;
+}
+
+void ar_heap_os__note_readonly(void)
+{
+    if (readonly.count == 0)
+        (void)dl_iterate_phdr(ar_heap_os__note_module, NULL);
+}
+
+int ar_heap_os__is_readonly(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    for (size_t i = 0; i < readonly.count; i++)
+        if (a >= readonly.start[i] && a < readonly.end[i])
+            return 1;
+    return 0;
 }

@@ -27,34 +27,16 @@
 
 #include <string.h>
 
-#define AR_HEAP_QCHUNK_BYTES ((size_t)64 << 10)
-#define AR_HEAP_QBATCH_MAX ((size_t)1 << 20)
-
-typedef struct ar_heap_qchunk_s {
-    struct ar_heap_qchunk_s *next;
-    uint32_t head;   /* first entry still held */
-    uint32_t count;  /* entries written */
-    size_t bytes;    /* bytes of entries [head, count) */
-    ar_heap_qentry_t entries[];
-} ar_heap_qchunk_t;
-
-#define AR_HEAP_QCHUNK_ENTRIES \
-    ((AR_HEAP_QCHUNK_BYTES - sizeof(ar_heap_qchunk_t)) / sizeof(ar_heap_qentry_t))
 
 static struct {
     pthread_mutex_t lock;
     ar_heap_qchunk_t *oldest, *newest;
     size_t bytes, blocks;       /* held in the FIFO */
     ar_heap_qchunk_t *spare;    /* emptied chunks */
-    _Atomic size_t hint;        /* blocks in the FIFO, readable without the lock */
-} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, NULL, 0 };
+} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, NULL };
 
-/* The bytes a thread gathers before it passes its batch on. */
-static size_t ar_heap_quarantine__batch_limit(size_t budget)
-{
-    size_t limit = budget / 16;
-    return limit < AR_HEAP_QBATCH_MAX ? limit : AR_HEAP_QBATCH_MAX;
-}
+/* Blocks in the FIFO, readable without the lock (ar_heap_quarantine__holds). */
+_Atomic size_t ar_heap_quarantine_hint;
 
 /* With the lock held: an empty chunk. */
 static ar_heap_qchunk_t *ar_heap_quarantine__chunk_locked(void)
@@ -99,7 +81,7 @@ static void ar_heap_quarantine__take_locked(size_t target, ar_heap_qout_t *out)
             quarantine.spare = chunk;
         }
     }
-    atomic_store_explicit(&quarantine.hint, quarantine.blocks, memory_order_relaxed);
+    atomic_store_explicit(&ar_heap_quarantine_hint, quarantine.blocks, memory_order_relaxed);
 }
 
 /* With the lock held: the thread's batch joins the FIFO. */
@@ -159,8 +141,7 @@ void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qou
 {
     out->count = 0;
     out->more = 0;
-    if (atomic_load_explicit(&quarantine.hint, memory_order_relaxed) == 0 &&
-        (self->batch == NULL || self->batch->head == self->batch->count))
+    if (!ar_heap_quarantine__holds(self))
         return;
     pthread_mutex_lock(&quarantine.lock);
     ar_heap_quarantine__append_locked(self);
