@@ -38,10 +38,19 @@
  *   program's is the wall time of the whole process, from fork to wait4.
  *   Peak RSS is ru_maxrss from wait4() (the largest over the R runs): the
  *   process's high-water resident set, a program's children included.
- *   A run that goes on past --limit S seconds (default 20, or
- *   BENCH_LIMIT) is killed with its process group; its variant is shown
- *   as ">limit" for that row and not run again in it, so a very slow
- *   allocator costs one limit per row, not R. Every variant's checksum
+ *   Time limit (--limit S, default 20 s, or BENCH_LIMIT): a workload is
+ *   told to stop its timed part after S seconds (--deadline-ms) and then
+ *   reports the operations it did; its figure is that run's time per
+ *   operation (threads: its throughput), marked "*", and the variant is
+ *   not run again in that row, so a very slow allocator costs one limit
+ *   per row, not R, and still has a figure. The workloads are in their
+ *   steady state after a few thousand steps, so such a rate stands for
+ *   the whole run's. (Ratios are therefore ratios of time per operation;
+ *   every complete run of a row does the same operations, so for them it
+ *   is the ratio of times.) A program can not stop early: one that goes
+ *   on past S is killed with its process group, shown as ">limit" and
+ *   not run again in its row; a workload that has not ended 60 s after
+ *   its deadline is killed the same way. Every variant's checksum
  *   must equal glibc's (the same work was done) and each run must say it
  *   ran the layer it was meant to (tracking on, preload mapped), or a
  *   note says otherwise.
@@ -91,6 +100,9 @@ enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 #define MAX_ROWS 32u
 #define OUT_BYTES 1024u
 #define NOTE_BYTES 240u
+/* A workload stops its timed part at the limit; it is killed only this
+ * long after it (its untimed setup and teardown, under a slow allocator). */
+#define WORKLOAD_GRACE_S 60.0
 #define MAX_NOTES 64u
 
 /* arheap's default quarantine budget, for the peak RSS target. */
@@ -121,6 +133,7 @@ enum cell_state { CELL_NONE, CELL_OK, CELL_LIMIT, CELL_FAILED };
 
 struct cell {
     enum cell_state state;
+    int partial; /* its run stopped at the deadline: one sample, a rate */
     unsigned runs;
     double seconds[MAX_REPEAT];
     double ops[MAX_REPEAT];
@@ -153,6 +166,8 @@ static struct {
     unsigned rows;
     char bin[V_COUNT][512]; /* binary of each workload variant; "" none */
     sigset_t chld;
+    char load_start[64]; /* /proc/loadavg, for judging the noise */
+    char load_end[64];
 } run;
 
 /* ------------------------------------------------------------ utilities */
@@ -241,6 +256,21 @@ static uint64_t hash_file(const char *path)
     return h;
 }
 
+/* The first three fields of /proc/loadavg into buf ("?" when absent). */
+static const char *load_average(char *buf, size_t size)
+{
+    double a, b, c;
+    FILE *f = fopen("/proc/loadavg", "r");
+    snprintf(buf, size, "?");
+    if (f != NULL) {
+        if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3) {
+            snprintf(buf, size, "%.2f %.2f %.2f", a, b, c);
+        }
+        fclose(f);
+    }
+    return buf;
+}
+
 /* ----------------------------------------------------------- one process */
 
 enum spawn_status { SPAWN_OK, SPAWN_LIMIT, SPAWN_FAILED };
@@ -302,7 +332,7 @@ static void read_fd(int fd, char *buf, size_t size)
  * with a timeout; the child gets the mask back before exec.
  */
 static void spawn(char *const argv[], enum variant v, const char *dir, const char *out_path,
-                  struct spawned *result)
+                  double limit_s, struct spawned *result)
 {
     int out_pipe[2];
     FILE *err_file = tmpfile();
@@ -365,7 +395,7 @@ static void spawn(char *const argv[], enum variant v, const char *dir, const cha
             snprintf(result->err, sizeof result->err, "wait4: %s", strerror(errno));
             break;
         }
-        double left = run.limit_s - (now_s() - start);
+        double left = limit_s - (now_s() - start);
         if (left <= 0.0) {
             limited = 1;
             kill(-pid, SIGKILL);
@@ -456,19 +486,21 @@ static void run_cell(struct row *r, enum variant v)
     struct spawned s;
     char scale[16];
     char threads[16];
+    char deadline[24];
     char out_path[300];
 
-    if (c->state == CELL_LIMIT || c->state == CELL_FAILED) {
+    if (c->state == CELL_LIMIT || c->state == CELL_FAILED || c->partial) {
         return;
     }
     if (r->kind == ROW_PROGRAM) {
         snprintf(out_path, sizeof out_path, "%s/%s.%s.out", run.workdir, r->name, variant_name[v]);
-        spawn(r->argv, v, run.workdir, out_path, &s);
+        spawn(r->argv, v, run.workdir, out_path, run.limit_s, &s);
     } else {
         char *argv[8];
         int n = 0;
         snprintf(scale, sizeof scale, "%u", run.scale);
         snprintf(threads, sizeof threads, "%u", r->threads);
+        snprintf(deadline, sizeof deadline, "%.0f", run.limit_s * 1e3);
         argv[n++] = run.bin[v == V_PRELOAD ? V_GLIBC : v];
         argv[n++] = r->kind == ROW_THREADS ? "threads" : r->name;
         if (r->kind == ROW_THREADS) {
@@ -476,8 +508,10 @@ static void run_cell(struct row *r, enum variant v)
         }
         argv[n++] = "--scale";
         argv[n++] = scale;
+        argv[n++] = "--deadline-ms";
+        argv[n++] = deadline;
         argv[n] = NULL;
-        spawn(argv, v, NULL, NULL, &s);
+        spawn(argv, v, NULL, NULL, run.limit_s + WORKLOAD_GRACE_S, &s);
     }
     if (s.status == SPAWN_LIMIT) {
         c->state = CELL_LIMIT;
@@ -508,10 +542,12 @@ static void run_cell(struct row *r, enum variant v)
         }
         seconds = (double)ns / 1e9;
         ops = (double)field(s.out, "ops=", 10);
-        if (v == V_GLIBC && !r->have_checksum) {
+        c->partial = strstr(s.out, "partial=1") != NULL;
+        /* A run stopped at its deadline did less work: no checksum. */
+        if (!c->partial && v == V_GLIBC && !r->have_checksum) {
             r->checksum = sum;
             r->have_checksum = 1;
-        } else if (r->have_checksum && sum != r->checksum) {
+        } else if (!c->partial && r->have_checksum && sum != r->checksum) {
             note("%s, %s: checksum %" PRIx64 ", glibc's %" PRIx64 ": not the same work",
                  r->name, variant_name[v], sum, r->checksum);
         }
@@ -725,6 +761,19 @@ static double cell_seconds(const struct cell *c)
     return c->state == CELL_OK ? median(c->seconds, c->runs) : -1.0;
 }
 
+/* A cell's median time per operation (programs: per run), in seconds. */
+static double cell_per_op(const struct cell *c)
+{
+    double v[MAX_REPEAT];
+    if (c->state != CELL_OK) {
+        return -1.0;
+    }
+    for (unsigned i = 0; i < c->runs; i++) {
+        v[i] = c->ops[i] > 0 ? c->seconds[i] / c->ops[i] : c->seconds[i];
+    }
+    return median(v, c->runs);
+}
+
 /* Million operations per second (threads rows). */
 static double cell_mops(const struct cell *c)
 {
@@ -744,15 +793,17 @@ static void ratio_text(char *buf, size_t size, const struct row *r, enum variant
                        enum variant base)
 {
     const struct cell *c = &r->cell[v];
-    double b = cell_seconds(&r->cell[base]);
+    double b = cell_per_op(&r->cell[base]);
     if (!applies(r, v) || b <= 0) {
         snprintf(buf, size, "-");
-    } else if (c->state == CELL_LIMIT) {
+    } else if (c->state == CELL_LIMIT && r->kind == ROW_PROGRAM) {
         snprintf(buf, size, ">%.1fx", run.limit_s / b);
+    } else if (c->state == CELL_LIMIT) {
+        snprintf(buf, size, ">limit");
     } else if (c->state == CELL_FAILED) {
         snprintf(buf, size, "failed");
     } else {
-        snprintf(buf, size, "%.2fx", cell_seconds(c) / b);
+        snprintf(buf, size, "%.2fx%s", cell_per_op(c) / b, c->partial ? "*" : "");
     }
 }
 
@@ -762,7 +813,7 @@ static void rss_text(char *buf, size_t size, const struct row *r, enum variant v
     if (!applies(r, v)) {
         snprintf(buf, size, "-");
     } else if (c->state == CELL_OK) {
-        snprintf(buf, size, "%.1f", c->rss_mib);
+        snprintf(buf, size, "%.1f%s", c->rss_mib, c->partial ? "*" : "");
     } else {
         snprintf(buf, size, "%s", c->state == CELL_LIMIT ? ">limit" : "failed");
     }
@@ -867,7 +918,7 @@ static void print_threads_table(void)
                 printf(" failed |");
             } else {
                 double s = speedup(r->threads, cols[k]);
-                printf(" %.2f (%.2fx) |", cell_mops(c), s);
+                printf(" %.2f%s (%.2fx) |", cell_mops(c), c->partial ? "*" : "", s);
             }
         }
         printf("\n");
@@ -969,16 +1020,17 @@ static double row_ratio(const struct row *r, enum variant v, enum variant base, 
     if (!applies(r, v) || !applies(r, base)) {
         return -1.0;
     }
-    double b = cell_seconds(&r->cell[base]);
+    double b = cell_per_op(&r->cell[base]);
     if (b <= 0) {
         return -1.0;
     }
     if (r->cell[v].state == CELL_LIMIT) {
+        /* Only programs end so (workloads stop at the deadline): the
+         * ratio is at least the limit over the base's time. */
         *lower = 1;
-        /* Threads rows time only part of the run; still a lower bound. */
-        return r->kind == ROW_THREADS ? -1.0 : run.limit_s / b;
+        return r->kind == ROW_PROGRAM ? run.limit_s / b : -1.0;
     }
-    double s = cell_seconds(&r->cell[v]);
+    double s = cell_per_op(&r->cell[v]);
     return s > 0 ? s / b : -1.0;
 }
 
@@ -1247,6 +1299,7 @@ int main(int argc, char **argv)
         return EXIT_FAILED;
     }
 
+    load_average(run.load_start, sizeof run.load_start);
     sigemptyset(&run.chld);
     sigaddset(&run.chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &run.chld, NULL);
@@ -1301,10 +1354,14 @@ int main(int argc, char **argv)
         }
     }
     printf("Notes:\n");
-    printf("- ratios are the median time of a variant over glibc's median in the same row; "
-           ">Nx: the variant ran past the %.0f s limit in its first run, so its ratio is at "
-           "least N (it was not run again in that row)\n",
+    printf("- ratios are a variant's median time per operation over glibc's in the same row "
+           "(the same operations in every complete run); *: the run reached the %.0f s limit, "
+           "its timed part stopped there and the figure is its rate over the operations it "
+           "did (one run, not repeated in that row); >limit or >Nx: a program killed at the "
+           "limit\n",
            run.limit_s);
+    printf("- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", run.load_start,
+           load_average(run.load_end, sizeof run.load_end));
     printf("- peak RSS targets: defaults' and preload's ru_maxrss at most glibc's x %.2f "
            "+ %.0f MiB\n",
            TARGET_RSS_FACTOR, QUARANTINE_MIB);

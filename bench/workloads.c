@@ -2,12 +2,12 @@
  * workloads.c: the allocation workloads of `make bench` (bench/run.c runs
  * them), one source for every allocator the benchmark compares.
  *
- *     workloads small|strdup|realloc|large [--scale PCT]
- *     workloads threads T [--scale PCT]
+ *     workloads small|strdup|realloc|large [--scale PCT] [--deadline-ms MS]
+ *     workloads threads T [--scale PCT] [--deadline-ms MS]
  *
  * Each run does one workload and prints one line on stdout:
  *
- *     workload=small threads=1 layer=glibc tracking=0 preload=0 ops=N ns=N checksum=HEX
+ *     workload=small threads=1 layer=glibc tracking=0 preload=0 partial=0 ops=N ns=N checksum=HEX
  *
  * ns is the elapsed time of the timed part (CLOCK_MONOTONIC), ops the heap
  * operations in it (each malloc, calloc, realloc, strdup and free counts
@@ -15,7 +15,8 @@
  * compiler cannot drop the work that produced it. layer says which
  * allocation layer the binary was built with (below), tracking whether
  * the AR__HEAP__* macros track (1 against a debug library), preload
- * whether libarheap-preload.so is mapped in the process. The work before
+ * whether libarheap-preload.so is mapped in the process, partial whether
+ * the timed part stopped early at --deadline-ms (below). The work before
  * the timed part (word lists, populations of long-lived blocks) and after
  * it (freeing what is left) is not timed, but it is in the process's peak
  * RSS, which the driver measures from outside.
@@ -81,8 +82,13 @@
  *
  * The step counts are sized for 0.2 to 1 s per run under glibc on a
  * 2-core machine; --scale PCT runs PCT percent of them (the quick mode of
- * `make bench`). Exit status: 0, 1 on an allocation failure or a damaged
- * floor block, 2 on a usage error.
+ * `make bench`). --deadline-ms MS stops the timed part after MS
+ * milliseconds (looked at every few steps) and reports the operations
+ * done until then with partial=1: the driver takes the rate of a very
+ * slow allocator from such a run instead of waiting for the whole of it.
+ * Every workload is in its steady state after its first few thousand
+ * steps, so that rate stands for the whole run's. Exit status: 0, 1 on an
+ * allocation failure or a damaged floor block, 2 on a usage error.
  */
 #define _GNU_SOURCE /* strdup, pthread_barrier */
 
@@ -281,6 +287,24 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
+/* --deadline-ms: the timed part stops at deadline_ns (0: never), set when
+ * it starts; steps look at the clock every DEADLINE_EVERY steps. */
+#define DEADLINE_EVERY 1024u
+static uint64_t deadline_ms;
+static uint64_t deadline_ns;
+
+static uint64_t start_timing(void)
+{
+    uint64_t start = now_ns();
+    deadline_ns = deadline_ms > 0 ? start + deadline_ms * UINT64_C(1000000) : 0;
+    return start;
+}
+
+static inline int past_deadline(uint64_t step, unsigned every)
+{
+    return deadline_ns != 0 && step % every == every - 1u && now_ns() >= deadline_ns;
+}
+
 static void *checked(void *p, const char *what)
 {
     if (p == NULL) {
@@ -321,6 +345,7 @@ struct result {
     uint64_t ops;
     uint64_t ns;
     uint64_t checksum;
+    int partial; /* stopped at the deadline */
 };
 
 /* ---------------------------------------------------------------- small */
@@ -347,7 +372,7 @@ static inline size_t small_size(uint64_t r)
 
 static struct result run_small(unsigned scale)
 {
-    struct result res = {0, 0, 0};
+    struct result res = {0, 0, 0, 0};
     uint64_t rng = BENCH_SEED;
     unsigned char **live = table(SMALL_LIVE, sizeof *live);
     size_t *live_size = table(SMALL_LIVE, sizeof *live_size);
@@ -361,7 +386,7 @@ static struct result run_small(unsigned scale)
         write_block(live[i], live_size[i], i);
     }
 
-    uint64_t start = now_ns();
+    uint64_t start = start_timing();
     for (uint64_t s = 0; s < steps; s++) {
         uint64_t r = next_random(&rng);
         unsigned slot = (unsigned)(s % SMALL_TEMPS);
@@ -395,6 +420,10 @@ static struct result run_small(unsigned scale)
             live[j] = checked(BENCH_MALLOC(live_size[j]), "small");
             write_block(live[j], live_size[j], s);
             res.ops += 2;
+        }
+        if (past_deadline(s, DEADLINE_EVERY)) {
+            res.partial = 1;
+            break;
         }
     }
     res.ns = now_ns() - start;
@@ -467,14 +496,14 @@ static struct text make_text(uint64_t *rng)
 
 static struct result run_strdup(unsigned scale)
 {
-    struct result res = {0, 0, 0};
+    struct result res = {0, 0, 0, 0};
     uint64_t rng = BENCH_SEED;
     struct text t = make_text(&rng);
     char **window = table(STRDUP_WINDOW, sizeof *window);
     size_t *window_len = table(STRDUP_WINDOW, sizeof *window_len);
     uint64_t steps = scaled(STRDUP_STEPS, scale);
 
-    uint64_t start = now_ns();
+    uint64_t start = start_timing();
     for (uint64_t s = 0; s < steps; s++) {
         uint64_t r = next_random(&rng);
         size_t slot = (size_t)(s % STRDUP_WINDOW);
@@ -495,6 +524,10 @@ static struct result run_strdup(unsigned scale)
             res.checksum += (unsigned char)token[t.word_len[w] - 1];
             BENCH_FREE(token, t.word_len[w] + 1);
             res.ops += 2;
+        }
+        if (past_deadline(s, DEADLINE_EVERY)) {
+            res.partial = 1;
+            break;
         }
     }
     res.ns = now_ns() - start;
@@ -544,7 +577,7 @@ static void builder_start(struct builder *b, uint64_t r, struct result *res)
 
 static struct result run_realloc(unsigned scale)
 {
-    struct result res = {0, 0, 0};
+    struct result res = {0, 0, 0, 0};
     uint64_t rng = BENCH_SEED;
     struct builder builder[REALLOC_BUILDERS];
     unsigned char *done[REALLOC_RESULTS] = {0};
@@ -556,7 +589,7 @@ static struct result run_realloc(unsigned scale)
     for (size_t i = 0; i < sizeof chunk; i++) {
         chunk[i] = (unsigned char)('A' + i % 26u);
     }
-    uint64_t start = now_ns();
+    uint64_t start = start_timing();
     for (unsigned i = 0; i < REALLOC_BUILDERS; i++) {
         builder_start(&builder[i], next_random(&rng), &res);
     }
@@ -587,6 +620,10 @@ static struct result run_realloc(unsigned scale)
             done_next = (done_next + 1u) % REALLOC_RESULTS;
             builder_start(b, next_random(&rng), &res);
         }
+        if (past_deadline(s, DEADLINE_EVERY)) {
+            res.partial = 1;
+            break;
+        }
     }
     res.ns = now_ns() - start;
 
@@ -609,7 +646,7 @@ static struct result run_realloc(unsigned scale)
 
 static struct result run_large(unsigned scale)
 {
-    struct result res = {0, 0, 0};
+    struct result res = {0, 0, 0, 0};
     uint64_t rng = BENCH_SEED;
     unsigned char *live[LARGE_LIVE];
     size_t live_size[LARGE_LIVE];
@@ -620,7 +657,7 @@ static struct result run_large(unsigned scale)
         live[i] = checked(BENCH_MALLOC(live_size[i]), "large");
         write_block(live[i], live_size[i], i);
     }
-    uint64_t start = now_ns();
+    uint64_t start = start_timing();
     for (uint64_t s = 0; s < steps; s++) {
         uint64_t r = next_random(&rng);
         unsigned j = (unsigned)below(r, LARGE_LIVE);
@@ -633,6 +670,10 @@ static struct result run_large(unsigned scale)
         live[j] = checked(BENCH_MALLOC(live_size[j]), "large");
         write_block(live[j], live_size[j], s);
         res.ops += 2;
+        if (past_deadline(s, 8u)) {
+            res.partial = 1;
+            break;
+        }
     }
     res.ns = now_ns() - start;
     for (unsigned i = 0; i < LARGE_LIVE; i++) {
@@ -664,9 +705,11 @@ struct worker {
     unsigned index;
     unsigned count;
     uint64_t steps;
+    uint64_t done; /* steps made: fewer than steps when stopped at the deadline */
     uint64_t checksum;
     struct worker *all;
     pthread_barrier_t *barrier;
+    _Atomic int *stop; /* set by the first thread past the deadline */
 };
 
 /* Free every block in this worker's mailbox. */
@@ -691,6 +734,7 @@ static void *worker_main(void *arg)
     unsigned char **block = table(THREAD_BLOCKS, sizeof *block);
     size_t *size = table(THREAD_BLOCKS, sizeof *size);
     uint64_t sum = 0;
+    uint64_t done = 0;
 
     for (unsigned i = 0; i < THREAD_BLOCKS; i++) {
         size[i] = THREAD_MIN + below(next_random(&rng), THREAD_MAX - THREAD_MIN + 1u);
@@ -720,7 +764,14 @@ static void *worker_main(void *arg)
         if (s % THREAD_DRAIN_EVERY == THREAD_DRAIN_EVERY - 1u) {
             sum += drain_mailbox(w);
         }
+        done = s + 1u;
+        if (s % DEADLINE_EVERY == DEADLINE_EVERY - 1u && deadline_ns != 0 &&
+            (atomic_load_explicit(w->stop, memory_order_relaxed) || now_ns() >= deadline_ns)) {
+            atomic_store_explicit(w->stop, 1, memory_order_relaxed);
+            break;
+        }
     }
+    w->done = done;
     pthread_barrier_wait(w->barrier); /* stop: no block is handed after it */
     sum += drain_mailbox(w);
     for (unsigned i = 0; i < THREAD_BLOCKS; i++) {
@@ -734,10 +785,13 @@ static void *worker_main(void *arg)
 
 static struct result run_threads(unsigned count, unsigned scale)
 {
-    struct result res = {0, 0, 0};
+    struct result res = {0, 0, 0, 0};
     struct worker *all = checked(aligned_alloc(64, count * sizeof *all), "threads");
     pthread_barrier_t barrier;
+    _Atomic int stop;
     uint64_t total = scaled(THREAD_STEPS, scale);
+
+    atomic_init(&stop, 0);
 
     if (pthread_barrier_init(&barrier, NULL, count + 1u) != 0) {
         fprintf(stderr, "workloads: pthread_barrier_init failed\n");
@@ -751,6 +805,7 @@ static struct result run_threads(unsigned count, unsigned scale)
         all[i].steps = total / count + (i < total % count ? 1u : 0u);
         all[i].all = all;
         all[i].barrier = &barrier;
+        all[i].stop = &stop;
     }
     for (unsigned i = 0; i < count; i++) {
         if (pthread_create(&all[i].thread, NULL, worker_main, &all[i]) != 0) {
@@ -758,6 +813,8 @@ static struct result run_threads(unsigned count, unsigned scale)
             exit(EXIT_FAILED);
         }
     }
+    /* The deadline is set before the threads pass the start barrier. */
+    deadline_ns = deadline_ms > 0 ? now_ns() + deadline_ms * UINT64_C(1000000) : 0;
     pthread_barrier_wait(&barrier);
     uint64_t start = now_ns();
     pthread_barrier_wait(&barrier);
@@ -765,9 +822,10 @@ static struct result run_threads(unsigned count, unsigned scale)
     for (unsigned i = 0; i < count; i++) {
         pthread_join(all[i].thread, NULL);
         res.checksum += all[i].checksum;
+        /* A step frees (or hands over, to be freed) one block and allocates one. */
+        res.ops += 2u * all[i].done;
+        res.partial |= all[i].done < all[i].steps;
     }
-    /* A step frees (or hands over, to be freed) one block and allocates one. */
-    res.ops = 2u * total;
     pthread_barrier_destroy(&barrier);
     free(all);
     return res;
@@ -793,8 +851,8 @@ static int preloaded(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: workloads small|strdup|realloc|large [--scale PCT]\n"
-                    "       workloads threads T [--scale PCT]\n");
+    fprintf(stderr, "usage: workloads small|strdup|realloc|large [--scale PCT] [--deadline-ms MS]\n"
+                    "       workloads threads T [--scale PCT] [--deadline-ms MS]\n");
     return EXIT_USAGE;
 }
 
@@ -827,8 +885,13 @@ int main(int argc, char **argv)
         arg = 3;
     }
     for (; arg < argc; arg++) {
+        unsigned ms;
         if (strcmp(argv[arg], "--scale") == 0 && arg + 1 < argc &&
             parse_unsigned(argv[arg + 1], 10000u, &scale) == 0) {
+            arg++;
+        } else if (strcmp(argv[arg], "--deadline-ms") == 0 && arg + 1 < argc &&
+                   parse_unsigned(argv[arg + 1], 3600000u, &ms) == 0) {
+            deadline_ms = ms;
             arg++;
         } else {
             return usage();
@@ -856,8 +919,9 @@ int main(int argc, char **argv)
     } else {
         return usage();
     }
-    printf("workload=%s threads=%u layer=%s tracking=%d preload=%d ops=%" PRIu64 " ns=%" PRIu64
-           " checksum=%" PRIx64 "\n",
-           name, threads, BENCH_LAYER, bench_tracking(), preload, res.ops, res.ns, res.checksum);
+    printf("workload=%s threads=%u layer=%s tracking=%d preload=%d partial=%d ops=%" PRIu64
+           " ns=%" PRIu64 " checksum=%" PRIx64 "\n",
+           name, threads, BENCH_LAYER, bench_tracking(), preload, res.partial, res.ops, res.ns,
+           res.checksum);
     return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
 }
