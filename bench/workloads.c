@@ -142,9 +142,10 @@ static int bench_tracking(void)
 #define FLOOR_FILL_NEW 0xbe
 #define FLOOR_FILL_FREED 0xdf
 #define FLOOR_BUDGET ((size_t)16 << 20)
-/* Entries: the budget in blocks of the workloads' smallest size, 8 B.
- * A static array: only the pages the ring reaches become resident. */
-#define FLOOR_SLOTS ((size_t)1 << 21)
+/* The ring's first capacity, in entries; it doubles when full, so it
+ * holds as many entries as the budget's blocks need and its memory
+ * (16 B an entry) is the least a FIFO of them can take. */
+#define FLOOR_FIRST_SLOTS 4096u
 #define FLOOR_REF_BYTES 4096u
 
 struct floor_entry {
@@ -152,9 +153,11 @@ struct floor_entry {
     size_t size;
 };
 
-/* The ring of held blocks: oldest at head, count entries, bytes held. */
+/* The ring of held blocks: slots entries, the oldest at head, count of
+ * them used, bytes held. */
 static struct {
-    struct floor_entry ring[FLOOR_SLOTS];
+    struct floor_entry *ring;
+    size_t slots;
     size_t head;
     size_t count;
     size_t bytes;
@@ -164,6 +167,29 @@ static struct {
 static void floor_init(void)
 {
     memset(floor_q.freed_ref, FLOOR_FILL_FREED, sizeof floor_q.freed_ref);
+    floor_q.slots = FLOOR_FIRST_SLOTS;
+    floor_q.ring = calloc(floor_q.slots, sizeof *floor_q.ring);
+    if (floor_q.ring == NULL) {
+        fprintf(stderr, "workloads: floor: out of memory\n");
+        exit(EXIT_FAILED);
+    }
+}
+
+/* A full ring doubles, its entries copied oldest first. */
+static void floor_grow(void)
+{
+    struct floor_entry *ring = calloc(floor_q.slots * 2u, sizeof *ring);
+    if (ring == NULL) {
+        fprintf(stderr, "workloads: floor: out of memory\n");
+        exit(EXIT_FAILED);
+    }
+    for (size_t i = 0; i < floor_q.count; i++) {
+        ring[i] = floor_q.ring[(floor_q.head + i) % floor_q.slots];
+    }
+    free(floor_q.ring);
+    floor_q.ring = ring;
+    floor_q.slots *= 2u;
+    floor_q.head = 0;
 }
 
 /* The poison check of a block leaving the ring, then glibc's free. */
@@ -182,7 +208,7 @@ static void floor_release(unsigned char *p, size_t size)
 static void floor_evict_oldest(void)
 {
     struct floor_entry *e = &floor_q.ring[floor_q.head];
-    floor_q.head = (floor_q.head + 1) % FLOOR_SLOTS;
+    floor_q.head = (floor_q.head + 1) % floor_q.slots;
     floor_q.count--;
     floor_q.bytes -= e->size;
     floor_release(e->ptr, e->size);
@@ -199,10 +225,13 @@ static void floor_free(void *ptr, size_t size)
         floor_release(p, size);
         return;
     }
-    while (floor_q.count > 0 && (floor_q.bytes + size > FLOOR_BUDGET || floor_q.count == FLOOR_SLOTS)) {
+    while (floor_q.count > 0 && floor_q.bytes + size > FLOOR_BUDGET) {
         floor_evict_oldest();
     }
-    floor_q.ring[(floor_q.head + floor_q.count) % FLOOR_SLOTS] = (struct floor_entry){p, size};
+    if (floor_q.count == floor_q.slots) {
+        floor_grow();
+    }
+    floor_q.ring[(floor_q.head + floor_q.count) % floor_q.slots] = (struct floor_entry){p, size};
     floor_q.count++;
     floor_q.bytes += size;
 }
