@@ -10,9 +10,10 @@
  * frame-pointer walk, as sanitizers do. Each public entry point passes
  * its own frame (__builtin_frame_address) and return address; the walk
  * follows the saved frame pointers from there, and stops at the first
- * one that is not inside the thread's stack, not aligned, or not above
- * the last, so code built without frame pointers ends the walk rather
- * than sending it astray: such a stack has its first frame (the return
+ * one that is not between the walking function's own frame and the top
+ * of the thread's stack (memory that is mapped), not aligned, or not
+ * above the last, so code built without frame pointers ends the walk
+ * rather than sending it astray: such a stack has its first frame (the return
  * address, always right) and maybe fewer than asked. The library itself
  * is built with frame pointers. Option stack_exact=1 captures with
  * glibc's backtrace() instead: DWARF unwinding, right through code
@@ -88,15 +89,22 @@ size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t 
         return 0;
     size_t n = 0;
     frames[n++] = (void *)site->pc;
-    uintptr_t lo = self->stack_lo, hi = self->stack_hi;
+    /* Frames lie between this function's frame and the stack's top, all of
+     * it mapped; below it (the main thread's stack bounds reach down to the
+     * rlimit, not yet mapped) a stray frame pointer would fault. */
+    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = self->stack_hi;
+    if (lo < self->stack_lo)
+        lo = self->stack_lo;
+    if (hi < lo + 16)
+        return n; /* bounds unknown */
     uintptr_t fp = (uintptr_t)site->frame;
-    if (fp < lo || fp + 16 > hi || (fp & 7) != 0)
+    if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
         return n;
     /* The entry point's frame: [0] the caller's saved frame pointer,
      * [1] the return address into the caller (the site's pc). */
     fp = ((const uintptr_t *)fp)[0];
     while (n < want) {
-        if (fp < lo || fp + 16 > hi || (fp & 7) != 0)
+        if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
             break;
         uintptr_t ret = ((const uintptr_t *)fp)[1];
         if (ret < 4096)

@@ -388,6 +388,8 @@ static const clean_case_t clean_cases[] = {
     { "guard=1", "exit-order", NULL, "[exiting]\n" },
     { "stack_depth=0", "threads", NULL, "[threads ok]\n" },
     { "quarantine_bytes=0:canary=0", "alignment", NULL, "[alignment ok]\n" },
+    /* The frame-pointer walk meets frame pointers that are not ones. */
+    { "stack_depth=16", "wild-frame-pointers", NULL, "[frames ok]\n" },
 };
 
 START_TEST(the_programs_contracts_hold)

@@ -115,6 +115,49 @@ static int nested_overflow(void)
     return 0;
 }
 
+/* malloc called with the frame pointer register holding `fake`, as code
+ * built without frame pointers may leave it (a counter, a pointer, any
+ * value): the stack walk must stop, not fault. x86-64 only. */
+#if defined(__x86_64__)
+__attribute__((noinline)) static void *malloc_with_frame_pointer(uintptr_t fake)
+{
+    void *p;
+    __asm__ volatile("mov %%rsp, %%rbx\n\t"
+                     "mov %%rbp, %%r12\n\t"
+                     "sub $128, %%rsp\n\t" /* past the red zone */
+                     "and $-16, %%rsp\n\t"
+                     "mov %[fake], %%rbp\n\t"
+                     "mov $100, %%edi\n\t"
+                     "call malloc@PLT\n\t"
+                     "mov %%r12, %%rbp\n\t"
+                     "mov %%rbx, %%rsp\n\t"
+                     : "=a"(p)
+                     : [fake] "r"(fake)
+                     : "rbx", "r12", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+                       "memory", "cc");
+    return p;
+}
+#endif
+
+static int wild_frame_pointers(void)
+{
+#if defined(__x86_64__)
+    char here;
+    static char global;
+    const uintptr_t fakes[] = {
+        UINTPTR_MAX - 15,                /* wraps when 16 is added */
+        (uintptr_t)&here - (64u << 20),  /* in the stack's reach, below what is mapped */
+        (uintptr_t)&here - 4096 * 3 + 1, /* unaligned */
+        (uintptr_t)&global,              /* not on the stack */
+        0,
+    };
+    for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++)
+        free(malloc_with_frame_pointer(fakes[i]));
+#endif
+    say("[frames ok]\n");
+    return 0;
+}
+
 static int double_free(void)
 {
     char *p = opaque(malloc(16));
@@ -567,6 +610,7 @@ int main(int argc, char **argv)
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
         { "free-after-exit-check", free_after_exit_check },
         { "fail-nth", fail_nth },               { "nested-overflow", nested_overflow },
+        { "wild-frame-pointers", wild_frame_pointers },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
     if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
