@@ -846,9 +846,12 @@ size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t
 /* One freed block held: its slot, and the bytes it counts for. */
 typedef struct ar_heap_qentry_s {
     void *owner;    /* its span, or for a guarded block its guard slot */
-    uint32_t index; /* slot index in the span; UINT32_MAX for a guarded block */
+    uint32_t index; /* slot index in the span, with AR_HEAP_QENTRY_SLOW when its
+                     * release must look at its record; UINT32_MAX: guarded */
     uint32_t bytes; /* what it counts for (its extent, capped) */
 } ar_heap_qentry_t;
+
+#define AR_HEAP_QENTRY_SLOW 0x80000000u
 
 /* Entries handed back by one quarantine operation, released by the caller. */
 #define AR_HEAP_QUARANTINE_OUT 256

@@ -136,7 +136,8 @@ static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout
     }
 }
 
-/* The common allocation, from the current span of its class. */
+/* The common allocation, from a span of its class; NULL when no memory
+ * could be had. */
 static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
                                               const ar_heap_layout_t *fresh,
                                               const ar_heap_site_t *site, const char *desc,
@@ -144,7 +145,10 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
 {
     (void)ar_heap_thread__enter();
     ar_heap_slot_t slot;
-    (void)ar_heap_span__obtain(self, fresh->extent, &slot); /* the span has a free slot */
+    if (AR_HEAP_UNLIKELY(!ar_heap_span__obtain(self, fresh->extent, &slot))) {
+        ar_heap_thread__leave(self);
+        return NULL; /* no memory: the general path says so */
+    }
     ar_heap_layout_t b = *fresh;
     b.base = slot.base;
     uintptr_t user = b.base + b.offset;
@@ -222,9 +226,9 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
         size_t offset = canary ? AR_HEAP_HEAD : 0;
         ar_heap_layout_t fresh = { 0, offset, size, ar_heap_canary__extent(offset, size, canary),
                                    canary };
-        ar_heap_span_t *span = self->classes[ar_heap_span__class(fresh.extent)].current;
-        if (AR_HEAP_LIKELY(span != NULL && span->free_top != 0))
-            return ar_heap_life__allocate_in(self, &fresh, site, desc, fill);
+        void *user = ar_heap_life__allocate_in(self, &fresh, site, desc, fill);
+        if (AR_HEAP_LIKELY(user != NULL))
+            return user;
     }
 
     /* The general path. */
@@ -286,22 +290,26 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
  * slot in circulation, unless its canaries were damaged. */
 static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t *e)
 {
+    if (AR_HEAP_LIKELY(e->index < AR_HEAP_QENTRY_SLOW)) {
+        /* The common case touches no record: the block stays QUARANTINED
+         * in its record until its slot is reused (every walk and report
+         * treats that as freed). */
+        ar_heap_span__release(self, e->owner, e->index);
+        return;
+    }
     ar_heap_rec_t *rec;
     ar_heap_span_t *span = NULL;
+    uint32_t index = e->index & ~AR_HEAP_QENTRY_SLOW;
     ar_heap_slot_t slot;
     if (e->index == UINT32_MAX) {
         rec = (ar_heap_rec_t *)e->owner; /* the record opens the guard slot */
     } else {
         span = e->owner;
-        rec = &span->recs[e->index];
+        rec = &span->recs[index];
         if (span->klass == AR_HEAP_CLASSES && (rec->flags & AR_HEAP_BLOCK_POISONED)) {
             /* A huge block's memory goes back to the system now: its
              * poison is checked first, it will not be there at reuse. */
-            slot.rec = rec;
-            slot.span = span;
-            slot.index = 0;
-            slot.base = span->start;
-            slot.capacity = span->stride;
+            ar_heap_span__slot(span, 0, &slot);
             ar_heap_layout_t b;
             ar_heap_life__layout(&slot, &b);
             ar_heap_damage_t damage[3];
@@ -324,25 +332,39 @@ static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t
         rec->flags |= AR_HEAP_BLOCK_FORGOTTEN;
     atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
     if (keep)
-        return; /* its neighbour's bookkeeping is sound; the slot is simply not reused */
+        return; /* the program still writes out of bounds through it: not reused */
     if (span == NULL)
         ar_heap_guard__release(e->owner);
     else
-        ar_heap_span__release(self, span, e->index);
+        ar_heap_span__release(self, span, index);
+}
+
+/* The quarantine entry of a freed block; SLOW when its release must look
+ * at its record (damaged, to be forgotten, huge, or guarded). */
+static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, size_t extent,
+                                                   int damaged)
+{
+    ar_heap_qentry_t entry;
+    if (slot->span == NULL) {
+        entry.owner = slot->rec; /* a guarded block's record opens its guard slot */
+        entry.index = UINT32_MAX;
+    } else {
+        entry.owner = slot->span;
+        entry.index = slot->index;
+        if (AR_HEAP_UNLIKELY(damaged || ar_heap_options.freed_history == 0 ||
+                             slot->span->klass == AR_HEAP_CLASSES))
+            entry.index |= AR_HEAP_QENTRY_SLOW;
+    }
+    entry.bytes = extent < UINT32_MAX ? (uint32_t)extent : UINT32_MAX;
+    return entry;
 }
 
 /* Release what the quarantine handed back, asking again while it has more. */
 static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *out)
 {
     for (;;) {
-        for (size_t i = 0; i < out->count; i++) {
-            /* Records of blocks freed long ago are cold: load ahead. */
-            if (i + 4 < out->count && out->entries[i + 4].index != UINT32_MAX) {
-                const ar_heap_span_t *ahead = out->entries[i + 4].owner;
-                __builtin_prefetch(&ahead->recs[out->entries[i + 4].index], 1, 3);
-            }
+        for (size_t i = 0; i < out->count; i++)
             ar_heap_life__release(self, &out->entries[i]);
-        }
         if (!out->more)
             return;
         ar_heap_quarantine__trim(self, ar_heap_options.quarantine_bytes, out);
@@ -424,7 +446,7 @@ static inline int ar_heap_life__free_in(ar_heap_thread_t *self, ar_heap_slot_t *
         memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
         rec->flags |= AR_HEAP_BLOCK_POISONED;
         atomic_store_explicit(&rec->state, AR_HEAP_STATE_QUARANTINED, memory_order_release);
-        ar_heap_qentry_t entry = { slot->span, slot->index, (uint32_t)b.extent };
+        ar_heap_qentry_t entry = ar_heap_life__entry(slot, b.extent, damaged > 0);
         if (AR_HEAP_UNLIKELY(!ar_heap_quarantine__append(self, &entry, budget)))
             ar_heap_life__quarantine(self, &entry, budget);
     } else {
@@ -481,16 +503,13 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
         }
         ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent);
         atomic_store_explicit(&rec->state, AR_HEAP_STATE_QUARANTINED, memory_order_release);
-        ar_heap_qentry_t entry = { guarded ? (void *)rec : (void *)slot->span,
-                                   guarded ? UINT32_MAX : slot->index,
-                                   b.extent < UINT32_MAX ? (uint32_t)b.extent : UINT32_MAX };
+        ar_heap_qentry_t entry = ar_heap_life__entry(slot, b.extent, damaged > 0);
         ar_heap_life__quarantine(self, &entry, budget);
     } else {
         /* Straight back; and whatever a lowered budget still holds. */
         rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
         ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent);
-        ar_heap_qentry_t entry = { guarded ? (void *)rec : (void *)slot->span,
-                                   guarded ? UINT32_MAX : slot->index, 0 };
+        ar_heap_qentry_t entry = ar_heap_life__entry(slot, 0, 1);
         ar_heap_life__release(self, &entry);
         if (ar_heap_quarantine__holds(self))
             ar_heap_life__drain(self);
