@@ -853,6 +853,11 @@ typedef struct ar_heap_qentry_s {
 
 #define AR_HEAP_QENTRY_SLOW 0x80000000u
 
+/* What a held block costs beside its bytes: its record and its entry.
+ * The quarantine counts it, so that quarantine_bytes bounds the memory
+ * the quarantine costs, bookkeeping included. */
+#define AR_HEAP_QUARANTINE_BOOKKEEPING (sizeof(ar_heap_rec_t) + sizeof(ar_heap_qentry_t))
+
 /* Entries handed back by one quarantine operation, released by the caller. */
 #define AR_HEAP_QUARANTINE_OUT 256
 typedef struct ar_heap_qout_s {

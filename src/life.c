@@ -355,7 +355,8 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
                              slot->span->klass == AR_HEAP_CLASSES))
             entry.index |= AR_HEAP_QENTRY_SLOW;
     }
-    entry.bytes = extent < UINT32_MAX ? (uint32_t)extent : UINT32_MAX;
+    size_t bytes = extent + AR_HEAP_QUARANTINE_BOOKKEEPING;
+    entry.bytes = bytes < UINT32_MAX ? (uint32_t)bytes : UINT32_MAX;
     return entry;
 }
 

@@ -1143,11 +1143,12 @@ enum { EVICTED_DAMAGED = 10 };
 
 static void body_eviction_overflow(void)
 {
-    /* Room for the ten 64-byte blocks (96 bytes each with canaries); the
-     * 4 KiB block freed last pushes all of them out at once. Their memory
-     * is then free but not reused: their poison waits for the next check
-     * or the reuse of their memory, whichever comes first. */
-    (void)ar_heap__set_options("on_error=continue:report_path=:quarantine_bytes=1024");
+    /* Room for the ten 64-byte blocks (144 bytes each with canaries and
+     * bookkeeping); the 4 KiB block freed last pushes all of them out at
+     * once. Their memory is then free but not reused: their poison waits
+     * for the next check or the reuse of their memory, whichever comes
+     * first. */
+    (void)ar_heap__set_options("on_error=continue:report_path=:quarantine_bytes=2048");
     make_bystander();
     for (int i = 0; i < EVICTED_DAMAGED; i++) {
         char *f = AR__HEAP__MALLOC(64, "written after free");

@@ -25,11 +25,13 @@
 
 #define ALIGNMENT ((size_t)_Alignof(max_align_t))
 
-/* Memory a block of `size` bytes takes with its canaries (src/block.c):
- * 16 bytes of head, then size + 16 rounded up to the alignment. */
+/* What a held block of `size` bytes counts for in the quarantine (see
+ * src/canary.c and src/quarantine.c): 16 bytes of head, then size + 16
+ * rounded up to the alignment, and its bookkeeping, a 32-byte record and
+ * a 16-byte entry. */
 static size_t block_total(size_t size)
 {
-    return 16 + (size + 16 + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    return 16 + (size + 16 + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT + 32 + 16;
 }
 
 /* A budget of 64 blocks of `size` bytes: the freed victim is held, and
