@@ -14,6 +14,10 @@ pub inline fn alloc(comptime T: type, n: usize, desc: [*c]const u8) ?[*]T {
     return @ptrCast(@alignCast(c.AR__HEAP__CALLOC(n, @sizeOf(T), desc)));
 }
 
+pub inline fn grow(comptime T: type, ptr: ?[*]T, n: usize, desc: [*c]const u8) ?[*]T {
+    return @ptrCast(@alignCast(c.AR__HEAP__REALLOC(@as(?*anyopaque, @ptrCast(ptr)), n * @sizeOf(T), desc)));
+}
+
 pub inline fn dupe(str: [*c]const u8, desc: [*c]const u8) ?[*:0]u8 {
     return @ptrCast(c.AR__HEAP__STRDUP(str, desc));
 }

@@ -16,11 +16,10 @@ export fn ar_list__create() ?*List {
 export fn ar_list__add(list: *List, item: [*c]const u8) c_int {
     if (list.count == list.capacity) {
         const capacity = if (list.capacity == 0) 4 else 2 * list.capacity;
-        const items = ar_allocator.alloc([*c]u8, capacity, "list items") orelse return 0;
-        if (list.items) |old| {
-            for (0..list.count) |i| items[i] = old[i];
-            ar_allocator.free(old);
-        }
+        const items = if (list.items) |old|
+            ar_allocator.grow([*c]u8, old, capacity, "list items") orelse return 0
+        else
+            ar_allocator.alloc([*c]u8, capacity, "list items") orelse return 0;
         list.items = items;
         list.capacity = capacity;
     }
