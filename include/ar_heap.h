@@ -234,7 +234,39 @@ size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep
 /* ar_heap__has_tracking: 1 when the library was built with the debug heap. */
 int ar_heap__has_tracking(void);
 
-#if AR_HEAP_TRACKING
+/*
+ * Includers that have no __FILE__ and __LINE__: Zig's translate-c
+ * (@cImport) refuses any macro that uses them, and keeps the first
+ * definition of a macro, so the tracked macros below could never be
+ * called from Zig. When __ZIG__ is defined (AgeRun's build passes
+ * -D__ZIG__ to zig) or the includer defines AR_HEAP_SITE_FILE before
+ * including this header, the tracked macros pass AR_HEAP_SITE_FILE and
+ * AR_HEAP_SITE_LINE as the site instead, "zig" and 0 unless defined.
+ * Zig code that wants each call's own file and line uses arheap's
+ * ar_allocator.zig (see ar_allocator.zig(3)), which calls the functions
+ * above directly. C includers that define neither macro get the
+ * __FILE__ and __LINE__ macros below, unchanged.
+ */
+#if AR_HEAP_TRACKING && (defined(__ZIG__) || defined(AR_HEAP_SITE_FILE))
+
+#ifndef AR_HEAP_SITE_FILE
+#define AR_HEAP_SITE_FILE "zig"
+#endif
+#ifndef AR_HEAP_SITE_LINE
+#define AR_HEAP_SITE_LINE 0
+#endif
+
+#define AR__HEAP__MALLOC(size, desc) \
+    ar_heap__malloc((size), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE, (desc))
+#define AR__HEAP__CALLOC(count, size, desc) \
+    ar_heap__calloc((count), (size), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE, (desc))
+#define AR__HEAP__REALLOC(ptr, size, desc) \
+    ar_heap__realloc((ptr), (size), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE, (desc))
+#define AR__HEAP__STRDUP(str, desc) \
+    ar_heap__strdup((str), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE, (desc))
+#define AR__HEAP__FREE(ptr) ar_heap__free_at((ptr), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE)
+
+#elif AR_HEAP_TRACKING
 
 #define AR__HEAP__MALLOC(size, desc) ar_heap__malloc((size), __FILE__, __LINE__, (desc))
 #define AR__HEAP__CALLOC(count, size, desc) \

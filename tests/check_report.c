@@ -147,6 +147,56 @@ START_TEST(intentional_leaks_are_listed_apart_and_not_counted)
 }
 END_TEST
 
+/* AgeRun's build scripts read "Actual memory leaks: N (B bytes)", or else
+ * "No memory leaks detected", from each report; a report with neither is
+ * taken for a leaking one. */
+START_TEST(a_clean_report_has_the_lines_agerun_reads)
+{
+    use_report_file();
+    void *p = AR__HEAP__MALLOC(10, "freed");
+    AR__HEAP__FREE(p);
+    ar_heap__memory_report();
+    read_report();
+    ASSERT_REPORT_HAS("\nActual memory leaks: 0 (0 bytes)\n");
+    ASSERT_REPORT_HAS("\nIntentional test leaks: 0 (0 bytes)\n");
+    ASSERT_REPORT_HAS("\nNo memory leaks detected.\n");
+}
+END_TEST
+
+START_TEST(a_leaking_report_counts_actual_leaks_for_agerun)
+{
+    use_report_file();
+    void *a = AR__HEAP__MALLOC(77, "agent name");
+    void *b = AR__HEAP__MALLOC(1, "flag");
+    void *meant = AR__HEAP__MALLOC(40, "INTENTIONAL_LEAK_FOR_TESTING fixture");
+    ar_heap__memory_report();
+    read_report();
+    ASSERT_REPORT_HAS("\nActual memory leaks: 2 (78 bytes)\n");
+    ASSERT_REPORT_HAS("\nIntentional test leaks: 1 (40 bytes)\n");
+    ck_assert_msg(strstr(report, "No memory leaks detected") == NULL, "%s", report);
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+    AR__HEAP__FREE(meant);
+}
+END_TEST
+
+/* A run whose only live blocks are intentional: AgeRun's scripts must read
+ * 0 actual leaks, as from AgeRun's own heap. */
+START_TEST(intentional_leaks_alone_are_zero_actual_leaks_for_agerun)
+{
+    use_report_file();
+    void *meant = AR__HEAP__MALLOC(40, "INTENTIONAL_LEAK_FOR_TESTING fixture");
+    void *allowed = AR__HEAP__MALLOC(8, "kept on purpose");
+    ck_assert_int_eq(ar_heap__allow_leak(allowed), 1);
+    ar_heap__memory_report();
+    read_report();
+    ASSERT_REPORT_HAS("\nActual memory leaks: 0 (0 bytes)\n");
+    ASSERT_REPORT_HAS("\nIntentional test leaks: 2 (48 bytes)\n");
+    AR__HEAP__FREE(meant);
+    AR__HEAP__FREE(allowed);
+}
+END_TEST
+
 static void body_summary(void)
 {
     ar_test__note("leak", __LINE__ + 1);
@@ -352,6 +402,9 @@ static Suite *report_suite(void)
     tcase_add_test(tc, leak_sites_are_grouped_with_counts_and_bytes_largest_first);
     tcase_add_test(tc, leaked_blocks_are_listed_in_allocation_order);
     tcase_add_test(tc, intentional_leaks_are_listed_apart_and_not_counted);
+    tcase_add_test(tc, a_clean_report_has_the_lines_agerun_reads);
+    tcase_add_test(tc, a_leaking_report_counts_actual_leaks_for_agerun);
+    tcase_add_test(tc, intentional_leaks_alone_are_zero_actual_leaks_for_agerun);
     tcase_add_test(tc, stderr_summary_names_the_leak_site_and_the_report_file);
     tcase_add_test(tc, a_clean_run_prints_nothing_on_stderr);
     tcase_add_test(tc, leak_exitcode_makes_a_leaking_process_fail_and_writes_the_report);

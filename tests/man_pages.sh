@@ -19,6 +19,9 @@
 # man(1) is installed, `man -w NAME` must also find each page in a copy of
 # doc/ laid out as an installed man3 directory, and `man NAME` must render.
 #
+# A Zig module, include/NAME.zig, has its page doc/NAME.3, installed, whose
+# SYNOPSIS shows each of its pub declarations (one case per module).
+#
 # Environment (set by make check): top_srcdir. Prints one line per failure
 # and a last line "N of M man page checks passed" (one case per public
 # name, three for the set of pages); exits 0 when everything holds, else 1.
@@ -161,6 +164,26 @@ for page in "$doc"/*.3; do
     done
 done | grep . && failures=$((failures + 1))
 case_done "$before"
+
+# Zig modules: each include/NAME.zig has its page doc/NAME.3, installed,
+# whose SYNOPSIS shows every pub declaration of the module.
+for module in "$top_srcdir"/include/*.zig; do
+    [ -f "$module" ] || continue
+    before=$failures
+    base=$(basename "$module")
+    page=$doc/$base.3
+    if [ ! -f "$page" ]; then
+        fail "$base: no doc/$base.3"
+    else
+        is_installed "$base.3" || fail "$base: doc/$base.3 is not in dist_man_MANS"
+        synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH DESCRIPTION/p' "$page")
+        for n in $(sed -n 's/^pub \(inline \)*\(fn\|const\|var\) \([A-Za-z_][A-Za-z0-9_]*\).*/\3/p' "$module"); do
+            echo "$synopsis" | grep -qE "(fn|const|var) $n\b" ||
+                fail "$base: pub $n is not in the SYNOPSIS of doc/$base.3"
+        done
+    fi
+    case_done "$before"
+done
 
 echo "$passed of $cases man page checks passed"
 [ "$passed" -eq "$cases" ] && [ "$failures" -eq 0 ]
