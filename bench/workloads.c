@@ -35,11 +35,12 @@
  *   - -DBENCH_FLOOR: the memory-pass floor. glibc, plus exactly the three
  *     memory passes of arheap's debug defaults and nothing else: the bytes
  *     of a new block from MALLOC and the bytes REALLOC adds are set to
- *     0xbe (CALLOC's stay zero, STRDUP's are the copy); a freed block is
- *     set to 0xdf and held in a FIFO ring under a byte budget of 16 MiB,
- *     arheap's default quarantine_bytes (each block counts its size);
- *     a block leaving the ring is checked to still hold 0xdf (memcmp
- *     against a page of 0xdf) and then given to glibc's free. REALLOC
+ *     0xbe (CALLOC's stay zero; STRDUP is glibc's strdup, its bytes the
+ *     copy, as arheap's are); a freed block is set to 0xdf and held in a
+ *     FIFO ring under a byte budget of 16 MiB, arheap's default
+ *     quarantine_bytes (each block counts its size); a block leaving the
+ *     ring is checked to still hold 0xdf (memcmp against a page of 0xdf)
+ *     and then given to glibc's free. REALLOC
  *     moves: a new block, the old bytes copied, the growth filled, the old
  *     block freed as above. That copy is not a pass of its own but what
  *     any quarantine asks of realloc: the old block must stay held (and
@@ -135,7 +136,7 @@ static int bench_tracking(void)
 #define BENCH_MALLOC(n) floor_malloc(n)
 #define BENCH_CALLOC(c, n) calloc((c), (n))
 #define BENCH_REALLOC(p, old, n) floor_realloc((p), (old), (n))
-#define BENCH_STRDUP(s, len) floor_strdup((s), (len))
+#define BENCH_STRDUP(s, len) ((void)(len), strdup(s)) /* no fill: the bytes are the copy */
 #define BENCH_FREE(p, n) floor_free((p), (n))
 
 /* arheap's byte values and default quarantine budget (doc/arheap.md). */
@@ -259,15 +260,6 @@ static void *floor_realloc(void *ptr, size_t old, size_t size)
     }
     floor_free(ptr, old);
     return fresh;
-}
-
-static char *floor_strdup(const char *s, size_t len)
-{
-    char *p = malloc(len + 1);
-    if (p != NULL) {
-        memcpy(p, s, len + 1);
-    }
-    return p;
 }
 
 static int bench_tracking(void)
