@@ -381,7 +381,7 @@ static const clean_case_t clean_cases[] = {
     { "", "threads", NULL, "[threads ok]\n" },
     { "guard=1", "threads", NULL, "[threads ok]\n" },
     { "", "fork", NULL, "[fork ok]\n" },
-    { "guard=1", "fork", NULL, "[fork ok]\n" },
+    { "guard=1", "fork", "5", "[fork ok]\n" },
     { "", "dlsym", NULL, "[dlsym ok]\n" },
     { "guard=1", "dlsym", NULL, "[dlsym ok]\n" },
     { "", "exit-order", NULL, "[exiting]\n" },

@@ -375,13 +375,18 @@ static void *busy(void *arg)
     return NULL;
 }
 
+/* Forks made by the fork scenario: 20, or the scenario's argument (guard
+ * mode makes every busy allocation two system calls, and a fork copies
+ * their work: fewer forks there keep the case within its time). */
+static int fork_rounds = 20;
+
 static int fork_while_allocating(void)
 {
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&t[i], NULL, busy, NULL);
     int ok = 1;
-    for (int round = 0; round < 20; round++) {
+    for (int round = 0; round < fork_rounds; round++) {
         pid_t pid = fork();
         if (pid == 0) {
             /* The child: one thread, a consistent heap. */
@@ -613,6 +618,8 @@ int main(int argc, char **argv)
         { "wild-frame-pointers", wild_frame_pointers },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
+    if (argc > 2 && strcmp(argv[1], "fork") == 0 && atoi(argv[2]) > 0)
+        fork_rounds = atoi(argv[2]);
     if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
         return library_destructor(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "stress") == 0)
