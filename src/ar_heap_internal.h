@@ -294,13 +294,19 @@ typedef struct ar_heap_thread_s {
         struct ar_heap_span_s *spans;
     } classes[AR_HEAP_CLASSES];
 
-    /* Recent depot lookups: the context's 64-bit key (its pointers mixed),
-     * the id found, and whether its description lies in read-only memory
-     * (then the key alone identifies it; else its text is compared). */
+    /* Recent depot lookups: the context's pointers (site, description) and
+     * a hash of its frames beyond the first, the id found, and whether the
+     * description lies in read-only memory (then the pointers identify
+     * it; else its text is compared). */
     struct {
-        uint64_t key;
+        const char *file;
+        const void *pc;
+        const char *desc;
+        uint64_t frames;
+        int line;
+        uint16_t depth;
+        uint16_t fixed;
         uint32_t id;
-        uint32_t fixed;
     } depot_cache[AR_HEAP_DEPOT_CACHE];
 } ar_heap_thread_t;
 
@@ -613,7 +619,7 @@ static inline const char *ar_heap_depot__desc(const ar_heap_ctx_t *ctx)
     return (const char *)(ctx->frames + ctx->depth);
 }
 
-uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
+uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned cache_slot,
                                     const ar_heap_site_t *site, const char *desc,
                                     void *const *frames, size_t depth);
 
@@ -623,17 +629,22 @@ static inline uint64_t ar_heap_depot__mix(uint64_t h, uint64_t v)
     return h ^ (h >> 29);
 }
 
-/* The thread cache's key of a context: a 64-bit mix of its pointers (site,
- * description, frames), not of the description's text. */
-static inline uint64_t ar_heap_depot__key(const ar_heap_site_t *site, const char *desc,
-                                          void *const *frames, size_t depth)
+/* A hash of a stack's frames beyond the first (the first is the site's pc). */
+static inline uint64_t ar_heap_depot__frames_hash(void *const *frames, size_t depth)
 {
-    uint64_t h = ar_heap_depot__mix((uintptr_t)site->file, (uint64_t)(uint32_t)site->line << 8 | depth);
-    h = ar_heap_depot__mix(h, (uintptr_t)site->pc);
-    h = ar_heap_depot__mix(h, (uintptr_t)desc);
+    uint64_t h = depth;
     for (size_t i = 1; i < depth; i++)
         h = ar_heap_depot__mix(h, (uintptr_t)frames[i]);
     return h;
+}
+
+/* Which entry of the thread's cache a context may be in. */
+static inline unsigned ar_heap_depot__cache_slot(const ar_heap_site_t *site, const char *desc,
+                                                 uint64_t frames)
+{
+    uintptr_t k = (uintptr_t)site->pc ^ ((uintptr_t)site->pc >> 9) ^ (uintptr_t)site->line ^
+                  ((uintptr_t)desc >> 3) ^ (uintptr_t)frames;
+    return (unsigned)(k & (AR_HEAP_DEPOT_CACHE - 1));
 }
 
 /* Whether an entry is this context: its fields, its frames, the text of
@@ -659,21 +670,24 @@ static inline int ar_heap_depot__is(const ar_heap_ctx_t *ctx, const ar_heap_site
 
 /* Store a context (site, description, stack) once; its id (0: none could
  * be stored). `desc` may be NULL. A repeated context is answered by the
- * thread's cache without touching shared memory: by its key alone when
- * its description is read-only (a string literal can not change), else
- * after comparing the description's text. */
+ * thread's cache without touching shared memory: by its pointers when its
+ * description is read-only (a string literal can not change), else after
+ * comparing the description's text. */
 __attribute__((always_inline)) static inline uint32_t
 ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const char *desc,
                       void *const *frames, size_t depth)
 {
-    uint64_t key = ar_heap_depot__key(site, desc, frames, depth);
-    unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
+    uint64_t fh = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
+    unsigned c = ar_heap_depot__cache_slot(site, desc, fh);
     uint32_t id = self->depot_cache[c].id;
-    if (AR_HEAP_LIKELY(self->depot_cache[c].key == key && id != 0) &&
+    if (AR_HEAP_LIKELY(id != 0 && self->depot_cache[c].pc == site->pc &&
+                       self->depot_cache[c].file == site->file &&
+                       self->depot_cache[c].line == site->line &&
+                       self->depot_cache[c].desc == desc && self->depot_cache[c].frames == fh) &&
         (AR_HEAP_LIKELY(self->depot_cache[c].fixed) ||
          ar_heap_depot__is(ar_heap_depot__get(id), site, desc, frames, depth)))
         return id;
-    return ar_heap_depot__intern_slow(self, key, site, desc, frames, depth);
+    return ar_heap_depot__intern_slow(self, c, site, desc, frames, depth);
 }
 
 /* Reserve the depot (once); `small` under Valgrind. */

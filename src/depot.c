@@ -16,11 +16,13 @@
  * swap on the chain's head); two threads inserting the same context at
  * once may both store it, which costs a few bytes, not correctness.
  * Each thread first asks its own small cache (ar_heap_thread_t), which
- * answers a repeated context without touching shared memory. The cache is
- * keyed by a 64-bit mix of the context's pointers; when the description
- * lies in read-only memory (a string literal, the common case) a key that
- * matches is taken as the context without comparing its text, a chance of
- * about 2^-64 per pair of contexts that two differ and mix alike.
+ * answers a repeated context without touching shared memory. A cache
+ * entry keeps the context's pointers (file, pc, line, description) and a
+ * 64-bit hash of its frames beyond the first; when the description lies
+ * in read-only memory (a string literal, the common case) equal pointers
+ * are the same context, else the description's text is compared too. (Two
+ * stacks whose frames differ but hash alike, a chance of about 2^-64 per
+ * pair, would share an entry.)
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -122,7 +124,7 @@ static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, 
     return id;
 }
 
-uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
+uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
                                     const ar_heap_site_t *site, const char *desc,
                                     void *const *frames, size_t depth)
 {
@@ -141,10 +143,14 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, uint64_t key,
     if (id == 0)
         id = ar_heap_depot__store(hash, site, desc, len, frames, depth);
     if (id != 0) {
-        unsigned c = (unsigned)(key & (AR_HEAP_DEPOT_CACHE - 1));
-        self->depot_cache[c].key = key;
-        self->depot_cache[c].id = id;
+        self->depot_cache[c].file = site->file;
+        self->depot_cache[c].pc = site->pc;
+        self->depot_cache[c].desc = desc;
+        self->depot_cache[c].line = site->line;
+        self->depot_cache[c].depth = (uint16_t)depth;
+        self->depot_cache[c].frames = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
         self->depot_cache[c].fixed = desc == NULL || ar_heap_os__is_readonly(desc);
+        self->depot_cache[c].id = id;
     }
     return id;
 }

@@ -279,9 +279,40 @@ static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
 }
 
 /* The current span of a class has no slot: find one that has. */
+/* A released slot of `span` (its free stack, then what other threads
+ * released), or UINT32_MAX: never a slot that was not used before. */
+static uint32_t ar_heap_span__pop_released(ar_heap_span_t *span)
+{
+    if (span->free_top == 0)
+        ar_heap_span__collect(span);
+    return span->free_top > 0 ? span->free_stack[--span->free_top] : UINT32_MAX;
+}
+
+/* Classes from this one up are large (64 KiB slots and more): memory a
+ * program touches in full. A large class out of released slots borrows
+ * one from the next larger classes before it touches fresh memory, so
+ * that a program churning blocks of many large sizes keeps about as much
+ * resident as it uses (as a coalescing allocator would), not a slot per
+ * size it ever had. At most an eighth of a doubling per class up: eight
+ * classes is at most twice the size. */
+#define AR_HEAP_SPAN_LARGE_CLASS (64u + 6u * 8u - 1u) /* 64 KiB */
+#define AR_HEAP_SPAN_BORROW 8u
+
+/* The current span of a class has no slot: find one that has. */
 static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
+    if (klass >= AR_HEAP_SPAN_LARGE_CLASS) {
+        for (unsigned c = klass; c <= klass + AR_HEAP_SPAN_BORROW && c < AR_HEAP_CLASSES; c++)
+            for (ar_heap_span_t *span = self->classes[c].spans; span != NULL;
+                 span = span->next_in_class) {
+                uint32_t index = ar_heap_span__pop_released(span);
+                if (index != UINT32_MAX) {
+                    *where = span;
+                    return index;
+                }
+            }
+    }
     for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
          span = span->next_in_class) {
         uint32_t index = ar_heap_span__pop(span);
