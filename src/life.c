@@ -277,7 +277,7 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     if (ar_heap_valgrind__running() && slot.span != NULL)
         slot.span->valgrind_users[slot.index] = (void *)user;
     ar_heap_valgrind__close((void *)slot.base, slot.capacity);
-    ar_heap_valgrind__allocated((void *)fresh.base, fresh.extent, user, size);
+    ar_heap_valgrind__allocated((void *)fresh.base, fresh.extent, user, size, fresh.canary);
     if (fill == AR_HEAP_FILL_ZERO)
         ar_heap_valgrind__defined((void *)user, size);
     ar_heap_thread__leave(self);
@@ -502,14 +502,14 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
             memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
             rec->flags |= AR_HEAP_BLOCK_POISONED;
         }
-        ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent);
+        ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent, b.canary);
         atomic_store_explicit(&rec->state, AR_HEAP_STATE_QUARANTINED, memory_order_release);
         ar_heap_qentry_t entry = ar_heap_life__entry(slot, b.extent, damaged > 0);
         ar_heap_life__quarantine(self, &entry, budget);
     } else {
         /* Straight back; and whatever a lowered budget still holds. */
         rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
-        ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent);
+        ar_heap_valgrind__freed(b.base + b.offset, (void *)b.base, b.extent, b.canary);
         ar_heap_qentry_t entry = ar_heap_life__entry(slot, 0, 1);
         ar_heap_life__release(self, &entry);
         if (ar_heap_quarantine__holds(self))

@@ -23,8 +23,9 @@
  *     (defined) and close() (no-access again): its own reads are never
  *     errors, and the program's still are.
  *
- * A memory pool (VALGRIND_CREATE_MEMPOOL, MEMPOOL_ALLOC/FREE) with a
- * redzone of AR_HEAP_VALGRIND_REDZONE (16 bytes, the head zone): an
+ * Memory pools (VALGRIND_CREATE_MEMPOOL, MEMPOOL_ALLOC/FREE); blocks with
+ * canaries in one with a redzone of AR_HEAP_VALGRIND_REDZONE (16 bytes,
+ * the head zone), blocks without in one with none: an
  * overflow of a 13-byte block reads "0 bytes after a block of size 13
  * client-defined", with the stack of the MEMPOOL_ALLOC request, which runs
  * inside the user's AR__HEAP__MALLOC and so names its file and line
@@ -50,9 +51,15 @@
 /* Bytes before and after a pool chunk that Memcheck describes against it. */
 #define AR_HEAP_VALGRIND_REDZONE 16
 
-/* The pool's handle: any address unique to arheap (Memcheck only uses it
- * as a key and never reads it). */
+/* The pools' handles: addresses unique to arheap (Memcheck only uses them
+ * as keys and never reads them). Blocks with canaries go to a pool whose
+ * chunks have a 16-byte redzone, where the head canary lies; blocks
+ * without canaries (canary=0) sit next to each other, so their pool has
+ * none: a redzone there would mark the neighbour's last bytes no-access. */
 #define AR_HEAP_VALGRIND_POOL ((const void *)&ar_heap_options)
+#define AR_HEAP_VALGRIND_POOL_BARE ((const void *)&ar_heap_valgrind_on)
+#define AR_HEAP_VALGRIND_POOL_OF(canary) \
+    ((canary) ? AR_HEAP_VALGRIND_POOL : AR_HEAP_VALGRIND_POOL_BARE)
 
 /* 1 when running under Valgrind: read once at initialisation, so that
  * outside Valgrind each hook is one predictable branch, not a client
@@ -70,6 +77,8 @@ static inline void ar_heap_valgrind__init(void)
     ar_heap_valgrind_on = RUNNING_ON_VALGRIND != 0;
     if (ar_heap_valgrind_on && !VALGRIND_MEMPOOL_EXISTS(AR_HEAP_VALGRIND_POOL))
         VALGRIND_CREATE_MEMPOOL(AR_HEAP_VALGRIND_POOL, AR_HEAP_VALGRIND_REDZONE, 0);
+    if (ar_heap_valgrind_on && !VALGRIND_MEMPOOL_EXISTS(AR_HEAP_VALGRIND_POOL_BARE))
+        VALGRIND_CREATE_MEMPOOL(AR_HEAP_VALGRIND_POOL_BARE, 0, 0);
 }
 
 /* 1 under Valgrind: the heap then reserves less address space (Memcheck
@@ -83,20 +92,21 @@ static inline int ar_heap_valgrind__running(void)
  * bytes undefined. Called from the allocating entry point, so that
  * Memcheck's stack starts at the user's call. */
 static inline void ar_heap_valgrind__allocated(const void *base, size_t total, uintptr_t user,
-                                               size_t size)
+                                               size_t size, int canary)
 {
     if (!ar_heap_valgrind_on)
         return;
     (void)VALGRIND_MAKE_MEM_NOACCESS(base, total);
-    VALGRIND_MEMPOOL_ALLOC(AR_HEAP_VALGRIND_POOL, (void *)user, size);
+    VALGRIND_MEMPOOL_ALLOC(AR_HEAP_VALGRIND_POOL_OF(canary), (void *)user, size);
 }
 
 /* A block is freed (its poison already written): all of it no-access. */
-static inline void ar_heap_valgrind__freed(uintptr_t user, const void *base, size_t total)
+static inline void ar_heap_valgrind__freed(uintptr_t user, const void *base, size_t total,
+                                           int canary)
 {
     if (!ar_heap_valgrind_on)
         return;
-    VALGRIND_MEMPOOL_FREE(AR_HEAP_VALGRIND_POOL, (void *)user);
+    VALGRIND_MEMPOOL_FREE(AR_HEAP_VALGRIND_POOL_OF(canary), (void *)user);
     (void)VALGRIND_MAKE_MEM_NOACCESS(base, total);
 }
 
@@ -133,18 +143,21 @@ static inline void ar_heap_valgrind__defined(const void *from, size_t len)
 static inline void ar_heap_valgrind__init(void) {}
 static inline int ar_heap_valgrind__running(void) { return 0; }
 static inline void ar_heap_valgrind__allocated(const void *base, size_t total, uintptr_t user,
-                                               size_t size)
+                                               size_t size, int canary)
 {
     (void)base;
     (void)total;
     (void)user;
     (void)size;
+    (void)canary;
 }
-static inline void ar_heap_valgrind__freed(uintptr_t user, const void *base, size_t total)
+static inline void ar_heap_valgrind__freed(uintptr_t user, const void *base, size_t total,
+                                           int canary)
 {
     (void)user;
     (void)base;
     (void)total;
+    (void)canary;
 }
 static inline void ar_heap_valgrind__open(const void *from, size_t len) { (void)from; (void)len; }
 static inline void ar_heap_valgrind__close(const void *from, size_t len) { (void)from; (void)len; }
