@@ -8,19 +8,24 @@
  * opcode byte, with the argument bytes it reads, is one operation on a
  * table of slots: MALLOC, CALLOC, REALLOC, STRDUP and FREE of tracked
  * blocks, and deliberate bugs: a write past the end or before the start
- * of a live block, a write to a block in the quarantine (its bytes or its
- * tail canary), a second free or a realloc of a quarantined block, a free
- * of an interior, stack, global or plain-malloc pointer, STRDUP(NULL).
+ * of a live block (of at most 1 KiB: see LIVE_DAMAGE_MAX), a write to a
+ * freed block (its poison, its tail or its
+ * head canary; held in the quarantine or already released from it), a
+ * second free or a realloc of a freed block, a free of an interior, stack,
+ * global or plain-malloc pointer, STRDUP(NULL).
  *
  * Beside the heap the fuzzer keeps a model: each block's size and the
  * bytes it must hold, which canary zones and poison are damaged (at which
- * offset) and not yet reported, and what is in the quarantine, oldest
- * first, with each block's backend size. After every operation the heap's
- * statistics must equal the model's (live blocks and bytes, quarantined
- * blocks and, without guard pages, quarantined bytes, allocations) and
- * errors_reported must have grown by exactly the reports the model
- * predicts. Any difference, or a block whose bytes changed, aborts the
- * fuzzer.
+ * offset) and not yet reported, the quarantine as src/quarantine.c keeps
+ * it in one thread (the thread's batch and the global FIFO, oldest first,
+ * each block counting its extent and 48 bytes of bookkeeping), and the
+ * freed blocks released from it whose slots no allocation has taken yet.
+ * After every operation the heap's statistics must equal the model's
+ * (live blocks and bytes, their peak, allocations and bytes allocated,
+ * quarantined blocks and, without guard pages, quarantined bytes, failures
+ * injected, no guarded block without guard pages) and errors_reported
+ * must have grown by exactly the reports the model predicts. Any
+ * difference, or a block whose bytes changed, aborts the fuzzer.
  *
  * Every report is also read back and compared, one by one, with what the
  * model predicts, so that a report of the wrong class or about the wrong
@@ -28,44 +33,62 @@
  * cancel out in the count. While an input runs, fd 2 is a memfd (the heap
  * writes its reports to fd 2 only; report_path is the leak report's file,
  * not the errors'); after each operation the harness reads what is new.
- * With report_json=1 (first byte's bit 0x2) each JSON line gives the
- * class ("error"), the address, the block named ("block"."address"), the
- * operation (free, realloc, call) or what found the damage ("found_by":
- * free, realloc, check, quarantine eviction) and, for damage, the offset
- * of the first damaged byte; all must be the model's. With text reports
- * the header line's class and address are compared. The reports of one
- * free or realloc come in a known order (its own block's, then those of
- * the blocks it evicts, each block's poison, tail canary, head canary);
- * ar_heap__check_all's in any order. Classes: heap-buffer-overflow (a
- * tail canary, of a live or a freed block), heap-buffer-underflow (a head
- * canary), write-after-free (the poison), double-free (a quarantined
- * block, freed or reallocated again), invalid-free (interior, stack,
- * global, plain-malloc pointer; naming the live block an interior pointer
- * lies in), invalid-argument (STRDUP(NULL)). A heap pointer that equals
- * the address of a block freed long before (the freed history outlives
- * the quarantine, and libc hands the memory out again) may be named a
- * double-free of that address instead of an invalid free: both pass.
- * Lines that are no error report (leak listings, the sweep's lines) are
- * dropped where the model expects no report. In text mode a fuzzed
- * description gets no newline, which could forge a header line.
+ * Each report gives, and the model must agree on: the class, the address,
+ * the block named (its address and allocation number, and whether it is
+ * shown as freed), the operation (free, realloc, call) or what found the
+ * damage (free, realloc, reuse, check), for damage the offset of the
+ * first damaged byte, and in JSON (first byte's bit 0x2) whether the site
+ * is this file's call or null (ar_heap__check_all). Text reports are read
+ * line by line for the same fields. The reports of one operation come in
+ * a known order (a reuse's, then a free's; each block's tail canary, head
+ * canary, poison); ar_heap__check_all's in any order. Classes:
+ * heap-buffer-overflow (a tail canary), heap-buffer-underflow (a head
+ * canary), write-after-free (the poison), double-free (a freed block whose
+ * record is kept, freed or reallocated again), invalid-free (interior,
+ * stack, global, plain-malloc pointer, naming the live block an interior
+ * pointer lies in; or a freed block's address once freed_history=0 forgot
+ * it), invalid-argument (STRDUP(NULL)). Lines that are no error report
+ * (leak listings, the sweep's lines) are dropped where the model expects
+ * no report; a line saying that more damaged blocks were found than shown
+ * may never come (at most 16 damaged blocks are pending, 48 findings, and
+ * ar_heap__check_all shows 64). In text mode a fuzzed description gets no
+ * newline, which could forge a report's line.
  *
- * When damage is reported, as the model knows it: at the damaged block's
- * free or realloc (live blocks), at ar_heap__check_all (every block), and
- * at eviction from the quarantine. The quarantine's budget is 64 MiB,
- * far above what one input can free, until an extended operation (below)
- * sets it to 0 or a few blocks' worth: then each free pushes the freed
- * block and evicts the oldest while more than the budget is held (the
- * newest stays; with a budget of 0 the freed block goes straight back and
- * everything held leaves), and the evicted blocks' damage must be reported
- * right there, found by "quarantine eviction"; one free shows at most 4
- * findings and, when it found more, says how many in a line of its own,
- * and the rest are lost with the blocks. The model sizes a block as
- * src/block.c lays it out with canaries; with guard pages the budget stays
- * 64 MiB. At the input's end everything is checked and freed and the
+ * When damage is reported, as the model knows it: a live block's canaries
+ * at its free or realloc (its slot is then never reused: no allocation may
+ * return its address again); any block's at ar_heap__check_all (live ones,
+ * and freed ones, held or released), which repairs what it reports (the
+ * harness then checks that every freed block holds its poison again); and
+ * a freed block's when its slot is reused. Which released slot an
+ * allocation takes is not predicted, but with canaries every block of the
+ * default alignment starts 16 bytes into its slot, so an allocation that
+ * returns the address of a released block took that block's slot: its
+ * pending damage, and only that, must be reported right there, found by
+ * "reuse" (tail, head, poison), naming the old block. An allocation may
+ * never return the address of a live or a held block. The quarantine's
+ * budget is 64 MiB, far above what one input can free, until an extended
+ * operation (below) sets it to 0, a few blocks' worth (up to 2480 bytes)
+ * or 2 to 64 KiB: then each free appends to the thread's batch and, when
+ * the batch reaches a sixteenth of the budget, passes it to the FIFO,
+ * which releases its oldest blocks while it holds more than the budget
+ * less a batch (keeping the newest), 256 at a time and then down to the
+ * budget; with a budget of 0 the freed block goes straight back and
+ * everything held leaves. Releasing reports nothing. A double free of a
+ * released block is still a double free while its slot is not reused,
+ * unless freed_history=0 forgot it (an extended operation sets it): a
+ * block whose release looks at its record (freed with freed_history=0, or
+ * damaged at its free) and released while freed_history=0, or freed with
+ * a budget of 0 and freed_history=0. The model sizes a block as
+ * src/canary.c lays it out with canaries: extent = 16 + round_up(size +
+ * 16, 16); with guard pages the budget stays 64 MiB and released blocks
+ * are not followed (a guarded block's slot may be reused at another
+ * address). At the input's end everything is checked and freed and the
  * quarantine is emptied by setting its budget to 0, so the next input
- * starts from an empty heap. Damaged blocks pending at once are capped at
- * 16 so that a check_all reports them all (it shows up to 64 findings, at
- * most 3 a block).
+ * starts from an empty quarantine and no damage anywhere; then the slots
+ * the input released are taken back and freed unpoisoned (see recycle),
+ * so that later inputs' checks do not scan them again and again. Damaged
+ * blocks pending at once are capped at 16 so that a check_all reports
+ * them all.
  *
  * Extended operations (first byte's bit 0x80: opcodes are then taken
  * modulo 16, not 14, and 14 and 15 are these):
@@ -81,7 +104,7 @@
  *   text and nothing past the buffer.
  * - ar_heap__allow_leak: 1 for a live block, which then leaves every
  *   count until it is freed or reallocated (the new block is not allowed);
- *   0 and no report for NULL, a quarantined block, an interior, stack or
+ *   0 and no report for NULL, a freed block, an interior, stack or
  *   global pointer. A description holding INTENTIONAL_LEAK_FOR_TESTING in
  *   its first 63 bytes allows the block as well.
  * - fail_nth, fail_every, fail_random (set with ar_heap__set_options, which
@@ -97,10 +120,12 @@
  *   them (or, leaky, forgets one when an allocation fails): n + 1 runs, n
  *   failures injected, no report, and for the leaky body n - 1 failing
  *   runs, the first at allocation 2; the model's fail_* options come back
- *   after it. (Skipped while a small budget could evict a damaged block
- *   during the sweep: that report would count against its runs.)
- * - with the fail_* options all off, a new quarantine budget: 0, a few
- *   blocks' worth (up to 2976 bytes) or 64 MiB again, as described above.
+ *   after it. The body's blocks go through the model like any other.
+ *   (Skipped while a body's allocation could take the slot of a damaged
+ *   freed block: that report would count against its runs.)
+ * - with the fail_* options all off, a new quarantine budget (0, a few
+ *   blocks' worth, 2 to 64 KiB, or 64 MiB again, as described above) and
+ *   freed_history 0 (one time in 4) or 1.
  *
  * With guard pages the deliberate writes are left out: they would fault,
  * which is the guard pages' way to report them, and the fault handler
@@ -116,6 +141,7 @@
  * and AddressSanitizer's reports go to a copy of stderr taken at start-up.
  */
 #define _GNU_SOURCE /* memfd_create */
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -126,13 +152,11 @@
 #include <unistd.h>
 
 #include "ar_heap.h"
+/* For the quarantine's internal limits (entries per batch, entries taken
+ * per call), which the model follows but no document fixes. */
+#include "ar_heap_internal.h"
 
-/* LeakSanitizer (the fuzzer runs under AddressSanitizer) */
 #if defined(__has_include)
-#if __has_include(<sanitizer/lsan_interface.h>)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN_INTERFACE 1
-#endif
 #if __has_include(<sanitizer/common_interface_defs.h>)
 #include <sanitizer/common_interface_defs.h>
 #define HAVE_SANITIZER_REPORT_FD 1
@@ -140,12 +164,20 @@
 #endif
 
 #define SLOTS 16
+/* Freed blocks the model follows: held, and held plus released. */
 #define QUARANTINE_MAX 8192
+#define FREED_MAX 8192
 #define DAMAGED_MAX 16
+/* Live blocks damaged on purpose are at most this large: a block whose
+ * canaries are damaged at its free keeps its slot, poisoned, for good
+ * (src/life.c), and every later ar_heap__check_all scans it, in every
+ * later input: large ones would slow the fuzzer down as they pile up. */
+#define LIVE_DAMAGE_MAX 1024
 #define BIG_BUDGET ((size_t)64 << 20)
-/* Backend bytes a block can take beyond its size: canaries, or with
- * guard pages its page rounding and guard page. */
-#define BLOCK_OVERHEAD 48
+/* Backend bytes a block can take beyond its size: canaries and its
+ * quarantine bookkeeping, or with guard pages its page rounding and guard
+ * page. */
+#define BLOCK_OVERHEAD 80
 #define GUARD_OVERHEAD 8192
 /* What one input may have live and quarantined at once (upper bound). */
 #define HELD_MAX ((size_t)16 << 20)
@@ -165,41 +197,52 @@
 #define DAMAGE_TAIL 0x2u
 #define DAMAGE_POISON 0x4u
 
-/* The heap's block layout with canaries (src/block.c): a 16-byte head
- * zone, then the user bytes, then at least 16 bytes of tail, rounded up to
- * max_align_t's alignment. A held block counts `total` bytes against
- * quarantine_bytes. */
+/* The heap's block layout with canaries (doc/arheap.md, Block layout): a
+ * 16-byte head zone, the user bytes, then a tail zone to the next multiple
+ * of 16 past size + 16. In the quarantine a block counts for its extent
+ * and its bookkeeping (a 32-byte record and a 16-byte entry). */
 #define CANARY_HEAD 16
 #define CANARY_TAIL 16
-#define BLOCK_ALIGN ((size_t)_Alignof(max_align_t))
+#define BOOKKEEPING 48
+/* A thread passes its batch on at a sixteenth of the budget, at most 1 MiB
+ * (doc/arheap.md, Quarantine), or when the batch's chunk is full. */
+#define BATCH_MAX ((size_t)1 << 20)
+#define BATCH_ENTRIES AR_HEAP_QCHUNK_ENTRIES
+/* Entries one call takes out of the FIFO; then it is asked again, for the
+ * budget itself (src/life.c, release_all). */
+#define TAKE_MAX AR_HEAP_QUARANTINE_OUT
 
 /* Reports one operation may write and the harness compares. */
 #define REPORTS_MAX 128
-/* Findings one free or realloc reports (AR_HEAP_FINDINGS_MAX): its own
- * damage, then that of the blocks it evicts; more are counted, not shown. */
-#define FREE_FINDINGS_MAX 4
 #define CAPTURE_MAX ((size_t)1 << 20)
 
 typedef struct block_s {
     unsigned char *p;
     size_t size;
-    size_t total;    /* backend bytes (canary layout; unknown with guard pages) */
+    size_t extent;   /* bytes of its zones and user bytes (canary layout) */
     unsigned seed;   /* byte i holds pattern(seed, i) */
     unsigned damage; /* DAMAGE_* not yet reported */
     long long off_head, off_tail, off_poison; /* the damaged byte of each zone */
     ar_heap_mark_t seq; /* its allocation's number: the mark it is counted after */
     int allowed;     /* ar_heap__allow_leak said yes, or its description says so */
+    /* Once freed: */
+    int poisoned;    /* its bytes hold the poison (freed with a budget) */
+    int kept;        /* its canaries were damaged at its free: its slot is never reused */
+    int slow;        /* its release reads its record (kept, or freed_history=0 at its free) */
+    int forgotten;   /* freed_history=0 forgot it: a free of its address is invalid */
 } block_t;
 
 /* A report as the model expects it, or as the heap wrote it. */
 typedef struct report_s {
     char kind[32];     /* "heap-buffer-overflow", "double-free", ... */
     uintptr_t addr;    /* the address the report is about; 0: none */
-    uintptr_t block;   /* the block it names (JSON "block"), 0: none */
+    uintptr_t block;   /* the block it names, 0: none */
+    unsigned long long seq; /* that block's allocation number */
+    int freed;         /* the block is shown as freed (its free site) */
     char how[32];      /* operation (free, realloc, call) or found_by (damage) */
     long long offset;  /* first damaged byte, for damage */
     int has_offset;
-    int or_double_free; /* a double-free of addr is as good (see expect_bad_pointer) */
+    int has_site;      /* JSON: "site" is this file's call (not null) */
     int used;          /* matched, while comparing */
 } report_t;
 
@@ -210,16 +253,21 @@ static struct {
     off_t capture_at; /* captured bytes already read */
     report_t want[REPORTS_MAX]; /* expected from the current operation */
     size_t want_count;
-    size_t want_unshown; /* a free's findings in all, when more than it shows; else 0 */
-    int json;            /* report_json=1: reports are checked field by field */
+    int json;            /* report_json=1 */
     size_t budget;       /* quarantine_bytes in force */
-    size_t held_bytes;   /* sum of the held blocks' totals (not with guard pages) */
+    int history;         /* freed_history in force (0 or 1) */
+    /* The quarantine: held[held_head, held_end) oldest first; the oldest
+     * fifo_count are in the global FIFO, the others in the thread's batch. */
+    size_t held_head, held_end;
+    size_t fifo_count;
+    size_t fifo_bytes, batch_bytes; /* what they count for (not with guard pages) */
+    size_t released_count;          /* released[0, released_count): no order */
     block_t live[SLOTS];
     int used[SLOTS];
-    block_t held[QUARANTINE_MAX]; /* model of the quarantine, oldest first */
-    size_t held_count;
     size_t live_count;
     size_t live_bytes;
+    size_t peak_bytes;            /* highest live_bytes in this input */
+    size_t total_bytes;           /* bytes allocated in this input */
     size_t outstanding;           /* live and held backend bytes, upper bound */
     size_t damaged;               /* blocks with damage not yet reported */
     size_t expected_errors;
@@ -246,6 +294,11 @@ static struct {
     size_t at;
     size_t op; /* index of the operation, for diagnostics */
 } fz;
+
+/* The freed blocks, beside fz so that resetting fz for each input does
+ * not clear them (their counts say what is meaningful). */
+static block_t held[QUARANTINE_MAX];
+static block_t released[FREED_MAX];
 
 static char global_bytes[32];
 
@@ -283,10 +336,12 @@ static void print_reports(const char *title, const report_t *r, size_t n)
 {
     dprintf(fz.report_fd, "heap_ops_fuzzer: %s (%zu):\n", title, n);
     for (size_t i = 0; i < n; i++)
-        dprintf(fz.report_fd, "  %s at 0x%jx, block 0x%jx, %s%s, offset %lld%s\n", r[i].kind,
-                (uintmax_t)r[i].addr, (uintmax_t)r[i].block, r[i].how,
-                r[i].how[0] == '\0' ? "(none)" : "", r[i].has_offset ? r[i].offset : 0,
-                r[i].or_double_free ? " (or a double-free of that address)" : "");
+        dprintf(fz.report_fd,
+                "  %s at 0x%jx, block 0x%jx #%llu%s, %s%s, offset %lld%s%s\n", r[i].kind,
+                (uintmax_t)r[i].addr, (uintmax_t)r[i].block, r[i].seq,
+                r[i].freed ? " (freed)" : "", r[i].how, r[i].how[0] == '\0' ? "(none)" : "",
+                r[i].has_offset ? r[i].offset : 0, r[i].has_offset ? "" : " (none)",
+                r[i].has_site ? ", with its site" : ", no site");
 }
 
 static void fail(const char *what, size_t expected, size_t got_value)
@@ -347,7 +402,8 @@ static void copy_field(char *out, size_t size, const char *from, const char *sto
 }
 
 /* The JSON value after "key": in [line, end): a string's text (the values
- * read here hold no escapes), "" for null. Returns a pointer past it. */
+ * read here hold no escapes), "" for null, an object's or number's text up
+ * to the next ',' or '}'. Returns a pointer past it. */
 static const char *json_value(const char *line, const char *key, char *out, size_t size)
 {
     char needle[40];
@@ -376,8 +432,10 @@ static const char *json_value(const char *line, const char *key, char *out, size
 
 /* One line of report_json=1: {"tool":"arheap","error":...,"pid":...,
  * "address":...,"operation":...,"site":...,"found_by":...,"detail":...,
- * "block":{"address":...}|null[,"offset":...]} (src/report.c). The
- * description inside "block" is escaped, so no key can be forged there;
+ * "block":{"address":...,"size":...,"description":...,"allocation":...,
+ * "allocated_at":...,"freed_at":...}|null[,"offset":...]}
+ * (src/report.c). The description inside "block" is escaped, so no key
+ * can be forged there (a quote in it is always preceded by a backslash);
  * keys are looked for in that order, each after the one before. */
 static void parse_json(const char *line, report_t *r)
 {
@@ -387,6 +445,21 @@ static void parse_json(const char *line, report_t *r)
     r->addr = (uintptr_t)strtoull(text, NULL, 16);
     char operation[32];
     at = json_value(at, "operation", operation, sizeof operation);
+    /* The site: null, or this file's call (every call the fuzzer makes
+     * names __FILE__, which holds no character JSON escapes). */
+    const char *site = strstr(at, "\"site\":");
+    if (site == NULL)
+        fail("a JSON report without its site", 0, 0);
+    site += strlen("\"site\":");
+    r->has_site = 0;
+    if (strncmp(site, "{\"file\":\"", 9) == 0) {
+        size_t n = strlen(__FILE__);
+        if (strncmp(site + 9, __FILE__, n) != 0 || site[9 + n] != '"')
+            fail("a JSON report's site names another file", 0, 0);
+        r->has_site = 1;
+    } else if (strncmp(site, "null", 4) != 0) {
+        fail("a JSON report's site is neither null nor a site", 0, 0);
+    }
     char found_by[32];
     at = json_value(at, "found_by", found_by, sizeof found_by);
     snprintf(r->how, sizeof r->how, "%s", operation[0] != '\0' ? operation : found_by);
@@ -394,9 +467,16 @@ static void parse_json(const char *line, report_t *r)
     if (block == NULL)
         fail("a JSON report without its block", 0, 0);
     r->block = 0;
+    r->seq = 0;
+    r->freed = 0;
+    at = block;
     if (strncmp(block, "\"block\":{", 9) == 0) {
         at = json_value(block, "address", text, sizeof text);
         r->block = (uintptr_t)strtoull(text, NULL, 16);
+        at = json_value(at, "allocation", text, sizeof text);
+        r->seq = strtoull(text, NULL, 10);
+        at = json_value(at, "freed_at", text, sizeof text);
+        r->freed = text[0] != '\0';
     }
     const char *offset = strstr(at, "\"offset\":");
     r->has_offset = offset != NULL;
@@ -404,7 +484,8 @@ static void parse_json(const char *line, report_t *r)
 }
 
 /* The header of a text report: "arheap: ERROR: <kind>[ of | on block
- * 0x...] (pid N)". Only the kind and the address are compared. */
+ * 0x...] (pid N)": its kind and address. The lines after it, up to the
+ * SUMMARY line, give the rest (text_line). */
 static void parse_text(const char *line, report_t *r)
 {
     const char *kind = line + strlen("arheap: ERROR: ");
@@ -417,22 +498,91 @@ static void parse_text(const char *line, report_t *r)
     r->addr = hex != NULL && (pid == NULL || hex < pid) ? (uintptr_t)strtoull(hex, NULL, 16) : 0;
 }
 
-/* The line that says how many findings a free could not show. */
+/* The last place needle occurs in text, or NULL. */
+static const char *last_of(const char *text, const char *needle)
+{
+    const char *last = NULL;
+    for (const char *at = strstr(text, needle); at != NULL; at = strstr(at + 1, needle))
+        last = at;
+    return last;
+}
+
+/* What a text report's "found by" line names, as JSON's found_by would. */
+static const char *text_finder(const char *by)
+{
+    static const struct {
+        const char *prefix;
+        const char *name;
+    } finders[] = {
+        { "free at ", "free" },
+        { "realloc at ", "realloc" },
+        { "the check as the freed block's memory was reused, by an allocation at ", "reuse" },
+        { "the check as the freed block's memory went back to the system", "release" },
+        { "ar_heap__check_all()", "check" },
+        { "the check at exit", "exit" },
+    };
+    for (size_t i = 0; i < sizeof finders / sizeof finders[0]; i++)
+        if (strncmp(by, finders[i].prefix, strlen(finders[i].prefix)) == 0)
+            return finders[i].name;
+    return "(unknown finder)";
+}
+
+/* One line of a text report after its header (src/report.c): the damage
+ * line ("  N bytes ...; the first at offset X"), "  found by ...", the
+ * operation ("  free at ...", "  realloc at ...", "  call at ..."), the
+ * block ("  block: ... at 0x..."; the description, raw, comes before the
+ * address, so the last " at 0x" is it), its number ("  allocated at ...
+ * (allocation #N, thread T)") and "  freed at ...". Call stacks' lines
+ * begin with more spaces. */
+static void text_line(const char *line, report_t *r)
+{
+    if (strncmp(line, "  found by ", 11) == 0) {
+        snprintf(r->how, sizeof r->how, "%s", text_finder(line + 11));
+    } else if (strncmp(line, "  free at ", 10) == 0) {
+        snprintf(r->how, sizeof r->how, "free");
+    } else if (strncmp(line, "  realloc at ", 13) == 0) {
+        snprintf(r->how, sizeof r->how, "realloc");
+    } else if (strncmp(line, "  call at ", 10) == 0) {
+        snprintf(r->how, sizeof r->how, "call");
+    } else if (line[0] == ' ' && line[1] == ' ' && isdigit((unsigned char)line[2])) {
+        const char *first = strstr(line, "; the first at offset ");
+        if (first != NULL) {
+            r->has_offset = 1;
+            r->offset = strtoll(first + strlen("; the first at offset "), NULL, 10);
+        }
+    } else if (strncmp(line, "  block: ", 9) == 0) {
+        const char *at = last_of(line, " at 0x");
+        if (at == NULL)
+            fail("a text report's block line without its address", 0, 0);
+        r->block = (uintptr_t)strtoull(at + 4, NULL, 16);
+    } else if (strncmp(line, "  allocated at ", 15) == 0) {
+        const char *number = last_of(line, "(allocation #");
+        if (number == NULL)
+            fail("a text report's allocation line without its number", 0, 0);
+        r->seq = strtoull(number + strlen("(allocation #"), NULL, 10);
+    } else if (strncmp(line, "  freed at ", 11) == 0) {
+        r->freed = 1;
+    }
+}
+
+/* The line that says how many findings a check could not show. */
 static const char unshown_text[] = " more damaged blocks were found than one report holds (";
 
-/* Read the reports written since the last call into seen[]. */
-static void collect_reports(size_t *unshown_found)
+/* Read the reports written since the last call into seen[]; *unshown: a
+ * line said that more damaged blocks were found than shown. */
+static void collect_reports(int *unshown)
 {
     read_capture();
     seen_count = 0;
-    *unshown_found = 0;
+    *unshown = 0;
+    report_t *text_report = NULL; /* a text report whose lines are being read */
     for (char *line = capture_buf; *line != '\0';) {
         char *nl = strchr(line, '\n');
         if (nl != NULL)
             *nl = '\0';
         int json_line = strncmp(line, "{\"tool\":\"arheap\"", 16) == 0;
-        int text_line = strncmp(line, "arheap: ERROR: ", 15) == 0;
-        if (json_line || text_line) {
+        int header = strncmp(line, "arheap: ERROR: ", 15) == 0;
+        if (json_line || header) {
             if (json_line != fz.json)
                 fail("a report in the other format (report_json, then JSON)", (size_t)fz.json,
                      (size_t)json_line);
@@ -440,13 +590,18 @@ static void collect_reports(size_t *unshown_found)
                 fail("reports written by one operation (at most)", REPORTS_MAX, seen_count + 1);
             report_t *r = &seen[seen_count++];
             memset(r, 0, sizeof *r);
-            if (json_line)
+            if (json_line) {
                 parse_json(line, r);
-            else
+            } else {
                 parse_text(line, r);
+                text_report = r;
+            }
+        } else if (strncmp(line, "SUMMARY: arheap: ", 17) == 0) {
+            text_report = NULL;
+        } else if (text_report != NULL) {
+            text_line(line, text_report);
         } else if (strncmp(line, "arheap: ", 8) == 0 && strstr(line, unshown_text) != NULL) {
-            const char *all = strstr(line, unshown_text) + strlen(unshown_text);
-            *unshown_found = (size_t)strtoull(all, NULL, 10);
+            *unshown = 1;
         }
         if (nl != NULL)
             *nl = '\n';
@@ -456,25 +611,19 @@ static void collect_reports(size_t *unshown_found)
 
 static int report_matches(const report_t *w, const report_t *g)
 {
-    if (strcmp(w->kind, g->kind) == 0 && w->addr == g->addr) {
-        if (!fz.json)
-            return 1;
-        return w->block == g->block && strcmp(w->how, g->how) == 0 &&
-               w->has_offset == g->has_offset && (!w->has_offset || w->offset == g->offset);
-    }
-    /* An address the freed history still names: a double-free of it. */
-    if (w->or_double_free && strcmp(g->kind, "double-free") == 0 && w->addr == g->addr)
-        return !fz.json || (g->block == w->addr && strcmp(w->how, g->how) == 0);
-    return 0;
+    return strcmp(w->kind, g->kind) == 0 && w->addr == g->addr && w->block == g->block &&
+           w->seq == g->seq && w->freed == g->freed && strcmp(w->how, g->how) == 0 &&
+           w->has_offset == g->has_offset && (!w->has_offset || w->offset == g->offset) &&
+           (!fz.json || w->has_site == g->has_site);
 }
 
 /* Compare what the heap reported with what the model expects: the same
- * reports, in order (one free's reports come in a known order), or in any
- * order (check_all walks its table in no order the model knows). */
+ * reports, in order (one operation's reports come in a known order), or
+ * in any order (check_all walks its spans in no order the model knows). */
 static void verify_reports(int any_order)
 {
-    size_t unshown_found;
-    collect_reports(&unshown_found);
+    int unshown;
+    collect_reports(&unshown);
     if (seen_count != fz.want_count)
         fail("error reports written (the model's, then the heap's)", fz.want_count, seen_count);
     for (size_t i = 0; i < fz.want_count; i++)
@@ -486,19 +635,18 @@ static void verify_reports(int any_order)
                 if (!fz.want[j].used && report_matches(&fz.want[j], &seen[i]))
                     break;
         if (j == fz.want_count || !report_matches(&fz.want[j], &seen[i]))
-            fail("a report's class, address, block, operation or offset (report)", i, i);
+            fail("a report's class, address, block, finder or offset (report)", i, i);
         fz.want[j].used = 1;
     }
-    if (unshown_found != fz.want_unshown)
-        fail("findings of one free in all, said when more than it shows", fz.want_unshown,
-             unshown_found);
+    if (unshown)
+        fail("a line saying that more damaged blocks were found than shown", 0, 1);
     fz.want_count = 0;
-    fz.want_unshown = 0;
 }
 
-/* The model expects a report from the current operation. */
-static void expect(const char *kind, const void *addr, const void *block, const char *how,
-                   int has_offset, long long offset, int or_double_free)
+/* The model expects a report from the current operation, about addr,
+ * naming block b (or none), shown as freed or not, by `how`. */
+static void expect(const char *kind, const void *addr, const block_t *b, int freed,
+                   const char *how, int has_offset, long long offset)
 {
     if (fz.want_count == REPORTS_MAX)
         fail("reports expected from one operation (at most)", REPORTS_MAX, fz.want_count + 1);
@@ -506,11 +654,15 @@ static void expect(const char *kind, const void *addr, const void *block, const 
     memset(r, 0, sizeof *r);
     snprintf(r->kind, sizeof r->kind, "%s", kind);
     r->addr = (uintptr_t)addr;
-    r->block = (uintptr_t)block;
+    if (b != NULL) {
+        r->block = (uintptr_t)b->p;
+        r->seq = b->seq;
+        r->freed = freed;
+    }
     snprintf(r->how, sizeof r->how, "%s", how);
     r->has_offset = has_offset;
     r->offset = offset;
-    r->or_double_free = or_double_free;
+    r->has_site = strcmp(how, "check") != 0;
     fz.expected_errors++;
 }
 
@@ -539,6 +691,17 @@ static size_t next_size(void)
     return b;
 }
 
+static size_t held_count(void)
+{
+    return fz.held_end - fz.held_head;
+}
+
+/* The held block i places from the oldest. */
+static block_t *held_at(size_t i)
+{
+    return &held[fz.held_head + i];
+}
+
 static void check_stats(void)
 {
     ar_heap_stats_t now;
@@ -549,13 +712,20 @@ static void check_stats(void)
         fail("live_blocks", fz.live_count, now.live_blocks);
     if (now.live_bytes != fz.live_bytes)
         fail("live_bytes", fz.live_bytes, now.live_bytes);
-    if (now.quarantine_blocks != fz.held_count)
-        fail("quarantine_blocks", fz.held_count, now.quarantine_blocks);
-    if (!fz.guard && now.quarantine_bytes != fz.held_bytes)
-        fail("quarantine_bytes", fz.held_bytes, now.quarantine_bytes);
+    size_t peak = fz.base.peak_live_bytes > fz.peak_bytes ? fz.base.peak_live_bytes : fz.peak_bytes;
+    if (now.peak_live_bytes != peak)
+        fail("peak_live_bytes", peak, now.peak_live_bytes);
+    if (now.quarantine_blocks != held_count())
+        fail("quarantine_blocks", held_count(), now.quarantine_blocks);
+    if (!fz.guard && now.quarantine_bytes != fz.fifo_bytes + fz.batch_bytes)
+        fail("quarantine_bytes", fz.fifo_bytes + fz.batch_bytes, now.quarantine_bytes);
+    if (!fz.guard && now.guarded_blocks != 0)
+        fail("guarded_blocks without guard pages", 0, now.guarded_blocks);
     if (now.total_allocations - fz.base.total_allocations != fz.allocations)
         fail("total_allocations", fz.allocations,
              now.total_allocations - fz.base.total_allocations);
+    if (now.total_bytes - fz.base.total_bytes != fz.total_bytes)
+        fail("total_bytes", fz.total_bytes, now.total_bytes - fz.base.total_bytes);
     if (now.failures_injected - fz.base.failures_injected != fz.injected)
         fail("failures_injected", fz.injected, now.failures_injected - fz.base.failures_injected);
 }
@@ -612,101 +782,232 @@ static void write_pattern(const block_t *b, size_t from, size_t to)
         b->p[i] = pattern(b->seed, i);
 }
 
-static void verify_fill(const unsigned char *p, size_t from, size_t to, unsigned char value)
+static void verify_bytes(const unsigned char *p, size_t from, size_t to, unsigned char value,
+                         const char *what)
 {
-    for (size_t i = from; i < to; i++)
+    /* Eight bytes at a time, then byte by byte where they differ. */
+    uint64_t word = 0x0101010101010101ULL * value;
+    size_t i = from;
+    for (; i + 8 <= to; i += 8) {
+        uint64_t have;
+        memcpy(&have, p + i, 8);
+        if (have != word)
+            break;
+    }
+    for (; i < to; i++)
         if (p[i] != value)
-            fail("a new block's fill (offset, then found)", i, p[i]);
+            fail(what, i, p[i]);
 }
 
-/* The reports of block b's damage, in the order the heap checks its
- * zones (poison, tail canary, head canary), found by `how`: the first
- * `room` are expected, the rest are lost (a free shows FREE_FINDINGS_MAX
- * findings). The damage is then no longer pending. Returns the zones. */
-static size_t expect_damage(block_t *b, const char *how, size_t room)
+static void verify_fill(const unsigned char *p, size_t from, size_t to, unsigned char value)
 {
-    static const struct {
-        unsigned zone;
-        const char *kind;
-    } zones[3] = { { DAMAGE_POISON, "write-after-free" },
-                   { DAMAGE_TAIL, "heap-buffer-overflow" },
-                   { DAMAGE_HEAD, "heap-buffer-underflow" } };
-    size_t n = 0;
+    verify_bytes(p, from, to, value, "a new block's fill (offset, then found)");
+}
+
+/* A freed block's bytes still hold the poison. */
+static void verify_poison(const block_t *b)
+{
+    verify_bytes(b->p, 0, b->size, FILL_FREED, "a freed block's poison (offset, then found)");
+}
+
+/* The zones of a block in the order a free or a reuse reports them (its
+ * canaries, tail then head, then its poison: src/canary.c), and in the
+ * order check_all does (poison first), whose reports are compared in any
+ * order. */
+static const unsigned canaries_first[3] = { DAMAGE_TAIL, DAMAGE_HEAD, DAMAGE_POISON };
+static const unsigned poison_first[3] = { DAMAGE_POISON, DAMAGE_TAIL, DAMAGE_HEAD };
+
+/* The reports of block b's damage, found by `how`, in `order`; the block
+ * is shown as freed or not. The damage is then no longer pending. */
+static void expect_damage(block_t *b, int freed, const char *how, const unsigned order[3])
+{
     for (int z = 0; z < 3; z++) {
-        if (!(b->damage & zones[z].zone))
+        if (!(b->damage & order[z]))
             continue;
-        long long offset = zones[z].zone == DAMAGE_POISON ? b->off_poison
-                           : zones[z].zone == DAMAGE_TAIL ? b->off_tail
-                                                          : b->off_head;
-        if (n < room)
-            expect(zones[z].kind, b->p, b->p, how, 1, offset, 0);
-        n++;
+        if (order[z] == DAMAGE_POISON)
+            expect("write-after-free", b->p, b, freed, how, 1, b->off_poison);
+        else if (order[z] == DAMAGE_TAIL)
+            expect("heap-buffer-overflow", b->p, b, freed, how, 1, b->off_tail);
+        else
+            expect("heap-buffer-underflow", b->p, b, freed, how, 1, b->off_head);
     }
     if (b->damage != 0) {
         fz.damaged--;
         b->damage = 0;
     }
-    return n;
 }
 
-/* The backend bytes of a block with canaries (src/block.c). */
-static size_t canary_total(size_t size)
+/* The bytes of a block with canaries, from its head zone to the end of
+ * its tail zone (doc/arheap.md, Block layout). */
+static size_t canary_extent(size_t size)
 {
-    return CANARY_HEAD + ((size + CANARY_TAIL + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1));
+    return CANARY_HEAD + (size + CANARY_TAIL + 15) / 16 * 16;
 }
 
-/* The oldest held block leaves the quarantine: its damage is reported
- * (up to `room` findings), its memory goes back. Returns its findings. */
-static size_t evict_oldest(size_t room)
+/* What a held block counts for in quarantine_bytes. */
+static size_t entry_bytes(const block_t *b)
 {
-    block_t *b = &fz.held[0];
-    size_t found = expect_damage(b, "quarantine eviction", room);
-    fz.held_bytes -= b->total;
+    return b->extent + BOOKKEEPING;
+}
+
+static size_t batch_limit(size_t budget)
+{
+    return budget / 16 < BATCH_MAX ? budget / 16 : BATCH_MAX;
+}
+
+/* Freed block b goes back in circulation (it left the quarantine, or was
+ * freed with a budget of 0): its record stays, forgotten when its release
+ * looks at it and freed_history is 0. Its slot may be taken by the next
+ * allocation of its size class: the model follows it until one returns
+ * its address. (With guard pages such blocks are listed, for the recycling
+ * at the input's end, but no bug is driven through them: a guarded
+ * block's slot may be reused at another address.) */
+static void release_block(const block_t *b)
+{
     fz.outstanding -= b->size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD);
-    fz.held_count--;
-    memmove(&fz.held[0], &fz.held[1], fz.held_count * sizeof fz.held[0]);
-    return found;
+    if (fz.released_count == FREED_MAX)
+        fail("released blocks the model follows (at most)", FREED_MAX, fz.released_count + 1);
+    block_t *r = &released[fz.released_count++];
+    *r = *b;
+    if (r->slow && fz.history == 0)
+        r->forgotten = 1;
+}
+
+/* The thread's batch joins the FIFO. */
+static void flush_batch(void)
+{
+    fz.fifo_count = held_count();
+    fz.fifo_bytes += fz.batch_bytes;
+    fz.batch_bytes = 0;
+}
+
+/* The FIFO lets its oldest blocks go while it holds more than `target`
+ * bytes, keeping the newest unless the target is 0; at most TAKE_MAX
+ * blocks. 1 when it stopped at TAKE_MAX with more to take. */
+static int take(size_t target)
+{
+    for (size_t n = 0; fz.fifo_bytes > target && fz.fifo_count > 0 &&
+                       (fz.fifo_count > 1 || target == 0);
+         n++) {
+        if (n == TAKE_MAX)
+            return 1;
+        block_t b = *held_at(0);
+        fz.held_head++;
+        fz.fifo_count--;
+        fz.fifo_bytes -= entry_bytes(&b);
+        release_block(&b);
+    }
+    return 0;
+}
+
+/* Freed block b enters the quarantine (src/quarantine.c, one thread): it
+ * joins the batch; when the batch reaches its limit (or its chunk is
+ * full) the batch joins the FIFO, which lets blocks go down to the budget
+ * less a batch; more than TAKE_MAX are taken down to the budget. */
+static void quarantine(const block_t *b)
+{
+    if (fz.held_end == QUARANTINE_MAX) {
+        size_t n = held_count();
+        if (n == QUARANTINE_MAX)
+            fail("quarantine model overflow", QUARANTINE_MAX, n);
+        memmove(&held[0], &held[fz.held_head], n * sizeof held[0]);
+        fz.held_head = 0;
+        fz.held_end = n;
+    }
+    held[fz.held_end++] = *b;
+    fz.batch_bytes += entry_bytes(b);
+    size_t limit = batch_limit(fz.budget);
+    if (fz.batch_bytes >= limit || held_count() - fz.fifo_count == BATCH_ENTRIES) {
+        flush_batch();
+        int more = take(fz.budget > limit ? fz.budget - limit : 0);
+        while (more)
+            more = take(fz.budget);
+    }
+}
+
+/* A free with a budget of 0 lets everything held go. */
+static void drain(void)
+{
+    if (held_count() == 0)
+        return;
+    flush_batch();
+    while (take(0)) {
+    }
 }
 
 /* Block b, no longer live, was freed by `how` (free or realloc): its own
- * damage is reported, then it enters the quarantine (not with a budget of
- * 0) and the oldest blocks leave while more than the budget is held, the
- * newest staying even alone over it (src/quarantine.c), their damage
- * reported as they go. One free shows FREE_FINDINGS_MAX findings and says
- * how many it found when it found more. */
+ * damage (its canaries) is reported, and then its slot is never reused;
+ * it is poisoned and enters the quarantine, or with a budget of 0 goes
+ * straight back, unpoisoned, and everything held with it. */
 static void model_free(block_t *b, const char *how)
 {
-    size_t found = expect_damage(b, how, FREE_FINDINGS_MAX);
+    b->kept = b->damage != 0;
+    expect_damage(b, 0, how, canaries_first);
     if (fz.budget != 0) {
-        if (fz.held_count == QUARANTINE_MAX)
-            fail("quarantine model overflow", QUARANTINE_MAX, fz.held_count);
-        fz.held[fz.held_count++] = *b;
-        fz.held_bytes += b->total;
+        b->poisoned = 1;
+        b->slow = b->kept || fz.history == 0;
+        quarantine(b);
     } else {
-        fz.outstanding -= b->size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD);
+        b->poisoned = 0;
+        b->slow = 1; /* forgotten at once with freed_history=0 */
+        release_block(b);
+        drain();
     }
-    while (fz.held_count > 0 &&
-           (fz.budget == 0 || (fz.held_bytes > fz.budget && fz.held_count > 1))) {
-        size_t shown = found < FREE_FINDINGS_MAX ? found : FREE_FINDINGS_MAX;
-        found += evict_oldest(FREE_FINDINGS_MAX - shown);
+}
+
+/* An allocation returned p. It can not be a live block's address, nor a
+ * held one's: the quarantine keeps those slots out of circulation. When p
+ * is a released block's address, the allocation took that block's slot
+ * (with canaries every block of the default alignment starts 16 bytes into
+ * its slot), and reported that block's pending damage as it did: tail,
+ * head, poison, found by "reuse". The old block is then gone: its record
+ * is the new block's. A block damaged at its free is never reused. */
+static void claim(const unsigned char *p)
+{
+    for (int s = 0; s < SLOTS; s++)
+        if (fz.used[s] && fz.live[s].p == p)
+            fail("an allocation returned a live block's address (slot)", 0, (size_t)s);
+    for (size_t i = 0; i < held_count(); i++)
+        if (held_at(i)->p == p)
+            fail("an allocation returned a held block's address (from the oldest)", 0, i);
+    /* From the newest: the slot released last is reused first. */
+    for (size_t i = fz.released_count; i-- > 0;) {
+        block_t *b = &released[i];
+        if (b->p != p)
+            continue;
+        if (b->kept)
+            fail("an allocation reused the slot of a block damaged at its free", 0, 1);
+        expect_damage(b, 1, "reuse", canaries_first);
+        *b = released[--fz.released_count];
+        return;
     }
-    if (found > FREE_FINDINGS_MAX)
-        fz.want_unshown = found;
+}
+
+/* Live bytes grew to `bytes`: the peak follows. */
+static void note_live(size_t bytes)
+{
+    if (bytes > fz.peak_bytes)
+        fz.peak_bytes = bytes;
 }
 
 /* A new block enters slot s: count it, check its fill, give it a pattern.
  * `known` bytes at its start were copied (realloc) or written (calloc,
- * strdup) and have been checked by the caller. */
+ * strdup) and have been checked by the caller. The caller claimed p
+ * already when `claimed`. */
 static void adopt(int s, unsigned char *p, size_t size, size_t known, int filled,
-                  const char *desc)
+                  const char *desc, int claimed)
 {
     block_t *b = &fz.live[s];
     if (p == NULL)
         fail("an allocation returned NULL (size)", size, 0);
+    if (!claimed)
+        claim(p);
+    unsigned seed = b->seed;
+    memset(b, 0, sizeof *b);
+    b->seed = seed;
     b->p = p;
     b->size = size;
-    b->total = canary_total(size);
-    b->damage = 0;
+    b->extent = canary_extent(size);
     b->seq = fz.base_mark + fz.allocations + 1;
     b->allowed = desc_allows(desc);
     if (filled && fz.fill)
@@ -715,6 +1016,8 @@ static void adopt(int s, unsigned char *p, size_t size, size_t known, int filled
     fz.used[s] = 1;
     fz.live_count++;
     fz.live_bytes += size;
+    note_live(fz.live_bytes);
+    fz.total_bytes += size;
     fz.outstanding += size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD);
     fz.allocations++;
 }
@@ -727,9 +1030,9 @@ static void retire(int s, const char *how)
     fz.live_count--;
     fz.live_bytes -= b.size;
     /* A guarded block's pages are PROT_NONE in the quarantine; with a
-     * budget of 0 the block went back to libc. */
+     * budget of 0 the block is not poisoned. */
     if (!fz.guard && fz.budget != 0)
-        verify_fill(b.p, 0, b.size, FILL_FREED);
+        verify_poison(&b);
     model_free(&b, how);
 }
 
@@ -757,8 +1060,8 @@ static const char *next_desc(uint8_t op)
         if (desc_buf[i] == '\0')
             break;
         /* A text report prints the description raw: a newline there
-         * could start a line that looks like a report's header. (JSON
-         * escapes it, and gets every byte.) */
+         * could start a line that looks like a report's. (JSON escapes
+         * it, and gets every byte.) */
         if (desc_buf[i] == '\n' && !fz.json)
             desc_buf[i] = ' ';
     }
@@ -774,7 +1077,7 @@ static void op_malloc(int s, uint8_t op)
     int fails = attempt_fails();
     unsigned char *p = AR__HEAP__MALLOC(size, desc);
     if (!injected(p, fails))
-        adopt(s, p, size, 0, 1, desc);
+        adopt(s, p, size, 0, 1, desc, 0);
 }
 
 static void op_calloc(int s, uint8_t op)
@@ -789,7 +1092,7 @@ static void op_calloc(int s, uint8_t op)
         return;
     if (p != NULL)
         verify_fill(p, 0, count * each, 0);
-    adopt(s, p, count * each, 0, 0, desc);
+    adopt(s, p, count * each, 0, 0, desc, 0);
 }
 
 static void op_strdup(int s, uint8_t op)
@@ -809,7 +1112,7 @@ static void op_strdup(int s, uint8_t op)
         fail("STRDUP copied wrongly (length)", len, strlen(copy));
     /* The copy holds text, which is the pattern's bytes with bit 0 set:
      * rewrite the pattern over all of it, NUL included. */
-    adopt(s, (unsigned char *)copy, len + 1, 0, 0, desc);
+    adopt(s, (unsigned char *)copy, len + 1, 0, 0, desc, 0);
 }
 
 static void op_realloc(int s, uint8_t op)
@@ -820,7 +1123,7 @@ static void op_realloc(int s, uint8_t op)
         int fails = attempt_fails();
         unsigned char *p = AR__HEAP__REALLOC(NULL, size, desc);
         if (!injected(p, fails))
-            adopt(s, p, size, 0, 1, desc);
+            adopt(s, p, size, 0, 1, desc, 0);
         return;
     }
     block_t *b = &fz.live[s];
@@ -845,6 +1148,10 @@ static void op_realloc(int s, uint8_t op)
         fail("REALLOC returned NULL (size)", size, 0);
     if (p == old.p)
         fail("REALLOC did not move the block", 1, 0);
+    /* The new block is allocated first (its slot's old block's damage is
+     * reported then), and the old block freed after. */
+    claim(p);
+    note_live(fz.live_bytes + size);
     size_t kept = old.size < size ? old.size : size;
     block_t moved = old;
     moved.p = p;
@@ -852,21 +1159,15 @@ static void op_realloc(int s, uint8_t op)
     /* The old block is freed by the realloc: model it as a free. */
     retire(s, "realloc");
     fz.live[s].seed = old.seed;
-    adopt(s, p, size, kept, 1, desc);
+    adopt(s, p, size, kept, 1, desc, 1);
 }
 
-/* Block b is about to be damaged on purpose. arheap never gives a block
- * whose canaries or poison it found damaged back to libc (tracking.c):
- * LeakSanitizer would report its backend memory, allocated with the
- * fuzzer's malloc, as a leak at the end of the input (libFuzzer's
- * -detect_leaks, on by default). That memory is kept on purpose: tell
- * LeakSanitizer so (an interior pointer names the chunk). */
+/* Block b is about to be damaged on purpose: one more damaged block, when
+ * it had no damage yet. */
 static void damaging(const block_t *b)
 {
-    fz.damaged++;
-#ifdef HAVE_LSAN_INTERFACE
-    __lsan_ignore_object(b->p);
-#endif
+    if (b->damage == 0)
+        fz.damaged++;
 }
 
 /* A write past the end (offset size..size+15: the tail canary). */
@@ -874,12 +1175,11 @@ static void op_overrun(int s)
 {
     uint8_t k = next_byte() % 16;
     block_t *b = &fz.live[s];
-    if (fz.guard || !fz.used[s] || (b->damage & DAMAGE_TAIL) ||
+    if (fz.guard || !fz.used[s] || b->size > LIVE_DAMAGE_MAX || (b->damage & DAMAGE_TAIL) ||
         (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
     b->p[b->size + k] ^= 0xff;
-    if (b->damage == 0)
-        damaging(b);
+    damaging(b);
     b->damage |= DAMAGE_TAIL;
     b->off_tail = (long long)(b->size + k);
 }
@@ -889,78 +1189,87 @@ static void op_underrun(int s)
 {
     uint8_t k = next_byte() % 16;
     block_t *b = &fz.live[s];
-    if (fz.guard || !fz.used[s] || (b->damage & DAMAGE_HEAD) ||
+    if (fz.guard || !fz.used[s] || b->size > LIVE_DAMAGE_MAX || (b->damage & DAMAGE_HEAD) ||
         (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
     b->p[-1 - (ptrdiff_t)k] ^= 0xff;
-    if (b->damage == 0)
-        damaging(b);
+    damaging(b);
     b->damage |= DAMAGE_HEAD;
     b->off_head = -1 - (long long)k;
 }
 
-/* The held block an argument byte names, or NULL when none is held. */
-static block_t *pick_held(void)
+/* The freed block an argument byte names, held (newest first) or
+ * released (not with guard pages), or NULL when there is none; *is_held
+ * says which. */
+static block_t *pick_freed(int *is_held)
 {
     uint8_t k = next_byte();
-    if (fz.held_count == 0)
+    size_t h = held_count(), n = h + (fz.guard ? 0 : fz.released_count);
+    if (n == 0)
         return NULL;
-    return &fz.held[fz.held_count - 1 - k % fz.held_count];
+    size_t i = k % n;
+    *is_held = i < h;
+    return i < h ? held_at(h - 1 - i) : &released[i - h];
 }
 
-/* A write through a stale pointer: into the poison, or past the end into
- * the tail canary of the freed block. */
+/* A write through a stale pointer to a freed block, held or released (its
+ * slot not reused yet): into the poison, or past the end into its tail
+ * canary, or before the start into its head canary. Not to a block freed
+ * with a budget of 0: its bytes hold no poison, and nothing checks them. */
 static void op_write_after_free(uint8_t op)
 {
     uint8_t where = next_byte();
-    block_t *b = pick_held();
-    if (fz.guard || b == NULL || (b->damage == 0 && fz.damaged == DAMAGED_MAX))
+    int is_held;
+    block_t *b = pick_freed(&is_held);
+    if (fz.guard || b == NULL || !b->poisoned || (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
-    unsigned zone = (op & 0x40) ? DAMAGE_TAIL : DAMAGE_POISON;
+    unsigned zone = !(op & 0x40) ? DAMAGE_POISON : (op & 0x20) ? DAMAGE_HEAD : DAMAGE_TAIL;
     if ((b->damage & zone) || (zone == DAMAGE_POISON && b->size == 0))
         return;
+    if (!(b->damage & DAMAGE_POISON))
+        verify_poison(b);
     if (zone == DAMAGE_POISON) {
-        if (b->damage == 0)
-            verify_fill(b->p, 0, b->size, FILL_FREED);
         b->p[where % b->size] ^= 0xff;
         b->off_poison = (long long)(where % b->size);
-    } else {
+    } else if (zone == DAMAGE_TAIL) {
         b->p[b->size + where % 16] ^= 0xff;
         b->off_tail = (long long)(b->size + where % 16);
+    } else {
+        b->p[-1 - (ptrdiff_t)(where % 16)] ^= 0xff;
+        b->off_head = -1 - (long long)(where % 16);
     }
-    if (b->damage == 0)
-        damaging(b);
+    damaging(b);
     b->damage |= zone;
 }
 
+/* A second free, or a realloc, of a freed block: a double free naming it
+ * while its record is kept (held, or released and not forgotten), else an
+ * invalid free of an address arheap no longer knows. */
 static void op_double_free(uint8_t op)
 {
-    block_t *b = pick_held();
+    int is_held;
+    block_t *b = pick_freed(&is_held);
     if (b == NULL)
         return;
+    const char *how = (op & 0x40) ? "realloc" : "free";
     if (op & 0x40) {
         if (AR__HEAP__REALLOC(b->p, 1 + (op & 0x3f), "realloc of a freed block") != NULL)
             fail("REALLOC of a freed block returned a block", 0, 1);
     } else {
         AR__HEAP__FREE(b->p);
     }
-    expect("double-free", b->p, b->p, (op & 0x40) ? "realloc" : "free", 0, 0, 0);
+    if (is_held || !b->forgotten)
+        expect("double-free", b->p, b, 1, how, 0, 0);
+    else
+        expect("invalid-free", b->p, NULL, 0, how, 0, 0);
 }
 
 /*
  * A pointer that is no block's start: an invalid-free of that pointer,
  * naming the live block it lies in (one past the end counts) or no block.
- * A heap pointer may also equal the address of a block freed before and
- * still in the freed history (freed_history: blocks of earlier inputs, or
- * evicted ones), whose memory libc gave out again: the heap then calls it
- * a double free of that address, which is as good. A stack or global
- * pointer never can be.
+ * Every block of a slot starts at the same place, so an interior pointer
+ * can never be another block's start.
  */
-static void expect_bad_pointer(const void *ptr, const void *inside, const char *how, int heap)
-{
-    expect("invalid-free", ptr, inside, how, 0, 0, heap);
-}
-
 static void op_invalid_free(int s, uint8_t op)
 {
     uint8_t k = next_byte();
@@ -973,25 +1282,26 @@ static void op_invalid_free(int s, uint8_t op)
             return;
         bad = fz.live[s].p + 1 + k % fz.live[s].size;
         AR__HEAP__FREE(bad);
-        expect_bad_pointer(bad, fz.live[s].p, "free", 1);
+        expect("invalid-free", bad, &fz.live[s], 0, "free", 0, 0);
         break;
-    case 1: /* interior pointer of a quarantined block */
+    case 1: /* interior pointer of a freed block, held or released */
     {
-        block_t *b = pick_held();
+        int is_held;
+        block_t *b = pick_freed(&is_held);
         if (b == NULL || b->size == 0)
             return;
         bad = b->p + 1 + k % b->size;
         AR__HEAP__FREE(bad);
-        expect_bad_pointer(bad, NULL, "free", 1);
+        expect("invalid-free", bad, NULL, 0, "free", 0, 0);
         break;
     }
     case 2:
         AR__HEAP__FREE(local + k % sizeof local);
-        expect_bad_pointer(local + k % sizeof local, NULL, "free", 0);
+        expect("invalid-free", local + k % sizeof local, NULL, 0, "free", 0, 0);
         break;
     case 3:
         AR__HEAP__FREE(global_bytes + k % sizeof global_bytes);
-        expect_bad_pointer(global_bytes + k % sizeof global_bytes, NULL, "free", 0);
+        expect("invalid-free", global_bytes + k % sizeof global_bytes, NULL, 0, "free", 0, 0);
         break;
     default: /* a block from plain malloc: must not reach libc's free */
         plain = malloc(1 + k);
@@ -1003,14 +1313,16 @@ static void op_invalid_free(int s, uint8_t op)
         } else {
             AR__HEAP__FREE(plain);
         }
-        expect_bad_pointer(plain, NULL, (op & 0x40) ? "realloc" : "free", 1);
+        expect("invalid-free", plain, NULL, 0, (op & 0x40) ? "realloc" : "free", 0, 0);
         free(plain); /* ASan reports a double free if arheap freed it */
         break;
     }
 }
 
-/* ar_heap__check_all: every pending damage is reported, once, in no
- * order the model knows. */
+/* ar_heap__check_all: every pending damage, of live blocks and of freed
+ * ones (held or released), is reported, once, in no order the model
+ * knows; then it is repaired: every freed block that was poisoned holds
+ * its poison again (and its canaries, which the next check would report). */
 static void op_check_all(void)
 {
     verify_reports(0); /* what the operation before it wrote */
@@ -1020,10 +1332,22 @@ static void op_check_all(void)
         fail("ar_heap__check_all's damaged blocks", blocks, found);
     for (int s = 0; s < SLOTS; s++)
         if (fz.used[s])
-            (void)expect_damage(&fz.live[s], "check", SIZE_MAX);
-    for (size_t i = 0; i < fz.held_count; i++)
-        (void)expect_damage(&fz.held[i], "check", SIZE_MAX);
+            expect_damage(&fz.live[s], 0, "check", poison_first);
+    for (size_t i = 0; i < held_count(); i++)
+        expect_damage(held_at(i), 1, "check", poison_first);
+    for (size_t i = 0; i < fz.released_count; i++)
+        expect_damage(&released[i], 1, "check", poison_first);
     verify_reports(1);
+    if (fz.damaged != 0)
+        fail("damaged blocks left after ar_heap__check_all", 0, fz.damaged);
+    if (!fz.guard) {
+        for (size_t i = 0; i < held_count(); i++)
+            if (held_at(i)->poisoned)
+                verify_poison(held_at(i));
+        for (size_t i = 0; i < fz.released_count; i++)
+            if (released[i].poisoned)
+                verify_poison(&released[i]);
+    }
 }
 
 static void op_misc(uint8_t op)
@@ -1032,7 +1356,7 @@ static void op_misc(uint8_t op)
     case 0: /* STRDUP(NULL): invalid-argument, NULL */
         if (AR__HEAP__STRDUP(NULL, "null string") != NULL)
             fail("STRDUP(NULL) returned a block", 0, 1);
-        expect("invalid-argument", NULL, NULL, "call", 0, 0, 0);
+        expect("invalid-argument", NULL, NULL, 0, "call", 0, 0);
         break;
     case 1: { /* sizes no heap can give: NULL, no report (an allocation all the same) */
         int fails = attempt_fails();
@@ -1138,7 +1462,7 @@ static void check_leak_text(ar_heap_mark_t mark, size_t want)
 }
 
 /* allow_leak: 1 for a live block, which then leaves every count; 0, and
- * no report, for anything else. */
+ * no report, for anything else (a freed block among them). */
 static void op_allow_leak(int s, uint8_t how)
 {
     uint8_t k = next_byte();
@@ -1151,8 +1475,9 @@ static void op_allow_leak(int s, uint8_t how)
         ptr = fz.used[s] ? (const void *)fz.live[s].p : NULL;
         want = fz.used[s];
         break;
-    case 2: { /* a freed block, in the quarantine */
-        block_t *b = pick_held();
+    case 2: { /* a freed block, held or released */
+        int is_held;
+        block_t *b = pick_freed(&is_held);
         if (b == NULL)
             return;
         ptr = b->p;
@@ -1222,39 +1547,80 @@ typedef struct sweep_body_s {
     size_t allocated;     /* blocks the body got, in every run */
     size_t nulls;         /* allocations that failed */
     unsigned char *kept[16]; /* blocks the leaky body forgot */
+    ar_heap_mark_t kept_seq[16];
     size_t kept_count;
 } sweep_body_t;
 
 /* A block from the body is freed: into the model's quarantine. */
-static void sweep_free(unsigned char *p, size_t size)
+static void sweep_free(unsigned char *p, size_t size, ar_heap_mark_t seq)
 {
     AR__HEAP__FREE(p);
+    fz.live_count--;
+    fz.live_bytes -= size;
     block_t h;
     memset(&h, 0, sizeof h);
     h.p = p;
     h.size = size;
-    h.total = canary_total(size);
+    h.extent = canary_extent(size);
+    h.seq = seq;
     model_free(&h, "free");
 }
 
+/* The body's allocations are the model's like any other: counted, their
+ * address claimed (no live, held or body block's), numbered. */
 static void sweep_body(void *arg)
 {
     sweep_body_t *sb = arg;
     unsigned char *got[8];
+    ar_heap_mark_t seq[8];
     for (size_t i = 0; i < sb->n; i++) {
         got[i] = AR__HEAP__MALLOC(sb->size, "sweep body");
         if (got[i] == NULL) {
             sb->nulls++;
-            if (sb->leaky && i > 0 && sb->kept_count < 16)
-                sb->kept[sb->kept_count++] = got[--i];
+            if (sb->leaky && i > 0 && sb->kept_count < 16) {
+                --i;
+                sb->kept[sb->kept_count] = got[i];
+                sb->kept_seq[sb->kept_count++] = seq[i];
+            }
             for (size_t j = 0; j < i; j++)
-                sweep_free(got[j], sb->size);
+                sweep_free(got[j], sb->size, seq[j]);
             return;
         }
+        claim(got[i]);
+        for (size_t j = 0; j < i; j++)
+            if (got[j] == got[i])
+                fail("the sweep's body got a live block's address (allocation, then the other)",
+                     i, j);
+        for (size_t j = 0; j < sb->kept_count; j++)
+            if (sb->kept[j] == got[i])
+                fail("the sweep's body got the address of a block it forgot (allocation, then "
+                     "the forgotten one)", i, j);
+        seq[i] = fz.base_mark + fz.allocations + 1;
+        fz.allocations++;
+        fz.total_bytes += sb->size;
+        fz.live_count++;
+        fz.live_bytes += sb->size;
+        note_live(fz.live_bytes);
+        fz.outstanding += sb->size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD);
         sb->allocated++;
     }
     for (size_t j = 0; j < sb->n; j++)
-        sweep_free(got[j], sb->size);
+        sweep_free(got[j], sb->size, seq[j]);
+}
+
+/* Whether an allocation of the sweep's body could take the slot of a
+ * freed block with damage pending: a released one, or a held one that the
+ * body's frees could release (any budget but 64 MiB). */
+static int sweep_could_reuse_damage(void)
+{
+    for (size_t i = 0; i < fz.released_count; i++)
+        if (released[i].damage != 0)
+            return 1;
+    if (fz.budget != BIG_BUDGET)
+        for (size_t i = 0; i < held_count(); i++)
+            if (held_at(i)->damage != 0)
+                return 1;
+    return 0;
 }
 
 /* The sweep fails the body's 1st, 2nd ... nth allocation, then runs it
@@ -1270,32 +1636,20 @@ static void op_sweep(uint8_t b)
     sb.size = next_byte() % 64;
     sb.leaky = (b & 0x20) != 0;
     if (fz.outstanding + 16 * (sb.size + GUARD_OVERHEAD) > HELD_MAX ||
-        fz.held_count + 32 > QUARANTINE_MAX)
+        held_count() + 32 > QUARANTINE_MAX ||
+        held_count() + fz.released_count + 32 > FREED_MAX || sweep_could_reuse_damage())
         return;
-    /* The body's frees may evict held blocks (a small quarantine_bytes):
-     * none may be damaged, or its report would count against the runs. */
-    if (fz.budget != BIG_BUDGET)
-        for (size_t i = 0; i < fz.held_count; i++)
-            if (fz.held[i].damage != 0)
-                return;
     ar_heap_sweep_t out;
     memset(&out, 0xa5, sizeof out);
     size_t failing = ar_heap__sweep_failures(sweep_body, &sb, (b & 0x40) ? NULL : &out);
     discard_capture(); /* its lines about the leaky runs, with leak listings */
     size_t want_failing = sb.leaky && sb.n >= 2 ? sb.n - 1 : 0;
-    fz.allocations += sb.allocated;
     fz.injected += sb.nulls;
-    fz.outstanding += sb.allocated * (sb.size + (fz.guard ? GUARD_OVERHEAD : BLOCK_OVERHEAD));
     fz.attempts = 0;
     /* The forgotten blocks are live until freed here. */
-    fz.live_count += sb.kept_count;
-    fz.live_bytes += sb.kept_count * sb.size;
     check_stats();
-    for (size_t i = 0; i < sb.kept_count; i++) {
-        sweep_free(sb.kept[i], sb.size);
-        fz.live_count--;
-        fz.live_bytes -= sb.size;
-    }
+    for (size_t i = 0; i < sb.kept_count; i++)
+        sweep_free(sb.kept[i], sb.size, sb.kept_seq[i]);
     if (sb.nulls != sb.n)
         fail("sweep: allocations failed (the body's allocations, then failed)", sb.n, sb.nulls);
     /* Run i gets i - 1 blocks, the last run n. */
@@ -1317,10 +1671,10 @@ static void op_sweep(uint8_t b)
  * say which allocations fail, and the model checks each; with fail_random
  * any allocation may fail, and the model counts the NULLs. Setting
  * options restarts the heap's count of allocations, and the model's.
- * Turning them all off may also set a new quarantine budget (not with
- * guard pages, whose blocks' totals the model does not know): 0, a few
- * blocks' worth, or back to 64 MiB. A smaller budget evicts at the next
- * free or realloc, and the damage of the blocks evicted is reported then. */
+ * Turning them all off also sets freed_history (0 one time in 4) and may
+ * set a new quarantine budget (not with guard pages, whose blocks' sizes
+ * the model does not know): 0, a few blocks' worth, 2 to 64 KiB, or back
+ * to 64 MiB. A smaller budget takes effect at the next free. */
 static void op_inject(void)
 {
     uint8_t b = next_byte();
@@ -1346,14 +1700,19 @@ static void op_inject(void)
         break;
     default: /* all off */
         if (!fz.guard)
-            fz.budget = n % 8 == 0 ? 0 : n % 8 == 7 ? BIG_BUDGET : (size_t)(n >> 3) * 16 * (n % 8);
+            fz.budget = n % 8 == 0   ? 0
+                        : n % 8 == 7 ? BIG_BUDGET
+                        : n % 8 == 6 ? (size_t)(1 + (n >> 3)) * 2048
+                                     : (size_t)(n >> 3) * 16 * (n % 8);
+        fz.history = ((b / 6) & 3) != 3;
         break;
     }
-    char options[160];
+    char options[192];
     snprintf(options, sizeof options,
-             "fail_nth=%zu:fail_every=%zu:fail_random=%d:fail_seed=%u:quarantine_bytes=%zu",
+             "fail_nth=%zu:fail_every=%zu:fail_random=%d:fail_seed=%u:quarantine_bytes=%zu:"
+             "freed_history=%d",
              fz.fail_nth, fz.fail_every, fz.fail_random ? 100000 + 50000 * (b >> 5) : 0,
-             (unsigned)n, fz.budget);
+             (unsigned)n, fz.budget, fz.history);
     if (ar_heap__set_options(options) != 0)
         fail("fail_* options refused", 0, 1);
     fz.attempts = 0;
@@ -1420,7 +1779,65 @@ static void run_op(void)
     check_stats();
 }
 
-/* Free everything and empty the quarantine; nothing may be reported. */
+/*
+ * A freed slot keeps its poison, which every ar_heap__check_all checks,
+ * until an allocation reuses it: left as they are, the slots one input
+ * freed would be checked again by every later input's check_all, and the
+ * fuzzer would slow down as the slots pile up. So at its end an input
+ * takes back the slots it released: a block of each released block's
+ * size, all at once (a size class's last released slot comes first),
+ * then frees them with a budget of 0, which leaves no poison. Each
+ * allocation is claimed like any other (one that takes a released
+ * block's slot reports nothing: no damage is pending) and counted. With
+ * guard pages off for it, so that every block takes a slot.
+ */
+static unsigned char *recycled[FREED_MAX];
+static size_t recycled_size[FREED_MAX];
+static ar_heap_mark_t recycled_seq[FREED_MAX];
+
+static void recycle(void)
+{
+    size_t n = fz.released_count;
+    if (fz.guard && ar_heap__set_options("guard=0") != 0)
+        fail("guard=0 refused", 0, 1);
+    for (size_t i = 0; i < n; i++)
+        recycled_size[i] = released[n - 1 - i].size;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *p = AR__HEAP__MALLOC(recycled_size[i], "recycled");
+        if (p == NULL)
+            fail("a recycling allocation failed (size)", recycled_size[i], 0);
+        claim(p);
+        recycled[i] = p;
+        recycled_seq[i] = fz.base_mark + fz.allocations + 1;
+        fz.allocations++;
+        fz.total_bytes += recycled_size[i];
+        fz.live_count++;
+        fz.live_bytes += recycled_size[i];
+        note_live(fz.live_bytes);
+        fz.outstanding += recycled_size[i] + BLOCK_OVERHEAD;
+    }
+    verify_reports(0);
+    check_stats();
+    /* The released blocks not taken back are no longer followed: the
+     * input ends. */
+    fz.released_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        AR__HEAP__FREE(recycled[i]);
+        fz.live_count--;
+        fz.live_bytes -= recycled_size[i];
+        block_t h;
+        memset(&h, 0, sizeof h);
+        h.p = recycled[i];
+        h.size = recycled_size[i];
+        h.extent = canary_extent(recycled_size[i]);
+        h.seq = recycled_seq[i];
+        model_free(&h, "free");
+    }
+    verify_reports(0);
+}
+
+/* Free everything and empty the quarantine, then recycle the released
+ * slots; nothing may be reported. */
 static void cleanup(void)
 {
     op_check_all();
@@ -1432,25 +1849,33 @@ static void cleanup(void)
     fz.fail_nth = 0;
     fz.fail_every = 0;
     fz.fail_random = 0;
-    /* A free with a budget of 0 empties the quarantine, checking each block. */
+    /* A free with a budget of 0 lets everything held go. */
     fz.budget = 0;
-    void *flush = AR__HEAP__MALLOC(1, "flush");
+    unsigned char *flush = AR__HEAP__MALLOC(1, "flush");
+    if (flush == NULL)
+        fail("the flush's allocation failed", 1, 0);
+    claim(flush);
     AR__HEAP__FREE(flush);
     fz.allocations++;
+    fz.total_bytes += 1;
+    note_live(fz.live_bytes + 1);
     block_t flushed;
     memset(&flushed, 0, sizeof flushed);
     flushed.p = flush;
     flushed.size = 1;
-    flushed.total = canary_total(1);
+    flushed.extent = canary_extent(1);
+    flushed.seq = fz.base_mark + fz.allocations;
     fz.outstanding += 1 + BLOCK_OVERHEAD;
     model_free(&flushed, "free");
     verify_reports(0);
-    if (fz.held_count != 0 || fz.held_bytes != 0)
-        fail("blocks held after the flush", 0, fz.held_count);
+    if (held_count() != 0 || fz.fifo_bytes + fz.batch_bytes != 0)
+        fail("blocks held after the flush", 0, held_count());
+    recycle();
     fz.outstanding = 0;
     check_stats();
-    (void)ar_heap__set_options("quarantine_bytes=67108864");
+    (void)ar_heap__set_options("quarantine_bytes=67108864:freed_history=1");
     fz.budget = BIG_BUDGET;
+    fz.history = 1;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -1477,8 +1902,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     fz.saved_fd2 = -1;
     fz.budget = BIG_BUDGET;
+    fz.history = 1;
     if (ar_heap__set_options("on_error=continue:leak_report=0:report_path=:canary=1:"
-                             "quarantine_bytes=67108864:check_every=0:guard=0") != 0)
+                             "quarantine_bytes=67108864:freed_history=1:check_every=0:"
+                             "guard=0") != 0)
         abort();
     return 0;
 }
@@ -1486,7 +1913,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* The model starts afresh for every input: all of fz but the
-     * descriptors kept for the whole process. */
+     * descriptors kept for the whole process. (The freed blocks' arrays
+     * are outside fz: their counts, now 0, say what they hold.) */
     int report_fd = fz.report_fd, capture_fd = fz.capture_fd;
     memset(&fz, 0, sizeof fz);
     fz.report_fd = report_fd;
@@ -1494,6 +1922,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.saved_fd2 = -1;
     seen_count = 0;
     fz.budget = BIG_BUDGET;
+    fz.history = 1;
     fz.data = data;
     fz.size = size;
     uint8_t flags = next_byte();
@@ -1516,7 +1945,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ar_heap__get_stats(&fz.base);
     fz.base_mark = ar_heap__checkpoint();
     check_stats(); /* the last input left no block live or held */
-    while (fz.at < fz.size && fz.held_count + 2 < QUARANTINE_MAX) {
+    while (fz.at < fz.size && held_count() + 64 < QUARANTINE_MAX &&
+           held_count() + fz.released_count + 64 < FREED_MAX) {
         run_op();
         fz.op++;
         for (int s = 0; s < SLOTS; s++)

@@ -116,7 +116,7 @@ static const pair_t pairs[] = {
     { "report_json=1", 1 },
     { "stack_depth=2", 1 },
     { "stack_depth=8", 1 },
-    { "stack_depth=1000", 1 }, /* a valid size; the heap keeps at most 8 */
+    { "stack_depth=1000", 1 }, /* a valid size; the heap keeps at most 16 */
     { "guard=1", 1 },
     { "guard=1:guard_sample=3", 1 },
     { "guard_below=1", 1 },
@@ -141,6 +141,9 @@ static const pair_t pairs[] = {
     { "report_json=json", 0 },
     { "stack_depth=0", 1 },
     { "stack_depth=deep", 0 },
+    { "stack_exact=1", 1 }, /* glibc's backtrace() instead of the frame walk */
+    { "stack_exact=0", 1 },
+    { "stack_exact=exact", 0 },
     { "check_every=0", 1 },
     /* Injected failures (src/inject.c). They make the cycle's allocations
      * fail, which cycle() predicts. */
