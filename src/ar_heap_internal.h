@@ -121,6 +121,9 @@ typedef enum ar_heap_state_e {
 /* Freed with freed_history=0: a later free of its address is not named a
  * double free. */
 #define AR_HEAP_BLOCK_FORGOTTEN 0x20u
+/* A huge block in the quarantine whose pages are closed (PROT_NONE) instead
+ * of poisoned: nothing reads them until it is released (life.c). */
+#define AR_HEAP_BLOCK_CLOSED 0x40u
 
 /*
  * ar_heap_rec_t: what the checker keeps of one slot's block, 32 bytes, in
@@ -206,6 +209,7 @@ typedef struct ar_heap_options_s {
     size_t freed_history;
     int canary;
     int fill;
+    size_t fill_max;
     size_t quarantine_bytes;
     size_t check_every;
     int report_json;
@@ -981,6 +985,10 @@ typedef struct ar_heap_guard_hit_s {
 /* Find the guarded block nearest to `addr` (fault handler). */
 int ar_heap_guard__nearest(uintptr_t addr, ar_heap_guard_hit_t *hit);
 
+/* A huge block in the quarantine whose closed pages hold `addr` (fault
+ * handler; life.c). */
+int ar_heap_life__closed_hit(uintptr_t addr, ar_heap_guard_hit_t *hit);
+
 /* Walk every guard slot that held a block. */
 void ar_heap_guard__each(ar_heap_slot_fn fn, void *arg);
 
@@ -1051,6 +1059,8 @@ void *ar_heap_os__reserve(size_t size);
 int ar_heap_os__commit(void *addr, size_t size);
 /* Give pages' memory back; they read zero afterwards. */
 void ar_heap_os__discard(void *addr, size_t size);
+/* Discard and close (PROT_NONE) whole pages of the region; 0 on failure. */
+int ar_heap_os__close(void *addr, size_t size);
 /* The calling thread's OS id, cached per thread. */
 extern AR_HEAP_TLS _Thread_local uint32_t ar_heap_os_thread_id;
 uint32_t ar_heap_os__thread_id_slow(void);

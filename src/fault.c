@@ -158,7 +158,8 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     ar_heap_fault_busy = 1;
     ar_heap_fault_t f;
     if (info == NULL || info->si_code <= 0 ||
-        !ar_heap_guard__nearest((uintptr_t)info->si_addr, &f.hit)) {
+        !(ar_heap_guard__nearest((uintptr_t)info->si_addr, &f.hit) ||
+          ar_heap_life__closed_hit((uintptr_t)info->si_addr, &f.hit))) {
         ar_heap_fault_busy = 0;
         errno = saved_errno;
         ar_heap_fault__pass_on(sig, info, context);

@@ -101,6 +101,15 @@ static inline int ar_heap_life__fill_byte(int fill)
                                                                : -1;
 }
 
+/* Bytes of a new block that get `byte`: all of them, but at most
+ * fill_max of the 0xbe mark (a huge buffer the program uses a little of
+ * is not written whole: its untouched pages stay unmapped). */
+static inline size_t ar_heap_life__fill_len(int byte, size_t size)
+{
+    size_t max = ar_heap_options.fill_max;
+    return byte == AR_HEAP_FILL_NEW && size > max ? max : size;
+}
+
 /* Write a new block's record, LIVE last. A huge block's offset and size
  * are its span's (`huge`). */
 static inline void ar_heap_life__publish(ar_heap_thread_t *self, ar_heap_rec_t *rec,
@@ -127,7 +136,10 @@ static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout
     ar_heap_layout_t old;
     ar_heap_life__layout(slot, &old);
     ar_heap_damage_t damage[3];
-    size_t n = ar_heap_canary__reuse(&old, fresh, byte, damage);
+    size_t len = ar_heap_life__fill_len(byte, fresh->size);
+    size_t n = ar_heap_canary__reuse(&old, fresh, len == fresh->size ? byte : -1, damage);
+    if (len != fresh->size)
+        memset((void *)(fresh->base + fresh->offset), byte, len);
     if (n > 0) {
         ar_heap_view_t view;
         ar_heap_index__view(slot, &view);
@@ -159,7 +171,7 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
         if (b.canary)
             ar_heap_canary__write_block(b.base, b.offset, b.size, b.extent);
         if (byte >= 0)
-            memset((void *)user, byte, b.size);
+            memset((void *)user, byte, ar_heap_life__fill_len(byte, b.size));
     }
     void *frames[AR_HEAP_STACK_MAX];
     size_t depth = ar_heap_stack__capture(self, site, frames);
@@ -263,7 +275,7 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     } else {
         ar_heap_canary__write(&fresh);
         if (byte >= 0)
-            memset((void *)user, byte, size);
+            memset((void *)user, byte, ar_heap_life__fill_len(byte, size));
     }
     int huge = slot.span != NULL && slot.span->klass == AR_HEAP_CLASSES;
     if (huge) {
@@ -325,6 +337,13 @@ static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t
                 ar_heap_report__act();
             }
             rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
+        }
+        if (rec->flags & AR_HEAP_BLOCK_CLOSED) {
+            /* Open again for the next huge block (the span discards it). */
+            if (!ar_heap_os__commit((void *)span->start, (size_t)span->units
+                                                             << AR_HEAP_UNIT_SHIFT))
+                return; /* no mapping to be had: the span stays out of use */
+            rec->flags &= (uint8_t)~AR_HEAP_BLOCK_CLOSED;
         }
     }
     int keep = (rec->flags & AR_HEAP_BLOCK_DAMAGED) != 0;
@@ -498,6 +517,19 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
         /* Into the quarantine: poisoned, or its pages closed. */
         if (guarded) {
             ar_heap_guard__protect(rec); /* a guarded block's record opens its guard slot */
+        } else if (slot->span->klass == AR_HEAP_CLASSES) {
+            /* A huge block (a span of its own): its pages are closed, not
+             * poisoned. Two system calls instead of two passes over
+             * megabytes; its memory goes back at once; a use after free
+             * faults at the instruction (fault.c reports it). */
+            ar_heap_fault__install();
+            if (ar_heap_os__close((void *)slot->span->start,
+                                  (size_t)slot->span->units << AR_HEAP_UNIT_SHIFT))
+                rec->flags |= AR_HEAP_BLOCK_CLOSED;
+            else {
+                memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
+                rec->flags |= AR_HEAP_BLOCK_POISONED;
+            }
         } else {
             memset((void *)(b.base + b.offset), AR_HEAP_FILL_FREED, b.size);
             rec->flags |= AR_HEAP_BLOCK_POISONED;
@@ -589,9 +621,10 @@ void *ar_heap_life__realloc(void *ptr, size_t size, const ar_heap_site_t *site, 
         return NULL;
     }
     memcpy(fresh, ptr, old_size < size ? old_size : size);
-    if (size > old_size && ar_heap_options.fill) {
-        memset((char *)fresh + old_size, AR_HEAP_FILL_NEW, size - old_size);
-        ar_heap_valgrind__undefined((char *)fresh + old_size, size - old_size);
+    size_t fill_to = ar_heap_life__fill_len(AR_HEAP_FILL_NEW, size);
+    if (fill_to > old_size && ar_heap_options.fill) {
+        memset((char *)fresh + old_size, AR_HEAP_FILL_NEW, fill_to - old_size);
+        ar_heap_valgrind__undefined((char *)fresh + old_size, fill_to - old_size);
     }
     /* Should another thread have freed the old block meanwhile (a race in
      * the program), the free reports it and the new block still stands. */
@@ -748,4 +781,22 @@ size_t ar_heap_life__check_all(const char *how)
         ar_heap_report__act();
     }
     return check.count;
+}
+
+/* ------------------------------------------------------- closed pages */
+
+int ar_heap_life__closed_hit(uintptr_t addr, ar_heap_guard_hit_t *hit)
+{
+    ar_heap_span_t *span = ar_heap_span__at(addr);
+    if (span == NULL || span->klass != AR_HEAP_CLASSES)
+        return 0;
+    ar_heap_slot_t slot;
+    ar_heap_span__slot(span, 0, &slot);
+    if (!(slot.rec->flags & AR_HEAP_BLOCK_CLOSED))
+        return 0;
+    hit->user = ar_heap_index__user(&slot);
+    hit->size = ar_heap_index__size(&slot);
+    hit->state = AR_HEAP_STATE_QUARANTINED;
+    hit->slot = slot;
+    return 1;
 }

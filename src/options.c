@@ -62,6 +62,10 @@ static const ar_heap_option_t ar_heap_option_table[] = {
     { "fill", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(fill), 0, 0, "1",
       "fill new MALLOC and REALLOC-growth bytes with 0xbe, so reads of uninitialised memory "
       "show (CALLOC stays zero)" },
+    { "fill_max", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fill_max), 0, 0, "1048576",
+      "with fill=1, fill at most the first N bytes of a new block (and of REALLOC's "
+      "growth below N); the rest keeps what the memory held: zero on fresh pages, 0xdf "
+      "in a freed block's slot" },
     { "quarantine_bytes", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(quarantine_bytes), 0, 0, "16777216",
       "memory held by freed blocks, poisoned with 0xdf, before it goes back to libc; "
       "writes after free and double frees of held blocks are caught; 0 disables" },

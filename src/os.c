@@ -57,6 +57,14 @@ void ar_heap_os__discard(void *addr, size_t size)
     (void)madvise(addr, size, MADV_DONTNEED);
 }
 
+/* A new PROT_NONE mapping in place: the pages are gone and any access
+ * faults; the region's reservation stays whole. */
+int ar_heap_os__close(void *addr, size_t size)
+{
+    return mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                -1, 0) == addr;
+}
+
 /* initial-exec: a plain load from the thread pointer, no __tls_get_addr
  * call on every allocation. */
 AR_HEAP_TLS _Thread_local uint32_t ar_heap_os_thread_id;

@@ -735,6 +735,45 @@ START_TEST(realloc_fills_the_grown_bytes_with_0xbe_and_keeps_the_old_ones)
 }
 END_TEST
 
+/* fill_max bounds the 0xbe mark: the first N bytes of a new block get it,
+ * the rest of a huge block reads zero (fresh pages, never written); the
+ * growth of a REALLOC likewise up to N; CALLOC's zero is whole. */
+static void body_fill_max(void)
+{
+    (void)ar_heap__set_options("fill_max=4096");
+    size_t huge = (size_t)3 << 20;
+    unsigned char *p = AR__HEAP__MALLOC(huge, "huge");
+    printf("huge: marked=%zu zero=%zu\n", count_bytes(p, 4096, 0xbe),
+           count_bytes(p + 4096, huge - 4096, 0));
+    unsigned char *q = AR__HEAP__MALLOC(1000, "small");
+    q[0] = 'a';
+    unsigned char *r = AR__HEAP__REALLOC(q, 3000, "grown past nothing");
+    printf("grown: marked=%zu\n", count_bytes(r + 1, 2999, 0xbe));
+    unsigned char *g = AR__HEAP__REALLOC(r, 8192, "grown past fill_max");
+    printf("grown far: marked=%zu\n", count_bytes(g + 3000, 8192 - 3000, 0xbe));
+    unsigned char *c = AR__HEAP__CALLOC(1, huge, "zeroed");
+    printf("calloc: zero=%zu\n", count_bytes(c, huge, 0));
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(g);
+    AR__HEAP__FREE(c);
+}
+
+START_TEST(fill_max_bounds_the_mark_of_a_new_block)
+{
+    ar_test_child_t child;
+    char expect[96];
+    size_t huge = (size_t)3 << 20;
+    ar_test__run_child(body_fill_max, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    snprintf(expect, sizeof expect, "huge: marked=4096 zero=%zu\n", huge - 4096);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, expect);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "grown: marked=2999\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "grown far: marked=1096\n");
+    snprintf(expect, sizeof expect, "calloc: zero=%zu\n", huge);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, expect);
+}
+END_TEST
+
 static void body_calloc_reused(void)
 {
     (void)ar_heap__set_options("quarantine_bytes=0");
@@ -830,6 +869,7 @@ static Suite *canary_suite(void)
     tcase_add_test(bytes, every_allocator_returns_pointers_aligned_for_max_align_t);
     tcase_add_test(bytes, malloc_fills_new_bytes_with_0xbe);
     tcase_add_test(bytes, realloc_fills_the_grown_bytes_with_0xbe_and_keeps_the_old_ones);
+    tcase_add_test(bytes, fill_max_bounds_the_mark_of_a_new_block);
     tcase_add_test(bytes, calloc_is_zero_even_in_memory_that_held_filled_bytes);
     tcase_add_test(bytes, fill_0_leaves_new_bytes_as_libc_gave_them);
     suite_add_tcase(s, bytes);

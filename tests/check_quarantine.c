@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,12 +436,13 @@ START_TEST(an_address_is_not_reused_while_its_block_is_in_the_quarantine)
 }
 END_TEST
 
-/* A 1 MiB block is well within the default 16 MiB budget, so it must be
- * held like any other. */
+/* A block of a million bytes (the largest size class: poisoned, not
+ * closed) is well within the default 16 MiB budget, so it must be held
+ * like any other. */
 static void body_large_block(void)
 {
     ar_heap_stats_t before, after;
-    char *p = AR__HEAP__MALLOC(1048576, "large");
+    char *p = AR__HEAP__MALLOC(1000000, "large");
     ar_heap__get_stats(&before);
     AR__HEAP__FREE(p);
     ar_heap__get_stats(&after);
@@ -454,7 +456,7 @@ static void body_large_block(void)
     printf("damaged=%zu\n", ar_heap__check_all());
 }
 
-START_TEST(a_freed_1_mib_block_is_held_under_the_default_budget)
+START_TEST(a_freed_block_of_a_million_bytes_is_held_under_the_default_budget)
 {
     ar_test_child_t child;
     ar_test__run_child(body_large_block, &child);
@@ -462,6 +464,65 @@ START_TEST(a_freed_1_mib_block_is_held_under_the_default_budget)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=1\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: write-after-free on block 0x");
+}
+END_TEST
+
+/* A freed huge block (over 1 MiB, a span of its own) is held with its
+ * pages closed rather than poisoned: a write to it faults at the
+ * instruction and is reported with the block's sites. */
+static void body_huge_closed(void)
+{
+    char *p = AR__HEAP__MALLOC((size_t)4 << 20, "huge buffer");
+    ar_heap_stats_t s;
+    AR__HEAP__FREE(p);
+    ar_heap__get_stats(&s);
+    printf("held=%zu\n", s.quarantine_blocks);
+    printf("checked=%zu\n", ar_heap__check_all()); /* closed pages are not read */
+    fflush(stdout);
+    ar_test__opaque(p)[100] = 0x42;
+    printf("not reached\n");
+}
+
+START_TEST(a_write_to_a_freed_huge_block_faults_and_is_reported)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_huge_closed, &child);
+    ck_assert_msg(child.signaled && child.signal == SIGSEGV, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=1\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "checked=0\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-use-after-free on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "huge buffer");
+    ck_assert_msg(!ar_test__output_has(&child, "not reached"), "output:\n%s", child.output);
+}
+END_TEST
+
+/* Once it leaves the quarantine, a closed huge block's span serves the
+ * next huge block, open and whole; a second free of it is still named. */
+static void body_huge_reused(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=65536:on_error=continue");
+    size_t n = (size_t)4 << 20;
+    char *p = AR__HEAP__MALLOC(n, "first huge");
+    AR__HEAP__FREE(p);
+    for (int i = 0; i < 4; i++)
+        AR__HEAP__FREE(AR__HEAP__MALLOC(100, "pushes it out"));
+    AR__HEAP__FREE(p);
+    char *q = AR__HEAP__MALLOC(n, "second huge");
+    memset(q, 'x', n);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += q[i] == 'x';
+    printf("written=%d\n", same == n);
+    AR__HEAP__FREE(q);
+}
+
+START_TEST(a_closed_huge_block_leaving_the_quarantine_is_reusable_and_still_known)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_huge_reused, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: double-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "written=1\n");
 }
 END_TEST
 
@@ -708,8 +769,10 @@ static Suite *quarantine_suite(void)
     tcase_add_test(held, quarantine_bytes_0_holds_no_freed_block);
     tcase_add_test(held, lowering_quarantine_bytes_to_0_lets_the_held_blocks_go);
     tcase_add_test(held, an_address_is_not_reused_while_its_block_is_in_the_quarantine);
-    tcase_add_test(held, a_freed_1_mib_block_is_held_under_the_default_budget);
+    tcase_add_test(held, a_freed_block_of_a_million_bytes_is_held_under_the_default_budget);
     tcase_add_test(held, a_block_larger_than_the_budget_is_held_alone_until_the_next_free);
+    tcase_add_test(held, a_write_to_a_freed_huge_block_faults_and_is_reported);
+    tcase_add_test(held, a_closed_huge_block_leaving_the_quarantine_is_reusable_and_still_known);
     suite_add_tcase(s, held);
 
     TCase *clean = tcase_create("clean workloads");
