@@ -145,6 +145,8 @@ static const pair_t pairs[] = {
     { "stack_exact=0", 1 },
     { "stack_exact=exact", 0 },
     { "check_every=0", 1 },
+    { "fill_max=4096", 1 }, /* the 0xbe mark on the first 4 KiB of a block only */
+    { "fill_max=all", 0 },
     /* Injected failures (src/inject.c). They make the cycle's allocations
      * fail, which cycle() predicts. */
     { "fail_nth=0", 1 },
