@@ -110,9 +110,11 @@ static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, 
     ctx->hash = hash;
     ctx->depth = (uint16_t)depth;
     ctx->desc_len = (uint16_t)len;
-    memcpy(ctx->frames, frames, depth * sizeof frames[0]);
+    if (depth > 0)
+        memcpy(ctx->frames, frames, depth * sizeof frames[0]);
     char *text = (char *)(ctx->frames + depth);
-    memcpy(text, desc, len);
+    if (len > 0)
+        memcpy(text, desc, len); /* desc is NULL for a free's context */
     text[len] = '\0';
     uint32_t id = (uint32_t)(at / 8);
     _Atomic uint32_t *head = &depot.buckets[hash >> (64 - AR_HEAP_DEPOT_BUCKET_BITS)];
