@@ -37,7 +37,9 @@
  *     statistics, fork) stops the world: it takes world.lock, raises
  *     world.stopped, and waits until no other thread is inside; threads
  *     arriving meanwhile wait on world.lock. While stopped, the stopping
- *     thread alone reads and writes every record.
+ *     thread alone reads and writes every record. A thread steps in one
+ *     way only (ar_heap_thread__step_in), whose acquire load of the flag
+ *     orders it after every stop it did not hold up.
  *   - Leaf locks, each taken for a few instructions and never while
  *     another is held: the global quarantine FIFO's lock (once per batch
  *     of frees), the region lock (new spans), the guard slots' lock, the
@@ -325,6 +327,43 @@ extern int ar_heap_world_fence;
 ar_heap_thread_t *ar_heap_thread__attach(void);
 void ar_heap_thread__wait(ar_heap_thread_t *self);
 
+/*
+ * Step in: make `busy` odd, then look at `stopped`; nonzero when the world
+ * is stopped (the caller must wait, ar_heap_thread__wait). The only way in,
+ * for the fast path and for a thread that waited alike (thread.c explains
+ * the gate). Two orders matter:
+ *
+ *  - busy's store before stopped's load, against the stopper's store of
+ *    stopped before its load of busy: membarrier puts the stopper's fence
+ *    on this thread; without it this thread fences itself.
+ *  - stopped's load is an acquire. The 0 it reads may be the one a
+ *    resume wrote, after a walk that did not wait for this thread (it was
+ *    outside then, busy even): the walk's reads and writes (check_all
+ *    repairs canaries) must happen before what this thread does next.
+ *    The resume's store is a release; a relaxed load here would order
+ *    nothing (ThreadSanitizer reports the walk and this thread's next
+ *    write to a record as a data race, and a weakly ordered processor may
+ *    serve this thread's loads of records before the flag's). On x86-64
+ *    an acquire load is the same plain load as a relaxed one.
+ */
+static inline int ar_heap_thread__step_in(ar_heap_thread_t *self)
+{
+    unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
+#if AR_HEAP_TSAN
+    /* ThreadSanitizer knows nothing of membarrier: sequentially
+     * consistent operations say the same thing in its terms. */
+    atomic_store_explicit(&self->busy, b + 1, memory_order_seq_cst);
+    return atomic_load_explicit(&ar_heap_world_stopped, memory_order_seq_cst);
+#else
+    atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
+    if (AR_HEAP_UNLIKELY(ar_heap_world_fence))
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+    return atomic_load_explicit(&ar_heap_world_stopped, memory_order_acquire);
+#endif
+}
+
 /* Enter a heap operation: the thread's state, made on first use. Cheap:
  * two stores to the thread's own line and a load of a read-mostly flag. */
 static inline ar_heap_thread_t *ar_heap_thread__enter(void)
@@ -332,24 +371,8 @@ static inline ar_heap_thread_t *ar_heap_thread__enter(void)
     ar_heap_thread_t *self = ar_heap_thread_self;
     if (AR_HEAP_UNLIKELY(self == NULL))
         self = ar_heap_thread__attach();
-    if (self->depth++ == 0) {
-        unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
-#if AR_HEAP_TSAN
-        /* ThreadSanitizer knows nothing of membarrier: sequentially
-         * consistent operations say the same thing in its terms. */
-        atomic_store_explicit(&self->busy, b + 1, memory_order_seq_cst);
-        if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_world_stopped, memory_order_seq_cst)))
-            ar_heap_thread__wait(self);
-#else
-        atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
-        if (AR_HEAP_UNLIKELY(ar_heap_world_fence))
-            atomic_thread_fence(memory_order_seq_cst);
-        else
-            atomic_signal_fence(memory_order_seq_cst);
-        if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_world_stopped, memory_order_relaxed)))
-            ar_heap_thread__wait(self);
-#endif
-    }
+    if (self->depth++ == 0 && AR_HEAP_UNLIKELY(ar_heap_thread__step_in(self)))
+        ar_heap_thread__wait(self);
     return self;
 }
 

@@ -24,6 +24,18 @@
  * so the fast path needs only a compiler barrier. Where the kernel lacks
  * it, the fast path fences itself (ar_heap_world_fence).
  *
+ * The other order: a thread that steps in and reads `stopped` as 0 may
+ * have read the 0 of a resume whose walk did not wait for it (it was
+ * outside then). It must come after that walk, which read the records it
+ * is about to write and may have repaired canaries it is about to read:
+ * the resume stores 0 with a release, and the step-in loads it with an
+ * acquire (the same plain load as a relaxed one on x86-64). A thread that
+ * waited for the stopper's lock steps in the same way (one function,
+ * ar_heap_thread__step_in): between letting the lock go and stepping in,
+ * another stop, walk and resume can pass it by, and only the acquire
+ * orders it after them. (It was a relaxed load there once; ThreadSanitizer
+ * caught the stress test's leak checks racing with such a thread's frees.)
+ *
  * Thread ends. A key destructor passes the thread's batch to the global
  * quarantine, adds its live-bytes delta to the global figure, and leaves
  * its state on the idle list: the next thread to start takes it over,
@@ -148,20 +160,20 @@ void ar_heap_thread__each(void (*fn)(ar_heap_thread_t *thread, void *arg), void 
 /* ------------------------------------------------------------ the gate */
 
 /* Arrived while the world is stopped: step out, wait for the stopper's
- * lock, step in again. */
+ * lock, step in again, as enter does (ar_heap_thread__step_in). Between
+ * letting the lock go and stepping in, this thread is outside: another
+ * thread may stop the world, walk and resume without waiting for it. The
+ * step-in's acquire load of `stopped` then reads that resume's 0 and
+ * orders this thread after that walk too; the lock only ordered it after
+ * the stops before. */
 void ar_heap_thread__wait(ar_heap_thread_t *self)
 {
-    for (;;) {
+    do {
         unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
         atomic_store_explicit(&self->busy, b + 1, memory_order_release);
         pthread_mutex_lock(&world.lock);
         pthread_mutex_unlock(&world.lock);
-        b = atomic_load_explicit(&self->busy, memory_order_relaxed);
-        atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (!atomic_load_explicit(&ar_heap_world_stopped, memory_order_relaxed))
-            return;
-    }
+    } while (ar_heap_thread__step_in(self));
 }
 
 static void ar_heap_world__barrier(void)
