@@ -1172,6 +1172,8 @@ size_t ar_heap_leaks__report(void);
 int ar_heap_leaks__is_intentional(const ar_heap_view_t *block);
 void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *block);
 void ar_heap_leaks__at_exit(void);
+/* A forked child starts (thread.c's fork handler): note its mark. */
+void ar_heap_leaks__forked(void);
 
 #define AR_HEAP_INTENTIONAL_LEAK_MARKER "INTENTIONAL_LEAK_FOR_TESTING"
 

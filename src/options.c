@@ -45,9 +45,10 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "exit status used by on_error=exit" },
     { "leak_report", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(leak_report), 0, 0, "1",
       "write the leak report at exit (report file, and a summary on stderr when blocks leak)" },
-    { "leak_exitcode", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(leak_exitcode), 0, 255, "0",
-      "when not 0, a process that exits with leaked blocks (other than intentional ones) "
-      "exits with this status instead" },
+    { "leak_exitcode", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(leak_exitcode), 0, 255, "23",
+      "a process that exits with leaked blocks (other than intentional ones) exits with this "
+      "status instead of its own, as under LeakSanitizer; 0 leaves the status alone (a forked "
+      "child counts only the blocks it allocated itself)" },
     { "report_path", AR_HEAP_OPTION_PATH, AR_HEAP_FIELD(report_path), 0, 0,
       AR_HEAP_DEFAULT_REPORT_PATH,
       "file for the full leak report; empty for none. Without this option the environment "
@@ -294,10 +295,11 @@ int ar_heap_options__parse(const char *text, const char *origin)
  * The preload library's own defaults, over the table's: an unmodified
  * program gets no report file in its working directory, no leak report
  * (libc and most programs leave blocks live at exit on purpose; listing
- * them would drown the user's own), and call stacks, since its sites have
- * no file:line. doc/arheap.md "Preloading" explains the choice.
+ * them would drown the user's own), no leak exit status when the report is
+ * turned on (those same blocks would fail every run; leak_exitcode=N asks
+ * for it), and call stacks, since its sites have no file:line. doc/arheap.md "Preloading" explains the choice.
  */
-#define AR_HEAP_PRELOAD_DEFAULTS "leak_report=0:report_path=:stack_depth=6"
+#define AR_HEAP_PRELOAD_DEFAULTS "leak_report=0:leak_exitcode=0:report_path=:stack_depth=6"
 
 void ar_heap_options__reset(void)
 {

@@ -154,7 +154,7 @@ START_TEST(help_lists_every_option_with_its_default)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  on_error (default: abort)\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  error_exitcode (default: 23)\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  leak_report (default: 1)\n");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  leak_exitcode (default: 0)\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  leak_exitcode (default: 23)\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  report_path (default: heap_memory_report.log)\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  freed_history (default: 1)\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  guard_max_live (default: 0)\n");
