@@ -170,7 +170,7 @@ void ar_heap__get_stats(ar_heap_stats_t *out);
 /*
  * ar_heap__check_all: check every live block's canaries and every
  * quarantined block's canaries and poison now. Each damaged block is
- * reported (heap-buffer-overflow, heap-buffer-underflow, write-after-free);
+ * reported (heap-buffer-overflow, heap-buffer-underflow, heap-use-after-free);
  * then, if any was, the error action applies. Returns the number of
  * damaged blocks (0 in a release library).
  */

@@ -131,8 +131,12 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind)
         return "heap-buffer-overflow";
     case AR_HEAP_ERROR_UNDERFLOW:
         return "heap-buffer-underflow";
+    /* One bug class, one name, however it was found: a write to a freed
+     * block seen in its poison after the fact, or any touch of a freed
+     * guarded block at the faulting instruction, is AddressSanitizer's
+     * heap-use-after-free (the access, WRITE or READ, goes in the SUMMARY
+     * line). */
     case AR_HEAP_ERROR_WRITE_AFTER_FREE:
-        return "write-after-free";
     case AR_HEAP_ERROR_USE_AFTER_FREE:
         return "heap-use-after-free";
     }
@@ -533,7 +537,8 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
     ar_heap_report__bytes(&out, damage->found, damage->dump_len);
     ar_heap_out__str(&out, "\n");
 
-    ar_heap_report__block_summary(&out, kind, NULL, record);
+    ar_heap_report__block_summary(&out, kind,
+                                  kind == AR_HEAP_ERROR_WRITE_AFTER_FREE ? "WRITE" : NULL, record);
 }
 
 /* "READ", "WRITE" or "ACCESS" (when the CPU did not say). */

@@ -1127,7 +1127,7 @@ START_TEST(many_damaged_blocks_at_once_are_each_reported_once_and_the_heap_goes_
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[check_again=0]\n");
     ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-buffer-overflow"), 12);
     ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-buffer-underflow"), 12);
-    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: write-after-free"), 8);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-use-after-free"), 8);
     ck_assert_int_eq(ar_test__output_count(&child, "SUMMARY: arheap: "), 32);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[freed live=1 bytes=24 allocs=33 errors=32]\n");
     expect_intact(&child, "many damaged", "[after live=1 bytes=24 allocs=33 errors=32]\n");
@@ -1165,7 +1165,7 @@ START_TEST(damaged_blocks_that_left_the_quarantine_are_found_by_the_next_check)
     expect_exit_0(&child, "eviction");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[evicted errors=0]\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[check_all=10]\n");
-    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: write-after-free"), 10);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-use-after-free"), 10);
     ck_assert_int_eq(ar_test__output_count(&child, "  found by ar_heap__check_all()\n"), 10);
     /* The check restored their poison: nothing is left to find, and
      * their reuse (prove_intact allocates) finds nothing either. */

@@ -95,9 +95,9 @@ arheap_class() {
     case $first in
         *"ERROR: heap-buffer-overflow"*) echo overflow ;;
         *"ERROR: heap-buffer-underflow"*) echo underflow ;;
-        *"ERROR: write-after-free"*) echo write-after-free ;;
         *"ERROR: heap-use-after-free"*)
-            if grep -q '^  READ at' "$1"; then echo read-after-free
+            if grep -q 'written after the block was freed' "$1"; then echo write-after-free
+            elif grep -q '^  READ at' "$1"; then echo read-after-free
             elif grep -q '^  WRITE at' "$1"; then echo write-after-free
             else echo use-after-free; fi ;;
         *"ERROR: double-free"*) echo double-free ;;
