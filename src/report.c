@@ -156,6 +156,46 @@ static void ar_heap_report__count(void)
     atomic_fetch_add_explicit(&ar_heap_report_errors, 1, memory_order_relaxed);
 }
 
+/* ------------------------------------------------------------ hints */
+
+/*
+ * Damage found after the fact (a canary or the poison checked at a free, a
+ * reuse, a check or exit) says where the bytes are, not which instruction
+ * wrote them. Guard pages stop at that instruction; the hint names the
+ * options that would, for the kind found, unless they are in force already
+ * (then the block was left to canaries by guard_sample, the size limits or
+ * the mapping budget, and rerunning as suggested would change nothing):
+ *
+ *   heap-buffer-overflow   guard=1:guard_align=1  (the guard page right
+ *                          after the last byte, not after the 16-byte slack)
+ *   heap-buffer-underflow  guard=1:guard_below=1
+ *   heap-use-after-free    guard=1  (a freed block's pages are closed)
+ *
+ * NULL for other kinds.
+ */
+static const char *ar_heap_report__hint(ar_heap_error_t kind)
+{
+    const ar_heap_options_t *o = &ar_heap_options;
+    switch (kind) {
+    case AR_HEAP_ERROR_OVERFLOW:
+        return o->guard && !o->guard_below && o->guard_align == 1 ? NULL : "guard=1:guard_align=1";
+    case AR_HEAP_ERROR_UNDERFLOW:
+        return o->guard && o->guard_below ? NULL : "guard=1:guard_below=1";
+    case AR_HEAP_ERROR_WRITE_AFTER_FREE:
+        return o->guard ? NULL : "guard=1";
+    default:
+        return NULL;
+    }
+}
+
+/* What the rerun would stop at, for the hint's sentence. */
+static const char *ar_heap_report__hint_goal(ar_heap_error_t kind)
+{
+    return kind == AR_HEAP_ERROR_OVERFLOW    ? "the overflowing instruction"
+           : kind == AR_HEAP_ERROR_UNDERFLOW ? "the underflowing instruction"
+                                             : "the instruction that writes to the freed block";
+}
+
 static const char ar_heap_report_rule[] =
     "=================================================================\n";
 
@@ -236,7 +276,8 @@ static void ar_heap_report__end(ar_heap_out_t *out, ar_heap_error_t kind,
  * [(<access>)] on a N-byte block "desc" allocated at file:line", the rule;
  * then the report is written. */
 static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t kind,
-                                          const char *access, const ar_heap_view_t *record)
+                                          const char *access, const ar_heap_view_t *record,
+                                          const char *hint)
 {
     ar_heap_out__str(out, "SUMMARY: arheap: ");
     ar_heap_out__str(out, ar_heap_report__error_name(kind));
@@ -252,6 +293,13 @@ static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t ki
     ar_heap_out__str(out, "\" allocated at ");
     ar_heap_out__site(out, &record->alloc_site);
     ar_heap_out__str(out, "\n");
+    if (hint != NULL) {
+        ar_heap_out__str(out, "hint: rerun with AR_HEAP_OPTIONS=");
+        ar_heap_out__str(out, hint);
+        ar_heap_out__str(out, " to stop at ");
+        ar_heap_out__str(out, ar_heap_report__hint_goal(kind));
+        ar_heap_out__str(out, "\n");
+    }
     ar_heap_out__str(out, ar_heap_report_rule);
     ar_heap_out__flush(out);
 }
@@ -324,6 +372,7 @@ typedef struct ar_heap_event_s {
     const char *detail;             /* one sentence, or NULL */
     const ar_heap_view_t *block;  /* the block concerned, or NULL */
     const ar_heap_damage_t *damage; /* for damage kinds */
+    const char *hint;               /* options to rerun with, or NULL */
 } ar_heap_event_t;
 
 /* One line: a JSON object describing the event. */
@@ -383,6 +432,8 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
         ar_heap_out__str(&out, ",\"found\":");
         ar_heap_out__json_bytes(&out, d->found, d->dump_len);
     }
+    ar_heap_out__str(&out, ",\"hint\":");
+    ar_heap_out__json_str(&out, e->hint);
     ar_heap_out__str(&out, "}\n");
     ar_heap_out__flush(&out);
 }
@@ -411,7 +462,7 @@ static void ar_heap_report__double_free(const ar_heap_view_t *record, const char
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
-                              site, NULL, NULL, record, NULL };
+                              site, NULL, NULL, record, NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
@@ -465,7 +516,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
                                         finder == AR_HEAP_FOUND_BY_REUSE);
         ar_heap_event_t e = { kind, (const void *)record->user, NULL, own_site ? site : NULL,
                               ar_heap_report__finder_name(finder, operation), NULL, record,
-                              damage };
+                              damage, ar_heap_report__hint(kind) };
         ar_heap_report__json(&e);
         return;
     }
@@ -538,7 +589,8 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
     ar_heap_out__str(&out, "\n");
 
     ar_heap_report__block_summary(&out, kind,
-                                  kind == AR_HEAP_ERROR_WRITE_AFTER_FREE ? "WRITE" : NULL, record);
+                                  kind == AR_HEAP_ERROR_WRITE_AFTER_FREE ? "WRITE" : NULL, record,
+                                  ar_heap_report__hint(kind));
 }
 
 /* "READ", "WRITE" or "ACCESS" (when the CPU did not say). */
@@ -573,7 +625,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         ar_heap_site_t site = { NULL, 0, f->thread, f->pc, NULL };
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
-                              f->record, &d };
+                              f->record, &d, NULL };
         ar_heap_report__json(&e);
         ar_heap_stack__signal_safe(0);
         return;
@@ -614,7 +666,8 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
      * at once (fault.c); what the fault itself told is then written. */
     ar_heap_out__flush(&out);
     ar_heap_report__block(&out, record);
-    ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record);
+    ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record,
+                                  NULL);
     ar_heap_stack__signal_safe(0);
 }
 
@@ -632,7 +685,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
                               inside != NULL ? "the pointer is inside a live block, not its start"
                                              : "the pointer is not a block arheap allocated",
-                              inside, NULL };
+                              inside, NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
@@ -662,7 +715,7 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
-                              NULL };
+                              NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
