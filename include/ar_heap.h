@@ -235,6 +235,19 @@ size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep
 int ar_heap__has_tracking(void);
 
 /*
+ * ar_heap__describe: write to stderr what arheap knows of the address
+ * `addr`, for use from a debugger (gdb: `call ar_heap__describe(p)`):
+ * whether it lies in a live block, a freed block held in the quarantine,
+ * or a recently freed one whose record is still kept (option
+ * freed_history); at which offset inside it, or how many bytes before or
+ * after it (in a canary zone); the block's size, description, allocation
+ * and free sites and call stacks. Or that arheap knows nothing of it.
+ * Other threads are held outside the heap meanwhile, and nothing is
+ * allocated. A release library says that the heap is not tracked.
+ */
+void ar_heap__describe(const void *addr);
+
+/*
  * Includers that have no __FILE__ and __LINE__: Zig's translate-c
  * (@cImport) refuses any macro that uses them, and keeps the first
  * definition of a macro, so the tracked macros below could never be

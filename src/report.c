@@ -731,6 +731,76 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_report__act();
 }
 
+/*
+ * What ar_heap__describe says: one line placing the address against the
+ * block (inside it at an offset, or so many bytes before or after it, and
+ * in which zone), the block's state, then the block lines every report
+ * has: size, description, allocation and free sites and stacks.
+ */
+void ar_heap_report__describe(const void *addr, const ar_heap_view_t *block, int released)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: describe ");
+    ar_heap_out__hex(&out, (uintptr_t)addr);
+    ar_heap_out__str(&out, ": ");
+    if (block == NULL) {
+        ar_heap_out__str(&out, "arheap knows nothing of this address: it is in no block's "
+                               "memory (a stack, global or foreign address, memory from plain "
+                               "malloc, or a block freed so long ago that its slot was "
+                               "forgotten)\n");
+        ar_heap_out__flush(&out);
+        return;
+    }
+    uintptr_t a = (uintptr_t)addr;
+    const char *state;
+    switch (block->state) {
+    case AR_HEAP_STATE_LIVE:
+        state = "a live block";
+        break;
+    case AR_HEAP_STATE_FREEING:
+        state = "a block being freed";
+        break;
+    default:
+        state = (block->flags & AR_HEAP_BLOCK_FORGOTTEN)
+                    ? "a freed block whose record was forgotten (freed_history=0)"
+                : released ? "a recently freed block, out of the quarantine and not yet reused "
+                             "(its record kept by freed_history)"
+                           : "a freed block, held in the quarantine";
+        break;
+    }
+    if (a >= block->user && a - block->user < block->size) {
+        ar_heap_out__str(&out, "offset ");
+        ar_heap_out__dec(&out, a - block->user);
+        ar_heap_out__str(&out, " inside ");
+        ar_heap_out__str(&out, state);
+        ar_heap_out__str(&out, "\n");
+    } else if (a >= block->user) {
+        uint64_t after = a - block->user - block->size;
+        ar_heap_out__dec(&out, after);
+        ar_heap_out__str(&out, after == 1 ? " byte after the end of " : " bytes after the end of ");
+        ar_heap_out__str(&out, state);
+        ar_heap_out__str(&out, " (offset ");
+        ar_heap_out__dec(&out, a - block->user);
+        int canary = (block->flags & AR_HEAP_BLOCK_CANARY) &&
+                     a < (uintptr_t)block->base + block->total;
+        ar_heap_out__str(&out, canary ? ", in its tail canary)\n" : ", in its slot's spare bytes)\n");
+    } else {
+        uint64_t before = block->user - a;
+        ar_heap_out__dec(&out, before);
+        ar_heap_out__str(&out, before == 1 ? " byte before the start of "
+                                           : " bytes before the start of ");
+        ar_heap_out__str(&out, state);
+        ar_heap_out__str(&out, " (offset -");
+        ar_heap_out__dec(&out, before);
+        int canary = (block->flags & AR_HEAP_BLOCK_CANARY) && a >= (uintptr_t)block->base;
+        ar_heap_out__str(&out, canary ? ", in its head canary)\n"
+                                      : ", in its slot's spare bytes)\n");
+    }
+    ar_heap_report__block(&out, block);
+    ar_heap_out__flush(&out);
+}
+
 void ar_heap_report__warning(const char *text)
 {
     ar_heap_out_t out;
