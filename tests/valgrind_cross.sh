@@ -229,7 +229,12 @@ check_debug() {
     got_arheap=$(arheap_class "$out" "$status")
     got_memcheck=$(memcheck_class "$log")
     why=
-    [ "$status" -eq 0 ] || why="$why exit $status (on_error=continue);"
+    # on_error=continue: the run ends normally; a leak makes it exit 23
+    # (leak_exitcode's default).
+    want_status=0
+    [ "$want" = leak ] && want_status=23
+    [ "$status" -eq "$want_status" ] ||
+        why="$why exit $status, not $want_status (on_error=continue);"
     [ "$got_arheap" = "$want" ] || why="$why arheap said $got_arheap under Memcheck;"
     grep -q "$name.c:$line" "$out" || why="$why arheap's report lacks $name.c:$line ($mark);"
     case $got_memcheck in
