@@ -732,6 +732,30 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
 }
 
 /*
+ * The zone around a block that holds `a` (outside the block's bytes): a
+ * guarded block's guard page (outside the pages that hold its bytes), its
+ * canaries, or the spare bytes of its slot.
+ */
+static const char *ar_heap_report__zone(uintptr_t a, const ar_heap_view_t *block)
+{
+    int canary = (block->flags & AR_HEAP_BLOCK_CANARY) != 0;
+    int after = a >= block->user;
+    if (block->flags & AR_HEAP_BLOCK_GUARDED) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t first = block->user & ~(page - 1);
+        uintptr_t end = (block->user + block->size + page - 1) & ~(page - 1);
+        if (a < first || a >= end)
+            return "in its guard page";
+    } else if (after ? a >= (uintptr_t)block->base + block->total
+                     : a < (uintptr_t)block->base) {
+        canary = 0;
+    }
+    if (!canary)
+        return "in its slot's spare bytes";
+    return after ? "in its tail canary" : "in its head canary";
+}
+
+/*
  * What ar_heap__describe says: one line placing the address against the
  * block (inside it at an offset, or so many bytes before or after it, and
  * in which zone), the block's state, then the block lines every report
@@ -782,9 +806,9 @@ void ar_heap_report__describe(const void *addr, const ar_heap_view_t *block, int
         ar_heap_out__str(&out, state);
         ar_heap_out__str(&out, " (offset ");
         ar_heap_out__dec(&out, a - block->user);
-        int canary = (block->flags & AR_HEAP_BLOCK_CANARY) &&
-                     a < (uintptr_t)block->base + block->total;
-        ar_heap_out__str(&out, canary ? ", in its tail canary)\n" : ", in its slot's spare bytes)\n");
+        ar_heap_out__str(&out, ", ");
+        ar_heap_out__str(&out, ar_heap_report__zone(a, block));
+        ar_heap_out__str(&out, ")\n");
     } else {
         uint64_t before = block->user - a;
         ar_heap_out__dec(&out, before);
@@ -793,9 +817,9 @@ void ar_heap_report__describe(const void *addr, const ar_heap_view_t *block, int
         ar_heap_out__str(&out, state);
         ar_heap_out__str(&out, " (offset -");
         ar_heap_out__dec(&out, before);
-        int canary = (block->flags & AR_HEAP_BLOCK_CANARY) && a >= (uintptr_t)block->base;
-        ar_heap_out__str(&out, canary ? ", in its head canary)\n"
-                                      : ", in its slot's spare bytes)\n");
+        ar_heap_out__str(&out, ", ");
+        ar_heap_out__str(&out, ar_heap_report__zone(a, block));
+        ar_heap_out__str(&out, ")\n");
     }
     ar_heap_report__block(&out, block);
     ar_heap_out__flush(&out);

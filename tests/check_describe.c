@@ -5,7 +5,8 @@
  * Each test runs the calls in a child and reads its stderr: a live block
  * at its start and inside, a block held in the quarantine, a freed block
  * out of the quarantine, an address in a canary zone before and after the
- * block, and one arheap knows nothing of; with call stacks; and while
+ * block, a guarded block's guard page, and one arheap knows nothing of;
+ * with call stacks; and while
  * other threads allocate and free.
  */
 #define _GNU_SOURCE
@@ -158,6 +159,29 @@ START_TEST(an_address_in_the_head_canary)
 }
 END_TEST
 
+/* A guarded block: past its end (guard_align=1) is its guard page, and a
+ * freed one's closed pages are never read. */
+static void body_guarded(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    block = AR__HEAP__MALLOC(13, "guarded");
+    note_address(block + 13);
+    describe_at(13);
+    AR__HEAP__FREE(block);
+    describe_at(2);
+}
+
+START_TEST(an_address_in_a_guard_page)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_guarded, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "0 bytes after the end of a live block (offset 13, in its guard "
+                          "page)\n  block: 13 bytes \"guarded\" at 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, ": offset 2 inside a freed block, held in the quarantine\n");
+}
+END_TEST
+
 static int a_global;
 
 static void body_unknown(void)
@@ -248,6 +272,7 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, a_recently_freed_block_out_of_the_quarantine);
     tcase_add_test(tc, an_address_in_the_tail_canary);
     tcase_add_test(tc, an_address_in_the_head_canary);
+    tcase_add_test(tc, an_address_in_a_guard_page);
     tcase_add_test(tc, an_address_arheap_knows_nothing_of);
     tcase_add_test(tc, the_allocation_and_free_stacks_are_printed);
     tcase_add_test(tc, describing_while_other_threads_free_is_safe);
