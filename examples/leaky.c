@@ -7,7 +7,9 @@
  * Built against a debug-heap arheap, the double free is reported with the
  * block's allocation site and both free sites, and (because this example
  * asks for on_error=continue, so the run goes on) the leak is reported at
- * exit with its file:line. Against a release build the bugs are silent,
+ * exit with its file:line, and the program exits with status 23 although
+ * main returns 0: a leaking program fails by default (leak_exitcode=0
+ * keeps its own status). Against a release build the bugs are silent,
  * which is what arheap exists to prevent.
  */
 #include <stdio.h>

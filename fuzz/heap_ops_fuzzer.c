@@ -43,7 +43,7 @@
  * a known order (a reuse's, then a free's; each block's tail canary, head
  * canary, poison); ar_heap__check_all's in any order. Classes:
  * heap-buffer-overflow (a tail canary), heap-buffer-underflow (a head
- * canary), write-after-free (the poison), double-free (a freed block whose
+ * canary), heap-use-after-free (the poison), double-free (a freed block whose
  * record is kept, freed or reallocated again), invalid-free (interior,
  * stack, global, plain-malloc pointer, naming the live block an interior
  * pointer lies in; or a freed block's address once freed_history=0 forgot
@@ -825,7 +825,7 @@ static void expect_damage(block_t *b, int freed, const char *how, const unsigned
         if (!(b->damage & order[z]))
             continue;
         if (order[z] == DAMAGE_POISON)
-            expect("write-after-free", b->p, b, freed, how, 1, b->off_poison);
+            expect("heap-use-after-free", b->p, b, freed, how, 1, b->off_poison);
         else if (order[z] == DAMAGE_TAIL)
             expect("heap-buffer-overflow", b->p, b, freed, how, 1, b->off_tail);
         else

@@ -5,7 +5,8 @@
  *
  *   raw         the rest of the input, up to its first NUL, is the option
  *               string. The return value must lie between 0 and the
- *               number of non-empty ':'-separated pairs.
+ *               number of non-empty pairs separated by ':', ',' or
+ *               white space.
  *   structured  each byte picks a pair from a table of pairs whose
  *               validity is known (edge values, bad numbers, unknown and
  *               over-long keys, over-long paths, empty pairs); the pairs
@@ -101,7 +102,8 @@ static const pair_t pairs[] = {
     { "canary=yes", 1 },
     { "canary=false", 1 },
     { "canary=", 0 },
-    { "canary=1 ", 0 },
+    { "canary=1 ", 1 }, /* white space separates pairs */
+    { "canary='1'", 1 },
     { "canary", 0 },
     { "Canary=1", 0 },
     { "fill=0", 1 },
@@ -206,13 +208,15 @@ static void fail(const char *what, long expected, long got, const char *text)
     abort();
 }
 
-/* Pairs that are not empty: the most problems one string can have. */
+/* Pairs that are not empty, split at every separator (':', ',', white
+ * space; a quoted value only joins pieces): the most problems one string
+ * can have. */
 static long count_pairs(const char *text)
 {
     long n = 0;
     size_t len = 0;
     for (const char *c = text;; c++) {
-        if (*c == ':' || *c == '\0') {
+        if (*c == ':' || *c == ',' || *c == ' ' || (*c >= '\t' && *c <= '\r') || *c == '\0') {
             n += len > 0;
             len = 0;
             if (*c == '\0')

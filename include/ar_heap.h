@@ -170,7 +170,7 @@ void ar_heap__get_stats(ar_heap_stats_t *out);
 /*
  * ar_heap__check_all: check every live block's canaries and every
  * quarantined block's canaries and poison now. Each damaged block is
- * reported (heap-buffer-overflow, heap-buffer-underflow, write-after-free);
+ * reported (heap-buffer-overflow, heap-buffer-underflow, heap-use-after-free);
  * then, if any was, the error action applies. Returns the number of
  * damaged blocks (0 in a release library).
  */
@@ -233,6 +233,19 @@ size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep
 
 /* ar_heap__has_tracking: 1 when the library was built with the debug heap. */
 int ar_heap__has_tracking(void);
+
+/*
+ * ar_heap__describe: write to stderr what arheap knows of the address
+ * `addr`, for use from a debugger (gdb: `call ar_heap__describe(p)`):
+ * whether it lies in a live block, a freed block held in the quarantine,
+ * or a recently freed one whose record is still kept (option
+ * freed_history); at which offset inside it, or how many bytes before or
+ * after it (in a canary zone); the block's size, description, allocation
+ * and free sites and call stacks. Or that arheap knows nothing of it.
+ * Other threads are held outside the heap meanwhile, and nothing is
+ * allocated. A release library says that the heap is not tracked.
+ */
+void ar_heap__describe(const void *addr);
 
 /*
  * Includers that have no __FILE__ and __LINE__: Zig's translate-c

@@ -31,6 +31,7 @@
 #define AR_HEAP_CHECK_H
 
 #include <check.h>
+#include <stdio.h>
 
 #include "ar_heap.h"
 
@@ -60,8 +61,41 @@ static inline void ar_heap_check__assert_no_leaks(ar_heap_mark_t mark, const cha
                      text);
 }
 
-/* AR__HEAP__ASSERT_NO_LEAKS(mark): the assertion, naming its own line. */
-#define AR__HEAP__ASSERT_NO_LEAKS(mark) ar_heap_check__assert_no_leaks((mark), __FILE__, __LINE__)
+/*
+ * ar_heap_check__leak_message: the failure message of
+ * AR__HEAP__ASSERT_NO_LEAKS into msg (size bytes, NUL-terminated; empty
+ * when nothing leaked); returns the number of blocks leaked since mark.
+ */
+static inline size_t ar_heap_check__leak_message(ar_heap_mark_t mark, const char *file, int line,
+                                                 char *msg, size_t size)
+{
+    char text[AR_HEAP_CHECK_MESSAGE_MAX];
+    size_t leaked = ar_heap__leaks_since_text(mark, text, sizeof text);
+    size_t len = 0;
+    while (text[len] != '\0')
+        len++;
+    if (len > 0 && text[len - 1] == '\n')
+        text[len - 1] = '\0'; /* Check ends the message itself */
+    msg[0] = '\0';
+    if (leaked != 0)
+        snprintf(msg, size, "%s:%d: %zu %s leaked since the checkpoint:\n%s", file, line, leaked,
+                 leaked == 1 ? "block" : "blocks", text);
+    return leaked;
+}
+
+/*
+ * AR__HEAP__ASSERT_NO_LEAKS(mark): the assertion. Check's own assertion is
+ * expanded here, at the caller's line, so that Check records the failure
+ * at the test's file:line (what its log and an editor jump to), not at a
+ * line of this header; the message names that line too.
+ */
+#define AR__HEAP__ASSERT_NO_LEAKS(mark)                                                            \
+    do {                                                                                           \
+        char ar_heap_check_msg_[AR_HEAP_CHECK_MESSAGE_MAX + 512];                                  \
+        ck_assert_msg(ar_heap_check__leak_message((mark), __FILE__, __LINE__, ar_heap_check_msg_, \
+                                                  sizeof ar_heap_check_msg_) == 0,                 \
+                      "%s", ar_heap_check_msg_);                                                   \
+    } while (0)
 
 /* The fixture's mark, one per including file. */
 static inline ar_heap_mark_t *ar_heap_check__fixture_mark(void)

@@ -1195,6 +1195,10 @@ typedef struct ar_heap_fault_s {
 void ar_heap_report__fault(const ar_heap_fault_t *fault);
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site);
 void ar_heap_report__warning(const char *text);
+/* ar_heap__describe's text: `block` the record whose slot holds addr, or
+ * NULL when none does; `released` 1 when a freed block's slot is back in
+ * circulation. */
+void ar_heap_report__describe(const void *addr, const ar_heap_view_t *block, int released);
 void ar_heap_report__unshown(size_t found, size_t shown);
 size_t ar_heap_report__errors(void);
 void ar_heap_report__act(void);
@@ -1205,6 +1209,8 @@ size_t ar_heap_leaks__report(void);
 int ar_heap_leaks__is_intentional(const ar_heap_view_t *block);
 void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *block);
 void ar_heap_leaks__at_exit(void);
+/* A forked child starts (thread.c's fork handler): note its mark. */
+void ar_heap_leaks__forked(void);
 
 #define AR_HEAP_INTENTIONAL_LEAK_MARKER "INTENTIONAL_LEAK_FOR_TESTING"
 

@@ -79,3 +79,46 @@ void ar_heap_index__each(ar_heap_slot_fn fn, void *arg)
     }
     ar_heap_guard__each(fn, arg);
 }
+
+/* ------------------------------------------------------------ describe */
+
+/* Whether a freed slab slot is back in circulation: on its span's free
+ * stack, or in its remote bitmap on the way there. The world is stopped,
+ * so neither changes meanwhile. A guarded or huge slot says it in its
+ * record's state. */
+static int ar_heap_index__released(const ar_heap_slot_t *slot)
+{
+    const ar_heap_span_t *span = slot->span;
+    if (span == NULL || span->klass == AR_HEAP_CLASSES)
+        return 0;
+    for (uint32_t i = 0; i < span->free_top; i++)
+        if (span->free_stack[i] == slot->index)
+            return 1;
+    uint64_t bits = atomic_load_explicit(&span->remote[slot->index / 64], memory_order_relaxed);
+    return (bits >> (slot->index % 64)) & 1;
+}
+
+/*
+ * ar_heap__describe: what arheap knows of an address, for a debugger
+ * (`call ar_heap__describe(p)`). The world is stopped while the record is
+ * read, so a free or a reuse in another thread can not change it halfway;
+ * nothing is allocated and nothing of the program's memory is read (a
+ * freed guarded block's pages may be inaccessible): only the checker's
+ * own tables. A slot whose record says UNUSED holds no block.
+ */
+void ar_heap__describe(const void *addr)
+{
+    ar_heap__ensure_init();
+    ar_heap_world__stop();
+    ar_heap_slot_t slot;
+    ar_heap_view_t view;
+    int known = 0, released = 0;
+    if (ar_heap_index__find((uintptr_t)addr, &slot) &&
+        atomic_load_explicit(&slot.rec->state, memory_order_acquire) != AR_HEAP_STATE_UNUSED) {
+        ar_heap_index__view(&slot, &view);
+        released = view.state != AR_HEAP_STATE_LIVE && ar_heap_index__released(&slot);
+        known = 1;
+    }
+    ar_heap_report__describe(addr, known ? &view : NULL, released);
+    ar_heap_world__resume();
+}

@@ -2,6 +2,11 @@
  * options.c: AR_HEAP_OPTIONS, one string of key=value pairs.
  *
  *     AR_HEAP_OPTIONS="on_error=continue:leak_exitcode=3" ./test_binary
+ *     AR_HEAP_OPTIONS="guard=1,guard_align=1 report_path='my report.log'"
+ *
+ * Pairs are separated as ASAN_OPTIONS's are: by colons, commas or white
+ * space, in any mix; a value that holds one of those is quoted with
+ * single or double quotes.
  *
  * The same text can be given from code with ar_heap__set_options(). Every
  * option is a row of one table: its name, its kind, its default and one
@@ -45,9 +50,10 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "exit status used by on_error=exit" },
     { "leak_report", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(leak_report), 0, 0, "1",
       "write the leak report at exit (report file, and a summary on stderr when blocks leak)" },
-    { "leak_exitcode", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(leak_exitcode), 0, 255, "0",
-      "when not 0, a process that exits with leaked blocks (other than intentional ones) "
-      "exits with this status instead" },
+    { "leak_exitcode", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(leak_exitcode), 0, 255, "23",
+      "a process that exits with leaked blocks (other than intentional ones) exits with this "
+      "status instead of its own, as under LeakSanitizer; 0 leaves the status alone (a forked "
+      "child counts only the blocks it allocated itself)" },
     { "report_path", AR_HEAP_OPTION_PATH, AR_HEAP_FIELD(report_path), 0, 0,
       AR_HEAP_DEFAULT_REPORT_PATH,
       "file for the full leak report; empty for none. Without this option the environment "
@@ -164,6 +170,28 @@ static void ar_heap_options__warn_value(const char *origin, const ar_heap_option
     ar_heap_out__flush(&out);
 }
 
+/* "option 'NAME' is at most MAX (WHY); got 'VALUE', using MAX" */
+static void ar_heap_options__warn_clamped(const char *origin, const ar_heap_option_t *opt,
+                                          const char *value, uint64_t max, const char *why)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: ");
+    ar_heap_out__str(&out, origin);
+    ar_heap_out__str(&out, ": option '");
+    ar_heap_out__str(&out, opt->name);
+    ar_heap_out__str(&out, "' is at most ");
+    ar_heap_out__dec(&out, max);
+    ar_heap_out__str(&out, " (");
+    ar_heap_out__str(&out, why);
+    ar_heap_out__str(&out, "); got '");
+    ar_heap_out__str(&out, value);
+    ar_heap_out__str(&out, "', using ");
+    ar_heap_out__dec(&out, max);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__flush(&out);
+}
+
 static int ar_heap_options__parse_unsigned(const char *text, unsigned long long max,
                                            unsigned long long *value)
 {
@@ -210,6 +238,13 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
         return 0;
     case AR_HEAP_OPTION_SIZE:
         if (ar_heap_options__parse_unsigned(value, SIZE_MAX, &number)) {
+            if (opt->offset == AR_HEAP_FIELD(stack_depth) && number > AR_HEAP_STACK_MAX) {
+                /* Applied, at the most a stack keeps: a warning, not a
+                 * problem. */
+                ar_heap_options__warn_clamped(origin, opt, value, AR_HEAP_STACK_MAX,
+                                              "frames kept per stack");
+                number = AR_HEAP_STACK_MAX;
+            }
             *(size_t *)field = (size_t)number;
             return 1;
         }
@@ -240,41 +275,105 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
     return 0;
 }
 
-/* Parse one "key=value" pair of `len` bytes. Returns 1 when applied. */
-static int ar_heap_options__parse_pair(const char *pair, size_t len, const char *origin)
+/*
+ * The option name nearest to an unknown key, for "did you mean": the
+ * Levenshtein distance (insertions, deletions, substitutions, case
+ * ignored), in two rows on the stack. A name is suggested when it is at
+ * most 2 edits away (3 for keys of 8 bytes or more) and the key is not
+ * shorter than those edits; NULL otherwise.
+ */
+static const char *ar_heap_options__nearest(const char *key)
+{
+    size_t key_len = strlen(key);
+    const char *best = NULL;
+    size_t best_distance = key_len >= 8 ? 3 : 2;
+    if (key_len <= best_distance)
+        return NULL;
+    for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++) {
+        const char *name = ar_heap_option_table[i].name;
+        size_t name_len = strlen(name);
+        size_t row[64], next[64];
+        if (name_len >= sizeof row / sizeof row[0])
+            continue;
+        for (size_t j = 0; j <= name_len; j++)
+            row[j] = j;
+        for (size_t k = 1; k <= key_len; k++) {
+            char a = key[k - 1];
+            if (a >= 'A' && a <= 'Z')
+                a = (char)(a - 'A' + 'a');
+            next[0] = k;
+            for (size_t j = 1; j <= name_len; j++) {
+                size_t substitute = row[j - 1] + (a != name[j - 1]);
+                size_t remove = row[j] + 1;
+                size_t insert = next[j - 1] + 1;
+                size_t d = substitute < remove ? substitute : remove;
+                next[j] = d < insert ? d : insert;
+            }
+            memcpy(row, next, (name_len + 1) * sizeof row[0]);
+        }
+        if (row[name_len] <= best_distance && (best == NULL || row[name_len] < best_distance)) {
+            best = name;
+            best_distance = row[name_len];
+        }
+    }
+    return best;
+}
+
+/* Apply one pair: `key_len` bytes of key, and `value_len` bytes of value
+ * (value NULL when the pair had no '='). Returns 1 when applied. */
+static int ar_heap_options__parse_pair(const char *key_text, size_t key_len, const char *value_text,
+                                       size_t value_len, const char *origin)
 {
     char key[64];
     char value[AR_HEAP_PATH_CAPACITY];
-    const char *eq = memchr(pair, '=', len);
-    size_t key_len = eq != NULL ? (size_t)(eq - pair) : len;
     if (key_len >= sizeof key) {
         ar_heap_options__warn(origin, "unknown option (a key of ", "more than 63 bytes", ")", "");
         return 0;
     }
-    memcpy(key, pair, key_len);
+    memcpy(key, key_text, key_len);
     key[key_len] = '\0';
     const ar_heap_option_t *opt = NULL;
     for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++)
         if (strcmp(ar_heap_option_table[i].name, key) == 0)
             opt = &ar_heap_option_table[i];
     if (opt == NULL) {
-        ar_heap_options__warn(origin, "unknown option '", key,
-                              "' ignored; AR_HEAP_OPTIONS=help=1 lists the options", "");
+        const char *nearest = ar_heap_options__nearest(key);
+        if (nearest != NULL) {
+            ar_heap_out_t out;
+            ar_heap_out__init(&out, 2);
+            ar_heap_out__str(&out, "arheap: warning: ");
+            ar_heap_out__str(&out, origin);
+            ar_heap_out__str(&out, ": unknown option '");
+            ar_heap_out__str(&out, key);
+            ar_heap_out__str(&out, "' ignored; did you mean '");
+            ar_heap_out__str(&out, nearest);
+            ar_heap_out__str(&out, "'? AR_HEAP_OPTIONS=help=1 lists the options\n");
+            ar_heap_out__flush(&out);
+        } else {
+            ar_heap_options__warn(origin, "unknown option '", key,
+                                  "' ignored; AR_HEAP_OPTIONS=help=1 lists the options", "");
+        }
         return 0;
     }
-    if (eq == NULL) {
+    if (value_text == NULL) {
         ar_heap_options__warn(origin, "option '", key, "' has no value; write ",
                               "key=value");
         return 0;
     }
-    size_t value_len = len - key_len - 1;
     if (value_len >= sizeof value) {
         ar_heap_options__warn(origin, "option '", key, "' has a value that is too long", "");
         return 0;
     }
-    memcpy(value, eq + 1, value_len);
+    memcpy(value, value_text, value_len);
     value[value_len] = '\0';
     return ar_heap_options__apply(opt, value, origin);
+}
+
+/* Colons, commas and white space separate pairs, as in ASAN_OPTIONS. */
+static int ar_heap_options__is_separator(char c)
+{
+    return c == ':' || c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+           c == '\v' || c == '\f';
 }
 
 int ar_heap_options__parse(const char *text, const char *origin)
@@ -282,26 +381,69 @@ int ar_heap_options__parse(const char *text, const char *origin)
     int problems = 0;
     if (text == NULL)
         return 0;
-    while (*text != '\0') {
-        const char *end = strchr(text, ':');
-        size_t len = end != NULL ? (size_t)(end - text) : strlen(text);
-        if (len > 0 && !ar_heap_options__parse_pair(text, len, origin))
-            problems++;
-        text += len;
-        if (*text == ':')
+    for (;;) {
+        while (ar_heap_options__is_separator(*text))
             text++;
+        if (*text == '\0')
+            return problems;
+        const char *key = text;
+        while (*text != '\0' && *text != '=' && !ar_heap_options__is_separator(*text))
+            text++;
+        size_t key_len = (size_t)(text - key);
+        const char *value = NULL;
+        size_t value_len = 0;
+        if (*text == '=') {
+            text++;
+            if (*text == '"' || *text == '\'') {
+                /* A quoted value: any bytes up to the same quote. */
+                char quote = *text++;
+                value = text;
+                const char *close = strchr(text, quote);
+                if (close == NULL) {
+                    char shown[64];
+                    size_t n = key_len < sizeof shown - 1 ? key_len : sizeof shown - 1;
+                    memcpy(shown, key, n);
+                    shown[n] = '\0';
+                    ar_heap_options__warn(origin, "option '", shown,
+                                          "' has a quoted value without its closing quote", "");
+                    return problems + 1;
+                }
+                value_len = (size_t)(close - value);
+                text = close + 1;
+                if (*text != '\0' && !ar_heap_options__is_separator(*text)) {
+                    /* Text glued to the closing quote: the pair is bad. */
+                    while (*text != '\0' && !ar_heap_options__is_separator(*text))
+                        text++;
+                    char shown[64];
+                    size_t n = key_len < sizeof shown - 1 ? key_len : sizeof shown - 1;
+                    memcpy(shown, key, n);
+                    shown[n] = '\0';
+                    ar_heap_options__warn(origin, "option '", shown,
+                                          "' has text after its closing quote (ignored)", "");
+                    problems++;
+                    continue;
+                }
+            } else {
+                value = text;
+                while (*text != '\0' && !ar_heap_options__is_separator(*text))
+                    text++;
+                value_len = (size_t)(text - value);
+            }
+        }
+        if (!ar_heap_options__parse_pair(key, key_len, value, value_len, origin))
+            problems++;
     }
-    return problems;
 }
 
 /*
  * The preload library's own defaults, over the table's: an unmodified
  * program gets no report file in its working directory, no leak report
  * (libc and most programs leave blocks live at exit on purpose; listing
- * them would drown the user's own), and call stacks, since its sites have
- * no file:line. doc/arheap.md "Preloading" explains the choice.
+ * them would drown the user's own), no leak exit status when the report is
+ * turned on (those same blocks would fail every run; leak_exitcode=N asks
+ * for it), and call stacks, since its sites have no file:line. doc/arheap.md "Preloading" explains the choice.
  */
-#define AR_HEAP_PRELOAD_DEFAULTS "leak_report=0:report_path=:stack_depth=6"
+#define AR_HEAP_PRELOAD_DEFAULTS "leak_report=0:leak_exitcode=0:report_path=:stack_depth=6"
 
 void ar_heap_options__reset(void)
 {
@@ -326,8 +468,9 @@ void ar_heap_options__print_help(void)
 {
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
-    ar_heap_out__str(&out, "arheap options (AR_HEAP_OPTIONS=\"key=value:key=value\", "
-                           "or ar_heap__set_options()):\n");
+    ar_heap_out__str(&out, "arheap options (AR_HEAP_OPTIONS=\"key=value:key=value\", pairs "
+                           "separated by ':', ',' or white space, values quoted with ' or \" "
+                           "when they hold one; or ar_heap__set_options()):\n");
     for (size_t i = 0; i < AR_HEAP_OPTION_COUNT; i++) {
         const ar_heap_option_t *opt = &ar_heap_option_table[i];
         ar_heap_out__str(&out, "  ");

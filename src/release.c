@@ -10,7 +10,9 @@
 #define _GNU_SOURCE
 #include "ar_heap.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
 {
@@ -113,4 +115,23 @@ size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep
         out->first_failing = 0;
     }
     return 0;
+}
+
+/* No heap is tracked: say so, on stderr as the debug library would. */
+void ar_heap__describe(const void *addr)
+{
+    static const char text[] = "arheap: describe: the heap is not tracked (arheap was built "
+                               "without --enable-debug-heap); nothing is known of ";
+    char hex[2 + 2 * sizeof(uintptr_t) + 1];
+    uintptr_t v = (uintptr_t)addr;
+    size_t i = sizeof hex;
+    hex[--i] = '\n';
+    do {
+        hex[--i] = "0123456789abcdef"[v & 0xf];
+        v >>= 4;
+    } while (v != 0);
+    hex[--i] = 'x';
+    hex[--i] = '0';
+    (void)!write(2, text, sizeof text - 1);
+    (void)!write(2, hex + i, sizeof hex - i);
 }

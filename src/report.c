@@ -131,8 +131,12 @@ const char *ar_heap_report__error_name(ar_heap_error_t kind)
         return "heap-buffer-overflow";
     case AR_HEAP_ERROR_UNDERFLOW:
         return "heap-buffer-underflow";
+    /* One bug class, one name, however it was found: a write to a freed
+     * block seen in its poison after the fact, or any touch of a freed
+     * guarded block at the faulting instruction, is AddressSanitizer's
+     * heap-use-after-free (the access, WRITE or READ, goes in the SUMMARY
+     * line). */
     case AR_HEAP_ERROR_WRITE_AFTER_FREE:
-        return "write-after-free";
     case AR_HEAP_ERROR_USE_AFTER_FREE:
         return "heap-use-after-free";
     }
@@ -150,6 +154,46 @@ size_t ar_heap_report__errors(void)
 static void ar_heap_report__count(void)
 {
     atomic_fetch_add_explicit(&ar_heap_report_errors, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ hints */
+
+/*
+ * Damage found after the fact (a canary or the poison checked at a free, a
+ * reuse, a check or exit) says where the bytes are, not which instruction
+ * wrote them. Guard pages stop at that instruction; the hint names the
+ * options that would, for the kind found, unless they are in force already
+ * (then the block was left to canaries by guard_sample, the size limits or
+ * the mapping budget, and rerunning as suggested would change nothing):
+ *
+ *   heap-buffer-overflow   guard=1:guard_align=1  (the guard page right
+ *                          after the last byte, not after the 16-byte slack)
+ *   heap-buffer-underflow  guard=1:guard_below=1
+ *   heap-use-after-free    guard=1  (a freed block's pages are closed)
+ *
+ * NULL for other kinds.
+ */
+static const char *ar_heap_report__hint(ar_heap_error_t kind)
+{
+    const ar_heap_options_t *o = &ar_heap_options;
+    switch (kind) {
+    case AR_HEAP_ERROR_OVERFLOW:
+        return o->guard && !o->guard_below && o->guard_align == 1 ? NULL : "guard=1:guard_align=1";
+    case AR_HEAP_ERROR_UNDERFLOW:
+        return o->guard && o->guard_below ? NULL : "guard=1:guard_below=1";
+    case AR_HEAP_ERROR_WRITE_AFTER_FREE:
+        return o->guard ? NULL : "guard=1";
+    default:
+        return NULL;
+    }
+}
+
+/* What the rerun would stop at, for the hint's sentence. */
+static const char *ar_heap_report__hint_goal(ar_heap_error_t kind)
+{
+    return kind == AR_HEAP_ERROR_OVERFLOW    ? "the overflowing instruction"
+           : kind == AR_HEAP_ERROR_UNDERFLOW ? "the underflowing instruction"
+                                             : "the instruction that writes to the freed block";
 }
 
 static const char ar_heap_report_rule[] =
@@ -232,7 +276,8 @@ static void ar_heap_report__end(ar_heap_out_t *out, ar_heap_error_t kind,
  * [(<access>)] on a N-byte block "desc" allocated at file:line", the rule;
  * then the report is written. */
 static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t kind,
-                                          const char *access, const ar_heap_view_t *record)
+                                          const char *access, const ar_heap_view_t *record,
+                                          const char *hint)
 {
     ar_heap_out__str(out, "SUMMARY: arheap: ");
     ar_heap_out__str(out, ar_heap_report__error_name(kind));
@@ -248,6 +293,13 @@ static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t ki
     ar_heap_out__str(out, "\" allocated at ");
     ar_heap_out__site(out, &record->alloc_site);
     ar_heap_out__str(out, "\n");
+    if (hint != NULL) {
+        ar_heap_out__str(out, "hint: rerun with AR_HEAP_OPTIONS=");
+        ar_heap_out__str(out, hint);
+        ar_heap_out__str(out, " to stop at ");
+        ar_heap_out__str(out, ar_heap_report__hint_goal(kind));
+        ar_heap_out__str(out, "\n");
+    }
     ar_heap_out__str(out, ar_heap_report_rule);
     ar_heap_out__flush(out);
 }
@@ -320,6 +372,7 @@ typedef struct ar_heap_event_s {
     const char *detail;             /* one sentence, or NULL */
     const ar_heap_view_t *block;  /* the block concerned, or NULL */
     const ar_heap_damage_t *damage; /* for damage kinds */
+    const char *hint;               /* options to rerun with, or NULL */
 } ar_heap_event_t;
 
 /* One line: a JSON object describing the event. */
@@ -379,6 +432,8 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
         ar_heap_out__str(&out, ",\"found\":");
         ar_heap_out__json_bytes(&out, d->found, d->dump_len);
     }
+    ar_heap_out__str(&out, ",\"hint\":");
+    ar_heap_out__json_str(&out, e->hint);
     ar_heap_out__str(&out, "}\n");
     ar_heap_out__flush(&out);
 }
@@ -407,7 +462,7 @@ static void ar_heap_report__double_free(const ar_heap_view_t *record, const char
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
-                              site, NULL, NULL, record, NULL };
+                              site, NULL, NULL, record, NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
@@ -461,7 +516,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
                                         finder == AR_HEAP_FOUND_BY_REUSE);
         ar_heap_event_t e = { kind, (const void *)record->user, NULL, own_site ? site : NULL,
                               ar_heap_report__finder_name(finder, operation), NULL, record,
-                              damage };
+                              damage, ar_heap_report__hint(kind) };
         ar_heap_report__json(&e);
         return;
     }
@@ -533,7 +588,9 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
     ar_heap_report__bytes(&out, damage->found, damage->dump_len);
     ar_heap_out__str(&out, "\n");
 
-    ar_heap_report__block_summary(&out, kind, NULL, record);
+    ar_heap_report__block_summary(&out, kind,
+                                  kind == AR_HEAP_ERROR_WRITE_AFTER_FREE ? "WRITE" : NULL, record,
+                                  ar_heap_report__hint(kind));
 }
 
 /* "READ", "WRITE" or "ACCESS" (when the CPU did not say). */
@@ -568,7 +625,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         ar_heap_site_t site = { NULL, 0, f->thread, f->pc, NULL };
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
-                              f->record, &d };
+                              f->record, &d, NULL };
         ar_heap_report__json(&e);
         ar_heap_stack__signal_safe(0);
         return;
@@ -609,7 +666,8 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
      * at once (fault.c); what the fault itself told is then written. */
     ar_heap_out__flush(&out);
     ar_heap_report__block(&out, record);
-    ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record);
+    ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record,
+                                  NULL);
     ar_heap_stack__signal_safe(0);
 }
 
@@ -627,7 +685,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
                               inside != NULL ? "the pointer is inside a live block, not its start"
                                              : "the pointer is not a block arheap allocated",
-                              inside, NULL };
+                              inside, NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
@@ -657,7 +715,7 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
-                              NULL };
+                              NULL, NULL };
         ar_heap_report__json(&e);
         ar_heap_report__act();
         return;
@@ -671,6 +729,100 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_report__operation(&out, "call", site, NULL);
     ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_ARGUMENT, site);
     ar_heap_report__act();
+}
+
+/*
+ * The zone around a block that holds `a` (outside the block's bytes): a
+ * guarded block's guard page (outside the pages that hold its bytes), its
+ * canaries, or the spare bytes of its slot.
+ */
+static const char *ar_heap_report__zone(uintptr_t a, const ar_heap_view_t *block)
+{
+    int canary = (block->flags & AR_HEAP_BLOCK_CANARY) != 0;
+    int after = a >= block->user;
+    if (block->flags & AR_HEAP_BLOCK_GUARDED) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t first = block->user & ~(page - 1);
+        uintptr_t end = (block->user + block->size + page - 1) & ~(page - 1);
+        if (a < first || a >= end)
+            return "in its guard page";
+    } else if (after ? a >= (uintptr_t)block->base + block->total
+                     : a < (uintptr_t)block->base) {
+        canary = 0;
+    }
+    if (!canary)
+        return "in its slot's spare bytes";
+    return after ? "in its tail canary" : "in its head canary";
+}
+
+/*
+ * What ar_heap__describe says: one line placing the address against the
+ * block (inside it at an offset, or so many bytes before or after it, and
+ * in which zone), the block's state, then the block lines every report
+ * has: size, description, allocation and free sites and stacks.
+ */
+void ar_heap_report__describe(const void *addr, const ar_heap_view_t *block, int released)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: describe ");
+    ar_heap_out__hex(&out, (uintptr_t)addr);
+    ar_heap_out__str(&out, ": ");
+    if (block == NULL) {
+        ar_heap_out__str(&out, "arheap knows nothing of this address: it is in no block's "
+                               "memory (a stack, global or foreign address, memory from plain "
+                               "malloc, or a block freed so long ago that its slot was "
+                               "forgotten)\n");
+        ar_heap_out__flush(&out);
+        return;
+    }
+    uintptr_t a = (uintptr_t)addr;
+    const char *state;
+    switch (block->state) {
+    case AR_HEAP_STATE_LIVE:
+        state = "a live block";
+        break;
+    case AR_HEAP_STATE_FREEING:
+        state = "a block being freed";
+        break;
+    default:
+        state = (block->flags & AR_HEAP_BLOCK_FORGOTTEN)
+                    ? "a freed block whose record was forgotten (freed_history=0)"
+                : released ? "a recently freed block, out of the quarantine and not yet reused "
+                             "(its record kept by freed_history)"
+                           : "a freed block, held in the quarantine";
+        break;
+    }
+    if (a >= block->user && a - block->user < block->size) {
+        ar_heap_out__str(&out, "offset ");
+        ar_heap_out__dec(&out, a - block->user);
+        ar_heap_out__str(&out, " inside ");
+        ar_heap_out__str(&out, state);
+        ar_heap_out__str(&out, "\n");
+    } else if (a >= block->user) {
+        uint64_t after = a - block->user - block->size;
+        ar_heap_out__dec(&out, after);
+        ar_heap_out__str(&out, after == 1 ? " byte after the end of " : " bytes after the end of ");
+        ar_heap_out__str(&out, state);
+        ar_heap_out__str(&out, " (offset ");
+        ar_heap_out__dec(&out, a - block->user);
+        ar_heap_out__str(&out, ", ");
+        ar_heap_out__str(&out, ar_heap_report__zone(a, block));
+        ar_heap_out__str(&out, ")\n");
+    } else {
+        uint64_t before = block->user - a;
+        ar_heap_out__dec(&out, before);
+        ar_heap_out__str(&out, before == 1 ? " byte before the start of "
+                                           : " bytes before the start of ");
+        ar_heap_out__str(&out, state);
+        ar_heap_out__str(&out, " (offset -");
+        ar_heap_out__dec(&out, before);
+        ar_heap_out__str(&out, ", ");
+        ar_heap_out__str(&out, ar_heap_report__zone(a, block));
+        ar_heap_out__str(&out, ")\n");
+    }
+    ar_heap_report__block(&out, block);
+    ar_heap_out__flush(&out);
 }
 
 void ar_heap_report__warning(const char *text)

@@ -366,6 +366,8 @@ static void ar_heap_thread__after_fork_child(void)
     if (self != NULL)
         self->tid = ar_heap_os__thread_id();
     ar_heap_world__resume();
+    /* Blocks inherited from the parent are not the child's leaks. */
+    ar_heap_leaks__forked();
 }
 
 void ar_heap_thread__init(void)

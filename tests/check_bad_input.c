@@ -560,7 +560,9 @@ END_TEST
 
 /*
  * One option of each kind is first set to a value that is not its default,
- * then given malformed values one at a time: each must be warned about,
+ * then given malformed values one at a time (values with white space, a
+ * separator, are in quoted_values_keep_their_spaces below): each must be
+ * warned about,
  * naming the option and the value, counted as one problem, and leave the
  * value set before in force. The probes at the end show the values.
  */
@@ -579,8 +581,6 @@ typedef struct bad_value_s {
 static const bad_value_t bad_values[] = {
     { "on_error", "", EXPECT_ACTION },
     { "on_error", "ABORT", EXPECT_ACTION },
-    { "on_error", "abort ", EXPECT_ACTION },
-    { "on_error", " exit", EXPECT_ACTION },
     { "on_error", "continue=1", EXPECT_ACTION },
     { "on_error", "ab", EXPECT_ACTION },
     { "error_exitcode", "", EXPECT_EXITCODE },
@@ -588,8 +588,6 @@ static const bad_value_t bad_values[] = {
     { "error_exitcode", "256", EXPECT_EXITCODE },
     { "error_exitcode", "-1", EXPECT_EXITCODE },
     { "error_exitcode", "+5", EXPECT_EXITCODE },
-    { "error_exitcode", " 5", EXPECT_EXITCODE },
-    { "error_exitcode", "5 ", EXPECT_EXITCODE },
     { "error_exitcode", "0x10", EXPECT_EXITCODE },
     { "error_exitcode", "4.2", EXPECT_EXITCODE },
     { "error_exitcode", "18446744073709551657", EXPECT_EXITCODE },
@@ -600,14 +598,11 @@ static const bad_value_t bad_values[] = {
     { "report_json", "-1", EXPECT_BOOL },
     { "report_json", "on", EXPECT_BOOL },
     { "report_json", "TRUE", EXPECT_BOOL },
-    { "report_json", " 1", EXPECT_BOOL },
-    { "report_json", "yes please", EXPECT_BOOL },
     { "quarantine_bytes", "", EXPECT_SIZE },
     { "quarantine_bytes", "-1", EXPECT_SIZE },
     { "quarantine_bytes", "12x", EXPECT_SIZE },
     { "quarantine_bytes", "0x100", EXPECT_SIZE },
     { "quarantine_bytes", "1e6", EXPECT_SIZE },
-    { "quarantine_bytes", "1 000", EXPECT_SIZE },
     { "quarantine_bytes", "18446744073709551616", EXPECT_SIZE }, /* SIZE_MAX + 1 */
     { "quarantine_bytes", "99999999999999999999999999999", EXPECT_SIZE },
 };
@@ -1132,7 +1127,7 @@ START_TEST(many_damaged_blocks_at_once_are_each_reported_once_and_the_heap_goes_
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[check_again=0]\n");
     ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-buffer-overflow"), 12);
     ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-buffer-underflow"), 12);
-    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: write-after-free"), 8);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-use-after-free"), 8);
     ck_assert_int_eq(ar_test__output_count(&child, "SUMMARY: arheap: "), 32);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[freed live=1 bytes=24 allocs=33 errors=32]\n");
     expect_intact(&child, "many damaged", "[after live=1 bytes=24 allocs=33 errors=32]\n");
@@ -1170,7 +1165,7 @@ START_TEST(damaged_blocks_that_left_the_quarantine_are_found_by_the_next_check)
     expect_exit_0(&child, "eviction");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[evicted errors=0]\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[check_all=10]\n");
-    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: write-after-free"), 10);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-use-after-free"), 10);
     ck_assert_int_eq(ar_test__output_count(&child, "  found by ar_heap__check_all()\n"), 10);
     /* The check restored their poison: nothing is left to find, and
      * their reuse (prove_intact allocates) finds nothing either. */

@@ -820,6 +820,109 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* ---------------------------------------------------------- rerun hints */
+
+/*
+ * Damage found after the fact ends with the options that would stop at the
+ * faulting instruction, unless they are in force already (the block then
+ * fell back to canaries: here guard_min_size keeps a 13-byte block out).
+ */
+typedef enum hint_bug_e { HINT_OVERFLOW, HINT_UNDERFLOW, HINT_AFTER_FREE } hint_bug_t;
+
+typedef struct hint_case_s {
+    const char *label;
+    hint_bug_t bug;
+    const char *options;
+    const char *hint; /* the whole line, or NULL for none */
+} hint_case_t;
+
+#define HINT_OVER "hint: rerun with AR_HEAP_OPTIONS=guard=1:guard_align=1 to stop at the " \
+                  "overflowing instruction\n"
+#define HINT_UNDER "hint: rerun with AR_HEAP_OPTIONS=guard=1:guard_below=1 to stop at the " \
+                   "underflowing instruction\n"
+#define HINT_UAF "hint: rerun with AR_HEAP_OPTIONS=guard=1 to stop at the instruction that " \
+                 "writes to the freed block\n"
+
+static const hint_case_t hint_cases[] = {
+    { "overflow", HINT_OVERFLOW, "", HINT_OVER },
+    { "underflow", HINT_UNDERFLOW, "", HINT_UNDER },
+    { "after free", HINT_AFTER_FREE, "", HINT_UAF },
+    /* guard on, but not byte-exact: the canary in the slack caught it. */
+    { "overflow, guard_align=16", HINT_OVERFLOW, "guard=1", HINT_OVER },
+    /* guard on, the guard page after: an underflow still needs guard_below. */
+    { "underflow, guard after", HINT_UNDERFLOW, "guard=1:guard_min_size=1000", HINT_UNDER },
+    /* Already in the suggested form: no hint. */
+    { "overflow, in force", HINT_OVERFLOW, "guard=1:guard_align=1:guard_min_size=1000", NULL },
+    { "underflow, in force", HINT_UNDERFLOW, "guard=1:guard_below=1:guard_min_size=1000", NULL },
+    { "after free, in force", HINT_AFTER_FREE, "guard=1:guard_min_size=1000", NULL },
+};
+
+static const hint_case_t *hint_case;
+
+static void body_hint(void)
+{
+    if (ar_heap__set_options(hint_case->options) != 0)
+        _exit(3);
+    char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "hinted"));
+    if (hint_case->bug == HINT_OVERFLOW) {
+        p[13] = 'x';
+        AR__HEAP__FREE(p);
+    } else if (hint_case->bug == HINT_UNDERFLOW) {
+        p[-1] = 'x';
+        AR__HEAP__FREE(p);
+    } else {
+        AR__HEAP__FREE(p);
+        p[2] = 'x';
+        (void)ar_heap__check_all();
+    }
+}
+
+START_TEST(damage_found_after_the_fact_ends_with_a_rerun_hint)
+{
+    ar_test_child_t child;
+    hint_case = &hint_cases[_i];
+    ar_test__run_child(body_hint, &child);
+    expect_aborted(&child, hint_case->label);
+    ar_test__expect_has(&child, hint_case->label, "SUMMARY: arheap: ");
+    if (hint_case->hint != NULL) {
+        /* The report's last line, between its SUMMARY and its rule. */
+        char expect[512];
+        snprintf(expect, sizeof expect, "\n%s=====", hint_case->hint);
+        ar_test__expect_has(&child, hint_case->label, expect);
+        ck_assert_msg(ar_test__output_count(&child, "hint: ") == 1, "%s: %s", hint_case->label,
+                      child.output);
+    } else {
+        ck_assert_msg(!ar_test__output_has(&child, "hint: "), "%s: a hint although the "
+                      "options are in force:\n%s", hint_case->label, child.output);
+    }
+}
+END_TEST
+
+static void body_hint_json(void)
+{
+    hint_case = &hint_cases[0];
+    (void)ar_heap__set_options("report_json=1:on_error=continue");
+    char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "hinted"));
+    p[13] = 'x';
+    AR__HEAP__FREE(p);
+    (void)ar_heap__set_options("guard=1:guard_align=1:guard_min_size=1000");
+    p = ar_test__opaque(AR__HEAP__MALLOC(13, "in force"));
+    p[13] = 'x';
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p); /* a double free: no hint */
+}
+
+START_TEST(json_reports_carry_the_hint_as_options)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_hint_json, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, ",\"hint\":\"guard=1:guard_align=1\"}\n");
+    ck_assert_int_eq(ar_test__output_count(&child, ",\"hint\":null}\n"), 2);
+    ck_assert(!ar_test__output_has(&child, "hint: rerun"));
+}
+END_TEST
+
 static Suite *canary_suite(void)
 {
     Suite *s = suite_create("canary");
@@ -873,6 +976,12 @@ static Suite *canary_suite(void)
     tcase_add_test(bytes, calloc_is_zero_even_in_memory_that_held_filled_bytes);
     tcase_add_test(bytes, fill_0_leaves_new_bytes_as_libc_gave_them);
     suite_add_tcase(s, bytes);
+
+    TCase *hints = tcase_create("rerun hints");
+    tcase_add_loop_test(hints, damage_found_after_the_fact_ends_with_a_rerun_hint, 0,
+                        (int)(sizeof hint_cases / sizeof hint_cases[0]));
+    tcase_add_test(hints, json_reports_carry_the_hint_as_options);
+    suite_add_tcase(s, hints);
     return s;
 }
 

@@ -445,7 +445,8 @@ static void run_nested(void)
     printf("run=%d failed=%d\n", srunner_ntests_run(sr), srunner_ntests_failed(sr));
     TestResult **failures = srunner_failures(sr);
     for (int i = 0; i < srunner_ntests_failed(sr); i++)
-        printf("[failure %s] %s\n[end]\n", tr_tcname(failures[i]), tr_msg(failures[i]));
+        printf("[failure %s] %s\n[end]\n[where %s:%d]\n", tr_tcname(failures[i]),
+               tr_msg(failures[i]), tr_lfile(failures[i]), tr_lno(failures[i]));
     free(failures);
     srunner_free(sr);
 }
@@ -506,6 +507,11 @@ START_TEST(assert_no_leaks_names_its_own_line)
     ar_test__site(site, sizeof site, __FILE__, ar_test__note_value(&child, "assert"));
     snprintf(expect, sizeof expect, "%s: 1 block leaked since the checkpoint:\n", site);
     ar_test__expect_has(&child, label, expect);
+    /* Check records the failure at the assertion's line, not the header's. */
+    snprintf(expect, sizeof expect, "%s]", site);
+    ck_assert_msg(ar_test__output_line_has(&child, "[where ", expect),
+                  "%s: Check records the failure elsewhere than %s:\n%s", label, site,
+                  child.output);
     AR_TEST_EXPECT_SITE(&child, label, "  12 bytes at 0x", "inner_leak");
     ck_assert_msg(!ar_test__output_has(&child, "reached past the assertion"), "%s: %s", label,
                   child.output);

@@ -112,7 +112,7 @@ static void expect_waf_report(const ar_test_child_t *child)
 {
     const char *label = waf.label;
     char buf[256];
-    ar_test__expect_has(child, label, "arheap: ERROR: write-after-free on block 0x");
+    ar_test__expect_has(child, label, "arheap: ERROR: heap-use-after-free on block 0x");
     ck_assert_msg(ar_test__output_count(child, "arheap: ERROR:") == 1,
                   "%s: expected exactly one report:\n%s", label, child->output);
     snprintf(buf, sizeof buf,
@@ -126,7 +126,7 @@ static void expect_waf_report(const ar_test_child_t *child)
     snprintf(buf, sizeof buf, "  bytes from offset %zu:\n    expected df", waf.offset);
     ar_test__expect_has(child, label, buf);
     ar_test__expect_has(child, label, "\n    found    42");
-    snprintf(buf, sizeof buf, "SUMMARY: arheap: write-after-free on a %zu-byte block \"freed block\"",
+    snprintf(buf, sizeof buf, "SUMMARY: arheap: heap-use-after-free (WRITE) on a %zu-byte block \"freed block\"",
              waf.size);
     ar_test__expect_has(child, label, buf);
 }
@@ -233,7 +233,7 @@ START_TEST(a_write_through_a_pointer_stale_after_realloc_is_a_write_after_free)
     ar_test__run_child(body_stale_after_realloc, &child);
     ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: write-after-free on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-use-after-free on block 0x");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "the first at offset 5\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 32 bytes \"moved by realloc\"");
     AR_TEST_ASSERT_SITE(&child, "  freed at ", "realloc");
@@ -463,7 +463,7 @@ START_TEST(a_freed_block_of_a_million_bytes_is_held_under_the_default_budget)
     ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "held=1\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "damaged=1\n");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: write-after-free on block 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-use-after-free on block 0x");
 }
 END_TEST
 

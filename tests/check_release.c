@@ -118,6 +118,25 @@ START_TEST(a_release_library_has_pass_through_functions_and_empty_statistics)
 }
 END_TEST
 
+static void body_describe(void)
+{
+    static int x;
+    ar_heap__describe(&x);
+}
+
+START_TEST(a_release_library_describes_nothing_and_says_why)
+{
+    if (ar_heap__has_tracking())
+        return; /* debug library: check_describe */
+    ar_test_child_t child;
+    ar_test__run_child(body_describe, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: describe: the heap is not tracked (arheap was "
+                                      "built without --enable-debug-heap); nothing is known "
+                                      "of 0x");
+}
+END_TEST
+
 START_TEST(the_config_header_matches_the_library)
 {
     ck_assert_int_eq(AR_HEAP_CONFIG_DEBUG, ar_heap__has_tracking());
@@ -133,6 +152,7 @@ static Suite *release_suite(void)
     tcase_add_test(tc, release_blocks_are_not_tracked);
     tcase_add_test(tc, release_macros_behave_as_libc);
     tcase_add_test(tc, a_release_library_has_pass_through_functions_and_empty_statistics);
+    tcase_add_test(tc, a_release_library_describes_nothing_and_says_why);
     tcase_add_test(tc, the_config_header_matches_the_library);
     suite_add_tcase(s, tc);
     return s;

@@ -297,9 +297,126 @@ START_TEST(intentional_leaks_do_not_trigger_leak_exitcode)
 }
 END_TEST
 
-static void body_report_at_exit_file(void)
+/* The default: a process that leaks exits 23, as under LeakSanitizer. */
+static void body_leak_at_exit_default(void)
 {
     (void)ar_heap__set_options("leak_report=1");
+    void *p = AR__HEAP__MALLOC(9, "left at exit");
+    (void)ar_test__opaque(p);
+    exit(0);
+}
+
+START_TEST(a_leaking_process_exits_23_by_default)
+{
+    ar_test_child_t child;
+    use_report_file();
+    ar_test__run_child(body_leak_at_exit_default, &child);
+    ck_assert_msg(child.exited && child.exit_code == 23, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (9 bytes)");
+    unlink(report_path);
+}
+END_TEST
+
+/* It replaces a failing status too: a destructor can not see it. */
+static void body_leak_at_exit_failing(void)
+{
+    (void)ar_heap__set_options("leak_report=1");
+    void *p = AR__HEAP__MALLOC(9, "left at exit");
+    (void)ar_test__opaque(p);
+    exit(4);
+}
+
+START_TEST(a_leaking_process_exits_23_whatever_its_own_status)
+{
+    ar_test_child_t child;
+    use_report_file();
+    ar_test__run_child(body_leak_at_exit_failing, &child);
+    ck_assert_msg(child.exited && child.exit_code == 23, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    unlink(report_path);
+}
+END_TEST
+
+static void body_leak_exitcode_zero(void)
+{
+    (void)ar_heap__set_options("leak_report=1:leak_exitcode=0");
+    void *p = AR__HEAP__MALLOC(9, "left at exit");
+    (void)ar_test__opaque(p);
+    exit(0);
+}
+
+START_TEST(leak_exitcode_0_keeps_the_status_and_still_reports)
+{
+    ar_test_child_t child;
+    use_report_file();
+    ar_test__run_child(body_leak_exitcode_zero, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (9 bytes)");
+    unlink(report_path);
+}
+END_TEST
+
+static void body_leak_report_off(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    void *p = AR__HEAP__MALLOC(9, "left at exit");
+    (void)ar_test__opaque(p);
+    exit(0);
+}
+
+START_TEST(leak_report_0_keeps_the_status)
+{
+    ar_test_child_t child;
+    use_report_file();
+    ar_test__run_child(body_leak_report_off, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    ck_assert_msg(child.output_len == 0, "output:\n%s", child.output);
+}
+END_TEST
+
+/* A forked child (Check's fork mode runs each test in one) inherits its
+ * parent's live blocks: they are listed, but only the blocks the child
+ * allocated itself decide its status. */
+static char *parent_block;
+
+static void body_forked_child_exits(void)
+{
+    (void)ar_heap__set_options("leak_report=1");
+    exit(0);
+}
+
+static void body_forked_child_leaks(void)
+{
+    (void)ar_heap__set_options("leak_report=1");
+    void *p = AR__HEAP__MALLOC(5, "the child's own");
+    (void)ar_test__opaque(p);
+    exit(0);
+}
+
+START_TEST(a_forked_child_fails_only_for_its_own_leaks)
+{
+    ar_test_child_t child;
+    use_report_file();
+    parent_block = AR__HEAP__MALLOC(17, "the parent's fixture");
+    ar_test__run_child(body_forked_child_exits, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "(\"the parent's fixture\")");
+    ar_test__run_child(body_forked_child_leaks, &child);
+    ck_assert_msg(child.exited && child.exit_code == 23, "code %d, output:\n%s",
+                  child.exit_code, child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 2 blocks (22 bytes)");
+    AR__HEAP__FREE(parent_block);
+    unlink(report_path);
+}
+END_TEST
+
+static void body_report_at_exit_file(void)
+{
+    (void)ar_heap__set_options("leak_report=1:leak_exitcode=0");
     void *p = AR__HEAP__MALLOC(21, "exit report");
     (void)p;
     exit(0);
@@ -410,6 +527,11 @@ static Suite *report_suite(void)
     tcase_add_test(tc, leak_exitcode_makes_a_leaking_process_fail_and_writes_the_report);
     tcase_add_test(tc, leak_exitcode_leaves_a_clean_process_alone);
     tcase_add_test(tc, intentional_leaks_do_not_trigger_leak_exitcode);
+    tcase_add_test(tc, a_leaking_process_exits_23_by_default);
+    tcase_add_test(tc, a_leaking_process_exits_23_whatever_its_own_status);
+    tcase_add_test(tc, leak_exitcode_0_keeps_the_status_and_still_reports);
+    tcase_add_test(tc, leak_report_0_keeps_the_status);
+    tcase_add_test(tc, a_forked_child_fails_only_for_its_own_leaks);
     tcase_add_test(tc, the_report_file_is_written_at_exit);
     tcase_add_test(tc, agerun_memory_report_names_the_report_file);
     tcase_add_test(tc, an_unwritable_report_path_falls_back_to_stderr_and_says_so);

@@ -258,6 +258,17 @@ START_TEST(leak_report_1_lists_the_programs_leak_with_its_site)
 }
 END_TEST
 
+/* Preloaded, the leak report informs and the status is the program's,
+ * unless leak_exitcode is asked for by name. */
+START_TEST(leak_exitcode_applies_when_asked_for_by_name)
+{
+    ar_test_child_t child;
+    run(&child, "leak_report=1:leak_exitcode=23", "leak", NULL);
+    ck_assert_msg(child.exited && child.exit_code == 23, "code %d: %s", child.exit_code,
+                  child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ injected failures */
 
 /* victim fail-nth under `options`: which of its twenty mallocs returned
@@ -429,7 +440,8 @@ START_TEST(options_reach_the_preload_library)
     ar_test_child_t child;
     run(&child, "help=1", "threads", NULL);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap options");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "the preload library's defaults differ: leak_report=0");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child,
+                              "the preload library's defaults differ: leak_report=0:leak_exitcode=0");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[threads ok]\n");
 }
 END_TEST
@@ -448,6 +460,7 @@ static Suite *preload_suite(void)
     tcase_add_test(reports, a_frame_in_libc_is_named_in_the_stack);
     tcase_add_test(reports, leaks_are_not_reported_by_default);
     tcase_add_test(reports, leak_report_1_lists_the_programs_leak_with_its_site);
+    tcase_add_test(reports, leak_exitcode_applies_when_asked_for_by_name);
     tcase_add_test(reports, options_reach_the_preload_library);
     suite_add_tcase(s, reports);
     TCase *inject = tcase_create("injected failures");

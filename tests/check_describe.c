@@ -1,0 +1,287 @@
+/*
+ * check_describe.c: ar_heap__describe(addr), what arheap knows of an
+ * address, as a debugger calls it.
+ *
+ * Each test runs the calls in a child and reads its stderr: a live block
+ * at its start and inside, a block held in the quarantine, a freed block
+ * out of the quarantine, an address in a canary zone before and after the
+ * block, a guarded block's guard page, and one arheap knows nothing of;
+ * with call stacks; and while
+ * other threads allocate and free.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ar_heap.h"
+#include "ar_test.h"
+
+/* "arheap: describe 0x<p+off>: " for a child's block. */
+static char *block;
+
+static void describe_at(long offset)
+{
+    ar_heap__describe(block + offset);
+}
+
+/* The header's address, as the child printed it ("[at 0x...]"). */
+static void note_address(const void *p)
+{
+    printf("[at %p]\n", p);
+    fflush(stdout);
+}
+
+/* The line the child printed "[at 0x...]" for, completed: "arheap:
+ * describe 0x...: " + rest. */
+static void expect_header(const ar_test_child_t *child, const char *rest)
+{
+    const char *at = strstr(child->output, "[at 0x");
+    ck_assert_msg(at != NULL, "%s", child->output);
+    char addr[40];
+    ck_assert_int_eq(sscanf(at, "[at %39[0-9a-fx]]", addr), 1);
+    char expect[512];
+    snprintf(expect, sizeof expect, "arheap: describe %s: %s", addr, rest);
+    AR_TEST_ASSERT_OUTPUT_HAS(child, expect);
+}
+
+static void body_live(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    block = AR__HEAP__MALLOC(13, "described block");
+    note_address(block);
+    describe_at(0);
+}
+
+START_TEST(a_live_block_at_its_start)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_live, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "offset 0 inside a live block\n  block: 13 bytes \"described block\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    ck_assert(!ar_test__output_has(&child, "freed at"));
+}
+END_TEST
+
+static void body_interior(void)
+{
+    block = AR__HEAP__MALLOC(40, "interior");
+    note_address(block + 17);
+    describe_at(17);
+}
+
+START_TEST(an_interior_address_is_given_its_offset)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_interior, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "offset 17 inside a live block\n  block: 40 bytes \"interior\" at 0x");
+}
+END_TEST
+
+static void body_quarantined(void)
+{
+    ar_test__note("alloc", __LINE__ + 1);
+    block = AR__HEAP__MALLOC(24, "held block");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(block);
+    note_address(block + 3);
+    describe_at(3);
+}
+
+START_TEST(a_block_in_the_quarantine)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_quarantined, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "offset 3 inside a freed block, held in the quarantine\n"
+                          "  block: 24 bytes \"held block\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+}
+END_TEST
+
+static void body_released(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    block = AR__HEAP__MALLOC(24, "released block");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(block);
+    note_address(block);
+    describe_at(0);
+}
+
+START_TEST(a_recently_freed_block_out_of_the_quarantine)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_released, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "offset 0 inside a recently freed block, out of the quarantine and "
+                          "not yet reused (its record kept by freed_history)\n"
+                          "  block: 24 bytes \"released block\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+}
+END_TEST
+
+static void body_after_end(void)
+{
+    block = AR__HEAP__MALLOC(13, "thirteen");
+    note_address(block + 13);
+    describe_at(13);
+}
+
+START_TEST(an_address_in_the_tail_canary)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_after_end, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "0 bytes after the end of a live block (offset 13, in its tail "
+                          "canary)\n  block: 13 bytes \"thirteen\" at 0x");
+}
+END_TEST
+
+static void body_before_start(void)
+{
+    block = AR__HEAP__MALLOC(8, "eight");
+    note_address(block - 4);
+    describe_at(-4);
+}
+
+START_TEST(an_address_in_the_head_canary)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_before_start, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "4 bytes before the start of a live block (offset -4, in its head "
+                          "canary)\n  block: 8 bytes \"eight\" at 0x");
+}
+END_TEST
+
+/* A guarded block: past its end (guard_align=1) is its guard page, and a
+ * freed one's closed pages are never read. */
+static void body_guarded(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    block = AR__HEAP__MALLOC(13, "guarded");
+    note_address(block + 13);
+    describe_at(13);
+    AR__HEAP__FREE(block);
+    describe_at(2);
+}
+
+START_TEST(an_address_in_a_guard_page)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_guarded, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "0 bytes after the end of a live block (offset 13, in its guard "
+                          "page)\n  block: 13 bytes \"guarded\" at 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, ": offset 2 inside a freed block, held in the quarantine\n");
+}
+END_TEST
+
+static int a_global;
+
+static void body_unknown(void)
+{
+    void *p = AR__HEAP__MALLOC(8, "starts the heap");
+    note_address(&a_global);
+    ar_heap__describe(&a_global);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(an_address_arheap_knows_nothing_of)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_unknown, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "arheap knows nothing of this address");
+    ck_assert(!ar_test__output_has(&child, "  block: "));
+}
+END_TEST
+
+static void body_stacks(void)
+{
+    (void)ar_heap__set_options("stack_depth=3");
+    block = AR__HEAP__MALLOC(8, "with stacks");
+    AR__HEAP__FREE(block);
+    note_address(block);
+    describe_at(0);
+}
+
+START_TEST(the_allocation_and_free_stacks_are_printed)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_stacks, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    ck_assert_int_eq(ar_test__output_count(&child, "      #0 0x"), 2);
+}
+END_TEST
+
+/* Other threads free and reuse blocks while the main thread describes
+ * its own and theirs: the world is stopped for each description. */
+static volatile int churning;
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    while (churning) {
+        char *p = AR__HEAP__MALLOC(32, "churn");
+        p[0] = 1;
+        AR__HEAP__FREE(p);
+    }
+    return NULL;
+}
+
+static void body_concurrent(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=4096:report_path=");
+    block = AR__HEAP__MALLOC(16, "steady");
+    pthread_t threads[2];
+    churning = 1;
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&threads[i], NULL, churn, NULL) != 0)
+            _exit(3);
+    for (int i = 0; i < 200; i++)
+        describe_at(5);
+    churning = 0;
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    AR__HEAP__FREE(block);
+}
+
+START_TEST(describing_while_other_threads_free_is_safe)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_concurrent, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    ck_assert_int_eq(ar_test__output_count(&child, "offset 5 inside a live block\n"), 200);
+    ck_assert(!ar_test__output_has(&child, "ERROR"));
+}
+END_TEST
+
+static Suite *describe_suite(void)
+{
+    Suite *s = suite_create("describe");
+    TCase *tc = tcase_create("describe");
+    tcase_add_test(tc, a_live_block_at_its_start);
+    tcase_add_test(tc, an_interior_address_is_given_its_offset);
+    tcase_add_test(tc, a_block_in_the_quarantine);
+    tcase_add_test(tc, a_recently_freed_block_out_of_the_quarantine);
+    tcase_add_test(tc, an_address_in_the_tail_canary);
+    tcase_add_test(tc, an_address_in_the_head_canary);
+    tcase_add_test(tc, an_address_in_a_guard_page);
+    tcase_add_test(tc, an_address_arheap_knows_nothing_of);
+    tcase_add_test(tc, the_allocation_and_free_stacks_are_printed);
+    tcase_add_test(tc, describing_while_other_threads_free_is_safe);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    (void)ar_heap__set_options("leak_report=0");
+    return ar_test__run_suite(describe_suite(), 1);
+}
