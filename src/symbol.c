@@ -30,8 +30,9 @@
  *      library the child first switches malloc to a private bump heap of
  *      its own (preload.c), so nothing it does touches the checked heap.
  *   3. The parent waits for the child's end of a pipe to close, at most
- *      AR_HEAP_SYMBOL_TIMEOUT_MS; past that it kills the child. Whatever
- *      the child finished is used; the rest prints as module+offset.
+ *      AR_HEAP_SYMBOL_TIMEOUT_MS; past that it kills the child, warns, and
+ *      symbolizes no more in this process. Whatever the child finished is
+ *      used; the rest prints as module+offset.
  *
  * The parent's side is async-signal-safe (clone, poll, read, waitpid,
  * mmap): the fault handler writes the fault's own lines first, then
@@ -104,6 +105,7 @@ typedef struct ar_heap_symbol_table_s {
 
 static struct {
     _Atomic int busy;              /* a session is open */
+    _Atomic int gave_up;           /* a child timed out: no more tries */
     ar_heap_symbol_table_t *table; /* its table */
     int resolved;                  /* its pcs have been through a child */
 } symbol;
@@ -117,7 +119,7 @@ static _Thread_local int ar_heap_symbol_mine; /* this thread opened the session 
 
 int ar_heap_symbol__begin(void)
 {
-    if (!ar_heap_options.symbolize)
+    if (!ar_heap_options.symbolize || atomic_load(&symbol.gave_up))
         return 0;
     int expected = 0;
     if (!atomic_compare_exchange_strong(&symbol.busy, &expected, 1))
@@ -611,8 +613,12 @@ static int ar_heap_symbol__child(void *arg)
 #if AR_HEAP_PRELOAD
     ar_heap_preload__use_private_heap();
 #endif
-    /* No network: debuginfod would be asked with DEBUGINFOD_URLS set. */
+    /* No network: debuginfod would be asked with DEBUGINFOD_URLS set.
+     * The external symbolizer runs without the program's preloads (the
+     * preload library itself: addr2line would be checked, and its
+     * reports would symbolize with addr2line, and so on). */
     unsetenv("DEBUGINFOD_URLS");
+    unsetenv("LD_PRELOAD");
     const char *program = ar_heap_options.symbolizer;
     if (program[0] != '\0') {
         ar_heap_symbol__with_program(t, program);
@@ -667,7 +673,13 @@ void ar_heap_symbol__resolve(void)
         for (;;) {
             long left = deadline - ar_heap_symbol__now_ms();
             if (left <= 0) {
+                /* Hung (a lock another thread held at the clone, say):
+                 * this process's later reports do without symbols
+                 * rather than wait again. */
                 (void)kill(pid, SIGKILL);
+                atomic_store(&symbol.gave_up, 1);
+                ar_heap_report__warning("symbolizer: no answer in 20 seconds; later reports "
+                                        "print module+offset");
                 break;
             }
             struct pollfd p = { fds[0], POLLIN, 0 };

@@ -381,6 +381,22 @@ START_TEST(preloaded_a_leak_names_the_allocating_function_and_line)
 }
 END_TEST
 
+/* addr2line runs without the preload library (else it would be checked,
+ * and its own reports would run addr2line, and so on). */
+START_TEST(preloaded_addr2line_names_the_allocating_function_and_line)
+{
+    if (system("addr2line --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "no addr2line on PATH: test not run\n");
+        return;
+    }
+    ar_test_child_t child;
+    run_victim(&child, "leak_report=1:symbolizer=addr2line", "leak");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "77 bytes in 1 block");
+    ck_assert_msg(!ar_test__output_has(&child, "no answer"), "%s", child.output);
+    expect_victim_frame(&child, "leak", victim_line("opaque(malloc(77))"));
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 /* libdw in the library, or addr2line on PATH: else nothing to test. */
@@ -416,6 +432,7 @@ int main(void)
     tcase_add_test(pre, preloaded_an_overflow_names_the_allocating_function_and_line);
     tcase_add_test(pre, preloaded_a_use_after_free_names_the_function_and_line_of_the_access);
     tcase_add_test(pre, preloaded_a_leak_names_the_allocating_function_and_line);
+    tcase_add_test(pre, preloaded_addr2line_names_the_allocating_function_and_line);
     suite_add_tcase(s, pre);
     return ar_test__run_suite(s, 1);
 }
