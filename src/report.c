@@ -312,7 +312,10 @@ static void ar_heap_out__json_hex(ar_heap_out_t *out, uintptr_t value)
     ar_heap_out__str(out, "\"");
 }
 
-static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *site)
+/* A site; is_return: its pc is a return address (a call's), else the
+ * address of an instruction (a fault's). */
+static void ar_heap_out__json_site_at(ar_heap_out_t *out, const ar_heap_site_t *site,
+                                      int is_return)
 {
     if (site == NULL) {
         ar_heap_out__str(out, "null");
@@ -323,7 +326,7 @@ static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *sit
     const char *function = NULL, *file = site->file;
     int line = site->file != NULL ? site->line : 0;
     int symbolized = site->file == NULL && site->pc != NULL &&
-                     ar_heap_symbol__lookup(site->pc, 1, &function, &file, &line);
+                     ar_heap_symbol__lookup(site->pc, is_return, &function, &file, &line);
     ar_heap_out__str(out, "{\"file\":");
     ar_heap_out__json_str(out, file);
     ar_heap_out__str(out, ",\"line\":");
@@ -337,6 +340,11 @@ static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *sit
         ar_heap_out__json_str(out, symbolized ? function : NULL);
     }
     ar_heap_out__str(out, "}");
+}
+
+static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *site)
+{
+    ar_heap_out__json_site_at(out, site, 1);
 }
 
 /* A call stack: [{"pc":"0x...","function":...,"file":...,"line":N}, ...],
@@ -407,7 +415,7 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
     ar_heap_out__str(&out, ",\"operation\":");
     ar_heap_out__json_str(&out, e->operation);
     ar_heap_out__str(&out, ",\"site\":");
-    ar_heap_out__json_site(&out, e->site);
+    ar_heap_out__json_site_at(&out, e->site, e->fault_frames == NULL);
     if (e->stack != NULL && e->stack->depth > 0) {
         ar_heap_out__str(&out, ",\"stack\":");
         ar_heap_out__json_frames(&out, e->stack->frames, e->stack->depth, 0);
