@@ -38,7 +38,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <ucontext.h>
-#include <ucontext.h>
 #include <unistd.h>
 #if defined(HAVE_EXECINFO_H) || defined(__GLIBC__)
 #include <execinfo.h>
