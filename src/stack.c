@@ -21,11 +21,14 @@
  *
  * Frames are printed as
  *
- *     #1 0x55d0c2a1b2d0 in load_config (examples/leaky+0x12a4)
+ *     #1 0x55d0c2a1b2d0 in load_config config.c:41 (examples/leaky+0x12a4)
  *
- * "module+offset" is what addr2line wants: addr2line -e MODULE OFFSET.
- * The function name comes from dladdr() and is there only for exported
- * symbols (link with -rdynamic to get them all).
+ * with the function, file:line and inlined calls that symbol.c read from
+ * the debug information for the report; without them (symbolize=0, no
+ * debug information, or another report holding the symbol session), the
+ * function name comes from dladdr() and is there only for exported
+ * symbols (link with -rdynamic to get them all). "module+offset" is what
+ * addr2line wants: addr2line -e MODULE OFFSET.
  *
  * backtrace() may load libgcc's unwinder, which allocates, on its first
  * call; ar_heap_stack__init makes that first call at initialisation when
