@@ -36,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -197,6 +198,18 @@ static int ar_heap_stack__after_call(uintptr_t ret)
 }
 #endif
 
+/* A word of the interrupted stack. Valgrind's Memcheck may know it as
+ * undefined (the top of a stack is often a slot nobody wrote): the copy
+ * is declared defined, since the walk only compares it. */
+#if (defined(__x86_64__) && defined(REG_RIP)) || defined(__aarch64__)
+static uintptr_t ar_heap_stack__word(uintptr_t addr)
+{
+    uintptr_t word = *(const uintptr_t *)addr;
+    ar_heap_valgrind__defined(&word, sizeof word);
+    return word;
+}
+#endif
+
 size_t ar_heap_stack__from_context(const void *context, void **frames, size_t want)
 {
     size_t n = 0;
@@ -225,7 +238,7 @@ size_t ar_heap_stack__from_context(const void *context, void **frames, size_t wa
     uintptr_t caller = 0;
 #if defined(__x86_64__)
     if ((sp & 7) == 0) {
-        uintptr_t top = ((const uintptr_t *)sp)[0];
+        uintptr_t top = ar_heap_stack__word(sp);
         if (top >= 4096 && ar_heap_stack__after_call(top))
             caller = top;
     }
@@ -235,17 +248,17 @@ size_t ar_heap_stack__from_context(const void *context, void **frames, size_t wa
 #endif
     uintptr_t first_walked = 0;
     if (fp >= lo && fp <= hi - 16 && (fp & 7) == 0)
-        first_walked = ((const uintptr_t *)fp)[1];
+        first_walked = ar_heap_stack__word(fp + 8);
     if (caller != 0 && caller != first_walked && n < want)
         frames[n++] = (void *)caller;
     while (n < want) {
         if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
             break;
-        uintptr_t ret = ((const uintptr_t *)fp)[1];
+        uintptr_t ret = ar_heap_stack__word(fp + 8);
         if (ret < 4096)
             break;
         frames[n++] = (void *)ret;
-        uintptr_t next = ((const uintptr_t *)fp)[0];
+        uintptr_t next = ar_heap_stack__word(fp);
         if (next <= fp)
             break;
         fp = next;
