@@ -354,8 +354,22 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
          * of the next frame out. */
         Dwarf_Addr bias = 0;
         Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
+        Dwarf_Die *found = NULL;
+        int nfound = cu != NULL ? dwarf_getscopes(cu, pc - bias, &found) : 0;
+        /* dwarf_getscopes continues past an inlined call into the scopes
+         * of its abstract definition; the scopes around the call itself,
+         * the functions it was inlined into, are those of the innermost
+         * function's DIE in the concrete tree. */
         Dwarf_Die *scopes = NULL;
-        int nscopes = cu != NULL ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+        int nscopes = 0;
+        for (int s = 0; s < nfound; s++) {
+            int tag = dwarf_tag(&found[s]);
+            if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
+                nscopes = dwarf_getscopes_die(&found[s], &scopes);
+                break;
+            }
+        }
+        free(found);
         int frames = 0;
         for (int s = 0; s < nscopes; s++) {
             int tag = dwarf_tag(&scopes[s]);

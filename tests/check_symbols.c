@@ -93,6 +93,47 @@ START_TEST(an_overflow_names_the_allocating_function_and_its_caller)
 }
 END_TEST
 
+/* An allocation inside a function inlined into its caller: frame #0 names
+ * the inlined function at the allocation's line, then the caller at the
+ * line of the inlined call. */
+static inline __attribute__((always_inline)) char *inlined_alloc(void)
+{
+    ar_test__note("inner", __LINE__ + 1);
+    return AR__HEAP__MALLOC(13, "inlined block");
+}
+
+__attribute__((noinline)) static char *outer_alloc(void)
+{
+    ar_test__note("outer", __LINE__ + 1);
+    char *p = inlined_alloc();
+    keep = p;
+    return keep;
+}
+
+static void body_inlined(void)
+{
+    (void)ar_heap__set_options("stack_depth=2");
+    char *p = ar_test__opaque(outer_alloc());
+    p[13] = 0;
+    drop_block(p);
+    keep = NULL;
+}
+
+START_TEST(an_inlined_call_is_a_line_of_its_own)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_inlined, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "heap-buffer-overflow");
+    char outer[128];
+    here(outer, sizeof outer, &child, "outer");
+    /* "#0 0x... in inlined_alloc .../check_symbols.c:N (module+0x...)\n
+     *           inlined into outer_alloc .../check_symbols.c:M\n" */
+    expect_frame(&child, "inlined_alloc", "inner");
+    ck_assert_msg(ar_test__output_line_has(&child, "         inlined into outer_alloc ", outer),
+                  "no \"inlined into outer_alloc ... %s\":\n%s", outer, child.output);
+}
+END_TEST
+
 static void body_overflow_addr2line(void)
 {
     (void)ar_heap__set_options("stack_depth=4:symbolizer=addr2line");
@@ -447,6 +488,7 @@ int main(void)
     TCase *tc = tcase_create("linked");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, an_overflow_names_the_allocating_function_and_its_caller);
+    tcase_add_test(tc, an_inlined_call_is_a_line_of_its_own);
     tcase_add_test(tc, addr2line_as_the_symbolizer_names_the_function_and_line);
     tcase_add_test(tc, symbolize_0_prints_module_and_offset_only);
     tcase_add_test(tc, a_use_after_free_fault_names_the_function_and_line_of_the_access);
