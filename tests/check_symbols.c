@@ -373,9 +373,18 @@ static const char *victim_scenario;
 /* The line of the first line of tests/preload/victim.c holding `marker`. */
 static int victim_line(const char *marker)
 {
+    /* make check sets top_srcdir; make check-valgrind does not: then the
+     * source is found beside this file, as the compiler named it (from
+     * the build folder, where tests run). */
     const char *top = getenv("top_srcdir");
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/preload/victim.c", top != NULL ? top : ".");
+    if (top != NULL) {
+        snprintf(path, sizeof path, "%s/tests/preload/victim.c", top);
+    } else {
+        const char *slash = strrchr(__FILE__, '/');
+        int dir = slash != NULL ? (int)(slash - __FILE__) : 1;
+        snprintf(path, sizeof path, "%.*s/preload/victim.c", dir, slash != NULL ? __FILE__ : ".");
+    }
     FILE *f = fopen(path, "r");
     ck_assert_msg(f != NULL, "no %s", path);
     char line[1024];
