@@ -149,6 +149,16 @@ static const pair_t pairs[] = {
     { "check_every=0", 1 },
     { "fill_max=4096", 1 }, /* the 0xbe mark on the first 4 KiB of a block only */
     { "fill_max=all", 0 },
+    /* Symbols in reports (src/symbol.c). symbolizer= names addr2line or
+     * llvm-symbolizer, by name or by a path to an executable. */
+    { "symbolize=0", 1 },
+    { "symbolize=1", 1 },
+    { "symbolize=on", 0 },
+    { "symbolizer=", 1 },
+    { "symbolizer=addr2line", 1 },
+    { "symbolizer=llvm-symbolizer", 1 },
+    { "symbolizer=ls", 0 },
+    { "symbolizer=/nonexistent/addr2line", 0 },
     /* Injected failures (src/inject.c). They make the cycle's allocations
      * fail, which cycle() predicts. */
     { "fail_nth=0", 1 },

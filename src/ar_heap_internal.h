@@ -19,6 +19,8 @@
  *   canary.c      the bytes around each block, the poison of freed ones
  *   depot.c       sites, descriptions and call stacks, stored once each
  *   stack.c       capturing (frame-pointer walk) and printing call stacks
+ *   symbol.c      function, file:line and inlined frames of pcs, read in a
+ *                 child process (libdw, or addr2line/llvm-symbolizer)
  *   guard.c       blocks placed against PROT_NONE guard pages
  *   fault.c       the SIGSEGV/SIGBUS handler behind guard pages
  *   report.c      the allocation-free, stdio-free writer and every report
@@ -217,6 +219,8 @@ typedef struct ar_heap_options_s {
     int report_json;
     size_t stack_depth;
     int stack_exact;             /* backtrace() instead of the frame-pointer walk */
+    int symbolize;               /* function, file:line of pcs in reports (symbol.c) */
+    char symbolizer[AR_HEAP_PATH_CAPACITY]; /* external symbolizer, or "": libdw/addr2line */
     int guard;
     int guard_below;
     int guard_align;
@@ -1122,6 +1126,43 @@ void ar_heap_stack__describe(struct ar_heap_out_s *out, const void *return_addre
 void ar_heap_stack__print(struct ar_heap_out_s *out, void *const *frames, size_t depth);
 void ar_heap_stack__signal_safe(int on);
 void ar_heap_stack__print_pc(struct ar_heap_out_s *out, const void *pc);
+/* The call stack of a fault, from the signal's context: the faulting pc
+ * first, then return addresses, found by a bounded frame-pointer walk of
+ * the interrupted stack (and, where the pc's function keeps no frame, the
+ * return address its caller pushed). */
+size_t ar_heap_stack__from_context(const void *context, void **frames, size_t want);
+/* Print frames of which the first is a pc (a fault's), not a return address. */
+void ar_heap_stack__print_fault(struct ar_heap_out_s *out, void *const *frames, size_t depth);
+
+/* ------------------------------------------------------------------ symbol */
+
+/* A session of one report: open it, name the pcs the report will print,
+ * resolve them (a child process reads the debug information), print, end.
+ * begin returns 0 when symbolize=0 or another session is open; every other
+ * call is then a no-op, and frames print as module+offset. */
+int ar_heap_symbol__begin(void);
+void ar_heap_symbol__want(const void *pc, int is_return);
+void ar_heap_symbol__want_site(const ar_heap_site_t *site);
+void ar_heap_symbol__want_frames(void *const *frames, size_t depth);
+void ar_heap_symbol__want_view(const ar_heap_view_t *view);
+void ar_heap_symbol__resolve(void);
+void ar_heap_symbol__end(void);
+/* " in FUNCTION FILE:LINE" of the innermost frame of a resolved pc
+ * (is_return: a return address, looked up one byte back); 0, writing
+ * nothing, when the pc has no symbols. */
+int ar_heap_symbol__print_first(struct ar_heap_out_s *out, const void *pc, int is_return);
+/* Per inlined call around it, "inlined into FUNCTION FILE:LINE": on a new
+ * line after `indent`, or after ", " when indent is NULL. */
+void ar_heap_symbol__print_inlined(struct ar_heap_out_s *out, const void *pc, int is_return,
+                                   const char *indent);
+/* The innermost frame's function, file (NULL when unknown) and line. */
+int ar_heap_symbol__lookup(const void *pc, int is_return, const char **function,
+                           const char **file, int *line);
+#if AR_HEAP_PRELOAD
+/* preload.c: every allocation of this process from a private heap (the
+ * symbolizer's child). */
+void ar_heap_preload__use_private_heap(void);
+#endif
 
 /* ------------------------------------------------------------------ report */
 
@@ -1190,6 +1231,8 @@ typedef struct ar_heap_fault_s {
     uint32_t thread;
     ar_heap_guard_hit_t hit;
     const ar_heap_view_t *record; /* the block, or NULL */
+    size_t depth;                 /* the faulting stack: pc first, then */
+    void *frames[AR_HEAP_STACK_MAX]; /* return addresses */
 } ar_heap_fault_t;
 
 void ar_heap_report__fault(const ar_heap_fault_t *fault);

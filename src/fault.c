@@ -27,7 +27,9 @@
  * Async-signal-safety: the handler allocates nothing and uses no stdio;
  * it reads the slot table and the block's record without locks, and
  * writes the report with write(2), naming modules from /proc/self/maps
- * instead of calling dladdr().
+ * instead of calling dladdr(). The faulting call stack is walked from the
+ * signal's context (stack.c). Symbols (symbol.c) come from a child
+ * process, after the lines that say what faulted are written.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -168,6 +170,7 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     f.addr = (uintptr_t)info->si_addr;
     f.access = ar_heap_fault__access(context);
     f.pc = ar_heap_fault__pc(context);
+    f.depth = ar_heap_stack__from_context(context, f.frames, AR_HEAP_STACK_MAX);
     f.thread = ar_heap_os__thread_id();
     /* The record: read without a lock (index.c), as the slot says now. A
      * block whose free is in progress counts as freed. */

@@ -254,6 +254,9 @@ static void ar_heap_leaks__site_line(ar_heap_out_t *out, const ar_heap_leak_site
     ar_heap_out__str(out, "  \"");
     ar_heap_out__str(out, first.desc);
     ar_heap_out__str(out, "\"\n");
+    /* With stack_depth, the call stack of the site's first block: the
+     * callers of an allocating wrapper. */
+    ar_heap_stack__print(out, first.alloc_frames, first.alloc_depth);
 }
 
 /* One block line of a scanned block. */
@@ -469,6 +472,30 @@ static size_t ar_heap_leaks__report_own(size_t *own)
         ar_heap_leaks__sort(scan.intentional, scan.intentional_count, ar_heap_leaks__by_seq);
     }
 
+    /* Symbols for the sites without file:line (the preload library's)
+     * and the stacks of the blocks listed: one child for the report. */
+    int symbols = 0;
+    if (listed && (scan.count > 0 || scan.intentional_count > 0) &&
+        (symbols = ar_heap_symbol__begin()) != 0) {
+        for (size_t i = 0; i < site_count; i++) {
+            ar_heap_view_t first;
+            ar_heap_leaks__view(((const ar_heap_leak_site_t *)order[i])->first, &first);
+            ar_heap_symbol__want_site(&first.alloc_site);
+            ar_heap_symbol__want_frames(first.alloc_frames, first.alloc_depth);
+        }
+        for (size_t i = 0; i < scan.count; i++) {
+            ar_heap_view_t view;
+            ar_heap_leaks__view(scan.records[i], &view);
+            ar_heap_symbol__want_site(&view.alloc_site);
+        }
+        for (size_t i = 0; i < scan.intentional_count; i++) {
+            ar_heap_view_t view;
+            ar_heap_leaks__view(scan.intentional[i], &view);
+            ar_heap_symbol__want_site(&view.alloc_site);
+        }
+        ar_heap_symbol__resolve();
+    }
+
     const char *where;
     int fd = ar_heap_leaks__open(ar_heap_options__report_path(), &where);
     if (fd >= 0) {
@@ -482,6 +509,8 @@ static size_t ar_heap_leaks__report_own(size_t *own)
     if (scan.count > 0 || scan.intentional_count > 0)
         ar_heap_leaks__write_summary(&scan, order, site_count, where, listed);
 
+    if (symbols)
+        ar_heap_symbol__end();
     if (scratch != NULL)
         ar_heap_os__unmap(scratch, bytes);
     ar_heap_world__resume();

@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 ar_heap_options_t ar_heap_options;
 
@@ -86,6 +87,14 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "capture call stacks with glibc's backtrace() (DWARF unwinding: exact through code "
       "built without frame pointers, but microseconds a call) instead of the frame-pointer "
       "walk (tens of nanoseconds; it stops at the first frame without a frame pointer)" },
+    { "symbolize", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(symbolize), 0, 0, "1",
+      "name the function, file:line and inlined calls of each pc a report prints (stack "
+      "frames, sites without file:line, a fault's instruction), read from the debug "
+      "information in a child process; 0 prints module+offset only" },
+    { "symbolizer", AR_HEAP_OPTION_PATH, AR_HEAP_FIELD(symbolizer), 0, 0, "",
+      "external symbolizer to run instead of libdw: a path or a name on PATH of addr2line "
+      "or llvm-symbolizer (llvm-addr2line too); empty: libdw when built with it, else "
+      "addr2line" },
     { "guard", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(guard), 0, 0, "0",
       "place blocks against PROT_NONE guard pages: an overrun faults at the guilty instruction "
       "and is reported, and freed blocks' pages stay inaccessible while in quarantine" },
@@ -210,6 +219,20 @@ static int ar_heap_options__parse_unsigned(const char *text, unsigned long long 
     return 1;
 }
 
+/* symbolizer=: empty, or a program whose name says addr2line or
+ * llvm-symbolizer (their output is what symbol.c reads), which, given
+ * as a path, is an executable file. */
+static int ar_heap_options__valid_symbolizer(const char *value)
+{
+    if (value[0] == '\0')
+        return 1;
+    const char *base = strrchr(value, '/');
+    base = base != NULL ? base + 1 : value;
+    if (strstr(base, "addr2line") == NULL && strstr(base, "llvm-symbolizer") == NULL)
+        return 0;
+    return strchr(value, '/') == NULL || access(value, X_OK) == 0;
+}
+
 /* Apply one value; returns 1 when it was valid. */
 static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value,
                                   const char *origin)
@@ -265,6 +288,14 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
     case AR_HEAP_OPTION_PATH:
         if (strlen(value) >= AR_HEAP_PATH_CAPACITY) {
             ar_heap_options__warn(origin, "option '", opt->name, "' is too long", "");
+            return 0;
+        }
+        if (opt->offset == AR_HEAP_FIELD(symbolizer) &&
+            !ar_heap_options__valid_symbolizer(value)) {
+            ar_heap_options__warn_value(origin, opt,
+                                        "names addr2line or llvm-symbolizer (a path to an "
+                                        "executable file, or a name on PATH)",
+                                        value);
             return 0;
         }
         strcpy(field, value);

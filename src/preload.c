@@ -114,6 +114,93 @@ static size_t ar_preload__arena_size(const void *ptr)
     return size;
 }
 
+/* ------------------------------------------------------------ private heap */
+
+/*
+ * The symbolizer's child (symbol.c) reads debug information with libdw,
+ * which allocates with malloc: here, arheap. The child is a copy of the
+ * process whose heap may be mid-operation, with locks held, so it must
+ * not use it: ar_heap_preload__use_private_heap switches every allocation
+ * of the child to chunks of its own, mapped fresh, never given back (the
+ * child lives for one report), and makes free do nothing. Each chunk has
+ * a 16-byte header with its size, for realloc.
+ */
+static int ar_preload_private;
+
+#define AR_PRELOAD_PRIVATE_CHUNKS 256
+
+static struct {
+    unsigned char *next;
+    size_t left;
+    size_t chunks;
+    uintptr_t start[AR_PRELOAD_PRIVATE_CHUNKS];
+    size_t size[AR_PRELOAD_PRIVATE_CHUNKS];
+} ar_preload_private_heap;
+
+static int ar_preload__in_private(const void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    for (size_t i = 0; i < ar_preload_private_heap.chunks; i++)
+        if (p >= ar_preload_private_heap.start[i] &&
+            p - ar_preload_private_heap.start[i] < ar_preload_private_heap.size[i])
+            return 1;
+    return 0;
+}
+
+void ar_heap_preload__use_private_heap(void)
+{
+    ar_preload_private = 1;
+}
+
+static void *ar_preload__private_alloc(size_t size, size_t align)
+{
+    if (align < AR_PRELOAD_ARENA_HEADER)
+        align = AR_PRELOAD_ARENA_HEADER;
+    if (size > SIZE_MAX / 2 || align > SIZE_MAX / 4) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t need = size + AR_PRELOAD_ARENA_HEADER + align;
+    if (ar_preload_private_heap.left < need) {
+        size_t chunk = need > ((size_t)4 << 20) ? need : ((size_t)4 << 20);
+        void *fresh = ar_heap_os__map(chunk);
+        if (fresh == NULL || ar_preload_private_heap.chunks == AR_PRELOAD_PRIVATE_CHUNKS) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        ar_preload_private_heap.start[ar_preload_private_heap.chunks] = (uintptr_t)fresh;
+        ar_preload_private_heap.size[ar_preload_private_heap.chunks++] = chunk;
+        ar_preload_private_heap.next = fresh;
+        ar_preload_private_heap.left = chunk;
+    }
+    uintptr_t start = (uintptr_t)ar_preload_private_heap.next;
+    uintptr_t user = (start + AR_PRELOAD_ARENA_HEADER + align - 1) & ~(uintptr_t)(align - 1);
+    size_t used = (size_t)(user - start) + size;
+    used = (used + AR_PRELOAD_ARENA_HEADER - 1) & ~(AR_PRELOAD_ARENA_HEADER - 1);
+    ar_preload_private_heap.next += used;
+    ar_preload_private_heap.left -= used;
+    memcpy((void *)(user - sizeof(size_t)), &size, sizeof size);
+    return (void *)user; /* fresh mapped memory: zero */
+}
+
+/* realloc in the private heap; a block from before the switch (its size
+ * unknown without the checked heap) can not be grown: NULL, ENOMEM. */
+static void *ar_preload__private_realloc(void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return ar_preload__private_alloc(size, 0);
+    if (!ar_preload__in_arena(ptr) && !ar_preload__in_private(ptr)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *fresh = ar_preload__private_alloc(size, 0);
+    if (fresh != NULL) {
+        size_t old = ar_preload__arena_size(ptr);
+        memcpy(fresh, ptr, old < size ? old : size);
+    }
+    return fresh;
+}
+
 /* ------------------------------------------------------------ tracked calls */
 
 /* A site without file:line: the return address into the caller and the
@@ -129,6 +216,8 @@ static size_t ar_preload__arena_size(const void *ptr)
 static void *ar_preload__allocate(size_t size, size_t align, int zero, const char *what,
                                   const ar_heap_site_t *site)
 {
+    if (ar_preload_private)
+        return ar_preload__private_alloc(size, align);
     if (ar_preload_depth > 0)
         return ar_preload__arena_alloc(size, align);
     int saved = errno;
@@ -143,7 +232,7 @@ static void *ar_preload__allocate(size_t size, size_t align, int zero, const cha
 
 static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
 {
-    if (ptr == NULL || ar_preload__in_arena(ptr))
+    if (ptr == NULL || ar_preload__in_arena(ptr) || ar_preload_private)
         return;
     int saved = errno;
     ar_preload_depth++;
@@ -154,6 +243,8 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
 
 static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)
 {
+    if (ar_preload_private)
+        return ar_preload__private_realloc(ptr, size);
     if (ptr != NULL && ar_preload__in_arena(ptr)) {
         /* Out of the arena: into a tracked block, or another arena chunk
          * when arheap itself is asking. */
@@ -307,8 +398,10 @@ AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (ptr == NULL)
         return 0;
-    if (ar_preload__in_arena(ptr))
+    if (ar_preload__in_arena(ptr) || (ar_preload_private && ar_preload__in_private(ptr)))
         return ar_preload__arena_size(ptr);
+    if (ar_preload_private)
+        return 0;
     int saved = errno;
     ar_preload_depth++;
     ar_heap__ensure_init();

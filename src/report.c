@@ -196,6 +196,33 @@ static const char *ar_heap_report__hint_goal(ar_heap_error_t kind)
                                              : "the instruction that writes to the freed block";
 }
 
+/*
+ * Open a symbol session for one report (symbol.c) and resolve the pcs it
+ * will print: the operation's site and stack, the blocks' sites and
+ * stacks. Returns 1 when a session is open: the report then ends it with
+ * ar_heap_symbol__end() before acting. 0 with symbolize=0, or while
+ * another report holds the session; frames then print as module+offset.
+ */
+static int ar_heap_report__symbols(const ar_heap_site_t *site, const ar_heap_stack_t *stack,
+                                   const ar_heap_view_t *a, const ar_heap_view_t *b)
+{
+    if (!ar_heap_symbol__begin())
+        return 0;
+    ar_heap_symbol__want_site(site);
+    if (stack != NULL)
+        ar_heap_symbol__want_frames(stack->frames, stack->depth);
+    ar_heap_symbol__want_view(a);
+    ar_heap_symbol__want_view(b);
+    ar_heap_symbol__resolve();
+    return 1;
+}
+
+static void ar_heap_report__symbols_end(int session)
+{
+    if (session)
+        ar_heap_symbol__end();
+}
+
 static const char ar_heap_report_rule[] =
     "=================================================================\n";
 
@@ -337,19 +364,65 @@ static void ar_heap_out__json_hex(ar_heap_out_t *out, uintptr_t value)
     ar_heap_out__str(out, "\"");
 }
 
-static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *site)
+/* A site; is_return: its pc is a return address (a call's), else the
+ * address of an instruction (a fault's). */
+static void ar_heap_out__json_site_at(ar_heap_out_t *out, const ar_heap_site_t *site,
+                                      int is_return)
 {
     if (site == NULL) {
         ar_heap_out__str(out, "null");
         return;
     }
+    /* A site without file:line (the preload library's): its pc, and
+     * what the debug information says of it. */
+    const char *function = NULL, *file = site->file;
+    int line = site->file != NULL ? site->line : 0;
+    int symbolized = site->file == NULL && site->pc != NULL &&
+                     ar_heap_symbol__lookup(site->pc, is_return, &function, &file, &line);
     ar_heap_out__str(out, "{\"file\":");
-    ar_heap_out__json_str(out, site->file);
+    ar_heap_out__json_str(out, file);
     ar_heap_out__str(out, ",\"line\":");
-    ar_heap_out__signed(out, site->file != NULL ? site->line : 0);
+    ar_heap_out__signed(out, file != NULL ? line : 0);
     ar_heap_out__str(out, ",\"thread\":");
     ar_heap_out__dec(out, site->thread);
+    if (site->file == NULL && site->pc != NULL) {
+        ar_heap_out__str(out, ",\"pc\":");
+        ar_heap_out__json_hex(out, (uintptr_t)site->pc);
+        ar_heap_out__str(out, ",\"function\":");
+        ar_heap_out__json_str(out, symbolized ? function : NULL);
+    }
     ar_heap_out__str(out, "}");
+}
+
+static void ar_heap_out__json_site(ar_heap_out_t *out, const ar_heap_site_t *site)
+{
+    ar_heap_out__json_site_at(out, site, 1);
+}
+
+/* A call stack: [{"pc":"0x...","function":...,"file":...,"line":N}, ...],
+ * function and file null where the debug information does not say.
+ * first_is_pc: frames[0] is a pc (a fault's), not a return address. */
+static void ar_heap_out__json_frames(ar_heap_out_t *out, void *const *frames, size_t depth,
+                                     int first_is_pc)
+{
+    ar_heap_out__str(out, "[");
+    for (size_t i = 0; i < depth; i++) {
+        const char *function = NULL, *file = NULL;
+        int line = 0;
+        int is_return = !(first_is_pc && i == 0);
+        if (!ar_heap_symbol__lookup(frames[i], is_return, &function, &file, &line))
+            line = 0;
+        ar_heap_out__str(out, i == 0 ? "{\"pc\":" : ",{\"pc\":");
+        ar_heap_out__json_hex(out, (uintptr_t)frames[i]);
+        ar_heap_out__str(out, ",\"function\":");
+        ar_heap_out__json_str(out, function);
+        ar_heap_out__str(out, ",\"file\":");
+        ar_heap_out__json_str(out, file);
+        ar_heap_out__str(out, ",\"line\":");
+        ar_heap_out__signed(out, file != NULL ? line : 0);
+        ar_heap_out__str(out, "}");
+    }
+    ar_heap_out__str(out, "]");
 }
 
 static void ar_heap_out__json_bytes(ar_heap_out_t *out, const unsigned char *bytes, size_t len)
@@ -373,6 +446,9 @@ typedef struct ar_heap_event_s {
     const ar_heap_view_t *block;  /* the block concerned, or NULL */
     const ar_heap_damage_t *damage; /* for damage kinds */
     const char *hint;               /* options to rerun with, or NULL */
+    const ar_heap_stack_t *stack;   /* the operation's call stack, or NULL */
+    void *const *fault_frames;      /* a fault's stack (pc first), or NULL */
+    size_t fault_depth;
 } ar_heap_event_t;
 
 /* One line: a JSON object describing the event. */
@@ -392,7 +468,14 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
     ar_heap_out__str(&out, ",\"operation\":");
     ar_heap_out__json_str(&out, e->operation);
     ar_heap_out__str(&out, ",\"site\":");
-    ar_heap_out__json_site(&out, e->site);
+    ar_heap_out__json_site_at(&out, e->site, e->fault_frames == NULL);
+    if (e->stack != NULL && e->stack->depth > 0) {
+        ar_heap_out__str(&out, ",\"stack\":");
+        ar_heap_out__json_frames(&out, e->stack->frames, e->stack->depth, 0);
+    } else if (e->fault_frames != NULL && e->fault_depth > 0) {
+        ar_heap_out__str(&out, ",\"stack\":");
+        ar_heap_out__json_frames(&out, e->fault_frames, e->fault_depth, 1);
+    }
     ar_heap_out__str(&out, ",\"found_by\":");
     ar_heap_out__json_str(&out, e->found_by);
     ar_heap_out__str(&out, ",\"detail\":");
@@ -410,11 +493,17 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
         ar_heap_out__dec(&out, r->seq);
         ar_heap_out__str(&out, ",\"allocated_at\":");
         ar_heap_out__json_site(&out, &r->alloc_site);
+        if (r->alloc_depth > 0) {
+            ar_heap_out__str(&out, ",\"allocation_stack\":");
+            ar_heap_out__json_frames(&out, r->alloc_frames, r->alloc_depth, 0);
+        }
+        int freed = r->state == AR_HEAP_STATE_FREED || r->state == AR_HEAP_STATE_QUARANTINED;
         ar_heap_out__str(&out, ",\"freed_at\":");
-        ar_heap_out__json_site(&out, r->state == AR_HEAP_STATE_FREED ||
-                                             r->state == AR_HEAP_STATE_QUARANTINED
-                                         ? &r->free_site
-                                         : NULL);
+        ar_heap_out__json_site(&out, freed ? &r->free_site : NULL);
+        if (freed && r->free_depth > 0) {
+            ar_heap_out__str(&out, ",\"free_stack\":");
+            ar_heap_out__json_frames(&out, r->free_frames, r->free_depth, 0);
+        }
         ar_heap_out__str(&out, "}");
     } else {
         ar_heap_out__str(&out, "null");
@@ -460,10 +549,12 @@ static void ar_heap_report__double_free(const ar_heap_view_t *record, const char
                                         const ar_heap_site_t *site, const ar_heap_stack_t *stack)
 {
     ar_heap_report__count();
+    int symbols = ar_heap_report__symbols(site, stack, record, NULL);
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
-                              site, NULL, NULL, record, NULL, NULL };
+                              site, NULL, NULL, record, NULL, NULL, stack, NULL, 0 };
         ar_heap_report__json(&e);
+        ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
         return;
     }
@@ -473,6 +564,7 @@ static void ar_heap_report__double_free(const ar_heap_view_t *record, const char
     ar_heap_report__operation(&out, operation, site, stack);
     ar_heap_report__block(&out, record);
     ar_heap_report__end(&out, AR_HEAP_ERROR_DOUBLE_FREE, site);
+    ar_heap_report__symbols_end(symbols);
     ar_heap_report__act();
 }
 
@@ -511,13 +603,15 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
     const ar_heap_view_t *record = &finding->block;
     const ar_heap_damage_t *damage = &finding->damage;
     ar_heap_error_t kind = (ar_heap_error_t)damage->kind;
+    int symbols = ar_heap_report__symbols(site, NULL, record, NULL);
     if (ar_heap_report__as_json()) {
         int own_site = site != NULL && (finder == AR_HEAP_FOUND_BY_FREE ||
                                         finder == AR_HEAP_FOUND_BY_REUSE);
         ar_heap_event_t e = { kind, (const void *)record->user, NULL, own_site ? site : NULL,
                               ar_heap_report__finder_name(finder, operation), NULL, record,
-                              damage, ar_heap_report__hint(kind) };
+                              damage, ar_heap_report__hint(kind), NULL, NULL, 0 };
         ar_heap_report__json(&e);
+        ar_heap_report__symbols_end(symbols);
         return;
     }
     ar_heap_out_t out;
@@ -591,12 +685,28 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
     ar_heap_report__block_summary(&out, kind,
                                   kind == AR_HEAP_ERROR_WRITE_AFTER_FREE ? "WRITE" : NULL, record,
                                   ar_heap_report__hint(kind));
+    ar_heap_report__symbols_end(symbols);
 }
 
 /* "READ", "WRITE" or "ACCESS" (when the CPU did not say). */
 static const char *ar_heap_report__access_name(int access)
 {
     return access == 'R' ? "READ" : access == 'W' ? "WRITE" : "ACCESS";
+}
+
+/* The session of a fault report: its stack (a pc, then return
+ * addresses) and the block's sites and stacks. */
+static int ar_heap_report__fault_symbols(const ar_heap_fault_t *f)
+{
+    if (!ar_heap_symbol__begin())
+        return 0;
+    if (f->depth > 0) {
+        ar_heap_symbol__want(f->frames[0], 0);
+        ar_heap_symbol__want_frames(f->frames + 1, f->depth - 1);
+    }
+    ar_heap_symbol__want_view(f->record);
+    ar_heap_symbol__resolve();
+    return 1;
 }
 
 void ar_heap_report__fault(const ar_heap_fault_t *f)
@@ -624,9 +734,11 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         d.dump_offset = offset;
         ar_heap_site_t site = { NULL, 0, f->thread, f->pc, NULL };
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
+        int symbols = ar_heap_report__fault_symbols(f);
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
-                              f->record, &d, NULL };
+                              f->record, &d, NULL, f->frames, f->depth };
         ar_heap_report__json(&e);
+        ar_heap_report__symbols_end(symbols);
         ar_heap_stack__signal_safe(0);
         return;
     }
@@ -663,11 +775,21 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
     ar_heap_out__str(&out, "\n");
     /* Out before the record is read: its site names point into the
      * program's memory, and should reading them fault, the handler dies
-     * at once (fault.c); what the fault itself told is then written. */
+     * at once (fault.c); what the fault itself told is then written.
+     * Out before the symbols too, which a child process reads: should it
+     * hang or die, the report has said what faulted, and where. */
     ar_heap_out__flush(&out);
+    int symbols = ar_heap_report__fault_symbols(f);
+    /* The stack, its frame #0 the instruction again, now with its
+     * function and line when the debug information has them. */
+    if (f->depth > 1 || (symbols && f->depth > 0)) {
+        ar_heap_out__str(&out, "  faulting call stack:\n");
+        ar_heap_stack__print_fault(&out, f->frames, f->depth);
+    }
     ar_heap_report__block(&out, record);
     ar_heap_report__block_summary(&out, f->kind, ar_heap_report__access_name(f->access), record,
                                   NULL);
+    ar_heap_report__symbols_end(symbols);
     ar_heap_stack__signal_safe(0);
 }
 
@@ -681,12 +803,14 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     }
     ar_heap_report__count();
     uintptr_t addr = (uintptr_t)ptr;
+    int symbols = ar_heap_report__symbols(site, stack, inside, NULL);
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
                               inside != NULL ? "the pointer is inside a live block, not its start"
                                              : "the pointer is not a block arheap allocated",
-                              inside, NULL, NULL };
+                              inside, NULL, NULL, stack, NULL, 0 };
         ar_heap_report__json(&e);
+        ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
         return;
     }
@@ -707,16 +831,19 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     if (inside != NULL)
         ar_heap_report__block(&out, inside);
     ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
+    ar_heap_report__symbols_end(symbols);
     ar_heap_report__act();
 }
 
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site)
 {
     ar_heap_report__count();
+    int symbols = ar_heap_report__symbols(site, NULL, NULL, NULL);
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
-                              NULL, NULL };
+                              NULL, NULL, NULL, NULL, 0 };
         ar_heap_report__json(&e);
+        ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
         return;
     }
@@ -728,6 +855,7 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_out__str(&out, "\n");
     ar_heap_report__operation(&out, "call", site, NULL);
     ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_ARGUMENT, site);
+    ar_heap_report__symbols_end(symbols);
     ar_heap_report__act();
 }
 

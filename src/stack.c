@@ -21,11 +21,14 @@
  *
  * Frames are printed as
  *
- *     #1 0x55d0c2a1b2d0 in load_config (examples/leaky+0x12a4)
+ *     #1 0x55d0c2a1b2d0 in load_config config.c:41 (examples/leaky+0x12a4)
  *
- * "module+offset" is what addr2line wants: addr2line -e MODULE OFFSET.
- * The function name comes from dladdr() and is there only for exported
- * symbols (link with -rdynamic to get them all).
+ * with the function, file:line and inlined calls that symbol.c read from
+ * the debug information for the report; without them (symbolize=0, no
+ * debug information, or another report holding the symbol session), the
+ * function name comes from dladdr() and is there only for exported
+ * symbols (link with -rdynamic to get them all). "module+offset" is what
+ * addr2line wants: addr2line -e MODULE OFFSET.
  *
  * backtrace() may load libgcc's unwinder, which allocates, on its first
  * call; ar_heap_stack__init makes that first call at initialisation when
@@ -33,10 +36,12 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 #if defined(HAVE_EXECINFO_H) || defined(__GLIBC__)
 #include <execinfo.h>
@@ -115,6 +120,152 @@ size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t 
             break;
         fp = next;
     }
+    return n;
+}
+
+/*
+ * The fault's stack, from the registers the signal saved. The faulting
+ * instruction's pc is frame 0. Its function may keep no frame: libc's
+ * string functions are built without frame pointers and push nothing, so
+ * at the fault the return address into their caller is still at the top
+ * of the stack, and the frame-pointer register still holds the caller's
+ * frame. So the word at the stack pointer (x86_64) or the link register
+ * (aarch64) is taken as frame 1 when it is a return address: it points
+ * into an executable mapping, right after a call instruction (x86_64).
+ * Then the walk of ar_heap_stack__capture_slow: from the frame-pointer
+ * register, every frame between the interrupted stack pointer and the
+ * top of the thread's stack, aligned, each above the last. Without the
+ * thread's stack bounds (a thread that never called arheap before) the
+ * stack is the pc alone. A caller built without frame pointers ends the
+ * walk early; the report then has fewer frames, never wrong ones from a
+ * stray pointer.
+ */
+static uintptr_t ar_heap_stack__hex(const char **p);
+
+#if defined(__x86_64__) || defined(__aarch64__)
+/* Whether [addr, addr + len) lies in one mapping, executable when perm is
+ * 'x', from /proc/self/maps (open/read only: signal-safe). */
+static int ar_heap_stack__mapped(uintptr_t addr, size_t len, char perm)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char chunk[1024];
+    char line[128];
+    size_t n_line = 0;
+    ssize_t n;
+    int found = 0, done = 0;
+    while (!done && (n = read(fd, chunk, sizeof chunk)) > 0) {
+        for (ssize_t i = 0; i < n && !done; i++) {
+            if (chunk[i] != '\n') {
+                if (n_line < sizeof line - 1)
+                    line[n_line++] = chunk[i];
+                continue;
+            }
+            line[n_line] = '\0';
+            n_line = 0;
+            const char *p = line;
+            uintptr_t start = ar_heap_stack__hex(&p);
+            if (*p++ != '-')
+                continue;
+            uintptr_t end = ar_heap_stack__hex(&p);
+            if (addr < start || addr >= end)
+                continue;
+            done = 1;
+            found = addr + len <= end && p[0] == ' ' && (perm != 'x' || p[3] == 'x');
+        }
+    }
+    close(fd);
+    return found;
+}
+#endif
+
+#if defined(__x86_64__)
+/* Whether the instruction before `ret` is a call: e8 rel32, or ff /2
+ * (call through a register or memory: 2, 3, 6 or 7 bytes). */
+static int ar_heap_stack__after_call(uintptr_t ret)
+{
+    if (!ar_heap_stack__mapped(ret - 7, 7, 'x'))
+        return 0;
+    const unsigned char *code = (const unsigned char *)ret;
+    if (code[-5] == 0xe8)
+        return 1;
+    static const int back[] = { 2, 3, 6, 7 };
+    for (size_t i = 0; i < sizeof back / sizeof back[0]; i++)
+        if (code[-back[i]] == 0xff && ((code[-back[i] + 1] >> 3) & 7) == 2)
+            return 1;
+    return 0;
+}
+#endif
+
+/* A word of the interrupted stack. Valgrind's Memcheck may know it as
+ * undefined (the top of a stack is often a slot nobody wrote): the copy
+ * is declared defined, since the walk only compares it. */
+#if (defined(__x86_64__) && defined(REG_RIP)) || defined(__aarch64__)
+static uintptr_t ar_heap_stack__word(uintptr_t addr)
+{
+    uintptr_t word = *(const uintptr_t *)addr;
+    ar_heap_valgrind__defined(&word, sizeof word);
+    return word;
+}
+#endif
+
+size_t ar_heap_stack__from_context(const void *context, void **frames, size_t want)
+{
+    size_t n = 0;
+    if (want == 0 || context == NULL)
+        return 0;
+#if (defined(__x86_64__) && defined(REG_RIP)) || defined(__aarch64__)
+    const ucontext_t *uc = context;
+#if defined(__x86_64__)
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+#else
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
+    uintptr_t fp = (uintptr_t)uc->uc_mcontext.regs[29];
+    uintptr_t lr = (uintptr_t)uc->uc_mcontext.regs[30];
+#endif
+    frames[n++] = (void *)pc;
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    if (self == NULL || self->stack_hi < sp + 16 || sp < self->stack_lo)
+        return n; /* bounds unknown, or not on the thread's stack */
+    uintptr_t lo = sp, hi = self->stack_hi;
+    /* The return address the caller's call pushed, when the faulting
+     * function has pushed nothing since (x86_64); the link register
+     * (aarch64). */
+    uintptr_t caller = 0;
+#if defined(__x86_64__)
+    if ((sp & 7) == 0) {
+        uintptr_t top = ar_heap_stack__word(sp);
+        if (top >= 4096 && ar_heap_stack__after_call(top))
+            caller = top;
+    }
+#else
+    if (lr >= 4096 && (lr & 3) == 0 && ar_heap_stack__mapped(lr - 4, 4, 'x'))
+        caller = lr;
+#endif
+    uintptr_t first_walked = 0;
+    if (fp >= lo && fp <= hi - 16 && (fp & 7) == 0)
+        first_walked = ar_heap_stack__word(fp + 8);
+    if (caller != 0 && caller != first_walked && n < want)
+        frames[n++] = (void *)caller;
+    while (n < want) {
+        if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
+            break;
+        uintptr_t ret = ar_heap_stack__word(fp + 8);
+        if (ret < 4096)
+            break;
+        frames[n++] = (void *)ret;
+        uintptr_t next = ar_heap_stack__word(fp);
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+#else
+    (void)context;
+#endif
     return n;
 }
 
@@ -206,20 +357,31 @@ static void ar_heap_stack__module_from_maps(ar_heap_out_t *out, uintptr_t pc)
 void ar_heap_stack__print_pc(ar_heap_out_t *out, const void *pc)
 {
     ar_heap_out__hex(out, (uintptr_t)pc);
+    int symbolized = ar_heap_symbol__print_first(out, pc, 0);
     ar_heap_stack__module_from_maps(out, (uintptr_t)pc);
+    if (symbolized)
+        ar_heap_symbol__print_inlined(out, pc, 0, NULL);
 }
 
-void ar_heap_stack__describe(ar_heap_out_t *out, const void *return_address)
+/*
+ * "0xPC[ in FUNCTION FILE:LINE] (module+0xoffset)" for a code address
+ * (is_return: a return address, which points after its call: the call's
+ * line is looked up one byte back); then the inlined calls around it, on
+ * lines of their own after `indent`, or on the same line when indent is
+ * NULL. Without symbols, dladdr's name of an exported function.
+ */
+static void ar_heap_stack__describe_in(ar_heap_out_t *out, const void *address, int is_return,
+                                       const char *indent)
 {
-    uintptr_t pc = (uintptr_t)return_address;
+    uintptr_t pc = (uintptr_t)address;
+    uintptr_t lookup = pc - (is_return ? 1 : 0);
     ar_heap_out__hex(out, pc);
+    int symbolized = ar_heap_symbol__print_first(out, address, is_return);
     Dl_info info;
     if (ar_heap_stack_signal_safe) {
-        /* Return addresses point after the call: one byte back names
-         * the call's line (as below). */
-        ar_heap_stack__module_from_maps(out, pc - 1);
-    } else if (dladdr(return_address, &info) != 0 && info.dli_fname != NULL) {
-        if (info.dli_sname != NULL) {
+        ar_heap_stack__module_from_maps(out, lookup);
+    } else if (dladdr(address, &info) != 0 && info.dli_fname != NULL) {
+        if (info.dli_sname != NULL && !symbolized) {
             ar_heap_out__str(out, " in ");
             ar_heap_out__str(out, info.dli_sname);
         }
@@ -228,18 +390,36 @@ void ar_heap_stack__describe(ar_heap_out_t *out, const void *return_address)
         ar_heap_out__str(out, "+");
         /* Return addresses point after the call: step back one byte so
          * addr2line names the line of the call itself. */
-        ar_heap_out__hex(out, pc - 1 - (uintptr_t)info.dli_fbase);
+        ar_heap_out__hex(out, lookup - (uintptr_t)info.dli_fbase);
         ar_heap_out__str(out, ")");
     }
+    if (symbolized)
+        ar_heap_symbol__print_inlined(out, address, is_return, indent);
 }
 
-void ar_heap_stack__print(ar_heap_out_t *out, void *const *frames, size_t depth)
+void ar_heap_stack__describe(ar_heap_out_t *out, const void *return_address)
+{
+    ar_heap_stack__describe_in(out, return_address, 1, NULL);
+}
+
+static void ar_heap_stack__print_from(ar_heap_out_t *out, void *const *frames, size_t depth,
+                                      int first_is_pc)
 {
     for (size_t i = 0; i < depth; i++) {
         ar_heap_out__str(out, "      #");
         ar_heap_out__dec(out, i);
         ar_heap_out__str(out, " ");
-        ar_heap_stack__describe(out, frames[i]);
+        ar_heap_stack__describe_in(out, frames[i], !(first_is_pc && i == 0), "         ");
         ar_heap_out__str(out, "\n");
     }
+}
+
+void ar_heap_stack__print(ar_heap_out_t *out, void *const *frames, size_t depth)
+{
+    ar_heap_stack__print_from(out, frames, depth, 0);
+}
+
+void ar_heap_stack__print_fault(ar_heap_out_t *out, void *const *frames, size_t depth)
+{
+    ar_heap_stack__print_from(out, frames, depth, 1);
 }

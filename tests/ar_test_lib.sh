@@ -125,6 +125,17 @@ ar_installed_headers() {
 
 ar_library() {
     libs="-pthread -ldl"
+    # The libraries libtool recorded for libarheap (libdw's, when the
+    # debug library symbolizes with it): a static link needs them.
+    if [ -f "$top_builddir/src/libarheap.la" ]; then
+        deps=$(sed -n "s/^dependency_libs='\(.*\)'\$/\1/p" "$top_builddir/src/libarheap.la")
+        for dep in $deps; do
+            case $dep in
+            */lib*.la) dep=${dep##*/lib}; dep="-l${dep%.la}" ;;
+            esac
+            libs="$libs $dep"
+        done
+    fi
     libdir=$(cd "$top_builddir/src/.libs" 2>/dev/null && pwd)
     if [ -f "$libdir/libarheap.a" ]; then
         library="$libdir/libarheap.a"
