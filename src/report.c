@@ -736,7 +736,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         int symbols = ar_heap_report__fault_symbols(f);
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
-                              f->record, &d, NULL, f->frames, f->depth };
+                              f->record, &d, NULL, NULL, f->frames, f->depth };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_stack__signal_safe(0);
