@@ -117,9 +117,24 @@ static _Thread_local int ar_heap_symbol_mine; /* this thread opened the session 
 
 /* ------------------------------------------------------------ the session */
 
+/* A sanitizer build of the library (make check-sanitize): the sanitizer
+ * runtimes do not follow the cloned child onto its own stack (ASan warns,
+ * TSan counts the child's allocations as calls inside a signal handler),
+ * so frames stay module+offset there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AR_HEAP_SYMBOL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AR_HEAP_SYMBOL_SANITIZED 1
+#endif
+#endif
+#ifndef AR_HEAP_SYMBOL_SANITIZED
+#define AR_HEAP_SYMBOL_SANITIZED 0
+#endif
+
 int ar_heap_symbol__begin(void)
 {
-    if (!ar_heap_options.symbolize || atomic_load(&symbol.gave_up))
+    if (AR_HEAP_SYMBOL_SANITIZED || !ar_heap_options.symbolize || atomic_load(&symbol.gave_up))
         return 0;
     int expected = 0;
     if (!atomic_compare_exchange_strong(&symbol.busy, &expected, 1))
