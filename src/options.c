@@ -137,21 +137,27 @@ static const ar_heap_option_t ar_heap_option_table[] = {
 
 #define AR_HEAP_OPTION_COUNT (sizeof ar_heap_option_table / sizeof ar_heap_option_table[0])
 
-/* Write "arheap: warning: <origin>: <a> <b> <c> <d>" as one line. */
-static void ar_heap_options__warn(const char *origin, const char *a, const char *b,
-                                  const char *c, const char *d)
+/* Write "arheap: warning: <origin>: " and the parts (up to a NULL) as one
+ * line. */
+static void ar_heap_options__warn_parts(const char *origin, const char *const *parts)
 {
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_out__str(&out, "arheap: warning: ");
     ar_heap_out__str(&out, origin);
     ar_heap_out__str(&out, ": ");
-    ar_heap_out__str(&out, a);
-    ar_heap_out__str(&out, b);
-    ar_heap_out__str(&out, c);
-    ar_heap_out__str(&out, d);
+    for (; *parts != NULL; parts++)
+        ar_heap_out__str(&out, *parts);
     ar_heap_out__str(&out, "\n");
     ar_heap_out__flush(&out);
+}
+
+/* Write "arheap: warning: <origin>: <a><b><c><d>" as one line. */
+static void ar_heap_options__warn(const char *origin, const char *a, const char *b,
+                                  const char *c, const char *d)
+{
+    const char *const parts[] = { a, b, c, d, NULL };
+    ar_heap_options__warn_parts(origin, parts);
 }
 
 /* "option 'NAME' EXPECTATION; got 'VALUE'" */
@@ -370,16 +376,11 @@ static int ar_heap_options__parse_pair(const char *key_text, size_t key_len, con
     if (opt == NULL) {
         const char *nearest = ar_heap_options__nearest(key);
         if (nearest != NULL) {
-            ar_heap_out_t out;
-            ar_heap_out__init(&out, 2);
-            ar_heap_out__str(&out, "arheap: warning: ");
-            ar_heap_out__str(&out, origin);
-            ar_heap_out__str(&out, ": unknown option '");
-            ar_heap_out__str(&out, key);
-            ar_heap_out__str(&out, "' ignored; did you mean '");
-            ar_heap_out__str(&out, nearest);
-            ar_heap_out__str(&out, "'? AR_HEAP_OPTIONS=help=1 lists the options\n");
-            ar_heap_out__flush(&out);
+            const char *const parts[] = { "unknown option '", key, "' ignored; did you mean '",
+                                          nearest,
+                                          "'? AR_HEAP_OPTIONS=help=1 lists the options",
+                                          NULL };
+            ar_heap_options__warn_parts(origin, parts);
         } else {
             ar_heap_options__warn(origin, "unknown option '", key,
                                   "' ignored; AR_HEAP_OPTIONS=help=1 lists the options", "");
