@@ -118,6 +118,42 @@ static void ar_heap_leaks__view(const void *leak, ar_heap_view_t *out)
     ar_heap_index__view(&((const ar_heap_leak_t *)leak)->slot, out);
 }
 
+/* Drop the leaks a leak: suppression matches (suppress.c counts them),
+ * with the symbols of their allocation sites and stacks read first, in a
+ * session of their own. Without the scan's arrays (listed 0) nothing is
+ * suppressed. */
+static void ar_heap_leaks__suppress(ar_heap_leak_scan_t *scan, int listed)
+{
+    ar_heap_suppress__leaks_begin();
+    if (!listed || scan->count == 0 || !ar_heap_suppress__leaks_wanted())
+        return;
+    int symbols = ar_heap_symbol__begin();
+    for (size_t i = 0; symbols && i < scan->count; i++) {
+        ar_heap_view_t view;
+        ar_heap_leaks__view(scan->records[i], &view);
+        ar_heap_symbol__want(view.alloc_site.pc, 1);
+        ar_heap_symbol__want_frames(view.alloc_frames, view.alloc_depth);
+    }
+    if (symbols)
+        ar_heap_symbol__resolve();
+    size_t kept = 0;
+    for (size_t i = 0; i < scan->count; i++) {
+        const ar_heap_leak_t *leak = scan->records[i];
+        ar_heap_view_t view;
+        ar_heap_leaks__view(leak, &view);
+        if (!ar_heap_suppress__leak(&view)) {
+            scan->records[kept++] = leak;
+            continue;
+        }
+        scan->bytes -= leak->size;
+        if (leak->seq > leaks_state.fork_mark)
+            scan->own_count--;
+    }
+    scan->count = kept;
+    if (symbols)
+        ar_heap_symbol__end();
+}
+
 /* ------------------------------------------------------------ sorting */
 
 /* A heap sort over an array of pointers: in place, no allocation. */
@@ -313,6 +349,10 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
     ar_heap_leaks__count(out, scan->intentional_bytes, " byte\n", " bytes\n");
     ar_heap_leaks__agerun_lines(out, scan);
 
+    if (ar_heap_suppress__used() > 0) {
+        ar_heap_out__str(out, "\nSuppressions used:\n");
+        ar_heap_suppress__print_usage(out, "  ");
+    }
     if (scan->count == 0 && scan->intentional_count == 0) {
         ar_heap_out__str(out, "\nNo memory leaks detected.\n");
         return;
@@ -438,6 +478,7 @@ static size_t ar_heap_leaks__report_own(size_t *own)
         scan.capacity = n;
     }
     ar_heap_index__each(ar_heap_leaks__collect, &scan);
+    ar_heap_leaks__suppress(&scan, listed);
 
     /* Sites: sort a copy by site, fold runs, then order by bytes. The
      * intentional array's slots past its count hold the copy. */
@@ -544,10 +585,13 @@ void ar_heap_leaks__at_exit(void)
 {
     /* Damage first: a leak report of a corrupted heap is the lesser news. */
     (void)ar_heap_life__check_all("exit");
-    if (!ar_heap_options.leak_report)
-        return;
-    size_t own;
-    (void)ar_heap_leaks__report_own(&own);
+    size_t own = 0;
+    if (ar_heap_options.leak_report)
+        (void)ar_heap_leaks__report_own(&own);
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_suppress__print_usage(&out, "arheap: "); /* what suppressions hid */
+    ar_heap_out__flush(&out);
     if (own > 0 && ar_heap_options.leak_exitcode != 0) {
         fflush(NULL);
         _exit(ar_heap_options.leak_exitcode);
