@@ -1291,7 +1291,8 @@ int ar_heap_suppress__leaks_wanted(void);
 /* A leak scan starts: the leak counts go back to 0. */
 void ar_heap_suppress__leaks_begin(void);
 /* 1, counting it and its bytes, when a leak: pattern matches the block's
- * allocation site and stack. */
+ * allocation site and stack. Only with the world stopped (the leak
+ * report): its scratch is static. */
 int ar_heap_suppress__leak(const ar_heap_view_t *block);
 /* In a forked child: the counts start again. */
 void ar_heap_suppress__forked(void);

@@ -500,18 +500,75 @@ int ar_heap_suppress__error(const char *kind_name, const ar_heap_site_t *site,
     return matched;
 }
 
+/*
+ * The leak report's state: it runs with the world stopped, one report at
+ * a time (world.lock), and matches every leaked block, so its names are
+ * static rather than mapped per block; and blocks of one allocation
+ * context (site and stack, stored once in the depot: the same frames
+ * pointer) get one answer, remembered in a small table keyed by that
+ * context, so that 100 000 blocks from a few sites cost a few matches.
+ */
+#define AR_HEAP_SUPPRESS_MEMO 256
+
+typedef struct ar_heap_suppress_memo_s {
+    void *const *frames;
+    const char *file;
+    const void *pc;
+    int line;
+    int pattern; /* the matching pattern, -1 for none; 0 in an unused entry */
+    int used;
+} ar_heap_suppress_memo_t;
+
+static struct {
+    ar_heap_suppress_names_t names;
+    ar_heap_suppress_memo_t memo[AR_HEAP_SUPPRESS_MEMO];
+} leak_state;
+
+/* The first leak: pattern matching the names; -1 for none. */
+static int ar_heap_suppress__leak_pattern(const ar_heap_suppress_names_t *n)
+{
+    unsigned count = atomic_load_explicit(&suppress.npatterns, memory_order_acquire);
+    for (unsigned i = 0; i < count; i++) {
+        if (suppress.patterns[i].kind != 0)
+            continue;
+        for (size_t j = 0; j < n->count; j++)
+            if (ar_heap_suppress__name_matches(suppress.text + suppress.patterns[i].text,
+                                               &n->names[j]))
+                return (int)i;
+    }
+    return -1;
+}
+
 int ar_heap_suppress__leak(const ar_heap_view_t *block)
 {
     if (!ar_heap_suppress__has_kind(0))
         return 0;
-    ar_heap_suppress_names_t *n = ar_heap_os__map(sizeof *n);
-    if (n == NULL)
+    const ar_heap_site_t *site = &block->alloc_site;
+    uintptr_t h = (uintptr_t)block->alloc_frames ^ (uintptr_t)site->file ^
+                  (uintptr_t)site->pc ^ (uintptr_t)site->line;
+    h ^= h >> 17;
+    h ^= h >> 7;
+    ar_heap_suppress_memo_t *m = &leak_state.memo[h % AR_HEAP_SUPPRESS_MEMO];
+    if (!(m->used && m->frames == block->alloc_frames && m->file == site->file &&
+          m->pc == site->pc && m->line == site->line)) {
+        ar_heap_suppress_names_t *n = &leak_state.names;
+        n->count = 0;
+        n->text_used = 0;
+        ar_heap_suppress__add_site(n, site);
+        ar_heap_suppress__add_frames(n, block->alloc_frames, block->alloc_depth);
+        m->used = 1;
+        m->frames = block->alloc_frames;
+        m->file = site->file;
+        m->pc = site->pc;
+        m->line = site->line;
+        m->pattern = ar_heap_suppress__leak_pattern(n);
+    }
+    if (m->pattern < 0)
         return 0;
-    ar_heap_suppress__add_site(n, &block->alloc_site);
-    ar_heap_suppress__add_frames(n, block->alloc_frames, block->alloc_depth);
-    int matched = ar_heap_suppress__match(0, n, block->size);
-    ar_heap_os__unmap(n, sizeof *n);
-    return matched;
+    ar_heap_suppression_t *p = &suppress.patterns[m->pattern];
+    atomic_fetch_add_explicit(&p->hits, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->bytes, block->size, memory_order_relaxed);
+    return 1;
 }
 
 int ar_heap_suppress__leaks_wanted(void)
@@ -523,6 +580,7 @@ int ar_heap_suppress__leaks_wanted(void)
 
 void ar_heap_suppress__leaks_begin(void)
 {
+    memset(leak_state.memo, 0, sizeof leak_state.memo); /* symbols may differ now */
     unsigned count = atomic_load_explicit(&suppress.npatterns, memory_order_acquire);
     for (unsigned i = 0; i < count; i++) {
         if (suppress.patterns[i].kind != 0)
