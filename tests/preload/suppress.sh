@@ -76,6 +76,10 @@ expect_status() {
 
 # Without suppressions: three leaks from two sites, the leak status.
 run "" leak
+# File patterns need the symbolizer to read this compiler's line tables
+# (elfutils 0.188's libdw reads none from clang 14's): seen in the report.
+lines=no
+case $out in *"suppress_lib.c:"[0-9]*) lines=yes ;; esac
 expect_status 23 "no suppressions: the leaks fail the run"
 expect "arheap: LEAK: 3 blocks (232 bytes) not freed" "no suppressions: all three leaks"
 run "" double-free
@@ -115,14 +119,18 @@ if [ "$symbols" = yes ]; then
     expect_status 0 "function: the suppressed double free does not abort"
     expect "by double-free:vendor_legacy_release (function-df.supp:1)" \
         "function: the double free's count"
-    printf 'leak:suppress_lib.c\nleak:own_leak\n' > "$work/file.supp"
-    run "suppressions=file.supp" leak
-    expect_status 0 "file and function: every leak suppressed, the run passes"
-    expect_not "arheap: LEAK" "file and function: no leak reported"
-    expect "arheap: suppressed 2 leaks (200 bytes) by leak:suppress_lib.c (file.supp:1)" \
-        "file: the library's count"
-    expect "arheap: suppressed 1 leak (32 bytes) by leak:own_leak (file.supp:2)" \
-        "function: the program's count"
+    if [ "$lines" = yes ]; then
+        printf 'leak:suppress_lib.c\nleak:own_leak\n' > "$work/file.supp"
+        run "suppressions=file.supp" leak
+        expect_status 0 "file and function: every leak suppressed, the run passes"
+        expect_not "arheap: LEAK" "file and function: no leak reported"
+        expect "arheap: suppressed 2 leaks (200 bytes) by leak:suppress_lib.c (file.supp:1)" \
+            "file: the library's count"
+        expect "arheap: suppressed 1 leak (32 bytes) by leak:own_leak (file.supp:2)" \
+            "function: the program's count"
+    else
+        echo "ok - file patterns # SKIP the symbolizer gives no file:line for $cc's debug information"
+    fi
     # symbolize=0: the function pattern can not match, the module one does.
     printf 'leak:vendor_*\nleak:*third*\n' > "$work/nosym.supp"
     run "symbolize=0:suppressions=nosym.supp" leak
