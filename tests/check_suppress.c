@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ar_heap.h"
@@ -534,6 +535,108 @@ START_TEST(the_first_matching_pattern_counts)
 }
 END_TEST
 
+/* A suppressed error is not an error reported: the statistics agree. */
+static void make_double_free_and_count(void)
+{
+    make_double_free();
+    ar_heap_stats_t stats;
+    ar_heap__get_stats(&stats);
+    printf("errors_reported=%zu\n", (size_t)stats.errors_reported);
+}
+
+START_TEST(a_suppressed_error_is_not_counted_as_reported)
+{
+    char path[512], options[1024];
+    write_file(path, sizeof path, "stats.supp", "double-free:check_suppress.c\n");
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_double_free_and_count, options);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "errors_reported=0\n");
+    snprintf(options, sizeof options, "on_error=continue");
+    run(&child, make_double_free_and_count, options);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "errors_reported=1\n");
+}
+END_TEST
+
+/* report_json=1: a suppressed error writes no JSON line either. */
+START_TEST(a_suppressed_error_writes_no_json_line)
+{
+    char path[512], options[1024];
+    write_file(path, sizeof path, "json.supp", "double-free:check_suppress.c\n");
+    snprintf(options, sizeof options, "report_json=1:suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_double_free, options);
+    expect_suppressed(&child, &findings[1], "double-free:check_suppress.c");
+    ck_assert_msg(!ar_test__output_has(&child, "{\"tool\":\"arheap\""), "%s", child.output);
+    snprintf(options, sizeof options, "report_json=1:suppressions=%s/nomatch.supp", scratch);
+    write_file(path, sizeof path, "nomatch.supp", "double-free:elsewhere.c\n");
+    run(&child, make_double_free, options);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "{\"tool\":\"arheap\",\"error\":\"double-free\"");
+}
+END_TEST
+
+/* The leak counts are those of the last leak report: a report on demand
+ * before the exit's does not double them. */
+static void make_leak_report_twice(void)
+{
+    make_leak();
+    ar_heap__memory_report();
+}
+
+START_TEST(leak_counts_are_those_of_the_last_leak_report)
+{
+    char path[512], options[1024];
+    write_file(path, sizeof path, "twice.supp", "leak:check_suppress.c\n");
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_leak_report_twice, options);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: suppressed 1 leak (24 bytes) by leak:");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: suppressed"), 1);
+}
+END_TEST
+
+/* A forked child starts its counts from zero: the parent's suppressed
+ * double free is printed by the parent only. */
+static void make_double_free_then_fork(void)
+{
+    make_double_free();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        exit(0); /* its exit check: nothing suppressed here */
+    int status;
+    (void)waitpid(pid, &status, 0);
+    printf("grandchild status=%d\n", status);
+}
+
+START_TEST(a_forked_child_counts_its_own_suppressions_only)
+{
+    char path[512], options[1024];
+    write_file(path, sizeof path, "fork.supp", "double-free:check_suppress.c\n");
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_double_free_then_fork, options);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "grandchild status=0\n");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: suppressed 1 double-free report"), 1);
+}
+END_TEST
+
+/* Spaces around the kind and the pattern, a CRLF line end, a comment
+ * after blanks: the pattern still applies. */
+START_TEST(spaces_and_crlf_around_a_pattern_are_ignored)
+{
+    char path[512], options[1024], line[1024];
+    write_file(path, sizeof path, "spaces.supp", "\t  # note\r\n  leak :  check_suppress.c \r\n");
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_leak, options);
+    snprintf(line, sizeof line, "leak:check_suppress.c (%s:2)\n", path);
+    expect_suppressed(&child, &findings[0], line);
+    ck_assert_msg(!ar_test__output_has(&child, "warning"), "%s", child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 /* libdw in the library, or addr2line on PATH. */
@@ -583,6 +686,11 @@ int main(void)
     tcase_add_test(tc, too_many_patterns_are_warned_about_once);
     tcase_add_test(tc, without_symbols_function_patterns_do_not_match_but_file_patterns_do);
     tcase_add_test(tc, the_first_matching_pattern_counts);
+    tcase_add_test(tc, a_suppressed_error_is_not_counted_as_reported);
+    tcase_add_test(tc, a_suppressed_error_writes_no_json_line);
+    tcase_add_test(tc, leak_counts_are_those_of_the_last_leak_report);
+    tcase_add_test(tc, a_forked_child_counts_its_own_suppressions_only);
+    tcase_add_test(tc, spaces_and_crlf_around_a_pattern_are_ignored);
     suite_add_tcase(s, tc);
     int status = ar_test__run_suite(s, 1);
     remove_scratch();
