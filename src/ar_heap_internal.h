@@ -1286,14 +1286,17 @@ void ar_heap_suppress__want(const ar_heap_site_t *site, const ar_heap_view_t *a,
  * resolved for function and source patterns. */
 int ar_heap_suppress__error(const char *kind_name, const ar_heap_site_t *site,
                             const ar_heap_stack_t *stack, const ar_heap_view_t *block);
-/* 1 when some leak: pattern is loaded. */
-int ar_heap_suppress__leaks_wanted(void);
-/* A leak scan starts: the leak counts go back to 0. */
-void ar_heap_suppress__leaks_begin(void);
-/* 1, counting it and its bytes, when a leak: pattern matches the block's
- * allocation site and stack. Only with the world stopped (the leak
- * report): its scratch is static. */
-int ar_heap_suppress__leak(const ar_heap_view_t *block);
+/* The leak report's filter, with the world stopped (its scratch is
+ * static): the leak counts start again from 0; the symbols of the
+ * blocks' allocation sites and stacks are read (a session of its own);
+ * each of `count` items (leaks.c's records, seen through `view`) that a
+ * leak: pattern matches is counted with its bytes, passed to `dropped`
+ * and taken out of the array, the others keeping their order. Returns
+ * the items left. items NULL (no array to filter): the counts start
+ * again, and count is returned. */
+size_t ar_heap_suppress__leaks(const void **items, size_t count,
+                               void (*view)(const void *item, ar_heap_view_t *out),
+                               void (*dropped)(const void *item, void *arg), void *arg);
 /* In a forked child: the counts start again. */
 void ar_heap_suppress__forked(void);
 /* Patterns that suppressed something. */

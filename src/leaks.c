@@ -118,40 +118,14 @@ static void ar_heap_leaks__view(const void *leak, ar_heap_view_t *out)
     ar_heap_index__view(&((const ar_heap_leak_t *)leak)->slot, out);
 }
 
-/* Drop the leaks a leak: suppression matches (suppress.c counts them),
- * with the symbols of their allocation sites and stacks read first, in a
- * session of their own. Without the scan's arrays (listed 0) nothing is
- * suppressed. */
-static void ar_heap_leaks__suppress(ar_heap_leak_scan_t *scan, int listed)
+/* A leak a suppression took (suppress.c): out of the figures. */
+static void ar_heap_leaks__suppressed(const void *leak, void *arg)
 {
-    ar_heap_suppress__leaks_begin();
-    if (!listed || scan->count == 0 || !ar_heap_suppress__leaks_wanted())
-        return;
-    int symbols = ar_heap_symbol__begin();
-    for (size_t i = 0; symbols && i < scan->count; i++) {
-        ar_heap_view_t view;
-        ar_heap_leaks__view(scan->records[i], &view);
-        ar_heap_symbol__want(view.alloc_site.pc, 1);
-        ar_heap_symbol__want_frames(view.alloc_frames, view.alloc_depth);
-    }
-    if (symbols)
-        ar_heap_symbol__resolve();
-    size_t kept = 0;
-    for (size_t i = 0; i < scan->count; i++) {
-        const ar_heap_leak_t *leak = scan->records[i];
-        ar_heap_view_t view;
-        ar_heap_leaks__view(leak, &view);
-        if (!ar_heap_suppress__leak(&view)) {
-            scan->records[kept++] = leak;
-            continue;
-        }
-        scan->bytes -= leak->size;
-        if (leak->seq > leaks_state.fork_mark)
-            scan->own_count--;
-    }
-    scan->count = kept;
-    if (symbols)
-        ar_heap_symbol__end();
+    ar_heap_leak_scan_t *scan = arg;
+    const ar_heap_leak_t *l = leak;
+    scan->bytes -= l->size;
+    if (l->seq > leaks_state.fork_mark)
+        scan->own_count--;
 }
 
 /* ------------------------------------------------------------ sorting */
@@ -478,7 +452,8 @@ static size_t ar_heap_leaks__report_own(size_t *own)
         scan.capacity = n;
     }
     ar_heap_index__each(ar_heap_leaks__collect, &scan);
-    ar_heap_leaks__suppress(&scan, listed);
+    scan.count = ar_heap_suppress__leaks(listed ? scan.records : NULL, scan.count,
+                                         ar_heap_leaks__view, ar_heap_leaks__suppressed, &scan);
 
     /* Sites: sort a copy by site, fold runs, then order by bytes. The
      * intentional array's slots past its count hold the copy. */

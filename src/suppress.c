@@ -539,10 +539,10 @@ static int ar_heap_suppress__leak_pattern(const ar_heap_suppress_names_t *n)
     return -1;
 }
 
-int ar_heap_suppress__leak(const ar_heap_view_t *block)
+/* 1, counting it and its bytes, when a leak: pattern matches the block's
+ * allocation site and stack. */
+static int ar_heap_suppress__leak(const ar_heap_view_t *block)
 {
-    if (!ar_heap_suppress__has_kind(0))
-        return 0;
     const ar_heap_site_t *site = &block->alloc_site;
     uintptr_t h = (uintptr_t)block->alloc_frames ^ (uintptr_t)site->file ^
                   (uintptr_t)site->pc ^ (uintptr_t)site->line;
@@ -571,24 +571,45 @@ int ar_heap_suppress__leak(const ar_heap_view_t *block)
     return 1;
 }
 
-int ar_heap_suppress__leaks_wanted(void)
+size_t ar_heap_suppress__leaks(const void **items, size_t count,
+                               void (*view)(const void *item, ar_heap_view_t *out),
+                               void (*dropped)(const void *item, void *arg), void *arg)
 {
-    return ar_heap_suppress__has_kind(0);
-}
-
-/* ------------------------------------------------------------ counts */
-
-void ar_heap_suppress__leaks_begin(void)
-{
-    memset(leak_state.memo, 0, sizeof leak_state.memo); /* symbols may differ now */
-    unsigned count = atomic_load_explicit(&suppress.npatterns, memory_order_acquire);
-    for (unsigned i = 0; i < count; i++) {
+    /* The leak counts are the last leak report's; symbols may differ now. */
+    unsigned patterns = atomic_load_explicit(&suppress.npatterns, memory_order_acquire);
+    for (unsigned i = 0; i < patterns; i++) {
         if (suppress.patterns[i].kind != 0)
             continue;
         atomic_store_explicit(&suppress.patterns[i].hits, 0, memory_order_relaxed);
         atomic_store_explicit(&suppress.patterns[i].bytes, 0, memory_order_relaxed);
     }
+    memset(leak_state.memo, 0, sizeof leak_state.memo);
+    if (items == NULL || count == 0 || !ar_heap_suppress__has_kind(0))
+        return count;
+    int symbols = ar_heap_symbol__begin();
+    for (size_t i = 0; symbols && i < count; i++) {
+        ar_heap_view_t v;
+        view(items[i], &v);
+        ar_heap_symbol__want(v.alloc_site.pc, 1);
+        ar_heap_symbol__want_frames(v.alloc_frames, v.alloc_depth);
+    }
+    if (symbols)
+        ar_heap_symbol__resolve();
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        ar_heap_view_t v;
+        view(items[i], &v);
+        if (ar_heap_suppress__leak(&v))
+            dropped(items[i], arg);
+        else
+            items[kept++] = items[i];
+    }
+    if (symbols)
+        ar_heap_symbol__end();
+    return kept;
 }
+
+/* ------------------------------------------------------------ counts */
 
 void ar_heap_suppress__forked(void)
 {
