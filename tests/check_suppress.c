@@ -501,6 +501,34 @@ START_TEST(too_many_patterns_are_warned_about_once)
 }
 END_TEST
 
+/* More files than the table holds: one warning naming the first file
+ * not read; the files read still apply. */
+START_TEST(too_many_files_are_warned_about_once)
+{
+    char options[2048] = "";
+    size_t len = 0;
+    for (int i = 1; i <= 18; i++) {
+        char name[32], path[512];
+        snprintf(name, sizeof name, "f%d.supp", i);
+        write_file(path, sizeof path, name, i == 1 ? "leak:check_suppress.c\n" : "leak:none\n");
+        len += (size_t)snprintf(options + len, sizeof options - len, "%ssuppressions=%s",
+                                i == 1 ? "" : ":", path);
+    }
+    ck_assert(len < sizeof options);
+    ar_test_child_t child;
+    run(&child, make_leak, options);
+    char line[1024];
+    snprintf(line, sizeof line,
+             "arheap: warning: ar_heap__set_options: more than 16 suppression files; "
+             "'%s/f17.supp' and later ones are not read\n",
+             scratch);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, line);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: warning:"), 1);
+    snprintf(line, sizeof line, "by leak:check_suppress.c (%s/f1.supp:1)\n", scratch);
+    expect_suppressed(&child, &findings[0], line + 3);
+}
+END_TEST
+
 /* symbolize=0: a function pattern can not match; a file pattern still
  * does. */
 START_TEST(without_symbols_function_patterns_do_not_match_but_file_patterns_do)
@@ -684,6 +712,7 @@ int main(void)
     tcase_add_test(tc, malformed_lines_are_warned_with_file_and_line_and_skipped);
     tcase_add_test(tc, a_missing_file_is_a_clear_warning_and_a_problem);
     tcase_add_test(tc, too_many_patterns_are_warned_about_once);
+    tcase_add_test(tc, too_many_files_are_warned_about_once);
     tcase_add_test(tc, without_symbols_function_patterns_do_not_match_but_file_patterns_do);
     tcase_add_test(tc, the_first_matching_pattern_counts);
     tcase_add_test(tc, a_suppressed_error_is_not_counted_as_reported);
