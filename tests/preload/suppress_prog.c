@@ -6,6 +6,8 @@
  *   suppress_prog leak         the library leaks 2 x 100 bytes, the
  *                              program 32 bytes of its own
  *   suppress_prog double-free  the library frees a block twice
+ *   suppress_prog stdout       prints to stdout, whose buffer glibc
+ *                              allocates and keeps to the end
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +32,10 @@ int main(int argc, char **argv)
         own_leak();
     } else if (argc == 2 && strcmp(argv[1], "double-free") == 0) {
         vendor_legacy_release();
+    } else if (argc == 2 && strcmp(argv[1], "stdout") == 0) {
+        printf("to stdout\n");
     } else {
-        fprintf(stderr, "usage: %s leak|double-free\n", argv[0]);
+        fprintf(stderr, "usage: %s leak|double-free|stdout\n", argv[0]);
         return 2;
     }
     /* stderr: unbuffered, so libc allocates no buffer that would stay
