@@ -14,6 +14,7 @@ set -u
 
 top=${top_builddir:-.}
 src=${top_srcdir:-.}
+# shellcheck source=tests/ar_test_lib.sh
 . "$src/tests/ar_test_lib.sh"
 
 lib=$(cd "$top/src/.libs" 2>/dev/null && pwd)/libarheap-preload.so
