@@ -665,6 +665,31 @@ START_TEST(spaces_and_crlf_around_a_pattern_are_ignored)
 }
 END_TEST
 
+/* Reading a file takes nothing from the checked heap: the allocation
+ * count stays as it was. */
+static void load_and_count(void)
+{
+    ar_heap_stats_t before, after;
+    ar_heap__get_stats(&before);
+    char options[600];
+    snprintf(options, sizeof options, "suppressions=%s/heapless.supp", scratch);
+    int problems = ar_heap__set_options(options);
+    ar_heap__get_stats(&after);
+    printf("problems=%d allocations=%zu\n", problems,
+           (size_t)(after.total_allocations - before.total_allocations));
+}
+
+START_TEST(reading_a_file_allocates_nothing_from_the_checked_heap)
+{
+    char path[512];
+    write_file(path, sizeof path, "heapless.supp", "# many lines\nleak:a\nleak:b\nbad line\n"
+                                                   "double-free:c*\n");
+    ar_test_child_t child;
+    run(&child, load_and_count, "leak_report=0");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "problems=0 allocations=0\n");
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 /* libdw in the library, or addr2line on PATH. */
@@ -713,6 +738,7 @@ int main(void)
     tcase_add_test(tc, a_missing_file_is_a_clear_warning_and_a_problem);
     tcase_add_test(tc, too_many_patterns_are_warned_about_once);
     tcase_add_test(tc, too_many_files_are_warned_about_once);
+    tcase_add_test(tc, reading_a_file_allocates_nothing_from_the_checked_heap);
     tcase_add_test(tc, without_symbols_function_patterns_do_not_match_but_file_patterns_do);
     tcase_add_test(tc, the_first_matching_pattern_counts);
     tcase_add_test(tc, a_suppressed_error_is_not_counted_as_reported);
