@@ -9,6 +9,7 @@
 # Environment: top_srcdir (set by make check).
 set -u
 top_srcdir=${top_srcdir:-.}
+# shellcheck source=tests/ar_test_lib.sh
 . "$top_srcdir/tests/ar_test_lib.sh"
 match=$top_srcdir/tests/golden/match.sh
 
