@@ -13,3 +13,12 @@ void golden_double_free(void)
     scratch_release(scratch);
     scratch_release(scratch);
 }
+
+/* A realloc of a block already freed: the same report, "realloc at". */
+void golden_double_free_realloc(void)
+{
+    char *scratch = G_MALLOC(64, "scratch buffer");
+    G_FREE(golden_opaque(scratch));
+    char *grown = G_REALLOC(golden_stale(), 128, "grown scratch");
+    G_FREE(grown);
+}

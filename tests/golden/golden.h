@@ -41,10 +41,12 @@ void *golden_stale(void);
 
 /* One function for each kind of report (main.c runs the one named). */
 void golden_overflow(void);
+void golden_overflow_realloc(void);
 void golden_underflow(void);
 void golden_use_after_free(void);
 void golden_use_after_free_reuse(void);
 void golden_double_free(void);
+void golden_double_free_realloc(void);
 void golden_invalid_free_interior(void);
 void golden_invalid_free_foreign(void);
 void golden_invalid_argument(void);

@@ -32,10 +32,12 @@ static const struct {
     void (*run)(void);
 } golden_kinds[] = {
     { "overflow", golden_overflow },
+    { "overflow-realloc", golden_overflow_realloc },
     { "underflow", golden_underflow },
     { "use-after-free", golden_use_after_free },
     { "use-after-free-reuse", golden_use_after_free_reuse },
     { "double-free", golden_double_free },
+    { "double-free-realloc", golden_double_free_realloc },
     { "invalid-free-interior", golden_invalid_free_interior },
     { "invalid-free-foreign", golden_invalid_free_foreign },
     { "guard-overflow-write", golden_guard_overflow_write },

@@ -17,3 +17,11 @@ void golden_overflow(void)
     char *name = copy_name("hello, world!");
     G_FREE(name);
 }
+
+/* The same overflow, found by the realloc that grows the copy. */
+void golden_overflow_realloc(void)
+{
+    char *name = copy_name("hello, world!");
+    name = G_REALLOC(name, 64, "name copy");
+    G_FREE(name);
+}

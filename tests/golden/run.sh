@@ -67,6 +67,7 @@ overflow-slack         linked overflow                   134 - guard=1
 overflow-no-hint       linked overflow                   134 - guard=1:guard_align=1:guard_min_size=4096
 overflow-json          linked overflow                   134 - report_json=1
 overflow-warning       linked overflow                   134 - stak_depth=3
+overflow-realloc       linked overflow-realloc           134 - -
 underflow              linked underflow                  134 - -
 underflow-no-hint      linked underflow                  134 - guard=1:guard_below=1:guard_min_size=4096
 use-after-free         linked use-after-free             134 - -
@@ -74,6 +75,7 @@ use-after-free-no-hint linked use-after-free             134 - guard=1:guard_min
 use-after-free-reuse   linked use-after-free-reuse       134 - quarantine_bytes=1
 double-free            linked double-free                134 - -
 double-free-json       linked double-free                134 - report_json=1
+double-free-realloc    linked double-free-realloc        134 - -
 invalid-free-interior  linked invalid-free-interior      134 - -
 invalid-free-foreign   linked invalid-free-foreign       134 - -
 invalid-free-json      linked invalid-free-interior      134 - report_json=1
@@ -96,6 +98,8 @@ use-after-free         plain  use-after-free             134 s -
 use-after-free-reuse   plain  use-after-free-reuse       134 s quarantine_bytes=1
 double-free            plain  double-free                134 s -
 double-free-json       plain  double-free                134 s report_json=1
+double-free-realloc    plain  double-free-realloc        134 s -
+overflow-realloc       plain  overflow-realloc           134 s -
 invalid-free-interior  plain  invalid-free-interior      134 s -
 invalid-free-foreign   plain  invalid-free-foreign       134 s -
 guard-overflow-write   plain  guard-overflow-write       139 s guard=1:guard_align=1
