@@ -57,6 +57,7 @@ void golden_guard_underflow_write(void);
 void golden_guard_use_after_free_write(void);
 void golden_guard_use_after_free_read(void);
 void golden_leak(void);
+void golden_leak_intentional(void);
 void golden_describe(void);
 
 #endif

@@ -23,3 +23,13 @@ void golden_leak(void)
     G_FREE(G_MALLOC(10, "buffer"));
     golden_opaque(NULL);
 }
+
+#ifdef GOLDEN_LINKED
+/* Only a block meant to outlive the program: no leak, and the summary
+ * says so (linked only: a plain block has no description). */
+void golden_leak_intentional(void)
+{
+    golden_opaque(G_MALLOC(8, "cache INTENTIONAL_LEAK_FOR_TESTING"));
+    golden_opaque(NULL);
+}
+#endif
