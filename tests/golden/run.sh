@@ -201,6 +201,23 @@ while read -r name mode kind status needs options; do
     fi
 done < "$work/cases"
 
+# The check of the check: the overflow's real report against its golden
+# with one source line changed must fail (as match_test.sh shows for the
+# matcher alone, here with a report of this build).
+if [ -f "$work/overflow.linked/stderr" ]; then
+    sed 's/overflow\.c:18 /overflow.c:19 /' "$srcdir/expected/overflow.linked.txt" >"$work/wrong.txt"
+    if ! grep -q 'overflow\.c:19 ' "$work/wrong.txt"; then
+        echo "FAIL control: overflow.linked.txt names no overflow.c:18 to change"
+        failed=$((failed + 1))
+    elif sh "$srcdir/match.sh" "$work/wrong.txt" "$work/overflow.linked/stderr" >/dev/null 2>&1; then
+        echo "FAIL control: a golden naming overflow.c:19 matched a report of overflow.c:18"
+        failed=$((failed + 1))
+    else
+        echo "ok control: a golden naming another line fails"
+        passed=$((passed + 1))
+    fi
+fi
+
 [ "$skipped" -eq 0 ] || echo "$skipped cases skipped"
 echo "$passed of $((passed + failed)) golden report cases passed"
 if [ "$failed" -ne 0 ]; then
