@@ -42,6 +42,7 @@ void *golden_stale(void);
 /* One function for each kind of report (main.c runs the one named). */
 void golden_overflow(void);
 void golden_overflow_realloc(void);
+void golden_overflow_many(void);
 void golden_underflow(void);
 void golden_use_after_free(void);
 void golden_use_after_free_reuse(void);

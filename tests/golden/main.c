@@ -51,6 +51,7 @@ static const struct {
 } golden_kinds[] = {
     { "overflow", golden_overflow },
     { "overflow-realloc", golden_overflow_realloc },
+    { "overflow-many", golden_overflow_many },
     { "underflow", golden_underflow },
     { "use-after-free", golden_use_after_free },
     { "use-after-free-reuse", golden_use_after_free_reuse },

@@ -72,6 +72,7 @@ overflow-no-hint       linked overflow                   134 - guard=1:guard_ali
 overflow-json          linked overflow                   134 - report_json=1
 overflow-warning       linked overflow                   134 - stak_depth=3
 overflow-realloc       linked overflow-realloc           134 - -
+overflow-many          linked overflow-many              134 - -
 underflow              linked underflow                  134 - -
 underflow-no-hint      linked underflow                  134 - guard=1:guard_below=1:guard_min_size=4096
 use-after-free         linked use-after-free             134 - -
@@ -106,6 +107,7 @@ double-free            plain  double-free                134 s -
 double-free-json       plain  double-free                134 s report_json=1
 double-free-realloc    plain  double-free-realloc        134 s -
 overflow-realloc       plain  overflow-realloc           134 s -
+overflow-many          plain  overflow-many              134 - symbolize=0
 invalid-free-interior  plain  invalid-free-interior      134 s -
 invalid-free-foreign   plain  invalid-free-foreign       134 s -
 guard-overflow-write   plain  guard-overflow-write       139 s guard=1:guard_align=1
