@@ -8,7 +8,8 @@
 # thread ids, canary bytes, build paths and libc's frames are patterns;
 # every other character, the function names and source lines of the frames
 # included, is the golden's. The exit status and an empty stdout are
-# checked too, and for a leak case with expected/CASE.MODE.file.txt, the
+# checked too (or matched with expected/CASE.MODE.stdout.txt where there
+# is one), and for a leak case with expected/CASE.MODE.file.txt, the
 # report file.
 #
 # Environment (set by make check): top_srcdir, top_builddir,
@@ -32,7 +33,8 @@ fi
 lib=$(cd "${top_builddir:-.}/src/.libs" 2>/dev/null && pwd)/libarheap-preload.so
 linked=$(cd "$builddir" 2>/dev/null && pwd)/golden_linked
 plain=$(cd "$builddir" 2>/dev/null && pwd)/golden_plain
-for f in "$lib" "$linked" "$plain"; do
+examples=$(cd "${top_builddir:-.}/examples" 2>/dev/null && pwd)
+for f in "$lib" "$linked" "$plain" "$examples/leaky"; do
     if [ ! -f "$f" ]; then
         echo "run.sh: no $f (make check builds it)" >&2
         exit 1
@@ -59,7 +61,8 @@ trap 'rm -rf "$work"' EXIT INT TERM
 unset AR_HEAP_OPTIONS AGERUN_MEMORY_REPORT LD_PRELOAD
 
 # CASE MODE KIND STATUS SYMBOLS OPTIONS
-#   CASE.MODE names the golden; KIND is the program's argument; STATUS
+#   CASE.MODE names the golden; KIND is the program's argument (for MODE
+#   example, the program of examples/: the README's demo); STATUS
 #   the exit status (134: SIGABRT, on_error=abort; 139: SIGSEGV, a guard
 #   fault; 23: leak_exitcode); SYMBOLS "s" when the golden names
 #   functions and lines of the debug information, "-" when not;
@@ -116,6 +119,8 @@ guard-underflow-write  plain  guard-underflow-write      139 s guard=1:guard_bel
 guard-use-after-free-write plain guard-use-after-free-write 139 s guard=1
 guard-use-after-free-read plain guard-use-after-free-read 139 s guard=1
 guard-json             plain  guard-overflow-write       139 s guard=1:guard_align=1:report_json=1
+leaky                  example leaky                     23  - -
+leaky-json             example leaky                     23  - report_json=1
 leak                   plain  leak                       0   s leak_report=1:report_path=heap_memory_report.log
 '
 
@@ -158,6 +163,8 @@ while read -r name mode kind status needs options; do
             [ "$options" = - ] || export AR_HEAP_OPTIONS
             if [ "$mode" = linked ]; then
                 exec "$linked" "$kind" >stdout 2>stderr
+            elif [ "$mode" = example ]; then
+                exec "$examples/$kind" >stdout 2>stderr
             else
                 LD_PRELOAD=$lib exec "$plain" "$kind" >stdout 2>stderr
             fi
@@ -169,11 +176,18 @@ while read -r name mode kind status needs options; do
     if [ "$got" != "$status" ]; then
         problems="$problems exit status $got, not $status;"
     fi
-    if [ -s "$dir/stdout" ]; then
+    if [ -f "$srcdir/expected/$id.stdout.txt" ]; then
+        if ! sh "$srcdir/match.sh" "$srcdir/expected/$id.stdout.txt" "$dir/stdout" \
+            >"$dir/match.stdout" 2>&1; then
+            problems="$problems stdout does not match its golden;"
+            cat "$dir/match.stdout" >>"$dir/match"
+        fi
+    elif [ -s "$dir/stdout" ]; then
         problems="$problems stdout not empty;"
     fi
     if [ -n "${GOLDEN_ACTUAL:-}" ]; then
         mkdir -p "$GOLDEN_ACTUAL" && cp "$dir/stderr" "$GOLDEN_ACTUAL/$id.txt"
+        [ ! -s "$dir/stdout" ] || cp "$dir/stdout" "$GOLDEN_ACTUAL/$id.stdout.txt"
         [ ! -f "$dir/heap_memory_report.log" ] ||
             cp "$dir/heap_memory_report.log" "$GOLDEN_ACTUAL/$id.file.txt"
     fi
