@@ -1007,9 +1007,14 @@ void ar_heap_report__unshown(size_t found, size_t shown)
     ar_heap_out__init(&out, 2);
     ar_heap_out__str(&out, "arheap: ");
     ar_heap_out__dec(&out, found - shown);
-    ar_heap_out__str(&out, " more damaged blocks were found than one report holds (");
+    ar_heap_out__str(&out, found - shown == 1
+                               ? " more damaged block was found than one report holds ("
+                               : " more damaged blocks were found than one report holds (");
     ar_heap_out__dec(&out, found);
-    ar_heap_out__str(&out, " in all); those still live or held are reported by the next "
-                           "ar_heap__check_all()\n");
+    ar_heap_out__str(&out, found - shown == 1
+                               ? " in all); if still live or held, it is reported by the next "
+                                 "ar_heap__check_all()\n"
+                               : " in all); those still live or held are reported by the next "
+                                 "ar_heap__check_all()\n");
     ar_heap_out__flush(&out);
 }

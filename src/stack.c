@@ -144,7 +144,8 @@ static uintptr_t ar_heap_stack__hex(const char **p);
 
 #if defined(__x86_64__) || defined(__aarch64__)
 /* Whether [addr, addr + len) lies in one mapping, executable when perm is
- * 'x', from /proc/self/maps (open/read only: signal-safe). */
+ * 'x', readable when 'r', from /proc/self/maps (open/read only:
+ * signal-safe). */
 static int ar_heap_stack__mapped(uintptr_t addr, size_t len, char perm)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -172,7 +173,8 @@ static int ar_heap_stack__mapped(uintptr_t addr, size_t len, char perm)
             if (addr < start || addr >= end)
                 continue;
             done = 1;
-            found = addr + len <= end && p[0] == ' ' && (perm != 'x' || p[3] == 'x');
+            found = addr + len <= end && p[0] == ' ' && (perm != 'x' || p[3] == 'x') &&
+                    (perm != 'r' || p[1] == 'r');
         }
     }
     close(fd);
@@ -195,6 +197,67 @@ static int ar_heap_stack__after_call(uintptr_t ret)
         if (code[-back[i]] == 0xff && ((code[-back[i] + 1] >> 3) & 7) == 2)
             return 1;
     return 0;
+}
+
+/*
+ * The function the call before `ret` called, when that call is direct (e8
+ * rel32); a PLT entry (jmp *GOT(%rip), after endbr64 and bnd prefixes or
+ * not) is followed to the function the GOT names. 0 when it cannot be
+ * told: an indirect call, code or a GOT slot not mapped.
+ */
+static uintptr_t ar_heap_stack__call_target(uintptr_t ret)
+{
+    const unsigned char *code = (const unsigned char *)ret;
+    if (code[-5] != 0xe8)
+        return 0;
+    int32_t rel;
+    memcpy(&rel, code - 4, sizeof rel);
+    uintptr_t target = ret + (uintptr_t)(intptr_t)rel;
+    if (!ar_heap_stack__mapped(target, 16, 'x'))
+        return 0;
+    const unsigned char *t = (const unsigned char *)target;
+    size_t i = 0;
+    if (t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa)
+        i = 4; /* endbr64 */
+    if (t[i] == 0xf2)
+        i++; /* bnd */
+    if (t[i] != 0xff || t[i + 1] != 0x25)
+        return target; /* a function, not a PLT entry */
+    int32_t disp;
+    memcpy(&disp, t + i + 2, sizeof disp);
+    uintptr_t slot = target + i + 6 + (uintptr_t)(intptr_t)disp;
+    if ((slot & 7) != 0 || !ar_heap_stack__mapped(slot, 8, 'r'))
+        return 0;
+    uintptr_t function;
+    memcpy(&function, (const void *)slot, sizeof function);
+    return function;
+}
+
+/*
+ * Whether `candidate`, the word at the stack pointer of a fault at `pc`,
+ * is the return address of the call into the faulting function. It is
+ * when that function pushed nothing (a leaf such as libc's strcpy); when
+ * it made a frame of its own, the word is whatever the slot held, often
+ * the return address of an earlier call made by the same caller (a free
+ * just before the faulting line), which would add a frame that is not on
+ * the stack. A direct call tells its target: the faulting pc can not lie
+ * before the function called, nor can the function the frame-pointer
+ * chain's first return address called (the faulting function, when it
+ * made a frame) lie between that target and the pc.
+ */
+static int ar_heap_stack__called_faulting(uintptr_t candidate, uintptr_t pc, uintptr_t walked)
+{
+    uintptr_t target = ar_heap_stack__call_target(candidate);
+    if (target == 0)
+        return 1; /* an indirect call: no telling */
+    if (pc < target)
+        return 0;
+    if (walked >= 4096 && ar_heap_stack__after_call(walked)) {
+        uintptr_t own = ar_heap_stack__call_target(walked);
+        if (own > target && own <= pc)
+            return 0;
+    }
+    return 1;
 }
 #endif
 
@@ -260,6 +323,10 @@ size_t ar_heap_stack__from_context(const void *context, void **frames, size_t wa
     uintptr_t first_walked = 0;
     if (fp >= lo && fp <= hi - 16 && (fp & 7) == 0)
         first_walked = ar_heap_stack__word(fp + 8);
+#if defined(__x86_64__)
+    if (caller != 0 && !ar_heap_stack__called_faulting(caller, pc, first_walked))
+        caller = 0;
+#endif
     if (caller != 0 && caller != first_walked && n < want)
         frames[n++] = (void *)caller;
     while (n < want) {

@@ -341,6 +341,28 @@ static const char *ar_heap_symbol__cu_file(Dwarf_Die *cu, Dwarf_Word index)
     return dwarf_filesrc(files, index, NULL, NULL);
 }
 
+/*
+ * The CU whose code holds pc. libdw finds it through .debug_aranges,
+ * which clang does not emit by default (-gdwarf-aranges): without them
+ * dwfl_module_addrdie, and dwfl_module_getsrc with it, find nothing, and
+ * a clang-built program's frames had no line. Then each CU's ranges are
+ * asked in turn.
+ */
+static Dwarf_Die *ar_heap_symbol__cu_of(Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, bias);
+    if (cu != NULL)
+        return cu;
+    Dwarf_Addr b = 0;
+    while ((cu = dwfl_module_nextcu(mod, cu, &b)) != NULL) {
+        if (dwarf_haspc(cu, pc - b) > 0) {
+            *bias = b;
+            return cu;
+        }
+    }
+    return NULL;
+}
+
 /* Every pc with libdw: the modules as /proc/self/maps has them. */
 static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
 {
@@ -374,14 +396,19 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
         /* The line of the innermost code at pc. */
         const char *file = NULL;
         int line = 0;
+        Dwarf_Addr bias = 0;
+        Dwarf_Die *cu = ar_heap_symbol__cu_of(mod, pc, &bias);
         Dwfl_Line *dline = dwfl_module_getsrc(mod, pc);
-        if (dline != NULL)
+        if (dline != NULL) {
             file = dwfl_lineinfo(dline, NULL, &line, NULL, NULL, NULL);
+        } else if (cu != NULL) {
+            Dwarf_Line *cu_line = dwarf_getsrc_die(cu, pc - bias);
+            if (cu_line != NULL && dwarf_lineno(cu_line, &line) == 0)
+                file = dwarf_linesrc(cu_line, NULL, NULL);
+        }
         /* The scopes around pc, innermost first: inlined calls, then the
          * function. Each inlined call's DW_AT_call_file/line is the line
          * of the next frame out. */
-        Dwarf_Addr bias = 0;
-        Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
         Dwarf_Die *found = NULL;
         int nfound = cu != NULL ? dwarf_getscopes(cu, pc - bias, &found) : 0;
         /* dwarf_getscopes continues past an inlined call into the scopes

@@ -1,0 +1,20 @@
+/* underflow.c: heap-buffer-underflow, found in the head canary. A ring
+ * buffer of 8 ints is written at index -1; the free finds it. */
+#include "golden.h"
+
+static int *ring_create(void)
+{
+    return G_MALLOC(8 * sizeof(int), "ring buffer");
+}
+
+static void ring_put(int *ring, int index, int value)
+{
+    ((int *)golden_opaque(ring))[index] = value;
+}
+
+void golden_underflow(void)
+{
+    int *ring = ring_create();
+    ring_put(ring, -1, 7);
+    G_FREE(ring);
+}
