@@ -222,7 +222,7 @@ AR_PRELOAD_EXPORT int EF_ALIGNMENT = -1;
 
 /* 1 once the program was seen to assign one of them (read on every
  * allocation; written once). */
-static int ar_preload_ef_assigned;
+static _Atomic int ar_preload_ef_assigned;
 
 static int ar_preload__ef_read(const int *global)
 {
@@ -241,12 +241,21 @@ void ar_heap_preload__guard_placement(int *below, size_t *align)
         *align = (size_t)a;
 }
 
+/* Whether the program has just assigned a global: one relaxed load once
+ * it has, three loads until then; no write, no lock. */
+static inline int ar_preload__ef_newly_assigned(void)
+{
+    return !atomic_load_explicit(&ar_preload_ef_assigned, memory_order_relaxed) &&
+           (ar_preload__ef_read(&EF_PROTECT_BELOW) != -1 ||
+            ar_preload__ef_read(&EF_ALIGNMENT) != -1);
+}
+
 /* The program assigned a global: guard pages on, unless AR_HEAP_OPTIONS
  * said otherwise. Called inside arheap (the depth counter raised). */
 static void ar_preload__ef_turn_on(void)
 {
     ar_heap__ensure_init();
-    ar_preload_ef_assigned = 1;
+    atomic_store_explicit(&ar_preload_ef_assigned, 1, memory_order_relaxed);
     if (!ar_heap_options.guard_given && !ar_heap_options.guard) {
         ar_heap_options.guard = 1;
         ar_heap_life__options_changed();
@@ -274,9 +283,7 @@ static void *ar_preload__allocate(size_t size, size_t align, int zero, const cha
         return ar_preload__arena_alloc(size, align);
     int saved = errno;
     ar_preload_depth++;
-    if (AR_HEAP_UNLIKELY(!ar_preload_ef_assigned) &&
-        AR_HEAP_UNLIKELY(ar_preload__ef_read(&EF_PROTECT_BELOW) != -1 ||
-                         ar_preload__ef_read(&EF_ALIGNMENT) != -1))
+    if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
         ar_preload__ef_turn_on();
     void *user = ar_heap_life__allocate(size, align, site, what,
                                         zero ? AR_HEAP_FILL_ZERO : AR_HEAP_FILL_MARK);
