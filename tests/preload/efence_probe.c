@@ -14,6 +14,9 @@
  *   efence_probe reuse    frees 300 blocks of 64 KiB, allocates 300 more and
  *                         counts the addresses given out again
  *   efence_probe zero     malloc(0)
+ *   efence_probe fill     the first byte of a block nobody wrote
+ *   efence_probe slack    a write one byte past a 13-byte block, then
+ *                         another allocation, then the free
  *
  * Output: one line per probe, "[NAME: fault]" or "[NAME: no fault]", then
  * "[done]".
@@ -141,6 +144,36 @@ static int reuse(void)
     return 0;
 }
 
+/* The first byte of a new block nobody wrote, in hex. */
+static int fill(void)
+{
+    free(malloc(1));
+    unsigned char *p = malloc(64);
+    printf("[fill: %02x]\n", p[0]);
+    free(p);
+    return 0;
+}
+
+/* One byte written past the end of a 13-byte block, into the slack
+ * before its guard page (no fault at 16-byte alignment), then another
+ * allocation, then the free: which of them finds it? */
+static int slack(void)
+{
+    printf("[slack]\n"); /* stdout's buffer is allocated now, not after the write */
+    fflush(stdout);
+    volatile size_t size = 13; /* the compiler must not see the overflow */
+    char *p = malloc(size);
+    p[size] = 'x';
+    printf("[written past the end]\n");
+    fflush(stdout);
+    char *q = malloc(8);
+    printf("[after the next malloc]\n");
+    fflush(stdout);
+    free(q);
+    free(p);
+    return 0;
+}
+
 static int zero(void)
 {
     char *p = malloc(0);
@@ -160,8 +193,12 @@ int main(int argc, char **argv)
         status = reuse();
     else if (argc == 2 && strcmp(argv[1], "zero") == 0)
         status = zero();
+    else if (argc == 2 && strcmp(argv[1], "fill") == 0)
+        status = fill();
+    else if (argc == 2 && strcmp(argv[1], "slack") == 0)
+        status = slack();
     else
-        fprintf(stderr, "usage: efence_probe env|globals|reuse|zero\n");
+        fprintf(stderr, "usage: efence_probe env|globals|reuse|zero|fill|slack\n");
     if (status == 0)
         printf("[done]\n");
     return status;
