@@ -227,6 +227,15 @@ static const probe_case_t probe_cases[] = {
       { "arheap: warning: EF_ALIGNMENT: option 'guard_align' takes a whole number from 1 to 4096; "
         "got '8192' (ignored)",
         "[over 4: fault]" } },
+    { "a negative alignment is ignored", { "EF_ALIGNMENT=-4", NULL }, NULL, "env",
+      { "arheap: warning: EF_ALIGNMENT: takes 0 (byte-exact) or a positive alignment; got a "
+        "negative number (ignored)",
+        "[over 1: no fault]", "[over 4: fault]" } },
+    { "DUMA_MALLOC_0_STRATEGY=1 is not supported", { "DUMA_MALLOC_0_STRATEGY=1", NULL }, NULL,
+      "zero",
+      { "arheap: warning: DUMA_MALLOC_0_STRATEGY: only strategies 0 (report) and 3 (a unique "
+        "pointer) are supported; a 0-byte allocation returns a unique pointer (ignored)",
+        "[malloc(0) returned a block]", "[done]" } },
     { "the globals steer each allocation", { NULL }, NULL, "globals",
       { "[above last: no fault]", "[above over 1: fault]", "[below first: no fault]",
         "[below last: no fault]", "[below under 1: fault]", "[aligned to 16: yes]",
@@ -669,6 +678,9 @@ START_TEST(options_reach_the_preload_library)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap options");
     AR_TEST_ASSERT_OUTPUT_HAS(&child,
                               "the preload library's defaults differ: leak_report=0:leak_exitcode=0");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "it also reads Electric Fence's and DUMA's variables (EF_*, "
+                                      "DUMA_*; any of them implies guard=1), under "
+                                      "AR_HEAP_OPTIONS\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[threads ok]\n");
 }
 END_TEST
