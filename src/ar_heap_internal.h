@@ -1163,6 +1163,10 @@ void ar_heap_symbol__print_inlined(struct ar_heap_out_s *out, const void *pc, in
 /* The innermost frame's function, file (NULL when unknown) and line. */
 int ar_heap_symbol__lookup(const void *pc, int is_return, const char **function,
                            const char **file, int *line);
+/* Frame `index` of a resolved pc: 0 the innermost, then the functions it
+ * is inlined into; 0 past the last (or without symbols). */
+int ar_heap_symbol__frame(const void *pc, int is_return, unsigned index, const char **function,
+                          const char **file, int *line);
 #if AR_HEAP_PRELOAD
 /* preload.c: every allocation of this process from a private heap (the
  * symbolizer's child). */
@@ -1270,5 +1274,43 @@ void ar_heap_leaks__forked(void);
 
 /* All counters as one snapshot; the world must be stopped. */
 void ar_heap_stats__snapshot_stopped(ar_heap_stats_t *out);
+
+/* ------------------------------------------------------------------ suppress */
+
+/* suppress.c: suppression files (option suppressions=PATH). */
+/* Read a file of KIND:PATTERN lines (a path loaded already is skipped);
+ * warnings name `origin` or file:line. The patterns added, -1 when the
+ * file could not be read. */
+int ar_heap_suppress__load(const char *path, const char *origin);
+/* 1 when some pattern is loaded. */
+int ar_heap_suppress__active(void);
+/* In a report's symbol session, before it resolves: the site pcs of the
+ * call and the blocks, which frames printing does not want (a site with
+ * file:line prints no symbols) but function patterns need. */
+void ar_heap_suppress__want(const ar_heap_site_t *site, const ar_heap_view_t *a,
+                            const ar_heap_view_t *b);
+/* 1, counting it, when a pattern of the error kind `kind_name` (as the
+ * report prints it) matches the call's site and stack or the block's
+ * allocation and free sites and stacks. Needs the report's symbols
+ * resolved for function and source patterns. */
+int ar_heap_suppress__error(const char *kind_name, const ar_heap_site_t *site,
+                            const ar_heap_stack_t *stack, const ar_heap_view_t *block);
+/* The leak report's filter, with the world stopped (its scratch is
+ * static): the leak counts start again from 0; the symbols of the
+ * blocks' allocation sites and stacks are read (a session of its own);
+ * each of `count` items (leaks.c's records, seen through `view`) that a
+ * leak: pattern matches is counted with its bytes, passed to `dropped`
+ * and taken out of the array, the others keeping their order. Returns
+ * the items left. items NULL (no array to filter): the counts start
+ * again, and count is returned. */
+size_t ar_heap_suppress__leaks(const void **items, size_t count,
+                               void (*view)(const void *item, ar_heap_view_t *out),
+                               void (*dropped)(const void *item, void *arg), void *arg);
+/* In a forked child: the counts start again. */
+void ar_heap_suppress__forked(void);
+/* Patterns that suppressed something. */
+size_t ar_heap_suppress__used(void);
+/* "PREFIXsuppressed N ... by KIND:PATTERN (FILE:LINE)" for each of them. */
+void ar_heap_suppress__print_usage(ar_heap_out_t *out, const char *prefix);
 
 #endif /* AR_HEAP_INTERNAL_H */

@@ -118,6 +118,16 @@ static void ar_heap_leaks__view(const void *leak, ar_heap_view_t *out)
     ar_heap_index__view(&((const ar_heap_leak_t *)leak)->slot, out);
 }
 
+/* A leak a suppression took (suppress.c): out of the figures. */
+static void ar_heap_leaks__suppressed(const void *leak, void *arg)
+{
+    ar_heap_leak_scan_t *scan = arg;
+    const ar_heap_leak_t *l = leak;
+    scan->bytes -= l->size;
+    if (l->seq > leaks_state.fork_mark)
+        scan->own_count--;
+}
+
 /* ------------------------------------------------------------ sorting */
 
 /* A heap sort over an array of pointers: in place, no allocation. */
@@ -313,6 +323,10 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
     ar_heap_leaks__count(out, scan->intentional_bytes, " byte\n", " bytes\n");
     ar_heap_leaks__agerun_lines(out, scan);
 
+    if (ar_heap_suppress__used() > 0) {
+        ar_heap_out__str(out, "\nSuppressions used:\n");
+        ar_heap_suppress__print_usage(out, "  ");
+    }
     if (scan->count == 0 && scan->intentional_count == 0) {
         ar_heap_out__str(out, "\nNo memory leaks detected.\n");
         return;
@@ -438,6 +452,8 @@ static size_t ar_heap_leaks__report_own(size_t *own)
         scan.capacity = n;
     }
     ar_heap_index__each(ar_heap_leaks__collect, &scan);
+    scan.count = ar_heap_suppress__leaks(listed ? scan.records : NULL, scan.count,
+                                         ar_heap_leaks__view, ar_heap_leaks__suppressed, &scan);
 
     /* Sites: sort a copy by site, fold runs, then order by bytes. The
      * intentional array's slots past its count hold the copy. */
@@ -544,10 +560,13 @@ void ar_heap_leaks__at_exit(void)
 {
     /* Damage first: a leak report of a corrupted heap is the lesser news. */
     (void)ar_heap_life__check_all("exit");
-    if (!ar_heap_options.leak_report)
-        return;
-    size_t own;
-    (void)ar_heap_leaks__report_own(&own);
+    size_t own = 0;
+    if (ar_heap_options.leak_report)
+        (void)ar_heap_leaks__report_own(&own);
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_suppress__print_usage(&out, "arheap: "); /* what suppressions hid */
+    ar_heap_out__flush(&out);
     if (own > 0 && ar_heap_options.leak_exitcode != 0) {
         fflush(NULL);
         _exit(ar_heap_options.leak_exitcode);

@@ -30,7 +30,8 @@ typedef enum ar_heap_option_kind_e {
     AR_HEAP_OPTION_INT,    /* decimal between min and max */
     AR_HEAP_OPTION_SIZE,   /* decimal size_t */
     AR_HEAP_OPTION_ACTION, /* abort, exit, continue */
-    AR_HEAP_OPTION_PATH    /* any text up to AR_HEAP_PATH_CAPACITY - 1 bytes */
+    AR_HEAP_OPTION_PATH,   /* any text up to AR_HEAP_PATH_CAPACITY - 1 bytes */
+    AR_HEAP_OPTION_FILES   /* a path, repeatable: each one given is read (no field) */
 } ar_heap_option_kind_t;
 
 typedef struct ar_heap_option_s {
@@ -135,6 +136,11 @@ static const ar_heap_option_t ar_heap_option_table[] = {
     { "allow_malloc_0", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(allow_malloc_0), 0, 0, "1",
       "0: report an allocation of 0 bytes as an invalid-argument error, as Electric Fence "
       "does by default (EF_ALLOW_MALLOC_0=0); 1: a 0-byte block is an ordinary block" },
+    { "suppressions", AR_HEAP_OPTION_FILES, 0, 0, 0, "",
+      "a suppression file, read at once; repeatable (suppressions=a.supp:suppressions=b.supp "
+      "reads both). One KIND:PATTERN a line (leak:libfoo.so, leak:parse_*, "
+      "double-free:legacy_free): a finding whose frames match is not reported, and counted "
+      "at exit" },
     { "help", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(help), 0, 0, "0",
       "print this list of options on stderr" },
 };
@@ -315,6 +321,12 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
         if (opt->offset == AR_HEAP_FIELD(report_path))
             ar_heap_options.report_path_set = 1;
         return 1;
+    case AR_HEAP_OPTION_FILES:
+        if (strlen(value) >= AR_HEAP_PATH_CAPACITY) {
+            ar_heap_options__warn(origin, "option '", opt->name, "' is too long", "");
+            return 0;
+        }
+        return ar_heap_suppress__load(value, origin) >= 0;
     }
     return 0;
 }

@@ -151,9 +151,19 @@ size_t ar_heap_report__errors(void)
     return atomic_load_explicit(&ar_heap_report_errors, memory_order_relaxed);
 }
 
+/* An error was reported on this thread since its last error action: the
+ * action applies. A thread whose findings were all suppressed (suppress.c)
+ * has none pending, and ar_heap_report__act does nothing, as with
+ * on_error=continue. */
+#if defined(__GNUC__)
+__attribute__((tls_model("initial-exec")))
+#endif
+static _Thread_local int ar_heap_report_pending;
+
 static void ar_heap_report__count(void)
 {
     atomic_fetch_add_explicit(&ar_heap_report_errors, 1, memory_order_relaxed);
+    ar_heap_report_pending = 1;
 }
 
 /* ------------------------------------------------------------ hints */
@@ -213,6 +223,7 @@ static int ar_heap_report__symbols(const ar_heap_site_t *site, const ar_heap_sta
         ar_heap_symbol__want_frames(stack->frames, stack->depth);
     ar_heap_symbol__want_view(a);
     ar_heap_symbol__want_view(b);
+    ar_heap_suppress__want(site, a, b);
     ar_heap_symbol__resolve();
     return 1;
 }
@@ -221,6 +232,19 @@ static void ar_heap_report__symbols_end(int session)
 {
     if (session)
         ar_heap_symbol__end();
+}
+
+/* A finding that a suppression pattern matches (suppress.c) is not
+ * reported, not counted, and leaves no error action pending; its symbol
+ * session is ended here. */
+static int ar_heap_report__suppressed(int symbols, ar_heap_error_t kind,
+                                      const ar_heap_site_t *site, const ar_heap_stack_t *stack,
+                                      const ar_heap_view_t *block)
+{
+    if (!ar_heap_suppress__error(ar_heap_report__error_name(kind), site, stack, block))
+        return 0;
+    ar_heap_report__symbols_end(symbols);
+    return 1;
 }
 
 static const char ar_heap_report_rule[] =
@@ -534,6 +558,9 @@ static int ar_heap_report__as_json(void)
 
 void ar_heap_report__act(void)
 {
+    if (!ar_heap_report_pending)
+        return; /* every finding since the last action was suppressed */
+    ar_heap_report_pending = 0;
     switch (ar_heap_options.on_error) {
     case AR_HEAP_ACTION_CONTINUE:
         return;
@@ -548,8 +575,10 @@ void ar_heap_report__act(void)
 static void ar_heap_report__double_free(const ar_heap_view_t *record, const char *operation,
                                         const ar_heap_site_t *site, const ar_heap_stack_t *stack)
 {
-    ar_heap_report__count();
     int symbols = ar_heap_report__symbols(site, stack, record, NULL);
+    if (ar_heap_report__suppressed(symbols, AR_HEAP_ERROR_DOUBLE_FREE, site, stack, record))
+        return;
+    ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
                               site, NULL, NULL, record, NULL, NULL, stack, NULL, 0 };
@@ -599,11 +628,13 @@ static const char *ar_heap_report__finder_name(ar_heap_finder_t finder, const ch
 void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t finder,
                             const char *operation, const ar_heap_site_t *site)
 {
-    ar_heap_report__count();
     const ar_heap_view_t *record = &finding->block;
     const ar_heap_damage_t *damage = &finding->damage;
     ar_heap_error_t kind = (ar_heap_error_t)damage->kind;
     int symbols = ar_heap_report__symbols(site, NULL, record, NULL);
+    if (ar_heap_report__suppressed(symbols, kind, site, NULL, record))
+        return;
+    ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         int own_site = site != NULL && (finder == AR_HEAP_FOUND_BY_FREE ||
                                         finder == AR_HEAP_FOUND_BY_REUSE);
@@ -801,9 +832,11 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         ar_heap_report__double_free(freed, operation, site, stack); /* counts it */
         return;
     }
-    ar_heap_report__count();
     uintptr_t addr = (uintptr_t)ptr;
     int symbols = ar_heap_report__symbols(site, stack, inside, NULL);
+    if (ar_heap_report__suppressed(symbols, AR_HEAP_ERROR_INVALID_FREE, site, stack, inside))
+        return;
+    ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
                               inside != NULL ? "the pointer is inside a live block, not its start"
@@ -837,8 +870,10 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
 
 void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *site)
 {
-    ar_heap_report__count();
     int symbols = ar_heap_report__symbols(site, NULL, NULL, NULL);
+    if (ar_heap_report__suppressed(symbols, AR_HEAP_ERROR_INVALID_ARGUMENT, site, NULL, NULL))
+        return;
+    ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
                               NULL, NULL, NULL, NULL, 0 };
@@ -967,6 +1002,7 @@ void ar_heap_report__unshown(size_t found, size_t shown)
 {
     if (found <= shown)
         return;
+    ar_heap_report_pending = 1; /* findings not shown are not suppressed */
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_out__str(&out, "arheap: ");

@@ -278,6 +278,19 @@ int ar_heap_symbol__lookup(const void *pc, int is_return, const char **function,
     return 1;
 }
 
+int ar_heap_symbol__frame(const void *pc, int is_return, unsigned index, const char **function,
+                          const char **file, int *line)
+{
+    const ar_heap_symbol_pc_t *e = ar_heap_symbol__find((uintptr_t)pc - (is_return ? 1 : 0));
+    if (e == NULL || index >= e->count)
+        return 0;
+    const ar_heap_symbol_frame_t *f = &symbol.table->frames[e->first + index];
+    *function = ar_heap_symbol__text(f->function);
+    *file = ar_heap_symbol__text(f->file);
+    *line = f->line;
+    return 1;
+}
+
 /* ------------------------------------------------------------ the child's side */
 
 /* Store a string in the table's text; its offset, 0 when out of room. */

@@ -368,6 +368,7 @@ static void ar_heap_thread__after_fork_child(void)
     ar_heap_world__resume();
     /* Blocks inherited from the parent are not the child's leaks. */
     ar_heap_leaks__forked();
+    ar_heap_suppress__forked();
 }
 
 void ar_heap_thread__init(void)
