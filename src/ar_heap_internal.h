@@ -222,6 +222,7 @@ typedef struct ar_heap_options_s {
     int symbolize;               /* function, file:line of pcs in reports (symbol.c) */
     char symbolizer[AR_HEAP_PATH_CAPACITY]; /* external symbolizer, or "": libdw/addr2line */
     int guard;
+    int guard_given;             /* 1 when AR_HEAP_OPTIONS or set_options named guard */
     int guard_below;
     int guard_align;
     size_t guard_sample;
@@ -234,6 +235,7 @@ typedef struct ar_heap_options_s {
     size_t fail_seed;
     char fail_site_file[AR_HEAP_PATH_CAPACITY]; /* option fail_file, or "" */
     int fail_site_line;          /* option fail_line; 0: no site fails */
+    int allow_malloc_0;          /* 0: an allocation of 0 bytes is reported */
     int help;
 } ar_heap_options_t;
 
@@ -242,6 +244,9 @@ extern ar_heap_options_t ar_heap_options;
 
 int ar_heap_options__parse(const char *text, const char *origin);
 void ar_heap_options__reset(void);
+/* The preload library: Electric Fence's and DUMA's environment variables
+ * (EF_*, DUMA_*) as options, applied before AR_HEAP_OPTIONS. */
+void ar_heap_options__from_efence(void);
 void ar_heap_options__print_help(void);
 const char *ar_heap_options__report_path(void);
 
@@ -1166,6 +1171,10 @@ int ar_heap_symbol__frame(const void *pc, int is_return, unsigned index, const c
 /* preload.c: every allocation of this process from a private heap (the
  * symbolizer's child). */
 void ar_heap_preload__use_private_heap(void);
+/* preload.c: Electric Fence's globals EF_PROTECT_BELOW and EF_ALIGNMENT,
+ * when the program has set them (not -1), over the guard options; read at
+ * each guarded allocation (guard.c). */
+void ar_heap_preload__guard_placement(int *below, size_t *align);
 #endif
 
 /* ------------------------------------------------------------------ report */

@@ -317,6 +317,9 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
     }
     int below = ar_heap_options.guard_below;
     size_t align = ar_heap_options.guard_align > 0 ? (size_t)ar_heap_options.guard_align : 1;
+#if AR_HEAP_PRELOAD
+    ar_heap_preload__guard_placement(&below, &align); /* EF_PROTECT_BELOW, EF_ALIGNMENT */
+#endif
     if (align < want_align)
         align = want_align;
     /* Bytes from the block's first page to the guard (guard after) or

@@ -6,7 +6,8 @@
  * the work to life.c, which owns a block's life from allocation to reuse.
  *
  * Initialisation happens once, on first use from any entry point: defaults,
- * then options given from code, then AR_HEAP_OPTIONS. The exit check and
+ * then options given from code, then (preload library) Electric Fence's and
+ * DUMA's variables, then AR_HEAP_OPTIONS. The exit check and
  * leak report run from an ELF destructor (ar_heap__exit_check, below).
  */
 #include "ar_heap_internal.h"
@@ -41,6 +42,8 @@ static _Atomic int ar_heap_registered;
 static void ar_heap__init_once(void)
 {
     pthread_once(&heap.defaults_once, ar_heap__load_defaults);
+    if (AR_HEAP_PRELOAD)
+        ar_heap_options__from_efence(); /* under AR_HEAP_OPTIONS: read first */
     (void)ar_heap_options__parse(getenv("AR_HEAP_OPTIONS"), "AR_HEAP_OPTIONS");
     if (ar_heap_options.help)
         ar_heap_options__print_help();

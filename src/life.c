@@ -76,7 +76,8 @@ static void ar_heap_life__report_damage(const ar_heap_view_t *block, const ar_he
 /*
  * Most allocations and frees take the common case: a small block of the
  * default alignment, its slot from (or back to) the thread's current span,
- * none of guard pages, check_every, injected failures or Valgrind in play.
+ * none of guard pages, check_every, allow_malloc_0=0, injected failures or
+ * Valgrind in play.
  * That case is written out below as straight-line code; everything else,
  * and every error, takes the general path further down, which handles
  * every case (the common one too) and shares the out-of-line helpers.
@@ -86,6 +87,7 @@ int ar_heap_life_fast;
 void ar_heap_life__options_changed(void)
 {
     ar_heap_life_fast = !ar_heap_options.guard && ar_heap_options.check_every == 0 &&
+                        ar_heap_options.allow_malloc_0 &&
                         !atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
                         !ar_heap_valgrind__running();
 }
@@ -246,6 +248,11 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     /* The general path. */
     ar_heap__ensure_init();
     ar_heap_life__count_operation();
+    if (AR_HEAP_UNLIKELY(size == 0 && !ar_heap_options.allow_malloc_0))
+        /* Reported, then on_error applies; with continue the block is made. */
+        ar_heap_report__invalid_argument("an allocation of 0 bytes (allow_malloc_0=0, as "
+                                         "Electric Fence's EF_ALLOW_MALLOC_0=0)",
+                                         site);
     if (ar_heap_inject__should_fail(site) || size > (size_t)PTRDIFF_MAX / 2 ||
         align > (size_t)PTRDIFF_MAX / 4) {
         errno = ENOMEM;

@@ -16,6 +16,7 @@
  */
 #include "ar_heap_internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +133,9 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "file as the compiler named it, or its last path components)" },
     { "fail_line", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(fail_site_line), 0, 2147483647, "0",
       "the line for fail_file; 0 never" },
+    { "allow_malloc_0", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(allow_malloc_0), 0, 0, "1",
+      "0: report an allocation of 0 bytes as an invalid-argument error, as Electric Fence "
+      "does by default (EF_ALLOW_MALLOC_0=0); 1: a 0-byte block is an ordinary block" },
     { "suppressions", AR_HEAP_OPTION_FILES, 0, 0, 0, "",
       "a suppression file, read at once; repeatable (suppressions=a.supp:suppressions=b.supp "
       "reads both). One KIND:PATTERN a line (leak:libfoo.so, leak:parse_*, "
@@ -253,6 +257,9 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
     unsigned long long number;
     switch (opt->kind) {
     case AR_HEAP_OPTION_BOOL:
+        if (opt->offset == AR_HEAP_FIELD(guard) &&
+            (strcmp(origin, "AR_HEAP_OPTIONS") == 0 || strcmp(origin, "ar_heap__set_options") == 0))
+            ar_heap_options.guard_given = 1; /* over what EF_ and DUMA_ variables imply */
         if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0) {
             *(int *)field = 1;
             return 1;
@@ -527,6 +534,192 @@ void ar_heap_options__print_help(void)
     }
     if (AR_HEAP_PRELOAD)
         ar_heap_out__str(&out, "the preload library's defaults differ: " AR_HEAP_PRELOAD_DEFAULTS
-                               "\n");
+                               "\nit also reads Electric Fence's and DUMA's variables (EF_*, "
+                               "DUMA_*; any of them implies guard=1), under AR_HEAP_OPTIONS\n");
     ar_heap_out__flush(&out);
+}
+
+/* ------------------------------------------------------------ Electric Fence and DUMA */
+
+/*
+ * The preload library stands in for libefence.so and libduma.so: their
+ * users' environment variables are read as options, before AR_HEAP_OPTIONS
+ * (which therefore wins over them), DUMA_ ones first and EF_ ones after
+ * (so EF_ wins when both name the same thing). Any of the names below
+ * being set (to a non-empty value) implies guard=1: an Electric Fence user
+ * expects guard pages without saying so; AR_HEAP_OPTIONS=guard=0 still
+ * turns them off. Values are whole numbers, as those tools read them; a
+ * value that is not one is warned about, naming the variable, and
+ * ignored. doc/arheap.md "Electric Fence and DUMA users" has the table.
+ */
+typedef enum ar_heap_ef_kind_e {
+    AR_HEAP_EF_PROTECT_BELOW, /* guard_below */
+    AR_HEAP_EF_ALIGNMENT,     /* guard_align; 0 is byte-exact (1) */
+    AR_HEAP_EF_PROTECT_FREE,  /* EF: not 0: freed memory never reused */
+    AR_HEAP_DUMA_PROTECT_FREE, /* -1: never reused; N > 0: N KiB held; 0: the default */
+    AR_HEAP_EF_ALLOW_MALLOC_0, /* allow_malloc_0 */
+    AR_HEAP_DUMA_MALLOC_0,    /* DUMA_MALLOC_0_STRATEGY: 0 traps, 3 allows */
+    AR_HEAP_EF_FILL,          /* -1: fill=0; 0 to 255: fill=1 (arheap's byte is 0xbe) */
+    AR_HEAP_DUMA_CHECK_FREQ,  /* check_every */
+    AR_HEAP_DUMA_ALL_LEAKS,   /* DUMA_REPORT_ALL_LEAKS: leak_report */
+    AR_HEAP_EF_NO_EFFECT      /* recognised (it implies guard=1), nothing else */
+} ar_heap_ef_kind_t;
+
+static const struct {
+    const char *name;
+    ar_heap_ef_kind_t kind;
+} ar_heap_ef_table[] = {
+    { "DUMA_PROTECT_BELOW", AR_HEAP_EF_PROTECT_BELOW },
+    { "DUMA_ALIGNMENT", AR_HEAP_EF_ALIGNMENT },
+    { "DUMA_PROTECT_FREE", AR_HEAP_DUMA_PROTECT_FREE },
+    { "DUMA_ALLOW_MALLOC_0", AR_HEAP_EF_ALLOW_MALLOC_0 },
+    { "DUMA_MALLOC_0_STRATEGY", AR_HEAP_DUMA_MALLOC_0 },
+    { "DUMA_FILL", AR_HEAP_EF_FILL },
+    { "DUMA_CHECK_FREQ", AR_HEAP_DUMA_CHECK_FREQ },
+    { "DUMA_REPORT_ALL_LEAKS", AR_HEAP_DUMA_ALL_LEAKS },
+    { "DUMA_DISABLE_BANNER", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_SLACKFILL", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_MAX_ALLOC", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_FREE_ACCESS", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_SHOW_ALLOC", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_SUPPRESS_ATEXIT", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_SKIPCOUNT_INIT", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_MALLOC_FAILEXIT", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_NEW_0_STRATEGY", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_MEMCPY_OVERLAP", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_OUTPUT_STDOUT", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_OUTPUT_STDERR", AR_HEAP_EF_NO_EFFECT },
+    { "DUMA_OUTPUT_FILE", AR_HEAP_EF_NO_EFFECT },
+    { "EF_PROTECT_BELOW", AR_HEAP_EF_PROTECT_BELOW },
+    { "EF_ALIGNMENT", AR_HEAP_EF_ALIGNMENT },
+    { "EF_PROTECT_FREE", AR_HEAP_EF_PROTECT_FREE },
+    { "EF_ALLOW_MALLOC_0", AR_HEAP_EF_ALLOW_MALLOC_0 },
+    { "EF_FILL", AR_HEAP_EF_FILL },
+    { "EF_DISABLE_BANNER", AR_HEAP_EF_NO_EFFECT },
+};
+
+#define AR_HEAP_EF_COUNT (sizeof ar_heap_ef_table / sizeof ar_heap_ef_table[0])
+
+/* A whole number, optionally negative, as text; 0 when not one. */
+static int ar_heap_options__parse_signed(const char *text, long *value)
+{
+    int negative = *text == '-';
+    unsigned long long magnitude;
+    if (!ar_heap_options__parse_unsigned(text + negative, (unsigned long long)LONG_MAX,
+                                         &magnitude))
+        return 0;
+    *value = negative ? -(long)magnitude : (long)magnitude;
+    return 1;
+}
+
+/* "key=" and the decimal of n, into buf. */
+static const char *ar_heap_options__pair(char *buf, size_t size, const char *key, size_t n)
+{
+    char digits[24];
+    size_t len = 0;
+    do {
+        digits[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    size_t at = strlen(key);
+    if (at + len + 2 > size)
+        return "";
+    memcpy(buf, key, at);
+    buf[at++] = '=';
+    while (len > 0)
+        buf[at++] = digits[--len];
+    buf[at] = '\0';
+    return buf;
+}
+
+/* Apply one variable's value; `name` is the origin of any warning. */
+static void ar_heap_options__apply_ef(ar_heap_ef_kind_t kind, const char *name, long v)
+{
+    char buf[64];
+    switch (kind) {
+    case AR_HEAP_EF_PROTECT_BELOW:
+        (void)ar_heap_options__parse(v != 0 ? "guard_below=1" : "guard_below=0", name);
+        return;
+    case AR_HEAP_EF_ALIGNMENT:
+        if (v < 0) {
+            ar_heap_options__warn(name, "takes 0 (byte-exact) or a positive alignment; got a ",
+                                  "negative number (ignored)", "", "");
+            return;
+        }
+        /* guard_align warns beyond its range, naming the variable. */
+        (void)ar_heap_options__parse(
+            ar_heap_options__pair(buf, sizeof buf, "guard_align", v == 0 ? 1 : (size_t)v), name);
+        return;
+    case AR_HEAP_EF_PROTECT_FREE:
+        if (v != 0)
+            (void)ar_heap_options__parse(
+                ar_heap_options__pair(buf, sizeof buf, "quarantine_bytes", SIZE_MAX), name);
+        return;
+    case AR_HEAP_DUMA_PROTECT_FREE:
+        if (v < 0)
+            (void)ar_heap_options__parse(
+                ar_heap_options__pair(buf, sizeof buf, "quarantine_bytes", SIZE_MAX), name);
+        else if (v > 0)
+            (void)ar_heap_options__parse(
+                ar_heap_options__pair(buf, sizeof buf, "quarantine_bytes",
+                                      (size_t)v > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)v * 1024),
+                name);
+        return;
+    case AR_HEAP_EF_ALLOW_MALLOC_0:
+        (void)ar_heap_options__parse(v != 0 ? "allow_malloc_0=1" : "allow_malloc_0=0", name);
+        return;
+    case AR_HEAP_DUMA_MALLOC_0:
+        if (v == 0 || v == 3)
+            (void)ar_heap_options__parse(v == 0 ? "allow_malloc_0=0" : "allow_malloc_0=1", name);
+        else
+            ar_heap_options__warn(name, "only strategies 0 (report) and 3 (a unique pointer) ",
+                                  "are supported; a 0-byte allocation returns a unique "
+                                  "pointer (ignored)", "", "");
+        return;
+    case AR_HEAP_EF_FILL:
+        if (v == -1) {
+            (void)ar_heap_options__parse("fill=0", name);
+        } else {
+            (void)ar_heap_options__parse("fill=1", name);
+            if (v != 0xbe)
+                ar_heap_options__warn(name, "arheap fills new blocks with 0xbe (190), ",
+                                      "not another byte; -1 turns the fill off", "", "");
+        }
+        return;
+    case AR_HEAP_DUMA_CHECK_FREQ:
+        if (v >= 0)
+            (void)ar_heap_options__parse(
+                ar_heap_options__pair(buf, sizeof buf, "check_every", (size_t)v), name);
+        else
+            ar_heap_options__warn(name, "takes a whole number of at least 0; got a ",
+                                  "negative number (ignored)", "", "");
+        return;
+    case AR_HEAP_DUMA_ALL_LEAKS:
+        (void)ar_heap_options__parse(v != 0 ? "leak_report=1" : "leak_report=0", name);
+        return;
+    case AR_HEAP_EF_NO_EFFECT:
+        return;
+    }
+}
+
+void ar_heap_options__from_efence(void)
+{
+    int any = 0;
+    for (size_t i = 0; i < AR_HEAP_EF_COUNT; i++) {
+        const char *name = ar_heap_ef_table[i].name;
+        const char *value = getenv(name);
+        if (value == NULL || value[0] == '\0')
+            continue;
+        if (!any)
+            (void)ar_heap_options__parse("guard=1", name);
+        any = 1;
+        if (ar_heap_ef_table[i].kind == AR_HEAP_EF_NO_EFFECT)
+            continue;
+        long v;
+        if (!ar_heap_options__parse_signed(value, &v)) {
+            ar_heap_options__warn(name, "takes a whole number; got '", value, "' (ignored)", "");
+            continue;
+        }
+        ar_heap_options__apply_ef(ar_heap_ef_table[i].kind, name, v);
+    }
 }

@@ -201,6 +201,67 @@ static void *ar_preload__private_realloc(void *ptr, size_t size)
     return fresh;
 }
 
+/* ------------------------------------------------------------ Electric Fence's globals */
+
+/*
+ * Electric Fence's own switches, as its users set them from code (its
+ * confidence test guards above, then below, in one process) or from a
+ * debugger: extern int EF_PROTECT_BELOW, EF_ALIGNMENT. -1, their value
+ * until the program assigns one, means "not set by the program": the
+ * options (AR_HEAP_OPTIONS, the EF_ and DUMA_ variables) decide. Any other
+ * value decides the placement of each guarded block allocated while it
+ * holds, as it does under libefence: EF_PROTECT_BELOW not 0 puts the guard
+ * page below the block, EF_ALIGNMENT 0 places it byte-exactly and N
+ * (at most a page) aligns its end to N. A program that assigns either
+ * turns guard pages on at its next allocation, unless AR_HEAP_OPTIONS
+ * named guard (guard=0 wins). Only the preload library defines them: a
+ * program linked with libarheap uses the options.
+ */
+AR_PRELOAD_EXPORT int EF_PROTECT_BELOW = -1;
+AR_PRELOAD_EXPORT int EF_ALIGNMENT = -1;
+
+/* 1 once the program was seen to assign one of them (read on every
+ * allocation; written once). */
+static _Atomic int ar_preload_ef_assigned;
+
+static int ar_preload__ef_read(const int *global)
+{
+    return *(const volatile int *)global; /* the program may assign it at any time */
+}
+
+void ar_heap_preload__guard_placement(int *below, size_t *align)
+{
+    int b = ar_preload__ef_read(&EF_PROTECT_BELOW);
+    int a = ar_preload__ef_read(&EF_ALIGNMENT);
+    if (b >= 0)
+        *below = b != 0;
+    if (a == 0)
+        *align = 1;
+    else if (a > 0 && a <= 4096)
+        *align = (size_t)a;
+}
+
+/* Whether the program has just assigned a global: one relaxed load once
+ * it has, three loads until then; no write, no lock. */
+static inline int ar_preload__ef_newly_assigned(void)
+{
+    return !atomic_load_explicit(&ar_preload_ef_assigned, memory_order_relaxed) &&
+           (ar_preload__ef_read(&EF_PROTECT_BELOW) != -1 ||
+            ar_preload__ef_read(&EF_ALIGNMENT) != -1);
+}
+
+/* The program assigned a global: guard pages on, unless AR_HEAP_OPTIONS
+ * said otherwise. Called inside arheap (the depth counter raised). */
+static void ar_preload__ef_turn_on(void)
+{
+    ar_heap__ensure_init();
+    atomic_store_explicit(&ar_preload_ef_assigned, 1, memory_order_relaxed);
+    if (!ar_heap_options.guard_given && !ar_heap_options.guard) {
+        ar_heap_options.guard = 1;
+        ar_heap_life__options_changed();
+    }
+}
+
 /* ------------------------------------------------------------ tracked calls */
 
 /* A site without file:line: the return address into the caller and the
@@ -222,6 +283,8 @@ static void *ar_preload__allocate(size_t size, size_t align, int zero, const cha
         return ar_preload__arena_alloc(size, align);
     int saved = errno;
     ar_preload_depth++;
+    if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
+        ar_preload__ef_turn_on();
     void *user = ar_heap_life__allocate(size, align, site, what,
                                         zero ? AR_HEAP_FILL_ZERO : AR_HEAP_FILL_MARK);
     ar_preload_depth--;

@@ -21,6 +21,8 @@
  *   REALLOC of a quarantined block (abort)   check_bad_free:realloc_of_a_freed_block_is_a_double_free_with_the_realloc_site
  *   MALLOC of SIZE_MAX, SIZE_MAX-1, SIZE_MAX-64, PTRDIFF_MAX+1
  *                                            check_tracking:malloc_near_size_max_returns_null_with_enomem
+ *   MALLOC(0), CALLOC(0, n) with allow_malloc_0=0
+ *                                            allow_malloc_0_0_reports_an_allocation_of_0_bytes_at_its_call (here)
  *   CALLOC(SIZE_MAX/2, 3)                    check_tracking:calloc_overflow_returns_null_with_enomem_and_tracks_nothing
  *   REALLOC(p, SIZE_MAX-8) keeps p           check_tracking:realloc_failure_leaves_the_old_block_live_and_intact
  *   an unknown key; on_error=explode (env)   check_options:an_unknown_key_is_warned_about_by_name_and_the_rest_still_applies,
@@ -553,6 +555,52 @@ START_TEST(calloc_with_a_zero_factor_is_a_zero_byte_block_not_an_overflow)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[zero live=3 bytes=24 allocs=3 errors=0]\n");
     expect_intact(&child, "CALLOC(0, SIZE_MAX)", "[after live=1 bytes=24 allocs=3 errors=0]\n");
     expect_lacks(&child, "CALLOC(0, SIZE_MAX)", "arheap: ERROR");
+}
+END_TEST
+
+/* allow_malloc_0=0 (Electric Fence's EF_ALLOW_MALLOC_0=0): an allocation
+ * of 0 bytes is an invalid-argument error at its call; with continue the
+ * block is made; MALLOC(1) and CALLOC(0, n) are told apart. */
+static int malloc_0_continue;
+
+static void body_malloc_0(void)
+{
+    (void)ar_heap__set_options(malloc_0_continue ? "allow_malloc_0=0:on_error=continue:report_path="
+                                                 : "allow_malloc_0=0:report_path=");
+    void *one = AR__HEAP__MALLOC(opaque_size(1), "one byte");
+    say("[one byte made]\n");
+    void *zero = AR__HEAP__MALLOC(opaque_size(0), "zero bytes");
+    void *zero_calloc = AR__HEAP__CALLOC(opaque_size(0), opaque_size(8), "zero by eight");
+    say("[zero=%s calloc=%s]\n", zero != NULL ? "block" : "null",
+        zero_calloc != NULL ? "block" : "null");
+    say_state("zero");
+    AR__HEAP__FREE(one);
+    AR__HEAP__FREE(zero);
+    AR__HEAP__FREE(zero_calloc);
+}
+
+START_TEST(allow_malloc_0_0_reports_an_allocation_of_0_bytes_at_its_call)
+{
+    ar_test_child_t child;
+    malloc_0_continue = 0;
+    ar_test__run_child(body_malloc_0, &child);
+    ck_assert_msg(child.signaled && child.signal == SIGABRT, "expected SIGABRT:\n%s",
+                  child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[one byte made]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: invalid-argument");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  an allocation of 0 bytes (allow_malloc_0=0, as Electric "
+                                      "Fence's EF_ALLOW_MALLOC_0=0)\n");
+    ck_assert_msg(ar_test__output_line_has(&child, "  call at ", "check_bad_input.c:"),
+                  "the call is not named:\n%s", child.output);
+    expect_lacks(&child, "allow_malloc_0=0", "[zero=");
+
+    malloc_0_continue = 1;
+    ar_test__run_child(body_malloc_0, &child);
+    expect_exit_0(&child, "allow_malloc_0=0:on_error=continue");
+    ck_assert_msg(ar_test__output_count(&child, "arheap: ERROR: invalid-argument") == 2,
+                  "expected two reports (MALLOC(0), CALLOC(0, 8)):\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[zero=block calloc=block]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[zero live=3 bytes=1 allocs=3 errors=2]\n");
 }
 END_TEST
 
@@ -1355,6 +1403,7 @@ static Suite *bad_input_suite(void)
     tcase_add_loop_test(sizes, sizes_near_size_max_return_null_with_enomem_and_report_nothing, 0,
                         (int)(sizeof huge_cases / sizeof huge_cases[0]));
     tcase_add_test(sizes, calloc_with_a_zero_factor_is_a_zero_byte_block_not_an_overflow);
+    tcase_add_test(sizes, allow_malloc_0_0_reports_an_allocation_of_0_bytes_at_its_call);
     suite_add_tcase(s, sizes);
 
     TCase *options = tcase_create("options");

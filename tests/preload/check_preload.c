@@ -7,7 +7,9 @@
  * in the spirit of Electric Fence's own: one byte past the end faults with
  * byte-exact placement, one byte before the start faults with the guard
  * below, any touch of a freed block faults, and a random stress with
- * thousands of live blocks runs clean in every placement.
+ * thousands of live blocks runs clean in every placement. The Electric
+ * Fence and DUMA tests run tests/preload/efence_probe, a program of theirs
+ * that catches its own faults, with their variables and globals.
  */
 #define _GNU_SOURCE
 #include "../ar_test.h"
@@ -40,8 +42,26 @@ static void find_paths(void)
     ck_assert_msg(realpath(buf, module_path) != NULL, "no exit module at %s", buf);
 }
 
+/* Take Electric Fence's and DUMA's variables out of the environment: the
+ * preload library reads them (the caller's shell may have some). */
+static void clear_efence_variables(void)
+{
+    extern char **environ;
+    for (size_t i = 0; environ[i] != NULL;) {
+        if (strncmp(environ[i], "EF_", 3) == 0 || strncmp(environ[i], "DUMA_", 5) == 0) {
+            char name[128];
+            size_t n = strcspn(environ[i], "=");
+            snprintf(name, sizeof name, "%.*s", (int)n, environ[i]);
+            unsetenv(name);
+        } else {
+            i++;
+        }
+    }
+}
+
 static void body_exec_victim(void)
 {
+    clear_efence_variables();
     setenv("LD_PRELOAD", preload_path, 1);
     setenv("AR_HEAP_OPTIONS", run_options, 1);
     char *argv[6] = { victim_path, NULL };
@@ -129,6 +149,221 @@ START_TEST(a_guarded_touch_out_of_bounds_faults_at_the_instruction)
     if (strncmp(c->scenario, "after-free", 10) == 0)
         ck_assert_msg(ar_test__output_line_has(&child, "  freed at 0x", "victim+0x"),
                       "%s: the free site is missing:\n%s", label, child.output);
+}
+END_TEST
+
+/* ------------------------------------------------------------ Electric Fence and DUMA users */
+
+static char probe_path[PATH_MAX];
+
+/* What the next probe runs: variables "NAME=VALUE" (NULL ends), options
+ * (NULL: no AR_HEAP_OPTIONS at all), and the probe's mode. */
+static const char *const *probe_env;
+static const char *probe_options;
+static const char *probe_mode;
+
+static void body_exec_probe(void)
+{
+    clear_efence_variables();
+    setenv("LD_PRELOAD", preload_path, 1);
+    if (probe_options != NULL)
+        setenv("AR_HEAP_OPTIONS", probe_options, 1);
+    else
+        unsetenv("AR_HEAP_OPTIONS");
+    for (size_t i = 0; probe_env[i] != NULL; i++)
+        putenv((char *)probe_env[i]);
+    char *argv[3] = { probe_path, (char *)probe_mode, NULL };
+    execv(probe_path, argv);
+    printf("[exec failed]\n");
+    _exit(127);
+}
+
+#define AR_PROBE_LINES 8
+
+typedef struct probe_case_s {
+    const char *label;
+    const char *env[4];
+    const char *options;
+    const char *mode;
+    const char *lines[AR_PROBE_LINES]; /* each printed, whole */
+} probe_case_t;
+
+/* What tests/preload/efence_probe prints under each setting; each case
+ * was checked against libefence.so and libduma.so where they have it. */
+static const probe_case_t probe_cases[] = {
+    { "no variable: no guard pages", { NULL }, NULL, "env",
+      { "[over 1: no fault]", "[over 4: no fault]", "[after free: no fault]" } },
+    { "EF_PROTECT_BELOW=1", { "EF_PROTECT_BELOW=1", NULL }, NULL, "env",
+      { "[first: no fault]", "[last: no fault]", "[under 1: fault]", "[over 4: no fault]",
+        "[after free: fault]" } },
+    { "EF_PROTECT_BELOW=0", { "EF_PROTECT_BELOW=0", NULL }, NULL, "env",
+      { "[under 1: no fault]", "[over 1: no fault]", "[over 4: fault]", "[after free: fault]" } },
+    { "EF_ALIGNMENT=0 is byte-exact", { "EF_ALIGNMENT=0", NULL }, NULL, "env",
+      { "[last: no fault]", "[over 1: fault]", "[under 1: no fault]", "[after free: fault]" } },
+    { "EF_ALIGNMENT=4", { "EF_ALIGNMENT=4", NULL }, NULL, "env",
+      { "[last: no fault]", "[over 1: no fault]", "[over 4: fault]" } },
+    { "EF_DISABLE_BANNER alone implies guard=1", { "EF_DISABLE_BANNER=1", NULL }, NULL, "env",
+      { "[over 1: no fault]", "[over 4: fault]", "[after free: fault]" } },
+    { "DUMA_PROTECT_BELOW=1", { "DUMA_PROTECT_BELOW=1", NULL }, NULL, "env",
+      { "[under 1: fault]", "[over 4: no fault]", "[after free: fault]" } },
+    { "DUMA_ALIGNMENT=1", { "DUMA_ALIGNMENT=1", NULL }, NULL, "env",
+      { "[over 1: fault]", "[under 1: no fault]" } },
+    { "EF_ wins over DUMA_", { "DUMA_PROTECT_BELOW=1", "EF_PROTECT_BELOW=0", NULL }, NULL, "env",
+      { "[under 1: no fault]", "[over 4: fault]" } },
+    { "EF_ALIGNMENT wins over DUMA_ALIGNMENT", { "DUMA_ALIGNMENT=16", "EF_ALIGNMENT=0", NULL },
+      NULL, "env", { "[over 1: fault]" } },
+    { "AR_HEAP_OPTIONS wins over EF_PROTECT_BELOW", { "EF_PROTECT_BELOW=1", NULL },
+      "guard_below=0", "env", { "[under 1: no fault]", "[over 4: fault]" } },
+    { "AR_HEAP_OPTIONS wins over EF_ALIGNMENT", { "EF_ALIGNMENT=0", NULL }, "guard_align=16",
+      "env", { "[over 1: no fault]", "[over 4: fault]" } },
+    { "AR_HEAP_OPTIONS guard=0 wins over the implied guard=1",
+      { "EF_ALIGNMENT=0", "EF_PROTECT_BELOW=1", NULL }, "guard=0", "env",
+      { "[over 1: no fault]", "[under 1: no fault]", "[after free: no fault]" } },
+    { "a bad value is ignored, the variable still implies guard=1", { "EF_ALIGNMENT=word", NULL },
+      NULL, "env",
+      { "arheap: warning: EF_ALIGNMENT: takes a whole number; got 'word' (ignored)",
+        "[over 1: no fault]", "[over 4: fault]" } },
+    { "an alignment beyond a page is ignored", { "EF_ALIGNMENT=8192", NULL }, NULL, "env",
+      { "arheap: warning: EF_ALIGNMENT: option 'guard_align' takes a whole number from 1 to 4096; "
+        "got '8192' (ignored)",
+        "[over 4: fault]" } },
+    { "a negative alignment is ignored", { "EF_ALIGNMENT=-4", NULL }, NULL, "env",
+      { "arheap: warning: EF_ALIGNMENT: takes 0 (byte-exact) or a positive alignment; got a "
+        "negative number (ignored)",
+        "[over 1: no fault]", "[over 4: fault]" } },
+    { "DUMA_MALLOC_0_STRATEGY=1 is not supported", { "DUMA_MALLOC_0_STRATEGY=1", NULL }, NULL,
+      "zero",
+      { "arheap: warning: DUMA_MALLOC_0_STRATEGY: only strategies 0 (report) and 3 (a unique "
+        "pointer) are supported; a 0-byte allocation returns a unique pointer (ignored)",
+        "[malloc(0) returned a block]", "[done]" } },
+    { "the globals steer each allocation", { NULL }, NULL, "globals",
+      { "[above last: no fault]", "[above over 1: fault]", "[below first: no fault]",
+        "[below last: no fault]", "[below under 1: fault]", "[aligned to 16: yes]",
+        "[aligned slack: no fault]", "[aligned over 4: fault]" } },
+    { "the globals: byte-exact and after free", { NULL }, NULL, "globals",
+      { "[exact over 1: fault]", "[above after free: fault]", "[done]" } },
+    { "the globals under EF_ variables", { "EF_PROTECT_BELOW=1", "EF_ALIGNMENT=64", NULL }, NULL,
+      "globals", { "[above over 1: fault]", "[below under 1: fault]", "[aligned over 4: fault]" } },
+    { "AR_HEAP_OPTIONS guard=0 wins over the globals", { NULL }, "guard=0", "globals",
+      { "[above over 1: no fault]", "[below under 1: no fault]", "[exact over 1: no fault]",
+        "[done]" } },
+    { "EF_PROTECT_FREE=1: freed memory is never reused", { "EF_PROTECT_FREE=1", NULL }, NULL,
+      "reuse", { "[reused: no]", "[done]" } },
+    { "EF_PROTECT_FREE=0 keeps the bounded quarantine", { "EF_PROTECT_FREE=0", NULL }, NULL,
+      "reuse", { "[reused: yes]", "[done]" } },
+    { "DUMA_PROTECT_FREE=-1: freed memory is never reused", { "DUMA_PROTECT_FREE=-1", NULL },
+      NULL, "reuse", { "[reused: no]", "[done]" } },
+    { "DUMA_PROTECT_FREE=64: 64 KiB held", { "DUMA_PROTECT_FREE=64", NULL }, NULL, "reuse",
+      { "[reused: yes]", "[done]" } },
+    { "AR_HEAP_OPTIONS wins over EF_PROTECT_FREE", { "EF_PROTECT_FREE=1", NULL },
+      "quarantine_bytes=1048576", "reuse", { "[reused: yes]", "[done]" } },
+    { "EF_ALLOW_MALLOC_0=1", { "EF_ALLOW_MALLOC_0=1", NULL }, NULL, "zero",
+      { "[malloc(0) returned a block]", "[done]" } },
+    { "no EF_ALLOW_MALLOC_0: malloc(0) is allowed", { "EF_PROTECT_BELOW=0", NULL }, NULL, "zero",
+      { "[malloc(0) returned a block]", "[done]" } },
+    { "DUMA_MALLOC_0_STRATEGY=3", { "DUMA_MALLOC_0_STRATEGY=3", NULL }, NULL, "zero",
+      { "[malloc(0) returned a block]", "[done]" } },
+    { "on_error=continue after EF_ALLOW_MALLOC_0=0", { "EF_ALLOW_MALLOC_0=0", NULL },
+      "on_error=continue", "zero",
+      { "arheap: ERROR: invalid-argument", "[malloc(0) returned a block]", "[done]" } },
+    { "EF_FILL=-1: no fill", { "EF_FILL=-1", NULL }, NULL, "fill", { "[fill: 00]", "[done]" } },
+    { "DUMA_FILL=-1: no fill", { "DUMA_FILL=-1", NULL }, NULL, "fill", { "[fill: 00]", "[done]" } },
+    { "EF_FILL=190: arheap's own byte", { "EF_FILL=190", NULL }, NULL, "fill",
+      { "[fill: be]", "[done]" } },
+    { "EF_FILL with another byte: a warning, 0xbe", { "EF_FILL=7", NULL }, NULL, "fill",
+      { "arheap: warning: EF_FILL: arheap fills new blocks with 0xbe (190), not another byte; "
+        "-1 turns the fill off",
+        "[fill: be]", "[done]" } },
+    { "DUMA_REPORT_ALL_LEAKS=1: the leak report", { "DUMA_REPORT_ALL_LEAKS=1", NULL }, NULL,
+      "reuse", { "arheap: LEAK:", "[done]" } },
+};
+
+START_TEST(an_electric_fence_users_settings_apply)
+{
+    const probe_case_t *c = &probe_cases[_i];
+    find_paths();
+    const char *top = getenv("top_builddir");
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s/tests/preload/efence_probe", top != NULL ? top : ".");
+    ck_assert_msg(realpath(buf, probe_path) != NULL, "no probe program at %s", buf);
+    probe_env = c->env;
+    probe_options = c->options;
+    probe_mode = c->mode;
+    ar_test_child_t child;
+    ar_test__run_child(body_exec_probe, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0,
+                  "%s: expected exit 0 (exited=%d code=%d signaled=%d signal=%d):\n%s", c->label,
+                  child.exited, child.exit_code, child.signaled, child.signal, child.output);
+    for (size_t i = 0; i < AR_PROBE_LINES && c->lines[i] != NULL; i++)
+        ar_test__expect_has(&child, c->label, c->lines[i]);
+    if (strncmp(c->lines[0], "arheap:", 7) != 0 && strstr(c->label, "continue") == NULL)
+        ck_assert_msg(!ar_test__output_has(&child, "arheap:"), "%s: arheap said something:\n%s",
+                      c->label, child.output);
+}
+END_TEST
+
+/* DUMA_CHECK_FREQ=1 (check_every=1): a write into the slack after a block
+ * is found by the next allocation's check, before the program goes on;
+ * without it, by the free. */
+START_TEST(duma_check_freq_checks_the_heap_at_every_operation)
+{
+    find_paths();
+    const char *top = getenv("top_builddir");
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s/tests/preload/efence_probe", top != NULL ? top : ".");
+    ck_assert_msg(realpath(buf, probe_path) != NULL, "no probe program at %s", buf);
+    static const char *const every[] = { "DUMA_CHECK_FREQ=1", NULL };
+    static const char *const never[] = { "DUMA_CHECK_FREQ=0", NULL };
+    probe_options = NULL;
+    probe_mode = "slack";
+    for (int k = 0; k < 2; k++) {
+        probe_env = k == 0 ? every : never;
+        ar_test_child_t child;
+        ar_test__run_child(body_exec_probe, &child);
+        const char *label = probe_env[0];
+        expect_signal(&child, SIGABRT, label);
+        ar_test__expect_has(&child, label, "[written past the end]");
+        ar_test__expect_has(&child, label, "arheap: ERROR: heap-buffer-overflow");
+        if (k == 0)
+            ck_assert_msg(!ar_test__output_has(&child, "[after the next malloc]"),
+                          "%s: the damage was not found before the program went on:\n%s",
+                          label, child.output);
+        else
+            ar_test__expect_has(&child, label, "[after the next malloc]");
+    }
+}
+END_TEST
+
+/* EF_ALLOW_MALLOC_0=0 (and DUMA's two ways of saying it): malloc(0) is
+ * reported at its call, and the program stops there. */
+static const char *const malloc_0_traps[][2] = {
+    { "EF_ALLOW_MALLOC_0=0", NULL },
+    { "DUMA_ALLOW_MALLOC_0=0", NULL },
+    { "DUMA_MALLOC_0_STRATEGY=0", NULL },
+};
+
+START_TEST(malloc_0_is_reported_when_an_electric_fence_user_asks)
+{
+    find_paths();
+    const char *top = getenv("top_builddir");
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s/tests/preload/efence_probe", top != NULL ? top : ".");
+    ck_assert_msg(realpath(buf, probe_path) != NULL, "no probe program at %s", buf);
+    probe_env = malloc_0_traps[_i];
+    probe_options = NULL;
+    probe_mode = "zero";
+    ar_test_child_t child;
+    ar_test__run_child(body_exec_probe, &child);
+    const char *label = malloc_0_traps[_i][0];
+    expect_signal(&child, SIGABRT, label);
+    ar_test__expect_has(&child, label, "arheap: ERROR: invalid-argument");
+    ar_test__expect_has(&child, label,
+                        "  an allocation of 0 bytes (allow_malloc_0=0, as Electric Fence's "
+                        "EF_ALLOW_MALLOC_0=0)\n");
+    ck_assert_msg(ar_test__output_line_has(&child, "  call at 0x", "efence_probe+0x"),
+                  "%s: the call is not named in the program:\n%s", label, child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "[malloc(0) returned"),
+                  "%s: the program went on:\n%s", label, child.output);
 }
 END_TEST
 
@@ -443,6 +678,9 @@ START_TEST(options_reach_the_preload_library)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap options");
     AR_TEST_ASSERT_OUTPUT_HAS(&child,
                               "the preload library's defaults differ: leak_report=0:leak_exitcode=0");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "it also reads Electric Fence's and DUMA's variables (EF_*, "
+                                      "DUMA_*; any of them implies guard=1), under "
+                                      "AR_HEAP_OPTIONS\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[threads ok]\n");
 }
 END_TEST
@@ -455,6 +693,14 @@ static Suite *preload_suite(void)
     tcase_add_loop_test(guard, a_guarded_touch_out_of_bounds_faults_at_the_instruction, 0,
                         (int)(sizeof fault_cases / sizeof fault_cases[0]));
     suite_add_tcase(s, guard);
+    TCase *efence = tcase_create("Electric Fence and DUMA users");
+    tcase_set_timeout(efence, 60);
+    tcase_add_loop_test(efence, an_electric_fence_users_settings_apply, 0,
+                        (int)(sizeof probe_cases / sizeof probe_cases[0]));
+    tcase_add_test(efence, duma_check_freq_checks_the_heap_at_every_operation);
+    tcase_add_loop_test(efence, malloc_0_is_reported_when_an_electric_fence_user_asks, 0,
+                        (int)(sizeof malloc_0_traps / sizeof malloc_0_traps[0]));
+    suite_add_tcase(s, efence);
     TCase *reports = tcase_create("reports");
     tcase_add_loop_test(reports, a_bug_is_reported_with_its_sites_in_the_program, 0,
                         (int)(sizeof report_cases / sizeof report_cases[0]));
