@@ -176,6 +176,8 @@ static void ar_heap_leaks__classify(ar_heap_leak_scan_t *scan)
 /* What a site or block line says of its kind, after the scan. */
 static const char *ar_heap_leaks__kind_label(int kind)
 {
+    if (ar_heap_options.leak_reachable)
+        return "";
     return kind == AR_HEAP_REACH_INDIRECT    ? "  indirectly lost"
            : kind == AR_HEAP_REACH_REACHABLE ? "  still reachable"
                                              : "";
@@ -247,7 +249,9 @@ static int ar_heap_leaks__by_group(const void *a, const void *b)
 static int ar_heap_leaks__site_order(const ar_heap_leak_t *a, const ar_heap_leak_t *b)
 {
     static const ar_heap_ctx_t none;
-    if (a->kind != b->kind)
+    /* Kinds apart, unless still-reachable blocks are leaks too
+     * (leak_reachable=1, linked mode: AgeRun's sites stay as they were). */
+    if (!ar_heap_options.leak_reachable && a->kind != b->kind)
         return a->kind < b->kind ? -1 : 1;
     const ar_heap_ctx_t *sa = a->ctx != NULL ? a->ctx : &none;
     const ar_heap_ctx_t *sb = b->ctx != NULL ? b->ctx : &none;
@@ -445,7 +449,8 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
         int reachable = 0;
         for (size_t i = 0; i < scan->count; i++) {
             const ar_heap_leak_t *l = scan->records[i];
-            if (l->kind == AR_HEAP_REACH_REACHABLE && !reachable) {
+            if (l->kind == AR_HEAP_REACH_REACHABLE && !reachable &&
+                !ar_heap_options.leak_reachable) {
                 reachable = 1;
                 ar_heap_out__str(out, "\nStill reachable blocks, in allocation order:\n");
             }
@@ -609,7 +614,9 @@ static size_t ar_heap_leaks__report_own(size_t *own)
     }
     if (listed) {
         ar_heap_leaks__sort(scan.records, scan.count,
-                            scan.scanned ? ar_heap_leaks__by_group : ar_heap_leaks__by_seq);
+                            scan.scanned && !ar_heap_options.leak_reachable
+                                ? ar_heap_leaks__by_group
+                                : ar_heap_leaks__by_seq);
         ar_heap_leaks__sort(scan.intentional, scan.intentional_count, ar_heap_leaks__by_seq);
     }
 
