@@ -208,6 +208,8 @@ typedef struct ar_heap_options_s {
     int error_exitcode;
     int leak_exitcode;
     int leak_report;
+    int leak_scan;      /* classify by reachability (reach.c) */
+    int leak_reachable; /* still-reachable blocks are leaks */
     int report_path_set; /* 1 when report_path was given as an option */
     char report_path[AR_HEAP_PATH_CAPACITY];
     size_t freed_history;
@@ -1263,6 +1265,29 @@ void ar_heap_report__act(void);
 
 size_t ar_heap_leaks__report(void);
 int ar_heap_leaks__is_intentional(const ar_heap_view_t *block);
+
+/* ------------------------------------------------------------------ reach */
+
+/* What the reachability scan (reach.c) says of a live block. */
+enum {
+    AR_HEAP_REACH_DEFINITE = 0, /* unreachable: definitely lost */
+    AR_HEAP_REACH_INDIRECT = 1, /* reachable only from a definitely lost block */
+    AR_HEAP_REACH_REACHABLE = 2 /* reachable from the roots */
+};
+
+typedef struct ar_heap_reach_block_s {
+    uintptr_t user;
+    size_t size;
+    uint32_t owner;  /* out: an indirect block's definite block (its index) */
+    uint8_t kind;    /* out: AR_HEAP_REACH_* */
+    uint8_t root;    /* in: a root whatever points at it (an intentional leak) */
+    uint8_t pointed; /* scratch */
+} ar_heap_reach_block_t;
+
+/* Classify n live blocks (the world stopped; the other threads are
+ * stopped for the scan). Returns 0 when the scan could not run (no
+ * memory, no /proc): every block is then left DEFINITE. */
+int ar_heap_reach__scan(ar_heap_reach_block_t *blocks, size_t n);
 void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *block);
 void ar_heap_leaks__at_exit(void);
 /* A forked child starts (thread.c's fork handler): note its mark. */

@@ -33,7 +33,10 @@ typedef struct ar_heap_leak_s {
     ar_heap_slot_t slot;
     const ar_heap_ctx_t *ctx; /* its allocation context, or NULL */
     uint64_t seq;
+    uint64_t group_seq; /* an indirect block: its definite block's seq; else seq */
+    uintptr_t user;
     size_t size;
+    int kind; /* AR_HEAP_REACH_*; DEFINITE without the scan */
 } ar_heap_leak_t;
 
 typedef struct ar_heap_leak_site_s {
@@ -54,6 +57,9 @@ typedef struct ar_heap_leak_scan_s {
     size_t bytes;
     size_t intentional_bytes;
     size_t capacity;
+    int scanned;             /* the reachability scan ran */
+    size_t kind_count[3];    /* blocks of each AR_HEAP_REACH_* kind */
+    size_t kind_bytes[3];
 } ar_heap_leak_scan_t;
 
 /*
@@ -94,7 +100,10 @@ static void ar_heap_leaks__collect(const ar_heap_slot_t *slot, void *arg)
         l->slot = *slot;
         l->ctx = ar_heap_depot__get(slot->rec->alloc_ctx);
         l->seq = view.seq;
+        l->group_seq = view.seq;
+        l->user = view.user;
         l->size = view.size;
+        l->kind = AR_HEAP_REACH_DEFINITE;
         leak = l;
     }
     if (ar_heap_leaks__is_intentional(&view)) {
@@ -112,6 +121,68 @@ static void ar_heap_leaks__collect(const ar_heap_slot_t *slot, void *arg)
     }
 }
 
+/*
+ * The reachability scan (reach.c) over every block found, intentional ones
+ * as roots; then scan->records keeps the blocks that count as leaks:
+ * definitely and indirectly lost ones, and still reachable ones with
+ * leak_reachable. Without memory for it, every block stays a leak.
+ */
+static void ar_heap_leaks__classify(ar_heap_leak_scan_t *scan)
+{
+    size_t total = scan->count + scan->intentional_count;
+    if (total == 0 || total > scan->capacity)
+        return;
+    size_t bytes = total * sizeof(ar_heap_reach_block_t);
+    ar_heap_reach_block_t *blocks = ar_heap_os__map(bytes);
+    if (blocks == NULL)
+        return;
+    for (size_t i = 0; i < total; i++) {
+        blocks[i].user = scan->found[i].user;
+        blocks[i].size = scan->found[i].size;
+        blocks[i].root = 0;
+    }
+    for (size_t i = 0; i < scan->intentional_count; i++)
+        blocks[(const ar_heap_leak_t *)scan->intentional[i] - scan->found].root = 1;
+    if (ar_heap_reach__scan(blocks, total)) {
+        scan->scanned = 1;
+        for (size_t i = 0; i < total; i++) {
+            ar_heap_leak_t *l = &scan->found[i];
+            l->kind = blocks[i].kind;
+            if (l->kind == AR_HEAP_REACH_INDIRECT && blocks[i].owner < total)
+                l->group_seq = scan->found[blocks[i].owner].seq;
+        }
+    }
+    ar_heap_os__unmap(blocks, bytes);
+    if (!scan->scanned)
+        return;
+    size_t kept = 0, count = scan->count;
+    scan->count = 0;
+    scan->bytes = 0;
+    scan->own_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        const ar_heap_leak_t *l = scan->records[i];
+        scan->kind_count[l->kind]++;
+        scan->kind_bytes[l->kind] += l->size;
+        if (l->kind == AR_HEAP_REACH_REACHABLE && !ar_heap_options.leak_reachable)
+            continue;
+        scan->records[kept++] = l;
+        scan->count++;
+        scan->bytes += l->size;
+        if (l->seq > leaks_state.fork_mark)
+            scan->own_count++;
+    }
+}
+
+/* What a site or block line says of its kind, after the scan. */
+static const char *ar_heap_leaks__kind_label(int kind)
+{
+    if (ar_heap_options.leak_reachable)
+        return "";
+    return kind == AR_HEAP_REACH_INDIRECT    ? "  indirectly lost"
+           : kind == AR_HEAP_REACH_REACHABLE ? "  still reachable"
+                                             : "";
+}
+
 /* The view of a scanned block, for printing. */
 static void ar_heap_leaks__view(const void *leak, ar_heap_view_t *out)
 {
@@ -126,6 +197,10 @@ static void ar_heap_leaks__suppressed(const void *leak, void *arg)
     scan->bytes -= l->size;
     if (l->seq > leaks_state.fork_mark)
         scan->own_count--;
+    if (scan->scanned) {
+        scan->kind_count[l->kind]--;
+        scan->kind_bytes[l->kind] -= l->size;
+    }
 }
 
 /* ------------------------------------------------------------ sorting */
@@ -168,11 +243,30 @@ static int ar_heap_leaks__by_seq(const void *a, const void *b)
     return ((const ar_heap_leak_t *)a)->seq < ((const ar_heap_leak_t *)b)->seq;
 }
 
+/* The leaked blocks' list: still-reachable ones last; the others in
+ * allocation order, each indirect block right after its definite one. */
+static int ar_heap_leaks__by_group(const void *a, const void *b)
+{
+    const ar_heap_leak_t *ra = a, *rb = b;
+    int la = ra->kind == AR_HEAP_REACH_REACHABLE, lb = rb->kind == AR_HEAP_REACH_REACHABLE;
+    if (la != lb)
+        return la < lb;
+    if (ra->group_seq != rb->group_seq)
+        return ra->group_seq < rb->group_seq;
+    if (ra->kind != rb->kind)
+        return ra->kind < rb->kind;
+    return ra->seq < rb->seq;
+}
+
 /* Sites compare by file and line; a site without a file (ar_heap__free,
  * the preload library) by its return address. */
 static int ar_heap_leaks__site_order(const ar_heap_leak_t *a, const ar_heap_leak_t *b)
 {
     static const ar_heap_ctx_t none;
+    /* Kinds apart, unless still-reachable blocks are leaks too
+     * (leak_reachable=1, linked mode: AgeRun's sites stay as they were). */
+    if (!ar_heap_options.leak_reachable && a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
     const ar_heap_ctx_t *sa = a->ctx != NULL ? a->ctx : &none;
     const ar_heap_ctx_t *sb = b->ctx != NULL ? b->ctx : &none;
     int c = strcmp(sa->file != NULL ? sa->file : "", sb->file != NULL ? sb->file : "");
@@ -182,6 +276,13 @@ static int ar_heap_leaks__site_order(const ar_heap_leak_t *a, const ar_heap_leak
         return sa->line < sb->line ? -1 : 1;
     if (sa->file == NULL && sa->pc != sb->pc)
         return (uintptr_t)sa->pc < (uintptr_t)sb->pc ? -1 : 1;
+    /* The whole call stack (stack_depth): one wrapper called from two
+     * places makes two sites. */
+    if (sa->depth != sb->depth)
+        return sa->depth < sb->depth ? -1 : 1;
+    for (size_t i = 0; i < sa->depth; i++)
+        if (sa->frames[i] != sb->frames[i])
+            return (uintptr_t)sa->frames[i] < (uintptr_t)sb->frames[i] ? -1 : 1;
     return 0;
 }
 
@@ -263,7 +364,9 @@ static void ar_heap_leaks__site_line(ar_heap_out_t *out, const ar_heap_leak_site
     ar_heap_out__site(out, &first.alloc_site);
     ar_heap_out__str(out, "  \"");
     ar_heap_out__str(out, first.desc);
-    ar_heap_out__str(out, "\"\n");
+    ar_heap_out__str(out, "\"");
+    ar_heap_out__str(out, ar_heap_leaks__kind_label(site->first->kind));
+    ar_heap_out__str(out, "\n");
     /* With stack_depth, the call stack of the site's first block: the
      * callers of an allocating wrapper. */
     ar_heap_stack__print(out, first.alloc_frames, first.alloc_depth);
@@ -274,6 +377,8 @@ static void ar_heap_leaks__leak_line(ar_heap_out_t *out, const void *leak)
 {
     ar_heap_view_t view;
     ar_heap_leaks__view(leak, &view);
+    if (((const ar_heap_leak_t *)leak)->kind == AR_HEAP_REACH_INDIRECT)
+        ar_heap_out__str(out, "    indirectly lost:");
     ar_heap_leaks__block_line(out, &view);
 }
 
@@ -321,6 +426,21 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
     ar_heap_out__str(out, "intentional leaks:     ");
     ar_heap_leaks__count(out, scan->intentional_count, " block, ", " blocks, ");
     ar_heap_leaks__count(out, scan->intentional_bytes, " byte\n", " bytes\n");
+    if (scan->scanned) {
+        static const char *const labels[3] = { "definitely lost:       ",
+                                               "indirectly lost:       ",
+                                               "still reachable:       " };
+        for (int k = 0; k < 3; k++) {
+            ar_heap_out__str(out, labels[k]);
+            ar_heap_leaks__count(out, scan->kind_count[k], " block, ", " blocks, ");
+            ar_heap_leaks__count(out, scan->kind_bytes[k], " byte", " bytes");
+            if (k == AR_HEAP_REACH_REACHABLE)
+                ar_heap_out__str(out, ar_heap_options.leak_reachable
+                                          ? " (counted as leaks: leak_reachable=1)"
+                                          : " (not leaks, not listed: leak_reachable=0)");
+            ar_heap_out__str(out, "\n");
+        }
+    }
     ar_heap_leaks__agerun_lines(out, scan);
 
     if (ar_heap_suppress__used() > 0) {
@@ -340,9 +460,20 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
         ar_heap_out__str(out, "       bytes   blocks  site  \"description\"\n");
         for (size_t i = 0; i < site_count; i++)
             ar_heap_leaks__site_line(out, sites[i]);
-        ar_heap_out__str(out, "\nLeaked blocks, in allocation order:\n");
-        for (size_t i = 0; i < scan->count; i++)
-            ar_heap_leaks__leak_line(out, scan->records[i]);
+        ar_heap_out__str(out, "\nLeaked blocks, in allocation order");
+        ar_heap_out__str(out, scan->scanned ? " (indirectly lost ones under the definitely lost "
+                                              "one that holds them):\n"
+                                            : ":\n");
+        int reachable = 0;
+        for (size_t i = 0; i < scan->count; i++) {
+            const ar_heap_leak_t *l = scan->records[i];
+            if (l->kind == AR_HEAP_REACH_REACHABLE && !reachable &&
+                !ar_heap_options.leak_reachable) {
+                reachable = 1;
+                ar_heap_out__str(out, "\nStill reachable blocks, in allocation order:\n");
+            }
+            ar_heap_leaks__leak_line(out, l);
+        }
     }
     if (scan->intentional_count > 0) {
         ar_heap_out__str(out, "\nIntentional leaks (" AR_HEAP_INTENTIONAL_LEAK_MARKER
@@ -354,7 +485,7 @@ static void ar_heap_leaks__write_file(ar_heap_out_t *out, const ar_heap_stats_t 
 
 static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
                                          const void *const *sites, size_t site_count,
-                                         const char *where, int listed)
+                                         const char *where, int listed, int stacks)
 {
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
@@ -365,6 +496,17 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
         ar_heap_out__str(&out, " not freed, from ");
         ar_heap_leaks__count(&out, site_count, " site", " sites");
         ar_heap_out__str(&out, listed ? ", largest first:\n" : "\n");
+        if (scan->scanned) {
+            ar_heap_out__str(&out, "arheap:   ");
+            ar_heap_out__dec(&out, scan->kind_count[AR_HEAP_REACH_DEFINITE]);
+            ar_heap_out__str(&out, " definitely lost, ");
+            ar_heap_out__dec(&out, scan->kind_count[AR_HEAP_REACH_INDIRECT]);
+            ar_heap_out__str(&out, " indirectly lost, ");
+            ar_heap_out__dec(&out, scan->kind_count[AR_HEAP_REACH_REACHABLE]);
+            ar_heap_out__str(&out, ar_heap_options.leak_reachable
+                                       ? " still reachable\n"
+                                       : " still reachable (not leaks)\n");
+        }
     } else {
         ar_heap_out__str(&out, "arheap: no leaks\n");
     }
@@ -379,7 +521,12 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
         ar_heap_leaks__count(&out, site->bytes, " byte in ", " bytes in ");
         ar_heap_leaks__count(&out, site->blocks, " block (\"", " blocks (\"");
         ar_heap_out__str(&out, first.desc);
-        ar_heap_out__str(&out, "\")\n");
+        ar_heap_out__str(&out, "\")");
+        ar_heap_out__str(&out, ar_heap_leaks__kind_label(site->first->kind));
+        ar_heap_out__str(&out, "\n");
+        /* No report file: the site's call stack here. */
+        if (stacks)
+            ar_heap_stack__print(&out, first.alloc_frames, first.alloc_depth);
     }
     if (listed && site_count > shown) {
         ar_heap_out__str(&out, "arheap:   and ");
@@ -452,6 +599,8 @@ static size_t ar_heap_leaks__report_own(size_t *own)
         scan.capacity = n;
     }
     ar_heap_index__each(ar_heap_leaks__collect, &scan);
+    if (listed && ar_heap_options.leak_scan)
+        ar_heap_leaks__classify(&scan);
     scan.count = ar_heap_suppress__leaks(listed ? scan.records : NULL, scan.count,
                                          ar_heap_leaks__view, ar_heap_leaks__suppressed, &scan);
 
@@ -484,7 +633,10 @@ static size_t ar_heap_leaks__report_own(size_t *own)
         ar_heap_leaks__sort(order, site_count, ar_heap_leaks__largest_first);
     }
     if (listed) {
-        ar_heap_leaks__sort(scan.records, scan.count, ar_heap_leaks__by_seq);
+        ar_heap_leaks__sort(scan.records, scan.count,
+                            scan.scanned && !ar_heap_options.leak_reachable
+                                ? ar_heap_leaks__by_group
+                                : ar_heap_leaks__by_seq);
         ar_heap_leaks__sort(scan.intentional, scan.intentional_count, ar_heap_leaks__by_seq);
     }
 
@@ -523,7 +675,7 @@ static size_t ar_heap_leaks__report_own(size_t *own)
             close(fd);
     }
     if (scan.count > 0 || scan.intentional_count > 0)
-        ar_heap_leaks__write_summary(&scan, order, site_count, where, listed);
+        ar_heap_leaks__write_summary(&scan, order, site_count, where, listed, fd < 0);
 
     if (symbols)
         ar_heap_symbol__end();

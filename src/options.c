@@ -57,6 +57,13 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "a process that exits with leaked blocks (other than intentional ones) exits with this "
       "status instead of its own, as under LeakSanitizer; 0 leaves the status alone (a forked "
       "child counts only the blocks it allocated itself)" },
+    { "leak_scan", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(leak_scan), 0, 0, "1",
+      "classify live blocks at the leak report by reachability from the roots (globals, "
+      "stacks, registers, TLS): definitely lost, indirectly lost, still reachable; 0 counts "
+      "every live block as a leak" },
+    { "leak_reachable", AR_HEAP_OPTION_BOOL, AR_HEAP_FIELD(leak_reachable), 0, 0, "1",
+      "list still-reachable blocks and count them as leaks (the preload library's default "
+      "is 0: only unreachable blocks are leaks)" },
     { "report_path", AR_HEAP_OPTION_PATH, AR_HEAP_FIELD(report_path), 0, 0,
       AR_HEAP_DEFAULT_REPORT_PATH,
       "file for the full leak report; empty for none. Without this option the environment "
@@ -488,13 +495,16 @@ int ar_heap_options__parse(const char *text, const char *origin)
 
 /*
  * The preload library's own defaults, over the table's: an unmodified
- * program gets no report file in its working directory, no leak report
- * (libc and most programs leave blocks live at exit on purpose; listing
- * them would drown the user's own), no leak exit status when the report is
- * turned on (those same blocks would fail every run; leak_exitcode=N asks
- * for it), and call stacks, since its sites have no file:line. doc/arheap.md "Preloading" explains the choice.
+ * program gets no report file in its working directory; no leak report by
+ * default yet (glibc keeps the DTV of an ended thread in its cached stack,
+ * which is no root: it would be reported as lost); with leak_report=1, a
+ * report of the blocks it can no longer reach only (leak_reachable=0), on
+ * stderr with call stacks, since its sites have no file:line; no leak exit
+ * status (leak_exitcode=N asks for it).
+ * doc/arheap.md "Preloading" and "The leak report" explain the choice.
  */
-#define AR_HEAP_PRELOAD_DEFAULTS "leak_report=0:leak_exitcode=0:report_path=:stack_depth=6"
+#define AR_HEAP_PRELOAD_DEFAULTS \
+    "leak_report=0:leak_reachable=0:leak_exitcode=0:report_path=:stack_depth=6"
 
 void ar_heap_options__reset(void)
 {

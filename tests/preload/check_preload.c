@@ -568,7 +568,7 @@ END_TEST
 START_TEST(the_exit_report_lists_no_block_freed_by_a_handler_or_a_destructor)
 {
     ar_test_child_t child;
-    run(&child, "leak_report=1", "exit-order", NULL);
+    run(&child, "leak_report=1:leak_reachable=1", "exit-order", NULL);
     ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[exiting]\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (33 bytes) not freed, from 1 site");
@@ -585,7 +585,7 @@ START_TEST(a_librarys_destructor_frees_before_the_exit_check)
 {
     ar_test_child_t child;
     find_paths();
-    run(&child, "leak_report=1", "library-destructor", module_path);
+    run(&child, "leak_report=1:leak_reachable=1", "library-destructor", module_path);
     ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[module block: 12345 bytes]\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: ");
@@ -601,7 +601,7 @@ END_TEST
 START_TEST(a_block_freed_after_the_exit_check_is_freed_quietly)
 {
     ar_test_child_t child;
-    run(&child, "leak_report=1", "free-after-exit-check", NULL);
+    run(&child, "leak_report=1:leak_reachable=1", "free-after-exit-check", NULL);
     ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 2 blocks (80 bytes) not freed, from 2 sites");
     ck_assert_msg(ar_test__output_line_has(&child, "victim+0x", ": 47 bytes in 1 block"),
@@ -677,7 +677,8 @@ START_TEST(options_reach_the_preload_library)
     run(&child, "help=1", "threads", NULL);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap options");
     AR_TEST_ASSERT_OUTPUT_HAS(&child,
-                              "the preload library's defaults differ: leak_report=0:leak_exitcode=0");
+                              "the preload library's defaults differ: "
+                              "leak_report=0:leak_reachable=0:leak_exitcode=0");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "it also reads Electric Fence's and DUMA's variables (EF_*, "
                                       "DUMA_*; any of them implies guard=1), under "
                                       "AR_HEAP_OPTIONS\n");

@@ -46,8 +46,8 @@ python3|python3 -c "import json, re, hashlib, collections; c = collections.Count
 tar|tar --sort=name --mtime=2000-01-01 --owner=0 --group=0 --numeric-owner -cf - tree | tar -tvf -
 gcc|gcc --version'
 
-modes='debug|
-guard|guard=1'
+modes='debug|leak_report=0
+guard|guard=1:leak_report=0'
 
 passed=0
 failed=0
