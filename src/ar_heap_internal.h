@@ -1288,6 +1288,13 @@ typedef struct ar_heap_reach_block_s {
  * stopped for the scan). Returns 0 when the scan could not run (no
  * memory, no /proc): every block is then left DEFINITE. */
 int ar_heap_reach__scan(ar_heap_reach_block_t *blocks, size_t n);
+/* Whether pc (a block's allocating call) lies in the dynamic loader: its
+ * blocks are roots (the runtime's bookkeeping, as an ended thread's DTV). */
+int ar_heap_reach__by_loader(const void *pc);
+/* The calling thread's stack is scanned from `frame` (the leak report's
+ * entry) up, not from the scan's own frame, with the registers saved at
+ * that entry (regs_size bytes); frame NULL: from the scan's frame. */
+void ar_heap_reach__origin(const void *frame, const void *regs, size_t regs_size);
 void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *block);
 void ar_heap_leaks__at_exit(void);
 /* A forked child starts (thread.c's fork handler): note its mark. */

@@ -19,6 +19,8 @@
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
 
+#include <ucontext.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -143,7 +145,16 @@ static void ar_heap_leaks__classify(ar_heap_leak_scan_t *scan)
     }
     for (size_t i = 0; i < scan->intentional_count; i++)
         blocks[(const ar_heap_leak_t *)scan->intentional[i] - scan->found].root = 1;
-    if (ar_heap_reach__scan(blocks, total)) {
+    for (size_t i = 0; i < total; i++) {
+        const ar_heap_ctx_t *ctx = scan->found[i].ctx;
+        if (ctx != NULL && ar_heap_reach__by_loader(ctx->pc != NULL   ? ctx->pc
+                                                    : ctx->depth > 0 ? ctx->frames[0]
+                                                                     : NULL))
+            blocks[i].root = 1; /* the loader's bookkeeping */
+    }
+    int scanned = ar_heap_reach__scan(blocks, total);
+    ar_heap_reach__origin(NULL, NULL, 0);
+    if (scanned) {
         scan->scanned = 1;
         for (size_t i = 0; i < total; i++) {
             ar_heap_leak_t *l = &scan->found[i];
@@ -574,10 +585,15 @@ static int ar_heap_leaks__open(const char *path, const char **where)
 
 /* The scan and report; returns the leaks, and in *own those this process
  * allocated since it was forked (all of them when it was not). */
-static size_t ar_heap_leaks__report_own(size_t *own)
+__attribute__((noinline)) static size_t ar_heap_leaks__report_own(size_t *own)
 {
     ar_heap__ensure_init();
     ar_heap_world__stop();
+    /* The reachability scan reads this thread's stack from this frame up,
+     * with the caller's registers as they are here. */
+    ucontext_t regs;
+    (void)getcontext(&regs);
+    ar_heap_reach__origin(__builtin_frame_address(0), &regs, sizeof regs);
 
     ar_heap_stats_t stats;
     ar_heap_stats__snapshot_stopped(&stats);

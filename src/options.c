@@ -495,16 +495,15 @@ int ar_heap_options__parse(const char *text, const char *origin)
 
 /*
  * The preload library's own defaults, over the table's: an unmodified
- * program gets no report file in its working directory; no leak report by
- * default yet (glibc keeps the DTV of an ended thread in its cached stack,
- * which is no root: it would be reported as lost); with leak_report=1, a
- * report of the blocks it can no longer reach only (leak_reachable=0), on
- * stderr with call stacks, since its sites have no file:line; no leak exit
- * status (leak_exitcode=N asks for it).
+ * program gets no report file in its working directory; a leak report of
+ * the blocks it can no longer reach only (leak_reachable=0: blocks still
+ * reachable from its globals, stacks and TLS are not leaks, as under
+ * LeakSanitizer), on stderr with call stacks, since its sites have no
+ * file:line; no leak exit status (leak_exitcode=N asks for it).
  * doc/arheap.md "Preloading" and "The leak report" explain the choice.
  */
 #define AR_HEAP_PRELOAD_DEFAULTS \
-    "leak_report=0:leak_reachable=0:leak_exitcode=0:report_path=:stack_depth=6"
+    "leak_reachable=0:leak_exitcode=0:report_path=:stack_depth=6"
 
 void ar_heap_options__reset(void)
 {

@@ -20,9 +20,11 @@
  *     with the stack;
  *   - each thread's static TLS and TCB around the address of a
  *     thread-local of this file (the main thread's are in a mapping of
- *     their own): 256 KiB below it to 16 KiB above, within its mapping;
- *   - blocks that are not leaks whatever points at them (intentional
- *     leaks), given by the caller.
+ *     their own): the modules' static TLS sizes plus 2 KiB below it, 4 KiB
+ *     above (the TCB), within its mapping;
+ *   - blocks that are not leaks whatever points at them, given by the
+ *     caller: intentional leaks, and the dynamic loader's own blocks
+ *     (ar_heap_reach__by_loader).
  * Every range is clipped to the mappings /proc/self/maps lists as
  * readable, read with read(2) into mapped memory, so that an unmapped or
  * inaccessible root is skipped, never read. arheap's own metadata lives
@@ -45,6 +47,7 @@
 #include <link.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -55,9 +58,13 @@
 #define AR_HEAP_REACH_THREADS 1024
 /* How long to wait for a signalled thread to park, in milliseconds. */
 #define AR_HEAP_REACH_WAIT_MS 2000
-/* Around a thread-local's address: the static TLS and the TCB. */
-#define AR_HEAP_REACH_TLS_BELOW ((uintptr_t)256 << 10)
-#define AR_HEAP_REACH_TLS_ABOVE ((uintptr_t)16 << 10)
+/* Around a thread-local's address: the static TLS below it (the loaded
+ * modules' PT_TLS segments, summed as the modules are visited, plus
+ * this much for glibc's surplus and alignment) and the TCB above it. A
+ * wider range takes in what else shares the main thread's TLS mapping
+ * (the loader's early allocations), whose stale words hid real leaks. */
+#define AR_HEAP_REACH_TLS_SLACK ((uintptr_t)2 << 10)
+#define AR_HEAP_REACH_TLS_ABOVE ((uintptr_t)4 << 10)
 
 typedef struct ar_heap_reach_range_s {
     uintptr_t lo, hi;
@@ -95,6 +102,7 @@ typedef struct ar_heap_reach_scan_s {
     size_t maps_bytes;
     uint8_t state; /* what a mark sets */
     uint32_t owner;
+    uintptr_t tls_static; /* bytes of static TLS, summed over the modules */
 } ar_heap_reach_scan_t;
 
 /* ------------------------------------------------------------ mappings */
@@ -297,7 +305,8 @@ static void ar_heap_reach__tls(ar_heap_reach_scan_t *scan, uintptr_t tls, uintpt
     const ar_heap_reach_range_t *m = ar_heap_reach__map_of(scan, tls);
     if (m == NULL || m == ar_heap_reach__map_of(scan, sp))
         return; /* at the top of the stack's mapping: scanned with it */
-    uintptr_t lo = tls > AR_HEAP_REACH_TLS_BELOW ? tls - AR_HEAP_REACH_TLS_BELOW : 0;
+    uintptr_t below = scan->tls_static + AR_HEAP_REACH_TLS_SLACK;
+    uintptr_t lo = tls > below ? tls - below : 0;
     uintptr_t hi = tls + AR_HEAP_REACH_TLS_ABOVE;
     ar_heap_reach__root(scan, lo < m->lo ? m->lo : lo, hi > m->hi ? m->hi : hi);
 }
@@ -313,6 +322,8 @@ static int ar_heap_reach__module(struct dl_phdr_info *info, size_t size, void *a
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_TLS)
+            scan->tls_static += ph->p_memsz + ph->p_align;
         if (ph->p_type == PT_LOAD && self - lo < ph->p_memsz)
             own = 1;
     }
@@ -329,6 +340,50 @@ static int ar_heap_reach__module(struct dl_phdr_info *info, size_t size, void *a
         ar_heap_reach__root(scan, lo, lo + ph->p_memsz);
     }
     return 0;
+}
+
+/* ------------------------------------------------------------ the loader's blocks */
+
+/* The dynamic loader's own blocks (link maps, a thread's DTV, dlopen'd
+ * modules' TLS blocks) are the runtime's bookkeeping, not the program's:
+ * glibc keeps an ended thread's DTV in the TCB of its cached stack, which
+ * is no root, and would show as lost. They are roots, as LeakSanitizer
+ * treats the loader's allocations. The loader is the module mapped at
+ * AT_BASE; its extent is found once. */
+static struct {
+    uintptr_t lo, hi;
+    _Atomic int known;
+} reach_loader;
+
+static int ar_heap_reach__loader_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t base = *(const uintptr_t *)arg;
+    if (info->dlpi_addr != base)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (reach_loader.lo == 0 || lo < reach_loader.lo)
+            reach_loader.lo = lo;
+        if (lo + ph->p_memsz > reach_loader.hi)
+            reach_loader.hi = lo + ph->p_memsz;
+    }
+    return 1;
+}
+
+int ar_heap_reach__by_loader(const void *pc)
+{
+    if (!atomic_load_explicit(&reach_loader.known, memory_order_acquire)) {
+        uintptr_t base = (uintptr_t)getauxval(AT_BASE);
+        if (base != 0)
+            dl_iterate_phdr(ar_heap_reach__loader_module, &base);
+        atomic_store_explicit(&reach_loader.known, 1, memory_order_release);
+    }
+    uintptr_t a = (uintptr_t)pc;
+    return a != 0 && a >= reach_loader.lo && a < reach_loader.hi;
 }
 
 /* ------------------------------------------------------------ threads */
@@ -457,6 +512,21 @@ static void ar_heap_reach__sort(ar_heap_reach_scan_t *scan)
     }
 }
 
+/* Where the calling thread's stack scan starts (ar_heap_reach__origin):
+ * written and read with the world stopped. */
+static struct {
+    uintptr_t frame;
+    uintptr_t regs;
+    size_t regs_size;
+} reach_origin;
+
+void ar_heap_reach__origin(const void *frame, const void *regs, size_t regs_size)
+{
+    reach_origin.frame = (uintptr_t)frame;
+    reach_origin.regs = (uintptr_t)regs;
+    reach_origin.regs_size = regs_size;
+}
+
 /* The scan proper, in a frame of its own, below the registers spilled by
  * the caller. */
 __attribute__((noinline)) static void ar_heap_reach__mark(ar_heap_reach_scan_t *scan, int parked)
@@ -466,6 +536,14 @@ __attribute__((noinline)) static void ar_heap_reach__mark(ar_heap_reach_scan_t *
     scan->state = AR_HEAP_REACH_REACHABLE;
     dl_iterate_phdr(ar_heap_reach__module, scan);
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (reach_origin.frame != 0 && reach_origin.frame > sp) {
+        /* From the leak report's entry up: the frames below it are
+         * arheap's own, whose dead slots still hold the user pointers of
+         * the allocations made in that stretch of stack before. */
+        sp = reach_origin.frame;
+        ar_heap_reach__words(scan, reach_origin.regs,
+                             reach_origin.regs + reach_origin.regs_size);
+    }
     ar_heap_reach__stack(scan, sp);
     ar_heap_reach__tls(scan, (uintptr_t)&reach_tls_mark, sp);
     if (parked > AR_HEAP_REACH_THREADS)

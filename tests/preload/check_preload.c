@@ -275,7 +275,9 @@ static const probe_case_t probe_cases[] = {
         "-1 turns the fill off",
         "[fill: be]", "[done]" } },
     { "DUMA_REPORT_ALL_LEAKS=1: the leak report", { "DUMA_REPORT_ALL_LEAKS=1", NULL }, NULL,
-      "reuse", { "arheap: LEAK:", "[done]" } },
+      "leak", { "arheap: LEAK: 1 block (48 bytes) not freed", "[done]" } },
+    { "DUMA_REPORT_ALL_LEAKS=0: no leak report", { "DUMA_REPORT_ALL_LEAKS=0", NULL }, NULL,
+      "leak", { "[done]" } },
 };
 
 START_TEST(an_electric_fence_users_settings_apply)
@@ -475,11 +477,26 @@ END_TEST
 
 /* ------------------------------------------------------------ leaks */
 
-START_TEST(leaks_are_not_reported_by_default)
+/* Preloaded, the leak report is on by default and lists the blocks the
+ * program can no longer reach; the status stays the program's. */
+START_TEST(leaks_are_reported_by_default)
 {
     ar_test_child_t child;
     run(&child, "", "leak", NULL);
-    expect_clean_exit(&child, "default leak policy");
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[leaking 77 bytes]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: LEAK: 1 block (77 bytes) not freed");
+    ck_assert_msg(ar_test__output_line_has(&child, "victim+0x", ": 77 bytes in 1 block"),
+                  "the 77-byte leak is not listed at its site:\n%s", child.output);
+}
+END_TEST
+
+/* leak_report=0 turns it off. */
+START_TEST(leak_report_0_says_nothing_of_leaks)
+{
+    ar_test_child_t child;
+    run(&child, "leak_report=0", "leak", NULL);
+    expect_clean_exit(&child, "leak_report=0");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[leaking 77 bytes]\n");
 }
 END_TEST
@@ -678,7 +695,7 @@ START_TEST(options_reach_the_preload_library)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap options");
     AR_TEST_ASSERT_OUTPUT_HAS(&child,
                               "the preload library's defaults differ: "
-                              "leak_report=0:leak_reachable=0:leak_exitcode=0");
+                              "leak_reachable=0:leak_exitcode=0");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "it also reads Electric Fence's and DUMA's variables (EF_*, "
                                       "DUMA_*; any of them implies guard=1), under "
                                       "AR_HEAP_OPTIONS\n");
@@ -706,7 +723,8 @@ static Suite *preload_suite(void)
     tcase_add_loop_test(reports, a_bug_is_reported_with_its_sites_in_the_program, 0,
                         (int)(sizeof report_cases / sizeof report_cases[0]));
     tcase_add_test(reports, a_frame_in_libc_is_named_in_the_stack);
-    tcase_add_test(reports, leaks_are_not_reported_by_default);
+    tcase_add_test(reports, leaks_are_reported_by_default);
+    tcase_add_test(reports, leak_report_0_says_nothing_of_leaks);
     tcase_add_test(reports, leak_report_1_lists_the_programs_leak_with_its_site);
     tcase_add_test(reports, leak_exitcode_applies_when_asked_for_by_name);
     tcase_add_test(reports, options_reach_the_preload_library);

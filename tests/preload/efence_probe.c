@@ -129,17 +129,19 @@ static int global_probes(void)
 static int reuse(void)
 {
     enum { N = 300, SIZE = 65536 };
-    static char *old[N];
+    static char *old[N], *fresh[N];
     int again = 0;
     for (int i = 0; i < N; i++)
         old[i] = malloc(SIZE);
     for (int i = 0; i < N; i++)
         free(old[i]);
     for (int i = 0; i < N; i++) {
-        char *fresh = malloc(SIZE);
+        fresh[i] = malloc(SIZE);
         for (int j = 0; j < N; j++)
-            again += fresh == old[j];
+            again += fresh[i] == old[j];
     }
+    for (int i = 0; i < N; i++)
+        free(fresh[i]); /* no leak for the report at exit */
     printf("[reused: %s]\n", again > 0 ? "yes" : "no");
     return 0;
 }
@@ -182,6 +184,16 @@ static int zero(void)
     return 0;
 }
 
+/* A block whose only pointer is dropped: a leak for the report at exit. */
+static char *volatile leak_last;
+
+static int leak(void)
+{
+    leak_last = malloc(48);
+    leak_last = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int status = 2;
@@ -197,8 +209,10 @@ int main(int argc, char **argv)
         status = fill();
     else if (argc == 2 && strcmp(argv[1], "slack") == 0)
         status = slack();
+    else if (argc == 2 && strcmp(argv[1], "leak") == 0)
+        status = leak();
     else
-        fprintf(stderr, "usage: efence_probe env|globals|reuse|zero|fill|slack\n");
+        fprintf(stderr, "usage: efence_probe env|globals|reuse|zero|fill|slack|leak\n");
     if (status == 0)
         printf("[done]\n");
     return status;
