@@ -52,6 +52,17 @@
  * get canaries only, with one warning; guarding resumes as guarded blocks
  * are freed.
  *
+ * Two mechanisms (option guard_mechanism, fixed at the first guarded
+ * block). mprotect, above: PROT_NONE arenas split per live block. madvise
+ * (Linux 6.13 guard regions): an arena is one MAP_NORESERVE read-write
+ * mapping whose pages carry guard markers (MADV_GUARD_INSTALL), installed
+ * 2 MiB of fresh slots at a time in take_slot; a block removes the markers
+ * of its pages (MADV_GUARD_REMOVE), and its free puts them back, which
+ * drops the pages. No mapping is split, so no budget applies. Slots over
+ * 2 MiB keep mprotect arenas (arena->regions says which an arena is).
+ * A zero-byte block's slot is its guard page alone and the block points
+ * at it: no accessible byte, no system call, under both mechanisms.
+ *
  * The fault handler reads arenas and slots without locks: arenas are
  * published with a release store of their count and never change shape;
  * a slot's fields are single words, read racily only to name a block.
