@@ -11,6 +11,12 @@
  * budget new blocks get canaries only, with one warning; a correct
  * program, however it churns the heap, gets no report at all.
  *
+ * The suite runs twice: tests/check_guard forces guard_mechanism=mprotect
+ * (every kernel), tests/check_guard_madvise (this file with
+ * AR_GUARD_MADVISE) forces guard regions, leaves out the tests of the
+ * mapping budget and mapping counts, adds one of 100,000 live guarded
+ * blocks, and skips (77) on kernels without guard regions.
+ *
  * Every test runs its code in a forked child, with its own options, and
  * asserts how the child ended (SIGSEGV, or the exit code) and what it
  * wrote. Bad accesses go through ar_test__opaque() and volatile, so the
@@ -2311,6 +2317,33 @@ START_TEST(the_stats_name_the_guard_mechanism_in_use)
 }
 END_TEST
 
+/* A bad guard_mechanism is refused with a message naming the choices,
+ * and the mechanism set before stays. */
+static void body_bad_mechanism(void)
+{
+    watchdog();
+    ar_test__note("problems", ar_heap__set_options("guard_mechanism=mmap"));
+    set_options("guard=1");
+    char *p = AR__HEAP__MALLOC(24, "one");
+    ar_heap_stats_t st;
+    ar_heap__get_stats(&st);
+    printf("mechanism=%s\n", st.guard_mechanism);
+    fflush(stdout);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(a_bad_guard_mechanism_is_refused_naming_the_choices)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_bad_mechanism, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "child failed:\n%.3000s", child.output);
+    ck_assert_int_eq(ar_test__note_value(&child, "problems"), 1);
+    ar_test__expect_has(&child, "bad mechanism", "guard_mechanism");
+    ar_test__expect_has(&child, "bad mechanism", "takes auto, madvise or mprotect");
+    ar_test__expect_has(&child, "bad mechanism", "mechanism=" GUARD_MECHANISM "\n");
+}
+END_TEST
+
 #ifdef AR_GUARD_MADVISE
 /* Guard regions: 100,000 live guarded blocks of 8 B to 4 KiB, no
  * warning, no canary fallback, and no mapping per block. */
@@ -2500,6 +2533,7 @@ static Suite *guard_suite(void)
     tcase_set_timeout(zero, 60);
     tcase_add_loop_test(zero, a_zero_byte_guarded_block_has_no_accessible_byte, 0, 2);
     tcase_add_test(zero, the_stats_name_the_guard_mechanism_in_use);
+    tcase_add_test(zero, a_bad_guard_mechanism_is_refused_naming_the_choices);
 #ifdef AR_GUARD_MADVISE
     tcase_add_test(zero, with_guard_regions_100000_live_guarded_blocks_need_no_mapping_each);
 #endif
@@ -2508,24 +2542,24 @@ static Suite *guard_suite(void)
     /* The mapping budget, mapping counts and per-block mappings are the
      * mprotect mechanism's. */
     if (!GUARD_MADVISE) {
-    TCase *budget = tcase_create("mapping budget");
-    tcase_set_timeout(budget, 120);
-    tcase_add_loop_test(budget,
-                        more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning,
-                        0, MANY_CASES);
-    tcase_add_test(budget, guard_max_live_caps_the_live_guarded_blocks_with_one_warning);
-    tcase_add_loop_test(budget,
-                        when_the_kernel_refuses_a_mapping_blocks_get_canaries_until_it_accepts, 0,
-                        REFUSED_CASES);
-    suite_add_tcase(s, budget);
+        TCase *budget = tcase_create("mapping budget");
+        tcase_set_timeout(budget, 120);
+        tcase_add_loop_test(budget,
+                            more_than_100000_live_guarded_blocks_degrade_to_canaries_with_one_warning,
+                            0, MANY_CASES);
+        tcase_add_test(budget, guard_max_live_caps_the_live_guarded_blocks_with_one_warning);
+        tcase_add_loop_test(budget,
+                            when_the_kernel_refuses_a_mapping_blocks_get_canaries_until_it_accepts, 0,
+                            REFUSED_CASES);
+        suite_add_tcase(s, budget);
 
-    TCase *mappings = tcase_create("mapping count");
-    tcase_set_timeout(mappings, 60);
-    tcase_add_loop_test(mappings, freed_guarded_blocks_cost_no_mapping, 0, COUNTED_CASES);
-    tcase_add_loop_test(mappings,
-                        mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated, 0,
-                        COUNTED_CASES);
-    suite_add_tcase(s, mappings);
+        TCase *mappings = tcase_create("mapping count");
+        tcase_set_timeout(mappings, 60);
+        tcase_add_loop_test(mappings, freed_guarded_blocks_cost_no_mapping, 0, COUNTED_CASES);
+        tcase_add_loop_test(mappings,
+                            mappings_are_two_per_live_guarded_block_not_per_block_ever_allocated, 0,
+                            COUNTED_CASES);
+        suite_add_tcase(s, mappings);
 
     }
 
