@@ -162,6 +162,10 @@ typedef struct ar_heap_stats_s {
     size_t guarded_blocks;    /* live blocks placed against guard pages (option guard) */
     size_t errors_reported;   /* error reports written so far (leaks are not errors) */
     size_t failures_injected; /* allocations failed on purpose (options fail_*, sweeps) */
+    /* How guard pages are made (option guard_mechanism): "madvise" (guard
+     * markers), "mprotect" (PROT_NONE mappings), or "none" before the
+     * first guarded block. A static string; never NULL. */
+    const char *guard_mechanism;
 } ar_heap_stats_t;
 
 /* ar_heap__get_stats: copy a consistent snapshot of the counters to *out. */

@@ -231,6 +231,7 @@ typedef struct ar_heap_options_s {
     size_t guard_min_size;
     size_t guard_max_size;
     size_t guard_max_live;       /* 0: the mapping budget alone */
+    int guard_mechanism;         /* AR_HEAP_GUARD_MECH_*: AUTO, MADVISE or MPROTECT */
     size_t fail_nth;
     size_t fail_every;
     size_t fail_random;          /* per million */
@@ -1027,6 +1028,22 @@ int ar_heap_life__closed_hit(uintptr_t addr, ar_heap_guard_hit_t *hit);
 void ar_heap_guard__each(ar_heap_slot_fn fn, void *arg);
 
 size_t ar_heap_guard__live(void);
+
+/* Guard mechanisms (option guard_mechanism; guard.c). */
+enum {
+    AR_HEAP_GUARD_MECH_AUTO = 0, /* option: madvise where the kernel has it */
+    AR_HEAP_GUARD_MECH_MPROTECT, /* arenas of PROT_NONE mappings, split per block */
+    AR_HEAP_GUARD_MECH_MADVISE   /* guard markers (MADV_GUARD_INSTALL, Linux 6.13) */
+};
+/* Whether the kernel has lightweight guard regions (probed once). */
+int ar_heap_guard__regions_supported(void);
+/* The mechanism in use: AR_HEAP_GUARD_MECH_AUTO until the first guarded
+ * block; then MPROTECT or MADVISE, for the life of the process. */
+int ar_heap_guard__mechanism(void);
+/* The mechanism the option picks on this kernel. */
+int ar_heap_guard__mechanism_chosen(void);
+/* "madvise", "mprotect", or "none" (AUTO). */
+const char *ar_heap_guard__mechanism_name(int mechanism);
 
 /* ------------------------------------------------------------------ inject */
 

@@ -52,6 +52,17 @@
  * get canaries only, with one warning; guarding resumes as guarded blocks
  * are freed.
  *
+ * Two mechanisms (option guard_mechanism, fixed at the first guarded
+ * block). mprotect, above: PROT_NONE arenas split per live block. madvise
+ * (Linux 6.13 guard regions): an arena is one MAP_NORESERVE read-write
+ * mapping whose pages carry guard markers (MADV_GUARD_INSTALL), installed
+ * 2 MiB of fresh slots at a time in take_slot; a block removes the markers
+ * of its pages (MADV_GUARD_REMOVE), and its free puts them back, which
+ * drops the pages. No mapping is split, so no budget applies. Slots over
+ * 2 MiB keep mprotect arenas (arena->regions says which an arena is).
+ * A zero-byte block's slot is its guard page alone and the block points
+ * at it: no accessible byte, no system call, under both mechanisms.
+ *
  * The fault handler reads arenas and slots without locks: arenas are
  * published with a release store of their count and never change shape;
  * a slot's fields are single words, read racily only to name a block.
@@ -65,10 +76,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Lightweight guard regions (Linux 6.13); older headers lack the names. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+
 /* Arenas at most (the table is static: the fault handler reads it). */
 #define AR_HEAP_GUARD_ARENAS 4096
 /* Address space reserved per arena, at least (it holds at least 8 slots). */
 #define AR_HEAP_GUARD_ARENA_BYTES ((size_t)64 << 20)
+/* Address space reserved per arena with guard regions: MAP_NORESERVE,
+ * so it costs no commit charge, only page tables where markers are. */
+#define AR_HEAP_GUARD_REGION_ARENA_BYTES ((size_t)256 << 20)
+/* Guard markers are installed over fresh slots this many bytes at a time
+ * (one madvise), as the slots are first handed out. */
+#define AR_HEAP_GUARD_REGION_CHUNK ((size_t)2 << 20)
 /* Slots per arena at least, unless one slot alone is larger than that. */
 #define AR_HEAP_GUARD_ARENA_MIN_SLOTS 8
 
@@ -100,24 +125,82 @@ typedef struct ar_heap_guard_arena_s {
     ar_heap_guard_slot_t *slots;
     /* Under guard.lock: */
     size_t used;          /* slots handed out at least once (the rest UNUSED) */
+    size_t marked;        /* guard regions: slots [0, marked) carry guard markers */
+    int regions;          /* 1: guard markers (madvise); 0: PROT_NONE mappings (mprotect) */
     uint32_t free_head;   /* index + 1 of the most recently freed slot */
 } ar_heap_guard_arena_t;
 
 static struct {
     pthread_mutex_t lock;
     size_t page;                 /* page size, 0 until the first guarded block */
+    _Atomic int mechanism;       /* AR_HEAP_GUARD_MECH_*, set with page */
     _Atomic size_t arena_count;  /* published arenas */
     ar_heap_guard_arena_t arenas[AR_HEAP_GUARD_ARENAS];
     _Atomic size_t live;         /* guarded blocks live now */
     size_t limit;                /* most live guarded blocks (the mapping budget) */
     size_t max_maps;             /* vm.max_map_count as read */
     _Atomic size_t sampled;      /* blocks eligible for a guard so far */
-    int warned[3];               /* each AR_HEAP_GUARD_WARN_* written once */
-} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0, 0 } };
+    int warned[4];               /* each AR_HEAP_GUARD_WARN_* written once */
+} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0, 0, 0 } };
+
+/* Whether this kernel has lightweight guard regions: a guard marker
+ * installed on a page of a fresh mapping, then removed. Cached. */
+static _Atomic int ar_heap_guard_probed; /* 0 not yet, 1 no, 2 yes */
+
+int ar_heap_guard__regions_supported(void)
+{
+    int known = atomic_load_explicit(&ar_heap_guard_probed, memory_order_relaxed);
+    if (known != 0)
+        return known == 2;
+    long page_value = sysconf(_SC_PAGESIZE);
+    size_t page = page_value > 0 ? (size_t)page_value : 4096;
+    int yes = 0;
+    void *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+        yes = madvise(p, page, MADV_GUARD_INSTALL) == 0 &&
+              madvise(p, page, MADV_GUARD_REMOVE) == 0;
+        munmap(p, 2 * page);
+    }
+    atomic_store_explicit(&ar_heap_guard_probed, yes ? 2 : 1, memory_order_relaxed);
+    return yes;
+}
+
+int ar_heap_guard__mechanism(void)
+{
+    return atomic_load_explicit(&guard.mechanism, memory_order_relaxed);
+}
+
+const char *ar_heap_guard__mechanism_name(int mechanism)
+{
+    switch (mechanism) {
+    case AR_HEAP_GUARD_MECH_MADVISE:
+        return "madvise";
+    case AR_HEAP_GUARD_MECH_MPROTECT:
+        return "mprotect";
+    default:
+        return "none";
+    }
+}
+
+/* The mechanism guard_mechanism picks on this kernel. */
+int ar_heap_guard__mechanism_chosen(void)
+{
+    if (ar_heap_options.guard_mechanism == AR_HEAP_GUARD_MECH_MPROTECT)
+        return AR_HEAP_GUARD_MECH_MPROTECT;
+    return ar_heap_guard__regions_supported() ? AR_HEAP_GUARD_MECH_MADVISE
+                                              : AR_HEAP_GUARD_MECH_MPROTECT;
+}
+
 
 /* The one-time warnings: the mapping budget is used up; a mapping call
  * failed for another reason; a freed block's pages could not be closed. */
-enum { AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_WARN_SYSTEM, AR_HEAP_GUARD_WARN_CLOSE };
+enum {
+    AR_HEAP_GUARD_WARN_BUDGET,
+    AR_HEAP_GUARD_WARN_SYSTEM,
+    AR_HEAP_GUARD_WARN_CLOSE,
+    AR_HEAP_GUARD_WARN_MECHANISM /* guard_mechanism=madvise, and the kernel lacks it */
+};
 
 /* Read a small decimal file such as /proc/sys/vm/max_map_count; 0 if not. */
 static size_t ar_heap_guard__read_number(const char *path)
@@ -157,6 +240,9 @@ static void ar_heap_guard__init_locked(void)
         return;
     long page = sysconf(_SC_PAGESIZE);
     guard.page = page > 0 ? (size_t)page : 4096;
+    int mechanism = ar_heap_guard__mechanism_chosen();
+    atomic_store_explicit(&guard.mechanism, mechanism, memory_order_relaxed);
+
     size_t max = ar_heap_guard__read_number("/proc/sys/vm/max_map_count");
     if (max == 0)
         max = 65530; /* Linux's default, when the limit can not be read */
@@ -164,6 +250,8 @@ static void ar_heap_guard__init_locked(void)
     size_t used = ar_heap_guard__count_mappings();
     guard.max_maps = max;
     guard.limit = max > reserve + used ? (max - reserve - used) / 2 : 0;
+    if (mechanism == AR_HEAP_GUARD_MECH_MADVISE)
+        guard.limit = SIZE_MAX; /* guard markers split no mapping */
     ar_heap_fault__install();
 }
 
@@ -190,9 +278,19 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
         return NULL;
     }
     size_t slot_bytes = (pages + 1) * guard.page;
-    size_t slots = AR_HEAP_GUARD_ARENA_BYTES / slot_bytes;
+    if (pages == 0)
+        slot_bytes = guard.page; /* zero-byte blocks: the guard page alone */
+    /* Guard markers for slots up to a chunk; larger slots (blocks over
+     * 2 MiB, few) keep the mprotect arenas: their pages are then charged
+     * when made writable, so an absurd request fails as malloc's would,
+     * and the markers of a huge slot are not installed page by page. */
+    int regions = atomic_load_explicit(&guard.mechanism, memory_order_relaxed) ==
+                      AR_HEAP_GUARD_MECH_MADVISE &&
+                  slot_bytes <= AR_HEAP_GUARD_REGION_CHUNK;
+    size_t arena_bytes = regions ? AR_HEAP_GUARD_REGION_ARENA_BYTES : AR_HEAP_GUARD_ARENA_BYTES;
+    size_t slots = arena_bytes / slot_bytes;
     if (slots < AR_HEAP_GUARD_ARENA_MIN_SLOTS)
-        slots = slot_bytes > AR_HEAP_GUARD_ARENA_BYTES ? 1 : AR_HEAP_GUARD_ARENA_MIN_SLOTS;
+        slots = slot_bytes > arena_bytes ? 1 : AR_HEAP_GUARD_ARENA_MIN_SLOTS;
     if (slot_bytes > (SIZE_MAX - 2 * guard.page) / slots) {
         errno = EOVERFLOW;
         return NULL;
@@ -202,9 +300,28 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
      * pages a block makes writable must be, so that mprotect refuses a
      * block larger than the system could ever back (as malloc would)
      * instead of the OOM killer ending the process at the fill. */
-    void *start = mmap(NULL, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (start == MAP_FAILED)
-        return NULL;
+    void *start;
+    if (regions) {
+        /* Guard regions: one read-write mapping, never split; guard
+         * markers make its pages fault. MAP_NORESERVE: only the pages a
+         * block touches cost memory. The margins get markers now, the
+         * slots as they are first handed out (take_slot). */
+        start = mmap(NULL, reserved, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (start == MAP_FAILED)
+            return NULL;
+        if (madvise(start, guard.page, MADV_GUARD_INSTALL) != 0 ||
+            madvise((char *)start + reserved - guard.page, guard.page, MADV_GUARD_INSTALL) != 0) {
+            int error = errno;
+            munmap(start, reserved);
+            errno = error;
+            return NULL;
+        }
+    } else {
+        start = mmap(NULL, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (start == MAP_FAILED)
+            return NULL;
+    }
     ar_heap_guard_slot_t *table = ar_heap_os__map(slots * sizeof *table);
     if (table == NULL) {
         int error = errno;
@@ -219,6 +336,8 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
     arena->slot_count = slots;
     arena->slots = table;
     arena->used = 0;
+    arena->marked = regions ? 0 : slots;
+    arena->regions = regions;
     arena->free_head = 0;
     atomic_store_explicit(&guard.arena_count, count + 1, memory_order_release);
     return arena;
@@ -247,6 +366,19 @@ static size_t ar_heap_guard__take_slot(size_t pages, ar_heap_guard_arena_t **whe
         fresh = ar_heap_guard__new_arena(pages);
     if (fresh == NULL)
         return SIZE_MAX;
+    if (fresh->used == fresh->marked) {
+        /* Guard regions: mark the next chunk of fresh slots, every page,
+         * in one call; a block then removes the markers of its pages. */
+        size_t chunk = AR_HEAP_GUARD_REGION_CHUNK / fresh->slot_bytes;
+        if (chunk == 0)
+            chunk = 1;
+        if (chunk > fresh->slot_count - fresh->marked)
+            chunk = fresh->slot_count - fresh->marked;
+        if (madvise((void *)(fresh->start + fresh->marked * fresh->slot_bytes),
+                    chunk * fresh->slot_bytes, MADV_GUARD_INSTALL) != 0)
+            return SIZE_MAX;
+        fresh->marked += chunk;
+    }
     *where = fresh;
     return fresh->used++;
 }
@@ -307,6 +439,12 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
 {
     if (!ar_heap_guard__selected(size))
         return 0;
+    if (ar_heap_options.guard_mechanism == AR_HEAP_GUARD_MECH_MADVISE &&
+        !ar_heap_guard__regions_supported())
+        ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_MECHANISM,
+                                     "guard pages: guard_mechanism=madvise, but this kernel has "
+                                     "no guard regions (MADV_GUARD_INSTALL, Linux 6.13); using "
+                                     "mprotect");
     pthread_mutex_lock(&guard.lock);
     ar_heap_guard__init_locked();
     const size_t page = guard.page;
@@ -329,9 +467,9 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
         pthread_mutex_unlock(&guard.lock);
         return 0;
     }
+    /* A zero-byte block has no page: it points at its slot's guard page,
+     * so that any access faults and each live one is unique. */
     size_t pages = (rounded + page - 1) / page;
-    if (pages == 0)
-        pages = 1;
     /* The mapping budget, or guard_max_live when that is lower. */
     size_t cap = ar_heap_options.guard_max_live;
     int capped = cap != 0 && cap < guard.limit;
@@ -370,7 +508,11 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
     uintptr_t slot = arena->start + index * arena->slot_bytes;
     uintptr_t data; /* first byte of the block's pages */
     uintptr_t user;
-    if (below) {
+    int regions = arena->regions;
+    if (pages == 0) {
+        data = slot;
+        user = slot;
+    } else if (below) {
         data = slot + page;
         user = data;
     } else {
@@ -378,7 +520,10 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
         data = guard_page - pages * page;
         user = guard_page - rounded;
     }
-    if (mprotect((void *)data, pages * page, PROT_READ | PROT_WRITE) != 0) {
+    int opened = pages == 0 ||
+                 (regions ? madvise((void *)data, pages * page, MADV_GUARD_REMOVE)
+                          : mprotect((void *)data, pages * page, PROT_READ | PROT_WRITE)) == 0;
+    if (!opened) {
         int error = errno;
         pthread_mutex_lock(&guard.lock);
         ar_heap_guard__put_slot(arena, index);
@@ -387,10 +532,12 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
         /* ENOMEM is the mapping limit, or no memory for a block this
          * large: the count of mappings tells which. Without memory the
          * block goes to libc, which decides; nothing to warn about. */
-        if (error != ENOMEM)
+        if (error != ENOMEM || regions)
             ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_SYSTEM,
-                                         "guard pages: mprotect failed; such blocks get canaries "
-                                         "only");
+                                         regions ? "guard pages: removing guard markers failed; "
+                                                   "such blocks get canaries only"
+                                                 : "guard pages: mprotect failed; such blocks "
+                                                   "get canaries only");
         else if (ar_heap_guard__at_map_limit())
             ar_heap_guard__warn_degraded(AR_HEAP_GUARD_WARN_BUDGET, AR_HEAP_GUARD_REFUSED_TEXT);
         return 0;
@@ -452,11 +599,25 @@ static ar_heap_guard_arena_t *ar_heap_guard__locate(uintptr_t addr, size_t *inde
  * before failing) no longer mapped at all; the caller never reuses such a
  * slot.
  */
-static int ar_heap_guard__close(void *base, size_t total)
+static int ar_heap_guard__close(const ar_heap_guard_arena_t *arena, void *base, size_t total)
 {
-    if (mmap(base, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == base)
+    if (total == 0)
+        return 1; /* a zero-byte block: nothing was ever accessible */
+    if (arena->regions) {
+        /* Guard markers: the pages are dropped (their memory goes back)
+         * and fault from now on; the mapping is not split. */
+        if (madvise(base, total, MADV_GUARD_INSTALL) == 0)
+            return 1;
+        /* Else PROT_NONE below still makes them fault, but a slot that
+         * removing markers can not reopen is not reused. */
+        if (mprotect(base, total, PROT_NONE) == 0) {
+            (void)madvise(base, total, MADV_DONTNEED);
+            return 0;
+        }
+    } else if (mmap(base, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+               base) {
         return 1;
-    if (mprotect(base, total, PROT_NONE) == 0) {
+    } else if (mprotect(base, total, PROT_NONE) == 0) {
         (void)madvise(base, total, MADV_DONTNEED);
         return 1;
     }
@@ -470,7 +631,7 @@ static int ar_heap_guard__close(void *base, size_t total)
 void ar_heap_guard__protect(void *slot)
 {
     ar_heap_guard_slot_t *s = slot;
-    if (!ar_heap_guard__close((void *)s->data, s->data_bytes))
+    if (!ar_heap_guard__close(s->arena, (void *)s->data, s->data_bytes))
         atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
     atomic_store_explicit(&s->state, AR_HEAP_SLOT_QUARANTINED, memory_order_release);
     atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
@@ -482,7 +643,7 @@ void ar_heap_guard__release(void *slot)
     ar_heap_guard_arena_t *arena = s->arena;
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == AR_HEAP_SLOT_LIVE) {
         /* Freed without quarantine: close its pages now. */
-        if (!ar_heap_guard__close((void *)s->data, s->data_bytes))
+        if (!ar_heap_guard__close(s->arena, (void *)s->data, s->data_bytes))
             atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
         atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
     }

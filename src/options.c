@@ -31,6 +31,7 @@ typedef enum ar_heap_option_kind_e {
     AR_HEAP_OPTION_SIZE,   /* decimal size_t */
     AR_HEAP_OPTION_ACTION, /* abort, exit, continue */
     AR_HEAP_OPTION_PATH,   /* any text up to AR_HEAP_PATH_CAPACITY - 1 bytes */
+    AR_HEAP_OPTION_MECHANISM, /* auto, madvise, mprotect */
     AR_HEAP_OPTION_FILES   /* a path, repeatable: each one given is read (no field) */
 } ar_heap_option_kind_t;
 
@@ -125,6 +126,11 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "with guard=1, guard at most this many blocks live at once (the others get canaries, "
       "with one warning, until guarded blocks are freed); the mapping budget from "
       "vm.max_map_count applies too, whichever is lower; 0 for that budget alone" },
+    { "guard_mechanism", AR_HEAP_OPTION_MECHANISM, AR_HEAP_FIELD(guard_mechanism), 0, 0, "auto",
+      "with guard=1, how guard pages are made: madvise puts guard markers in one large mapping "
+      "per arena (Linux 6.13 guard regions: no mapping per block, no vm.max_map_count limit); "
+      "mprotect splits PROT_NONE arenas per block (any kernel; a mapping budget applies); auto "
+      "picks madvise where the kernel has it. Fixed at the first guarded block" },
     { "fail_nth", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(fail_nth), 0, 0, "0",
       "make the Nth tracked allocation after the options were set fail (NULL, errno ENOMEM, "
       "no report); 0 never" },
@@ -308,6 +314,18 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
             ar_heap_options.on_error = AR_HEAP_ACTION_CONTINUE;
         else {
             ar_heap_options__warn_value(origin, opt, "takes abort, exit or continue", value);
+            return 0;
+        }
+        return 1;
+    case AR_HEAP_OPTION_MECHANISM:
+        if (strcmp(value, "auto") == 0)
+            ar_heap_options.guard_mechanism = AR_HEAP_GUARD_MECH_AUTO;
+        else if (strcmp(value, "madvise") == 0)
+            ar_heap_options.guard_mechanism = AR_HEAP_GUARD_MECH_MADVISE;
+        else if (strcmp(value, "mprotect") == 0)
+            ar_heap_options.guard_mechanism = AR_HEAP_GUARD_MECH_MPROTECT;
+        else {
+            ar_heap_options__warn_value(origin, opt, "takes auto, madvise or mprotect", value);
             return 0;
         }
         return 1;
@@ -541,6 +559,13 @@ void ar_heap_options__print_help(void)
         ar_heap_out__str(&out, opt->help);
         ar_heap_out__str(&out, "\n");
     }
+    ar_heap_out__str(&out, "guard pages on this kernel: ");
+    ar_heap_out__str(&out, ar_heap_guard__regions_supported()
+                               ? "guard regions (madvise) available"
+                               : "no guard regions (MADV_GUARD_INSTALL); mprotect only");
+    ar_heap_out__str(&out, "; guard_mechanism as set now picks ");
+    ar_heap_out__str(&out, ar_heap_guard__mechanism_name(ar_heap_guard__mechanism_chosen()));
+    ar_heap_out__str(&out, "\n");
     if (AR_HEAP_PRELOAD)
         ar_heap_out__str(&out, "the preload library's defaults differ: " AR_HEAP_PRELOAD_DEFAULTS
                                "\nit also reads Electric Fence's and DUMA's variables (EF_*, "

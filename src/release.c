@@ -67,8 +67,10 @@ int ar_heap__set_options(const char *options)
 
 void ar_heap__get_stats(ar_heap_stats_t *out)
 {
-    if (out != NULL)
+    if (out != NULL) {
         memset(out, 0, sizeof *out);
+        out->guard_mechanism = "none";
+    }
 }
 
 int ar_heap__has_tracking(void)

@@ -315,6 +315,7 @@ void ar_heap_stats__snapshot_stopped(ar_heap_stats_t *out)
         out->peak_live_bytes = out->live_bytes;
     ar_heap_quarantine__held(&out->quarantine_blocks, &out->quarantine_bytes);
     out->guarded_blocks = ar_heap_guard__live();
+    out->guard_mechanism = ar_heap_guard__mechanism_name(ar_heap_guard__mechanism());
     out->errors_reported = ar_heap_report__errors();
     out->failures_injected = ar_heap_inject__count();
 }
