@@ -187,9 +187,9 @@ static int ar_heap_reach__read_maps(ar_heap_reach_scan_t *scan, char **text, siz
     return 1;
 }
 
-/* The readable mapping holding addr, or NULL. */
-static const ar_heap_reach_range_t *ar_heap_reach__map_of(const ar_heap_reach_scan_t *scan,
-                                                          uintptr_t addr)
+/* The first readable mapping that ends above addr (it holds addr, or is
+ * the next one after it), as an index; map_count when there is none. */
+static size_t ar_heap_reach__map_index(const ar_heap_reach_scan_t *scan, uintptr_t addr)
 {
     size_t lo = 0, hi = scan->map_count;
     while (lo < hi) {
@@ -199,8 +199,16 @@ static const ar_heap_reach_range_t *ar_heap_reach__map_of(const ar_heap_reach_sc
         else
             hi = mid;
     }
-    if (lo < scan->map_count && scan->maps[lo].lo <= addr)
-        return &scan->maps[lo];
+    return lo;
+}
+
+/* The readable mapping holding addr, or NULL. */
+static const ar_heap_reach_range_t *ar_heap_reach__map_of(const ar_heap_reach_scan_t *scan,
+                                                          uintptr_t addr)
+{
+    size_t i = ar_heap_reach__map_index(scan, addr);
+    if (i < scan->map_count && scan->maps[i].lo <= addr)
+        return &scan->maps[i];
     return NULL;
 }
 
@@ -260,20 +268,12 @@ static void ar_heap_reach__words(ar_heap_reach_scan_t *scan, uintptr_t lo, uintp
 static void ar_heap_reach__root(ar_heap_reach_scan_t *scan, uintptr_t lo, uintptr_t hi)
 {
     while (lo < hi) {
-        const ar_heap_reach_range_t *m = ar_heap_reach__map_of(scan, lo);
-        if (m == NULL) {
-            /* Skip to the next readable mapping. */
-            size_t a = 0, b = scan->map_count;
-            while (a < b) {
-                size_t mid = a + (b - a) / 2;
-                if (scan->maps[mid].lo <= lo)
-                    a = mid + 1;
-                else
-                    b = mid;
-            }
-            if (a == scan->map_count)
-                return;
-            lo = scan->maps[a].lo;
+        size_t i = ar_heap_reach__map_index(scan, lo);
+        if (i == scan->map_count)
+            return;
+        const ar_heap_reach_range_t *m = &scan->maps[i];
+        if (m->lo > lo) {
+            lo = m->lo; /* skip the gap to the next readable mapping */
             continue;
         }
         uintptr_t end = m->hi < hi ? m->hi : hi;
