@@ -122,6 +122,7 @@ guard-json             plain  guard-overflow-write       139 s guard=1:guard_ali
 leaky                  example leaky                     23  - -
 leaky-json             example leaky                     23  - report_json=1
 leak                   plain  leak                       0   s leak_report=1:report_path=heap_memory_report.log
+leak-default           plain  leak                       0   s -
 '
 
 passed=0
