@@ -172,6 +172,14 @@ int ar_test__skip_under_valgrind(const char *test, const char *why)
     return 1;
 }
 
+size_t ar_test__workload(size_t n, size_t divisor)
+{
+    const char *on = getenv("AR_HEAP_TEST_VALGRIND");
+    if (on == NULL || strcmp(on, "1") != 0 || divisor == 0)
+        return n;
+    return n / divisor > 0 ? n / divisor : 1;
+}
+
 char *ar_test__opaque(char *p)
 {
     ar_test_escape_hatch = p;

@@ -108,6 +108,14 @@ void ar_test__exec_built(const char *program, const char *options)
  */
 int ar_test__skip_under_valgrind(const char *test, const char *why);
 
+/*
+ * A workload's size for this run: `n` natively, `n / divisor` (at least 1)
+ * under Valgrind (AR_HEAP_TEST_VALGRIND=1), where Memcheck runs a
+ * program's threads one at a time and 20 to 50 times slower. For stress
+ * loops whose assertions hold at any size; say in the test what shrinks.
+ */
+size_t ar_test__workload(size_t n, size_t divisor);
+
 /* Run the suite and return the process exit status for automake:
  * 0 all passed, 1 failures, 77 (skip) when needs_tracking is set and the
  * library was built without the debug heap. */
