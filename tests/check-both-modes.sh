@@ -27,6 +27,16 @@ fi
 passed=0
 failed=0
 status=0
+began=$(date +%s)
+stage_began=$began
+
+# took STAGE: say how long STAGE took, and the whole run so far, so that
+# CI's log shows where its time goes.
+took() {
+    now=$(date +%s)
+    echo "== $1: $((now - stage_began)) s ($((now - began)) s in all)"
+    stage_began=$now
+}
 
 # count DIR: add the results of the test logs under DIR/tests (and its
 # subdirectories: tests/preload, tests/override, ...) to the totals.
@@ -82,6 +92,7 @@ for mode in debug release; do
         done
     fi
     count "$dir"
+    took "$mode: configure and make check"
 done
 
 echo "== debug: make check-valgrind"
@@ -101,6 +112,7 @@ if [ $v -ne 0 ]; then
     status=1
     tail -n 80 _build/debug/check-valgrind.out
 fi
+took "debug: make check-valgrind"
 
 echo "== debug: make distcheck"
 if (cd _build/debug && make -j"$jobs" distcheck >distcheck.out 2>&1); then
@@ -112,6 +124,7 @@ else
     failed=$((failed + 1))
     status=1
 fi
+took "debug: make distcheck"
 
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"
