@@ -123,13 +123,12 @@ int ar_heap__has_tracking(void)
 int ar_heap_valgrind_on;
 #endif
 
-/* The site of a call: file and line from the macro, the thread, and the
- * entry point's return address into the caller and its own frame (where
- * the call stack starts). */
+/* The site of a call: file and line from the macro, the calling thread
+ * (0: a report reads its id), and the entry point's return address into
+ * the caller and its own frame (where the call stack starts). */
 #define AR_HEAP_SITE(file, line)                                                                   \
     {                                                                                              \
-        (file), (line), ar_heap_os__thread_id(), __builtin_return_address(0),                     \
-            __builtin_frame_address(0)                                                             \
+        (file), (line), 0, __builtin_return_address(0), __builtin_frame_address(0)                 \
     }
 
 void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)

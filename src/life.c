@@ -428,8 +428,9 @@ static size_t ar_heap_life__damaged_at_free(const ar_heap_slot_t *slot, const ar
     return damaged;
 }
 
-/* Where a block was freed. */
-static inline void ar_heap_life__note_free(ar_heap_thread_t *self, ar_heap_rec_t *rec,
+/* Where a block was freed. Inlined in both frees: as a call it cost a
+ * sixth of the common free's instructions (a frame for the stack). */
+__attribute__((always_inline)) static inline void ar_heap_life__note_free(ar_heap_thread_t *self, ar_heap_rec_t *rec,
                                            size_t size, const ar_heap_site_t *site)
 {
     void *frames[AR_HEAP_STACK_MAX];

@@ -102,6 +102,14 @@ void ar_heap_out__hex(ar_heap_out_t *out, uintptr_t value)
     ar_heap_out__bytes(out, digits + i, sizeof digits - i);
 }
 
+/* The thread of a site: an entry point's site says 0, the calling
+ * thread, whose id is read now (reports are written by the thread whose
+ * operation they are about). */
+static uint32_t ar_heap_report__thread(const ar_heap_site_t *site)
+{
+    return site->thread != 0 ? site->thread : ar_heap_os__thread_id();
+}
+
 /* "file:line"; for a call that carried no location, its return address
  * ("0xPC in fn (module+0xoffset)"), or "an unknown site" without one. */
 void ar_heap_out__site(ar_heap_out_t *out, const ar_heap_site_t *site)
@@ -278,7 +286,7 @@ static void ar_heap_report__operation(ar_heap_out_t *out, const char *operation,
     ar_heap_out__str(out, " at ");
     ar_heap_out__site(out, site);
     ar_heap_out__str(out, " in thread ");
-    ar_heap_out__dec(out, site->thread);
+    ar_heap_out__dec(out, ar_heap_report__thread(site));
     ar_heap_out__str(out, "\n");
     if (stack != NULL)
         ar_heap_stack__print(out, stack->frames, stack->depth);
@@ -408,7 +416,7 @@ static void ar_heap_out__json_site_at(ar_heap_out_t *out, const ar_heap_site_t *
     ar_heap_out__str(out, ",\"line\":");
     ar_heap_out__signed(out, file != NULL ? line : 0);
     ar_heap_out__str(out, ",\"thread\":");
-    ar_heap_out__dec(out, site->thread);
+    ar_heap_out__dec(out, ar_heap_report__thread(site));
     if (site->file == NULL && site->pc != NULL) {
         ar_heap_out__str(out, ",\"pc\":");
         ar_heap_out__json_hex(out, (uintptr_t)site->pc);
@@ -690,7 +698,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
                                "allocation at ");
         ar_heap_out__site(&out, site);
         ar_heap_out__str(&out, " in thread ");
-        ar_heap_out__dec(&out, site->thread);
+        ar_heap_out__dec(&out, ar_heap_report__thread(site));
         ar_heap_out__str(&out, "\n");
         break;
     case AR_HEAP_FOUND_BY_FREE:
@@ -698,7 +706,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
         ar_heap_out__str(&out, " at ");
         ar_heap_out__site(&out, site);
         ar_heap_out__str(&out, " in thread ");
-        ar_heap_out__dec(&out, site->thread);
+        ar_heap_out__dec(&out, ar_heap_report__thread(site));
         ar_heap_out__str(&out, "\n");
         break;
     }

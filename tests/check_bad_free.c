@@ -8,9 +8,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ar_heap.h"
 #include "ar_test.h"
@@ -37,6 +40,50 @@ START_TEST(double_free_aborts_naming_the_block_and_all_three_sites)
     AR_TEST_ASSERT_SITE(&child, "  free at ", "second");
     AR_TEST_ASSERT_SITE(&child, "SUMMARY: arheap: double-free at ", "second");
     ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
+/* The second free, in a thread of its own: the report names the thread
+ * of each site (the operation's id is read as the report is written). */
+static void *free_again(void *p)
+{
+    ar_test__note("second_tid", (int)syscall(SYS_gettid));
+    ar_test__note("second", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    return NULL;
+}
+
+static void body_double_free_in_another_thread(void)
+{
+    ar_test__note("first_tid", (int)syscall(SYS_gettid));
+    char *p = AR__HEAP__MALLOC(13, "shared");
+    ar_test__note("first", __LINE__ + 1);
+    AR__HEAP__FREE(p);
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_again, p);
+    pthread_join(thread, NULL);
+    puts("survived");
+}
+
+START_TEST(double_free_in_another_thread_names_the_thread_of_each_free)
+{
+    ar_test_child_t child;
+    char freed[64], again[64];
+    ar_test__run_child(body_double_free_in_another_thread, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free of 0x");
+    ck_assert_int_ne(ar_test__note_value(&child, "first_tid"),
+                     ar_test__note_value(&child, "second_tid"));
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "first");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "second");
+    snprintf(freed, sizeof freed, " (thread %d)", ar_test__note_value(&child, "first_tid"));
+    snprintf(again, sizeof again, " in thread %d", ar_test__note_value(&child, "second_tid"));
+    ck_assert_msg(ar_test__output_line_has(&child, "  freed at ", freed),
+                  "the first free's thread is not named:\n%s", child.output);
+    ck_assert_msg(ar_test__output_line_has(&child, "  free at ", again),
+                  "the second free's thread is not named:\n%s", child.output);
+    /* the id ends the line: not a longer number that starts with it */
+    strcat(again, "\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, again);
 }
 END_TEST
 
@@ -385,6 +432,7 @@ static Suite *bad_free_suite(void)
     TCase *tc = tcase_create("reports");
     tcase_add_test(tc, double_free_aborts_naming_the_block_and_all_three_sites);
     tcase_add_test(tc, double_free_with_on_error_continue_reports_and_changes_nothing);
+    tcase_add_test(tc, double_free_in_another_thread_names_the_thread_of_each_free);
     tcase_add_test(tc, on_error_exit_ends_the_process_with_error_exitcode);
     tcase_add_test(tc, interior_pointer_free_names_the_offset_and_the_owning_block);
     tcase_add_test(tc, interior_pointer_free_leaves_the_block_live);
