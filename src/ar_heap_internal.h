@@ -535,7 +535,8 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
 /* A slot of at least `bytes` (16 <= bytes) for this thread; 0 when memory
  * ran out. The common cases: the last slot its current span released,
  * else its next slot never used. */
-static inline int ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
+__attribute__((always_inline)) static inline int
+ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
 {
     if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
         ar_heap_span_t *span = self->classes[ar_heap_span__class(bytes)].current;
