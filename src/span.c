@@ -28,6 +28,13 @@
  *          |H|user |T.. |H|user   |T.|            |
  *   meta:  recs[0] recs[1] recs[2] ...  free_stack[]  remote bitmap[]
  *
+ * The descriptor starts at one of 64 cache-line offsets into its mapping,
+ * in turn (its colour): every mapping starts on a page, and page-aligned
+ * descriptors, read on every allocation and free, would all fall in the
+ * same sets of the L1 cache (which picks a set by the address bits below
+ * the page size) and evict one another once a program uses more size
+ * classes than the cache has ways.
+ *
  * Slots come from the span's free stack (indexes of released slots, last
  * released first: a block freed with the quarantine off is reused while
  * it is still in the cache) or, when it is empty, from the never-used
@@ -143,6 +150,16 @@ static void ar_heap_span__publish(ar_heap_span_t *span)
     atomic_store_explicit(&region.all, span, memory_order_release);
 }
 
+/* Offsets of a span's descriptor in its mapping: 64 lines of a page. */
+#define AR_HEAP_SPAN_COLOURS 64u
+
+/* The mapping a descriptor lies in (it starts on a page: the offset is
+ * less than the smallest page). */
+static void *ar_heap_span__meta_base(ar_heap_span_t *span)
+{
+    return (void *)((uintptr_t)span & ~(uintptr_t)(AR_HEAP_SPAN_COLOURS * 64 - 1));
+}
+
 /* The span descriptor and its arrays, in one mapping. */
 static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
 {
@@ -150,13 +167,18 @@ static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
     size_t bytes = sizeof(ar_heap_span_t) + (size_t)slots * sizeof(ar_heap_rec_t) +
                    words * sizeof(uint64_t) + (size_t)slots * sizeof(void *) +
                    (size_t)slots * sizeof(uint32_t);
+    /* Its colour (see the top of this file). */
+    static _Atomic unsigned colours;
+    size_t colour = (atomic_fetch_add_explicit(&colours, 1, memory_order_relaxed) %
+                     AR_HEAP_SPAN_COLOURS) * 64;
+    bytes += AR_HEAP_SPAN_COLOURS * 64;
     char *meta = ar_heap_os__map(bytes);
     if (meta == NULL)
         return NULL;
-    ar_heap_span_t *span = (ar_heap_span_t *)(void *)meta;
+    ar_heap_span_t *span = (ar_heap_span_t *)(void *)(meta + colour);
     span->meta_bytes = bytes;
     span->slots = slots;
-    span->recs = (ar_heap_rec_t *)(void *)(meta + sizeof *span);
+    span->recs = (ar_heap_rec_t *)(void *)((char *)span + sizeof *span);
     span->remote = (_Atomic uint64_t *)(void *)(span->recs + slots);
     span->valgrind_users = (void **)(void *)(span->remote + words);
     span->free_stack = (uint32_t *)(void *)(span->valgrind_users + slots);
@@ -185,7 +207,7 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
     uintptr_t start = ar_heap_span__take_units(units);
     if (start == 0) {
         pthread_mutex_unlock(&region.lock);
-        ar_heap_os__unmap(span, span->meta_bytes);
+        ar_heap_os__unmap(ar_heap_span__meta_base(span), span->meta_bytes);
         return NULL;
     }
     span->start = start;
@@ -230,7 +252,7 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
     if (start == 0) {
         pthread_mutex_unlock(&region.lock);
         if (span != NULL)
-            ar_heap_os__unmap(span, span->meta_bytes);
+            ar_heap_os__unmap(ar_heap_span__meta_base(span), span->meta_bytes);
         return NULL;
     }
     span->start = start;
