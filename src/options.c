@@ -262,6 +262,28 @@ static int ar_heap_options__valid_symbolizer(const char *value)
     return strchr(value, '/') == NULL || access(value, X_OK) == 0;
 }
 
+/* One of a list of words, and the value it stands for. */
+typedef struct ar_heap_options_word_s {
+    const char *word;
+    int value;
+} ar_heap_options_word_t;
+
+/* `value` is one of `words` (a list ended by a NULL word): its value in
+ * *out, 1. Else a warning that the option `expectation`, and 0. */
+static int ar_heap_options__word(const char *origin, const ar_heap_option_t *opt,
+                                 const char *value, const ar_heap_options_word_t *words,
+                                 const char *expectation, int *out)
+{
+    for (const ar_heap_options_word_t *w = words; w->word != NULL; w++) {
+        if (strcmp(value, w->word) == 0) {
+            *out = w->value;
+            return 1;
+        }
+    }
+    ar_heap_options__warn_value(origin, opt, expectation, value);
+    return 0;
+}
+
 /* Apply one value; returns 1 when it was valid. */
 static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value,
                                   const char *origin)
@@ -305,30 +327,31 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
         }
         ar_heap_options__warn_value(origin, opt, "takes a whole number of at least 0", value);
         return 0;
-    case AR_HEAP_OPTION_ACTION:
-        if (strcmp(value, "abort") == 0)
-            ar_heap_options.on_error = AR_HEAP_ACTION_ABORT;
-        else if (strcmp(value, "exit") == 0)
-            ar_heap_options.on_error = AR_HEAP_ACTION_EXIT;
-        else if (strcmp(value, "continue") == 0)
-            ar_heap_options.on_error = AR_HEAP_ACTION_CONTINUE;
-        else {
-            ar_heap_options__warn_value(origin, opt, "takes abort, exit or continue", value);
+    case AR_HEAP_OPTION_ACTION: {
+        static const ar_heap_options_word_t actions[] = {
+            { "abort", AR_HEAP_ACTION_ABORT },
+            { "exit", AR_HEAP_ACTION_EXIT },
+            { "continue", AR_HEAP_ACTION_CONTINUE },
+            { NULL, 0 },
+        };
+        int action;
+        if (!ar_heap_options__word(origin, opt, value, actions, "takes abort, exit or continue",
+                                   &action))
             return 0;
-        }
+        ar_heap_options.on_error = (ar_heap_action_t)action;
         return 1;
-    case AR_HEAP_OPTION_MECHANISM:
-        if (strcmp(value, "auto") == 0)
-            ar_heap_options.guard_mechanism = AR_HEAP_GUARD_MECH_AUTO;
-        else if (strcmp(value, "madvise") == 0)
-            ar_heap_options.guard_mechanism = AR_HEAP_GUARD_MECH_MADVISE;
-        else if (strcmp(value, "mprotect") == 0)
-            ar_heap_options.guard_mechanism = AR_HEAP_GUARD_MECH_MPROTECT;
-        else {
-            ar_heap_options__warn_value(origin, opt, "takes auto, madvise or mprotect", value);
-            return 0;
-        }
-        return 1;
+    }
+    case AR_HEAP_OPTION_MECHANISM: {
+        static const ar_heap_options_word_t mechanisms[] = {
+            { "auto", AR_HEAP_GUARD_MECH_AUTO },
+            { "madvise", AR_HEAP_GUARD_MECH_MADVISE },
+            { "mprotect", AR_HEAP_GUARD_MECH_MPROTECT },
+            { NULL, 0 },
+        };
+        return ar_heap_options__word(origin, opt, value, mechanisms,
+                                     "takes auto, madvise or mprotect",
+                                     &ar_heap_options.guard_mechanism);
+    }
     case AR_HEAP_OPTION_PATH:
         if (strlen(value) >= AR_HEAP_PATH_CAPACITY) {
             ar_heap_options__warn(origin, "option '", opt->name, "' is too long", "");
