@@ -84,7 +84,7 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "growth below N); the rest keeps what the memory held: zero on fresh pages, 0xdf "
       "in a freed block's slot" },
     { "quarantine_bytes", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(quarantine_bytes), 0, 0, "16777216",
-      "memory held by freed blocks, poisoned with 0xdf, before it goes back to libc; "
+      "memory held by freed blocks, poisoned with 0xdf, before it is reused; "
       "writes after free and double frees of held blocks are caught; 0 disables" },
     { "check_every", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(check_every), 0, 0, "0",
       "check every block's canaries and poison every N heap operations; 0 never" },

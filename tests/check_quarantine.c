@@ -1,6 +1,6 @@
 /*
  * check_quarantine.c: freed blocks are held back, poisoned, before their
- * memory goes back to libc.
+ * memory is reused.
  *
  * While a block is in the quarantine its bytes read 0xdf, its address is
  * not handed out again, a write to it is reported (by ar_heap__check_all(),
