@@ -1117,8 +1117,6 @@ static const char *const fork_option_sets[] = {
 
 START_TEST(a_child_forked_while_threads_allocate_can_allocate_free_and_report)
 {
-    if (_i == 1 && ar_test__skip_under_valgrind(__func__, "with guard=1 the child is killed (SIGKILL) under Memcheck since the reachability scan landed; cause not found yet"))
-        return;
     ar_test_child_t child;
     fork_options = fork_option_sets[_i];
     ar_test__run_child(body_fork_with_threads, &child);
