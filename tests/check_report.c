@@ -110,7 +110,7 @@ __attribute__((noinline)) static void reach_scrub(void)
 
 START_TEST(reach_a_block_held_in_a_global_is_still_reachable_not_lost)
 {
-    if (ar_test__skip_under_valgrind(__func__, "under Memcheck the reachability scan finds every block reachable (cause not yet found; see doc/arheap.md Reachability)"))
+    if (ar_test__skip_under_valgrind(__func__, "under Memcheck a stale copy of the lost pointer stays in this test's frame (see doc/arheap.md Reachability)"))
         return;
     use_report_file();
     reach_global = reach_alloc(40, "held");
@@ -159,7 +159,7 @@ static void *reach_holder(void *arg)
 
 START_TEST(reach_a_block_on_a_blocked_threads_stack_is_still_reachable)
 {
-    if (ar_test__skip_under_valgrind(__func__, "under Memcheck the reachability scan finds every block reachable (cause not yet found; see doc/arheap.md Reachability)"))
+    if (ar_test__skip_under_valgrind(__func__, "under Memcheck a stale copy of the lost pointer stays in this test's frame (see doc/arheap.md Reachability)"))
         return;
     use_report_file();
     pthread_t t;
@@ -199,7 +199,7 @@ __attribute__((noinline)) static void reach_make_lost_list(void)
 
 START_TEST(reach_a_lost_lists_tail_is_indirectly_lost_under_its_head)
 {
-    if (ar_test__skip_under_valgrind(__func__, "under Memcheck the reachability scan finds every block reachable (cause not yet found; see doc/arheap.md Reachability)"))
+    if (ar_test__skip_under_valgrind(__func__, "under Memcheck a stale copy of the lost pointer stays in this test's frame (see doc/arheap.md Reachability)"))
         return;
     use_report_file();
     reach_make_lost_list();
