@@ -865,10 +865,10 @@ static void body_hint(void)
         _exit(3);
     char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "hinted"));
     if (hint_case->bug == HINT_OVERFLOW) {
-        p[13] = 'x';
+        p[13] = 0;
         AR__HEAP__FREE(p);
     } else if (hint_case->bug == HINT_UNDERFLOW) {
-        p[-1] = 'x';
+        p[-1] = 0;
         AR__HEAP__FREE(p);
     } else {
         AR__HEAP__FREE(p);
@@ -903,11 +903,11 @@ static void body_hint_json(void)
     hint_case = &hint_cases[0];
     (void)ar_heap__set_options("report_json=1:on_error=continue");
     char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "hinted"));
-    p[13] = 'x';
+    p[13] = 0;
     AR__HEAP__FREE(p);
     (void)ar_heap__set_options("guard=1:guard_align=1:guard_min_size=1000");
     p = ar_test__opaque(AR__HEAP__MALLOC(13, "in force"));
-    p[13] = 'x';
+    p[13] = 0;
     AR__HEAP__FREE(p);
     AR__HEAP__FREE(p); /* a double free: no hint */
 }

@@ -93,7 +93,7 @@ __attribute__((noinline)) static void make_invalid_free(void)
 __attribute__((noinline)) static void make_overflow(void)
 {
     char *p = ar_test__opaque(AR__HEAP__MALLOC(16, "overflowed"));
-    p[16] = 'x';
+    p[16] = 0;
     AR__HEAP__FREE(p);
     keep = NULL;
 }
@@ -101,7 +101,7 @@ __attribute__((noinline)) static void make_overflow(void)
 __attribute__((noinline)) static void make_underflow(void)
 {
     char *p = ar_test__opaque(AR__HEAP__MALLOC(16, "underflowed"));
-    p[-1] = 'x';
+    p[-1] = 0;
     AR__HEAP__FREE(p);
     keep = NULL;
 }

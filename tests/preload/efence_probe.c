@@ -165,7 +165,7 @@ static int slack(void)
     fflush(stdout);
     volatile size_t size = 13; /* the compiler must not see the overflow */
     char *p = malloc(size);
-    p[size] = 'x';
+    p[size] = 0;
     printf("[written past the end]\n");
     fflush(stdout);
     char *q = malloc(8);

@@ -6,7 +6,7 @@ int main(void)
 {
     char *p = cross__launder(AR__HEAP__MALLOC(24, "ring buffer")); /* ALLOC-SITE */
     for (int i = 23; i >= -1; i--)
-        p[i] = (char)i; /* BUG: i == -1 writes before the block */
+        p[i] = (char)(i + 1); /* BUG: i == -1 writes before the block */
     AR__HEAP__FREE(p);
     return 0;
 }

@@ -39,10 +39,11 @@ export fn track_clean(from_c: ?*anyopaque) ?*anyopaque {
     return agent; // a Zig block, for C to free
 }
 
-/// One byte written past the end of a 13-byte block, found at its free.
+/// A terminating 0 written past the end of a 13-byte block (an off-by-one
+/// string copy; 0 is never a canary byte), found at its free.
 export fn track_overflow() c_int {
     const greeting = ar_allocator.alloc(u8, 13, "greeting") orelse return 1; // site:overflow-alloc
-    @memcpy(greeting[0..14], "hello, world!!");
+    @memcpy(greeting[0..14], "hello, world!\x00");
     ar_allocator.free(greeting); // site:overflow-free
     return 0;
 }
