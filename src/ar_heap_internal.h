@@ -308,10 +308,13 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
 
-    /* Per size class: the span allocated from, and every span owned. */
+    /* Per size class: the span allocated from, every span owned, and (in
+     * the geometric classes) the spans that have had released slots since
+     * they were last found without any (span.c). */
     struct {
         struct ar_heap_span_s *current;
         struct ar_heap_span_s *spans;
+        struct ar_heap_span_s *partial;
     } classes[AR_HEAP_CLASSES];
 
     /* Recent depot lookups: the context's pointers (site, description) and
@@ -475,9 +478,11 @@ typedef struct ar_heap_span_s {
     uint32_t fresh;          /* slots from here on were never used (owner) */
     uint32_t free_top;       /* slot indexes on free_stack (owner) */
     uint16_t klass;          /* size class, or AR_HEAP_CLASSES for a huge span */
+    uint8_t in_partial;      /* on its class's partial list (owner) */
     uint32_t units;          /* 64 KiB units covered */
     ar_heap_thread_t *owner;
     struct ar_heap_span_s *next_in_class; /* the owner's list */
+    struct ar_heap_span_s *next_partial;  /* the owner's partial list */
     struct ar_heap_span_s *next_all;      /* every span, for walks */
     ar_heap_rec_t *recs;
     uint32_t *free_stack;
@@ -495,6 +500,10 @@ typedef struct ar_heap_span_s {
 #define AR_HEAP_UNIT ((size_t)1 << AR_HEAP_UNIT_SHIFT)
 /* The largest slot of a size class; larger blocks get a huge span. */
 #define AR_HEAP_CLASS_MAX ((size_t)1 << 20)
+/* The geometric classes (slots of more than 1 KiB): a slot released in
+ * one of them is reused, by its class or one of the next eight, before a
+ * slot never used is touched (span.c, ar_heap_span__refill). */
+#define AR_HEAP_SPAN_GEOMETRIC 64u
 
 typedef struct ar_heap_region_s {
     uintptr_t start, end;
@@ -539,7 +548,8 @@ __attribute__((always_inline)) static inline int
 ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
 {
     if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
-        ar_heap_span_t *span = self->classes[ar_heap_span__class(bytes)].current;
+        unsigned klass = ar_heap_span__class(bytes);
+        ar_heap_span_t *span = self->classes[klass].current;
         if (AR_HEAP_LIKELY(span != NULL && span->free_top > 0)) {
             uint32_t top = --span->free_top;
             ar_heap_span__slot(span, span->free_stack[top], out);
@@ -555,9 +565,11 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
             }
             return 1;
         }
-        if (AR_HEAP_LIKELY(span != NULL && span->fresh < span->slots)) {
+        if (AR_HEAP_LIKELY(klass < AR_HEAP_SPAN_GEOMETRIC && span != NULL &&
+                           span->fresh < span->slots)) {
             /* A slot never used: while the heap grows, a fifth of the
-             * allocations (bench/workloads.c small). */
+             * allocations (bench/workloads.c small). A geometric class
+             * looks for a released slot first (ar_heap_span__obtain_slow). */
             ar_heap_span__slot(span, span->fresh++, out);
             return 1;
         }
@@ -565,12 +577,16 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
     return ar_heap_span__obtain_slow(self, bytes, out);
 }
 
+void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span);
+
 /* Put a slot back in circulation: on its owner's free stack, or its
  * span's remote bitmap when another thread owns it. */
 static inline void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span,
                                          uint32_t index)
 {
     if (AR_HEAP_LIKELY(span->owner == self && span->klass != AR_HEAP_CLASSES)) {
+        if (AR_HEAP_UNLIKELY(span->free_top == 0) && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
+            ar_heap_span__partial(self, span);
         span->free_stack[span->free_top++] = index;
         return;
     }

@@ -268,11 +268,25 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
 
 /* ------------------------------------------------------------ slots */
 
+/* A span of a geometric class whose free stack was empty has a released
+ * slot: put it on its class's partial list, once (the owner's). The list
+ * drops a span lazily, when it is found with none. */
+void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span)
+{
+    if (span->in_partial)
+        return;
+    span->in_partial = 1;
+    span->next_partial = self->classes[span->klass].partial;
+    self->classes[span->klass].partial = span;
+}
+
 /* Move the slots other threads released to the free stack. */
 static void ar_heap_span__collect(ar_heap_span_t *span)
 {
     if (atomic_load_explicit(&span->remote_pending, memory_order_relaxed) == 0)
         return;
+    if (span->free_top == 0 && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
+        ar_heap_span__partial(span->owner, span);
     atomic_store_explicit(&span->remote_pending, 0, memory_order_relaxed);
     size_t words = ((size_t)span->slots + 63) / 64;
     for (size_t w = 0; w < words; w++) {
@@ -300,40 +314,54 @@ static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
     return UINT32_MAX;
 }
 
-/* The current span of a class has no slot: find one that has. */
-/* A released slot of `span` (its free stack, then what other threads
- * released), or UINT32_MAX: never a slot that was not used before. */
-static uint32_t ar_heap_span__pop_released(ar_heap_span_t *span)
-{
-    if (span->free_top == 0)
-        ar_heap_span__collect(span);
-    return span->free_top > 0 ? span->free_stack[--span->free_top] : UINT32_MAX;
-}
-
-/* Classes from this one up are large (64 KiB slots and more): memory a
- * program touches in full. A large class out of released slots borrows
- * one from the next larger classes before it touches fresh memory, so
- * that a program churning blocks of many large sizes keeps about as much
- * resident as it uses (as a coalescing allocator would), not a slot per
- * size it ever had. At most an eighth of a doubling per class up: eight
- * classes is at most twice the size. */
-#define AR_HEAP_SPAN_LARGE_CLASS (64u + 6u * 8u - 1u) /* 64 KiB */
+/* The geometric classes (AR_HEAP_SPAN_GEOMETRIC up: slots of more than
+ * 1 KiB) hold blocks a program writes in full. Such a class takes a
+ * released slot of its own or, failing that, borrows one from the next
+ * larger classes, before it touches a slot never used, so that a program
+ * churning blocks of many sizes keeps about as much resident as it uses
+ * (as a coalescing allocator would), not a slot per size it ever had.
+ * At most an eighth of a doubling per class up: eight classes is at most
+ * twice the size, and never more memory: the slot was touched before.
+ * Measured (bench/workloads, peak RSS, debug defaults): `large` 95 to 59
+ * MiB, `realloc` 41 to 32 MiB, both faster for the page faults saved.
+ * The released slots are found on each class's partial list, so a class
+ * of many full spans is not walked at every allocation. */
 #define AR_HEAP_SPAN_BORROW 8u
+
+/* A released slot from the partial lists of `klass` and the next
+ * AR_HEAP_SPAN_BORROW classes, or UINT32_MAX. */
+static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
+                                     ar_heap_span_t **where)
+{
+    for (unsigned c = klass; c <= klass + AR_HEAP_SPAN_BORROW && c < AR_HEAP_CLASSES; c++) {
+        ar_heap_span_t **head = &self->classes[c].partial;
+        while (*head != NULL) {
+            ar_heap_span_t *span = *head;
+            if (span->free_top > 0) {
+                *where = span;
+                return span->free_stack[--span->free_top];
+            }
+            *head = span->next_partial;
+            span->next_partial = NULL;
+            span->in_partial = 0;
+        }
+    }
+    return UINT32_MAX;
+}
 
 /* The current span of a class has no slot: find one that has. */
 static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
-    if (klass >= AR_HEAP_SPAN_LARGE_CLASS) {
-        for (unsigned c = klass; c <= klass + AR_HEAP_SPAN_BORROW && c < AR_HEAP_CLASSES; c++)
-            for (ar_heap_span_t *span = self->classes[c].spans; span != NULL;
-                 span = span->next_in_class) {
-                uint32_t index = ar_heap_span__pop_released(span);
-                if (index != UINT32_MAX) {
-                    *where = span;
-                    return index;
-                }
-            }
+    if (klass >= AR_HEAP_SPAN_GEOMETRIC) {
+        uint32_t index = ar_heap_span__borrow(self, klass, where);
+        if (index != UINT32_MAX)
+            return index;
+        ar_heap_span_t *span = self->classes[klass].current;
+        if (span != NULL && span->fresh < span->slots) {
+            *where = span;
+            return span->fresh++;
+        }
     }
     for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
          span = span->next_in_class) {
@@ -359,7 +387,8 @@ int ar_heap_span__obtain_slow(ar_heap_thread_t *self, size_t bytes, ar_heap_slot
     if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
         unsigned klass = ar_heap_span__class(bytes);
         span = self->classes[klass].current;
-        index = span != NULL ? ar_heap_span__pop(span) : UINT32_MAX;
+        index = span != NULL && klass < AR_HEAP_SPAN_GEOMETRIC ? ar_heap_span__pop(span)
+                                                               : UINT32_MAX;
         if (index == UINT32_MAX) {
             index = ar_heap_span__refill(self, klass, &span);
             if (index == UINT32_MAX)
@@ -390,6 +419,8 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
         return;
     }
     if (span->owner == self) {
+        if (span->free_top == 0 && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
+            ar_heap_span__partial(self, span);
         span->free_stack[span->free_top++] = index;
         return;
     }

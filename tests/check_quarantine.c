@@ -747,6 +747,99 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* ------------------------------------------------- reuse of released memory */
+
+/* With the quarantine off a released block's memory goes straight back.
+ * Blocks of more than 1 KiB (the geometric size classes) are written in
+ * full by the programs that make them, so a released slot of a larger
+ * class serves a smaller size (up to twice as large: eight classes up)
+ * before a slot never used is touched, and resident memory follows what
+ * a program uses, not every size it ever had. */
+enum { REUSE_OLD = 3000, REUSE_NEAR = 2600, REUSE_FAR = 1200, REUSE_MANY = 200 };
+
+static void body_reuse_one(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    char *p = AR__HEAP__MALLOC(REUSE_OLD, "released");
+    memset(p, 1, REUSE_OLD);
+    AR__HEAP__FREE(p);
+    char *q = AR__HEAP__MALLOC(REUSE_NEAR, "smaller");
+    printf("near_reused=%d\n", q == p);
+    char *r = AR__HEAP__MALLOC(REUSE_NEAR, "smaller still");
+    AR__HEAP__FREE(q);
+    /* Less than half the slot: the slot is not borrowed. */
+    char *f = AR__HEAP__MALLOC(REUSE_FAR, "much smaller");
+    printf("far_reused=%d\n", f == p);
+    AR__HEAP__FREE(r);
+    AR__HEAP__FREE(f);
+}
+
+START_TEST(a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_reuse_one, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "near_reused") == 1,
+                  "a block of %d bytes did not take the released slot of a %d-byte block:\n%s",
+                  REUSE_NEAR, REUSE_OLD, child.output);
+    ck_assert_msg(child_number(&child, "far_reused") == 0,
+                  "a block of %d bytes took the slot of a %d-byte block:\n%s", REUSE_FAR,
+                  REUSE_OLD, child.output);
+}
+END_TEST
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (char *const *)a, y = (uintptr_t) * (char *const *)b;
+    return (x > y) - (x < y);
+}
+
+static void body_reuse_many(void)
+{
+    static char *old[REUSE_MANY], *fresh[REUSE_MANY];
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < REUSE_MANY; i++) {
+        old[i] = AR__HEAP__MALLOC(REUSE_OLD, "first generation");
+        memset(old[i], 1, REUSE_OLD);
+    }
+    /* Kept, so that their addresses cannot be handed out again. */
+    char *kept[REUSE_MANY / 2];
+    for (int i = 0; i < REUSE_MANY; i++) {
+        if (i % 2 == 0)
+            kept[i / 2] = old[i];
+        else
+            AR__HEAP__FREE(old[i]);
+    }
+    for (int i = 0; i < REUSE_MANY / 2; i++)
+        fresh[i] = AR__HEAP__MALLOC(REUSE_NEAR, "second generation");
+    qsort(old, REUSE_MANY, sizeof old[0], cmp_ptr);
+    int outside = 0;
+    for (int i = 0; i < REUSE_MANY / 2; i++) {
+        if (bsearch(&fresh[i], old, REUSE_MANY, sizeof old[0], cmp_ptr) == NULL)
+            outside++;
+        for (int k = 0; k < REUSE_MANY / 2; k++)
+            if (fresh[i] == kept[k])
+                outside += 1000;
+    }
+    printf("outside=%d\n", outside);
+    for (int i = 0; i < REUSE_MANY / 2; i++) {
+        AR__HEAP__FREE(fresh[i]);
+        AR__HEAP__FREE(kept[i]);
+    }
+}
+
+START_TEST(smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_reuse_many, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "outside") == 0,
+                  "%d blocks of %d bytes after %d freed blocks of %d bytes: some did not reuse "
+                  "the freed memory (1000 a block for a live block's address):\n%s",
+                  REUSE_MANY / 2, REUSE_NEAR, REUSE_MANY / 2, REUSE_OLD, child.output);
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -774,6 +867,11 @@ static Suite *quarantine_suite(void)
     tcase_add_test(held, a_write_to_a_freed_huge_block_faults_and_is_reported);
     tcase_add_test(held, a_closed_huge_block_leaving_the_quarantine_is_reusable_and_still_known);
     suite_add_tcase(s, held);
+
+    TCase *reuse = tcase_create("reuse of released memory");
+    tcase_add_test(reuse, a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size);
+    tcase_add_test(reuse, smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new);
+    suite_add_tcase(s, reuse);
 
     TCase *clean = tcase_create("clean workloads");
     tcase_set_timeout(clean, 60);
