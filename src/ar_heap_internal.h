@@ -331,6 +331,13 @@ typedef struct ar_heap_thread_s {
         uint16_t fixed;
         uint32_t id;
     } depot_cache[AR_HEAP_DEPOT_CACHE];
+
+    /* Per size class: set by another thread that released a slot of one of
+     * this thread's spans whose remote bitmap was empty; cleared by this
+     * thread when it collects the class's bitmaps. Lines of their own:
+     * other threads write them, rarely; this thread reads them before it
+     * takes a slot never used (span.c). */
+    _Alignas(64) _Atomic uint8_t remote_hint[AR_HEAP_CLASSES];
 } ar_heap_thread_t;
 
 /* The calling thread's state, or NULL before its first operation. */
@@ -566,10 +573,13 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
             return 1;
         }
         if (AR_HEAP_LIKELY(klass < AR_HEAP_SPAN_GEOMETRIC && span != NULL &&
-                           span->fresh < span->slots)) {
+                           span->fresh < span->slots &&
+                           atomic_load_explicit(&self->remote_hint[klass],
+                                                memory_order_relaxed) == 0)) {
             /* A slot never used: while the heap grows, a fifth of the
-             * allocations (bench/workloads.c small). A geometric class
-             * looks for a released slot first (ar_heap_span__obtain_slow). */
+             * allocations (bench/workloads.c small). Not while other
+             * threads have released slots of the class, nor in a geometric
+             * class before its released slots (ar_heap_span__refill). */
             ar_heap_span__slot(span, span->fresh++, out);
             return 1;
         }

@@ -301,17 +301,23 @@ static void ar_heap_span__collect(ar_heap_span_t *span)
     }
 }
 
-/* A slot index of `span`, or UINT32_MAX when it has none. */
+/* A released slot of `span` (by this thread, then by others), or
+ * UINT32_MAX. */
+static uint32_t ar_heap_span__pop_released(ar_heap_span_t *span)
+{
+    if (span->free_top == 0)
+        ar_heap_span__collect(span);
+    return span->free_top > 0 ? span->free_stack[--span->free_top] : UINT32_MAX;
+}
+
+/* A slot index of `span`, or UINT32_MAX when it has none: a released
+ * one before one never used. */
 static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
 {
-    if (span->free_top > 0)
-        return span->free_stack[--span->free_top];
-    if (span->fresh < span->slots)
-        return span->fresh++;
-    ar_heap_span__collect(span);
-    if (span->free_top > 0)
-        return span->free_stack[--span->free_top];
-    return UINT32_MAX;
+    uint32_t index = ar_heap_span__pop_released(span);
+    if (index == UINT32_MAX && span->fresh < span->slots)
+        index = span->fresh++;
+    return index;
 }
 
 /* The geometric classes (AR_HEAP_SPAN_GEOMETRIC up: slots of more than
@@ -349,29 +355,43 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
     return UINT32_MAX;
 }
 
-/* The current span of a class has no slot: find one that has. */
+/* The current span of a class has no slot at hand: find one. Released
+ * slots come first: the class's partial lists and the next classes' (a
+ * geometric class), then the current span's (its bitmap collected), then
+ * every span's, other threads' releases included; a slot never used only
+ * after them. Other threads' releases wait in the bitmaps of any span of
+ * the class, so when the class's hint says there are some, every span is
+ * looked at before the current one's fresh slots. */
 static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
+    uint32_t index;
+    int remote = atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) != 0;
+    if (remote)
+        atomic_store_explicit(&self->remote_hint[klass], 0, memory_order_relaxed);
     if (klass >= AR_HEAP_SPAN_GEOMETRIC) {
-        uint32_t index = ar_heap_span__borrow(self, klass, where);
+        index = ar_heap_span__borrow(self, klass, where);
         if (index != UINT32_MAX)
             return index;
-        ar_heap_span_t *span = self->classes[klass].current;
-        if (span != NULL && span->fresh < span->slots) {
-            *where = span;
-            return span->fresh++;
-        }
     }
-    for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
-         span = span->next_in_class) {
-        uint32_t index = ar_heap_span__pop(span);
+    ar_heap_span_t *current = self->classes[klass].current;
+    if (!remote && current != NULL) {
+        index = ar_heap_span__pop(current);
         if (index != UINT32_MAX) {
-            self->classes[klass].current = span;
-            *where = span;
+            *where = current;
             return index;
         }
     }
+    for (int fresh = 0; fresh <= 1; fresh++)
+        for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
+             span = span->next_in_class) {
+            index = fresh ? ar_heap_span__pop(span) : ar_heap_span__pop_released(span);
+            if (index != UINT32_MAX) {
+                self->classes[klass].current = span;
+                *where = span;
+                return index;
+            }
+        }
     ar_heap_span_t *span = ar_heap_span__new(self, klass);
     if (span == NULL)
         return UINT32_MAX;
@@ -385,15 +405,9 @@ int ar_heap_span__obtain_slow(ar_heap_thread_t *self, size_t bytes, ar_heap_slot
     ar_heap_span_t *span;
     uint32_t index;
     if (AR_HEAP_LIKELY(bytes <= AR_HEAP_CLASS_MAX)) {
-        unsigned klass = ar_heap_span__class(bytes);
-        span = self->classes[klass].current;
-        index = span != NULL && klass < AR_HEAP_SPAN_GEOMETRIC ? ar_heap_span__pop(span)
-                                                               : UINT32_MAX;
-        if (index == UINT32_MAX) {
-            index = ar_heap_span__refill(self, klass, &span);
-            if (index == UINT32_MAX)
-                return 0;
-        }
+        index = ar_heap_span__refill(self, ar_heap_span__class(bytes), &span);
+        if (index == UINT32_MAX)
+            return 0;
     } else {
         span = ar_heap_span__new_huge(self, bytes);
         if (span == NULL)
@@ -426,5 +440,6 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
     }
     atomic_fetch_or_explicit(&span->remote[index / 64], (uint64_t)1 << (index % 64),
                              memory_order_release);
-    atomic_fetch_add_explicit(&span->remote_pending, 1, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&span->remote_pending, 1, memory_order_relaxed) == 0)
+        atomic_store_explicit(&span->owner->remote_hint[span->klass], 1, memory_order_relaxed);
 }

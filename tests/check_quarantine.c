@@ -840,6 +840,51 @@ START_TEST(smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_n
 }
 END_TEST
 
+/* Slots freed by another thread wait in their span's bitmap; the owner
+ * takes them back before it touches a slot never used. */
+enum { REMOTE_N = 100, REMOTE_SIZE = 48 };
+static char *remote_blocks[REMOTE_N];
+
+static void *free_remote_blocks(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < REMOTE_N; i++)
+        AR__HEAP__FREE(remote_blocks[i]);
+    return NULL;
+}
+
+static void body_reuse_remote(void)
+{
+    static char *old[REMOTE_N], *again[REMOTE_N];
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < REMOTE_N; i++)
+        old[i] = remote_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "freed by another thread");
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_remote_blocks, NULL) != 0 || pthread_join(t, NULL) != 0)
+        _exit(3);
+    for (int i = 0; i < REMOTE_N; i++)
+        again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "after");
+    qsort(old, REMOTE_N, sizeof old[0], cmp_ptr);
+    int outside = 0;
+    for (int i = 0; i < REMOTE_N; i++)
+        outside += bsearch(&again[i], old, REMOTE_N, sizeof old[0], cmp_ptr) == NULL;
+    printf("outside=%d\n", outside);
+    for (int i = 0; i < REMOTE_N; i++)
+        AR__HEAP__FREE(again[i]);
+}
+
+START_TEST(slots_freed_by_another_thread_are_reused_before_memory_never_used)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_reuse_remote, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "outside") == 0,
+                  "%d blocks allocated after another thread freed %d of the same size: some "
+                  "took memory never used:\n%s",
+                  REMOTE_N, REMOTE_N, child.output);
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -871,6 +916,7 @@ static Suite *quarantine_suite(void)
     TCase *reuse = tcase_create("reuse of released memory");
     tcase_add_test(reuse, a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size);
     tcase_add_test(reuse, smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new);
+    tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
     suite_add_tcase(s, reuse);
 
     TCase *clean = tcase_create("clean workloads");
