@@ -274,6 +274,9 @@ void ar_heap__exit_check(void);
 
 /* Size classes of span.c (a slot's stride picks one). */
 #define AR_HEAP_CLASSES 144
+/* Other threads' spans a thread remembers per class for their released
+ * slots (span.c, ar_heap_span__steal). */
+#define AR_HEAP_FOREIGN 4
 
 /* Entries in a thread's cache of depot lookups. */
 #define AR_HEAP_DEPOT_CACHE 256
@@ -308,13 +311,17 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
 
-    /* Per size class: the span allocated from, every span owned, and (in
-     * the geometric classes) the spans that have had released slots since
-     * they were last found without any (span.c). */
+    /* Per size class: the span allocated from, every span owned, (in the
+     * geometric classes) the spans that have had released slots since
+     * they were last found without any, and the spans of other threads
+     * that this thread last released slots into, the latest first (empty
+     * entries last): slots there are taken before memory never used
+     * (span.c). */
     struct {
         struct ar_heap_span_s *current;
         struct ar_heap_span_s *spans;
         struct ar_heap_span_s *partial;
+        struct ar_heap_span_s *foreign[AR_HEAP_FOREIGN];
     } classes[AR_HEAP_CLASSES];
 
     /* Recent depot lookups: the context's pointers (site, description) and
@@ -578,8 +585,9 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
                                                 memory_order_relaxed) == 0)) {
             /* A slot never used: while the heap grows, a fifth of the
              * allocations (bench/workloads.c small). Not while other
-             * threads have released slots of the class, nor in a geometric
-             * class before its released slots (ar_heap_span__refill). */
+             * threads have released slots of the class, nor in a
+             * geometric class before its released slots
+             * (ar_heap_span__refill). */
             ar_heap_span__slot(span, span->fresh++, out);
             return 1;
         }

@@ -40,7 +40,9 @@
  * it is still in the cache) or, when it is empty, from the never-used
  * slots at `fresh`. A slot released by a thread that does not own the
  * span sets its bit in the span's remote bitmap (an atomic OR); the owner
- * moves such bits to its free stack when it runs out.
+ * moves such bits to its free stack when it runs out, and the releasing
+ * thread may take them back itself (ar_heap_span__steal) before it
+ * touches memory never used.
  *
  * Size classes: slot strides of 16 to 1024 bytes in steps of 16, then
  * eight per doubling up to 1 MiB (at most 12.5% of a slot unused, and
@@ -355,13 +357,82 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
     return UINT32_MAX;
 }
 
+/* A slot another thread released into a span that `self` does not own
+ * (its remote bitmap), from the spans `self` last released such slots
+ * into, or UINT32_MAX. Bits are claimed one at a time with an atomic AND,
+ * so the owner (which collects whole words with an exchange) and any
+ * other thread each get a slot at most once. Why: a slot comes back only
+ * to its owner, and a thread that frees faster than another takes the
+ * other's blocks out of the quarantine; without this it touches new
+ * memory while the other's released slots sit unused (doc/arheap.md,
+ * "Peak RSS with threads"). */
+static uint32_t ar_heap_span__steal(ar_heap_thread_t *self, unsigned klass,
+                                    ar_heap_span_t **where)
+{
+    ar_heap_span_t **foreign = self->classes[klass].foreign;
+    while (foreign[0] != NULL) {
+        ar_heap_span_t *span = foreign[0];
+        if (span->owner != self &&
+            atomic_load_explicit(&span->remote_pending, memory_order_relaxed) != 0) {
+            size_t words = ((size_t)span->slots + 63) / 64;
+            for (size_t w = 0; w < words; w++) {
+                uint64_t bits = atomic_load_explicit(&span->remote[w], memory_order_relaxed);
+                while (bits != 0) {
+                    uint64_t bit = bits & (~bits + 1);
+                    uint64_t old = atomic_fetch_and_explicit(&span->remote[w], ~bit,
+                                                             memory_order_acquire);
+                    if (old & bit) {
+                        *where = span;
+                        return (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bit));
+                    }
+                    bits = old & ~bit;
+                }
+            }
+        }
+        /* Nothing left there: forget it. */
+        memmove(&foreign[0], &foreign[1], (AR_HEAP_FOREIGN - 1) * sizeof foreign[0]);
+        foreign[AR_HEAP_FOREIGN - 1] = NULL;
+    }
+    return UINT32_MAX;
+}
+
+/* `self` released a slot into another thread's span: remember the span,
+ * first. */
+static void ar_heap_span__remember(ar_heap_thread_t *self, ar_heap_span_t *span)
+{
+    ar_heap_span_t **foreign = self->classes[span->klass].foreign;
+    if (foreign[0] == span)
+        return;
+    unsigned at = 0;
+    while (at < AR_HEAP_FOREIGN - 1 && foreign[at] != span)
+        at++;
+    memmove(&foreign[1], &foreign[0], at * sizeof foreign[0]);
+    foreign[0] = span;
+}
+
+/* A slot from any span of the class, made current: a released one, or
+ * with `fresh` also one never used. */
+static uint32_t ar_heap_span__walk(ar_heap_thread_t *self, unsigned klass, int fresh,
+                                   ar_heap_span_t **where)
+{
+    for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
+         span = span->next_in_class) {
+        uint32_t index = fresh ? ar_heap_span__pop(span) : ar_heap_span__pop_released(span);
+        if (index != UINT32_MAX) {
+            self->classes[klass].current = span;
+            *where = span;
+            return index;
+        }
+    }
+    return UINT32_MAX;
+}
+
 /* The current span of a class has no slot at hand: find one. Released
- * slots come first: the class's partial lists and the next classes' (a
- * geometric class), then the current span's (its bitmap collected), then
- * every span's, other threads' releases included; a slot never used only
- * after them. Other threads' releases wait in the bitmaps of any span of
- * the class, so when the class's hint says there are some, every span is
- * looked at before the current one's fresh slots. */
+ * slots come first: this thread's (the class's partial lists and the next
+ * classes', a geometric class; the current span's, its bitmap collected;
+ * every span's when the class's hint says other threads released some),
+ * then another thread's that this thread released (ar_heap_span__steal);
+ * a slot never used only after them. */
 static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
@@ -369,29 +440,38 @@ static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
     int remote = atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) != 0;
     if (remote)
         atomic_store_explicit(&self->remote_hint[klass], 0, memory_order_relaxed);
+    /* This thread's released slots: the partial lists (a geometric
+     * class), the current span's, every span's when other threads have
+     * released some. */
     if (klass >= AR_HEAP_SPAN_GEOMETRIC) {
         index = ar_heap_span__borrow(self, klass, where);
         if (index != UINT32_MAX)
             return index;
     }
     ar_heap_span_t *current = self->classes[klass].current;
-    if (!remote && current != NULL) {
-        index = ar_heap_span__pop(current);
-        if (index != UINT32_MAX) {
-            *where = current;
-            return index;
-        }
+    if (remote) {
+        index = ar_heap_span__walk(self, klass, 0, where);
+    } else if (current != NULL) {
+        index = ar_heap_span__pop_released(current);
+        *where = current;
+    } else {
+        index = UINT32_MAX;
     }
-    for (int fresh = 0; fresh <= 1; fresh++)
-        for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
-             span = span->next_in_class) {
-            index = fresh ? ar_heap_span__pop(span) : ar_heap_span__pop_released(span);
-            if (index != UINT32_MAX) {
-                self->classes[klass].current = span;
-                *where = span;
-                return index;
-            }
-        }
+    if (index != UINT32_MAX)
+        return index;
+    /* Memory never used: the current span's, else any span's (a released
+     * slot of an older span found on the way first). */
+    if (current != NULL && current->fresh < current->slots) {
+        *where = current;
+        return current->fresh++;
+    }
+    index = ar_heap_span__walk(self, klass, 1, where);
+    if (index != UINT32_MAX)
+        return index;
+    /* Before a new span: another thread's slot, released by this one. */
+    index = ar_heap_span__steal(self, klass, where);
+    if (index != UINT32_MAX)
+        return index;
     ar_heap_span_t *span = ar_heap_span__new(self, klass);
     if (span == NULL)
         return UINT32_MAX;
@@ -442,4 +522,5 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
                              memory_order_release);
     if (atomic_fetch_add_explicit(&span->remote_pending, 1, memory_order_relaxed) == 0)
         atomic_store_explicit(&span->owner->remote_hint[span->klass], 1, memory_order_relaxed);
+    ar_heap_span__remember(self, span);
 }

@@ -885,6 +885,57 @@ START_TEST(slots_freed_by_another_thread_are_reused_before_memory_never_used)
 }
 END_TEST
 
+/* A thread that frees another thread's blocks takes their slots for its
+ * own next blocks of that size before memory never used: a slot goes back
+ * to the span of the thread that made it, and without this a thread that
+ * frees another's blocks grows while those slots wait for their owner. */
+static int stolen_outside = -1;
+
+static void *free_and_allocate_again(void *arg)
+{
+    (void)arg;
+    static char *old[REMOTE_N], *again[REMOTE_N];
+    for (int i = 0; i < REMOTE_N; i++) {
+        old[i] = remote_blocks[i];
+        AR__HEAP__FREE(remote_blocks[i]);
+    }
+    for (int i = 0; i < REMOTE_N; i++)
+        again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "in the other thread");
+    qsort(old, REMOTE_N, sizeof old[0], cmp_ptr);
+    stolen_outside = 0;
+    for (int i = 0; i < REMOTE_N; i++)
+        stolen_outside += bsearch(&again[i], old, REMOTE_N, sizeof old[0], cmp_ptr) == NULL;
+    for (int i = 0; i < REMOTE_N; i++)
+        AR__HEAP__FREE(again[i]);
+    return NULL;
+}
+
+static void body_reuse_stolen(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < REMOTE_N; i++)
+        remote_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
+    /* The main thread stays, and allocates nothing, while the other
+     * thread frees its blocks and allocates. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_and_allocate_again, NULL) != 0 ||
+        pthread_join(t, NULL) != 0)
+        _exit(3);
+    printf("outside=%d\n", stolen_outside);
+}
+
+START_TEST(a_thread_reuses_the_slots_of_another_threads_blocks_it_freed)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_reuse_stolen, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "outside") == 0,
+                  "a thread freed %d blocks of the main thread's and allocated %d of the same "
+                  "size: some took memory never used:\n%s",
+                  REMOTE_N, REMOTE_N, child.output);
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -917,6 +968,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size);
     tcase_add_test(reuse, smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
+    tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     suite_add_tcase(s, reuse);
 
     TCase *clean = tcase_create("clean workloads");
