@@ -172,6 +172,26 @@ int ar_test__skip_under_valgrind(const char *test, const char *why)
     return 1;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AR_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AR_TEST_ASAN 1
+#endif
+#endif
+
+int ar_test__skip_under_asan(const char *test, const char *why)
+{
+#if defined(AR_TEST_ASAN)
+    fprintf(stderr, "SKIP under AddressSanitizer: %s: %s\n", test, why);
+    return 1;
+#else
+    (void)test;
+    (void)why;
+    return 0;
+#endif
+}
+
 size_t ar_test__workload(size_t n, size_t divisor)
 {
     const char *on = getenv("AR_HEAP_TEST_VALGRIND");

@@ -109,6 +109,13 @@ void ar_test__exec_built(const char *program, const char *options)
 int ar_test__skip_under_valgrind(const char *test, const char *why);
 
 /*
+ * The same for a build under AddressSanitizer (make check-sanitize; gcc's
+ * __SANITIZE_ADDRESS__ or clang's address_sanitizer feature): returns 1,
+ * after printing "SKIP under AddressSanitizer: <test>: <why>" to stderr.
+ */
+int ar_test__skip_under_asan(const char *test, const char *why);
+
+/*
  * A workload's size for this run: `n` natively, `n / divisor` (at least 1)
  * under Valgrind (AR_HEAP_TEST_VALGRIND=1), where Memcheck runs a
  * program's threads one at a time and 20 to 50 times slower. For stress

