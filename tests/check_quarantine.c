@@ -794,6 +794,27 @@ static int cmp_ptr(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* How many of the n addresses in `got` are not among the n_old in `old`
+ * (sorted here). */
+static int reuse_outside(char **old, int n_old, char *const *got, int n)
+{
+    qsort(old, (size_t)n_old, sizeof old[0], cmp_ptr);
+    int outside = 0;
+    for (int i = 0; i < n; i++)
+        outside += bsearch(&got[i], old, (size_t)n_old, sizeof old[0], cmp_ptr) == NULL;
+    return outside;
+}
+
+/* Run a reuse body, which prints "outside=N", in a child: N must be 0. */
+static void expect_reused(void (*body)(void), const char *what)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s; output:\n%s", what, child.output);
+    ck_assert_msg(child_number(&child, "outside") == 0,
+                  "%s: some did not reuse the freed memory:\n%s", what, child.output);
+}
+
 static void body_reuse_many(void)
 {
     static char *old[REUSE_MANY], *fresh[REUSE_MANY];
@@ -812,11 +833,8 @@ static void body_reuse_many(void)
     }
     for (int i = 0; i < REUSE_MANY / 2; i++)
         fresh[i] = AR__HEAP__MALLOC(REUSE_NEAR, "second generation");
-    qsort(old, REUSE_MANY, sizeof old[0], cmp_ptr);
-    int outside = 0;
+    int outside = reuse_outside(old, REUSE_MANY, fresh, REUSE_MANY / 2);
     for (int i = 0; i < REUSE_MANY / 2; i++) {
-        if (bsearch(&fresh[i], old, REUSE_MANY, sizeof old[0], cmp_ptr) == NULL)
-            outside++;
         for (int k = 0; k < REUSE_MANY / 2; k++)
             if (fresh[i] == kept[k])
                 outside += 1000;
@@ -830,13 +848,8 @@ static void body_reuse_many(void)
 
 START_TEST(smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new)
 {
-    ar_test_child_t child;
-    ar_test__run_child(body_reuse_many, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
-    ck_assert_msg(child_number(&child, "outside") == 0,
-                  "%d blocks of %d bytes after %d freed blocks of %d bytes: some did not reuse "
-                  "the freed memory (1000 a block for a live block's address):\n%s",
-                  REUSE_MANY / 2, REUSE_NEAR, REUSE_MANY / 2, REUSE_OLD, child.output);
+    expect_reused(body_reuse_many, "100 blocks of 2600 bytes after 100 freed blocks of 3000 "
+                                   "(1000 a block for a live block's address)");
 }
 END_TEST
 
@@ -864,24 +877,15 @@ static void body_reuse_remote(void)
         _exit(3);
     for (int i = 0; i < REMOTE_N; i++)
         again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "after");
-    qsort(old, REMOTE_N, sizeof old[0], cmp_ptr);
-    int outside = 0;
-    for (int i = 0; i < REMOTE_N; i++)
-        outside += bsearch(&again[i], old, REMOTE_N, sizeof old[0], cmp_ptr) == NULL;
-    printf("outside=%d\n", outside);
+    printf("outside=%d\n", reuse_outside(old, REMOTE_N, again, REMOTE_N));
     for (int i = 0; i < REMOTE_N; i++)
         AR__HEAP__FREE(again[i]);
 }
 
 START_TEST(slots_freed_by_another_thread_are_reused_before_memory_never_used)
 {
-    ar_test_child_t child;
-    ar_test__run_child(body_reuse_remote, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
-    ck_assert_msg(child_number(&child, "outside") == 0,
-                  "%d blocks allocated after another thread freed %d of the same size: some "
-                  "took memory never used:\n%s",
-                  REMOTE_N, REMOTE_N, child.output);
+    expect_reused(body_reuse_remote,
+                  "100 blocks allocated after another thread freed 100 of the same size");
 }
 END_TEST
 
@@ -901,10 +905,7 @@ static void *free_and_allocate_again(void *arg)
     }
     for (int i = 0; i < REMOTE_N; i++)
         again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "in the other thread");
-    qsort(old, REMOTE_N, sizeof old[0], cmp_ptr);
-    stolen_outside = 0;
-    for (int i = 0; i < REMOTE_N; i++)
-        stolen_outside += bsearch(&again[i], old, REMOTE_N, sizeof old[0], cmp_ptr) == NULL;
+    stolen_outside = reuse_outside(old, REMOTE_N, again, REMOTE_N);
     for (int i = 0; i < REMOTE_N; i++)
         AR__HEAP__FREE(again[i]);
     return NULL;
@@ -926,13 +927,8 @@ static void body_reuse_stolen(void)
 
 START_TEST(a_thread_reuses_the_slots_of_another_threads_blocks_it_freed)
 {
-    ar_test_child_t child;
-    ar_test__run_child(body_reuse_stolen, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
-    ck_assert_msg(child_number(&child, "outside") == 0,
-                  "a thread freed %d blocks of the main thread's and allocated %d of the same "
-                  "size: some took memory never used:\n%s",
-                  REMOTE_N, REMOTE_N, child.output);
+    expect_reused(body_reuse_stolen, "a thread freed 100 blocks of the main thread's and "
+                                     "allocated 100 of the same size");
 }
 END_TEST
 
