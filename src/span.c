@@ -363,9 +363,12 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * so the owner (which collects whole words with an exchange) and any
  * other thread each get a slot at most once. Why: a slot comes back only
  * to its owner, and a thread that frees faster than another takes the
- * other's blocks out of the quarantine; without this it touches new
- * memory while the other's released slots sit unused (doc/arheap.md,
- * "Peak RSS with threads"). */
+ * other's blocks out of the quarantine; without this it makes new spans
+ * while the other's released slots sit unused (doc/arheap.md, "Peak RSS
+ * with threads"). Only before a new span: taken before the never-used
+ * slots of its own spans, a stolen slot's next free is a release into the
+ * other's bitmap, and slots kept changing hands (doc/arheap.md, The
+ * backend). */
 static uint32_t ar_heap_span__steal(ar_heap_thread_t *self, unsigned klass,
                                     ar_heap_span_t **where)
 {
@@ -427,12 +430,13 @@ static uint32_t ar_heap_span__walk(ar_heap_thread_t *self, unsigned klass, int f
     return UINT32_MAX;
 }
 
-/* The current span of a class has no slot at hand: find one. Released
- * slots come first: this thread's (the class's partial lists and the next
- * classes', a geometric class; the current span's, its bitmap collected;
- * every span's when the class's hint says other threads released some),
- * then another thread's that this thread released (ar_heap_span__steal);
- * a slot never used only after them. */
+/* The current span of a class has no slot at hand: find one. This
+ * thread's released slots come first (the class's partial lists and the
+ * next classes', a geometric class; the current span's, its bitmap
+ * collected; every span's when the class's hint says other threads
+ * released some), then a slot never used of a span it has, then another
+ * thread's slot that this thread released (ar_heap_span__steal), and only
+ * then a new span. */
 static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
