@@ -311,18 +311,23 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
 
-    /* Per size class: the span allocated from, every span owned, (in the
-     * geometric classes) the spans that have had released slots since
-     * they were last found without any, and the spans of other threads
-     * that this thread last released slots into, the latest first (empty
-     * entries last): slots there are taken before memory never used
-     * (span.c). */
+    /* Per size class: the span allocated from and every span owned, read
+     * by every allocation (16 bytes a class: four classes a cache line). */
     struct {
         struct ar_heap_span_s *current;
         struct ar_heap_span_s *spans;
+    } classes[AR_HEAP_CLASSES];
+
+    /* Per size class, read only when the current span has no slot at hand
+     * (span.c), so kept apart from the above: in a geometric class, the
+     * spans that have had released slots since they were last found
+     * without any; and the spans of other threads that this thread last
+     * released slots into, the latest first (empty entries last), whose
+     * released slots it takes before it makes a new span. */
+    struct {
         struct ar_heap_span_s *partial;
         struct ar_heap_span_s *foreign[AR_HEAP_FOREIGN];
-    } classes[AR_HEAP_CLASSES];
+    } refill[AR_HEAP_CLASSES];
 
     /* Recent depot lookups: the context's pointers (site, description) and
      * a hash of its frames beyond the first, the id found, and whether the

@@ -278,8 +278,8 @@ void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span)
     if (span->in_partial)
         return;
     span->in_partial = 1;
-    span->next_partial = self->classes[span->klass].partial;
-    self->classes[span->klass].partial = span;
+    span->next_partial = self->refill[span->klass].partial;
+    self->refill[span->klass].partial = span;
 }
 
 /* Move the slots other threads released to the free stack. */
@@ -342,7 +342,7 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
     for (unsigned c = klass; c <= klass + AR_HEAP_SPAN_BORROW && c < AR_HEAP_CLASSES; c++) {
-        ar_heap_span_t **head = &self->classes[c].partial;
+        ar_heap_span_t **head = &self->refill[c].partial;
         while (*head != NULL) {
             ar_heap_span_t *span = *head;
             if (span->free_top > 0) {
@@ -372,7 +372,7 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
 static uint32_t ar_heap_span__steal(ar_heap_thread_t *self, unsigned klass,
                                     ar_heap_span_t **where)
 {
-    ar_heap_span_t **foreign = self->classes[klass].foreign;
+    ar_heap_span_t **foreign = self->refill[klass].foreign;
     while (foreign[0] != NULL) {
         ar_heap_span_t *span = foreign[0];
         if (span->owner != self &&
@@ -403,7 +403,7 @@ static uint32_t ar_heap_span__steal(ar_heap_thread_t *self, unsigned klass,
  * first. */
 static void ar_heap_span__remember(ar_heap_thread_t *self, ar_heap_span_t *span)
 {
-    ar_heap_span_t **foreign = self->classes[span->klass].foreign;
+    ar_heap_span_t **foreign = self->refill[span->klass].foreign;
     if (foreign[0] == span)
         return;
     unsigned at = 0;
