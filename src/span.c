@@ -41,8 +41,8 @@
  * slots at `fresh`. A slot released by a thread that does not own the
  * span sets its bit in the span's remote bitmap (an atomic OR); the owner
  * moves such bits to its free stack when it runs out, and the releasing
- * thread may take them back itself (ar_heap_span__steal) before it
- * touches memory never used.
+ * thread may take them back itself (ar_heap_span__steal) before it makes
+ * a new span.
  *
  * Size classes: slot strides of 16 to 1024 bytes in steps of 16, then
  * eight per doubling up to 1 MiB (at most 12.5% of a slot unused, and
