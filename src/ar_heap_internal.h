@@ -602,15 +602,23 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
 
 void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span);
 
+/* The owner puts a slot on its span's free stack (a geometric class's span
+ * joins the partial list when the stack was empty). */
+static inline void ar_heap_span__push(ar_heap_thread_t *self, ar_heap_span_t *span,
+                                      uint32_t index)
+{
+    if (AR_HEAP_UNLIKELY(span->free_top == 0) && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
+        ar_heap_span__partial(self, span);
+    span->free_stack[span->free_top++] = index;
+}
+
 /* Put a slot back in circulation: on its owner's free stack, or its
  * span's remote bitmap when another thread owns it. */
 static inline void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span,
                                          uint32_t index)
 {
     if (AR_HEAP_LIKELY(span->owner == self && span->klass != AR_HEAP_CLASSES)) {
-        if (AR_HEAP_UNLIKELY(span->free_top == 0) && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
-            ar_heap_span__partial(self, span);
-        span->free_stack[span->free_top++] = index;
+        ar_heap_span__push(self, span, index);
         return;
     }
     ar_heap_span__release_slow(self, span, index);

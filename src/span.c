@@ -517,9 +517,7 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
         return;
     }
     if (span->owner == self) {
-        if (span->free_top == 0 && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
-            ar_heap_span__partial(self, span);
-        span->free_stack[span->free_top++] = index;
+        ar_heap_span__push(self, span, index);
         return;
     }
     atomic_fetch_or_explicit(&span->remote[index / 64], (uint64_t)1 << (index % 64),
