@@ -490,27 +490,32 @@ typedef struct ar_heap_slot_s {
  * free stack and the remote bitmap live in a mapping of their own.
  */
 typedef struct ar_heap_span_s {
-    uintptr_t start;         /* the first slot */
+    /* Written when the span is made, then only read: by every thread that
+     * frees one of its blocks. */
+    _Alignas(64) uintptr_t start; /* the first slot */
     size_t stride;           /* bytes per slot */
     uint64_t magic;          /* 2^64 / stride, rounded up: index = offset * magic >> 64 */
+    ar_heap_rec_t *recs;
+    uint32_t *free_stack;
+    _Atomic uint64_t *remote;                /* slots freed by other threads */
+    ar_heap_thread_t *owner;
     uint32_t slots;
-    uint32_t fresh;          /* slots from here on were never used (owner) */
-    uint32_t free_top;       /* slot indexes on free_stack (owner) */
     uint16_t klass;          /* size class, or AR_HEAP_CLASSES for a huge span */
+    /* Written by the owner: a line of their own, so that another thread's
+     * free (which reads the fields above) does not take the line the
+     * owner's every allocation writes. */
+    _Alignas(64) uint32_t fresh; /* slots from here on were never used (owner) */
+    uint32_t free_top;       /* slot indexes on free_stack (owner) */
     uint8_t in_partial;      /* on its class's partial list (owner) */
     uint32_t units;          /* 64 KiB units covered */
-    ar_heap_thread_t *owner;
     struct ar_heap_span_s *next_in_class; /* the owner's list */
     struct ar_heap_span_s *next_partial;  /* the owner's partial list */
     struct ar_heap_span_s *next_all;      /* every span, for walks */
-    ar_heap_rec_t *recs;
-    uint32_t *free_stack;
     void **valgrind_users;   /* under Valgrind: each live block's address (see life.c) */
     size_t huge_size;        /* a huge span's block: bytes asked for, offset of user */
     size_t huge_offset;
     size_t meta_bytes;
-    _Atomic uint64_t *remote;                /* slots freed by other threads */
-    _Alignas(64) _Atomic uint32_t remote_pending;
+    _Alignas(64) _Atomic uint32_t remote_pending; /* 1: bits may be set in remote */
 } ar_heap_span_t;
 
 /* The region (span.c): one reserved range cut into 64 KiB units, and a
