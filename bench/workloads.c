@@ -3,7 +3,7 @@
  * them), one source for every allocator the benchmark compares.
  *
  *     workloads small|strdup|realloc|large [--scale PCT] [--deadline-ms MS]
- *     workloads threads T [--scale PCT] [--deadline-ms MS]
+ *     workloads threads T [--scale PCT] [--deadline-ms MS] [--hand-every N]
  *
  * Each run does one workload and prints one line on stdout:
  *
@@ -79,7 +79,10 @@
  *            and divided among the threads, so the run's length does not
  *            grow with T; the figure is the total million heap operations
  *            per second, timed from the moment every thread has its
- *            population until every thread is done.
+ *            population until every thread is done. --hand-every N
+ *            hands one block in N (a power of two) instead of 64, and 0
+ *            none: the same churn without cross-thread frees, which shows
+ *            what the hand-overs cost (`make bench` always uses 64).
  *
  * The step counts are sized for 0.2 to 1 s per run under glibc on a
  * 2-core machine; --scale PCT runs PCT percent of them (the quick mode of
@@ -708,7 +711,7 @@ static struct result run_large(unsigned scale)
 #define THREAD_BLOCKS 4096u
 #define THREAD_MIN 16u
 #define THREAD_MAX 256u
-#define THREAD_HAND_EVERY 64u  /* one freed block in this many changes thread */
+#define THREAD_HAND_EVERY 64u  /* one freed block in this many changes thread (default) */
 #define THREAD_DRAIN_EVERY 64u /* steps between looks at the mailbox */
 #define THREAD_STEPS UINT64_C(12000000) /* in all, divided among the threads */
 #define THREAD_MAX_COUNT 1024u
@@ -747,6 +750,10 @@ static uint64_t drain_mailbox(struct worker *w)
     return sum;
 }
 
+/* --hand-every N: one freed block in N goes to the next thread; 0: none.
+ * N is a power of two, so that the test is a mask, as with the constant. */
+static unsigned hand_every = THREAD_HAND_EVERY;
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -768,7 +775,7 @@ static void *worker_main(void *arg)
         unsigned j = (unsigned)below(r, THREAD_BLOCKS);
         unsigned char *p = block[j];
         sum += read_block(p, size[j]);
-        if ((r >> 32) % THREAD_HAND_EVERY == 0) {
+        if (hand_every != 0 && ((r >> 32) & (hand_every - 1u)) == 0) {
             struct handed *h = (struct handed *)(void *)p;
             h->size = size[j];
             h->next = atomic_load_explicit(&peer->mailbox, memory_order_relaxed);
@@ -873,7 +880,8 @@ static int preloaded(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: workloads small|strdup|realloc|large [--scale PCT] [--deadline-ms MS]\n"
-                    "       workloads threads T [--scale PCT] [--deadline-ms MS]\n");
+                    "       workloads threads T [--scale PCT] [--deadline-ms MS] "
+                    "[--hand-every N]\n");
     return EXIT_USAGE;
 }
 
@@ -909,6 +917,14 @@ int main(int argc, char **argv)
         unsigned ms;
         if (strcmp(argv[arg], "--scale") == 0 && arg + 1 < argc &&
             parse_unsigned(argv[arg + 1], 10000u, &scale) == 0) {
+            arg++;
+        } else if (strcmp(argv[arg], "--hand-every") == 0 && arg + 1 < argc &&
+                   (strcmp(argv[arg + 1], "0") == 0 ||
+                    (parse_unsigned(argv[arg + 1], 1u << 20, &hand_every) == 0 &&
+                     (hand_every & (hand_every - 1u)) == 0))) {
+            if (strcmp(argv[arg + 1], "0") == 0) {
+                hand_every = 0;
+            }
             arg++;
         } else if (strcmp(argv[arg], "--deadline-ms") == 0 && arg + 1 < argc &&
                    parse_unsigned(argv[arg + 1], 3600000u, &ms) == 0) {
