@@ -151,6 +151,17 @@ static const pair_t pairs[] = {
     { "fill_max=all", 0 },
     /* Symbols in reports (src/symbol.c). symbolizer= names addr2line or
      * llvm-symbolizer, by name or by a path to an executable. */
+    { "leak_scan=0", 1 },
+    { "leak_scan=maybe", 0 },
+    { "leak_reachable=0", 1 },
+    { "leak_reachable=all", 0 },
+    { "guard_mechanism=mprotect", 1 },
+    { "guard_mechanism=auto", 1 },
+    { "guard_mechanism=brk", 0 },
+    { "allow_malloc_0=1", 1 },
+    { "allow_malloc_0=2", 0 },
+    { "suppressions=", 1 }, /* no file: nothing read */
+    { "suppressions=no-such-file.supp", 0 },
     { "symbolize=0", 1 },
     { "symbolize=1", 1 },
     { "symbolize=on", 0 },
