@@ -2,7 +2,10 @@
 # options_documented.sh: every option of src/options.c's table is in the
 # README's options table, in doc/arheap.md's options table, and in a man
 # page (ar_heap(3), or ar_heap__sweep_failures(3) for the fail_* options);
-# and every name in the README's table is an option.
+# every name in the README's table is an option; and the options fuzzer's
+# table (fuzz/options_fuzzer.c) has a valid and a bad pair of each option,
+# which the fuzzer itself requires at start-up: `make fuzz` needs clang
+# and is not in CI, so a new option without pairs would go unseen there.
 #
 # The option names are read from the table rows of src/options.c
 # ('{ "name", AR_HEAP_OPTION_'). A README table row starts with four
@@ -33,6 +36,13 @@ for name in $names; do
     grep -Eq "^\\.(B|BR|BI) ([^ ]+ )*\"?$name( |\"|=|,|\$)" "$top_srcdir/doc/ar_heap.3" \
         "$top_srcdir/doc/ar_heap__sweep_failures.3" ||
         fail "$name: in no man page (ar_heap.3, ar_heap__sweep_failures.3)"
+    # Pairs are '{ "name=value", 1 },' (valid) and '..., 0 },' (bad), or
+    # a bad pair made at start-up by make_long_path_pair(..., "name=").
+    fuzzer="$top_srcdir/fuzz/options_fuzzer.c"
+    grep -q "{ \"$name=[^\"]*\", 1 }" "$fuzzer" ||
+        fail "$name: no valid pair in fuzz/options_fuzzer.c"
+    grep -q -e "{ \"$name=[^\"]*\", 0 }" -e "make_long_path_pair([a-z_]*, \"$name=\")" \
+        "$fuzzer" || fail "$name: no bad pair in fuzz/options_fuzzer.c"
 done
 # The other way: README table rows name options only (rows are the lines
 # between "ar_heap__set_options(\"leak_report=0\");" and "AR_HEAP_OPTIONS=help=1 prints").
