@@ -33,7 +33,12 @@
  * descriptors, read on every allocation and free, would all fall in the
  * same sets of the L1 cache (which picks a set by the address bits below
  * the page size) and evict one another once a program uses more size
- * classes than the cache has ways.
+ * classes than the cache has ways. Its first line holds what any
+ * thread's free reads (start, stride, magic, records, owner, class) and
+ * is written only when the span is made; the owner's free-stack top and
+ * fresh count, written at every allocation, are on the next line, and the
+ * remote releases' pending flag on a third: another thread's free of a
+ * block then does not take away the line the owner allocates from.
  *
  * Slots come from the span's free stack (indexes of released slots, last
  * released first: a block freed with the quarantine off is reused while
