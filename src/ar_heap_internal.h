@@ -501,9 +501,9 @@ typedef struct ar_heap_span_s {
     ar_heap_thread_t *owner;
     uint32_t slots;
     uint16_t klass;          /* size class, or AR_HEAP_CLASSES for a huge span */
-    /* Written by the owner: a line of their own, so that another thread's
-     * free (which reads the fields above) does not take the line the
-     * owner's every allocation writes. */
+    /* Written by the owner: from a line of their own on, so that another
+     * thread's free (which reads the fields above) does not take the line
+     * the owner's every allocation writes. */
     _Alignas(64) uint32_t fresh; /* slots from here on were never used (owner) */
     uint32_t free_top;       /* slot indexes on free_stack (owner) */
     uint8_t in_partial;      /* on its class's partial list (owner) */
@@ -517,6 +517,17 @@ typedef struct ar_heap_span_s {
     size_t meta_bytes;
     _Alignas(64) _Atomic uint32_t remote_pending; /* 1: bits may be set in remote */
 } ar_heap_span_t;
+
+/* The layout the comment above promises: a remote free's reads in the
+ * first line, the owner's writes from the second on, the flag apart. */
+_Static_assert(offsetof(ar_heap_span_t, klass) + sizeof(uint16_t) <= 64 &&
+                   offsetof(ar_heap_span_t, owner) < 64 && offsetof(ar_heap_span_t, remote) < 64,
+               "the fields other threads read fit the descriptor's first line");
+_Static_assert(offsetof(ar_heap_span_t, fresh) >= 64 && offsetof(ar_heap_span_t, free_top) >= 64 &&
+                   offsetof(ar_heap_span_t, meta_bytes) < offsetof(ar_heap_span_t, remote_pending),
+               "the owner's fields start on the descriptor's second line");
+_Static_assert(offsetof(ar_heap_span_t, remote_pending) % 64 == 0,
+               "the remote releases' flag has a line of its own");
 
 /* The region (span.c): one reserved range cut into 64 KiB units, and a
  * table naming the span of each unit. Read without a lock. */

@@ -36,9 +36,10 @@
  * classes than the cache has ways. Its first line holds what any
  * thread's free reads (start, stride, magic, records, owner, class) and
  * is written only when the span is made; the owner's free-stack top and
- * fresh count, written at every allocation, are on the next line, and the
- * remote releases' pending flag on a third: another thread's free of a
- * block then does not take away the line the owner allocates from.
+ * fresh count, written at every allocation, start the next line, and the
+ * remote releases' pending flag has a line of its own (256 bytes in all):
+ * another thread's free of a block then does not take away the line the
+ * owner allocates from.
  *
  * Slots come from the span's free stack (indexes of released slots, last
  * released first: a block freed with the quarantine off is reused while
