@@ -331,14 +331,72 @@ static void ar_heap_symbol__finish(ar_heap_symbol_table_t *t, uint32_t i)
 }
 
 #ifdef AR_HEAP_HAVE_LIBDW
+/*
+ * libdw is not linked: it is loaded (dlopen) by the symbolizing child,
+ * the first time a report wants symbols. Linked, it and the libraries it
+ * needs (libelf, libz, liblzma, libbz2) were loaded into every process at
+ * start-up, for the few that ever print a report: 1.4 to 1.7 ms of each
+ * process's start and 0.7 MiB of its resident memory (doc/arheap.md,
+ * "Symbols"). The child has its own copy of the address space, so what
+ * the loading does stays there; the loader's lock, held by another
+ * thread at the clone, costs the wait, as any lock does (see the top of
+ * this file). When it can not be loaded, the child runs addr2line.
+ */
+#define AR_HEAP_LIBDW_SONAME "libdw.so.1"
+#define AR_HEAP_LIBDW_FUNCTIONS(X) \
+    X(dwarf_attr) \
+    X(dwarf_diename) \
+    X(dwarf_filesrc) \
+    X(dwarf_formudata) \
+    X(dwarf_getscopes) \
+    X(dwarf_getscopes_die) \
+    X(dwarf_getsrc_die) \
+    X(dwarf_getsrcfiles) \
+    X(dwarf_haspc) \
+    X(dwarf_lineno) \
+    X(dwarf_linesrc) \
+    X(dwarf_tag) \
+    X(dwfl_addrmodule) \
+    X(dwfl_begin) \
+    X(dwfl_end) \
+    X(dwfl_lineinfo) \
+    X(dwfl_linux_proc_find_elf) \
+    X(dwfl_linux_proc_report) \
+    X(dwfl_module_addrdie) \
+    X(dwfl_module_addrinfo) \
+    X(dwfl_module_getsrc) \
+    X(dwfl_module_nextcu) \
+    X(dwfl_report_end) \
+    X(dwfl_standard_find_debuginfo)
+
+static struct {
+#define AR_HEAP_LIBDW_POINTER(f) __typeof__(f) *f;
+    AR_HEAP_LIBDW_FUNCTIONS(AR_HEAP_LIBDW_POINTER)
+#undef AR_HEAP_LIBDW_POINTER
+} ar_heap_dw;
+
+/* Load libdw and find every function used here; 0 when it can not be. */
+static int ar_heap_symbol__load_libdw(void)
+{
+    void *lib = dlopen(AR_HEAP_LIBDW_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL)
+        return 0;
+#define AR_HEAP_LIBDW_FIND(f) \
+    if ((*(void **)(void *)&ar_heap_dw.f = dlsym(lib, #f)) == NULL) \
+        return 0;
+    AR_HEAP_LIBDW_FUNCTIONS(AR_HEAP_LIBDW_FIND)
+#undef AR_HEAP_LIBDW_FIND
+    return 1;
+}
+
 /* The name of the file `index` of the CU of `die` (DW_AT_call_file). */
 static const char *ar_heap_symbol__cu_file(Dwarf_Die *cu, Dwarf_Word index)
 {
     Dwarf_Files *files;
     size_t nfiles;
-    if (cu == NULL || dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || index >= nfiles)
+    if (cu == NULL || ar_heap_dw.dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || index >= nfiles)
         return NULL;
-    return dwarf_filesrc(files, index, NULL, NULL);
+    return ar_heap_dw.dwarf_filesrc(files, index, NULL, NULL);
 }
 
 /*
@@ -350,12 +408,12 @@ static const char *ar_heap_symbol__cu_file(Dwarf_Die *cu, Dwarf_Word index)
  */
 static Dwarf_Die *ar_heap_symbol__cu_of(Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Addr *bias)
 {
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, bias);
+    Dwarf_Die *cu = ar_heap_dw.dwfl_module_addrdie(mod, pc, bias);
     if (cu != NULL)
         return cu;
     Dwarf_Addr b = 0;
-    while ((cu = dwfl_module_nextcu(mod, cu, &b)) != NULL) {
-        if (dwarf_haspc(cu, pc - b) > 0) {
+    while ((cu = ar_heap_dw.dwfl_module_nextcu(mod, cu, &b)) != NULL) {
+        if (ar_heap_dw.dwarf_haspc(cu, pc - b) > 0) {
             *bias = b;
             return cu;
         }
@@ -367,21 +425,24 @@ static Dwarf_Die *ar_heap_symbol__cu_of(Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_A
 static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
 {
     static char *debuginfo_path = NULL;
+    if (!ar_heap_symbol__load_libdw())
+        return 0;
     Dwfl_Callbacks callbacks;
     memset(&callbacks, 0, sizeof callbacks);
-    callbacks.find_elf = dwfl_linux_proc_find_elf;
-    callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    callbacks.find_elf = ar_heap_dw.dwfl_linux_proc_find_elf;
+    callbacks.find_debuginfo = ar_heap_dw.dwfl_standard_find_debuginfo;
     callbacks.debuginfo_path = &debuginfo_path;
-    Dwfl *dwfl = dwfl_begin(&callbacks);
+    Dwfl *dwfl = ar_heap_dw.dwfl_begin(&callbacks);
     if (dwfl == NULL)
         return 0;
-    if (dwfl_linux_proc_report(dwfl, getpid()) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0) {
-        dwfl_end(dwfl);
+    if (ar_heap_dw.dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
+        ar_heap_dw.dwfl_report_end(dwfl, NULL, NULL) != 0) {
+        ar_heap_dw.dwfl_end(dwfl);
         return 0;
     }
     for (uint32_t i = 0; i < t->npcs; i++) {
         Dwarf_Addr pc = t->pcs[i].key;
-        Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
+        Dwfl_Module *mod = ar_heap_dw.dwfl_addrmodule(dwfl, pc);
         if (mod == NULL) {
             ar_heap_symbol__finish(t, i);
             continue;
@@ -390,7 +451,7 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
         GElf_Off offset = 0;
         GElf_Sym sym;
         const char *elf_name =
-            dwfl_module_addrinfo(mod, pc, &offset, &sym, NULL, NULL, NULL);
+            ar_heap_dw.dwfl_module_addrinfo(mod, pc, &offset, &sym, NULL, NULL, NULL);
         if (elf_name != NULL && sym.st_size != 0 && offset >= sym.st_size)
             elf_name = NULL;
         /* The line of the innermost code at pc. */
@@ -398,19 +459,19 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
         int line = 0;
         Dwarf_Addr bias = 0;
         Dwarf_Die *cu = ar_heap_symbol__cu_of(mod, pc, &bias);
-        Dwfl_Line *dline = dwfl_module_getsrc(mod, pc);
+        Dwfl_Line *dline = ar_heap_dw.dwfl_module_getsrc(mod, pc);
         if (dline != NULL) {
-            file = dwfl_lineinfo(dline, NULL, &line, NULL, NULL, NULL);
+            file = ar_heap_dw.dwfl_lineinfo(dline, NULL, &line, NULL, NULL, NULL);
         } else if (cu != NULL) {
-            Dwarf_Line *cu_line = dwarf_getsrc_die(cu, pc - bias);
-            if (cu_line != NULL && dwarf_lineno(cu_line, &line) == 0)
-                file = dwarf_linesrc(cu_line, NULL, NULL);
+            Dwarf_Line *cu_line = ar_heap_dw.dwarf_getsrc_die(cu, pc - bias);
+            if (cu_line != NULL && ar_heap_dw.dwarf_lineno(cu_line, &line) == 0)
+                file = ar_heap_dw.dwarf_linesrc(cu_line, NULL, NULL);
         }
         /* The scopes around pc, innermost first: inlined calls, then the
          * function. Each inlined call's DW_AT_call_file/line is the line
          * of the next frame out. */
         Dwarf_Die *found = NULL;
-        int nfound = cu != NULL ? dwarf_getscopes(cu, pc - bias, &found) : 0;
+        int nfound = cu != NULL ? ar_heap_dw.dwarf_getscopes(cu, pc - bias, &found) : 0;
         /* dwarf_getscopes continues past an inlined call into the scopes
          * of its abstract definition; the scopes around the call itself,
          * the functions it was inlined into, are those of the innermost
@@ -418,19 +479,19 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
         Dwarf_Die *scopes = NULL;
         int nscopes = 0;
         for (int s = 0; s < nfound; s++) {
-            int tag = dwarf_tag(&found[s]);
+            int tag = ar_heap_dw.dwarf_tag(&found[s]);
             if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
-                nscopes = dwarf_getscopes_die(&found[s], &scopes);
+                nscopes = ar_heap_dw.dwarf_getscopes_die(&found[s], &scopes);
                 break;
             }
         }
         free(found);
         int frames = 0;
         for (int s = 0; s < nscopes; s++) {
-            int tag = dwarf_tag(&scopes[s]);
+            int tag = ar_heap_dw.dwarf_tag(&scopes[s]);
             if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
                 continue;
-            const char *name = dwarf_diename(&scopes[s]);
+            const char *name = ar_heap_dw.dwarf_diename(&scopes[s]);
             ar_heap_symbol__add_frame(t, i, name != NULL ? name : elf_name, file, line);
             frames++;
             if (tag == DW_TAG_subprogram)
@@ -439,9 +500,11 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
             Dwarf_Word value = 0;
             file = NULL;
             line = 0;
-            if (dwarf_formudata(dwarf_attr(&scopes[s], DW_AT_call_file, &attr), &value) == 0)
+            Dwarf_Attribute *call_file = ar_heap_dw.dwarf_attr(&scopes[s], DW_AT_call_file, &attr);
+            if (ar_heap_dw.dwarf_formudata(call_file, &value) == 0)
                 file = ar_heap_symbol__cu_file(cu, value);
-            if (dwarf_formudata(dwarf_attr(&scopes[s], DW_AT_call_line, &attr), &value) == 0)
+            Dwarf_Attribute *call_line = ar_heap_dw.dwarf_attr(&scopes[s], DW_AT_call_line, &attr);
+            if (ar_heap_dw.dwarf_formudata(call_line, &value) == 0)
                 line = (int)value;
         }
         free(scopes);
@@ -449,7 +512,7 @@ static int ar_heap_symbol__with_libdw(ar_heap_symbol_table_t *t)
             ar_heap_symbol__add_frame(t, i, elf_name, file, line);
         ar_heap_symbol__finish(t, i);
     }
-    dwfl_end(dwfl);
+    ar_heap_dw.dwfl_end(dwfl);
     return 1;
 }
 #endif

@@ -363,6 +363,50 @@ START_TEST(json_fault_site_and_stack_name_the_faulting_function_and_line)
 }
 END_TEST
 
+#ifdef AR_HEAP_HAVE_LIBDW
+/* Whether a file whose path contains `name` is mapped in this process. */
+static int mapped(const char *name)
+{
+    FILE *maps = fopen("/proc/self/maps", "re");
+    ck_assert_msg(maps != NULL, "no /proc/self/maps");
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, maps) != NULL)
+        found = strstr(line, name) != NULL;
+    fclose(maps);
+    return found;
+}
+
+/* libdw is loaded by the child that symbolizes a report, never by the
+ * process being checked: not at start-up, not after a report. With no
+ * PATH, addr2line can not be run: the line is libdw's. */
+static void body_libdw_in_the_child_only(void)
+{
+    (void)ar_heap__set_options("stack_depth=4:on_error=continue");
+    setenv("PATH", "", 1);
+    printf("[libdw mapped before: %d]\n", mapped("/libdw"));
+    fflush(stdout);
+    char *p = make_block(13);
+    p = ar_test__opaque(p);
+    p[13] = 0;
+    drop_block(p);
+    printf("[libdw mapped after: %d]\n", mapped("/libdw"));
+    fflush(stdout);
+}
+
+START_TEST(libdw_is_loaded_by_the_symbolizing_child_only)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_libdw_in_the_child_only, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "heap-buffer-overflow");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[libdw mapped before: 0]");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[libdw mapped after: 0]");
+    expect_frame(&child, "make_block", "make");
+}
+END_TEST
+#endif
+
 /* ------------------------------------------------------------ preloaded */
 
 static char preload_path[PATH_MAX];
@@ -521,6 +565,9 @@ int main(void)
     tcase_add_test(tc, a_leak_through_a_wrapper_names_the_wrapper_and_its_caller);
     tcase_add_test(tc, json_frames_carry_function_file_and_line);
     tcase_add_test(tc, json_fault_site_and_stack_name_the_faulting_function_and_line);
+#ifdef AR_HEAP_HAVE_LIBDW
+    tcase_add_test(tc, libdw_is_loaded_by_the_symbolizing_child_only);
+#endif
     suite_add_tcase(s, tc);
     TCase *pre = tcase_create("preloaded");
     tcase_set_timeout(pre, 60);
