@@ -43,6 +43,7 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -108,6 +109,7 @@ static struct {
     _Atomic int gave_up;           /* a child timed out: no more tries */
     ar_heap_symbol_table_t *table; /* its table */
     int resolved;                  /* its pcs have been through a child */
+    void *child_stack;             /* the stack of the child resolving them */
 } symbol;
 
 #if defined(__GNUC__)
@@ -735,6 +737,10 @@ static void ar_heap_symbol__with_program(ar_heap_symbol_table_t *t, const char *
 static int ar_heap_symbol__child(void *arg)
 {
     ar_heap_symbol_table_t *t = arg;
+    /* Under Valgrind: the stack it runs on, so that Memcheck can walk the
+     * stacks of the child's allocations (libdw's, the loader's), match
+     * them against its suppressions of glibc's own, and name them. */
+    ar_heap_valgrind__stack(symbol.child_stack, AR_HEAP_SYMBOL_STACK);
     /* Die of a fault, not into arheap's handler or the program's. */
     signal(SIGSEGV, SIG_DFL);
     signal(SIGBUS, SIG_DFL);
@@ -798,6 +804,7 @@ void ar_heap_symbol__resolve(void)
     /* No CLONE_VM: a copy of the process. Exit signal 0: no SIGCHLD, and
      * only a wait with __WCLONE or __WALL sees it. The write end of the
      * pipe closes when the child (and whatever it runs) is done. */
+    symbol.child_stack = stack;
     pid_t pid = clone(ar_heap_symbol__child, (char *)stack + AR_HEAP_SYMBOL_STACK, 0, t);
     close(fds[1]);
     if (pid > 0) {

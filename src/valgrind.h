@@ -138,6 +138,14 @@ static inline void ar_heap_valgrind__defined(const void *from, size_t len)
         (void)VALGRIND_MAKE_MEM_DEFINED(from, len);
 }
 
+/* A stack the calling thread now runs on (a clone's, made with mmap):
+ * Memcheck walks call stacks only within stacks it knows. */
+static inline void ar_heap_valgrind__stack(void *start, size_t len)
+{
+    if (ar_heap_valgrind_on)
+        (void)VALGRIND_STACK_REGISTER(start, (char *)start + len);
+}
+
 /* Errors off (1) or on again (0) for the calling thread: the leak scan
  * (reach.c) reads uninitialised words on purpose. */
 static inline void ar_heap_valgrind__quiet(int on)
@@ -152,6 +160,11 @@ static inline void ar_heap_valgrind__quiet(int on)
 
 static inline void ar_heap_valgrind__init(void) {}
 static inline void ar_heap_valgrind__quiet(int on) { (void)on; }
+static inline void ar_heap_valgrind__stack(void *start, size_t len)
+{
+    (void)start;
+    (void)len;
+}
 static inline int ar_heap_valgrind__running(void) { return 0; }
 static inline void ar_heap_valgrind__allocated(const void *base, size_t total, uintptr_t user,
                                                size_t size, int canary)
