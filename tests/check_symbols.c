@@ -367,14 +367,10 @@ END_TEST
 /* Whether a file whose path contains `name` is mapped in this process. */
 static int mapped(const char *name)
 {
-    FILE *maps = fopen("/proc/self/maps", "re");
-    ck_assert_msg(maps != NULL, "no /proc/self/maps");
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, maps) != NULL)
-        found = strstr(line, name) != NULL;
-    fclose(maps);
-    return found;
+    static char maps[1 << 18];
+    ck_assert_msg(ar_proc__read_file("/proc/self/maps", maps, sizeof maps) > 0,
+                  "no /proc/self/maps");
+    return strstr(maps, name) != NULL;
 }
 
 /* libdw is loaded by the child that symbolizes a report, never by the
