@@ -295,9 +295,12 @@ static void ar_heap_span__collect(ar_heap_span_t *span)
         return;
     if (span->free_top == 0 && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
         ar_heap_span__partial(span->owner, span);
-    /* Cleared before the words are read, sequentially consistent (see
-     * ar_heap_span__release_slow). */
-    atomic_store_explicit(&span->remote_pending, 0, memory_order_seq_cst);
+    /* Cleared, then a sequentially consistent fence before the words are
+     * read (see ar_heap_span__release_slow): if a release's load of the
+     * flag comes after the fence, it reads the clear and sets the flag;
+     * if before, its bit was set before the fence and is read below. */
+    atomic_store_explicit(&span->remote_pending, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
     size_t words = ((size_t)span->slots + 63) / 64;
     for (size_t w = 0; w < words; w++) {
         if (atomic_load_explicit(&span->remote[w], memory_order_relaxed) == 0)
@@ -531,9 +534,9 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
     /* The bit, then the span's flag: written only when it was clear, so
      * that the frees of other threads between two collections read the
      * flag's line and leave it shared. Both sequentially consistent,
-     * against the owner's clearing of the flag before it reads the words
-     * (ar_heap_span__collect): either this thread sees the flag clear and
-     * sets it, or the owner's reading sees the bit. */
+     * against the owner's clearing of the flag and fence before it reads
+     * the words (ar_heap_span__collect): either this thread sees the flag
+     * clear and sets it, or the owner's reading sees the bit. */
     atomic_fetch_or_explicit(&span->remote[index / 64], (uint64_t)1 << (index % 64),
                              memory_order_seq_cst);
     if (atomic_load_explicit(&span->remote_pending, memory_order_seq_cst) == 0 &&
