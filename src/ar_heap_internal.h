@@ -46,8 +46,10 @@
  *     another is held: the global quarantine FIFO's lock (once per batch
  *     of frees), the region lock (new spans), the guard slots' lock, the
  *     thread list's lock (a thread's first and last operation).
- *   - A slot freed by a thread that does not own its span goes back
- *     through the span's remote bitmap (atomic OR), collected by the owner.
+ *   - A slot released by a thread that does not own its span goes back
+ *     to its owner in a chunk of such slots (span.c, "Returns"): the
+ *     releasing thread fills the chunk alone and hands it over with one
+ *     compare-and-swap; the owner takes its whole inbox with one exchange.
  *   - Options are written by ar_heap__set_options and the sweep, which
  *     programs call between operations; the heap only reads them.
  */
@@ -274,15 +276,15 @@ void ar_heap__exit_check(void);
 
 /* Size classes of span.c (a slot's stride picks one). */
 #define AR_HEAP_CLASSES 144
-/* Other threads' spans a thread remembers per class for their released
- * slots (span.c, ar_heap_span__steal). */
-#define AR_HEAP_FOREIGN 4
+/* Owners a thread fills return chunks for at once (span.c, Returns). */
+#define AR_HEAP_RETURN_WAYS 4
 
 /* Entries in a thread's cache of depot lookups. */
 #define AR_HEAP_DEPOT_CACHE 256
 
 struct ar_heap_span_s;
 struct ar_heap_qchunk_s;
+struct ar_heap_rchunk_s;
 
 /*
  * ar_heap_thread_t: one thread's part of the heap. Written by its thread
@@ -311,23 +313,26 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
 
-    /* Per size class: the span allocated from and every span owned, read
-     * by every allocation (16 bytes a class: four classes a cache line). */
+    /* Per size class: the span allocated from, read by every allocation
+     * (eight classes a cache line). */
     struct {
         struct ar_heap_span_s *current;
-        struct ar_heap_span_s *spans;
     } classes[AR_HEAP_CLASSES];
 
     /* Per size class, read only when the current span has no slot at hand
-     * (span.c), so kept apart from the above: in a geometric class, the
-     * spans that have had released slots since they were last found
-     * without any; and the spans of other threads that this thread last
-     * released slots into, the latest first (empty entries last), whose
-     * released slots it takes before it makes a new span. */
+     * (span.c), so kept apart from the above: the spans that have had
+     * released slots since they were last found without any, and the
+     * spans that had slots never used when last looked at. */
     struct {
         struct ar_heap_span_s *partial;
-        struct ar_heap_span_s *foreign[AR_HEAP_FOREIGN];
+        struct ar_heap_span_s *unfinished;
     } refill[AR_HEAP_CLASSES];
+
+    /* Slots of other threads' spans this thread released, a chunk per
+     * owner on the way to it (span.c, Returns); NULL entries last. */
+    struct ar_heap_rchunk_s *outgoing[AR_HEAP_RETURN_WAYS];
+    /* The owners this thread last sent chunks to, the latest first. */
+    struct ar_heap_thread_s *sent_to[AR_HEAP_RETURN_WAYS];
 
     /* Recent depot lookups: the context's pointers (site, description) and
      * a hash of its frames beyond the first, the id found, and whether the
@@ -344,12 +349,15 @@ typedef struct ar_heap_thread_s {
         uint32_t id;
     } depot_cache[AR_HEAP_DEPOT_CACHE];
 
-    /* Per size class: set by another thread that released a slot of one of
-     * this thread's spans whose remote bitmap was empty; cleared by this
-     * thread when it collects the class's bitmaps. Lines of their own:
-     * other threads write them, rarely; this thread reads them before it
-     * takes a slot never used (span.c). */
-    _Alignas(64) _Atomic uint8_t remote_hint[AR_HEAP_CLASSES];
+    /* Written by other threads, once per chunk of slots they return, so
+     * on lines of their own: the chunks returned to this thread (its
+     * inbox, a stack the owner empties with one exchange), and per size
+     * class a hint that a returned chunk holds slots of the class, set
+     * after the chunk is pushed and cleared by this thread before it
+     * takes the inbox. This thread reads the hint before it takes a slot
+     * never used (span.c). */
+    _Alignas(64) _Atomic(struct ar_heap_rchunk_s *) returned;
+    _Atomic uint8_t remote_hint[AR_HEAP_CLASSES];
 } ar_heap_thread_t;
 
 /* The calling thread's state, or NULL before its first operation. */
@@ -486,8 +494,8 @@ typedef struct ar_heap_slot_s {
 
 /*
  * ar_heap_span_t: a run of equal slots of one size class, owned by one
- * thread, which alone allocates from it; or one huge slot. Records, the
- * free stack and the remote bitmap live in a mapping of their own.
+ * thread, which alone allocates from it; or one huge slot. Records and
+ * the free stack live in a mapping of their own.
  */
 typedef struct ar_heap_span_s {
     /* Written when the span is made, then only read: by every thread that
@@ -497,7 +505,6 @@ typedef struct ar_heap_span_s {
     uint64_t magic;          /* 2^64 / stride, rounded up: index = offset * magic >> 64 */
     ar_heap_rec_t *recs;
     uint32_t *free_stack;
-    _Atomic uint64_t *remote;                /* slots freed by other threads */
     ar_heap_thread_t *owner;
     uint32_t slots;
     uint16_t klass;          /* size class, or AR_HEAP_CLASSES for a huge span */
@@ -508,26 +515,23 @@ typedef struct ar_heap_span_s {
     uint32_t free_top;       /* slot indexes on free_stack (owner) */
     uint8_t in_partial;      /* on its class's partial list (owner) */
     uint32_t units;          /* 64 KiB units covered */
-    struct ar_heap_span_s *next_in_class; /* the owner's list */
+    struct ar_heap_span_s *next_in_class; /* released huge spans */
     struct ar_heap_span_s *next_partial;  /* the owner's partial list */
+    struct ar_heap_span_s *next_unfinished; /* the owner's spans with fresh slots */
     struct ar_heap_span_s *next_all;      /* every span, for walks */
     void **valgrind_users;   /* under Valgrind: each live block's address (see life.c) */
     size_t huge_size;        /* a huge span's block: bytes asked for, offset of user */
     size_t huge_offset;
     size_t meta_bytes;
-    _Alignas(64) _Atomic uint32_t remote_pending; /* 1: bits may be set in remote */
 } ar_heap_span_t;
 
 /* The layout the comment above promises: a remote free's reads in the
- * first line, the owner's writes from the second on, the flag apart. */
+ * first line, the owner's writes from the second on. */
 _Static_assert(offsetof(ar_heap_span_t, klass) + sizeof(uint16_t) <= 64 &&
-                   offsetof(ar_heap_span_t, owner) < 64 && offsetof(ar_heap_span_t, remote) < 64,
+                   offsetof(ar_heap_span_t, owner) < 64,
                "the fields other threads read fit the descriptor's first line");
-_Static_assert(offsetof(ar_heap_span_t, fresh) >= 64 && offsetof(ar_heap_span_t, free_top) >= 64 &&
-                   offsetof(ar_heap_span_t, meta_bytes) < offsetof(ar_heap_span_t, remote_pending),
+_Static_assert(offsetof(ar_heap_span_t, fresh) >= 64 && offsetof(ar_heap_span_t, free_top) >= 64,
                "the owner's fields start on the descriptor's second line");
-_Static_assert(offsetof(ar_heap_span_t, remote_pending) % 64 == 0,
-               "the remote releases' flag has a line of its own");
 
 /* The region (span.c): one reserved range cut into 64 KiB units, and a
  * table naming the span of each unit. Read without a lock. */
@@ -575,6 +579,12 @@ static inline void ar_heap_span__slot(ar_heap_span_t *span, uint32_t index, ar_h
 
 int ar_heap_span__obtain_slow(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out);
 void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index);
+/* Hand every chunk of slots this thread has begun for other threads to
+ * its owner (the thread ends). */
+void ar_heap_span__return_all(ar_heap_thread_t *self);
+/* Whether a slot is in a chunk on the way to its owner (the world
+ * stopped). */
+int ar_heap_span__returning(const ar_heap_span_t *span, uint32_t index);
 
 /* A slot of at least `bytes` (16 <= bytes) for this thread; 0 when memory
  * ran out. The common cases: the last slot its current span released,
@@ -618,18 +628,18 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
 
 void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span);
 
-/* The owner puts a slot on its span's free stack (a geometric class's span
- * joins the partial list when the stack was empty). */
+/* The owner puts a slot on its span's free stack (the span joins its
+ * class's partial list when the stack was empty and it is not on it). */
 static inline void ar_heap_span__push(ar_heap_thread_t *self, ar_heap_span_t *span,
                                       uint32_t index)
 {
-    if (AR_HEAP_UNLIKELY(span->free_top == 0) && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
+    if (AR_HEAP_UNLIKELY(span->free_top == 0) && !span->in_partial)
         ar_heap_span__partial(self, span);
     span->free_stack[span->free_top++] = index;
 }
 
-/* Put a slot back in circulation: on its owner's free stack, or its
- * span's remote bitmap when another thread owns it. */
+/* Put a slot back in circulation: on its owner's free stack, or in a
+ * chunk on the way to its owner when another thread owns it. */
 static inline void ar_heap_span__release(ar_heap_thread_t *self, ar_heap_span_t *span,
                                          uint32_t index)
 {

@@ -83,8 +83,8 @@ void ar_heap_index__each(ar_heap_slot_fn fn, void *arg)
 /* ------------------------------------------------------------ describe */
 
 /* Whether a freed slab slot is back in circulation: on its span's free
- * stack, or in its remote bitmap on the way there. The world is stopped,
- * so neither changes meanwhile. A guarded or huge slot says it in its
+ * stack, or in a chunk on the way to its owner. The world is stopped, so
+ * neither changes meanwhile. A guarded or huge slot says it in its
  * record's state. */
 static int ar_heap_index__released(const ar_heap_slot_t *slot)
 {
@@ -94,8 +94,7 @@ static int ar_heap_index__released(const ar_heap_slot_t *slot)
     for (uint32_t i = 0; i < span->free_top; i++)
         if (span->free_stack[i] == slot->index)
             return 1;
-    uint64_t bits = atomic_load_explicit(&span->remote[slot->index / 64], memory_order_relaxed);
-    return (bits >> (slot->index % 64)) & 1;
+    return ar_heap_span__returning(span, slot->index);
 }
 
 /*

@@ -398,12 +398,14 @@ static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *ou
     }
 }
 
-/* A thread ends: its quarantine batch joins the global FIFO. */
+/* A thread ends: its quarantine batch joins the global FIFO, and the
+ * slots of other threads' spans it released go back to their owners. */
 void ar_heap_life__thread_ends(ar_heap_thread_t *self)
 {
     ar_heap_qout_t out;
     ar_heap_quarantine__flush(self, ar_heap_options.quarantine_bytes, &out);
     ar_heap_life__release_all(self, &out);
+    ar_heap_span__return_all(self);
 }
 
 /* ------------------------------------------------------------ free */

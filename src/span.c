@@ -26,7 +26,7 @@
  *   span:  start                                      start + slots*stride
  *          |slot 0      |slot 1      |slot 2      | ... 
  *          |H|user |T.. |H|user   |T.|            |
- *   meta:  recs[0] recs[1] recs[2] ...  free_stack[]  remote bitmap[]
+ *   meta:  recs[0] recs[1] recs[2] ...  free_stack[]
  *
  * The descriptor starts at one of 64 cache-line offsets into its mapping,
  * in turn (its colour): every mapping starts on a page, and page-aligned
@@ -36,19 +36,17 @@
  * classes than the cache has ways. Its first line holds what any
  * thread's free reads (start, stride, magic, records, owner, class) and
  * is written only when the span is made; the owner's free-stack top and
- * fresh count, written at every allocation, start the next line, and the
- * remote releases' pending flag has a line of its own (256 bytes in all):
- * another thread's free of a block then does not take away the line the
- * owner allocates from.
+ * fresh count, written at every allocation, start the next line: another
+ * thread's free of a block does not take away the line the owner
+ * allocates from.
  *
  * Slots come from the span's free stack (indexes of released slots, last
  * released first: a block freed with the quarantine off is reused while
  * it is still in the cache) or, when it is empty, from the never-used
  * slots at `fresh`. A slot released by a thread that does not own the
- * span sets its bit in the span's remote bitmap (an atomic OR); the owner
- * moves such bits to its free stack when it runs out, and the releasing
- * thread may take them back itself (ar_heap_span__steal) before it makes
- * a new span.
+ * span goes back to the owner in a chunk of such slots (Returns, below);
+ * until the chunk is full the releasing thread may take the slot back
+ * itself before it makes a new span.
  *
  * Size classes: slot strides of 16 to 1024 bytes in steps of 16, then
  * eight per doubling up to 1 MiB (at most 12.5% of a slot unused, and
@@ -171,10 +169,8 @@ static void *ar_heap_span__meta_base(ar_heap_span_t *span)
 /* The span descriptor and its arrays, in one mapping. */
 static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
 {
-    size_t words = ((size_t)slots + 63) / 64;
     size_t bytes = sizeof(ar_heap_span_t) + (size_t)slots * sizeof(ar_heap_rec_t) +
-                   words * sizeof(uint64_t) + (size_t)slots * sizeof(void *) +
-                   (size_t)slots * sizeof(uint32_t);
+                   (size_t)slots * sizeof(void *) + (size_t)slots * sizeof(uint32_t);
     /* Its colour (see the top of this file). */
     static _Atomic unsigned colours;
     size_t colour = (atomic_fetch_add_explicit(&colours, 1, memory_order_relaxed) %
@@ -187,8 +183,7 @@ static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
     span->meta_bytes = bytes;
     span->slots = slots;
     span->recs = (ar_heap_rec_t *)(void *)((char *)span + sizeof *span);
-    span->remote = (_Atomic uint64_t *)(void *)(span->recs + slots);
-    span->valgrind_users = (void **)(void *)(span->remote + words);
+    span->valgrind_users = (void **)(void *)(span->recs + slots);
     span->free_stack = (uint32_t *)(void *)(span->valgrind_users + slots);
     return span;
 }
@@ -226,8 +221,8 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
     span->owner = self;
     ar_heap_span__publish(span);
     pthread_mutex_unlock(&region.lock);
-    span->next_in_class = self->classes[klass].spans;
-    self->classes[klass].spans = span;
+    span->next_unfinished = self->refill[klass].unfinished;
+    self->refill[klass].unfinished = span;
     return span;
 }
 
@@ -276,9 +271,12 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
 
 /* ------------------------------------------------------------ slots */
 
-/* A span of a geometric class whose free stack was empty has a released
- * slot: put it on its class's partial list, once (the owner's). The list
- * drops a span lazily, when it is found with none. */
+/* A span whose free stack was empty has a released slot: put it on its
+ * class's partial list, once (the owner's). The list drops a span lazily,
+ * when it is found with none. A class that runs out of slots in its
+ * current span finds released ones there, not by reading every span's
+ * descriptor (a cache miss each: with the defaults' quarantine a class
+ * has tens of spans). */
 void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span)
 {
     if (span->in_partial)
@@ -288,38 +286,9 @@ void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span)
     self->refill[span->klass].partial = span;
 }
 
-/* Move the slots other threads released to the free stack. */
-static void ar_heap_span__collect(ar_heap_span_t *span)
-{
-    if (atomic_load_explicit(&span->remote_pending, memory_order_relaxed) == 0)
-        return;
-    if (span->free_top == 0 && span->klass >= AR_HEAP_SPAN_GEOMETRIC)
-        ar_heap_span__partial(span->owner, span);
-    /* Cleared, then a sequentially consistent fence before the words are
-     * read (see ar_heap_span__release_slow): if a release's load of the
-     * flag comes after the fence, it reads the clear and sets the flag;
-     * if before, its bit was set before the fence and is read below. */
-    atomic_store_explicit(&span->remote_pending, 0, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
-    size_t words = ((size_t)span->slots + 63) / 64;
-    for (size_t w = 0; w < words; w++) {
-        if (atomic_load_explicit(&span->remote[w], memory_order_relaxed) == 0)
-            continue;
-        uint64_t bits = atomic_exchange_explicit(&span->remote[w], 0, memory_order_acquire);
-        while (bits != 0) {
-            unsigned b = (unsigned)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            span->free_stack[span->free_top++] = (uint32_t)(w * 64 + b);
-        }
-    }
-}
-
-/* A released slot of `span` (by this thread, then by others), or
- * UINT32_MAX. */
+/* A released slot of `span`, or UINT32_MAX. */
 static uint32_t ar_heap_span__pop_released(ar_heap_span_t *span)
 {
-    if (span->free_top == 0)
-        ar_heap_span__collect(span);
     return span->free_top > 0 ? span->free_stack[--span->free_top] : UINT32_MAX;
 }
 
@@ -347,12 +316,13 @@ static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
  * of many full spans is not walked at every allocation. */
 #define AR_HEAP_SPAN_BORROW 8u
 
-/* A released slot from the partial lists of `klass` and the next
- * AR_HEAP_SPAN_BORROW classes, or UINT32_MAX. */
+/* A released slot from the partial lists of `klass` and, a geometric
+ * class, the next AR_HEAP_SPAN_BORROW classes, or UINT32_MAX. */
 static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
-    for (unsigned c = klass; c <= klass + AR_HEAP_SPAN_BORROW && c < AR_HEAP_CLASSES; c++) {
+    unsigned last = klass >= AR_HEAP_SPAN_GEOMETRIC ? klass + AR_HEAP_SPAN_BORROW : klass;
+    for (unsigned c = klass; c <= last && c < AR_HEAP_CLASSES; c++) {
         ar_heap_span_t **head = &self->refill[c].partial;
         while (*head != NULL) {
             ar_heap_span_t *span = *head;
@@ -368,123 +338,388 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
     return UINT32_MAX;
 }
 
-/* A slot another thread released into a span that `self` does not own
- * (its remote bitmap), from the spans `self` last released such slots
- * into, or UINT32_MAX. Bits are claimed one at a time with an atomic AND,
- * so the owner (which collects whole words with an exchange) and any
- * other thread each get a slot at most once. Why: a slot comes back only
- * to its owner, and a thread that frees faster than another takes the
- * other's blocks out of the quarantine; without this it makes new spans
- * while the other's released slots sit unused (doc/arheap.md, "Peak RSS
- * with threads"). Only before a new span: taken before the never-used
- * slots of its own spans, a stolen slot's next free is a release into the
- * other's bitmap, and slots kept changing hands (doc/arheap.md, The
- * backend). */
-static uint32_t ar_heap_span__steal(ar_heap_thread_t *self, unsigned klass,
-                                    ar_heap_span_t **where)
+/* ------------------------------------------------------------ returns */
+
+/*
+ * Returns. A slot comes back only to the thread that owns its span: only
+ * the owner allocates from a span, without a lock. A thread that releases
+ * a slot of another thread's span (a block handed between threads, or any
+ * block the global quarantine hands back to a thread other than the one
+ * that made it: with the defaults and two threads, half of them) appends
+ * it to a chunk it fills alone for that owner, and when the chunk is full
+ * pushes it whole onto the owner's inbox with one compare-and-swap, then
+ * sets the owner's hint of each size class the chunk holds. The owner
+ * takes its whole inbox with one exchange when a class runs out of
+ * released slots, and puts each slot on its span's free stack.
+ *
+ * Why chunks: a slot released one at a time into the owner's span (an
+ * atomic OR into a bitmap word, a pending flag, a hint, and the owner's
+ * walk of the class's spans to collect them, as before) cost the defaults
+ * a fifth of their time with two threads (bench/workloads threads 2: the
+ * flag's and the bitmap's lines moved between the threads at every
+ * collection). A chunk moves once, for 250 slots.
+ *
+ * A thread fills chunks for AR_HEAP_RETURN_WAYS owners at once, the one
+ * it used last first; a slot for another owner pushes the oldest chunk
+ * out, however full. A thread that ends pushes every chunk it began.
+ *
+ * Taking back. A thread that frees another's blocks and allocates would
+ * grow while those slots wait for their owner (and with one quarantine
+ * for every thread, a thread that runs ahead of another hands the other's
+ * slots back to it while it touches new memory itself: doc/arheap.md,
+ * "Peak RSS with threads"). So before it makes a new span, a thread takes
+ * slots of the class it needs from the chunks it is filling, then from the
+ * inboxes of the owners it last sent chunks to: it takes such an inbox
+ * whole, keeps the slots of the class (in its chunk for that owner, where
+ * they go back to it in time if unused) and pushes the rest back. Such a
+ * slot's block, freed, is a release into its owner's span again.
+ *
+ * Chunks are 4 KiB, from a pool under a leaf lock (taken once per chunk);
+ * an owner gives back the chunks it emptied.
+ */
+#define AR_HEAP_RCHUNK_BYTES ((size_t)4096)
+#define AR_HEAP_RCHUNK_POOL_MAP ((size_t)64 << 10) /* mapped at once */
+
+typedef struct {
+    ar_heap_span_t *span;
+    uint32_t index;
+    uint32_t klass; /* the span's, kept here for the taking back */
+} ar_heap_rslot_t;
+
+typedef struct ar_heap_rchunk_s {
+    struct ar_heap_rchunk_s *next;  /* in an inbox or the pool */
+    ar_heap_thread_t *owner;        /* whose spans its slots are of */
+    uint32_t count;
+    uint64_t classes[(AR_HEAP_CLASSES + 63) / 64]; /* the classes of its slots */
+    ar_heap_rslot_t slots[];
+} ar_heap_rchunk_t;
+
+#define AR_HEAP_RCHUNK_SLOTS \
+    ((AR_HEAP_RCHUNK_BYTES - sizeof(ar_heap_rchunk_t)) / sizeof(ar_heap_rslot_t))
+
+static struct {
+    pthread_mutex_t lock;
+    ar_heap_rchunk_t *spare;
+} returns = { PTHREAD_MUTEX_INITIALIZER, NULL };
+
+static inline int ar_heap_span__chunk_has(const ar_heap_rchunk_t *chunk, unsigned klass)
 {
-    ar_heap_span_t **foreign = self->refill[klass].foreign;
-    while (foreign[0] != NULL) {
-        ar_heap_span_t *span = foreign[0];
-        if (span->owner != self &&
-            atomic_load_explicit(&span->remote_pending, memory_order_relaxed) != 0) {
-            size_t words = ((size_t)span->slots + 63) / 64;
-            for (size_t w = 0; w < words; w++) {
-                uint64_t bits = atomic_load_explicit(&span->remote[w], memory_order_relaxed);
-                while (bits != 0) {
-                    uint64_t bit = bits & (~bits + 1);
-                    uint64_t old = atomic_fetch_and_explicit(&span->remote[w], ~bit,
-                                                             memory_order_acquire);
-                    if (old & bit) {
-                        *where = span;
-                        return (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bit));
-                    }
-                    bits = old & ~bit;
-                }
-            }
+    return (chunk->classes[klass / 64] >> (klass % 64)) & 1;
+}
+
+/* An empty chunk for `owner`, or NULL when no memory. */
+static ar_heap_rchunk_t *ar_heap_span__chunk(ar_heap_thread_t *owner)
+{
+    pthread_mutex_lock(&returns.lock);
+    if (returns.spare == NULL) {
+        char *map = ar_heap_os__map(AR_HEAP_RCHUNK_POOL_MAP);
+        for (size_t at = 0; map != NULL && at < AR_HEAP_RCHUNK_POOL_MAP;
+             at += AR_HEAP_RCHUNK_BYTES) {
+            ar_heap_rchunk_t *chunk = (ar_heap_rchunk_t *)(void *)(map + at);
+            chunk->next = returns.spare;
+            returns.spare = chunk;
         }
-        /* Nothing left there: forget it. */
-        memmove(&foreign[0], &foreign[1], (AR_HEAP_FOREIGN - 1) * sizeof foreign[0]);
-        foreign[AR_HEAP_FOREIGN - 1] = NULL;
     }
-    return UINT32_MAX;
+    ar_heap_rchunk_t *chunk = returns.spare;
+    if (chunk != NULL)
+        returns.spare = chunk->next;
+    pthread_mutex_unlock(&returns.lock);
+    if (chunk != NULL) {
+        chunk->next = NULL;
+        chunk->owner = owner;
+        chunk->count = 0;
+        memset(chunk->classes, 0, sizeof chunk->classes);
+    }
+    return chunk;
 }
 
-/* `self` released a slot into another thread's span: remember the span,
- * first. */
-static void ar_heap_span__remember(ar_heap_thread_t *self, ar_heap_span_t *span)
+/* Give emptied chunks, the list from `first` to `last`, to the pool. */
+static void ar_heap_span__chunks_spare(ar_heap_rchunk_t *first, ar_heap_rchunk_t *last)
 {
-    ar_heap_span_t **foreign = self->refill[span->klass].foreign;
-    if (foreign[0] == span)
-        return;
+    pthread_mutex_lock(&returns.lock);
+    last->next = returns.spare;
+    returns.spare = first;
+    pthread_mutex_unlock(&returns.lock);
+}
+
+/* Push a chunk onto its owner's inbox, then set the owner's hints. The
+ * hint is stored with release after the push: an owner that reads it set
+ * and then fences (acquire) takes an inbox that holds the chunk. */
+static void ar_heap_span__push_chunk(ar_heap_rchunk_t *chunk)
+{
+    ar_heap_thread_t *owner = chunk->owner;
+    chunk->next = atomic_load_explicit(&owner->returned, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&owner->returned, &chunk->next, chunk,
+                                                  memory_order_release, memory_order_relaxed)) {
+    }
+    for (size_t w = 0; w < sizeof chunk->classes / sizeof chunk->classes[0]; w++) {
+        for (uint64_t bits = chunk->classes[w]; bits != 0; bits &= bits - 1) {
+            size_t klass = w * 64 + (size_t)__builtin_ctzll(bits);
+            if (atomic_load_explicit(&owner->remote_hint[klass], memory_order_relaxed) == 0)
+                atomic_store_explicit(&owner->remote_hint[klass], 1, memory_order_release);
+        }
+    }
+}
+
+/* Push the chunk in `way` of this thread's outgoing ones, close the gap,
+ * and remember its owner. */
+static void ar_heap_span__send(ar_heap_thread_t *self, unsigned way)
+{
+    ar_heap_rchunk_t *chunk = self->outgoing[way];
+    memmove(&self->outgoing[way], &self->outgoing[way + 1],
+            (AR_HEAP_RETURN_WAYS - 1 - way) * sizeof self->outgoing[0]);
+    self->outgoing[AR_HEAP_RETURN_WAYS - 1] = NULL;
     unsigned at = 0;
-    while (at < AR_HEAP_FOREIGN - 1 && foreign[at] != span)
+    while (at < AR_HEAP_RETURN_WAYS - 1 && self->sent_to[at] != chunk->owner)
         at++;
-    memmove(&foreign[1], &foreign[0], at * sizeof foreign[0]);
-    foreign[0] = span;
+    memmove(&self->sent_to[1], &self->sent_to[0], at * sizeof self->sent_to[0]);
+    self->sent_to[0] = chunk->owner;
+    ar_heap_span__push_chunk(chunk);
 }
 
-/* A slot from any span of the class, made current: a released one, or
- * with `fresh` also one never used. */
-static uint32_t ar_heap_span__walk(ar_heap_thread_t *self, unsigned klass, int fresh,
-                                   ar_heap_span_t **where)
+/* This thread's chunk for `owner`, with room for a slot, made the first
+ * of its outgoing ones; NULL when no memory. */
+static ar_heap_rchunk_t *ar_heap_span__outgoing(ar_heap_thread_t *self, ar_heap_thread_t *owner)
 {
-    for (ar_heap_span_t *span = self->classes[klass].spans; span != NULL;
-         span = span->next_in_class) {
-        uint32_t index = fresh ? ar_heap_span__pop(span) : ar_heap_span__pop_released(span);
-        if (index != UINT32_MAX) {
-            self->classes[klass].current = span;
-            *where = span;
+    ar_heap_rchunk_t **outgoing = self->outgoing;
+    unsigned way = 0;
+    while (way < AR_HEAP_RETURN_WAYS && outgoing[way] != NULL && outgoing[way]->owner != owner)
+        way++;
+    if (way < AR_HEAP_RETURN_WAYS && outgoing[way] != NULL &&
+        outgoing[way]->count == AR_HEAP_RCHUNK_SLOTS) {
+        /* Filled by taking back (ar_heap_span__take_inbox). */
+        ar_heap_span__send(self, way);
+        while (way < AR_HEAP_RETURN_WAYS && outgoing[way] != NULL)
+            way++;
+    }
+    ar_heap_rchunk_t *chunk;
+    if (way < AR_HEAP_RETURN_WAYS && outgoing[way] != NULL) {
+        chunk = outgoing[way];
+    } else {
+        if (way == AR_HEAP_RETURN_WAYS)
+            ar_heap_span__send(self, --way); /* the oldest makes room */
+        chunk = ar_heap_span__chunk(owner);
+        if (chunk == NULL)
+            return NULL;
+    }
+    memmove(&outgoing[1], &outgoing[0], way * sizeof outgoing[0]);
+    outgoing[0] = chunk;
+    return chunk;
+}
+
+/* Append a slot to a chunk that has room. */
+static inline void ar_heap_span__chunk_add(ar_heap_rchunk_t *chunk, const ar_heap_rslot_t *slot)
+{
+    chunk->slots[chunk->count++] = *slot;
+    chunk->classes[slot->klass / 64] |= (uint64_t)1 << (slot->klass % 64);
+}
+
+/* A slot of another thread's span released by `self`: into the chunk for
+ * its owner. 0 when no chunk could be had. */
+static int ar_heap_span__return(ar_heap_thread_t *self, ar_heap_span_t *span, uint32_t index)
+{
+    ar_heap_rchunk_t *chunk = ar_heap_span__outgoing(self, span->owner);
+    if (chunk == NULL)
+        return 0;
+    ar_heap_rslot_t slot = { span, index, span->klass };
+    ar_heap_span__chunk_add(chunk, &slot);
+    if (chunk->count == AR_HEAP_RCHUNK_SLOTS)
+        ar_heap_span__send(self, 0);
+    return 1;
+}
+
+void ar_heap_span__return_all(ar_heap_thread_t *self)
+{
+    while (self->outgoing[0] != NULL)
+        ar_heap_span__send(self, 0);
+}
+
+/* Take this thread's inbox: every returned slot onto its span's free
+ * stack (and so the span on its class's partial list). */
+static void ar_heap_span__take_returned(ar_heap_thread_t *self)
+{
+    ar_heap_rchunk_t *chunk = atomic_exchange_explicit(&self->returned, NULL, memory_order_acquire);
+    if (chunk == NULL)
+        return;
+    ar_heap_rchunk_t *last = chunk;
+    for (ar_heap_rchunk_t *c = chunk; c != NULL; c = c->next) {
+        for (uint32_t i = 0; i < c->count; i++)
+            ar_heap_span__push(self, c->slots[i].span, c->slots[i].index);
+        last = c;
+    }
+    ar_heap_span__chunks_spare(chunk, last);
+}
+
+/* A slot of class `klass` from the chunks `self` is filling, or
+ * UINT32_MAX. */
+static uint32_t ar_heap_span__take_outgoing(ar_heap_thread_t *self, unsigned klass,
+                                            ar_heap_span_t **where)
+{
+    for (unsigned way = 0; way < AR_HEAP_RETURN_WAYS && self->outgoing[way] != NULL; way++) {
+        ar_heap_rchunk_t *chunk = self->outgoing[way];
+        if (!ar_heap_span__chunk_has(chunk, klass))
+            continue;
+        for (uint32_t i = chunk->count; i-- > 0;) {
+            if (chunk->slots[i].klass != klass)
+                continue;
+            *where = chunk->slots[i].span;
+            uint32_t index = chunk->slots[i].index;
+            chunk->slots[i] = chunk->slots[--chunk->count];
             return index;
         }
+        /* None left of the class. */
+        chunk->classes[klass / 64] &= ~((uint64_t)1 << (klass % 64));
     }
     return UINT32_MAX;
 }
 
-/* The current span of a class has no slot at hand: find one. This
- * thread's released slots come first (the class's partial lists and the
- * next classes', a geometric class; the current span's, its bitmap
- * collected; every span's when the class's hint says other threads
- * released some), then a slot never used of a span it has, then another
- * thread's slot that this thread released (ar_heap_span__steal), and only
+/* Take `owner`'s inbox, move the slots of `klass` in it to this thread's
+ * chunk for the owner (as many as it has room for), push the rest back.
+ * Returns whether any moved. */
+static int ar_heap_span__take_inbox(ar_heap_thread_t *self, ar_heap_thread_t *owner,
+                                    unsigned klass)
+{
+    ar_heap_rchunk_t *list = atomic_exchange_explicit(&owner->returned, NULL, memory_order_acquire);
+    if (list == NULL)
+        return 0;
+    ar_heap_rchunk_t *mine = ar_heap_span__outgoing(self, owner);
+    int moved = 0;
+    while (list != NULL) {
+        ar_heap_rchunk_t *chunk = list;
+        list = chunk->next;
+        if (mine != NULL && ar_heap_span__chunk_has(chunk, klass)) {
+            uint32_t kept = 0;
+            for (uint32_t i = 0; i < chunk->count; i++) {
+                if (chunk->slots[i].klass == klass && mine->count < AR_HEAP_RCHUNK_SLOTS) {
+                    ar_heap_span__chunk_add(mine, &chunk->slots[i]);
+                    moved = 1;
+                } else {
+                    chunk->slots[kept++] = chunk->slots[i];
+                }
+            }
+            chunk->count = kept;
+        }
+        if (chunk->count == 0)
+            ar_heap_span__chunks_spare(chunk, chunk);
+        else
+            ar_heap_span__push_chunk(chunk);
+    }
+    return moved;
+}
+
+/* Before a new span: a slot of `klass` of another thread's span, released
+ * by this thread and not used by its owner yet (Taking back, above), or
+ * UINT32_MAX. */
+static uint32_t ar_heap_span__take_back(ar_heap_thread_t *self, unsigned klass,
+                                        ar_heap_span_t **where)
+{
+    uint32_t index = ar_heap_span__take_outgoing(self, klass, where);
+    for (unsigned at = 0; index == UINT32_MAX && at < AR_HEAP_RETURN_WAYS; at++) {
+        ar_heap_thread_t *owner = self->sent_to[at];
+        if (owner == NULL)
+            break;
+        if (owner != self &&
+            atomic_load_explicit(&owner->remote_hint[klass], memory_order_relaxed) != 0 &&
+            ar_heap_span__take_inbox(self, owner, klass))
+            index = ar_heap_span__take_outgoing(self, klass, where);
+    }
+    return index;
+}
+
+/* Whether a chunk holds the slot. */
+static int ar_heap_span__chunk_holds(const ar_heap_rchunk_t *chunk, const ar_heap_span_t *span,
+                                     uint32_t index)
+{
+    for (uint32_t i = 0; i < chunk->count; i++)
+        if (chunk->slots[i].span == span && chunk->slots[i].index == index)
+            return 1;
+    return 0;
+}
+
+typedef struct {
+    const ar_heap_span_t *span;
+    uint32_t index;
+    int found;
+} ar_heap_span_search_t;
+
+static void ar_heap_span__search_thread(ar_heap_thread_t *t, void *arg)
+{
+    ar_heap_span_search_t *search = arg;
+    for (unsigned way = 0; way < AR_HEAP_RETURN_WAYS && t->outgoing[way] != NULL; way++)
+        search->found |= ar_heap_span__chunk_holds(t->outgoing[way], search->span, search->index);
+    if (t == search->span->owner)
+        for (const ar_heap_rchunk_t *chunk =
+                 atomic_load_explicit(&t->returned, memory_order_acquire);
+             chunk != NULL; chunk = chunk->next)
+            search->found |= ar_heap_span__chunk_holds(chunk, search->span, search->index);
+}
+
+int ar_heap_span__returning(const ar_heap_span_t *span, uint32_t index)
+{
+    ar_heap_span_search_t search = { span, index, 0 };
+    ar_heap_thread__each(ar_heap_span__search_thread, &search);
+    return search.found;
+}
+
+/* A slot never used of a span of the class, made current, or UINT32_MAX.
+ * The class's list of such spans drops a span lazily, when it is found
+ * with none: each span is looked at once after its last one. */
+static uint32_t ar_heap_span__unfinished(ar_heap_thread_t *self, unsigned klass,
+                                         ar_heap_span_t **where)
+{
+    ar_heap_span_t **head = &self->refill[klass].unfinished;
+    while (*head != NULL) {
+        ar_heap_span_t *span = *head;
+        if (span->fresh < span->slots) {
+            self->classes[klass].current = span;
+            *where = span;
+            return span->fresh++;
+        }
+        *head = span->next_unfinished;
+        span->next_unfinished = NULL;
+    }
+    return UINT32_MAX;
+}
+
+/* The current span of a class has no slot at hand: find one. Slots
+ * other threads returned first join their spans' free stacks (the inbox
+ * is taken whole); then a released slot (the current span's, else the
+ * class's partial list, and a geometric class's the next classes'), then
+ * a slot never used of a span it has, then a slot of another thread's
+ * span that this thread released (ar_heap_span__take_back), and only
  * then a new span. */
 static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
     uint32_t index;
-    int remote = atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) != 0;
-    if (remote)
+    if (atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) != 0) {
         atomic_store_explicit(&self->remote_hint[klass], 0, memory_order_relaxed);
-    /* This thread's released slots: the partial lists (a geometric
-     * class), the current span's, every span's when other threads have
-     * released some. */
-    if (klass >= AR_HEAP_SPAN_GEOMETRIC) {
-        index = ar_heap_span__borrow(self, klass, where);
-        if (index != UINT32_MAX)
-            return index;
+        /* Pairs with the release store of the hint (ar_heap_span__push_chunk). */
+        atomic_thread_fence(memory_order_acquire);
     }
+    if (atomic_load_explicit(&self->returned, memory_order_relaxed) != NULL)
+        ar_heap_span__take_returned(self);
     ar_heap_span_t *current = self->classes[klass].current;
-    if (remote) {
-        index = ar_heap_span__walk(self, klass, 0, where);
-    } else if (current != NULL) {
-        index = ar_heap_span__pop_released(current);
+    if (klass < AR_HEAP_SPAN_GEOMETRIC && current != NULL && current->free_top > 0) {
         *where = current;
-    } else {
-        index = UINT32_MAX;
+        return ar_heap_span__pop_released(current);
     }
-    if (index != UINT32_MAX)
+    index = ar_heap_span__borrow(self, klass, where);
+    if (index != UINT32_MAX) {
+        if (klass < AR_HEAP_SPAN_GEOMETRIC)
+            self->classes[klass].current = *where;
         return index;
-    /* Memory never used: the current span's, else any span's (a released
-     * slot of an older span found on the way first). */
+    }
+    /* Memory never used: the current span's, else another span's. */
     if (current != NULL && current->fresh < current->slots) {
         *where = current;
         return current->fresh++;
     }
-    index = ar_heap_span__walk(self, klass, 1, where);
+    index = ar_heap_span__unfinished(self, klass, where);
     if (index != UINT32_MAX)
         return index;
     /* Before a new span: another thread's slot, released by this one. */
-    index = ar_heap_span__steal(self, klass, where);
+    index = ar_heap_span__take_back(self, klass, where);
     if (index != UINT32_MAX)
         return index;
     ar_heap_span_t *span = ar_heap_span__new(self, klass);
@@ -527,20 +762,8 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
         pthread_mutex_unlock(&region.lock);
         return;
     }
-    if (span->owner == self) {
+    if (span->owner == self)
         ar_heap_span__push(self, span, index);
-        return;
-    }
-    /* The bit, then the span's flag: written only when it was clear, so
-     * that the frees of other threads between two collections read the
-     * flag's line and leave it shared. Both sequentially consistent,
-     * against the owner's clearing of the flag and fence before it reads
-     * the words (ar_heap_span__collect): either this thread sees the flag
-     * clear and sets it, or the owner's reading sees the bit. */
-    atomic_fetch_or_explicit(&span->remote[index / 64], (uint64_t)1 << (index % 64),
-                             memory_order_seq_cst);
-    if (atomic_load_explicit(&span->remote_pending, memory_order_seq_cst) == 0 &&
-        atomic_exchange_explicit(&span->remote_pending, 1, memory_order_seq_cst) == 0)
-        atomic_store_explicit(&span->owner->remote_hint[span->klass], 1, memory_order_relaxed);
-    ar_heap_span__remember(self, span);
+    else if (!ar_heap_span__return(self, span, index))
+        return; /* no chunk to be had: the slot stays out of use */
 }

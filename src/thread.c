@@ -40,8 +40,9 @@
  * quarantine, adds its live-bytes delta to the global figure, and leaves
  * its state on the idle list: the next thread to start takes it over,
  * spans, counters and all, so memory stays bounded however many threads
- * come and go. Slots of an idle state's spans freed meanwhile wait in the
- * spans' remote bitmaps for the next owner.
+ * come and go. Slots of an idle state's spans freed meanwhile wait in its
+ * inbox of returned slots for the next owner; the chunks of other
+ * threads' slots it began are sent to their owners (span.c, Returns).
  *
  * fork. The prepare handler stops the world (every other thread outside
  * the heap), the parent resumes it; in the child only the forking thread

@@ -125,6 +125,59 @@ START_TEST(a_recently_freed_block_out_of_the_quarantine)
 }
 END_TEST
 
+/* A block freed by another thread goes back to the thread that made it
+ * in a chunk of such slots: while the freeing thread runs, in the chunk it
+ * fills; after it ended, in the owner's inbox. Either way the block is out
+ * of the quarantine and not yet reused. */
+static pthread_barrier_t freer_barrier;
+static int freer_waits; /* 1: the freeing thread waits while main describes */
+
+static void *free_in_another_thread(void *arg)
+{
+    (void)arg;
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(block);
+    if (freer_waits) {
+        pthread_barrier_wait(&freer_barrier); /* freed */
+        pthread_barrier_wait(&freer_barrier); /* described */
+    }
+    return NULL;
+}
+
+static void body_released_by_another_thread(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    block = AR__HEAP__MALLOC(24, "freed by another thread");
+    pthread_t t;
+    if (pthread_barrier_init(&freer_barrier, NULL, 2) != 0 ||
+        pthread_create(&t, NULL, free_in_another_thread, NULL) != 0)
+        _exit(3);
+    if (freer_waits)
+        pthread_barrier_wait(&freer_barrier);
+    else if (pthread_join(t, NULL) != 0)
+        _exit(3);
+    note_address(block);
+    describe_at(0);
+    if (freer_waits) {
+        pthread_barrier_wait(&freer_barrier);
+        if (pthread_join(t, NULL) != 0)
+            _exit(3);
+    }
+}
+
+START_TEST(a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_back)
+{
+    freer_waits = _i;
+    ar_test_child_t child;
+    ar_test__run_child(body_released_by_another_thread, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    expect_header(&child, "offset 0 inside a recently freed block, out of the quarantine and "
+                          "not yet reused (its record kept by freed_history)\n"
+                          "  block: 24 bytes \"freed by another thread\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+}
+END_TEST
+
 static void body_after_end(void)
 {
     block = AR__HEAP__MALLOC(13, "thirteen");
@@ -270,6 +323,9 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, an_interior_address_is_given_its_offset);
     tcase_add_test(tc, a_block_in_the_quarantine);
     tcase_add_test(tc, a_recently_freed_block_out_of_the_quarantine);
+    /* 0: the freeing thread ended; 1: it still runs. */
+    tcase_add_loop_test(tc, a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_back,
+                        0, 2);
     tcase_add_test(tc, an_address_in_the_tail_canary);
     tcase_add_test(tc, an_address_in_the_head_canary);
     tcase_add_test(tc, an_address_in_a_guard_page);

@@ -853,8 +853,8 @@ START_TEST(smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_n
 }
 END_TEST
 
-/* Slots freed by another thread wait in their span's bitmap; the owner
- * takes them back before it touches a slot never used. */
+/* Slots freed by another thread go back to their owner in chunks; the
+ * owner reuses them before it touches a slot never used. */
 enum { REMOTE_N = 100, REMOTE_SIZE = 48 };
 static char *remote_blocks[REMOTE_N];
 
@@ -932,6 +932,91 @@ START_TEST(a_thread_reuses_the_slots_of_another_threads_blocks_it_freed)
 }
 END_TEST
 
+/* Many slots, several chunks' worth: the releasing thread sends each
+ * chunk as it fills, not only when it ends, and a thread that frees
+ * another's blocks takes their slots back from the owner's inbox too. */
+enum { RETURN_N = 2000 };
+static char *return_blocks[RETURN_N];
+static pthread_barrier_t return_barrier;
+static int return_outside = -1;
+
+static void *free_all_then_wait(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RETURN_N; i++)
+        AR__HEAP__FREE(return_blocks[i]);
+    pthread_barrier_wait(&return_barrier); /* freed */
+    pthread_barrier_wait(&return_barrier); /* the owner allocated */
+    return NULL;
+}
+
+static void body_returned_while_running(void)
+{
+    static char *old[RETURN_N], *again[RETURN_N];
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < RETURN_N; i++)
+        old[i] = return_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
+    pthread_t t;
+    if (pthread_barrier_init(&return_barrier, NULL, 2) != 0 ||
+        pthread_create(&t, NULL, free_all_then_wait, NULL) != 0)
+        _exit(3);
+    pthread_barrier_wait(&return_barrier);
+    for (int i = 0; i < RETURN_N; i++)
+        again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "after");
+    int outside = reuse_outside(old, RETURN_N, again, RETURN_N);
+    pthread_barrier_wait(&return_barrier);
+    if (pthread_join(t, NULL) != 0)
+        _exit(3);
+    /* At most the chunk the other thread is still filling is not back. */
+    printf("outside=%d\n", outside > RETURN_N / 4 ? outside : 0);
+    printf("not back=%d\n", outside);
+    for (int i = 0; i < RETURN_N; i++)
+        AR__HEAP__FREE(again[i]);
+}
+
+START_TEST(slots_come_back_to_their_owner_while_the_releasing_thread_runs)
+{
+    expect_reused(body_returned_while_running,
+                  "2000 blocks allocated by their owner while the thread that freed them waits "
+                  "(at most a quarter may still be on the way)");
+}
+END_TEST
+
+static void *free_all_and_allocate(void *arg)
+{
+    (void)arg;
+    static char *old[RETURN_N], *again[RETURN_N];
+    for (int i = 0; i < RETURN_N; i++) {
+        old[i] = return_blocks[i];
+        AR__HEAP__FREE(return_blocks[i]);
+    }
+    for (int i = 0; i < RETURN_N; i++)
+        again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "in the other thread");
+    return_outside = reuse_outside(old, RETURN_N, again, RETURN_N);
+    for (int i = 0; i < RETURN_N; i++)
+        AR__HEAP__FREE(again[i]);
+    return NULL;
+}
+
+static void body_taken_back_from_the_inbox(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < RETURN_N; i++)
+        return_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_all_and_allocate, NULL) != 0 || pthread_join(t, NULL) != 0)
+        _exit(3);
+    printf("outside=%d\n", return_outside);
+}
+
+START_TEST(a_thread_takes_back_the_slots_it_sent_to_an_idle_owner)
+{
+    expect_reused(body_taken_back_from_the_inbox,
+                  "a thread freed 2000 blocks of the main thread's (several chunks sent to it) "
+                  "and allocated 2000 of the same size while the main thread waited");
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -965,6 +1050,8 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
+    tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
+    tcase_add_test(reuse, a_thread_takes_back_the_slots_it_sent_to_an_idle_owner);
     suite_add_tcase(s, reuse);
 
     TCase *clean = tcase_create("clean workloads");
