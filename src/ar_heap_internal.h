@@ -45,7 +45,8 @@
  *   - Leaf locks, each taken for a few instructions and never while
  *     another is held: the global quarantine FIFO's lock (once per batch
  *     of frees), the region lock (new spans), the guard slots' lock, the
- *     thread list's lock (a thread's first and last operation).
+ *     thread list's lock (a thread's first and last operation), the pool
+ *     of return chunks' lock (once per chunk of 250 returned slots).
  *   - A slot released by a thread that does not own its span goes back
  *     to its owner in a chunk of such slots (span.c, "Returns"): the
  *     releasing thread fills the chunk alone and hands it over with one

@@ -447,13 +447,17 @@ static void ar_heap_span__chunks_spare(ar_heap_rchunk_t *first, ar_heap_rchunk_t
  * and then fences (acquire) takes an inbox that holds the chunk. */
 static void ar_heap_span__push_chunk(ar_heap_rchunk_t *chunk)
 {
+    /* Read before the push: once pushed, the chunk is the owner's (it may
+     * be emptied and reused at once). */
     ar_heap_thread_t *owner = chunk->owner;
+    uint64_t classes[sizeof chunk->classes / sizeof chunk->classes[0]];
+    memcpy(classes, chunk->classes, sizeof classes);
     chunk->next = atomic_load_explicit(&owner->returned, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&owner->returned, &chunk->next, chunk,
                                                   memory_order_release, memory_order_relaxed)) {
     }
-    for (size_t w = 0; w < sizeof chunk->classes / sizeof chunk->classes[0]; w++) {
-        for (uint64_t bits = chunk->classes[w]; bits != 0; bits &= bits - 1) {
+    for (size_t w = 0; w < sizeof classes / sizeof classes[0]; w++) {
+        for (uint64_t bits = classes[w]; bits != 0; bits &= bits - 1) {
             size_t klass = w * 64 + (size_t)__builtin_ctzll(bits);
             if (atomic_load_explicit(&owner->remote_hint[klass], memory_order_relaxed) == 0)
                 atomic_store_explicit(&owner->remote_hint[klass], 1, memory_order_release);

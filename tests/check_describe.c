@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,12 +276,12 @@ END_TEST
 
 /* Other threads free and reuse blocks while the main thread describes
  * its own and theirs: the world is stopped for each description. */
-static volatile int churning;
+static _Atomic int churning;
 
 static void *churn(void *arg)
 {
     (void)arg;
-    while (churning) {
+    while (atomic_load(&churning)) {
         char *p = AR__HEAP__MALLOC(32, "churn");
         p[0] = 1;
         AR__HEAP__FREE(p);
@@ -293,13 +294,13 @@ static void body_concurrent(void)
     (void)ar_heap__set_options("quarantine_bytes=4096:report_path=");
     block = AR__HEAP__MALLOC(16, "steady");
     pthread_t threads[2];
-    churning = 1;
+    atomic_store(&churning, 1);
     for (int i = 0; i < 2; i++)
         if (pthread_create(&threads[i], NULL, churn, NULL) != 0)
             _exit(3);
     for (int i = 0; i < 200; i++)
         describe_at(5);
-    churning = 0;
+    atomic_store(&churning, 0);
     for (int i = 0; i < 2; i++)
         pthread_join(threads[i], NULL);
     AR__HEAP__FREE(block);
