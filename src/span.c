@@ -470,13 +470,14 @@ static void ar_heap_span__push_chunk(ar_heap_rchunk_t *chunk)
 static void ar_heap_span__send(ar_heap_thread_t *self, unsigned way)
 {
     ar_heap_rchunk_t *chunk = self->outgoing[way];
-    memmove(&self->outgoing[way], &self->outgoing[way + 1],
-            (AR_HEAP_RETURN_WAYS - 1 - way) * sizeof self->outgoing[0]);
+    for (; way < AR_HEAP_RETURN_WAYS - 1; way++)
+        self->outgoing[way] = self->outgoing[way + 1];
     self->outgoing[AR_HEAP_RETURN_WAYS - 1] = NULL;
     unsigned at = 0;
     while (at < AR_HEAP_RETURN_WAYS - 1 && self->sent_to[at] != chunk->owner)
         at++;
-    memmove(&self->sent_to[1], &self->sent_to[0], at * sizeof self->sent_to[0]);
+    for (; at > 0; at--)
+        self->sent_to[at] = self->sent_to[at - 1];
     self->sent_to[0] = chunk->owner;
     ar_heap_span__push_chunk(chunk);
 }
@@ -486,6 +487,9 @@ static void ar_heap_span__send(ar_heap_thread_t *self, unsigned way)
 static ar_heap_rchunk_t *ar_heap_span__outgoing(ar_heap_thread_t *self, ar_heap_thread_t *owner)
 {
     ar_heap_rchunk_t **outgoing = self->outgoing;
+    if (AR_HEAP_LIKELY(outgoing[0] != NULL && outgoing[0]->owner == owner &&
+                       outgoing[0]->count < AR_HEAP_RCHUNK_SLOTS))
+        return outgoing[0]; /* the common case: the same owner as last time */
     unsigned way = 0;
     while (way < AR_HEAP_RETURN_WAYS && outgoing[way] != NULL && outgoing[way]->owner != owner)
         way++;
@@ -506,7 +510,8 @@ static ar_heap_rchunk_t *ar_heap_span__outgoing(ar_heap_thread_t *self, ar_heap_
         if (chunk == NULL)
             return NULL;
     }
-    memmove(&outgoing[1], &outgoing[0], way * sizeof outgoing[0]);
+    for (; way > 0; way--)
+        outgoing[way] = outgoing[way - 1];
     outgoing[0] = chunk;
     return chunk;
 }
