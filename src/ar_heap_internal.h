@@ -278,7 +278,7 @@ void ar_heap__exit_check(void);
 /* Size classes of span.c (a slot's stride picks one). */
 #define AR_HEAP_CLASSES 144
 /* Owners a thread fills return chunks for at once (span.c, Returns). */
-#define AR_HEAP_RETURN_WAYS 4
+#define AR_HEAP_RETURN_WAYS 8
 
 /* Entries in a thread's cache of depot lookups. */
 #define AR_HEAP_DEPOT_CACHE 256
@@ -334,6 +334,11 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_rchunk_s *outgoing[AR_HEAP_RETURN_WAYS];
     /* The owners this thread last sent chunks to, the latest first. */
     struct ar_heap_thread_s *sent_to[AR_HEAP_RETURN_WAYS];
+    /* Each one's count of inboxes taken, when this thread last looked. */
+    unsigned sent_seen[AR_HEAP_RETURN_WAYS];
+    /* Empty return chunks kept for this thread's next ones. */
+    struct ar_heap_rchunk_s *spare_chunks;
+    unsigned spare_count;
 
     /* Recent depot lookups: the context's pointers (site, description) and
      * a hash of its frames beyond the first, the id found, and whether the
@@ -358,6 +363,7 @@ typedef struct ar_heap_thread_s {
      * takes the inbox. This thread reads the hint before it takes a slot
      * never used (span.c). */
     _Alignas(64) _Atomic(struct ar_heap_rchunk_s *) returned;
+    _Atomic unsigned inboxes_taken; /* written by this thread */
     _Atomic uint8_t remote_hint[AR_HEAP_CLASSES];
 } ar_heap_thread_t;
 

@@ -374,11 +374,13 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * they go back to it in time if unused) and pushes the rest back. Such a
  * slot's block, freed, is a release into its owner's span again.
  *
- * Chunks are 4 KiB, from a pool under a leaf lock (taken once per chunk);
- * an owner gives back the chunks it emptied.
+ * Chunks are 4 KiB; a thread keeps up to 16 empty ones (those it emptied
+ * as an owner serve it as a sender), the rest are in a pool under a leaf
+ * lock.
  */
 #define AR_HEAP_RCHUNK_BYTES ((size_t)4096)
 #define AR_HEAP_RCHUNK_POOL_MAP ((size_t)64 << 10) /* mapped at once */
+#define AR_HEAP_RCHUNK_KEEP 16u                   /* empty ones a thread keeps */
 
 typedef struct {
     ar_heap_span_t *span;
@@ -407,23 +409,30 @@ static inline int ar_heap_span__chunk_has(const ar_heap_rchunk_t *chunk, unsigne
     return (chunk->classes[klass / 64] >> (klass % 64)) & 1;
 }
 
-/* An empty chunk for `owner`, or NULL when no memory. */
-static ar_heap_rchunk_t *ar_heap_span__chunk(ar_heap_thread_t *owner)
+/* An empty chunk for `owner`, or NULL when no memory: one `self` kept,
+ * else one of the pool. */
+static ar_heap_rchunk_t *ar_heap_span__chunk(ar_heap_thread_t *self, ar_heap_thread_t *owner)
 {
-    pthread_mutex_lock(&returns.lock);
-    if (returns.spare == NULL) {
-        char *map = ar_heap_os__map(AR_HEAP_RCHUNK_POOL_MAP);
-        for (size_t at = 0; map != NULL && at < AR_HEAP_RCHUNK_POOL_MAP;
-             at += AR_HEAP_RCHUNK_BYTES) {
-            ar_heap_rchunk_t *chunk = (ar_heap_rchunk_t *)(void *)(map + at);
-            chunk->next = returns.spare;
-            returns.spare = chunk;
+    ar_heap_rchunk_t *chunk = self->spare_chunks;
+    if (chunk != NULL) {
+        self->spare_chunks = chunk->next;
+        self->spare_count--;
+    } else {
+        pthread_mutex_lock(&returns.lock);
+        if (returns.spare == NULL) {
+            char *map = ar_heap_os__map(AR_HEAP_RCHUNK_POOL_MAP);
+            for (size_t at = 0; map != NULL && at < AR_HEAP_RCHUNK_POOL_MAP;
+                 at += AR_HEAP_RCHUNK_BYTES) {
+                ar_heap_rchunk_t *fresh = (ar_heap_rchunk_t *)(void *)(map + at);
+                fresh->next = returns.spare;
+                returns.spare = fresh;
+            }
         }
+        chunk = returns.spare;
+        if (chunk != NULL)
+            returns.spare = chunk->next;
+        pthread_mutex_unlock(&returns.lock);
     }
-    ar_heap_rchunk_t *chunk = returns.spare;
-    if (chunk != NULL)
-        returns.spare = chunk->next;
-    pthread_mutex_unlock(&returns.lock);
     if (chunk != NULL) {
         chunk->next = NULL;
         chunk->owner = owner;
@@ -433,12 +442,20 @@ static ar_heap_rchunk_t *ar_heap_span__chunk(ar_heap_thread_t *owner)
     return chunk;
 }
 
-/* Give emptied chunks, the list from `first` to `last`, to the pool. */
-static void ar_heap_span__chunks_spare(ar_heap_rchunk_t *first, ar_heap_rchunk_t *last)
+/* An emptied chunk: kept by `self` (up to AR_HEAP_RCHUNK_KEEP), else
+ * given to the pool. Most threads both send and receive chunks, so the
+ * pool's lock is rarely taken. */
+static void ar_heap_span__chunk_spare(ar_heap_thread_t *self, ar_heap_rchunk_t *chunk)
 {
+    if (self->spare_count < AR_HEAP_RCHUNK_KEEP) {
+        chunk->next = self->spare_chunks;
+        self->spare_chunks = chunk;
+        self->spare_count++;
+        return;
+    }
     pthread_mutex_lock(&returns.lock);
-    last->next = returns.spare;
-    returns.spare = first;
+    chunk->next = returns.spare;
+    returns.spare = chunk;
     pthread_mutex_unlock(&returns.lock);
 }
 
@@ -476,9 +493,15 @@ static void ar_heap_span__send(ar_heap_thread_t *self, unsigned way)
     unsigned at = 0;
     while (at < AR_HEAP_RETURN_WAYS - 1 && self->sent_to[at] != chunk->owner)
         at++;
-    for (; at > 0; at--)
+    unsigned seen = self->sent_to[at] == chunk->owner
+                        ? self->sent_seen[at]
+                        : atomic_load_explicit(&chunk->owner->inboxes_taken, memory_order_relaxed);
+    for (; at > 0; at--) {
         self->sent_to[at] = self->sent_to[at - 1];
+        self->sent_seen[at] = self->sent_seen[at - 1];
+    }
     self->sent_to[0] = chunk->owner;
+    self->sent_seen[0] = seen;
     ar_heap_span__push_chunk(chunk);
 }
 
@@ -506,7 +529,7 @@ static ar_heap_rchunk_t *ar_heap_span__outgoing(ar_heap_thread_t *self, ar_heap_
     } else {
         if (way == AR_HEAP_RETURN_WAYS)
             ar_heap_span__send(self, --way); /* the oldest makes room */
-        chunk = ar_heap_span__chunk(owner);
+        chunk = ar_heap_span__chunk(self, owner);
         if (chunk == NULL)
             return NULL;
     }
@@ -550,13 +573,16 @@ static void ar_heap_span__take_returned(ar_heap_thread_t *self)
     ar_heap_rchunk_t *chunk = atomic_exchange_explicit(&self->returned, NULL, memory_order_acquire);
     if (chunk == NULL)
         return;
-    ar_heap_rchunk_t *last = chunk;
-    for (ar_heap_rchunk_t *c = chunk; c != NULL; c = c->next) {
-        for (uint32_t i = 0; i < c->count; i++)
-            ar_heap_span__push(self, c->slots[i].span, c->slots[i].index);
-        last = c;
+    atomic_store_explicit(&self->inboxes_taken,
+                          atomic_load_explicit(&self->inboxes_taken, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    while (chunk != NULL) {
+        ar_heap_rchunk_t *next = chunk->next;
+        for (uint32_t i = 0; i < chunk->count; i++)
+            ar_heap_span__push(self, chunk->slots[i].span, chunk->slots[i].index);
+        ar_heap_span__chunk_spare(self, chunk);
+        chunk = next;
     }
-    ar_heap_span__chunks_spare(chunk, last);
 }
 
 /* A slot of class `klass` from the chunks `self` is filling, or
@@ -582,8 +608,15 @@ static uint32_t ar_heap_span__take_outgoing(ar_heap_thread_t *self, unsigned kla
     return UINT32_MAX;
 }
 
-/* Take `owner`'s inbox, move the slots of `klass` in it to this thread's
- * chunk for the owner (as many as it has room for), push the rest back.
+/* What one taking back looks at and moves at most. */
+#define AR_HEAP_TAKE_CHUNKS 4u
+#define AR_HEAP_TAKE_SLOTS 64u
+
+/* Take `owner`'s inbox, move slots of `klass` from its first chunks to
+ * this thread's chunk for the owner, and put the rest back. Bounded: at
+ * most AR_HEAP_TAKE_CHUNKS chunks looked at and AR_HEAP_TAKE_SLOTS slots
+ * moved, and the list goes back whole with one compare-and-swap when the
+ * inbox is still empty (a push meanwhile: its end is found first).
  * Returns whether any moved. */
 static int ar_heap_span__take_inbox(ar_heap_thread_t *self, ar_heap_thread_t *owner,
                                     unsigned klass)
@@ -592,28 +625,46 @@ static int ar_heap_span__take_inbox(ar_heap_thread_t *self, ar_heap_thread_t *ow
     if (list == NULL)
         return 0;
     ar_heap_rchunk_t *mine = ar_heap_span__outgoing(self, owner);
-    int moved = 0;
-    while (list != NULL) {
-        ar_heap_rchunk_t *chunk = list;
-        list = chunk->next;
+    unsigned moved = 0;
+    /* The chunks looked at, emptied ones dropped; `link` ends the kept. */
+    ar_heap_rchunk_t **link = &list;
+    for (unsigned looked = 0; *link != NULL && looked < AR_HEAP_TAKE_CHUNKS && moved < AR_HEAP_TAKE_SLOTS; looked++) {
+        ar_heap_rchunk_t *chunk = *link;
         if (mine != NULL && ar_heap_span__chunk_has(chunk, klass)) {
             uint32_t kept = 0;
             for (uint32_t i = 0; i < chunk->count; i++) {
-                if (chunk->slots[i].klass == klass && mine->count < AR_HEAP_RCHUNK_SLOTS) {
+                if (chunk->slots[i].klass == klass && mine->count < AR_HEAP_RCHUNK_SLOTS &&
+                    moved < AR_HEAP_TAKE_SLOTS) {
                     ar_heap_span__chunk_add(mine, &chunk->slots[i]);
-                    moved = 1;
+                    moved++;
                 } else {
                     chunk->slots[kept++] = chunk->slots[i];
                 }
             }
             chunk->count = kept;
         }
-        if (chunk->count == 0)
-            ar_heap_span__chunks_spare(chunk, chunk);
-        else
-            ar_heap_span__push_chunk(chunk);
+        if (chunk->count == 0) {
+            *link = chunk->next;
+            ar_heap_span__chunk_spare(self, chunk);
+        } else {
+            link = &chunk->next;
+        }
     }
-    return moved;
+    if (list != NULL) {
+        ar_heap_rchunk_t *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&owner->returned, &expected, list,
+                                                     memory_order_release, memory_order_relaxed)) {
+            ar_heap_rchunk_t *last = list;
+            while (last->next != NULL)
+                last = last->next;
+            last->next = expected;
+            while (!atomic_compare_exchange_weak_explicit(&owner->returned, &last->next, list,
+                                                          memory_order_release,
+                                                          memory_order_relaxed)) {
+            }
+        }
+    }
+    return moved > 0;
 }
 
 /* Before a new span: a slot of `klass` of another thread's span, released
@@ -627,9 +678,17 @@ static uint32_t ar_heap_span__take_back(ar_heap_thread_t *self, unsigned klass,
         ar_heap_thread_t *owner = self->sent_to[at];
         if (owner == NULL)
             break;
-        if (owner != self &&
-            atomic_load_explicit(&owner->remote_hint[klass], memory_order_relaxed) != 0 &&
-            ar_heap_span__take_inbox(self, owner, klass))
+        if (owner == self ||
+            atomic_load_explicit(&owner->remote_hint[klass], memory_order_relaxed) == 0)
+            continue;
+        unsigned taken = atomic_load_explicit(&owner->inboxes_taken, memory_order_relaxed);
+        if (taken != self->sent_seen[at]) {
+            /* It took its inbox since this thread last looked: it runs,
+             * and needs its slots. */
+            self->sent_seen[at] = taken;
+            continue;
+        }
+        if (ar_heap_span__take_inbox(self, owner, klass))
             index = ar_heap_span__take_outgoing(self, klass, where);
     }
     return index;
