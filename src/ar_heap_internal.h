@@ -46,7 +46,7 @@
  *     another is held: the global quarantine FIFO's lock (once per batch
  *     of frees), the region lock (new spans), the guard slots' lock, the
  *     thread list's lock (a thread's first and last operation), the pool
- *     of return chunks' lock (once per chunk of 250 returned slots).
+ *     of return chunks' lock (when a thread has no empty chunk of its own).
  *   - A slot released by a thread that does not own its span goes back
  *     to its owner in a chunk of such slots (span.c, "Returns"): the
  *     releasing thread fills the chunk alone and hands it over with one
@@ -363,7 +363,10 @@ typedef struct ar_heap_thread_s {
      * takes the inbox. This thread reads the hint before it takes a slot
      * never used (span.c). */
     _Alignas(64) _Atomic(struct ar_heap_rchunk_s *) returned;
-    _Atomic unsigned inboxes_taken; /* written by this thread */
+    /* Bumped by this thread each time it takes its inbox: another thread
+     * takes back from the inbox only while this has not moved since it
+     * last looked (span.c, Taking back). */
+    _Atomic unsigned inboxes_taken;
     _Atomic uint8_t remote_hint[AR_HEAP_CLASSES];
 } ar_heap_thread_t;
 

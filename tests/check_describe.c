@@ -325,8 +325,8 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, a_block_in_the_quarantine);
     tcase_add_test(tc, a_recently_freed_block_out_of_the_quarantine);
     /* 0: the freeing thread ended; 1: it still runs. */
-    tcase_add_loop_test(tc, a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_back,
-                        0, 2);
+    tcase_add_loop_test(
+        tc, a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_back, 0, 2);
     tcase_add_test(tc, an_address_in_the_tail_canary);
     tcase_add_test(tc, an_address_in_the_head_canary);
     tcase_add_test(tc, an_address_in_a_guard_page);
