@@ -114,15 +114,25 @@ static void body_released(void)
     describe_at(0);
 }
 
-START_TEST(a_recently_freed_block_out_of_the_quarantine)
+/* Run `body`, which describes offset 0 of a freed block out of the
+ * quarantine: the header and the block line (`what`), and the free site. */
+static void expect_released(void (*body)(void), const char *what)
 {
     ar_test_child_t child;
-    ar_test__run_child(body_released, &child);
+    ar_test__run_child(body, &child);
     ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
-    expect_header(&child, "offset 0 inside a recently freed block, out of the quarantine and "
-                          "not yet reused (its record kept by freed_history)\n"
-                          "  block: 24 bytes \"released block\" at 0x");
+    char header[256];
+    snprintf(header, sizeof header,
+             "offset 0 inside a recently freed block, out of the quarantine and "
+             "not yet reused (its record kept by freed_history)\n  block: %s at 0x",
+             what);
+    expect_header(&child, header);
     AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+}
+
+START_TEST(a_recently_freed_block_out_of_the_quarantine)
+{
+    expect_released(body_released, "24 bytes \"released block\"");
 }
 END_TEST
 
@@ -169,13 +179,7 @@ static void body_released_by_another_thread(void)
 START_TEST(a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_back)
 {
     freer_waits = _i;
-    ar_test_child_t child;
-    ar_test__run_child(body_released_by_another_thread, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
-    expect_header(&child, "offset 0 inside a recently freed block, out of the quarantine and "
-                          "not yet reused (its record kept by freed_history)\n"
-                          "  block: 24 bytes \"freed by another thread\" at 0x");
-    AR_TEST_ASSERT_SITE(&child, "  freed at ", "free");
+    expect_released(body_released_by_another_thread, "24 bytes \"freed by another thread\"");
 }
 END_TEST
 
