@@ -786,7 +786,7 @@ static void *worker_main(void *arg)
         } else {
             BENCH_FREE(p, size[j]);
         }
-        size[j] = THREAD_MIN + below(r >> 40, THREAD_MAX - THREAD_MIN + 1u);
+        size[j] = THREAD_MIN + below(r >> 32, THREAD_MAX - THREAD_MIN + 1u);
         block[j] = checked(BENCH_MALLOC(size[j]), "threads");
         write_block(block[j], size[j], s);
         if (s % THREAD_DRAIN_EVERY == THREAD_DRAIN_EVERY - 1u) {
