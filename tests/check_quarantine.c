@@ -1017,6 +1017,52 @@ START_TEST(a_thread_takes_back_the_slots_it_sent_to_an_idle_owner)
 }
 END_TEST
 
+/* Deep in an idle owner's inbox: the blocks of one size freed first, then
+ * many chunks' worth of another size; the freeing thread then allocates
+ * blocks of the first size. Their slots are under seven chunks that hold
+ * none of them, and are still taken back before memory never used. */
+enum { DEEP_N = 300, DEEP_SIZE = 64, DEEP_OTHER_N = 2000, DEEP_OTHER_SIZE = 200 };
+static char *deep_blocks[DEEP_N], *deep_other[DEEP_OTHER_N];
+static int deep_outside = -1;
+
+static void *free_both_sizes_and_allocate(void *arg)
+{
+    (void)arg;
+    static char *again[DEEP_N];
+    for (int i = 0; i < DEEP_N; i++)
+        AR__HEAP__FREE(deep_blocks[i]);
+    for (int i = 0; i < DEEP_OTHER_N; i++)
+        AR__HEAP__FREE(deep_other[i]);
+    for (int i = 0; i < DEEP_N; i++)
+        again[i] = AR__HEAP__MALLOC(DEEP_SIZE, "in the other thread");
+    deep_outside = reuse_outside(deep_blocks, DEEP_N, again, DEEP_N);
+    for (int i = 0; i < DEEP_N; i++)
+        AR__HEAP__FREE(again[i]);
+    return NULL;
+}
+
+static void body_taken_back_from_deep_in_the_inbox(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < DEEP_N; i++)
+        deep_blocks[i] = AR__HEAP__MALLOC(DEEP_SIZE, "made by the main thread");
+    for (int i = 0; i < DEEP_OTHER_N; i++)
+        deep_other[i] = AR__HEAP__MALLOC(DEEP_OTHER_SIZE, "made by the main thread");
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_both_sizes_and_allocate, NULL) != 0 ||
+        pthread_join(t, NULL) != 0)
+        _exit(3);
+    printf("outside=%d\n", deep_outside);
+}
+
+START_TEST(a_thread_takes_back_slots_from_under_chunks_of_another_size)
+{
+    expect_reused(body_taken_back_from_deep_in_the_inbox,
+                  "a thread freed 300 blocks of 64 B and then 2000 of 200 B of the main thread's "
+                  "and allocated 300 of 64 B while the main thread waited");
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -1052,6 +1098,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
     tcase_add_test(reuse, a_thread_takes_back_the_slots_it_sent_to_an_idle_owner);
+    tcase_add_test(reuse, a_thread_takes_back_slots_from_under_chunks_of_another_size);
     suite_add_tcase(s, reuse);
 
     TCase *clean = tcase_create("clean workloads");
