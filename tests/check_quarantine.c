@@ -866,15 +866,21 @@ static void *free_remote_blocks(void *arg)
     return NULL;
 }
 
+/* Run `fn` in a thread of its own while the calling thread waits. */
+static void run_in_thread(void *(*fn)(void *))
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, NULL) != 0 || pthread_join(t, NULL) != 0)
+        _exit(3);
+}
+
 static void body_reuse_remote(void)
 {
     static char *old[REMOTE_N], *again[REMOTE_N];
     (void)ar_heap__set_options("quarantine_bytes=0");
     for (int i = 0; i < REMOTE_N; i++)
         old[i] = remote_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "freed by another thread");
-    pthread_t t;
-    if (pthread_create(&t, NULL, free_remote_blocks, NULL) != 0 || pthread_join(t, NULL) != 0)
-        _exit(3);
+    run_in_thread(free_remote_blocks);
     for (int i = 0; i < REMOTE_N; i++)
         again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "after");
     printf("outside=%d\n", reuse_outside(old, REMOTE_N, again, REMOTE_N));
@@ -888,6 +894,19 @@ START_TEST(slots_freed_by_another_thread_are_reused_before_memory_never_used)
                   "100 blocks allocated after another thread freed 100 of the same size");
 }
 END_TEST
+
+/* In the calling thread: allocate `n` blocks of `size` into again[],
+ * count those whose address is not one of old[0..n_old) (sorted here),
+ * and free them again. */
+static int allocate_outside(char **old, int n_old, char **again, int n, size_t size)
+{
+    for (int i = 0; i < n; i++)
+        again[i] = AR__HEAP__MALLOC(size, "in the other thread");
+    int outside = reuse_outside(old, n_old, again, n);
+    for (int i = 0; i < n; i++)
+        AR__HEAP__FREE(again[i]);
+    return outside;
+}
 
 /* A thread that frees another thread's blocks takes their slots for its
  * own next blocks of that size before memory never used: a slot goes back
@@ -903,11 +922,7 @@ static void *free_and_allocate_again(void *arg)
         old[i] = remote_blocks[i];
         AR__HEAP__FREE(remote_blocks[i]);
     }
-    for (int i = 0; i < REMOTE_N; i++)
-        again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "in the other thread");
-    stolen_outside = reuse_outside(old, REMOTE_N, again, REMOTE_N);
-    for (int i = 0; i < REMOTE_N; i++)
-        AR__HEAP__FREE(again[i]);
+    stolen_outside = allocate_outside(old, REMOTE_N, again, REMOTE_N, REMOTE_SIZE);
     return NULL;
 }
 
@@ -918,10 +933,7 @@ static void body_reuse_stolen(void)
         remote_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
     /* The main thread stays, and allocates nothing, while the other
      * thread frees its blocks and allocates. */
-    pthread_t t;
-    if (pthread_create(&t, NULL, free_and_allocate_again, NULL) != 0 ||
-        pthread_join(t, NULL) != 0)
-        _exit(3);
+    run_in_thread(free_and_allocate_again);
     printf("outside=%d\n", stolen_outside);
 }
 
@@ -990,11 +1002,7 @@ static void *free_all_and_allocate(void *arg)
         old[i] = return_blocks[i];
         AR__HEAP__FREE(return_blocks[i]);
     }
-    for (int i = 0; i < RETURN_N; i++)
-        again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "in the other thread");
-    return_outside = reuse_outside(old, RETURN_N, again, RETURN_N);
-    for (int i = 0; i < RETURN_N; i++)
-        AR__HEAP__FREE(again[i]);
+    return_outside = allocate_outside(old, RETURN_N, again, RETURN_N, REMOTE_SIZE);
     return NULL;
 }
 
@@ -1003,9 +1011,7 @@ static void body_taken_back_from_the_inbox(void)
     (void)ar_heap__set_options("quarantine_bytes=0");
     for (int i = 0; i < RETURN_N; i++)
         return_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
-    pthread_t t;
-    if (pthread_create(&t, NULL, free_all_and_allocate, NULL) != 0 || pthread_join(t, NULL) != 0)
-        _exit(3);
+    run_in_thread(free_all_and_allocate);
     printf("outside=%d\n", return_outside);
 }
 
@@ -1033,11 +1039,7 @@ static void *free_both_sizes_and_allocate(void *arg)
         AR__HEAP__FREE(deep_blocks[i]);
     for (int i = 0; i < DEEP_OTHER_N; i++)
         AR__HEAP__FREE(deep_other[i]);
-    for (int i = 0; i < DEEP_N; i++)
-        again[i] = AR__HEAP__MALLOC(DEEP_SIZE, "in the other thread");
-    deep_outside = reuse_outside(deep_blocks, DEEP_N, again, DEEP_N);
-    for (int i = 0; i < DEEP_N; i++)
-        AR__HEAP__FREE(again[i]);
+    deep_outside = allocate_outside(deep_blocks, DEEP_N, again, DEEP_N, DEEP_SIZE);
     return NULL;
 }
 
@@ -1048,10 +1050,7 @@ static void body_taken_back_from_deep_in_the_inbox(void)
         deep_blocks[i] = AR__HEAP__MALLOC(DEEP_SIZE, "made by the main thread");
     for (int i = 0; i < DEEP_OTHER_N; i++)
         deep_other[i] = AR__HEAP__MALLOC(DEEP_OTHER_SIZE, "made by the main thread");
-    pthread_t t;
-    if (pthread_create(&t, NULL, free_both_sizes_and_allocate, NULL) != 0 ||
-        pthread_join(t, NULL) != 0)
-        _exit(3);
+    run_in_thread(free_both_sizes_and_allocate);
     printf("outside=%d\n", deep_outside);
 }
 
