@@ -365,8 +365,13 @@ typedef struct ar_heap_thread_s {
     _Alignas(64) _Atomic(struct ar_heap_rchunk_s *) returned;
     /* Bumped by this thread each time it takes its inbox: another thread
      * takes back from the inbox only while this has not moved since it
-     * last looked (span.c, Taking back). */
+     * last looked, or while the inbox holds many chunks (span.c, Taking
+     * back). */
     _Atomic unsigned inboxes_taken;
+    /* Chunks pushed since this thread last took its inbox (a count the
+     * pushers add to and this thread zeroes; chunks others take back from
+     * are not taken off it). */
+    _Atomic unsigned returned_chunks;
     _Atomic uint8_t remote_hint[AR_HEAP_CLASSES];
 } ar_heap_thread_t;
 

@@ -1062,6 +1062,60 @@ START_TEST(a_thread_takes_back_slots_from_under_chunks_of_another_size)
 }
 END_TEST
 
+/* An owner that runs but has fallen behind: it took its inbox once (so a
+ * thread that returns slots to it sees it run), then 17 chunks came back
+ * to it while it waited. The thread that returned them takes them back
+ * for its next blocks of that size before it makes a span of its own. */
+enum { BACKLOG_N = 4500, BACKLOG_FIRST_N = 300, BACKLOG_SIZE = 64, BACKLOG_FIRST_SIZE = 200,
+       BACKLOG_AGAIN = 1000 };
+static char *backlog_blocks[BACKLOG_N], *backlog_first[BACKLOG_FIRST_N];
+static pthread_barrier_t backlog_barrier;
+static int backlog_outside = -1;
+
+static void *free_in_two_rounds_and_allocate(void *arg)
+{
+    (void)arg;
+    static char *again[BACKLOG_AGAIN];
+    for (int i = 0; i < BACKLOG_FIRST_N; i++)
+        AR__HEAP__FREE(backlog_first[i]);
+    pthread_barrier_wait(&backlog_barrier); /* a chunk sent: the owner takes it */
+    pthread_barrier_wait(&backlog_barrier); /* taken */
+    for (int i = 0; i < BACKLOG_N; i++)
+        AR__HEAP__FREE(backlog_blocks[i]);
+    backlog_outside = allocate_outside(backlog_blocks, BACKLOG_N, again, BACKLOG_AGAIN,
+                                       BACKLOG_SIZE);
+    return NULL;
+}
+
+static void body_taken_back_from_a_running_owner_behind(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < BACKLOG_N; i++)
+        backlog_blocks[i] = AR__HEAP__MALLOC(BACKLOG_SIZE, "made by the main thread");
+    for (int i = 0; i < BACKLOG_FIRST_N; i++)
+        backlog_first[i] = AR__HEAP__MALLOC(BACKLOG_FIRST_SIZE, "made by the main thread");
+    pthread_t t;
+    if (pthread_barrier_init(&backlog_barrier, NULL, 2) != 0 ||
+        pthread_create(&t, NULL, free_in_two_rounds_and_allocate, NULL) != 0)
+        _exit(3);
+    pthread_barrier_wait(&backlog_barrier);
+    /* A block of the size the chunk holds: this thread takes its inbox. */
+    char *one = AR__HEAP__MALLOC(BACKLOG_FIRST_SIZE, "takes the inbox");
+    pthread_barrier_wait(&backlog_barrier);
+    if (pthread_join(t, NULL) != 0)
+        _exit(3);
+    AR__HEAP__FREE(one);
+    printf("outside=%d\n", backlog_outside);
+}
+
+START_TEST(a_thread_takes_back_from_a_running_owner_that_has_fallen_behind)
+{
+    expect_reused(body_taken_back_from_a_running_owner_behind,
+                  "a thread returned 17 chunks to the main thread after it had taken its inbox, "
+                  "then allocated 1000 blocks of their size");
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -1098,6 +1152,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
     tcase_add_test(reuse, a_thread_takes_back_the_slots_it_sent_to_an_idle_owner);
     tcase_add_test(reuse, a_thread_takes_back_slots_from_under_chunks_of_another_size);
+    tcase_add_test(reuse, a_thread_takes_back_from_a_running_owner_that_has_fallen_behind);
     suite_add_tcase(s, reuse);
 
     TCase *clean = tcase_create("clean workloads");
