@@ -866,6 +866,20 @@ static void *free_remote_blocks(void *arg)
     return NULL;
 }
 
+/* The calling thread (the owner in these tests) allocates blocks[0..n)
+ * of `size`; free_all frees blocks[0..n). */
+static void allocate_all(char **blocks, int n, size_t size)
+{
+    for (int i = 0; i < n; i++)
+        blocks[i] = AR__HEAP__MALLOC(size, "made by the main thread");
+}
+
+static void free_all(char **blocks, int n)
+{
+    for (int i = 0; i < n; i++)
+        AR__HEAP__FREE(blocks[i]);
+}
+
 /* Run `fn` in a thread of its own while the calling thread waits. */
 static void run_in_thread(void *(*fn)(void *))
 {
@@ -884,8 +898,7 @@ static void body_reuse_remote(void)
     for (int i = 0; i < REMOTE_N; i++)
         again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "after");
     printf("outside=%d\n", reuse_outside(old, REMOTE_N, again, REMOTE_N));
-    for (int i = 0; i < REMOTE_N; i++)
-        AR__HEAP__FREE(again[i]);
+    free_all(again, REMOTE_N);
 }
 
 START_TEST(slots_freed_by_another_thread_are_reused_before_memory_never_used)
@@ -903,8 +916,7 @@ static int allocate_outside(char **old, int n_old, char **again, int n, size_t s
     for (int i = 0; i < n; i++)
         again[i] = AR__HEAP__MALLOC(size, "in the other thread");
     int outside = reuse_outside(old, n_old, again, n);
-    for (int i = 0; i < n; i++)
-        AR__HEAP__FREE(again[i]);
+    free_all(again, n);
     return outside;
 }
 
@@ -929,8 +941,7 @@ static void *free_and_allocate_again(void *arg)
 static void body_reuse_stolen(void)
 {
     (void)ar_heap__set_options("quarantine_bytes=0");
-    for (int i = 0; i < REMOTE_N; i++)
-        remote_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
+    allocate_all(remote_blocks, REMOTE_N, REMOTE_SIZE);
     /* The main thread stays, and allocates nothing, while the other
      * thread frees its blocks and allocates. */
     run_in_thread(free_and_allocate_again);
@@ -955,8 +966,7 @@ static int return_outside = -1;
 static void *free_all_then_wait(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < RETURN_N; i++)
-        AR__HEAP__FREE(return_blocks[i]);
+    free_all(return_blocks, RETURN_N);
     pthread_barrier_wait(&return_barrier); /* freed */
     pthread_barrier_wait(&return_barrier); /* the owner allocated */
     return NULL;
@@ -982,8 +992,7 @@ static void body_returned_while_running(void)
     /* At most the chunk the other thread is still filling is not back. */
     printf("outside=%d\n", outside > RETURN_N / 4 ? outside : 0);
     printf("not back=%d\n", outside);
-    for (int i = 0; i < RETURN_N; i++)
-        AR__HEAP__FREE(again[i]);
+    free_all(again, RETURN_N);
 }
 
 START_TEST(slots_come_back_to_their_owner_while_the_releasing_thread_runs)
@@ -1009,8 +1018,7 @@ static void *free_all_and_allocate(void *arg)
 static void body_taken_back_from_the_inbox(void)
 {
     (void)ar_heap__set_options("quarantine_bytes=0");
-    for (int i = 0; i < RETURN_N; i++)
-        return_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "made by the main thread");
+    allocate_all(return_blocks, RETURN_N, REMOTE_SIZE);
     run_in_thread(free_all_and_allocate);
     printf("outside=%d\n", return_outside);
 }
@@ -1035,10 +1043,8 @@ static void *free_both_sizes_and_allocate(void *arg)
 {
     (void)arg;
     static char *again[DEEP_N];
-    for (int i = 0; i < DEEP_N; i++)
-        AR__HEAP__FREE(deep_blocks[i]);
-    for (int i = 0; i < DEEP_OTHER_N; i++)
-        AR__HEAP__FREE(deep_other[i]);
+    free_all(deep_blocks, DEEP_N);
+    free_all(deep_other, DEEP_OTHER_N);
     deep_outside = allocate_outside(deep_blocks, DEEP_N, again, DEEP_N, DEEP_SIZE);
     return NULL;
 }
@@ -1046,10 +1052,8 @@ static void *free_both_sizes_and_allocate(void *arg)
 static void body_taken_back_from_deep_in_the_inbox(void)
 {
     (void)ar_heap__set_options("quarantine_bytes=0");
-    for (int i = 0; i < DEEP_N; i++)
-        deep_blocks[i] = AR__HEAP__MALLOC(DEEP_SIZE, "made by the main thread");
-    for (int i = 0; i < DEEP_OTHER_N; i++)
-        deep_other[i] = AR__HEAP__MALLOC(DEEP_OTHER_SIZE, "made by the main thread");
+    allocate_all(deep_blocks, DEEP_N, DEEP_SIZE);
+    allocate_all(deep_other, DEEP_OTHER_N, DEEP_OTHER_SIZE);
     run_in_thread(free_both_sizes_and_allocate);
     printf("outside=%d\n", deep_outside);
 }
@@ -1076,12 +1080,10 @@ static void *free_in_two_rounds_and_allocate(void *arg)
 {
     (void)arg;
     static char *again[BACKLOG_AGAIN];
-    for (int i = 0; i < BACKLOG_FIRST_N; i++)
-        AR__HEAP__FREE(backlog_first[i]);
+    free_all(backlog_first, BACKLOG_FIRST_N);
     pthread_barrier_wait(&backlog_barrier); /* a chunk sent: the owner takes it */
     pthread_barrier_wait(&backlog_barrier); /* taken */
-    for (int i = 0; i < BACKLOG_N; i++)
-        AR__HEAP__FREE(backlog_blocks[i]);
+    free_all(backlog_blocks, BACKLOG_N);
     backlog_outside = allocate_outside(backlog_blocks, BACKLOG_N, again, BACKLOG_AGAIN,
                                        BACKLOG_SIZE);
     return NULL;
@@ -1090,10 +1092,8 @@ static void *free_in_two_rounds_and_allocate(void *arg)
 static void body_taken_back_from_a_running_owner_behind(void)
 {
     (void)ar_heap__set_options("quarantine_bytes=0");
-    for (int i = 0; i < BACKLOG_N; i++)
-        backlog_blocks[i] = AR__HEAP__MALLOC(BACKLOG_SIZE, "made by the main thread");
-    for (int i = 0; i < BACKLOG_FIRST_N; i++)
-        backlog_first[i] = AR__HEAP__MALLOC(BACKLOG_FIRST_SIZE, "made by the main thread");
+    allocate_all(backlog_blocks, BACKLOG_N, BACKLOG_SIZE);
+    allocate_all(backlog_first, BACKLOG_FIRST_N, BACKLOG_FIRST_SIZE);
     pthread_t t;
     if (pthread_barrier_init(&backlog_barrier, NULL, 2) != 0 ||
         pthread_create(&t, NULL, free_in_two_rounds_and_allocate, NULL) != 0)
