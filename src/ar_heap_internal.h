@@ -627,13 +627,16 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
         }
         if (AR_HEAP_LIKELY(klass < AR_HEAP_SPAN_GEOMETRIC && span != NULL &&
                            span->fresh < span->slots &&
+                           self->refill[klass].partial == NULL &&
                            atomic_load_explicit(&self->remote_hint[klass],
                                                 memory_order_relaxed) == 0)) {
             /* A slot never used: while the heap grows, a fifth of the
              * allocations (bench/workloads.c small). Not while other
-             * threads have released slots of the class, nor in a
-             * geometric class before its released slots
-             * (ar_heap_span__refill). */
+             * threads have released slots of the class, nor while the
+             * class's partial list names spans that may have released
+             * slots (the refill takes those first, and drops the spans
+             * whose stacks are empty), nor in a geometric class before
+             * its released slots (ar_heap_span__refill). */
             ar_heap_span__slot(span, span->fresh++, out);
             return 1;
         }

@@ -312,16 +312,34 @@ static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
  * twice the size, and never more memory: the slot was touched before.
  * Measured (bench/workloads, peak RSS, debug defaults): `large` 95 to 59
  * MiB, `realloc` 41 to 32 MiB, both faster for the page faults saved.
+ *
+ * The classes of 16-byte steps borrow from the next two (at most 32
+ * bytes more): the quarantine hands slots back in batches whose mix of
+ * sizes is that of the frees a megabyte ago, so each class has, in turn,
+ * more released slots than it needs or none; without the borrowing every
+ * class touches memory for its own peak, and the sum of the classes'
+ * peaks is more than the peak of their sum. Measured with the defaults,
+ * peak RSS: `small` 27.4 to 27.0 MiB, `strdup` 24.4 to 24.2 (3 runs in
+ * turn; time unchanged). A borrowed slot does not become its borrower's
+ * current span: that stays a span of the borrower's own class.
+ *
  * The released slots are found on each class's partial list, so a class
  * of many full spans is not walked at every allocation. */
 #define AR_HEAP_SPAN_BORROW 8u
+#define AR_HEAP_SPAN_BORROW_SMALL 2u
 
-/* A released slot from the partial lists of `klass` and, a geometric
- * class, the next AR_HEAP_SPAN_BORROW classes, or UINT32_MAX. */
+/* A released slot from the partial lists of `klass` and the next
+ * AR_HEAP_SPAN_BORROW classes (a geometric class) or
+ * AR_HEAP_SPAN_BORROW_SMALL (a class of 16-byte steps), or UINT32_MAX. */
 static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
                                      ar_heap_span_t **where)
 {
-    unsigned last = klass >= AR_HEAP_SPAN_GEOMETRIC ? klass + AR_HEAP_SPAN_BORROW : klass;
+    unsigned last = klass + AR_HEAP_SPAN_BORROW;
+    if (klass < AR_HEAP_SPAN_GEOMETRIC) {
+        last = klass + AR_HEAP_SPAN_BORROW_SMALL;
+        if (last >= AR_HEAP_SPAN_GEOMETRIC)
+            last = AR_HEAP_SPAN_GEOMETRIC - 1;
+    }
     for (unsigned c = klass; c <= last && c < AR_HEAP_CLASSES; c++) {
         ar_heap_span_t **head = &self->refill[c].partial;
         while (*head != NULL) {
@@ -805,7 +823,7 @@ static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
     }
     index = ar_heap_span__borrow(self, klass, where);
     if (index != UINT32_MAX) {
-        if (klass < AR_HEAP_SPAN_GEOMETRIC)
+        if (klass < AR_HEAP_SPAN_GEOMETRIC && (*where)->klass == klass)
             self->classes[klass].current = *where;
         return index;
     }

@@ -1116,6 +1116,77 @@ START_TEST(a_thread_takes_back_from_a_running_owner_that_has_fallen_behind)
 }
 END_TEST
 
+/* A class takes the released slots of its older spans before the slots
+ * never used of its current span: 2000 blocks of 100 bytes fill four or
+ * five spans and part of the next (455 slots a span with canaries, 585
+ * without), and the 50 freed first are in the oldest. */
+enum { OLDER_N = 2000, OLDER_FREED = 50, OLDER_SIZE = 100 };
+
+static void body_older_span_first(void)
+{
+    static char *blocks[OLDER_N], *again[OLDER_FREED];
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    allocate_all(blocks, OLDER_N, OLDER_SIZE);
+    free_all(blocks, OLDER_FREED);
+    allocate_all(again, OLDER_FREED, OLDER_SIZE);
+    printf("outside=%d\n", reuse_outside(blocks, OLDER_FREED, again, OLDER_FREED));
+    free_all(again, OLDER_FREED);
+    free_all(blocks + OLDER_FREED, OLDER_N - OLDER_FREED);
+}
+
+START_TEST(a_class_reuses_slots_of_its_older_spans_before_new_ones_of_its_current_span)
+{
+    expect_reused(body_older_span_first,
+                  "50 blocks of 100 bytes after the first 50 of 2000 were freed");
+}
+END_TEST
+
+/* A class of 16-byte steps borrows released slots from the next two
+ * classes (at most 32 bytes larger) before it touches memory never used,
+ * and not from further up. Slot strides, with canaries and without:
+ * 100 bytes 144 and 112, 130 bytes 176 and 144 (two classes up), 150
+ * bytes 192 and 160 (three up). */
+enum { NEIGHBOUR_N = 50, NEIGHBOUR_SIZE = 100, NEIGHBOUR_NEAR = 130, NEIGHBOUR_FAR = 150 };
+
+static void reuse_after_larger(size_t larger)
+{
+    static char *old[NEIGHBOUR_N], *again[NEIGHBOUR_N];
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    allocate_all(old, NEIGHBOUR_N, larger);
+    free_all(old, NEIGHBOUR_N);
+    allocate_all(again, NEIGHBOUR_N, NEIGHBOUR_SIZE);
+    printf("outside=%d\n", reuse_outside(old, NEIGHBOUR_N, again, NEIGHBOUR_N));
+    free_all(again, NEIGHBOUR_N);
+}
+
+static void body_neighbour_near(void)
+{
+    reuse_after_larger(NEIGHBOUR_NEAR);
+}
+
+static void body_neighbour_far(void)
+{
+    reuse_after_larger(NEIGHBOUR_FAR);
+}
+
+START_TEST(a_small_class_borrows_released_slots_up_to_two_classes_larger)
+{
+    expect_reused(body_neighbour_near,
+                  "50 blocks of 100 bytes after 50 freed blocks of 130 bytes");
+}
+END_TEST
+
+START_TEST(a_small_class_does_not_borrow_from_three_classes_larger)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_neighbour_far, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "outside") == NEIGHBOUR_N,
+                  "blocks of %d bytes took slots of %d-byte blocks (48 bytes larger):\n%s",
+                  NEIGHBOUR_SIZE, NEIGHBOUR_FAR, child.output);
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -1147,6 +1218,10 @@ static Suite *quarantine_suite(void)
     TCase *reuse = tcase_create("reuse of released memory");
     tcase_add_test(reuse, a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size);
     tcase_add_test(reuse, smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new);
+    tcase_add_test(reuse,
+                   a_class_reuses_slots_of_its_older_spans_before_new_ones_of_its_current_span);
+    tcase_add_test(reuse, a_small_class_borrows_released_slots_up_to_two_classes_larger);
+    tcase_add_test(reuse, a_small_class_does_not_borrow_from_three_classes_larger);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
