@@ -310,9 +310,11 @@ typedef struct ar_heap_thread_s {
     size_t allocations, allocated_bytes, frees, freed_bytes;
     int64_t delta, delta_peak; /* live bytes not yet added to the global figure */
 
-    /* The quarantine batch being filled (quarantine.c). */
+    /* The quarantine batch being filled (quarantine.c), and its share of
+     * the batch limit: the limit >> batch_shift. */
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
+    unsigned batch_shift;
 
     /* Per size class: the span allocated from, read by every allocation
      * (eight classes a cache line). */
@@ -385,6 +387,8 @@ extern int ar_heap_world_fence;
 
 ar_heap_thread_t *ar_heap_thread__attach(void);
 void ar_heap_thread__wait(ar_heap_thread_t *self);
+/* How many threads own a state now (a racy figure, for sizing). */
+unsigned ar_heap_thread__attached(void);
 
 /*
  * Step in: make `busy` odd, then look at `stopped`; nonzero when the world
@@ -1035,11 +1039,19 @@ typedef struct ar_heap_qchunk_s {
 #define AR_HEAP_QCHUNK_ENTRIES \
     ((AR_HEAP_QCHUNK_BYTES - sizeof(ar_heap_qchunk_t)) / sizeof(ar_heap_qentry_t))
 
-/* The bytes a thread gathers before it passes its batch on. */
+/* What every thread's batches hold together at most: the global FIFO
+ * keeps the budget less this. */
 static inline size_t ar_heap_quarantine__batch_limit(size_t budget)
 {
     size_t limit = budget / 16;
     return limit < AR_HEAP_QBATCH_MAX ? limit : AR_HEAP_QBATCH_MAX;
+}
+
+/* The bytes this thread gathers before it passes its batch on: its share
+ * of the batch limit (quarantine.c). */
+static inline size_t ar_heap_quarantine__thread_limit(const ar_heap_thread_t *self, size_t budget)
+{
+    return ar_heap_quarantine__batch_limit(budget) >> self->batch_shift;
 }
 
 /* Append a freed block to this thread's batch when that needs nothing
@@ -1050,7 +1062,7 @@ static inline int ar_heap_quarantine__append(ar_heap_thread_t *self, const ar_he
 {
     ar_heap_qchunk_t *batch = self->batch;
     if (batch == NULL || batch->count + 1 >= AR_HEAP_QCHUNK_ENTRIES ||
-        self->batch_bytes + entry->bytes >= ar_heap_quarantine__batch_limit(budget))
+        self->batch_bytes + entry->bytes >= ar_heap_quarantine__thread_limit(self, budget))
         return 0;
     batch->entries[batch->count++] = *entry;
     batch->bytes += entry->bytes;

@@ -13,16 +13,25 @@
  * record: what it hands back, life.c puts back in circulation.
  *
  * Per-thread batches. A free appends its block to its thread's batch, a
- * chunk of entries, with no lock. When the batch holds a sixteenth of the
- * budget (at most 1 MiB), it is appended whole to the global FIFO of
- * chunks under the global lock, and the oldest entries are taken out
- * until the global FIFO holds at most the budget less one batch. So the
- * lock is taken once per batch of frees, and one thread holds at most
- * the budget plus one block, whatever the budget (with a small budget a
- * batch is one block, and the FIFO is exact: a block larger than the
- * budget is held alone until the next free). With T threads freeing, up
- * to T - 1 more batches may be held in their batches.
+ * chunk of entries, with no lock. The batches of all threads together
+ * hold at most the batch limit, a sixteenth of the budget (at most 1
+ * MiB): with T threads each batch is passed on at 1/T of it (T rounded
+ * up to a power of two, read when the batch is begun). A full batch is
+ * appended whole to the global FIFO of chunks under the global lock, and
+ * the oldest entries are taken out until the global FIFO holds at most
+ * the budget less the batch limit. So the lock is taken once per batch
+ * of frees, and the quarantine holds at most the budget plus one block,
+ * whatever the budget and however many threads free (with a small budget
+ * a batch is one block, and the FIFO is exact: a block larger than the
+ * budget is held alone until the next free). Until every thread has begun
+ * a batch since the last one started, an older batch may still be sized
+ * for fewer threads. Each batch its own limit, as before, held 8 of them
+ * over the budget with 8 threads (bench/workloads threads 8: doc/arheap.md,
+ * "Stop 23").
  */
+
+/* A thread's batch is at least the limit over this many (64) threads. */
+#define AR_HEAP_QBATCH_SHIFT_MAX 6u
 #include "ar_heap_internal.h"
 
 #include <string.h>
@@ -128,11 +137,15 @@ void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *en
         }
         self->batch = batch;
         self->batch_bytes = 0;
+        unsigned threads = ar_heap_thread__attached(), shift = 0;
+        while (shift < AR_HEAP_QBATCH_SHIFT_MAX && (1u << shift) < threads)
+            shift++;
+        self->batch_shift = shift;
     }
     batch->entries[batch->count++] = *entry;
     batch->bytes += entry->bytes;
     self->batch_bytes += entry->bytes;
-    if (self->batch_bytes >= ar_heap_quarantine__batch_limit(budget) ||
+    if (self->batch_bytes >= ar_heap_quarantine__thread_limit(self, budget) ||
         batch->count == AR_HEAP_QCHUNK_ENTRIES)
         ar_heap_quarantine__flush(self, budget, out);
 }

@@ -80,8 +80,21 @@ static struct {
     _Atomic int64_t live;      /* live bytes flushed from the threads' deltas */
     _Atomic int64_t peak;      /* highest sum seen at a flush */
     unsigned saved_depth;      /* the stopper's depth while stopped */
+    _Atomic unsigned attached; /* states owned by a live thread (written under list_lock) */
 } world = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 1, 0, 0,
-            0 };
+            0, 0 };
+
+/* With list_lock held: one state more or less owned by a live thread. */
+static void ar_heap_thread__count_attached(int change)
+{
+    unsigned n = atomic_load_explicit(&world.attached, memory_order_relaxed);
+    atomic_store_explicit(&world.attached, n + (unsigned)change, memory_order_relaxed);
+}
+
+unsigned ar_heap_thread__attached(void)
+{
+    return atomic_load_explicit(&world.attached, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------ threads */
 
@@ -110,6 +123,7 @@ ar_heap_thread_t *ar_heap_thread__attach(void)
         world.idle = t->next_idle;
     else
         t = ar_heap_thread__make();
+    ar_heap_thread__count_attached(1);
     pthread_mutex_unlock(&world.list_lock);
     t->next_idle = NULL;
     t->attached = 1;
@@ -148,6 +162,7 @@ static void ar_heap_thread__detach(void *arg)
     t->attached = 0;
     t->next_idle = world.idle;
     world.idle = t;
+    ar_heap_thread__count_attached(-1);
     pthread_mutex_unlock(&world.list_lock);
 }
 
@@ -363,6 +378,7 @@ static void ar_heap_thread__after_fork_child(void)
             t->attached = 0;
             t->next_idle = world.idle;
             world.idle = t;
+            ar_heap_thread__count_attached(-1);
         }
     }
     if (self != NULL)

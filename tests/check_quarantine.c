@@ -1187,6 +1187,69 @@ START_TEST(a_small_class_does_not_borrow_from_three_classes_larger)
 }
 END_TEST
 
+/* Threads share the quarantine's budget: their batches together hold at
+ * most one batch limit (a sixteenth of the budget), so with four threads
+ * freeing, the quarantine still holds at most the budget plus one block.
+ * Each helper thread frees 300 blocks of 100 bytes (about 58 KiB,
+ * under the 64 KiB limit of a 1 MiB budget, so a batch sized for one
+ * thread would not be passed on), while the main thread frees twice the
+ * budget. */
+enum { SHARE_THREADS = 4, SHARE_BUDGET = 1 << 20, SHARE_SIZE = 100, SHARE_EACH = 300 };
+static pthread_barrier_t share_started, share_freed, share_read;
+
+static void *free_a_batch_and_wait(void *arg)
+{
+    (void)arg;
+    char *blocks[SHARE_EACH];
+    char *first = AR__HEAP__MALLOC(SHARE_SIZE, "the thread's first"); /* it attaches */
+    pthread_barrier_wait(&share_started);
+    allocate_all(blocks, SHARE_EACH, SHARE_SIZE);
+    free_all(blocks, SHARE_EACH);
+    pthread_barrier_wait(&share_freed);
+    pthread_barrier_wait(&share_read); /* a thread that ends passes its batch on */
+    AR__HEAP__FREE(first);
+    return NULL;
+}
+
+static void body_shared_batches(void)
+{
+    pthread_t threads[SHARE_THREADS - 1];
+    set_options("quarantine_bytes=%zu", SHARE_BUDGET);
+    if (pthread_barrier_init(&share_started, NULL, SHARE_THREADS) != 0 ||
+        pthread_barrier_init(&share_freed, NULL, SHARE_THREADS) != 0 ||
+        pthread_barrier_init(&share_read, NULL, SHARE_THREADS) != 0)
+        _exit(3);
+    for (int i = 0; i < SHARE_THREADS - 1; i++)
+        if (pthread_create(&threads[i], NULL, free_a_batch_and_wait, NULL) != 0)
+            _exit(3);
+    pthread_barrier_wait(&share_started);
+    for (size_t freed = 0; freed < 2 * (size_t)SHARE_BUDGET; freed += SHARE_SIZE)
+        AR__HEAP__FREE(AR__HEAP__MALLOC(SHARE_SIZE, "main thread's"));
+    pthread_barrier_wait(&share_freed);
+    ar_heap_stats_t stats;
+    ar_heap__get_stats(&stats);
+    printf("held=%zu\n", stats.quarantine_bytes);
+    pthread_barrier_wait(&share_read);
+    for (int i = 0; i < SHARE_THREADS - 1; i++)
+        if (pthread_join(threads[i], NULL) != 0)
+            _exit(3);
+}
+
+START_TEST(threads_freeing_together_hold_at_most_the_budget)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_shared_batches, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    size_t held = child_number(&child, "held");
+    size_t bound = SHARE_BUDGET + block_total(SHARE_SIZE);
+    ck_assert_msg(held != SIZE_MAX && held <= bound,
+                  "4 threads freeing held %zu bytes; the budget is %d:\n%s", held, SHARE_BUDGET,
+                  child.output);
+    /* Twice the budget was freed: the quarantine is in use. */
+    ck_assert_msg(held >= SHARE_BUDGET / 2, "holds only %zu bytes", held);
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -1211,6 +1274,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(held, an_address_is_not_reused_while_its_block_is_in_the_quarantine);
     tcase_add_test(held, a_freed_block_of_a_million_bytes_is_held_under_the_default_budget);
     tcase_add_test(held, a_block_larger_than_the_budget_is_held_alone_until_the_next_free);
+    tcase_add_test(held, threads_freeing_together_hold_at_most_the_budget);
     tcase_add_test(held, a_write_to_a_freed_huge_block_faults_and_is_reported);
     tcase_add_test(held, a_closed_huge_block_leaving_the_quarantine_is_reusable_and_still_known);
     suite_add_tcase(s, held);
