@@ -914,7 +914,7 @@ END_TEST
 static int allocate_outside(char **old, int n_old, char **again, int n, size_t size)
 {
     for (int i = 0; i < n; i++)
-        again[i] = AR__HEAP__MALLOC(size, "in the other thread");
+        again[i] = AR__HEAP__MALLOC(size, "allocated again");
     int outside = reuse_outside(old, n_old, again, n);
     free_all(again, n);
     return outside;
@@ -1128,9 +1128,7 @@ static void body_older_span_first(void)
     (void)ar_heap__set_options("quarantine_bytes=0");
     allocate_all(blocks, OLDER_N, OLDER_SIZE);
     free_all(blocks, OLDER_FREED);
-    allocate_all(again, OLDER_FREED, OLDER_SIZE);
-    printf("outside=%d\n", reuse_outside(blocks, OLDER_FREED, again, OLDER_FREED));
-    free_all(again, OLDER_FREED);
+    printf("outside=%d\n", allocate_outside(blocks, OLDER_FREED, again, OLDER_FREED, OLDER_SIZE));
     free_all(blocks + OLDER_FREED, OLDER_N - OLDER_FREED);
 }
 
@@ -1154,9 +1152,7 @@ static void reuse_after_larger(size_t larger)
     (void)ar_heap__set_options("quarantine_bytes=0");
     allocate_all(old, NEIGHBOUR_N, larger);
     free_all(old, NEIGHBOUR_N);
-    allocate_all(again, NEIGHBOUR_N, NEIGHBOUR_SIZE);
-    printf("outside=%d\n", reuse_outside(old, NEIGHBOUR_N, again, NEIGHBOUR_N));
-    free_all(again, NEIGHBOUR_N);
+    printf("outside=%d\n", allocate_outside(old, NEIGHBOUR_N, again, NEIGHBOUR_N, NEIGHBOUR_SIZE));
 }
 
 static void body_neighbour_near(void)
