@@ -25,16 +25,16 @@
  * a batch is one block, and the FIFO is exact: a block larger than the
  * budget is held alone until the next free). Until every thread has begun
  * a batch since the last one started, an older batch may still be sized
- * for fewer threads. Each batch its own limit, as before, held 8 of them
- * over the budget with 8 threads (bench/workloads threads 8: doc/arheap.md,
+ * for fewer threads. When each batch had the whole limit, 8 threads held
+ * up to 7 MiB beyond the budget (bench/workloads threads 8: doc/arheap.md,
  * "Stop 23").
  */
-
-/* A thread's batch is at least the limit over this many (64) threads. */
-#define AR_HEAP_QBATCH_SHIFT_MAX 6u
 #include "ar_heap_internal.h"
 
 #include <string.h>
+
+/* A thread's batch is at least the limit over this many (64) threads. */
+#define AR_HEAP_QBATCH_SHIFT_MAX 6u
 
 
 static struct {

@@ -84,7 +84,8 @@ static struct {
 } world = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 1, 0, 0,
             0, 0 };
 
-/* With list_lock held: one state more or less owned by a live thread. */
+/* With list_lock held (or alone, in a forked child): one state more or
+ * less owned by a live thread. */
 static void ar_heap_thread__count_attached(int change)
 {
     unsigned n = atomic_load_explicit(&world.attached, memory_order_relaxed);
