@@ -866,12 +866,12 @@ static void *free_remote_blocks(void *arg)
     return NULL;
 }
 
-/* The calling thread (the owner in these tests) allocates blocks[0..n)
- * of `size`; free_all frees blocks[0..n). */
+/* The calling thread (the owner of the blocks' spans) allocates
+ * blocks[0..n) of `size`; free_all frees blocks[0..n). */
 static void allocate_all(char **blocks, int n, size_t size)
 {
     for (int i = 0; i < n; i++)
-        blocks[i] = AR__HEAP__MALLOC(size, "made by the main thread");
+        blocks[i] = AR__HEAP__MALLOC(size, "allocated by allocate_all");
 }
 
 static void free_all(char **blocks, int n)
