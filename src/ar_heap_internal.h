@@ -1020,7 +1020,8 @@ typedef struct ar_heap_qentry_s {
 #define AR_HEAP_QUARANTINE_OUT 256
 typedef struct ar_heap_qout_s {
     size_t count;
-    int more;  /* 1: call ar_heap_quarantine__trim again */
+    int more;      /* 1: call ar_heap_quarantine__trim again, with target */
+    size_t target; /* the bytes the operation was taking the FIFO down to */
     ar_heap_qentry_t entries[AR_HEAP_QUARANTINE_OUT];
 } ar_heap_qout_t;
 
@@ -1086,7 +1087,8 @@ static inline int ar_heap_quarantine__holds(const ar_heap_thread_t *self)
 }
 
 /* Take out the oldest entries while more than `budget` bytes are held
- * (the budget was lowered, or push said more). */
+ * (the budget was lowered, or an operation said more: then with the
+ * target it left in out). */
 void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
 
 /* Pass a thread's batch to the global FIFO (it ends, or a walk wants it). */

@@ -386,7 +386,9 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
     return entry;
 }
 
-/* Release what the quarantine handed back, asking again while it has more. */
+/* Release what the quarantine handed back, asking again while it has more:
+ * for the same target (a flush takes the FIFO down to the budget less
+ * the batch limit, not to the budget). */
 static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *out)
 {
     for (;;) {
@@ -394,7 +396,7 @@ static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *ou
             ar_heap_life__release(self, &out->entries[i]);
         if (!out->more)
             return;
-        ar_heap_quarantine__trim(self, ar_heap_options.quarantine_bytes, out);
+        ar_heap_quarantine__trim(self, out->target, out);
     }
 }
 

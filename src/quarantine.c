@@ -70,6 +70,7 @@ static void ar_heap_quarantine__take_locked(size_t target, ar_heap_qout_t *out)
 {
     out->count = 0;
     out->more = 0;
+    out->target = target;
     while (quarantine.bytes > target && quarantine.oldest != NULL &&
            (quarantine.blocks > 1 || target == 0)) {
         if (out->count == AR_HEAP_QUARANTINE_OUT) {
