@@ -538,10 +538,9 @@ typedef struct ar_heap_span_s {
     struct ar_heap_span_s *next_partial;  /* the owner's partial list */
     struct ar_heap_span_s *next_unfinished; /* the owner's spans with fresh slots */
     struct ar_heap_span_s *next_all;      /* every span, for walks */
-    void **valgrind_users;   /* under Valgrind: each live block's address (see life.c) */
+    void **valgrind_users;   /* under Valgrind (else NULL): each live block's address (life.c) */
     size_t huge_size;        /* a huge span's block: bytes asked for, offset of user */
     size_t huge_offset;
-    size_t meta_bytes;
 } ar_heap_span_t;
 
 /* The layout the comment above promises: a remote free's reads in the

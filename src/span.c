@@ -28,12 +28,13 @@
  *          |H|user |T.. |H|user   |T.|            |
  *   meta:  recs[0] recs[1] recs[2] ...  free_stack[]
  *
- * The descriptor starts at one of 64 cache-line offsets into its mapping,
- * in turn (its colour): every mapping starts on a page, and page-aligned
- * descriptors, read on every allocation and free, would all fall in the
- * same sets of the L1 cache (which picks a set by the address bits below
- * the page size) and evict one another once a program uses more size
- * classes than the cache has ways. Its first line holds what any
+ * Descriptors are packed end to end with their arrays, so they start on
+ * any of the 64 cache lines of a page (their colour), and two made one
+ * after the other never on the same: page-aligned descriptors, read on
+ * every allocation and free, would all fall in the same sets of the L1
+ * cache (which picks a set by the address bits below the page size) and
+ * evict one another once a program uses more size classes than the
+ * cache has ways. Its first line holds what any
  * thread's free reads (start, stride, magic, records, owner, class) and
  * is written only when the span is made; the owner's free-stack top and
  * fresh count, written at every allocation, start the next line: another
@@ -62,6 +63,7 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <errno.h>
 #include <string.h>
@@ -156,36 +158,66 @@ static void ar_heap_span__publish(ar_heap_span_t *span)
     atomic_store_explicit(&region.all, span, memory_order_release);
 }
 
-/* Offsets of a span's descriptor in its mapping: 64 lines of a page. */
-#define AR_HEAP_SPAN_COLOURS 64u
+/* Span metadata (the descriptor, its records and free stack, and under
+ * Valgrind its array of users) is packed end to end, under the region
+ * lock, in mappings of AR_HEAP_META_CHUNK bytes (or one meta's size),
+ * never given back: a page costs memory only once touched, and a span's
+ * records are touched in order. One mapping per span cost each span its
+ * partly used first and last pages: 2 MiB of `small`'s peak RSS. */
+#define AR_HEAP_META_CHUNK ((size_t)1 << 20)
 
-/* The mapping a descriptor lies in (it starts on a page: the offset is
- * less than the smallest page). */
-static void *ar_heap_span__meta_base(ar_heap_span_t *span)
+static struct {
+    char *next, *end;     /* the room left in the current mapping */
+    char *last;           /* the last meta handed out (undone on failure) */
+    unsigned last_colour; /* the last descriptor's line in its page */
+} meta_arena;
+
+/* The line of its page a descriptor starts on (its colour). */
+static inline unsigned ar_heap_span__colour(const void *at)
 {
-    return (void *)((uintptr_t)span & ~(uintptr_t)(AR_HEAP_SPAN_COLOURS * 64 - 1));
+    return (unsigned)((uintptr_t)at >> 6) & 63u;
 }
 
-/* The span descriptor and its arrays, in one mapping. */
+/* With the region lock held: a span descriptor and its arrays. Two
+ * descriptors made one after the other never share a colour (see the
+ * top of this file): a descriptor that would is moved one line on. */
 static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
 {
     size_t bytes = sizeof(ar_heap_span_t) + (size_t)slots * sizeof(ar_heap_rec_t) +
-                   (size_t)slots * sizeof(void *) + (size_t)slots * sizeof(uint32_t);
-    /* Its colour (see the top of this file). */
-    static _Atomic unsigned colours;
-    size_t colour = (atomic_fetch_add_explicit(&colours, 1, memory_order_relaxed) %
-                     AR_HEAP_SPAN_COLOURS) * 64;
-    bytes += AR_HEAP_SPAN_COLOURS * 64;
-    char *meta = ar_heap_os__map(bytes);
-    if (meta == NULL)
-        return NULL;
-    ar_heap_span_t *span = (ar_heap_span_t *)(void *)(meta + colour);
-    span->meta_bytes = bytes;
+                   (size_t)slots * sizeof(uint32_t);
+    int valgrind = ar_heap_valgrind__running();
+    if (valgrind)
+        bytes = (bytes + 7) / 8 * 8 + (size_t)slots * sizeof(void *);
+    bytes = (bytes + 63) / 64 * 64;
+    if ((size_t)(meta_arena.end - meta_arena.next) < bytes + 64) {
+        size_t size = bytes + 64 > AR_HEAP_META_CHUNK ? bytes + 64 : AR_HEAP_META_CHUNK;
+        char *chunk = ar_heap_os__map(size);
+        if (chunk == NULL)
+            return NULL;
+        meta_arena.next = chunk;
+        meta_arena.end = chunk + size;
+    }
+    char *at = meta_arena.next;
+    if (ar_heap_span__colour(at) == meta_arena.last_colour)
+        at += 64;
+    meta_arena.last = meta_arena.next;
+    meta_arena.last_colour = ar_heap_span__colour(at);
+    meta_arena.next = at + bytes;
+    ar_heap_span_t *span = (ar_heap_span_t *)(void *)at;
     span->slots = slots;
     span->recs = (ar_heap_rec_t *)(void *)((char *)span + sizeof *span);
-    span->valgrind_users = (void **)(void *)(span->recs + slots);
-    span->free_stack = (uint32_t *)(void *)(span->valgrind_users + slots);
+    span->free_stack = (uint32_t *)(void *)(span->recs + slots);
+    span->valgrind_users =
+        valgrind ? (void **)(void *)(((uintptr_t)(span->free_stack + slots) + 7) & ~(uintptr_t)7)
+                 : NULL;
     return span;
+}
+
+/* With the region lock held: the span just made is not used after all. */
+static void ar_heap_span__meta_undo(ar_heap_span_t *span)
+{
+    memset(span, 0, sizeof *span); /* the arrays were not written: fresh, as expected */
+    meta_arena.next = meta_arena.last;
 }
 
 static uint64_t ar_heap_span__magic(size_t stride)
@@ -203,14 +235,13 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
         bytes = AR_HEAP_UNIT;
     size_t units = (bytes + AR_HEAP_UNIT - 1) >> AR_HEAP_UNIT_SHIFT;
     uint32_t slots = (uint32_t)((units << AR_HEAP_UNIT_SHIFT) / stride);
-    ar_heap_span_t *span = ar_heap_span__meta(slots);
-    if (span == NULL)
-        return NULL;
     pthread_mutex_lock(&region.lock);
-    uintptr_t start = ar_heap_span__take_units(units);
+    ar_heap_span_t *span = ar_heap_span__meta(slots);
+    uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
     if (start == 0) {
+        if (span != NULL)
+            ar_heap_span__meta_undo(span);
         pthread_mutex_unlock(&region.lock);
-        ar_heap_os__unmap(ar_heap_span__meta_base(span), span->meta_bytes);
         return NULL;
     }
     span->start = start;
@@ -253,9 +284,9 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
     ar_heap_span_t *span = ar_heap_span__meta(1);
     uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
     if (start == 0) {
-        pthread_mutex_unlock(&region.lock);
         if (span != NULL)
-            ar_heap_os__unmap(ar_heap_span__meta_base(span), span->meta_bytes);
+            ar_heap_span__meta_undo(span);
+        pthread_mutex_unlock(&region.lock);
         return NULL;
     }
     span->start = start;
