@@ -158,7 +158,7 @@ typedef struct ar_heap_stats_s {
     size_t peak_live_bytes;   /* highest live_bytes seen so far */
     size_t total_bytes;       /* bytes requested by every allocation */
     size_t quarantine_blocks; /* freed blocks held in the quarantine */
-    size_t quarantine_bytes;  /* memory they cost: bytes, canaries, bookkeeping */
+    size_t quarantine_bytes;  /* memory they cost: their slots, bookkeeping */
     size_t guarded_blocks;    /* live blocks placed against guard pages (option guard) */
     size_t errors_reported;   /* error reports written so far (leaks are not errors) */
     size_t failures_injected; /* allocations failed on purpose (options fail_*, sweeps) */

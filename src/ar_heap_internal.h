@@ -1005,12 +1005,13 @@ typedef struct ar_heap_qentry_s {
     void *owner;    /* its span, or for a guarded block its guard slot */
     uint32_t index; /* slot index in the span, with AR_HEAP_QENTRY_SLOW when its
                      * release must look at its record; UINT32_MAX: guarded */
-    uint32_t bytes; /* what it counts for (its extent, capped) */
+    uint32_t bytes; /* what it counts for (its slot or extent, capped) */
 } ar_heap_qentry_t;
 
 #define AR_HEAP_QENTRY_SLOW 0x80000000u
 
-/* What a held block costs beside its bytes: its record and its entry.
+/* What a held block costs beside its memory (a size class's whole slot,
+ * a huge or guarded block's extent): its record and its entry.
  * The quarantine counts it, so that quarantine_bytes bounds the memory
  * the quarantine costs, bookkeeping included. */
 #define AR_HEAP_QUARANTINE_BOOKKEEPING (sizeof(ar_heap_rec_t) + sizeof(ar_heap_qentry_t))

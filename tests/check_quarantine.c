@@ -27,12 +27,24 @@
 #define ALIGNMENT ((size_t)_Alignof(max_align_t))
 
 /* What a held block of `size` bytes counts for in the quarantine (see
- * src/canary.c and src/quarantine.c): 16 bytes of head, then size + 16
- * rounded up to the alignment, and its bookkeeping, a 32-byte record and
- * a 16-byte entry. */
+ * src/canary.c, src/span.c and src/quarantine.c): the slot it lies in and
+ * its bookkeeping, a 32-byte record and a 16-byte entry. Its extent is 16
+ * bytes of head, then size + 16 rounded up to the alignment; the slot is
+ * the extent up to 1 KiB (classes 16 bytes apart), beyond that the
+ * smallest of the eight classes per doubling, (9..16) * 2^(b-3) for a
+ * doubling 2^b, that holds it. */
 static size_t block_total(size_t size)
 {
-    return 16 + (size + 16 + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT + 32 + 16;
+    size_t extent = 16 + (size + 16 + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    size_t slot = extent;
+    if (extent > 1024) {
+        unsigned b = 10;
+        while (((size_t)16 << (b - 3)) < extent)
+            b++;
+        size_t step = (size_t)1 << (b - 3);
+        slot = (extent + step - 1) / step * step;
+    }
+    return slot + 32 + 16;
 }
 
 /* A budget of 64 blocks of `size` bytes: the freed victim is held, and
