@@ -15,7 +15,7 @@
  *   thread.c      per-thread state: the allocation caches, counters,
  *                 sequence numbers; the gate that stops the world
  *   quarantine.c  the order in which freed slots come back (per-thread
- *                 batches, one global FIFO of batches)
+ *                 batches and FIFOs, one budget)
  *   canary.c      the bytes around each block, the poison of freed ones
  *   depot.c       sites, descriptions and call stacks, stored once each
  *   stack.c       capturing (frame-pointer walk) and printing call stacks
@@ -43,8 +43,9 @@
  *     way only (ar_heap_thread__step_in), whose acquire load of the flag
  *     orders it after every stop it did not hold up.
  *   - Leaf locks, each taken for a few instructions and never while
- *     another is held: the global quarantine FIFO's lock (once per batch
- *     of frees), the region lock (new spans), the guard slots' lock, the
+ *     another is held: a thread's quarantine FIFO's lock (by the thread
+ *     once per batch of frees; by another thread taking entries out of
+ *     it), the quarantine's spare chunks' lock, the region lock (new spans), the guard slots' lock, the
  *     thread list's lock (a thread's first and last operation), the pool
  *     of return chunks' lock (when a thread has no empty chunk of its own).
  *   - A slot released by a thread that does not own its span goes back
@@ -315,6 +316,16 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
     unsigned batch_shift;
+    /* Its FIFO of full batches, under its lock, which another thread
+     * takes too, to take entries out (quarantine.c); bytes and the oldest
+     * chunk's stamp are read without it. */
+    struct {
+        pthread_mutex_t lock;
+        struct ar_heap_qchunk_s *oldest, *newest;
+        size_t blocks;
+        _Atomic size_t bytes;
+        _Atomic uint64_t oldest_stamp; /* UINT64_MAX when empty */
+    } fifo;
 
     /* Per size class: the span allocated from, read by every allocation
      * (eight classes a cache line). */
@@ -1020,12 +1031,13 @@ typedef struct ar_heap_qentry_s {
 #define AR_HEAP_QUARANTINE_OUT 256
 typedef struct ar_heap_qout_s {
     size_t count;
-    int more;      /* 1: call ar_heap_quarantine__trim again, with target */
-    size_t target; /* the bytes the operation was taking the FIFO down to */
+    int more;      /* 1: call ar_heap_quarantine__more */
+    size_t target; /* the bytes the operation takes the FIFOs down to */
+    size_t quota;  /* the bytes it may still take out */
     ar_heap_qentry_t entries[AR_HEAP_QUARANTINE_OUT];
 } ar_heap_qout_t;
 
-/* A batch: a chunk of entries (the global FIFO is a list of them). */
+/* A batch: a chunk of entries (a thread's FIFO is a list of them). */
 #define AR_HEAP_QCHUNK_BYTES ((size_t)64 << 10)
 #define AR_HEAP_QBATCH_MAX ((size_t)1 << 20)
 
@@ -1034,14 +1046,15 @@ typedef struct ar_heap_qchunk_s {
     uint32_t head;   /* first entry still held */
     uint32_t count;  /* entries written */
     size_t bytes;    /* bytes of entries [head, count) */
+    uint64_t stamp;  /* when it joined its thread's FIFO: the global order */
     ar_heap_qentry_t entries[];
 } ar_heap_qchunk_t;
 
 #define AR_HEAP_QCHUNK_ENTRIES \
     ((AR_HEAP_QCHUNK_BYTES - sizeof(ar_heap_qchunk_t)) / sizeof(ar_heap_qentry_t))
 
-/* What every thread's batches hold together at most: the global FIFO
- * keeps the budget less this. */
+/* What every thread's batches hold together at most: the FIFOs keep the
+ * budget less this. */
 static inline size_t ar_heap_quarantine__batch_limit(size_t budget)
 {
     size_t limit = budget / 16;
@@ -1072,13 +1085,13 @@ static inline int ar_heap_quarantine__append(ar_heap_thread_t *self, const ar_he
 }
 
 /* Append a freed block to this thread's batch; when the batch is full,
- * pass it to the global FIFO and take the oldest entries out while more
- * than `budget` bytes are held. */
+ * pass it to the thread's FIFO and take old entries out while more than
+ * `budget` bytes are held (quarantine.c says which). */
 void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
                               size_t budget, ar_heap_qout_t *out);
 
-/* Whether anything is held, in the global FIFO or this thread's batch: a
- * racy hint, exact for this thread's part. */
+/* Whether anything is held, in any FIFO or this thread's batch: a racy
+ * hint, exact for this thread's part. */
 extern _Atomic size_t ar_heap_quarantine_hint;
 static inline int ar_heap_quarantine__holds(const ar_heap_thread_t *self)
 {
@@ -1087,15 +1100,21 @@ static inline int ar_heap_quarantine__holds(const ar_heap_thread_t *self)
 }
 
 /* Take out the oldest entries while more than `budget` bytes are held
- * (the budget was lowered, or an operation said more: then with the
- * target it left in out). */
+ * (the budget was lowered). */
 void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
 
-/* Pass a thread's batch to the global FIFO (it ends, or a walk wants it). */
+/* An operation said more: go on taking out, to the target and within
+ * the quota it left in out. */
+void ar_heap_quarantine__more(ar_heap_thread_t *self, ar_heap_qout_t *out);
+
+/* Pass a thread's batch to its FIFO (it ends, or a walk wants it). */
 void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
 
 /* Blocks and bytes held (the world stopped for an exact figure). */
 void ar_heap_quarantine__held(size_t *blocks, size_t *bytes);
+
+/* A new thread state's FIFO (thread.c). */
+void ar_heap_quarantine__init_thread(ar_heap_thread_t *t);
 
 /* ------------------------------------------------------------------ guard */
 

@@ -390,8 +390,8 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
     return entry;
 }
 
-/* Release what the quarantine handed back, asking again while it has more:
- * for the same target (a flush takes the FIFO down to the budget less
+/* Release what the quarantine handed back, asking again while it has more
+ * (to the same target: a flush takes the FIFOs down to the budget less
  * the batch limit, not to the budget). */
 static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *out)
 {
@@ -400,12 +400,13 @@ static void ar_heap_life__release_all(ar_heap_thread_t *self, ar_heap_qout_t *ou
             ar_heap_life__release(self, &out->entries[i]);
         if (!out->more)
             return;
-        ar_heap_quarantine__trim(self, out->target, out);
+        ar_heap_quarantine__more(self, out);
     }
 }
 
-/* A thread ends: its quarantine batch joins the global FIFO, and the
- * slots of other threads' spans it released go back to their owners. */
+/* A thread ends: its quarantine batch joins its FIFO (held there for the
+ * state's next thread, taken out by others as it ages), and the slots of
+ * other threads' spans it released go back to their owners. */
 void ar_heap_life__thread_ends(ar_heap_thread_t *self)
 {
     ar_heap_qout_t out;

@@ -16,18 +16,39 @@
  * chunk of entries, with no lock. The batches of all threads together
  * hold at most the batch limit, a sixteenth of the budget (at most 1
  * MiB): with T threads each batch is passed on at 1/T of it (T rounded
- * up to a power of two, read when the batch is begun). A full batch is
- * appended whole to the global FIFO of chunks under the global lock, and
- * the oldest entries are taken out until the global FIFO holds at most
- * the budget less the batch limit. So the lock is taken once per batch
- * of frees, and the quarantine holds at most the budget plus one block,
+ * up to a power of two, read when the batch is begun). When each batch
+ * had the whole limit, 8 threads held up to 7 MiB beyond the budget
+ * (bench/workloads threads 8: doc/arheap.md, "Stop 23").
+ *
+ * Per-thread FIFOs. A full batch joins its thread's own FIFO of chunks,
+ * under that FIFO's lock, stamped with a global count of the batches
+ * that joined before it; the bytes held in every FIFO together are one
+ * counter. While that is more than the budget less the batch limit, the
+ * thread whose batch joined takes out as many bytes as the batch brought
+ * (no more: so no thread takes out another's share for it), chunk by
+ * chunk, oldest first: from its own FIFO, unless the oldest chunk of all
+ * (another thread's) has waited more than twice as long as its own
+ * oldest. So the quarantine holds at most the budget plus one block,
  * whatever the budget and however many threads free (with a small budget
- * a batch is one block, and the FIFO is exact: a block larger than the
- * budget is held alone until the next free). Until every thread has begun
- * a batch since the last one started, an older batch may still be sized
- * for fewer threads. When each batch had the whole limit, 8 threads held
- * up to 7 MiB beyond the budget (bench/workloads threads 8: doc/arheap.md,
- * "Stop 23").
+ * a batch is one block; a block larger than the budget is held alone
+ * until the next free); threads that free alike each take out their own
+ * blocks, whose slots they own, with no other thread's lock or lines; and
+ * a thread that frees less, or stopped, has its blocks taken out by the
+ * others as they age.
+ *
+ * What that changes against one global FIFO (before stop 24): a block
+ * leaves after at least half, and at most twice, the frees of every
+ * thread together that one FIFO would have waited for, counted in
+ * batches (by the 2x rule; equal for one thread). With one FIFO, every
+ * flush took the global lock, and a thread took out the oldest blocks of
+ * whichever thread freed them: at T=8 on the 2-core machine the threads
+ * workload ran 1.2 times as long, and the blocks of a thread that was not
+ * running came out under the others' frees onto its free stacks, where
+ * only it could use them (doc/arheap.md, "Stop 24").
+ *
+ * Locks: each FIFO's lock and the lock of the spare chunks are leaves; a
+ * thread takes its own FIFO's lock once per batch, another's only to take
+ * entries out of it.
  */
 #include "ar_heap_internal.h"
 
@@ -36,24 +57,35 @@
 /* A thread's batch is at least the limit over this many (64) threads. */
 #define AR_HEAP_QBATCH_SHIFT_MAX 6u
 
-
+/* Emptied chunks, for the next batches. */
 static struct {
     pthread_mutex_t lock;
-    ar_heap_qchunk_t *oldest, *newest;
-    size_t bytes, blocks;       /* held in the FIFO */
-    ar_heap_qchunk_t *spare;    /* emptied chunks */
-} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, NULL };
+    ar_heap_qchunk_t *spare;
+} quarantine = { PTHREAD_MUTEX_INITIALIZER, NULL };
 
-/* Blocks in the FIFO, readable without the lock (ar_heap_quarantine__holds). */
+/* Blocks in every FIFO, readable without a lock (ar_heap_quarantine__holds). */
 _Atomic size_t ar_heap_quarantine_hint;
+/* Bytes in every FIFO. */
+static _Atomic size_t ar_heap_quarantine_bytes;
 
-/* With the lock held: an empty chunk. */
-static ar_heap_qchunk_t *ar_heap_quarantine__chunk_locked(void)
+/* The order in which batches joined the FIFOs. */
+static _Atomic uint64_t ar_heap_quarantine_clock;
+
+void ar_heap_quarantine__init_thread(ar_heap_thread_t *t)
 {
+    pthread_mutex_init(&t->fifo.lock, NULL);
+    atomic_init(&t->fifo.oldest_stamp, UINT64_MAX);
+}
+
+/* An empty chunk. */
+static ar_heap_qchunk_t *ar_heap_quarantine__chunk(void)
+{
+    pthread_mutex_lock(&quarantine.lock);
     ar_heap_qchunk_t *chunk = quarantine.spare;
     if (chunk != NULL)
         quarantine.spare = chunk->next;
-    else
+    pthread_mutex_unlock(&quarantine.lock);
+    if (chunk == NULL)
         chunk = ar_heap_os__map(AR_HEAP_QCHUNK_BYTES);
     if (chunk != NULL) {
         chunk->next = NULL;
@@ -63,61 +95,141 @@ static ar_heap_qchunk_t *ar_heap_quarantine__chunk_locked(void)
     return chunk;
 }
 
-/* With the lock held: take out the oldest entries while more than
- * `target` bytes are held, keeping the newest one unless the target is
- * 0; as many as out holds. */
-static void ar_heap_quarantine__take_locked(size_t target, ar_heap_qout_t *out)
+/* An emptied chunk back to the spares. */
+static void ar_heap_quarantine__spare(ar_heap_qchunk_t *chunk)
 {
-    out->count = 0;
-    out->more = 0;
-    out->target = target;
-    while (quarantine.bytes > target && quarantine.oldest != NULL &&
-           (quarantine.blocks > 1 || target == 0)) {
-        if (out->count == AR_HEAP_QUARANTINE_OUT) {
-            out->more = 1;
-            break;
-        }
-        ar_heap_qchunk_t *chunk = quarantine.oldest;
-        ar_heap_qentry_t *e = &chunk->entries[chunk->head++];
-        out->entries[out->count++] = *e;
-        chunk->bytes -= e->bytes;
-        quarantine.bytes -= e->bytes;
-        quarantine.blocks--;
-        if (chunk->head == chunk->count) {
-            quarantine.oldest = chunk->next;
-            if (quarantine.oldest == NULL)
-                quarantine.newest = NULL;
-            chunk->next = quarantine.spare;
-            quarantine.spare = chunk;
-        }
-    }
-    atomic_store_explicit(&ar_heap_quarantine_hint, quarantine.blocks, memory_order_relaxed);
+    pthread_mutex_lock(&quarantine.lock);
+    chunk->next = quarantine.spare;
+    quarantine.spare = chunk;
+    pthread_mutex_unlock(&quarantine.lock);
 }
 
-/* With the lock held: the thread's batch joins the FIFO. */
-static void ar_heap_quarantine__append_locked(ar_heap_thread_t *self)
+/* The thread's batch joins its FIFO: the bytes it brings. */
+static size_t ar_heap_quarantine__pass_on(ar_heap_thread_t *self)
 {
     ar_heap_qchunk_t *batch = self->batch;
     if (batch == NULL || batch->head == batch->count)
-        return;
+        return 0;
     self->batch = NULL;
     self->batch_bytes = 0;
-    if (quarantine.newest != NULL)
-        quarantine.newest->next = batch;
-    else
-        quarantine.oldest = batch;
-    quarantine.newest = batch;
-    quarantine.bytes += batch->bytes;
-    quarantine.blocks += batch->count - batch->head;
+    size_t blocks = batch->count - batch->head, bytes = batch->bytes;
+    pthread_mutex_lock(&self->fifo.lock);
+    batch->stamp = atomic_fetch_add_explicit(&ar_heap_quarantine_clock, 1, memory_order_relaxed);
+    if (self->fifo.newest != NULL) {
+        self->fifo.newest->next = batch;
+    } else {
+        self->fifo.oldest = batch;
+        atomic_store_explicit(&self->fifo.oldest_stamp, batch->stamp, memory_order_relaxed);
+    }
+    self->fifo.newest = batch;
+    self->fifo.blocks += blocks;
+    atomic_store_explicit(&self->fifo.bytes,
+                          atomic_load_explicit(&self->fifo.bytes, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+    atomic_fetch_add_explicit(&ar_heap_quarantine_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ar_heap_quarantine_hint, blocks, memory_order_relaxed);
+    pthread_mutex_unlock(&self->fifo.lock);
+    return bytes;
+}
+
+/* Take entries of `t`'s oldest chunk into out until they come to `want`
+ * bytes (the last one may go past), out is full, or `blocks` entries
+ * were taken; the bytes taken. */
+static size_t ar_heap_quarantine__take_from(ar_heap_thread_t *t, size_t want, size_t blocks,
+                                            ar_heap_qout_t *out)
+{
+    ar_heap_qchunk_t *emptied = NULL;
+    size_t bytes = 0, taken = 0;
+    pthread_mutex_lock(&t->fifo.lock);
+    ar_heap_qchunk_t *chunk = t->fifo.oldest;
+    while (chunk != NULL && out->count < AR_HEAP_QUARANTINE_OUT && bytes < want &&
+           taken < blocks) {
+        ar_heap_qentry_t *e = &chunk->entries[chunk->head++];
+        out->entries[out->count++] = *e;
+        chunk->bytes -= e->bytes;
+        bytes += e->bytes;
+        taken++;
+        if (chunk->head == chunk->count) {
+            t->fifo.oldest = chunk->next;
+            if (t->fifo.oldest == NULL)
+                t->fifo.newest = NULL;
+            atomic_store_explicit(&t->fifo.oldest_stamp,
+                                  t->fifo.oldest != NULL ? t->fifo.oldest->stamp : UINT64_MAX,
+                                  memory_order_relaxed);
+            emptied = chunk;
+            chunk = NULL;
+        }
+    }
+    t->fifo.blocks -= taken;
+    atomic_store_explicit(&t->fifo.bytes,
+                          atomic_load_explicit(&t->fifo.bytes, memory_order_relaxed) - bytes,
+                          memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ar_heap_quarantine_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ar_heap_quarantine_hint, taken, memory_order_relaxed);
+    pthread_mutex_unlock(&t->fifo.lock);
+    if (emptied != NULL)
+        ar_heap_quarantine__spare(emptied);
+    return bytes;
+}
+
+/* The FIFO whose oldest chunk joined first (a racy look). */
+typedef struct ar_heap_qoldest_s {
+    ar_heap_thread_t *fifo;
+    uint64_t stamp;
+} ar_heap_qoldest_t;
+
+static void ar_heap_quarantine__look(ar_heap_thread_t *t, void *arg)
+{
+    ar_heap_qoldest_t *o = arg;
+    uint64_t stamp = atomic_load_explicit(&t->fifo.oldest_stamp, memory_order_relaxed);
+    if (stamp < o->stamp) {
+        o->fifo = t;
+        o->stamp = stamp;
+    }
+}
+
+/* Take out entries, chunk by chunk, while the FIFOs hold more than out's
+ * target (keeping the newest block unless the target is 0), at most
+ * out's quota: the oldest of this thread's FIFO, unless the oldest chunk
+ * of all has waited more than twice as long as that (then that one).
+ * Two threads that look at once may both take out what is over: the
+ * quarantine then holds a little less for a moment, never more. */
+static void ar_heap_quarantine__take(ar_heap_thread_t *self, ar_heap_qout_t *out)
+{
+    out->count = 0;
+    out->more = 0;
+    unsigned fruitless = 0; /* passes that found a chunk taken meanwhile */
+    while (out->count < AR_HEAP_QUARANTINE_OUT && out->quota > 0 && fruitless < 4) {
+        size_t held = atomic_load_explicit(&ar_heap_quarantine_bytes, memory_order_relaxed);
+        size_t blocks = atomic_load_explicit(&ar_heap_quarantine_hint, memory_order_relaxed);
+        if (held <= out->target || blocks == 0 || (blocks == 1 && out->target != 0))
+            return;
+        ar_heap_qoldest_t o = { NULL, UINT64_MAX };
+        ar_heap_thread__each(ar_heap_quarantine__look, &o);
+        if (o.fifo == NULL)
+            return; /* every FIFO looked empty: taken meanwhile */
+        ar_heap_thread_t *from = o.fifo;
+        uint64_t own = atomic_load_explicit(&self->fifo.oldest_stamp, memory_order_relaxed);
+        if (from != self && own != UINT64_MAX) {
+            uint64_t now = atomic_load_explicit(&ar_heap_quarantine_clock, memory_order_relaxed);
+            if (now - o.stamp <= 2 * (now - own))
+                from = self;
+        }
+        size_t want = held - out->target < out->quota ? held - out->target : out->quota;
+        size_t bytes = ar_heap_quarantine__take_from(from, want,
+                                                     out->target == 0 ? blocks : blocks - 1, out);
+        out->quota -= bytes < out->quota ? bytes : out->quota;
+        fruitless = bytes == 0 ? fruitless + 1 : 0;
+    }
+    out->more = out->count == AR_HEAP_QUARANTINE_OUT && out->quota > 0;
 }
 
 void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out)
 {
     size_t limit = ar_heap_quarantine__batch_limit(budget);
-    pthread_mutex_lock(&quarantine.lock);
-    ar_heap_quarantine__append_locked(self);
-    ar_heap_quarantine__take_locked(budget > limit ? budget - limit : 0, out);
-    pthread_mutex_unlock(&quarantine.lock);
+    out->target = budget > limit ? budget - limit : 0;
+    out->quota = ar_heap_quarantine__pass_on(self);
+    ar_heap_quarantine__take(self, out);
 }
 
 void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,
@@ -127,9 +239,7 @@ void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *en
     out->more = 0;
     ar_heap_qchunk_t *batch = self->batch;
     if (AR_HEAP_UNLIKELY(batch == NULL)) {
-        pthread_mutex_lock(&quarantine.lock);
-        batch = ar_heap_quarantine__chunk_locked();
-        pthread_mutex_unlock(&quarantine.lock);
+        batch = ar_heap_quarantine__chunk();
         if (batch == NULL) {
             /* No memory for the entry: the block is released at once. */
             out->count = 1;
@@ -157,19 +267,28 @@ void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qou
     out->more = 0;
     if (!ar_heap_quarantine__holds(self))
         return;
-    pthread_mutex_lock(&quarantine.lock);
-    ar_heap_quarantine__append_locked(self);
-    ar_heap_quarantine__take_locked(budget, out);
-    pthread_mutex_unlock(&quarantine.lock);
+    ar_heap_quarantine__pass_on(self);
+    out->target = budget;
+    out->quota = SIZE_MAX;
+    ar_heap_quarantine__take(self, out);
+}
+
+void ar_heap_quarantine__more(ar_heap_thread_t *self, ar_heap_qout_t *out)
+{
+    ar_heap_quarantine__take(self, out);
 }
 
 typedef struct ar_heap_held_s {
     size_t blocks, bytes;
 } ar_heap_held_t;
 
-static void ar_heap_quarantine__add_batch(ar_heap_thread_t *t, void *arg)
+static void ar_heap_quarantine__add_thread(ar_heap_thread_t *t, void *arg)
 {
     ar_heap_held_t *held = arg;
+    pthread_mutex_lock(&t->fifo.lock);
+    held->blocks += t->fifo.blocks;
+    held->bytes += atomic_load_explicit(&t->fifo.bytes, memory_order_relaxed);
+    pthread_mutex_unlock(&t->fifo.lock);
     if (t->batch != NULL) {
         held->blocks += t->batch->count - t->batch->head;
         held->bytes += t->batch->bytes;
@@ -179,11 +298,7 @@ static void ar_heap_quarantine__add_batch(ar_heap_thread_t *t, void *arg)
 void ar_heap_quarantine__held(size_t *blocks, size_t *bytes)
 {
     ar_heap_held_t held = { 0, 0 };
-    pthread_mutex_lock(&quarantine.lock);
-    held.blocks = quarantine.blocks;
-    held.bytes = quarantine.bytes;
-    pthread_mutex_unlock(&quarantine.lock);
-    ar_heap_thread__each(ar_heap_quarantine__add_batch, &held);
+    ar_heap_thread__each(ar_heap_quarantine__add_thread, &held);
     *blocks = held.blocks;
     *bytes = held.bytes;
 }

@@ -394,9 +394,9 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
 /*
  * Returns. A slot comes back only to the thread that owns its span: only
  * the owner allocates from a span, without a lock. A thread that releases
- * a slot of another thread's span (a block handed between threads, or any
- * block the global quarantine hands back to a thread other than the one
- * that made it: with the defaults and two threads, half of them) appends
+ * a slot of another thread's span (a block handed between threads, or a
+ * block of another thread's the quarantine hands back: a thread takes
+ * out its own blocks unless another's have waited twice as long) appends
  * it to a chunk it fills alone for that owner, and when the chunk is full
  * pushes it whole onto the owner's inbox with one compare-and-swap, then
  * sets the owner's hint of each size class the chunk holds. The owner

@@ -10,8 +10,8 @@
  *     freeing thread's part; the sums are the same.
  *   - peak_live_bytes: exact in a single-threaded program; with several
  *     threads, the highest sum seen, within 64 KiB per thread.
- *   - quarantine_blocks, quarantine_bytes: the global FIFO and every
- *     thread's batch.
+ *   - quarantine_blocks, quarantine_bytes: every thread's FIFO and
+ *     batch.
  */
 #include "ar_heap_internal.h"
 

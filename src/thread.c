@@ -109,6 +109,7 @@ static ar_heap_thread_t *ar_heap_thread__make(void)
         ar_heap_report__warning("out of memory for a thread's heap state; aborting");
         abort();
     }
+    ar_heap_quarantine__init_thread(t);
     ar_heap_thread_t *head = atomic_load_explicit(&world.all, memory_order_relaxed);
     t->next = head;
     atomic_store_explicit(&world.all, t, memory_order_release);

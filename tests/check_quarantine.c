@@ -1273,6 +1273,67 @@ START_TEST(threads_freeing_together_hold_at_most_the_budget)
 }
 END_TEST
 
+/* Every thread's blocks leave the quarantine in time, oldest first,
+ * whichever thread frees next: a helper thread frees a budget's worth of
+ * blocks and stays, idle; the main thread then frees six budgets' worth
+ * of blocks of another size (so that it takes none of the helper's slots
+ * for its own blocks). A block the helper freed three quarters of the way
+ * through must be out of the quarantine by then: with each thread taking
+ * out its own oldest blocks, and others' only until it holds half its
+ * share, it would be held for as long as the helper lives. (The
+ * helper's last blocks are in its batch, which it passes on when it
+ * frees again or ends.) */
+enum { IDLE_BUDGET = 1 << 20, IDLE_SIZE = 1000, IDLE_MAIN_SIZE = 3000 };
+static pthread_barrier_t idle_freed, idle_done;
+static char *idle_watched;
+
+static void *free_a_budget_and_idle(void *arg)
+{
+    (void)arg;
+    size_t count = IDLE_BUDGET / block_total(IDLE_SIZE);
+    for (size_t i = 0; i < count; i++) {
+        char *p = AR__HEAP__MALLOC(IDLE_SIZE, "the idle thread's");
+        AR__HEAP__FREE(p);
+        if (i == count * 3 / 4)
+            idle_watched = p;
+    }
+    pthread_barrier_wait(&idle_freed);
+    pthread_barrier_wait(&idle_done); /* stays attached until the main thread looked */
+    return NULL;
+}
+
+static void body_idle_thread(void)
+{
+    pthread_t helper;
+    set_options("quarantine_bytes=%zu", IDLE_BUDGET);
+    if (pthread_barrier_init(&idle_freed, NULL, 2) != 0 ||
+        pthread_barrier_init(&idle_done, NULL, 2) != 0 ||
+        pthread_create(&helper, NULL, free_a_budget_and_idle, NULL) != 0)
+        _exit(3);
+    pthread_barrier_wait(&idle_freed);
+    ar_heap__describe(idle_watched);
+    for (size_t freed = 0; freed < 6 * (size_t)IDLE_BUDGET; freed += block_total(IDLE_MAIN_SIZE))
+        AR__HEAP__FREE(AR__HEAP__MALLOC(IDLE_MAIN_SIZE, "the main thread's"));
+    fflush(stdout);
+    ar_heap__describe(idle_watched);
+    pthread_barrier_wait(&idle_done);
+    if (pthread_join(helper, NULL) != 0)
+        _exit(3);
+}
+
+START_TEST(an_idle_threads_freed_blocks_leave_the_quarantine_as_others_free)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_idle_thread, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    /* Held while the main thread had freed nothing; out after. */
+    const char *held = strstr(child.output, "inside a freed block, held in the quarantine");
+    ck_assert_msg(held != NULL, "output:\n%s", child.output);
+    ck_assert_msg(strstr(held, "inside a recently freed block, out of the quarantine") != NULL,
+                  "the idle thread's block is still held:\n%s", child.output);
+}
+END_TEST
+
 static Suite *quarantine_suite(void)
 {
     Suite *s = suite_create("quarantine");
@@ -1299,6 +1360,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(held, a_freed_block_of_a_million_bytes_is_held_under_the_default_budget);
     tcase_add_test(held, a_block_larger_than_the_budget_is_held_alone_until_the_next_free);
     tcase_add_test(held, threads_freeing_together_hold_at_most_the_budget);
+    tcase_add_test(held, an_idle_threads_freed_blocks_leave_the_quarantine_as_others_free);
     tcase_add_test(held, a_write_to_a_freed_huge_block_faults_and_is_reported);
     tcase_add_test(held, a_closed_huge_block_leaving_the_quarantine_is_reusable_and_still_known);
     suite_add_tcase(s, held);
