@@ -212,6 +212,8 @@ static void ar_heap_quarantine__take(ar_heap_thread_t *self, ar_heap_qout_t *out
         uint64_t own = atomic_load_explicit(&self->fifo.oldest_stamp, memory_order_relaxed);
         if (from != self && own != UINT64_MAX) {
             uint64_t now = atomic_load_explicit(&ar_heap_quarantine_clock, memory_order_relaxed);
+            if (now < own)
+                now = own; /* the loads are not ordered: ages are never negative */
             if (now - o.stamp <= 2 * (now - own))
                 from = self;
         }
