@@ -380,11 +380,12 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
         if (AR_HEAP_UNLIKELY(damaged || ar_heap_options.freed_history == 0 ||
                              slot->span->klass == AR_HEAP_CLASSES))
             entry.index |= AR_HEAP_QENTRY_SLOW;
+        /* A slot of a size class is held whole, whatever part of it the
+         * block used (its class rounds up, or it was borrowed from a
+         * larger one). */
+        if (slot->span->klass != AR_HEAP_CLASSES)
+            extent = slot->capacity;
     }
-    /* A slot of a size class is held whole, whatever part of it the block
-     * used (its class rounds up, or it was borrowed from a larger one). */
-    if (slot->span != NULL && slot->span->klass != AR_HEAP_CLASSES && extent != 0)
-        extent = slot->capacity;
     size_t bytes = extent + AR_HEAP_QUARANTINE_BOOKKEEPING;
     entry.bytes = bytes < UINT32_MAX ? (uint32_t)bytes : UINT32_MAX;
     return entry;
