@@ -45,9 +45,10 @@
  *   - Leaf locks, each taken for a few instructions and never while
  *     another is held: a thread's quarantine FIFO's lock (by the thread
  *     once per batch of frees; by another thread taking entries out of
- *     it), the quarantine's spare chunks' lock, the region lock (new spans), the guard slots' lock, the
- *     thread list's lock (a thread's first and last operation), the pool
- *     of return chunks' lock (when a thread has no empty chunk of its own).
+ *     it), the quarantine's spare chunks' lock, the region lock (new
+ *     spans), the guard slots' lock, the thread list's lock (a thread's
+ *     first and last operation), the pool of return chunks' lock (when a
+ *     thread has no empty chunk of its own).
  *   - A slot released by a thread that does not own its span goes back
  *     to its owner in a chunk of such slots (span.c, "Returns"): the
  *     releasing thread fills the chunk alone and hands it over with one

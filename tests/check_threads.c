@@ -331,7 +331,8 @@ static Suite *threads_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, concurrent_threads_with_cross_thread_frees_keep_consistent_statistics);
     tcase_add_test(tc, threads_waiting_at_the_gate_are_ordered_after_every_walk);
-    tcase_add_test(tc, two_threads_freeing_the_same_blocks_free_each_once_and_report_every_other_free);
+    tcase_add_test(tc,
+                   two_threads_freeing_the_same_blocks_free_each_once_and_report_every_other_free);
     suite_add_tcase(s, tc);
     return s;
 }
