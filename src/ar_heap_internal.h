@@ -570,7 +570,7 @@ _Static_assert(offsetof(ar_heap_span_t, fresh) >= 64 && offsetof(ar_heap_span_t,
 /* The largest slot of a size class; larger blocks get a huge span. */
 #define AR_HEAP_CLASS_MAX ((size_t)1 << 20)
 /* The geometric classes (slots of more than 1 KiB): a slot released in
- * one of them is reused, by its class or one of the next eight, before a
+ * one of them is reused, by its class or one of the next 24, before a
  * slot never used is touched (span.c, ar_heap_span__refill). */
 #define AR_HEAP_SPAN_GEOMETRIC 64u
 

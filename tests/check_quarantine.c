@@ -779,10 +779,12 @@ END_TEST
 /* With the quarantine off a released block's memory goes straight back.
  * Blocks of more than 1 KiB (the geometric size classes) are written in
  * full by the programs that make them, so a released slot of a larger
- * class serves a smaller size (up to twice as large: eight classes up)
- * before a slot never used is touched, and resident memory follows what
- * a program uses, not every size it ever had. */
-enum { REUSE_OLD = 3000, REUSE_NEAR = 2600, REUSE_FAR = 1200, REUSE_MANY = 200 };
+ * class serves a smaller size (up to eight times as large: 24 classes
+ * up) before a slot never used is touched, and resident memory follows
+ * what a program uses, not every size it ever had. A 12000-byte block's
+ * slot is 12 KiB; a 2000-byte block's 2 KiB (six times smaller, taken);
+ * a 1200-byte block's 1280 bytes (more than eight times, not taken). */
+enum { REUSE_OLD = 12000, REUSE_NEAR = 2000, REUSE_FAR = 1200, REUSE_MANY = 200 };
 
 static void body_reuse_one(void)
 {
@@ -794,14 +796,14 @@ static void body_reuse_one(void)
     printf("near_reused=%d\n", q == p);
     char *r = AR__HEAP__MALLOC(REUSE_NEAR, "smaller still");
     AR__HEAP__FREE(q);
-    /* Less than half the slot: the slot is not borrowed. */
+    /* Less than an eighth of the slot: the slot is not borrowed. */
     char *f = AR__HEAP__MALLOC(REUSE_FAR, "much smaller");
     printf("far_reused=%d\n", f == p);
     AR__HEAP__FREE(r);
     AR__HEAP__FREE(f);
 }
 
-START_TEST(a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size)
+START_TEST(a_released_larger_slot_serves_a_smaller_block_up_to_an_eighth_its_size)
 {
     ar_test_child_t child;
     ar_test__run_child(body_reuse_one, &child);
@@ -875,7 +877,7 @@ static void body_reuse_many(void)
 
 START_TEST(smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new)
 {
-    expect_reused(body_reuse_many, "100 blocks of 2600 bytes after 100 freed blocks of 3000 "
+    expect_reused(body_reuse_many, "100 blocks of 2000 bytes after 100 freed blocks of 12000 "
                                    "(1000 a block for a live block's address)");
 }
 END_TEST
@@ -1366,7 +1368,7 @@ static Suite *quarantine_suite(void)
     suite_add_tcase(s, held);
 
     TCase *reuse = tcase_create("reuse of released memory");
-    tcase_add_test(reuse, a_released_larger_slot_serves_a_smaller_block_up_to_half_its_size);
+    tcase_add_test(reuse, a_released_larger_slot_serves_a_smaller_block_up_to_an_eighth_its_size);
     tcase_add_test(reuse, smaller_blocks_after_larger_ones_reuse_their_memory_before_touching_new);
     tcase_add_test(reuse,
                    a_class_reuses_slots_of_its_older_spans_before_new_ones_of_its_current_span);
