@@ -270,11 +270,12 @@ static void ar_preload__ef_turn_on(void)
     { NULL, 0, 0, __builtin_return_address(0), __builtin_frame_address(0) }
 
 /*
- * A block of `size` bytes aligned to `align` (0: default), zeroed when
- * `zero`, else filled as MALLOC's are. errno is kept on success, as
- * glibc's malloc keeps it; ENOMEM on failure.
+ * A block of `size` bytes aligned to `align` (0: default), its bytes as
+ * `fill` says (AR_HEAP_FILL_MARK as MALLOC's, _ZERO, or _NONE for a copy
+ * written at once). errno is kept on success, as glibc's malloc keeps
+ * it; ENOMEM on failure.
  */
-static void *ar_preload__allocate(size_t size, size_t align, int zero, const char *what,
+static void *ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
                                   const ar_heap_site_t *site)
 {
     if (ar_preload_private)
@@ -285,8 +286,7 @@ static void *ar_preload__allocate(size_t size, size_t align, int zero, const cha
     ar_preload_depth++;
     if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
         ar_preload__ef_turn_on();
-    void *user = ar_heap_life__allocate(size, align, site, what,
-                                        zero ? AR_HEAP_FILL_ZERO : AR_HEAP_FILL_MARK);
+    void *user = ar_heap_life__allocate(size, align, site, what, fill);
     ar_preload_depth--;
     if (user != NULL)
         errno = saved;
@@ -311,7 +311,7 @@ static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *s
     if (ptr != NULL && ar_preload__in_arena(ptr)) {
         /* Out of the arena: into a tracked block, or another arena chunk
          * when arheap itself is asking. */
-        void *fresh = ar_preload__allocate(size, 0, 0, "realloc", site);
+        void *fresh = ar_preload__allocate(size, 0, AR_HEAP_FILL_MARK, "realloc", site);
         if (fresh != NULL) {
             size_t old = ar_preload__arena_size(ptr);
             memcpy(fresh, ptr, old < size ? old : size);
@@ -357,7 +357,7 @@ static size_t ar_preload__page(void)
 AR_PRELOAD_EXPORT void *malloc(size_t size)
 {
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    return ar_preload__allocate(size, 0, 0, "malloc", &site);
+    return ar_preload__allocate(size, 0, AR_HEAP_FILL_MARK, "malloc", &site);
 }
 
 AR_PRELOAD_EXPORT void free(void *ptr)
@@ -373,7 +373,7 @@ AR_PRELOAD_EXPORT void *calloc(size_t count, size_t size)
         return NULL;
     }
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    return ar_preload__allocate(count * size, 0, 1, "calloc", &site);
+    return ar_preload__allocate(count * size, 0, AR_HEAP_FILL_ZERO, "calloc", &site);
 }
 
 AR_PRELOAD_EXPORT void *realloc(void *ptr, size_t size)
@@ -392,6 +392,62 @@ AR_PRELOAD_EXPORT void *reallocarray(void *ptr, size_t count, size_t size)
     return ar_preload__realloc(ptr, count * size, &site);
 }
 
+/*
+ * strdup and strndup: a copy's bytes are all written at once, so its block
+ * is not filled first (AR__HEAP__STRDUP's is not either: glibc's strdup
+ * had every new block filled with 0xbe and then copied over, a second
+ * pass), and the block's site is the program's call, not strdup's call of
+ * malloc inside libc. glibc's own functions call their internal strdup,
+ * which allocates through malloc above. A NULL string is reported as an
+ * invalid argument (glibc's strdup faults reading it); then NULL, EINVAL.
+ */
+static char *ar_preload__copy(const char *str, size_t len, const char *what,
+                              const ar_heap_site_t *site)
+{
+    char *copy = ar_preload__allocate(len + 1, 0, AR_HEAP_FILL_NONE, what, site);
+    if (copy != NULL) {
+        memcpy(copy, str, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+static char *ar_preload__null_string(const char *what, const ar_heap_site_t *site)
+{
+    if (ar_preload_depth == 0 && !ar_preload_private) {
+        ar_preload_depth++;
+        ar_heap__ensure_init();
+        ar_heap_report__invalid_argument(what, site);
+        ar_preload_depth--;
+    }
+    errno = EINVAL;
+    return NULL;
+}
+
+/* <string.h> declares the string nonnull, which would let the compiler
+ * drop the test: the empty asm hides where the pointer came from. */
+static inline int ar_preload__is_null(const char *str)
+{
+    __asm__("" : "+r"(str));
+    return str == NULL;
+}
+
+AR_PRELOAD_EXPORT char *strdup(const char *str)
+{
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    if (ar_preload__is_null(str))
+        return ar_preload__null_string("strdup was given a NULL string", &site);
+    return ar_preload__copy(str, strlen(str), "strdup", &site);
+}
+
+AR_PRELOAD_EXPORT char *strndup(const char *str, size_t n)
+{
+    ar_heap_site_t site = AR_PRELOAD_SITE;
+    if (ar_preload__is_null(str))
+        return ar_preload__null_string("strndup was given a NULL string", &site);
+    return ar_preload__copy(str, strnlen(str, n), "strndup", &site);
+}
+
 /* POSIX: EINVAL unless align is a power of two multiple of sizeof(void *);
  * ENOMEM when out of memory; *memptr is left alone on failure; errno is
  * not touched. */
@@ -401,7 +457,7 @@ AR_PRELOAD_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
         return EINVAL;
     int saved = errno;
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    void *p = ar_preload__allocate(size, align, 0, "posix_memalign", &site);
+    void *p = ar_preload__allocate(size, align, AR_HEAP_FILL_MARK, "posix_memalign", &site);
     errno = saved;
     if (p == NULL)
         return ENOMEM;
@@ -418,7 +474,7 @@ AR_PRELOAD_EXPORT void *aligned_alloc(size_t align, size_t size)
         return NULL;
     }
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    return ar_preload__allocate(size, align, 0, "aligned_alloc", &site);
+    return ar_preload__allocate(size, align, AR_HEAP_FILL_MARK, "aligned_alloc", &site);
 }
 
 /* glibc's memalign: an alignment that is not a power of two is rounded up
@@ -433,13 +489,13 @@ AR_PRELOAD_EXPORT void *memalign(size_t align, size_t size)
     while (rounded < align)
         rounded <<= 1;
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    return ar_preload__allocate(size, rounded, 0, "memalign", &site);
+    return ar_preload__allocate(size, rounded, AR_HEAP_FILL_MARK, "memalign", &site);
 }
 
 AR_PRELOAD_EXPORT void *valloc(size_t size)
 {
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    return ar_preload__allocate(size, ar_preload__page(), 0, "valloc", &site);
+    return ar_preload__allocate(size, ar_preload__page(), AR_HEAP_FILL_MARK, "valloc", &site);
 }
 
 /* Page-aligned, its size rounded up to whole pages (0 bytes: one page). */
@@ -452,7 +508,7 @@ AR_PRELOAD_EXPORT void *pvalloc(size_t size)
     }
     size_t rounded = size == 0 ? page : (size + page - 1) / page * page;
     ar_heap_site_t site = AR_PRELOAD_SITE;
-    return ar_preload__allocate(rounded, page, 0, "pvalloc", &site);
+    return ar_preload__allocate(rounded, page, AR_HEAP_FILL_MARK, "pvalloc", &site);
 }
 
 /* The size the program asked for (0 for NULL). A pointer that is no live

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <wchar.h>
 
 /* The compiler must not see through these pointers: it would drop or
  * warn about the out-of-bounds accesses made on purpose. */
@@ -80,6 +81,8 @@ static int underrun_read(void) { return touch(24, -1, 0, 0); }
 static int after_free_read(void) { return touch(40, 8, 0, 1); }
 static int after_free_write(void) { return touch(40, 8, 1, 1); }
 
+/* strdup is the preload library's own: the block is "strdup", its site
+ * this call. */
 static int strdup_overflow(void)
 {
     char *s = opaque(strdup("hello"));
@@ -87,6 +90,26 @@ static int strdup_overflow(void)
     say("[written]\n");
     free(s);
     say("[survived]\n");
+    return 0;
+}
+
+/* wcsdup is glibc's, which allocates through the replaced malloc. */
+static int wcsdup_overflow(void)
+{
+    char *s = opaque(wcsdup(L"hello"));
+    s[6 * sizeof(wchar_t)] = 0; /* one past the terminating L'\0' */
+    say("[written]\n");
+    free(s);
+    say("[survived]\n");
+    return 0;
+}
+
+/* strdup(NULL): glibc's faults in strlen; the preload library reports. */
+static int strdup_null(void)
+{
+    char *s = strdup(opaque(NULL));
+    printf("[null=%d errno=%s]\n", s == NULL, errno == EINVAL ? "EINVAL" : "other");
+    fflush(stdout);
     return 0;
 }
 
@@ -611,6 +634,7 @@ int main(int argc, char **argv)
         { "underrun-write", underrun_write },   { "underrun-read", underrun_read },
         { "after-free-read", after_free_read }, { "after-free-write", after_free_write },
         { "strdup-overflow", strdup_overflow }, { "double-free", double_free },
+        { "wcsdup-overflow", wcsdup_overflow }, { "strdup-null", strdup_null },
         { "invalid-free", invalid_free },       { "usable-size-of-stack", usable_size_of_stack },
         { "leak", leak },                       { "alignment", alignment },
         { "threads", threads },                 { "fork", fork_while_allocating },
