@@ -75,9 +75,14 @@
  *            each step frees a random one of its blocks and allocates a new
  *            one; one freed block in 64 is handed instead to the next
  *            thread (a lock-free mailbox per thread, emptied every 64
- *            steps), which frees it. The total number of steps is fixed
- *            and divided among the threads, so the run's length does not
- *            grow with T; the figure is the total million heap operations
+ *            steps), which frees it, while that thread has steps left
+ *            (a thread that has made its steps waits for the others
+ *            without emptying its mailbox: until stop 25 the blocks
+ *            handed to it then piled up live, 40 000 and more at T=2
+ *            when one thread ran far ahead, and the peak RSS measured
+ *            how unequally the threads progressed). The total number of
+ *            steps is fixed and divided among the threads, so the run's
+ *            length does not grow with T; the figure is the total million heap operations
  *            per second, timed from the moment every thread has its
  *            population until every thread is done. --hand-every N
  *            hands one block in N (a power of two) instead of 64, and 0
@@ -725,6 +730,7 @@ struct handed {
 
 struct worker {
     _Alignas(64) _Atomic(struct handed *) mailbox; /* pushed by the previous thread */
+    _Atomic int finished; /* made its steps: no more blocks are handed to it */
     _Alignas(64) pthread_t thread;
     unsigned index;
     unsigned count;
@@ -775,7 +781,8 @@ static void *worker_main(void *arg)
         unsigned j = (unsigned)below(r, THREAD_BLOCKS);
         unsigned char *p = block[j];
         sum += read_block(p, size[j]);
-        if (hand_every != 0 && ((r >> 32) & (hand_every - 1u)) == 0) {
+        if (hand_every != 0 && ((r >> 32) & (hand_every - 1u)) == 0 &&
+            !atomic_load_explicit(&peer->finished, memory_order_relaxed)) {
             struct handed *h = (struct handed *)(void *)p;
             h->size = size[j];
             h->next = atomic_load_explicit(&peer->mailbox, memory_order_relaxed);
@@ -800,6 +807,7 @@ static void *worker_main(void *arg)
         }
     }
     w->done = done;
+    atomic_store_explicit(&w->finished, 1, memory_order_relaxed);
     pthread_barrier_wait(w->barrier); /* stop: no block is handed after it */
     sum += drain_mailbox(w);
     for (unsigned i = 0; i < THREAD_BLOCKS; i++) {
@@ -828,6 +836,7 @@ static struct result run_threads(unsigned count, unsigned scale)
     for (unsigned i = 0; i < count; i++) {
         memset(&all[i], 0, sizeof all[i]);
         atomic_init(&all[i].mailbox, NULL);
+        atomic_init(&all[i].finished, 0);
         all[i].index = i;
         all[i].count = count;
         all[i].steps = total / count + (i < total % count ? 1u : 0u);
