@@ -781,8 +781,16 @@ static void *worker_main(void *arg)
         unsigned j = (unsigned)below(r, THREAD_BLOCKS);
         unsigned char *p = block[j];
         sum += read_block(p, size[j]);
-        if (hand_every != 0 && ((r >> 32) & (hand_every - 1u)) == 0 &&
-            !atomic_load_explicit(&peer->finished, memory_order_relaxed)) {
+        int hand = hand_every != 0 && ((r >> 32) & (hand_every - 1u)) == 0;
+        if (hand && atomic_load_explicit(&peer->finished, memory_order_relaxed)) {
+            /* The peer is done: freed here, counted as its drain would
+             * (which reads the size it is handed with: a 16-byte block's
+             * last byte is the size's top byte). */
+            struct handed *h = (struct handed *)(void *)p;
+            h->size = size[j];
+            sum += h->size + p[size[j] - 1u];
+            BENCH_FREE(p, size[j]);
+        } else if (hand) {
             struct handed *h = (struct handed *)(void *)p;
             h->size = size[j];
             h->next = atomic_load_explicit(&peer->mailbox, memory_order_relaxed);
