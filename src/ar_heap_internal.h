@@ -328,6 +328,11 @@ typedef struct ar_heap_thread_s {
         _Atomic uint64_t oldest_stamp; /* UINT64_MAX when empty */
     } fifo;
 
+    /* Spans whose every slot was released, the oldest first, and the
+     * bytes they had touched (span.c, Emptied spans). */
+    struct ar_heap_span_s *empty_oldest, *empty_newest;
+    size_t empty_bytes;
+
     /* Per size class: the span allocated from, read by every allocation
      * (eight classes a cache line). */
     struct {
@@ -545,7 +550,11 @@ typedef struct ar_heap_span_s {
     _Alignas(64) uint32_t fresh; /* slots from here on were never used (owner) */
     uint32_t free_top;       /* slot indexes on free_stack (owner) */
     uint8_t in_partial;      /* on its class's partial list (owner) */
+    uint8_t in_unfinished;   /* on its class's list of spans with fresh slots (owner) */
+    uint8_t in_empty;        /* on the owner's list of emptied spans (span.c, Emptied spans) */
     uint32_t units;          /* 64 KiB units covered */
+    uint32_t empty_bytes;    /* what it counts for on that list */
+    struct ar_heap_span_s *next_empty;    /* the owner's emptied spans, oldest first */
     struct ar_heap_span_s *next_in_class; /* released huge spans */
     struct ar_heap_span_s *next_partial;  /* the owner's partial list */
     struct ar_heap_span_s *next_unfinished; /* the owner's spans with fresh slots */
@@ -660,15 +669,19 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
 }
 
 void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span);
+void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span);
 
 /* The owner puts a slot on its span's free stack (the span joins its
- * class's partial list when the stack was empty and it is not on it). */
+ * class's partial list when the stack was empty and it is not on it, and
+ * the owner's list of emptied spans when that was its last slot in use). */
 static inline void ar_heap_span__push(ar_heap_thread_t *self, ar_heap_span_t *span,
                                       uint32_t index)
 {
     if (AR_HEAP_UNLIKELY(span->free_top == 0) && !span->in_partial)
         ar_heap_span__partial(self, span);
     span->free_stack[span->free_top++] = index;
+    if (AR_HEAP_UNLIKELY(span->free_top == span->fresh))
+        ar_heap_span__emptied(self, span);
 }
 
 /* Put a slot back in circulation: on its owner's free stack, or in a
@@ -1231,6 +1244,12 @@ size_t ar_heap_life__check_all(const char *how);
 
 /* A thread ends (thread.c): its quarantine batch goes global. */
 void ar_heap_life__thread_ends(ar_heap_thread_t *self);
+
+/* The memory of `span`, whose every slot is released, is about to go back
+ * to the system (span.c, Emptied spans): check the poison and canaries of
+ * the blocks that held them (they will not be there when the slots are
+ * used again), report what is damaged, and mark each record FREED. */
+void ar_heap_life__letting_go(ar_heap_span_t *span);
 
 /* Set `flag` on the live block at `ptr`; 1 when it is live. */
 int ar_heap_life__set_flag(const void *ptr, uint8_t flag);

@@ -305,6 +305,42 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
 
 /* ------------------------------------------------------------ release */
 
+/* A released slot's memory goes back to the system: the poison of the
+ * block that held it (and its canaries) are checked now, since they will
+ * not be there when the slot is used again. */
+static void ar_heap_life__check_going(ar_heap_span_t *span, uint32_t index)
+{
+    ar_heap_slot_t slot;
+    ar_heap_span__slot(span, index, &slot);
+    ar_heap_layout_t b;
+    ar_heap_life__layout(&slot, &b);
+    ar_heap_damage_t damage[3];
+    ar_heap_valgrind__open((void *)b.base, b.extent);
+    size_t n = ar_heap_canary__check_poison(&b, &damage[0]);
+    n += ar_heap_canary__check(&b, &damage[n], 2);
+    ar_heap_valgrind__close((void *)b.base, b.extent);
+    if (n > 0) {
+        ar_heap_view_t view;
+        ar_heap_index__view(&slot, &view);
+        ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_RELEASE, "release", NULL);
+        ar_heap_report__act();
+    }
+    slot.rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
+}
+
+void ar_heap_life__letting_go(ar_heap_span_t *span)
+{
+    for (uint32_t i = 0; i < span->fresh; i++) {
+        ar_heap_rec_t *rec = &span->recs[i];
+        if (rec->flags & AR_HEAP_BLOCK_POISONED)
+            ar_heap_life__check_going(span, i);
+        /* Released since: a stale QUARANTINED (the common release leaves
+         * it) is said as it is. */
+        if (atomic_load_explicit(&rec->state, memory_order_relaxed) == AR_HEAP_STATE_QUARANTINED)
+            atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
+    }
+}
+
 /* A freed block comes back: FREED (or forgotten, freed_history=0), and its
  * slot in circulation, unless its canaries were damaged. */
 static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t *e)
@@ -319,32 +355,14 @@ static void ar_heap_life__release(ar_heap_thread_t *self, const ar_heap_qentry_t
     ar_heap_rec_t *rec;
     ar_heap_span_t *span = NULL;
     uint32_t index = e->index & ~AR_HEAP_QENTRY_SLOW;
-    ar_heap_slot_t slot;
     if (e->index == UINT32_MAX) {
         rec = (ar_heap_rec_t *)e->owner; /* the record opens the guard slot */
     } else {
         span = e->owner;
         rec = &span->recs[index];
-        if (span->klass == AR_HEAP_CLASSES && (rec->flags & AR_HEAP_BLOCK_POISONED)) {
-            /* A huge block's memory goes back to the system now: its
-             * poison is checked first, it will not be there at reuse. */
-            ar_heap_span__slot(span, 0, &slot);
-            ar_heap_layout_t b;
-            ar_heap_life__layout(&slot, &b);
-            ar_heap_damage_t damage[3];
-            ar_heap_valgrind__open((void *)b.base, b.extent);
-            size_t n = ar_heap_canary__check_poison(&b, &damage[0]);
-            n += ar_heap_canary__check(&b, &damage[n], 2);
-            ar_heap_valgrind__close((void *)b.base, b.extent);
-            if (n > 0) {
-                ar_heap_view_t view;
-                ar_heap_index__view(&slot, &view);
-                ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_RELEASE,
-                                            "release", NULL);
-                ar_heap_report__act();
-            }
-            rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
-        }
+        if (span->klass == AR_HEAP_CLASSES && (rec->flags & AR_HEAP_BLOCK_POISONED))
+            /* A huge block's memory goes back to the system now. */
+            ar_heap_life__check_going(span, 0);
         if (rec->flags & AR_HEAP_BLOCK_CLOSED) {
             /* Open again for the next huge block (the span discards it). */
             if (!ar_heap_os__commit((void *)span->start, (size_t)span->units

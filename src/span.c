@@ -253,6 +253,7 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
     ar_heap_span__publish(span);
     pthread_mutex_unlock(&region.lock);
     span->next_unfinished = self->refill[klass].unfinished;
+    span->in_unfinished = 1;
     self->refill[klass].unfinished = span;
     return span;
 }
@@ -391,6 +392,71 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
         }
     }
     return UINT32_MAX;
+}
+
+/* ------------------------------------------------------------ emptied spans */
+
+/*
+ * Emptied spans. A span whose every touched slot has been released again
+ * holds no block, only memory, and programs work in phases: a compiler
+ * parses, then optimises, and the slots one phase released wait for
+ * blocks of their size while the next phase's sizes take new memory
+ * (gcc -O1 -c preloaded: 16 MiB of released slots at the end of cc1,
+ * 14 of them in spans holding no block, doc/arheap.md, Stop 25). So a span
+ * that empties joins its owner's list of emptied spans, and while those
+ * count for more than AR_HEAP_SPAN_KEEP_EMPTY bytes the oldest is let go,
+ * unless it has been used again since or is its class's current span:
+ * life.c checks what its freed blocks left (their poison and canaries
+ * will not be there when the slots are used again) and marks their
+ * records FREED, its touched pages go back to the system, and its slots
+ * count as never used (their records stay until a slot holds a new
+ * block, so a second free of one of its blocks is still a double free).
+ * The spans a phase keeps reusing empty and fill again within the
+ * allowance, so their memory stays (a page fault costs some microseconds
+ * on the development machine).
+ */
+#define AR_HEAP_SPAN_KEEP_EMPTY ((size_t)4 << 20)
+
+/* Let go of the oldest emptied span of `self`'s list. */
+static void ar_heap_span__let_go_oldest(ar_heap_thread_t *self)
+{
+    ar_heap_span_t *span = self->empty_oldest;
+    self->empty_oldest = span->next_empty;
+    if (self->empty_oldest == NULL)
+        self->empty_newest = NULL;
+    span->next_empty = NULL;
+    span->in_empty = 0;
+    self->empty_bytes -= span->empty_bytes;
+    if (span->fresh == 0 || span->free_top != span->fresh ||
+        self->classes[span->klass].current == span)
+        return;
+    ar_heap_life__letting_go(span);
+    size_t bytes = ((size_t)span->fresh * span->stride + 4095) & ~(size_t)4095;
+    ar_heap_os__discard((void *)span->start, bytes);
+    span->fresh = 0;
+    span->free_top = 0;
+    if (!span->in_unfinished) {
+        span->in_unfinished = 1;
+        span->next_unfinished = self->refill[span->klass].unfinished;
+        self->refill[span->klass].unfinished = span;
+    }
+}
+
+void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
+{
+    if (span->in_empty || span->klass == AR_HEAP_CLASSES)
+        return;
+    span->in_empty = 1;
+    span->empty_bytes = (uint32_t)((size_t)span->fresh * span->stride);
+    span->next_empty = NULL;
+    if (self->empty_newest != NULL)
+        self->empty_newest->next_empty = span;
+    else
+        self->empty_oldest = span;
+    self->empty_newest = span;
+    self->empty_bytes += span->empty_bytes;
+    while (self->empty_bytes > AR_HEAP_SPAN_KEEP_EMPTY)
+        ar_heap_span__let_go_oldest(self);
 }
 
 /* ------------------------------------------------------------ returns */
@@ -831,6 +897,7 @@ static uint32_t ar_heap_span__unfinished(ar_heap_thread_t *self, unsigned klass,
         }
         *head = span->next_unfinished;
         span->next_unfinished = NULL;
+        span->in_unfinished = 0;
     }
     return UINT32_MAX;
 }

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ar_heap.h"
 #include "ar_test.h"
@@ -772,6 +774,119 @@ START_TEST(four_threads_freeing_each_others_blocks_report_nothing)
 }
 END_TEST
 
+/* ------------------------------------------------- emptied spans */
+
+/* A span whose every slot was released holds only memory; once a thread's
+ * emptied spans count for more than 4 MiB the oldest go back to the
+ * system (span.c, Emptied spans). 12 MiB of 1000-byte blocks, each
+ * written, then all freed: most of their pages are no longer resident
+ * (mincore), about 4 MiB are kept. */
+enum { EMPTY_SIZE = 1000, EMPTY_COUNT = (12 << 20) / EMPTY_SIZE };
+static char *empty_blocks[EMPTY_COUNT];
+
+static void empty_make(void)
+{
+    ar_test__note("alloc", __LINE__ + 2); /* noted once: the output has room for that */
+    for (size_t i = 0; i < EMPTY_COUNT; i++) {
+        empty_blocks[i] = AR__HEAP__MALLOC(EMPTY_SIZE, "emptied");
+        if (empty_blocks[i] == NULL)
+            _exit(3);
+        memset(empty_blocks[i], 1, EMPTY_SIZE);
+    }
+}
+
+static void empty_free_from(size_t first)
+{
+    if (first == 0)
+        ar_test__note("first", __LINE__ + 2);
+    for (size_t i = first; i < EMPTY_COUNT; i++)
+        AR__HEAP__FREE(empty_blocks[i]);
+}
+
+static void body_emptied_spans_go_back(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    empty_make();
+    empty_free_from(0);
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = 0, resident = 0;
+    for (size_t i = 0; i < EMPTY_COUNT; i++) {
+        unsigned char in_core = 0;
+        uintptr_t at = (uintptr_t)empty_blocks[i] & ~(uintptr_t)(page - 1);
+        if (mincore((void *)at, (size_t)page, &in_core) == 0) {
+            pages++;
+            resident += in_core & 1u;
+        }
+    }
+    printf("pages=%zu resident=%zu\n", pages, resident);
+}
+
+START_TEST(the_memory_of_spans_that_hold_no_block_goes_back_to_the_system)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_emptied_spans_go_back, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    size_t pages = child_number(&child, "pages"), resident = child_number(&child, "resident");
+    ck_assert_msg(pages == EMPTY_COUNT && resident < pages / 2,
+                  "more than half of the freed blocks' pages are resident:\n%s", child.output);
+    /* About 4 MiB of the 12 are kept for reuse. */
+    ck_assert_msg(resident > pages / 8, "the emptied spans kept nothing:\n%s", child.output);
+}
+END_TEST
+
+/* The freed blocks' poison is checked before their span's memory goes:
+ * a write after free into a block that has left the quarantine but whose
+ * slot was not used again is reported then (before, only at the slot's
+ * reuse or at exit). */
+static void body_write_after_free_before_letting_go(void)
+{
+    set_options("quarantine_bytes=%zu", (size_t)1 << 20);
+    empty_make();
+    ar_test__note("first", __LINE__ + 1);
+    AR__HEAP__FREE(empty_blocks[0]);
+    char *volatile stale = empty_blocks[0];
+    stale[10] = 0x55; /* the write after free */
+    empty_free_from(1);
+    puts("[all freed]");
+}
+
+START_TEST(a_write_after_free_is_found_when_its_spans_memory_goes_back)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_write_after_free_before_letting_go, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: heap-use-after-free");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "as the freed block's memory went back to the system");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 1000 bytes \"emptied\" at 0x");
+    ck_assert_msg(!ar_test__output_has(&child, "[all freed]"),
+                  "found only after every block was freed:\n%s", child.output);
+}
+END_TEST
+
+/* A block of a span whose memory went back is still known: freeing it
+ * again is a double free naming both frees. */
+static void body_double_free_after_letting_go(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    empty_make();
+    empty_free_from(0);
+    ar_test__note("second", __LINE__ + 1);
+    AR__HEAP__FREE(empty_blocks[0]);
+    puts("survived");
+}
+
+START_TEST(a_double_free_is_named_after_its_spans_memory_went_back)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_double_free_after_letting_go, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "arheap: ERROR: double-free of 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 1000 bytes \"emptied\" at 0x");
+    AR_TEST_ASSERT_SITE(&child, "  allocated at ", "alloc");
+    AR_TEST_ASSERT_SITE(&child, "  freed at ", "first");
+    AR_TEST_ASSERT_SITE(&child, "  free at ", "second");
+    ck_assert(!ar_test__output_has(&child, "survived"));
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 /* ------------------------------------------------- reuse of released memory */
@@ -1374,6 +1489,9 @@ static Suite *quarantine_suite(void)
                    a_class_reuses_slots_of_its_older_spans_before_new_ones_of_its_current_span);
     tcase_add_test(reuse, a_small_class_borrows_released_slots_up_to_two_classes_larger);
     tcase_add_test(reuse, a_small_class_does_not_borrow_from_three_classes_larger);
+    tcase_add_test(reuse, the_memory_of_spans_that_hold_no_block_goes_back_to_the_system);
+    tcase_add_test(reuse, a_write_after_free_is_found_when_its_spans_memory_goes_back);
+    tcase_add_test(reuse, a_double_free_is_named_after_its_spans_memory_went_back);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
