@@ -59,7 +59,10 @@
  * Memory: a span's pages are committed when it is made (one mmap over
  * reserved address space; neighbouring spans merge into one kernel
  * mapping), but a page costs memory only once touched, and slots are
- * touched in order. Spans are never given back; their slots are reused.
+ * touched in order. Spans keep their address range; their slots are
+ * reused, and the memory of a span that holds no block goes back to the
+ * system once a thread has more than 4 MiB of such spans (Emptied spans,
+ * below).
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
