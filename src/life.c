@@ -275,16 +275,20 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     uintptr_t user = fresh.base + fresh.offset;
     int byte = ar_heap_life__fill_byte(fill);
     ar_heap_valgrind__open((void *)slot.base, slot.capacity);
+    int huge = slot.span != NULL && slot.span->klass == AR_HEAP_CLASSES;
     if (rec->flags & AR_HEAP_BLOCK_POISONED) {
         /* A freed block's slot: its poison and canaries are checked in the
          * pass that lays out the new block. */
         ar_heap_life__reuse(&slot, &fresh, byte, site);
     } else {
         ar_heap_canary__write(&fresh);
-        if (byte >= 0)
+        /* A huge span's memory is new from the system, or was given back
+         * when its last block left (span.c): calloc's zeros are there
+         * already, and its pages stay unmapped until the program uses
+         * them, as glibc's calloc of a new mapping leaves them. */
+        if (byte > 0 || (byte == 0 && !huge))
             memset((void *)user, byte, ar_heap_life__fill_len(byte, size));
     }
-    int huge = slot.span != NULL && slot.span->klass == AR_HEAP_CLASSES;
     if (huge) {
         slot.span->huge_size = size;
         slot.span->huge_offset = fresh.offset;

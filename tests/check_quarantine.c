@@ -887,6 +887,62 @@ START_TEST(a_double_free_is_named_after_its_spans_memory_went_back)
 }
 END_TEST
 
+/* A huge block (more than 1 MiB) from calloc: its span's memory is new
+ * from the system or was given back when its last block left, so the
+ * zeros are not written: its pages stay unmapped until used (mincore),
+ * as glibc's calloc leaves a new mapping's. */
+enum { HUGE_CALLOC = 16 << 20 };
+
+static size_t resident_of(const char *p, size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t first = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    size_t pages = ((uintptr_t)p + bytes - first + (size_t)page - 1) / (size_t)page;
+    static unsigned char in_core[(HUGE_CALLOC >> 12) + 16];
+    if (pages > sizeof in_core || mincore((void *)first, pages * (size_t)page, in_core) != 0)
+        return SIZE_MAX;
+    size_t resident = 0;
+    for (size_t i = 0; i < pages; i++)
+        resident += in_core[i] & 1u;
+    return resident;
+}
+
+static size_t zeros_of(const char *p, size_t bytes)
+{
+    size_t zeros = 0;
+    for (size_t i = 0; i < bytes; i++)
+        zeros += p[i] == 0;
+    return zeros;
+}
+
+static void body_huge_calloc(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    char *p = AR__HEAP__CALLOC(1, HUGE_CALLOC, "new");
+    printf("resident=%zu\n", resident_of(p, HUGE_CALLOC));
+    printf("zeros=%zu\n", zeros_of(p, HUGE_CALLOC));
+    memset(p, 0x77, HUGE_CALLOC);
+    AR__HEAP__FREE(p);
+    /* The same units again: they were given back, and read zero. */
+    char *q = AR__HEAP__CALLOC(1, HUGE_CALLOC, "again");
+    printf("same=%d again_zeros=%zu\n", q == p, zeros_of(q, HUGE_CALLOC));
+    AR__HEAP__FREE(q);
+}
+
+START_TEST(a_huge_calloc_leaves_its_pages_unmapped_and_reads_zero)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_huge_calloc, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    /* The head and tail canaries' pages, and nothing between. */
+    ck_assert_msg(child_number(&child, "resident") <= 4,
+                  "a huge calloc's pages were written:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "zeros") == HUGE_CALLOC, "output:\n%s", child.output);
+    ck_assert_msg(child_number(&child, "again_zeros") == HUGE_CALLOC,
+                  "calloc after a freed huge block is not zero:\n%s", child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 /* ------------------------------------------------- reuse of released memory */
@@ -1492,6 +1548,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, the_memory_of_spans_that_hold_no_block_goes_back_to_the_system);
     tcase_add_test(reuse, a_write_after_free_is_found_when_its_spans_memory_goes_back);
     tcase_add_test(reuse, a_double_free_is_named_after_its_spans_memory_went_back);
+    tcase_add_test(reuse, a_huge_calloc_leaves_its_pages_unmapped_and_reads_zero);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
