@@ -23,6 +23,15 @@
  *             defaults (canaries, fill, 16 MiB quarantine).
  *   preload   bench/workloads (the glibc binary) under
  *             LD_PRELOAD=libarheap-preload.so, its default options.
+ *   reference threads rows only: the glibc binary under a production
+ *             allocator, LD_PRELOAD=libmimalloc.so.2 (Debian's
+ *             libmimalloc2.0) unless --reference SO names another, or
+ *             "none". Not a target: how far this workload scales on this
+ *             machine under an allocator built for threads, so that the
+ *             speedups of the other columns can be read against it. A
+ *             library that can not be preloaded (not installed) gets no
+ *             column and a note; each run must say that malloc came from
+ *             it (workloads' malloc= field), or a note says otherwise.
  *   Every other AR_HEAP_OPTIONS, ASAN_OPTIONS and LD_PRELOAD of the
  *   caller's environment is removed from the runs, and every run gets
  *   LC_ALL=C (sort's speed depends on the locale).
@@ -69,7 +78,8 @@
  * workloads' steps and of the programs' inputs, threads 1 and 2 only:
  * a smoke test of the whole chain, not figures to quote.
  *
- * Usage: run --bindir DIR [--preload SO] [--repeat R] [--limit S] [--quick]
+ * Usage: run --bindir DIR [--preload SO] [--reference SO|none] [--repeat R] [--limit S]
+ *            [--quick]
  * Exit: 0 whether targets are met or not (the bench reports); 1 when a
  * run could not be made or gave no figure; 2 on a usage error.
  */
@@ -117,10 +127,13 @@ enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 #define TARGET_SPEEDUP_2 1.7
 #define TARGET_RSS_FACTOR 1.15
 
-enum variant { V_GLIBC, V_FLOOR, V_ASAN, V_TRACKING, V_DEFAULTS, V_PRELOAD, V_COUNT };
+enum variant { V_GLIBC, V_FLOOR, V_ASAN, V_TRACKING, V_DEFAULTS, V_PRELOAD, V_REFERENCE, V_COUNT };
 
-static const char *const variant_name[V_COUNT] = {"glibc",    "floor",    "asan",
-                                                  "tracking", "defaults", "preload"};
+static const char *const variant_name[V_COUNT] = {"glibc",    "floor",    "asan",     "tracking",
+                                                  "defaults", "preload",  "reference"};
+
+/* The reference allocator preloaded by default (package libmimalloc2.0). */
+#define DEFAULT_REFERENCE "libmimalloc.so.2"
 
 #define TRACKING_OPTIONS "canary=0:fill=0:quarantine_bytes=0:leak_report=0"
 #define DEFAULTS_OPTIONS "leak_report=0"
@@ -154,6 +167,7 @@ struct row {
 static struct {
     const char *bindir;
     const char *preload;
+    const char *reference; /* the reference column's library, or NULL: none */
     unsigned repeat;
     double limit_s;
     int quick;
@@ -302,6 +316,9 @@ static void child_environment(enum variant v)
         break;
     case V_PRELOAD:
         setenv("LD_PRELOAD", run.preload, 1);
+        break;
+    case V_REFERENCE:
+        setenv("LD_PRELOAD", run.reference, 1);
         break;
     default:
         break;
@@ -455,6 +472,9 @@ static int applies(const struct row *r, enum variant v)
 {
     switch (r->kind) {
     case ROW_WORKLOAD:
+        if (v == V_REFERENCE) {
+            return 0;
+        }
         break;
     case ROW_THREADS:
         if (v == V_FLOOR) {
@@ -470,6 +490,9 @@ static int applies(const struct row *r, enum variant v)
     if (v == V_PRELOAD) {
         return run.preload != NULL && run.bin[V_GLIBC][0] != '\0';
     }
+    if (v == V_REFERENCE) {
+        return run.reference != NULL && run.bin[V_GLIBC][0] != '\0';
+    }
     return run.bin[v][0] != '\0';
 }
 
@@ -477,6 +500,29 @@ static uint64_t field(const char *out, const char *key, int base)
 {
     const char *at = strstr(out, key);
     return at != NULL ? strtoull(at + strlen(key), NULL, base) : 0;
+}
+
+/* Whether a workload's output says malloc came from the library `lib`
+ * (its malloc= field: the file name of the mapping that holds malloc's
+ * code, which may be the file a soname link names: libmimalloc.so.2.0
+ * for libmimalloc.so.2). */
+static int malloc_from(const char *out, const char *lib)
+{
+    const char *at = strstr(out, "malloc=");
+    const char *base = strrchr(lib, '/');
+    base = base != NULL ? base + 1 : lib;
+    if (at == NULL) {
+        return 0;
+    }
+    at += strlen("malloc=");
+    size_t len = strcspn(at, " \n");
+    const char *name = at;
+    for (const char *p = at; p < at + len; p++) {
+        if (*p == '/') {
+            name = p + 1;
+        }
+    }
+    return (size_t)(at + len - name) >= strlen(base) && strncmp(name, base, strlen(base)) == 0;
 }
 
 /* One run of one variant in one row; fills the cell. */
@@ -501,7 +547,7 @@ static void run_cell(struct row *r, enum variant v)
         snprintf(scale, sizeof scale, "%u", run.scale);
         snprintf(threads, sizeof threads, "%u", r->threads);
         snprintf(deadline, sizeof deadline, "%.0f", run.limit_s * 1e3);
-        argv[n++] = run.bin[v == V_PRELOAD ? V_GLIBC : v];
+        argv[n++] = run.bin[v == V_PRELOAD || v == V_REFERENCE ? V_GLIBC : v];
         argv[n++] = r->kind == ROW_THREADS ? "threads" : r->name;
         if (r->kind == ROW_THREADS) {
             argv[n++] = threads;
@@ -558,6 +604,9 @@ static void run_cell(struct row *r, enum variant v)
         }
         if (v == V_PRELOAD && strstr(s.out, "preload=1") == NULL && c->runs == 0) {
             note("%s, preload: libarheap-preload was not mapped in the process", r->name);
+        }
+        if (v == V_REFERENCE && !malloc_from(s.out, run.reference) && c->runs == 0) {
+            note("%s, reference: malloc did not come from %s", r->name, run.reference);
         }
     }
     c->seconds[c->runs] = seconds;
@@ -850,8 +899,10 @@ static void print_rss_table(void)
 {
     char cellbuf[32];
     printf("Peak RSS (MiB, ru_maxrss, the largest of the runs)\n\n");
-    printf("| run | glibc | floor | asan | tracking | defaults | preload |\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    int columns = run.reference != NULL ? V_COUNT : V_REFERENCE;
+    printf("| run | glibc | floor | asan | tracking | defaults | preload |%s\n",
+           run.reference != NULL ? " reference |" : "");
+    printf("|---|---|---|---|---|---|---|%s\n", run.reference != NULL ? "---|" : "");
     for (unsigned i = 0; i < run.rows; i++) {
         const struct row *r = &run.row[i];
         if (r->kind == ROW_PROGRAM && !r->present) {
@@ -862,7 +913,7 @@ static void print_rss_table(void)
         } else {
             printf("| %s |", r->name);
         }
-        for (int v = 0; v < V_COUNT; v++) {
+        for (int v = 0; v < columns; v++) {
             rss_text(cellbuf, sizeof cellbuf, r, (enum variant)v);
             printf(" %s |", cellbuf);
         }
@@ -896,19 +947,22 @@ static double speedup(unsigned t, enum variant v)
 
 static void print_threads_table(void)
 {
-    static const enum variant cols[] = {V_GLIBC, V_ASAN, V_TRACKING, V_DEFAULTS, V_PRELOAD};
+    static const enum variant cols[] = {V_GLIBC,    V_ASAN,    V_TRACKING,
+                                        V_DEFAULTS, V_PRELOAD, V_REFERENCE};
+    size_t ncols = sizeof cols / sizeof cols[0] - (run.reference == NULL);
     printf("Threads: total million heap operations per second (median), and in brackets "
            "the speedup over the same variant at T=1 (this machine: %ld cores)\n\n",
            run.cores);
-    printf("| T | glibc | asan | tracking | defaults | preload |\n");
-    printf("|---|---|---|---|---|---|\n");
+    printf("| T | glibc | asan | tracking | defaults | preload |%s\n",
+           run.reference != NULL ? " reference |" : "");
+    printf("|---|---|---|---|---|---|%s\n", run.reference != NULL ? "---|" : "");
     for (unsigned i = 0; i < run.rows; i++) {
         const struct row *r = &run.row[i];
         if (r->kind != ROW_THREADS) {
             continue;
         }
         printf("| %u |", r->threads);
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+        for (size_t k = 0; k < ncols; k++) {
             const struct cell *c = &r->cell[cols[k]];
             if (!applies(r, cols[k])) {
                 printf(" - |");
@@ -922,6 +976,11 @@ static void print_threads_table(void)
             }
         }
         printf("\n");
+    }
+    if (run.reference != NULL) {
+        printf("\nreference: the glibc binary under LD_PRELOAD=%s, an allocator built for "
+               "threads: how far this workload scales on this machine (not a target)\n",
+               run.reference);
     }
     printf("\n");
 }
@@ -1138,6 +1197,11 @@ static void print_targets(void)
                          variant_name[scaled[j]], s);
             }
         }
+        double ref = run.reference != NULL ? speedup(t, V_REFERENCE) : -1.0;
+        if (ref > 0) {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, " (reference %.2fx)", ref);
+        }
         if (run.cores < (long)t) {
             printf("- %u threads at least %.1fx the 1-thread throughput (tracking, defaults): "
                    "%s: not measurable here (%ld cores)\n",
@@ -1178,12 +1242,32 @@ static void print_targets(void)
 
 /* ----------------------------------------------------------------- main */
 
+/* The reference column runs only when a short run under the library
+ * says malloc came from it (an LD_PRELOAD the dynamic linker can not
+ * load is skipped with a warning, and the program runs on glibc). */
+static void reference_probe(const char *lib)
+{
+    char *argv[] = {run.bin[V_GLIBC], "threads", "1", "--scale", "1", NULL};
+    struct spawned s;
+    run.reference = lib;
+    spawn(argv, V_REFERENCE, NULL, NULL, 60.0, &s);
+    if (s.status != SPAWN_OK || !malloc_from(s.out, lib)) {
+        note("reference: %s could not be preloaded (for mimalloc: Debian's libmimalloc2.0; "
+             "--reference SO names another): '-'",
+             lib);
+        run.reference = NULL;
+    }
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: run --bindir DIR [--preload SO] [--repeat R] [--limit S] [--quick]\n"
+    fprintf(stderr, "usage: run --bindir DIR [--preload SO] [--reference SO|none] [--repeat R]\n"
+                    "           [--limit S] [--quick]\n"
                     "  DIR holds workloads, workloads_floor, workloads_arheap and (if built)\n"
-                    "  workloads_asan; SO is libarheap-preload.so. Environment: BENCH_REPEAT,\n"
-                    "  BENCH_LIMIT, BENCH_QUICK=1 (the flags win).\n");
+                    "  workloads_asan; --preload names libarheap-preload.so, --reference the\n"
+                    "  allocator of the threads rows' reference column (default %s).\n"
+                    "  Environment: BENCH_REPEAT, BENCH_LIMIT, BENCH_QUICK=1 (the flags win).\n",
+            DEFAULT_REFERENCE);
     return EXIT_USAGE;
 }
 
@@ -1214,6 +1298,7 @@ static int parse_limit(const char *text, double *out)
 int main(int argc, char **argv)
 {
     const char *env;
+    const char *reference = DEFAULT_REFERENCE;
     int repeat_given = 0;
     double start = now_s();
 
@@ -1235,6 +1320,8 @@ int main(int argc, char **argv)
             run.bindir = argv[++i];
         } else if (strcmp(argv[i], "--preload") == 0 && i + 1 < argc) {
             run.preload = argv[++i];
+        } else if (strcmp(argv[i], "--reference") == 0 && i + 1 < argc) {
+            reference = argv[++i];
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
             if (parse_repeat(argv[++i], &run.repeat) != 0) {
                 return EXIT_USAGE;
@@ -1262,8 +1349,10 @@ int main(int argc, char **argv)
         run.cores = 1;
     }
 
-    static const char *const binaries[V_COUNT] = {"workloads", "workloads_floor", "workloads_asan",
-                                                  "workloads_arheap", "workloads_arheap", ""};
+    static const char *const binaries[V_COUNT] = {"workloads",        "workloads_floor",
+                                                  "workloads_asan",   "workloads_arheap",
+                                                  "workloads_arheap", "",
+                                                  ""};
     for (int v = 0; v < V_COUNT; v++) {
         if (binaries[v][0] == '\0') {
             continue;
@@ -1291,6 +1380,13 @@ int main(int argc, char **argv)
         note("preload: no library given (a release build has none): '-'");
     }
 
+    sigemptyset(&run.chld);
+    sigaddset(&run.chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &run.chld, NULL);
+    if (strcmp(reference, "none") != 0) {
+        reference_probe(reference);
+    }
+
     const char *tmp = getenv("TMPDIR");
     snprintf(run.workdir, sizeof run.workdir, "%s/arheap-bench.XXXXXX",
              tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
@@ -1300,9 +1396,6 @@ int main(int argc, char **argv)
     }
 
     load_average(run.load_start, sizeof run.load_start);
-    sigemptyset(&run.chld);
-    sigaddset(&run.chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &run.chld, NULL);
 
     printf("arheap benchmark (bench/run): %u run%s of each variant, alternating, medians; "
            "%s; %ld cores; time limit %.0f s a run\n",
@@ -1316,8 +1409,10 @@ int main(int argc, char **argv)
            ASAN_OPTIONS_USED);
     printf("  tracking %s AR_HEAP_OPTIONS=%s\n", run.bin[V_TRACKING], TRACKING_OPTIONS);
     printf("  defaults %s AR_HEAP_OPTIONS=%s\n", run.bin[V_DEFAULTS], DEFAULTS_OPTIONS);
-    printf("  preload  %s under LD_PRELOAD=%s\n\n", run.bin[V_GLIBC],
+    printf("  preload  %s under LD_PRELOAD=%s\n", run.bin[V_GLIBC],
            run.preload != NULL ? run.preload : "-");
+    printf("  reference %s under LD_PRELOAD=%s (threads rows)\n\n", run.bin[V_GLIBC],
+           run.reference != NULL ? run.reference : "-");
     fflush(stdout);
 
     static const char *const workloads[] = {"small", "strdup", "realloc", "large"};

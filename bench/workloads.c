@@ -7,7 +7,7 @@
  *
  * Each run does one workload and prints one line on stdout:
  *
- *     workload=small threads=1 layer=glibc tracking=0 preload=0 partial=0 ops=N ns=N checksum=HEX
+ *     workload=small threads=1 layer=glibc tracking=0 preload=0 partial=0 ops=N ns=N checksum=HEX malloc=FILE
  *
  * ns is the elapsed time of the timed part (CLOCK_MONOTONIC), ops the heap
  * operations in it (each malloc, calloc, realloc, strdup and free counts
@@ -16,7 +16,10 @@
  * allocation layer the binary was built with (below), tracking whether
  * the AR__HEAP__* macros track (1 against a debug library), preload
  * whether libarheap-preload.so is mapped in the process, partial whether
- * the timed part stopped early at --deadline-ms (below). The work before
+ * the timed part stopped early at --deadline-ms (below), malloc the file
+ * name of the object whose code malloc is (libc.so.6, a preloaded
+ * allocator, or "?"): bench/run checks with it that a preloaded reference
+ * allocator was loaded. The work before
  * the timed part (word lists, populations of long-lived blocks) and after
  * it (freeing what is left) is not timed, but it is in the process's peak
  * RSS, which the driver measures from outside.
@@ -894,6 +897,31 @@ static int preloaded(void)
     return found;
 }
 
+/* The file name of the mapping that holds malloc's code, or "?". */
+static void malloc_owner(char *name, size_t size)
+{
+    void *(*volatile fn)(size_t) = malloc; /* the address the program calls */
+    uintptr_t at = (uintptr_t)fn;
+    char line[512];
+    snprintf(name, size, "?");
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof line, maps) != NULL) {
+        unsigned long long lo, hi;
+        int path = 0;
+        if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &lo, &hi, &path) == 2 && path > 0 &&
+            at >= lo && at < hi) {
+            line[strcspn(line, "\n")] = '\0';
+            const char *file = strrchr(line + path, '/');
+            snprintf(name, size, "%s", file != NULL ? file + 1 : line + path);
+            break;
+        }
+    }
+    fclose(maps);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: workloads small|strdup|realloc|large [--scale PCT] [--deadline-ms MS]\n"
@@ -973,9 +1001,11 @@ int main(int argc, char **argv)
     } else {
         return usage();
     }
+    char owner[128];
+    malloc_owner(owner, sizeof owner);
     printf("workload=%s threads=%u layer=%s tracking=%d preload=%d partial=%d ops=%" PRIu64
-           " ns=%" PRIu64 " checksum=%" PRIx64 "\n",
+           " ns=%" PRIu64 " checksum=%" PRIx64 " malloc=%s\n",
            name, threads, BENCH_LAYER, bench_tracking(), preload, res.partial, res.ops, res.ns,
-           res.checksum);
+           res.checksum, owner[0] != '\0' ? owner : "?");
     return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
 }
