@@ -82,13 +82,18 @@ void ar_heap_index__each(ar_heap_slot_fn fn, void *arg)
 
 /* ------------------------------------------------------------ describe */
 
-/* Whether a freed slab slot is back in circulation: on its span's free
- * stack, or in a chunk on the way to its owner. The world is stopped, so
- * neither changes meanwhile. A guarded or huge slot says it in its
- * record's state. */
+/* Whether a freed block is out of the quarantine. Its record says so
+ * when FREED: a release that looks at the record (a guarded or huge
+ * block's, a damaged one's, quarantine_bytes=0) and the let-go of an
+ * emptied span's memory (life.c) write it. The common release leaves
+ * the record QUARANTINED: then the slot is back in circulation when it is
+ * on its span's free stack or in a chunk on the way to its owner. The
+ * world is stopped, so none of these changes meanwhile. */
 static int ar_heap_index__released(const ar_heap_slot_t *slot)
 {
     const ar_heap_span_t *span = slot->span;
+    if (atomic_load_explicit(&slot->rec->state, memory_order_acquire) == AR_HEAP_STATE_FREED)
+        return 1;
     if (span == NULL || span->klass == AR_HEAP_CLASSES)
         return 0;
     for (uint32_t i = 0; i < span->free_top; i++)

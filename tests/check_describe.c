@@ -4,7 +4,8 @@
  *
  * Each test runs the calls in a child and reads its stderr: a live block
  * at its start and inside, a block held in the quarantine, a freed block
- * out of the quarantine, an address in a canary zone before and after the
+ * out of the quarantine (on a free stack, on its way back from another
+ * thread, in a span whose memory went back, huge, guarded), an address in a canary zone before and after the
  * block, a guarded block's guard page, and one arheap knows nothing of;
  * with call stacks; and while
  * other threads allocate and free.
@@ -183,6 +184,66 @@ START_TEST(a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_b
 }
 END_TEST
 
+/* A block out of the quarantine whose slot is on no free stack: its span
+ * emptied and its memory went back to the system (12 MiB of 1000-byte
+ * blocks freed: the spans past the 4 MiB kept are let go, the first
+ * ones first), or a huge block, whose span waits for the next huge one. */
+#define EMPTIED_BLOCKS (12u * 1024u * 1024u / 1000u)
+
+static void body_released_span_gone(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    static char *blocks[EMPTIED_BLOCKS];
+    for (unsigned i = 0; i < EMPTIED_BLOCKS; i++) {
+        blocks[i] = AR__HEAP__MALLOC(1000, "emptied");
+        memset(blocks[i], 1, 1000);
+    }
+    ar_test__note("free", __LINE__ + 2);
+    for (unsigned i = 0; i < EMPTIED_BLOCKS; i++)
+        AR__HEAP__FREE(blocks[i]);
+    block = blocks[0];
+    note_address(block);
+    describe_at(0);
+}
+
+START_TEST(a_freed_block_whose_spans_memory_went_back_is_out_of_the_quarantine)
+{
+    expect_released(body_released_span_gone, "1000 bytes \"emptied\"");
+}
+END_TEST
+
+static void body_released_huge(void)
+{
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    block = AR__HEAP__MALLOC(3u << 20, "huge");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(block);
+    note_address(block);
+    describe_at(0);
+}
+
+START_TEST(a_freed_huge_block_is_out_of_the_quarantine)
+{
+    expect_released(body_released_huge, "3145728 bytes \"huge\"");
+}
+END_TEST
+
+static void body_released_guarded(void)
+{
+    (void)ar_heap__set_options("guard=1:quarantine_bytes=0");
+    block = AR__HEAP__MALLOC(24, "guarded");
+    ar_test__note("free", __LINE__ + 1);
+    AR__HEAP__FREE(block);
+    note_address(block);
+    describe_at(0);
+}
+
+START_TEST(a_freed_guarded_block_is_out_of_the_quarantine)
+{
+    expect_released(body_released_guarded, "24 bytes \"guarded\"");
+}
+END_TEST
+
 static void body_after_end(void)
 {
     block = AR__HEAP__MALLOC(13, "thirteen");
@@ -331,6 +392,9 @@ static Suite *describe_suite(void)
     /* 0: the freeing thread ended; 1: it still runs. */
     tcase_add_loop_test(
         tc, a_block_freed_by_another_thread_is_out_of_the_quarantine_on_its_way_back, 0, 2);
+    tcase_add_test(tc, a_freed_block_whose_spans_memory_went_back_is_out_of_the_quarantine);
+    tcase_add_test(tc, a_freed_huge_block_is_out_of_the_quarantine);
+    tcase_add_test(tc, a_freed_guarded_block_is_out_of_the_quarantine);
     tcase_add_test(tc, an_address_in_the_tail_canary);
     tcase_add_test(tc, an_address_in_the_head_canary);
     tcase_add_test(tc, an_address_in_a_guard_page);
