@@ -230,6 +230,10 @@ static int ar_heap_life__place(ar_heap_thread_t *self, size_t size, size_t align
     return 1;
 }
 
+static void *ar_heap_life__allocate_general(size_t size, size_t align,
+                                            const ar_heap_site_t *site, const char *desc,
+                                            int fill);
+
 void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
                              const char *desc, int fill)
 {
@@ -244,8 +248,15 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
         if (AR_HEAP_LIKELY(user != NULL))
             return user;
     }
+    return ar_heap_life__allocate_general(size, align, site, desc, fill);
+}
 
-    /* The general path. */
+/* Every case (a function of its own: the fast path above keeps a small
+ * frame). */
+__attribute__((noinline)) static void *
+ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *site,
+                               const char *desc, int fill)
+{
     ar_heap__ensure_init();
     ar_heap_life__count_operation();
     if (AR_HEAP_UNLIKELY(size == 0 && !ar_heap_options.allow_malloc_0))
@@ -258,7 +269,7 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
         errno = ENOMEM;
         return NULL;
     }
-    self = ar_heap_thread__enter();
+    ar_heap_thread_t *self = ar_heap_thread__enter();
     void *frames[AR_HEAP_STACK_MAX];
     size_t depth = ar_heap_stack__capture(self, site, frames);
     uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : "(no description)",
@@ -594,6 +605,9 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
     return 1;
 }
 
+static int ar_heap_life__free_general(void *ptr, const char *operation,
+                                      const ar_heap_site_t *site);
+
 int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
@@ -619,11 +633,18 @@ int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *s
             }
         }
     }
+    return ar_heap_life__free_general(ptr, operation, site);
+}
 
-    /* The general path. */
+/* Every case (a function of its own: the fast path above keeps a small
+ * frame). */
+__attribute__((noinline)) static int ar_heap_life__free_general(void *ptr, const char *operation,
+                                                                const ar_heap_site_t *site)
+{
     ar_heap__ensure_init();
     ar_heap_life__count_operation();
-    self = ar_heap_thread__enter();
+    ar_heap_thread_t *self = ar_heap_thread__enter();
+    ar_heap_slot_t slot;
     int freed = 0;
     if (ar_heap_index__find((uintptr_t)ptr, &slot) &&
         ar_heap_index__user(&slot) == (uintptr_t)ptr)
