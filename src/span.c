@@ -414,7 +414,8 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * current span for ever, one in use pays its page faults at most once
  * per time round the list). The list is looked at when a span joins and
  * before a new span is made (a program that stopped freeing still gets
- * the memory of its last phase back as it grows): life.c checks what its freed blocks left (their poison and canaries
+ * the memory of its last phase back as it grows). Letting a span go:
+ * life.c checks what its freed blocks left (their poison and canaries
  * will not be there when the slots are used again) and marks their
  * records FREED, its touched pages go back to the system, and its slots
  * count as never used (their records stay until a slot holds a new
@@ -976,8 +977,14 @@ static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
     index = ar_heap_span__take_back(self, klass, where);
     if (index != UINT32_MAX)
         return index;
-    if (self->empty_bytes > AR_HEAP_SPAN_KEEP_EMPTY)
+    if (self->empty_bytes > AR_HEAP_SPAN_KEEP_EMPTY) {
+        /* Emptied spans over the allowance go first; one of this class
+         * then serves with its slots, which count as never used. */
         ar_heap_span__trim_empty(self);
+        index = ar_heap_span__unfinished(self, klass, where);
+        if (index != UINT32_MAX)
+            return index;
+    }
     ar_heap_span_t *span = ar_heap_span__new(self, klass);
     if (span == NULL)
         return UINT32_MAX;
