@@ -408,13 +408,7 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * 14 of them in spans holding no block, doc/arheap.md, Stop 25). So a span
  * that empties joins its owner's list of emptied spans, and while those
  * count for more than AR_HEAP_SPAN_KEEP_EMPTY bytes the oldest is let go,
- * unless it holds a block again (it is dropped from the list) or is its
- * class's current span (the first time, it goes to the newest end; the
- * second, it is let go all the same: a class no longer used keeps no
- * current span for ever, one in use pays its page faults at most once
- * per time round the list). The list is looked at when a span joins and
- * before a new span is made (a program that stopped freeing still gets
- * the memory of its last phase back as it grows). Letting a span go:
+ * unless it has been used again since or is its class's current span:
  * life.c checks what its freed blocks left (their poison and canaries
  * will not be there when the slots are used again) and marks their
  * records FREED, its touched pages go back to the system, and its slots
@@ -422,26 +416,17 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * block, so a second free of one of its blocks is still a double free).
  * The spans a phase keeps reusing empty and fill again within the
  * allowance, so their memory stays (a page fault costs some microseconds
- * on the development machine).
+ * on the development machine). A class's current span stays even when
+ * its class is no longer used (at most one span a class and thread):
+ * letting it go when it came up a second time made bench/workloads
+ * large, where a class holds one or two blocks at a time, 2.1 times as
+ * long with tracking only (1.3 when it went only if its class had not
+ * allocated from it since; doc/arheap.md, Stop 26).
  */
 #define AR_HEAP_SPAN_KEEP_EMPTY ((size_t)4 << 20)
 
-/* Append a span to `self`'s list of emptied spans. */
-static void ar_heap_span__join_empty(ar_heap_thread_t *self, ar_heap_span_t *span)
-{
-    span->in_empty = 1;
-    span->next_empty = NULL;
-    if (self->empty_newest != NULL)
-        self->empty_newest->next_empty = span;
-    else
-        self->empty_oldest = span;
-    self->empty_newest = span;
-    self->empty_bytes += span->empty_bytes;
-}
-
-/* Let go of the oldest emptied span of `self`'s list; 1 when it was its
- * class's current span for the first time, and went to the newest end. */
-static int ar_heap_span__let_go_oldest(ar_heap_thread_t *self)
+/* Let go of the oldest emptied span of `self`'s list. */
+static void ar_heap_span__let_go_oldest(ar_heap_thread_t *self)
 {
     ar_heap_span_t *span = self->empty_oldest;
     self->empty_oldest = span->next_empty;
@@ -450,13 +435,9 @@ static int ar_heap_span__let_go_oldest(ar_heap_thread_t *self)
     span->next_empty = NULL;
     span->in_empty = 0;
     self->empty_bytes -= span->empty_bytes;
-    if (span->fresh == 0 || span->free_top != span->fresh)
-        return 0;
-    if (self->classes[span->klass].current == span && !span->kept_current) {
-        span->kept_current = 1;
-        ar_heap_span__join_empty(self, span);
-        return 1;
-    }
+    if (span->fresh == 0 || span->free_top != span->fresh ||
+        self->classes[span->klass].current == span)
+        return;
     ar_heap_life__letting_go(span);
     size_t bytes = ((size_t)span->fresh * span->stride + 4095) & ~(size_t)4095;
     ar_heap_os__discard((void *)span->start, bytes);
@@ -467,30 +448,23 @@ static int ar_heap_span__let_go_oldest(ar_heap_thread_t *self)
         span->next_unfinished = self->refill[span->klass].unfinished;
         self->refill[span->klass].unfinished = span;
     }
-    return 0;
-}
-
-/* Let go of the oldest emptied spans while they count for more than the
- * allowance; a current span put back at the newest end ends the round
- * when it comes up again. */
-static void ar_heap_span__trim_empty(ar_heap_thread_t *self)
-{
-    ar_heap_span_t *put_back = NULL;
-    while (self->empty_bytes > AR_HEAP_SPAN_KEEP_EMPTY && self->empty_oldest != put_back) {
-        ar_heap_span_t *oldest = self->empty_oldest;
-        if (ar_heap_span__let_go_oldest(self) && put_back == NULL)
-            put_back = oldest;
-    }
 }
 
 void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
 {
     if (span->in_empty || span->klass == AR_HEAP_CLASSES)
         return;
-    span->kept_current = 0;
+    span->in_empty = 1;
     span->empty_bytes = (uint32_t)((size_t)span->fresh * span->stride);
-    ar_heap_span__join_empty(self, span);
-    ar_heap_span__trim_empty(self);
+    span->next_empty = NULL;
+    if (self->empty_newest != NULL)
+        self->empty_newest->next_empty = span;
+    else
+        self->empty_oldest = span;
+    self->empty_newest = span;
+    self->empty_bytes += span->empty_bytes;
+    while (self->empty_bytes > AR_HEAP_SPAN_KEEP_EMPTY)
+        ar_heap_span__let_go_oldest(self);
 }
 
 /* ------------------------------------------------------------ returns */
@@ -977,14 +951,6 @@ static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
     index = ar_heap_span__take_back(self, klass, where);
     if (index != UINT32_MAX)
         return index;
-    if (self->empty_bytes > AR_HEAP_SPAN_KEEP_EMPTY) {
-        /* Emptied spans over the allowance go first; one of this class
-         * then serves with its slots, which count as never used. */
-        ar_heap_span__trim_empty(self);
-        index = ar_heap_span__unfinished(self, klass, where);
-        if (index != UINT32_MAX)
-            return index;
-    }
     ar_heap_span_t *span = ar_heap_span__new(self, klass);
     if (span == NULL)
         return UINT32_MAX;

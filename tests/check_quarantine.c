@@ -943,57 +943,6 @@ START_TEST(a_huge_calloc_leaves_its_pages_unmapped_and_reads_zero)
 }
 END_TEST
 
-/* A class's current span that empties is kept once for the blocks of its
- * size to come, not for ever: when they do not come, it goes back as the
- * thread makes new spans (span.c, Emptied spans). 16 blocks of 900 000
- * bytes (one span of their class, 14 MiB), written and freed; then 8 MiB
- * of 64-byte blocks: the big blocks' pages are no longer resident. The
- * class's next block is served (from slots never used, filled). */
-enum { BIG_EMPTIED = 900000, BIG_EMPTIED_COUNT = 16, SMALL_AFTER = (8 << 20) / 64 };
-
-static void body_current_span_goes_back(void)
-{
-    (void)ar_heap__set_options("quarantine_bytes=0");
-    char *big[BIG_EMPTIED_COUNT];
-    for (int i = 0; i < BIG_EMPTIED_COUNT; i++) {
-        big[i] = AR__HEAP__MALLOC(BIG_EMPTIED, "big");
-        if (big[i] == NULL)
-            _exit(3);
-        memset(big[i], 1, BIG_EMPTIED);
-    }
-    for (int i = 0; i < BIG_EMPTIED_COUNT; i++)
-        AR__HEAP__FREE(big[i]);
-    size_t before = 0, after = 0;
-    for (int i = 0; i < BIG_EMPTIED_COUNT; i++)
-        before += resident_of(big[i], BIG_EMPTIED);
-    for (int i = 0; i < SMALL_AFTER; i++)
-        if (AR__HEAP__MALLOC(64, "after") == NULL)
-            _exit(3);
-    for (int i = 0; i < BIG_EMPTIED_COUNT; i++)
-        after += resident_of(big[i], BIG_EMPTIED);
-    unsigned char *again = AR__HEAP__MALLOC(BIG_EMPTIED, "again");
-    size_t filled = 0;
-    for (size_t i = 0; again != NULL && i < BIG_EMPTIED; i++)
-        filled += again[i] == 0xbe;
-    printf("pages=%zu before=%zu after=%zu filled=%zu\n",
-           (size_t)BIG_EMPTIED_COUNT * ((BIG_EMPTIED + 4095) / 4096), before, after, filled);
-    (void)ar_heap__set_options("leak_report=0");
-}
-
-START_TEST(a_class_no_longer_used_does_not_keep_its_emptied_current_span)
-{
-    ar_test_child_t child;
-    ar_test__run_child(body_current_span_goes_back, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
-    size_t pages = child_number(&child, "pages");
-    ck_assert_msg(child_number(&child, "before") > pages / 2,
-                  "the span went before the thread needed memory:\n%s", child.output);
-    ck_assert_msg(child_number(&child, "after") < pages / 8,
-                  "the emptied current span kept its memory:\n%s", child.output);
-    ck_assert_msg(child_number(&child, "filled") == BIG_EMPTIED, "%s", child.output);
-}
-END_TEST
-
 /* ------------------------------------------------------------ suite */
 
 /* ------------------------------------------------- reuse of released memory */
@@ -1600,7 +1549,6 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, a_write_after_free_is_found_when_its_spans_memory_goes_back);
     tcase_add_test(reuse, a_double_free_is_named_after_its_spans_memory_went_back);
     tcase_add_test(reuse, a_huge_calloc_leaves_its_pages_unmapped_and_reads_zero);
-    tcase_add_test(reuse, a_class_no_longer_used_does_not_keep_its_emptied_current_span);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
