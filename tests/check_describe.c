@@ -105,14 +105,21 @@ START_TEST(a_block_in_the_quarantine)
 }
 END_TEST
 
-static void body_released(void)
+/* With `options` set, allocate `size` bytes, free them at once and
+ * describe the block's first byte. */
+static void free_and_describe(const char *options, size_t size, const char *desc)
 {
-    (void)ar_heap__set_options("quarantine_bytes=0");
-    block = AR__HEAP__MALLOC(24, "released block");
+    (void)ar_heap__set_options(options);
+    block = AR__HEAP__MALLOC(size, desc);
     ar_test__note("free", __LINE__ + 1);
     AR__HEAP__FREE(block);
     note_address(block);
     describe_at(0);
+}
+
+static void body_released(void)
+{
+    free_and_describe("quarantine_bytes=0", 24, "released block");
 }
 
 /* Run `body`, which describes offset 0 of a freed block out of the
@@ -214,12 +221,7 @@ END_TEST
 
 static void body_released_huge(void)
 {
-    (void)ar_heap__set_options("quarantine_bytes=0");
-    block = AR__HEAP__MALLOC(3u << 20, "huge");
-    ar_test__note("free", __LINE__ + 1);
-    AR__HEAP__FREE(block);
-    note_address(block);
-    describe_at(0);
+    free_and_describe("quarantine_bytes=0", 3u << 20, "huge");
 }
 
 START_TEST(a_freed_huge_block_is_out_of_the_quarantine)
@@ -230,12 +232,7 @@ END_TEST
 
 static void body_released_guarded(void)
 {
-    (void)ar_heap__set_options("guard=1:quarantine_bytes=0");
-    block = AR__HEAP__MALLOC(24, "guarded");
-    ar_test__note("free", __LINE__ + 1);
-    AR__HEAP__FREE(block);
-    note_address(block);
-    describe_at(0);
+    free_and_describe("guard=1:quarantine_bytes=0", 24, "guarded");
 }
 
 START_TEST(a_freed_guarded_block_is_out_of_the_quarantine)
