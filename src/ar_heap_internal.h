@@ -369,8 +369,7 @@ typedef struct ar_heap_thread_s {
         const char *desc;
         uint64_t frames;
         int line;
-        uint16_t depth;
-        uint16_t fixed;
+        uint32_t fixed;
         uint32_t id;
     } depot_cache[AR_HEAP_DEPOT_CACHE];
 
@@ -397,10 +396,13 @@ typedef struct ar_heap_thread_s {
 /* The calling thread's state, or NULL before its first operation. */
 extern AR_HEAP_TLS _Thread_local ar_heap_thread_t *ar_heap_thread_self;
 
-/* Whether a thread stopping the world must be looked out for. */
-extern _Atomic int ar_heap_world_stopped;
-/* 1 when the fast path must fence itself (no membarrier system call). */
-extern int ar_heap_world_fence;
+/* The gate a thread steps in by: 0, or AR_HEAP_GATE_STOPPED while a
+ * thread stops the world, or AR_HEAP_GATE_FENCE for good when the fast
+ * path must fence itself (no membarrier system call). One word, so the
+ * step-in looks at one flag when neither is set. */
+extern _Atomic unsigned ar_heap_world_gate;
+#define AR_HEAP_GATE_STOPPED 1u
+#define AR_HEAP_GATE_FENCE 2u
 
 ar_heap_thread_t *ar_heap_thread__attach(void);
 void ar_heap_thread__wait(ar_heap_thread_t *self);
@@ -408,19 +410,20 @@ void ar_heap_thread__wait(ar_heap_thread_t *self);
 unsigned ar_heap_thread__attached(void);
 
 /*
- * Step in: make `busy` odd, then look at `stopped`; nonzero when the world
- * is stopped (the caller must wait, ar_heap_thread__wait). The only way in,
+ * Step in: make `busy` odd, then look at the gate's `stopped` bit; nonzero
+ * when the world is stopped (the caller must wait, ar_heap_thread__wait). The only way in,
  * for the fast path and for a thread that waited alike (thread.c explains
  * the gate). Two orders matter:
  *
  *  - busy's store before stopped's load, against the stopper's store of
  *    stopped before its load of busy: membarrier puts the stopper's fence
- *    on this thread; without it this thread fences itself.
+ *    on this thread; without it this thread fences itself (the gate's
+ *    FENCE bit, seen on the first load, sends it to fence and load again).
  *  - stopped's load is an acquire. The 0 it reads may be the one a
  *    resume wrote, after a walk that did not wait for this thread (it was
  *    outside then, busy even): the walk's reads and writes (check_all
  *    repairs canaries) must happen before what this thread does next.
- *    The resume's store is a release; a relaxed load here would order
+ *    The resume's clearing of the bit is a release; a relaxed load here would order
  *    nothing (ThreadSanitizer reports the walk and this thread's next
  *    write to a record as a data race, and a weakly ordered processor may
  *    serve this thread's loads of records before the flag's). On x86-64
@@ -433,26 +436,40 @@ static inline int ar_heap_thread__step_in(ar_heap_thread_t *self)
     /* ThreadSanitizer knows nothing of membarrier: sequentially
      * consistent operations say the same thing in its terms. */
     atomic_store_explicit(&self->busy, b + 1, memory_order_seq_cst);
-    return atomic_load_explicit(&ar_heap_world_stopped, memory_order_seq_cst);
+    return (atomic_load_explicit(&ar_heap_world_gate, memory_order_seq_cst) &
+            AR_HEAP_GATE_STOPPED) != 0;
 #else
     atomic_store_explicit(&self->busy, b + 1, memory_order_relaxed);
-    if (AR_HEAP_UNLIKELY(ar_heap_world_fence))
+    atomic_signal_fence(memory_order_seq_cst);
+    unsigned gate = atomic_load_explicit(&ar_heap_world_gate, memory_order_acquire);
+    if (AR_HEAP_LIKELY(gate == 0))
+        return 0;
+    if (gate & AR_HEAP_GATE_FENCE) {
+        /* The load above may have been served before the store to busy
+         * was seen: fence, and load again. */
         atomic_thread_fence(memory_order_seq_cst);
-    else
-        atomic_signal_fence(memory_order_seq_cst);
-    return atomic_load_explicit(&ar_heap_world_stopped, memory_order_acquire);
+        gate = atomic_load_explicit(&ar_heap_world_gate, memory_order_acquire);
+    }
+    return (gate & AR_HEAP_GATE_STOPPED) != 0;
 #endif
 }
 
-/* Enter a heap operation: the thread's state, made on first use. Cheap:
- * two stores to the thread's own line and a load of a read-mostly flag. */
+/* Enter a heap operation as `self`, the calling thread's state (the fast
+ * paths have it already). Cheap: two stores to the thread's own line and
+ * a load of a read-mostly word. */
+static inline void ar_heap_thread__enter_as(ar_heap_thread_t *self)
+{
+    if (self->depth++ == 0 && AR_HEAP_UNLIKELY(ar_heap_thread__step_in(self)))
+        ar_heap_thread__wait(self);
+}
+
+/* Enter a heap operation: the thread's state, made on first use. */
 static inline ar_heap_thread_t *ar_heap_thread__enter(void)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     if (AR_HEAP_UNLIKELY(self == NULL))
         self = ar_heap_thread__attach();
-    if (self->depth++ == 0 && AR_HEAP_UNLIKELY(ar_heap_thread__step_in(self)))
-        ar_heap_thread__wait(self);
+    ar_heap_thread__enter_as(self);
     return self;
 }
 
@@ -810,8 +827,8 @@ static inline uint64_t ar_heap_depot__frames_hash(void *const *frames, size_t de
 static inline unsigned ar_heap_depot__cache_slot(const ar_heap_site_t *site, const char *desc,
                                                  uint64_t frames)
 {
-    uintptr_t k = (uintptr_t)site->pc ^ ((uintptr_t)site->pc >> 9) ^ (uintptr_t)site->line ^
-                  ((uintptr_t)desc >> 3) ^ (uintptr_t)frames;
+    uintptr_t k = (uintptr_t)site->pc ^ (uintptr_t)site->line ^ ((uintptr_t)desc >> 3) ^
+                  (uintptr_t)frames;
     return (unsigned)(k & (AR_HEAP_DEPOT_CACHE - 1));
 }
 

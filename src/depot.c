@@ -156,7 +156,6 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
         self->depot_cache[c].pc = site->pc;
         self->depot_cache[c].desc = desc;
         self->depot_cache[c].line = site->line;
-        self->depot_cache[c].depth = (uint16_t)depth;
         self->depot_cache[c].frames = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
         self->depot_cache[c].fixed = desc == NULL || ar_heap_os__is_readonly(desc);
         self->depot_cache[c].id = id;

@@ -22,7 +22,9 @@
  * must not pay. membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) puts the
  * fence on every running thread of the process from the stopper's side,
  * so the fast path needs only a compiler barrier. Where the kernel lacks
- * it, the fast path fences itself (ar_heap_world_fence).
+ * it, the fast path fences itself (AR_HEAP_GATE_FENCE). `stopped` and that
+ * flag are two bits of one word, ar_heap_world_gate: the step-in loads it
+ * once and tests it against 0.
  *
  * The other order: a thread that steps in and reads `stopped` as 0 may
  * have read the 0 of a resume whose walk did not wait for it (it was
@@ -61,8 +63,7 @@
 #endif
 
 AR_HEAP_TLS _Thread_local ar_heap_thread_t *ar_heap_thread_self;
-_Atomic int ar_heap_world_stopped;
-int ar_heap_world_fence;
+_Atomic unsigned ar_heap_world_gate;
 _Atomic uint64_t ar_heap_seq_generation;
 
 /* Allocation numbers a thread reserves at once. */
@@ -218,8 +219,8 @@ void ar_heap_world__stop(void)
     }
     pthread_mutex_lock(&world.lock);
     world.saved_depth = depth;
-    atomic_store_explicit(&ar_heap_world_stopped, 1,
-                          AR_HEAP_TSAN ? memory_order_seq_cst : memory_order_relaxed);
+    atomic_fetch_or_explicit(&ar_heap_world_gate, AR_HEAP_GATE_STOPPED,
+                             AR_HEAP_TSAN ? memory_order_seq_cst : memory_order_relaxed);
     ar_heap_world__barrier();
     for (ar_heap_thread_t *t = atomic_load_explicit(&world.all, memory_order_acquire); t != NULL;
          t = t->next) {
@@ -239,7 +240,7 @@ void ar_heap_world__resume(void)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     unsigned depth = world.saved_depth;
-    atomic_store_explicit(&ar_heap_world_stopped, 0, memory_order_release);
+    atomic_fetch_and_explicit(&ar_heap_world_gate, ~AR_HEAP_GATE_STOPPED, memory_order_release);
     pthread_mutex_unlock(&world.lock);
     if (self != NULL && depth > 0) {
         self->depth = 0;
@@ -360,7 +361,10 @@ static void ar_heap_thread__register_membarrier(void)
     world.membarrier =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 #endif
-    ar_heap_world_fence = !world.membarrier;
+    if (world.membarrier)
+        atomic_fetch_and_explicit(&ar_heap_world_gate, ~AR_HEAP_GATE_FENCE, memory_order_relaxed);
+    else
+        atomic_fetch_or_explicit(&ar_heap_world_gate, AR_HEAP_GATE_FENCE, memory_order_relaxed);
 }
 
 static void ar_heap_thread__after_fork_child(void)
