@@ -283,7 +283,8 @@ void ar_heap__exit_check(void);
 #define AR_HEAP_RETURN_WAYS 8
 
 /* Entries in a thread's cache of depot lookups. */
-#define AR_HEAP_DEPOT_CACHE 256
+#define AR_HEAP_DEPOT_CACHE_BITS 8
+#define AR_HEAP_DEPOT_CACHE (1u << AR_HEAP_DEPOT_CACHE_BITS)
 
 struct ar_heap_span_s;
 struct ar_heap_qchunk_s;
@@ -363,7 +364,7 @@ typedef struct ar_heap_thread_s {
      * a hash of its frames beyond the first, the id found, and whether the
      * description lies in read-only memory (then the pointers identify
      * it; else its text is compared). */
-    struct {
+    struct ar_heap_depot_memo_s {
         const char *file;
         const void *pc;
         const char *desc;
@@ -482,6 +483,21 @@ static inline void ar_heap_thread__leave(ar_heap_thread_t *self)
     }
 }
 
+/* Enter from outside any operation, without waiting: 1 when entered; 0,
+ * with nothing entered, when the thread is inside one already or the
+ * world is stopped (the caller then takes a path that can wait). No call:
+ * for the leaf paths (life.c, tracking only). */
+static inline int ar_heap_thread__try_enter(ar_heap_thread_t *self)
+{
+    if (self->depth != 0)
+        return 0;
+    self->depth = 1;
+    if (AR_HEAP_LIKELY(!ar_heap_thread__step_in(self)))
+        return 1;
+    ar_heap_thread__leave(self);
+    return 0;
+}
+
 /* Stop every other thread at the gate (and any new one); resume them. May
  * be called from inside an operation. */
 void ar_heap_world__stop(void);
@@ -494,12 +510,16 @@ void ar_heap_thread__each(void (*fn)(ar_heap_thread_t *thread, void *arg), void 
 /* The next allocation number of this thread (1, 2, ... in one thread;
  * unique, and increasing per thread, across threads). */
 uint64_t ar_heap_thread__refill_seq(ar_heap_thread_t *self);
-static inline uint64_t ar_heap_thread__next_seq(ar_heap_thread_t *self)
+/* Whether the thread's range holds the next number (else a refill). */
+static inline int ar_heap_thread__seq_ready(const ar_heap_thread_t *self)
 {
     extern _Atomic uint64_t ar_heap_seq_generation;
-    if (AR_HEAP_UNLIKELY(self->seq_next == self->seq_end ||
-                         self->seq_gen != atomic_load_explicit(&ar_heap_seq_generation,
-                                                               memory_order_relaxed)))
+    return self->seq_next != self->seq_end &&
+           self->seq_gen == atomic_load_explicit(&ar_heap_seq_generation, memory_order_relaxed);
+}
+static inline uint64_t ar_heap_thread__next_seq(ar_heap_thread_t *self)
+{
+    if (AR_HEAP_UNLIKELY(!ar_heap_thread__seq_ready(self)))
         return ar_heap_thread__refill_seq(self);
     return self->seq_next++;
 }
@@ -508,26 +528,44 @@ static inline uint64_t ar_heap_thread__next_seq(ar_heap_thread_t *self)
  * that synchronised with the caller) has a larger number. */
 uint64_t ar_heap_thread__mark(void);
 
-/* Live bytes: count `size` more (or fewer) in this thread's part. */
+/* Live bytes: count `size` more (or fewer) in this thread's part, which
+ * is published (flush_delta) once it reaches AR_HEAP_DELTA_FLUSH either
+ * way. The add_ functions count and say whether it is due; the count_
+ * functions publish it then. */
 void ar_heap_thread__flush_delta(ar_heap_thread_t *self);
 #define AR_HEAP_DELTA_FLUSH ((int64_t)1 << 16)
-static inline void ar_heap_thread__count_alloc(ar_heap_thread_t *self, size_t size)
+/* Whether a change of `change` bytes leaves the part short of publishing. */
+static inline int ar_heap_thread__delta_room(const ar_heap_thread_t *self, int64_t change)
+{
+    int64_t after = self->delta + change;
+    return after < AR_HEAP_DELTA_FLUSH && after > -AR_HEAP_DELTA_FLUSH;
+}
+static inline int ar_heap_thread__add_alloc(ar_heap_thread_t *self, size_t size)
 {
     self->allocations++;
     self->allocated_bytes += size;
     self->delta += (int64_t)size;
     if (self->delta > self->delta_peak) {
         self->delta_peak = self->delta;
-        if (AR_HEAP_UNLIKELY(self->delta >= AR_HEAP_DELTA_FLUSH))
-            ar_heap_thread__flush_delta(self);
+        return self->delta >= AR_HEAP_DELTA_FLUSH;
     }
+    return 0;
 }
-static inline void ar_heap_thread__count_free(ar_heap_thread_t *self, size_t size)
+static inline int ar_heap_thread__add_free(ar_heap_thread_t *self, size_t size)
 {
     self->frees++;
     self->freed_bytes += size;
     self->delta -= (int64_t)size;
-    if (AR_HEAP_UNLIKELY(self->delta <= -AR_HEAP_DELTA_FLUSH))
+    return self->delta <= -AR_HEAP_DELTA_FLUSH;
+}
+static inline void ar_heap_thread__count_alloc(ar_heap_thread_t *self, size_t size)
+{
+    if (AR_HEAP_UNLIKELY(ar_heap_thread__add_alloc(self, size)))
+        ar_heap_thread__flush_delta(self);
+}
+static inline void ar_heap_thread__count_free(ar_heap_thread_t *self, size_t size)
+{
+    if (AR_HEAP_UNLIKELY(ar_heap_thread__add_free(self, size)))
         ar_heap_thread__flush_delta(self);
 }
 
@@ -642,6 +680,45 @@ void ar_heap_span__return_all(ar_heap_thread_t *self);
  * stopped). */
 int ar_heap_span__returning(const ar_heap_span_t *span, uint32_t index);
 
+/* The class's current span of the caller's, for blocks of `bytes` (at
+ * most AR_HEAP_CLASS_MAX), when its free stack holds a slot; else NULL
+ * (ar_heap_span__obtain has the other ways). */
+static inline ar_heap_span_t *ar_heap_span__stocked(const ar_heap_thread_t *self, size_t bytes)
+{
+    ar_heap_span_t *span = self->classes[ar_heap_span__class(bytes)].current;
+    return span != NULL && span->free_top > 0 ? span : NULL;
+}
+
+/* The slot on top of a span's free stack (free_top > 0). */
+static inline uint32_t ar_heap_span__top(const ar_heap_span_t *span)
+{
+    return span->free_stack[span->free_top - 1];
+}
+
+/* Take it off (the owner). The class's next allocation takes the slot
+ * below: its memory, reused after the quarantine, is cold. Start loading
+ * it and its record now (hints; never fault). */
+static inline uint32_t ar_heap_span__take_top(ar_heap_span_t *span)
+{
+    uint32_t top = --span->free_top;
+    if (top > 0) {
+        uint32_t next = span->free_stack[top - 1];
+        const char *base = (const char *)(span->start + (uintptr_t)next * span->stride);
+        __builtin_prefetch(base, 1, 3);
+        __builtin_prefetch(base + 64, 1, 3);
+        __builtin_prefetch(&span->recs[next], 1, 3);
+    }
+    return span->free_stack[top];
+}
+
+/* Whether the owner's push of a slot is the push alone: the span is on
+ * its class's lists already (its stack holds slots) and the slot is not
+ * its last in use (an emptied span has more to do). */
+static inline int ar_heap_span__push_plain(const ar_heap_span_t *span)
+{
+    return span->free_top > 0 && span->free_top + 1 < span->fresh;
+}
+
 /* A slot of at least `bytes` (16 <= bytes) for this thread; 0 when memory
  * ran out. The common cases: the last slot its current span released,
  * else its next slot never used. */
@@ -652,18 +729,7 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
         unsigned klass = ar_heap_span__class(bytes);
         ar_heap_span_t *span = self->classes[klass].current;
         if (AR_HEAP_LIKELY(span != NULL && span->free_top > 0)) {
-            uint32_t top = --span->free_top;
-            ar_heap_span__slot(span, span->free_stack[top], out);
-            if (top > 0) {
-                /* The class's next allocation takes the slot below: its
-                 * memory, reused after the quarantine, is cold. Start
-                 * loading it and its record now (hints; never fault). */
-                uint32_t next = span->free_stack[top - 1];
-                const char *base = (const char *)(span->start + (uintptr_t)next * span->stride);
-                __builtin_prefetch(base, 1, 3);
-                __builtin_prefetch(base + 64, 1, 3);
-                __builtin_prefetch(&span->recs[next], 1, 3);
-            }
+            ar_heap_span__slot(span, ar_heap_span__take_top(span), out);
             return 1;
         }
         if (AR_HEAP_LIKELY(klass < AR_HEAP_SPAN_GEOMETRIC && span != NULL &&
@@ -827,9 +893,23 @@ static inline uint64_t ar_heap_depot__frames_hash(void *const *frames, size_t de
 static inline unsigned ar_heap_depot__cache_slot(const ar_heap_site_t *site, const char *desc,
                                                  uint64_t frames)
 {
-    uintptr_t k = (uintptr_t)site->pc ^ (uintptr_t)site->line ^ ((uintptr_t)desc >> 3) ^
-                  (uintptr_t)frames;
-    return (unsigned)(k & (AR_HEAP_DEPOT_CACHE - 1));
+    /* Sites of one function lie a few bytes and lines apart: xor-ing them
+     * as they are makes the low bits collide. The line goes above a
+     * code address's bits that vary, and a multiply brings every bit to
+     * the top ones, which pick the entry. */
+    uint64_t k = (uint64_t)(uintptr_t)site->pc ^ ((uint64_t)(unsigned)site->line << 40) ^
+                 (uint64_t)(uintptr_t)desc ^ frames;
+    return (unsigned)((k * 0x9e3779b97f4a7c15ULL) >> (64 - AR_HEAP_DEPOT_CACHE_BITS));
+}
+
+/* Whether an entry of the thread's cache holds a context of these
+ * pointers and frames hash (the description's text not compared). */
+static inline int ar_heap_depot__memo_is(const struct ar_heap_depot_memo_s *m,
+                                         const ar_heap_site_t *site, const char *desc,
+                                         uint64_t fh)
+{
+    return m->id != 0 && m->pc == site->pc && m->file == site->file && m->line == site->line &&
+           m->desc == desc && m->frames == fh;
 }
 
 /* Whether an entry is this context: its fields, its frames, the text of
@@ -864,15 +944,23 @@ ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const 
 {
     uint64_t fh = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
     unsigned c = ar_heap_depot__cache_slot(site, desc, fh);
-    uint32_t id = self->depot_cache[c].id;
-    if (AR_HEAP_LIKELY(id != 0 && self->depot_cache[c].pc == site->pc &&
-                       self->depot_cache[c].file == site->file &&
-                       self->depot_cache[c].line == site->line &&
-                       self->depot_cache[c].desc == desc && self->depot_cache[c].frames == fh) &&
-        (AR_HEAP_LIKELY(self->depot_cache[c].fixed) ||
-         ar_heap_depot__is(ar_heap_depot__get(id), site, desc, frames, depth)))
-        return id;
+    const struct ar_heap_depot_memo_s *m = &self->depot_cache[c];
+    if (AR_HEAP_LIKELY(ar_heap_depot__memo_is(m, site, desc, fh)) &&
+        (AR_HEAP_LIKELY(m->fixed) ||
+         ar_heap_depot__is(ar_heap_depot__get(m->id), site, desc, frames, depth)))
+        return m->id;
     return ar_heap_depot__intern_slow(self, c, site, desc, frames, depth);
+}
+
+/* A context of no frames (stack_depth=0) whose description is read-only
+ * or NULL, answered by the thread's cache alone: its id, or 0 when the
+ * cache does not hold it (then ar_heap_depot__intern). No call. */
+static inline uint32_t ar_heap_depot__cached(const ar_heap_thread_t *self,
+                                             const ar_heap_site_t *site, const char *desc)
+{
+    const struct ar_heap_depot_memo_s *m =
+        &self->depot_cache[ar_heap_depot__cache_slot(site, desc, 0)];
+    return ar_heap_depot__memo_is(m, site, desc, 0) && m->fixed ? m->id : 0;
 }
 
 /* Reserve the depot (once); `small` under Valgrind. */

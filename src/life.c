@@ -15,6 +15,10 @@
  *   reuse:     the freed block's poison and canaries checked in the same
  *              pass that lays out the new one (canary.c).
  *
+ * With tracking only (no canary, fill, quarantine or call stack) allocate
+ * and free first try leaf versions of the common case, which hand it
+ * whatever they can not finish ("tracking only", below).
+ *
  * Nothing here takes a lock on the way: the slot comes from the thread's
  * own span, the record is the slot's, the counters the thread's, the
  * quarantine batch the thread's. A report is written from here with what
@@ -83,6 +87,10 @@ static void ar_heap_life__report_damage(const ar_heap_view_t *block, const ar_he
  * every case (the common one too) and shares the out-of-line helpers.
  */
 int ar_heap_life_fast;
+int ar_heap_life_lean; /* tracking only: see the leaf paths below */
+
+/* The description of a block allocated without one. */
+static const char ar_heap_life_no_desc[] = "(no description)";
 
 void ar_heap_life__options_changed(void)
 {
@@ -90,6 +98,9 @@ void ar_heap_life__options_changed(void)
                         ar_heap_options.allow_malloc_0 &&
                         !atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
                         !ar_heap_valgrind__running();
+    ar_heap_life_lean = ar_heap_life_fast && !ar_heap_options.canary && !ar_heap_options.fill &&
+                        ar_heap_options.quarantine_bytes == 0 && ar_heap_options.stack_depth == 0 &&
+                        ar_heap_options.freed_history != 0;
 }
 
 /* The largest block of the common case: its extent fits a size class. */
@@ -114,19 +125,28 @@ static inline size_t ar_heap_life__fill_len(int byte, size_t size)
 
 /* Write a new block's record, LIVE last. A huge block's offset and size
  * are its span's (`huge`). */
-static inline void ar_heap_life__publish(ar_heap_thread_t *self, ar_heap_rec_t *rec,
-                                         size_t offset, size_t size, int huge, uint8_t flags,
-                                         uint32_t ctx)
+static inline void ar_heap_life__write_record(const ar_heap_thread_t *self, ar_heap_rec_t *rec,
+                                              size_t offset, size_t size, int huge,
+                                              uint8_t flags, uint32_t ctx, uint64_t seq)
 {
     rec->offset = huge ? 0 : (uint16_t)offset;
     rec->size = !huge && size < AR_HEAP_SIZE_ELSEWHERE ? (uint32_t)size : AR_HEAP_SIZE_ELSEWHERE;
     rec->flags = flags;
-    rec->seq = ar_heap_thread__next_seq(self);
+    rec->seq = seq;
     rec->alloc_ctx = ctx;
     rec->free_ctx = 0;
     rec->alloc_thread = self->tid;
     rec->free_thread = 0;
     atomic_store_explicit(&rec->state, AR_HEAP_STATE_LIVE, memory_order_release);
+}
+
+/* The same with the next allocation number, and the block counted. */
+static inline void ar_heap_life__publish(ar_heap_thread_t *self, ar_heap_rec_t *rec,
+                                         size_t offset, size_t size, int huge, uint8_t flags,
+                                         uint32_t ctx)
+{
+    ar_heap_life__write_record(self, rec, offset, size, huge, flags, ctx,
+                               ar_heap_thread__next_seq(self));
     ar_heap_thread__count_alloc(self, size);
 }
 
@@ -157,7 +177,7 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
                                               const ar_heap_site_t *site, const char *desc,
                                               int fill)
 {
-    (void)ar_heap_thread__enter();
+    ar_heap_thread__enter_as(self);
     ar_heap_slot_t slot;
     if (AR_HEAP_UNLIKELY(!ar_heap_span__obtain(self, fresh->extent, &slot))) {
         ar_heap_thread__leave(self);
@@ -177,12 +197,90 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
     }
     void *frames[AR_HEAP_STACK_MAX];
     size_t depth = ar_heap_stack__capture(self, site, frames);
-    uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : "(no description)",
+    uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : ar_heap_life_no_desc,
                                          frames, depth);
     ar_heap_life__publish(self, slot.rec, b.offset, b.size, 0,
                           b.canary ? AR_HEAP_BLOCK_CANARY : 0, ctx);
     ar_heap_thread__leave(self);
     return (void *)user;
+}
+
+/* ------------------------------------------------------------ tracking only */
+
+/*
+ * Tracking only (canary=0, fill=0, quarantine_bytes=0, stack_depth=0, and
+ * the common case's conditions): a block's life is its record and its
+ * slot, nothing in its memory. Allocation and free are then written as
+ * leaf code that makes no call, so they keep no frame and save no
+ * register. Whatever they can not finish that way they leave untouched,
+ * before the block's state changes, to the common case below, which does
+ * everything: a slot not on top of the current span's free stack, or one
+ * whose memory is poisoned (checked at its reuse); a context not in the
+ * thread's depot cache; the allocation numbers of the thread's range used
+ * up; the thread's live-bytes part due to be published; a span that joins
+ * a list or empties with the free; another thread's span; a huge block; a
+ * pointer that is not a block's (or a block with canaries, from before
+ * the options changed); a lowered quarantine that still holds blocks; the
+ * world stopped; and any failed claim (a double free), which the common
+ * case reports. What they write is what the common case writes.
+ */
+
+/* A tracking-only allocation, entered; NULL when it is not done here. */
+__attribute__((always_inline)) static inline void *
+ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_site_t *site,
+                            const char *desc)
+{
+    ar_heap_span_t *span = ar_heap_span__stocked(self, ar_heap_canary__extent(0, size, 0));
+    if (AR_HEAP_UNLIKELY(span == NULL) ||
+        AR_HEAP_UNLIKELY(span->recs[ar_heap_span__top(span)].flags & AR_HEAP_BLOCK_POISONED) ||
+        AR_HEAP_UNLIKELY(!ar_heap_thread__seq_ready(self)) ||
+        AR_HEAP_UNLIKELY(!ar_heap_thread__delta_room(self, (int64_t)size)))
+        return NULL;
+    uint32_t ctx = ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
+    if (AR_HEAP_UNLIKELY(ctx == 0))
+        return NULL;
+    uint32_t index = ar_heap_span__take_top(span);
+    ar_heap_life__write_record(self, &span->recs[index], 0, size, 0, 0, ctx, self->seq_next++);
+    (void)ar_heap_thread__add_alloc(self, size); /* not due: delta_room said so */
+    return (void *)(span->start + (uintptr_t)index * span->stride);
+}
+
+/* A tracking-only free: 1 when done here; 0 when not (nothing done). */
+__attribute__((always_inline)) static inline int
+ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t *site)
+{
+    ar_heap_span_t *span = ar_heap_span__at((uintptr_t)ptr);
+    if (AR_HEAP_UNLIKELY(span == NULL || span->owner != self || span->klass == AR_HEAP_CLASSES))
+        return 0;
+    uint64_t index =
+        (uint64_t)(((unsigned __int128)((uintptr_t)ptr - span->start) * span->magic) >> 64);
+    if (AR_HEAP_UNLIKELY(index >= span->slots ||
+                         span->start + (uintptr_t)index * span->stride != (uintptr_t)ptr) ||
+        AR_HEAP_UNLIKELY(!ar_heap_thread__try_enter(self)))
+        return 0;
+    ar_heap_rec_t *rec = &span->recs[index];
+    uint32_t ctx = ar_heap_depot__cached(self, site, NULL);
+    /* Read before the claim: a live block's offset and size change only
+     * when its slot is reused, and only this thread (the owner) reuses it. */
+    size_t size = rec->size;
+    uint8_t live = AR_HEAP_STATE_LIVE;
+    if (AR_HEAP_UNLIKELY(ctx == 0 || rec->offset != 0 || (rec->flags & AR_HEAP_BLOCK_DAMAGED) ||
+                         !ar_heap_span__push_plain(span) || ar_heap_quarantine__holds(self) ||
+                         !ar_heap_thread__delta_room(self, -(int64_t)size)) ||
+        AR_HEAP_UNLIKELY(!atomic_compare_exchange_strong_explicit(
+            &rec->state, &live, AR_HEAP_STATE_FREEING, memory_order_acquire,
+            memory_order_relaxed))) {
+        ar_heap_thread__leave(self);
+        return 0;
+    }
+    rec->free_ctx = ctx;
+    rec->free_thread = self->tid;
+    (void)ar_heap_thread__add_free(self, size); /* not due: delta_room said so */
+    rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
+    atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
+    span->free_stack[span->free_top++] = (uint32_t)index;
+    ar_heap_thread__leave(self);
+    return 1;
 }
 
 /* ------------------------------------------------------------ allocate */
@@ -234,8 +332,10 @@ static void *ar_heap_life__allocate_general(size_t size, size_t align,
                                             const ar_heap_site_t *site, const char *desc,
                                             int fill);
 
-void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
-                             const char *desc, int fill)
+/* The common case, and the general path when it does not apply. */
+__attribute__((noinline)) static void *
+ar_heap_life__allocate_common(size_t size, size_t align, const ar_heap_site_t *site,
+                              const char *desc, int fill)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     if (AR_HEAP_LIKELY(self != NULL && ar_heap_life_fast && align == 0 &&
@@ -249,6 +349,22 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
             return user;
     }
     return ar_heap_life__allocate_general(size, align, site, desc, fill);
+}
+
+void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
+                             const char *desc, int fill)
+{
+    if (ar_heap_life_lean && align == 0 && size <= AR_HEAP_LIFE_FAST_MAX &&
+        fill != AR_HEAP_FILL_ZERO) {
+        ar_heap_thread_t *self = ar_heap_thread_self;
+        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
+            void *user = ar_heap_life__allocate_lean(self, size, site, desc);
+            ar_heap_thread__leave(self);
+            if (AR_HEAP_LIKELY(user != NULL))
+                return user;
+        }
+    }
+    return ar_heap_life__allocate_common(size, align, site, desc, fill);
 }
 
 /* Every case (a function of its own: the fast path above keeps a small
@@ -272,7 +388,7 @@ ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *
     ar_heap_thread_t *self = ar_heap_thread__enter();
     void *frames[AR_HEAP_STACK_MAX];
     size_t depth = ar_heap_stack__capture(self, site, frames);
-    uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : "(no description)",
+    uint32_t ctx = ar_heap_depot__intern(self, site, desc != NULL ? desc : ar_heap_life_no_desc,
                                          frames, depth);
     ar_heap_slot_t slot;
     ar_heap_layout_t fresh;
@@ -608,7 +724,9 @@ static int ar_heap_life__free_slot(ar_heap_thread_t *self, ar_heap_slot_t *slot,
 static int ar_heap_life__free_general(void *ptr, const char *operation,
                                       const ar_heap_site_t *site);
 
-int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site)
+/* The common case, and the general path when it does not apply. */
+__attribute__((noinline)) static int
+ar_heap_life__free_common(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     ar_heap_slot_t slot;
@@ -620,7 +738,7 @@ int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *s
             if (AR_HEAP_LIKELY(index < span->slots)) {
                 ar_heap_span__slot(span, (uint32_t)index, &slot);
                 uint8_t live = AR_HEAP_STATE_LIVE;
-                (void)ar_heap_thread__enter();
+                ar_heap_thread__enter_as(self);
                 if (AR_HEAP_LIKELY(slot.base + slot.rec->offset == (uintptr_t)ptr) &&
                     AR_HEAP_LIKELY(atomic_compare_exchange_strong_explicit(
                         &slot.rec->state, &live, AR_HEAP_STATE_FREEING, memory_order_acquire,
@@ -634,6 +752,16 @@ int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *s
         }
     }
     return ar_heap_life__free_general(ptr, operation, site);
+}
+
+int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site)
+{
+    if (ar_heap_life_lean) {
+        ar_heap_thread_t *self = ar_heap_thread_self;
+        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_life__free_lean(self, ptr, site)))
+            return 1;
+    }
+    return ar_heap_life__free_common(ptr, operation, site);
 }
 
 /* Every case (a function of its own: the fast path above keeps a small
