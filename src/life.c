@@ -31,6 +31,7 @@
 #include "valgrind.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -826,6 +827,25 @@ void *ar_heap_life__realloc(void *ptr, size_t size, const ar_heap_site_t *site, 
 
 /* ------------------------------------------------------------ bad pointers */
 
+/* The view of a block, once no free of it is in progress. A free that
+ * lost the claim to another thread's free of the same block finds it
+ * FREEING: that free writes the block's free site and then leaves FREEING
+ * with a release store; the view read after an acquire load that sees it
+ * gone has the site whole (read before, it races the writes:
+ * ThreadSanitizer caught check_threads' two threads freeing the same
+ * blocks doing that). Bounded: a free that does not end (its thread
+ * stopped in a debugger) leaves the view as it is. */
+static void ar_heap_life__settled_view(const ar_heap_slot_t *slot, ar_heap_view_t *view)
+{
+    for (unsigned spins = 0; spins < 1000; spins++) {
+        if (atomic_load_explicit(&slot->rec->state, memory_order_acquire) !=
+            AR_HEAP_STATE_FREEING)
+            break;
+        sched_yield();
+    }
+    ar_heap_index__view(slot, view);
+}
+
 void ar_heap_life__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
     ar_heap__ensure_init();
@@ -836,7 +856,7 @@ void ar_heap_life__bad_pointer(void *ptr, const char *operation, const ar_heap_s
     ar_heap_view_t view;
     const ar_heap_view_t *freed = NULL, *inside = NULL;
     if (ar_heap_index__find((uintptr_t)ptr, &slot)) {
-        ar_heap_index__view(&slot, &view);
+        ar_heap_life__settled_view(&slot, &view);
         uintptr_t addr = (uintptr_t)ptr;
         if (view.user == addr && view.state != AR_HEAP_STATE_LIVE &&
             view.state != AR_HEAP_STATE_UNUSED && !(view.flags & AR_HEAP_BLOCK_FORGOTTEN))
