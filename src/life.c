@@ -251,7 +251,7 @@ __attribute__((always_inline)) static inline int
 ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t *site)
 {
     ar_heap_span_t *span = ar_heap_span__at((uintptr_t)ptr);
-    if (AR_HEAP_UNLIKELY(span == NULL || span->owner != self || span->klass == AR_HEAP_CLASSES))
+    if (AR_HEAP_UNLIKELY(span == NULL || span->klass == AR_HEAP_CLASSES || span->owner != self))
         return 0;
     uint64_t index =
         (uint64_t)(((unsigned __int128)((uintptr_t)ptr - span->start) * span->magic) >> 64);
@@ -261,19 +261,23 @@ ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t 
         return 0;
     ar_heap_rec_t *rec = &span->recs[index];
     uint32_t ctx = ar_heap_depot__cached(self, site, NULL);
-    /* Read before the claim: a live block's offset and size change only
-     * when its slot is reused, and only this thread (the owner) reuses it. */
-    size_t size = rec->size;
+    /* The record is read after the claim only (another thread may be
+     * writing it: a free of the same block, or, for a stale pointer, the
+     * allocation of a slot it took back), but for its offset, which the
+     * common case reads before the claim too: a block with canaries (a
+     * damaged one among them) has an offset of 16. The live-bytes room is
+     * judged by the slot's size, which bounds the block's. */
     uint8_t live = AR_HEAP_STATE_LIVE;
-    if (AR_HEAP_UNLIKELY(ctx == 0 || rec->offset != 0 || (rec->flags & AR_HEAP_BLOCK_DAMAGED) ||
-                         !ar_heap_span__push_plain(span) || ar_heap_quarantine__holds(self) ||
-                         !ar_heap_thread__delta_room(self, -(int64_t)size)) ||
+    if (AR_HEAP_UNLIKELY(ctx == 0 || rec->offset != 0 || !ar_heap_span__push_plain(span) ||
+                         ar_heap_quarantine__holds(self) ||
+                         !ar_heap_thread__delta_room(self, -(int64_t)span->stride)) ||
         AR_HEAP_UNLIKELY(!atomic_compare_exchange_strong_explicit(
             &rec->state, &live, AR_HEAP_STATE_FREEING, memory_order_acquire,
             memory_order_relaxed))) {
         ar_heap_thread__leave(self);
         return 0;
     }
+    size_t size = rec->size;
     rec->free_ctx = ctx;
     rec->free_thread = self->tid;
     (void)ar_heap_thread__add_free(self, size); /* not due: delta_room said so */
