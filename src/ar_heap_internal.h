@@ -680,13 +680,19 @@ void ar_heap_span__return_all(ar_heap_thread_t *self);
  * stopped). */
 int ar_heap_span__returning(const ar_heap_span_t *span, uint32_t index);
 
-/* The class's current span of the caller's, for blocks of `bytes` (at
- * most AR_HEAP_CLASS_MAX), when its free stack holds a slot; else NULL
- * (ar_heap_span__obtain has the other ways). */
-static inline ar_heap_span_t *ar_heap_span__stocked(const ar_heap_thread_t *self, size_t bytes)
+/* Whether the class's current span hands out a slot never used: while
+ * the heap grows, a fifth of the allocations (bench/workloads.c small).
+ * Not while other threads have released slots of the class, nor while the
+ * class's partial list names spans that may have released slots (the
+ * refill takes those first, and drops the spans whose stacks are empty),
+ * nor in a geometric class before its released slots
+ * (ar_heap_span__refill). */
+static inline int ar_heap_span__fresh_first(ar_heap_thread_t *self, unsigned klass,
+                                            const ar_heap_span_t *span)
 {
-    ar_heap_span_t *span = self->classes[ar_heap_span__class(bytes)].current;
-    return span != NULL && span->free_top > 0 ? span : NULL;
+    return klass < AR_HEAP_SPAN_GEOMETRIC && span->fresh < span->slots &&
+           self->refill[klass].partial == NULL &&
+           atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) == 0;
 }
 
 /* The slot on top of a span's free stack (free_top > 0). */
@@ -711,12 +717,63 @@ static inline uint32_t ar_heap_span__take_top(ar_heap_span_t *span)
     return span->free_stack[top];
 }
 
-/* Whether the owner's push of a slot is the push alone: the span is on
- * its class's lists already (its stack holds slots) and the slot is not
- * its last in use (an emptied span has more to do). */
-static inline int ar_heap_span__push_plain(const ar_heap_span_t *span)
+/* The slot the class's current span of `self` hands out next without
+ * the slow path (ar_heap_span__obtain's two ways: the top of its free
+ * stack, else a slot never used), not taken; UINT32_MAX when there is
+ * none. *where is the span. */
+static inline uint32_t ar_heap_span__peek(ar_heap_thread_t *self, unsigned klass,
+                                          ar_heap_span_t **where)
 {
-    return span->free_top > 0 && span->free_top + 1 < span->fresh;
+    ar_heap_span_t *span = self->classes[klass].current;
+    *where = span;
+    if (span == NULL)
+        return UINT32_MAX;
+    if (span->free_top > 0)
+        return ar_heap_span__top(span);
+    return ar_heap_span__fresh_first(self, klass, span) ? span->fresh : UINT32_MAX;
+}
+
+/* Take the slot ar_heap_span__peek named (a released slot is never at or
+ * past `fresh`). */
+static inline void ar_heap_span__take(ar_heap_span_t *span, uint32_t index)
+{
+    if (index == span->fresh)
+        span->fresh++;
+    else
+        (void)ar_heap_span__take_top(span);
+}
+
+/* A span whose free stack was empty has a released slot: put it on its
+ * class's partial list, once (the owner's). The list drops a span lazily,
+ * when it is found with none. A class that runs out of slots in its
+ * current span finds released ones there, not by reading every span's
+ * descriptor (a cache miss each: with the defaults' quarantine a class
+ * has tens of spans). */
+static inline void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span)
+{
+    if (span->in_partial)
+        return;
+    span->in_partial = 1;
+    span->next_partial = self->refill[span->klass].partial;
+    self->refill[span->klass].partial = span;
+}
+
+/* Whether the owner's push of a slot leaves its span holding a block (an
+ * emptied span has more to do: ar_heap_span__emptied). */
+static inline int ar_heap_span__push_keeps(const ar_heap_span_t *span)
+{
+    return span->free_top + 1 < span->fresh;
+}
+
+/* The owner's push of a slot that ar_heap_span__push_keeps allowed: the
+ * push, and the span on its class's partial list when its stack was
+ * empty. */
+static inline void ar_heap_span__push_kept(ar_heap_thread_t *self, ar_heap_span_t *span,
+                                           uint32_t index)
+{
+    if (AR_HEAP_UNLIKELY(span->free_top == 0))
+        ar_heap_span__partial(self, span);
+    span->free_stack[span->free_top++] = index;
 }
 
 /* A slot of at least `bytes` (16 <= bytes) for this thread; 0 when memory
@@ -732,18 +789,7 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
             ar_heap_span__slot(span, ar_heap_span__take_top(span), out);
             return 1;
         }
-        if (AR_HEAP_LIKELY(klass < AR_HEAP_SPAN_GEOMETRIC && span != NULL &&
-                           span->fresh < span->slots &&
-                           self->refill[klass].partial == NULL &&
-                           atomic_load_explicit(&self->remote_hint[klass],
-                                                memory_order_relaxed) == 0)) {
-            /* A slot never used: while the heap grows, a fifth of the
-             * allocations (bench/workloads.c small). Not while other
-             * threads have released slots of the class, nor while the
-             * class's partial list names spans that may have released
-             * slots (the refill takes those first, and drops the spans
-             * whose stacks are empty), nor in a geometric class before
-             * its released slots (ar_heap_span__refill). */
+        if (AR_HEAP_LIKELY(span != NULL && ar_heap_span__fresh_first(self, klass, span))) {
             ar_heap_span__slot(span, span->fresh++, out);
             return 1;
         }
@@ -751,7 +797,6 @@ ar_heap_span__obtain(ar_heap_thread_t *self, size_t bytes, ar_heap_slot_t *out)
     return ar_heap_span__obtain_slow(self, bytes, out);
 }
 
-void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span);
 void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span);
 
 /* The owner puts a slot on its span's free stack (the span joins its
@@ -760,7 +805,7 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span);
 static inline void ar_heap_span__push(ar_heap_thread_t *self, ar_heap_span_t *span,
                                       uint32_t index)
 {
-    if (AR_HEAP_UNLIKELY(span->free_top == 0) && !span->in_partial)
+    if (AR_HEAP_UNLIKELY(span->free_top == 0))
         ar_heap_span__partial(self, span);
     span->free_stack[span->free_top++] = index;
     if (AR_HEAP_UNLIKELY(span->free_top == span->fresh))

@@ -215,11 +215,14 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
  * leaf code that makes no call, so they keep no frame and save no
  * register. Whatever they can not finish that way they leave untouched,
  * before the block's state changes, to the common case below, which does
- * everything: a slot not on top of the current span's free stack, or one
- * whose memory is poisoned (checked at its reuse); a context not in the
- * thread's depot cache; the allocation numbers of the thread's range used
- * up; the thread's live-bytes part due to be published; a span that joins
- * a list or empties with the free; another thread's span; a huge block; a
+ * everything: a slot that is neither on top of the current span's free
+ * stack nor, when that is empty, the span's next slot never used (as
+ * ar_heap_span__obtain takes them), or one whose memory is poisoned
+ * (checked at its reuse); a context not in the thread's depot cache; the
+ * allocation numbers of the thread's range used up; the thread's
+ * live-bytes part due to be published; a span that empties with the free
+ * (one that joins its class's partial list joins it here); another
+ * thread's span; a huge block; a
  * pointer that is not a block's (or a block with canaries, from before
  * the options changed); a lowered quarantine that still holds blocks; the
  * world stopped; and any failed claim (a double free), which the common
@@ -231,16 +234,18 @@ __attribute__((always_inline)) static inline void *
 ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_site_t *site,
                             const char *desc)
 {
-    ar_heap_span_t *span = ar_heap_span__stocked(self, ar_heap_canary__extent(0, size, 0));
-    if (AR_HEAP_UNLIKELY(span == NULL) ||
-        AR_HEAP_UNLIKELY(span->recs[ar_heap_span__top(span)].flags & AR_HEAP_BLOCK_POISONED) ||
+    ar_heap_span_t *span;
+    uint32_t index =
+        ar_heap_span__peek(self, ar_heap_span__class(ar_heap_canary__extent(0, size, 0)), &span);
+    if (AR_HEAP_UNLIKELY(index == UINT32_MAX) ||
+        AR_HEAP_UNLIKELY(span->recs[index].flags & AR_HEAP_BLOCK_POISONED) ||
         AR_HEAP_UNLIKELY(!ar_heap_thread__seq_ready(self)) ||
         AR_HEAP_UNLIKELY(!ar_heap_thread__delta_room(self, (int64_t)size)))
         return NULL;
     uint32_t ctx = ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
     if (AR_HEAP_UNLIKELY(ctx == 0))
         return NULL;
-    uint32_t index = ar_heap_span__take_top(span);
+    ar_heap_span__take(span, index);
     ar_heap_life__write_record(self, &span->recs[index], 0, size, 0, 0, ctx, self->seq_next++);
     (void)ar_heap_thread__add_alloc(self, size); /* not due: delta_room said so */
     return (void *)(span->start + (uintptr_t)index * span->stride);
@@ -268,7 +273,7 @@ ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t 
      * damaged one among them) has an offset of 16. The live-bytes room is
      * judged by the slot's size, which bounds the block's. */
     uint8_t live = AR_HEAP_STATE_LIVE;
-    if (AR_HEAP_UNLIKELY(ctx == 0 || rec->offset != 0 || !ar_heap_span__push_plain(span) ||
+    if (AR_HEAP_UNLIKELY(ctx == 0 || rec->offset != 0 || !ar_heap_span__push_keeps(span) ||
                          ar_heap_quarantine__holds(self) ||
                          !ar_heap_thread__delta_room(self, -(int64_t)span->stride)) ||
         AR_HEAP_UNLIKELY(!atomic_compare_exchange_strong_explicit(
@@ -283,7 +288,7 @@ ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t 
     (void)ar_heap_thread__add_free(self, size); /* not due: delta_room said so */
     rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
     atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
-    span->free_stack[span->free_top++] = (uint32_t)index;
+    ar_heap_span__push_kept(self, span, (uint32_t)index);
     ar_heap_thread__leave(self);
     return 1;
 }

@@ -306,21 +306,6 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
 
 /* ------------------------------------------------------------ slots */
 
-/* A span whose free stack was empty has a released slot: put it on its
- * class's partial list, once (the owner's). The list drops a span lazily,
- * when it is found with none. A class that runs out of slots in its
- * current span finds released ones there, not by reading every span's
- * descriptor (a cache miss each: with the defaults' quarantine a class
- * has tens of spans). */
-void ar_heap_span__partial(ar_heap_thread_t *self, ar_heap_span_t *span)
-{
-    if (span->in_partial)
-        return;
-    span->in_partial = 1;
-    span->next_partial = self->refill[span->klass].partial;
-    self->refill[span->klass].partial = span;
-}
-
 /* A released slot of `span`, or UINT32_MAX. */
 static uint32_t ar_heap_span__pop_released(ar_heap_span_t *span)
 {
