@@ -4,7 +4,7 @@
  *
  * The input is a program. Its first byte picks options (fill, JSON
  * reports, call stacks, check_all right after each bug, guard pages
- * for every block or one in 3); every following
+ * for every block or one in 3, or tracking only); every following
  * opcode byte, with the argument bytes it reads, is one operation on a
  * table of slots: MALLOC, CALLOC, REALLOC, STRDUP and FREE of tracked
  * blocks, and deliberate bugs: a write past the end or before the start
@@ -18,7 +18,7 @@
  * bytes it must hold, which canary zones and poison are damaged (at which
  * offset) and not yet reported, the quarantine as src/quarantine.c keeps
  * it in one thread (the thread's batch and the global FIFO, oldest first,
- * each block counting its extent and 48 bytes of bookkeeping), and the
+ * each block counting its slot and 48 bytes of bookkeeping), and the
  * freed blocks released from it whose slots no allocation has taken yet.
  * After every operation the heap's statistics must equal the model's
  * (live blocks and bytes, their peak, allocations and bytes allocated,
@@ -71,9 +71,12 @@
  * or 2 to 64 KiB: then each free appends to the thread's batch and, when
  * the batch reaches a sixteenth of the budget, passes it to the FIFO,
  * which releases its oldest blocks while it holds more than the budget
- * less a batch (keeping the newest), 256 at a time and then down to the
- * budget; with a budget of 0 the freed block goes straight back and
- * everything held leaves. Releasing reports nothing. A double free of a
+ * less a batch (keeping the newest), but no more bytes than the batch
+ * brought (the last block may go past), 256 at a time; with a budget of 0
+ * the freed block goes straight back and everything held leaves. A held
+ * block counts for the whole slot it took, which may be up to two size
+ * classes larger than its extent (borrowed), and its 48 bytes of
+ * bookkeeping. Releasing reports nothing. A double free of a
  * released block is still a double free while its slot is not reused,
  * unless freed_history=0 forgot it (an extended operation sets it): a
  * block whose release looks at its record (freed with freed_history=0, or
@@ -126,6 +129,18 @@
  * - with the fail_* options all off, a new quarantine budget (0, a few
  *   blocks' worth, 2 to 64 KiB, or 64 MiB again, as described above) and
  *   freed_history 0 (one time in 4) or 1.
+ *
+ * Tracking only (first byte's bits 0x30 are 0x20: guard_sample's bit
+ * without guard pages): canary=0, fill=0, quarantine_bytes=0 and
+ * stack_depth=0, the configuration whose allocations and frees take the
+ * leaf paths of src/life.c. A block then starts at its slot's start and
+ * its extent is its size to the next multiple of 16; the writes past the
+ * end and before the start are left out (nothing is there to find them),
+ * and so are writes into a freed block's canary zones; an interior
+ * pointer is at most size - 1 bytes in (the end may be the next slot's
+ * start, a block of its own). An extended operation may still set a
+ * quarantine budget: freed blocks are then poisoned, and a write into
+ * their poison is found as with canaries.
  *
  * With guard pages the deliberate writes are left out: they would fault,
  * which is the guard pages' way to report them, and the fault handler
@@ -219,7 +234,7 @@
 typedef struct block_s {
     unsigned char *p;
     size_t size;
-    size_t extent;   /* bytes of its zones and user bytes (canary layout) */
+    size_t extent;   /* what it counts for in the quarantine, less bookkeeping: its slot */
     unsigned seed;   /* byte i holds pattern(seed, i) */
     unsigned damage; /* DAMAGE_* not yet reported */
     long long off_head, off_tail, off_poison; /* the damaged byte of each zone */
@@ -289,6 +304,7 @@ static struct {
     int fill;
     int check_after_bug;
     int guard; /* guard pages on: no deliberate writes, freed blocks unreadable */
+    int tracking; /* no canaries: blocks start at their slot's start, no canary writes */
     const uint8_t *data;
     size_t size;
     size_t at;
@@ -838,10 +854,36 @@ static void expect_damage(block_t *b, int freed, const char *how, const unsigned
 }
 
 /* The bytes of a block with canaries, from its head zone to the end of
- * its tail zone (doc/arheap.md, Block layout). */
-static size_t canary_extent(size_t size)
+ * its tail zone (doc/arheap.md, Block layout); without canaries (tracking
+ * only), its size to the next multiple of 16, and 16 for a block of 0. */
+static size_t block_extent(size_t size)
 {
+    if (fz.tracking)
+        return size == 0 ? 16 : (size + 15) / 16 * 16;
     return CANARY_HEAD + (size + CANARY_TAIL + 15) / 16 * 16;
+}
+
+/* What a block counts for in the quarantine, less its bookkeeping: the
+ * whole slot it took (src/life.c holds a size class's slot whole), at
+ * least its extent; a huge block's extent. Which slot an allocation takes
+ * is the backend's choice, not predicted here: a class may take a
+ * released slot of a larger one (src/span.c, borrowing), so the slot's
+ * size is read from the heap's index. With guard pages quarantine_bytes
+ * is not compared. */
+static size_t held_extent(const unsigned char *p, size_t size)
+{
+    size_t extent = block_extent(size);
+    ar_heap_slot_t slot;
+    if (fz.guard)
+        return extent;
+    if (!ar_heap_index__find((uintptr_t)p, &slot) || slot.span == NULL)
+        fail("a block not found in the heap's spans (size)", size, 0);
+    if (slot.span->klass == AR_HEAP_CLASSES)
+        return extent;
+    if (slot.capacity < extent)
+        fail("a block's slot smaller than its extent (extent, then slot)", extent,
+             slot.capacity);
+    return slot.capacity;
 }
 
 /* What a held block counts for in quarantine_bytes. */
@@ -873,20 +915,24 @@ static void release_block(const block_t *b)
         r->forgotten = 1;
 }
 
-/* The thread's batch joins the FIFO. */
-static void flush_batch(void)
+/* The thread's batch joins the FIFO: the bytes it brings. */
+static size_t flush_batch(void)
 {
+    size_t bytes = fz.batch_bytes;
     fz.fifo_count = held_count();
-    fz.fifo_bytes += fz.batch_bytes;
+    fz.fifo_bytes += bytes;
     fz.batch_bytes = 0;
+    return bytes;
 }
 
 /* The FIFO lets its oldest blocks go while it holds more than `target`
- * bytes, keeping the newest unless the target is 0; at most TAKE_MAX
- * blocks. 1 when it stopped at TAKE_MAX with more to take. */
-static int take(size_t target)
+ * bytes and `quota` lasts (the last block may go past either; the quota
+ * goes down by what each counts for), keeping the newest unless the
+ * target is 0; at most TAKE_MAX blocks. 1 when it stopped at TAKE_MAX
+ * with quota left: the heap then asks again (src/life.c, release_all). */
+static int take(size_t target, size_t *quota)
 {
-    for (size_t n = 0; fz.fifo_bytes > target && fz.fifo_count > 0 &&
+    for (size_t n = 0; fz.fifo_bytes > target && *quota > 0 && fz.fifo_count > 0 &&
                        (fz.fifo_count > 1 || target == 0);
          n++) {
         if (n == TAKE_MAX)
@@ -894,7 +940,9 @@ static int take(size_t target)
         block_t b = *held_at(0);
         fz.held_head++;
         fz.fifo_count--;
-        fz.fifo_bytes -= entry_bytes(&b);
+        size_t bytes = entry_bytes(&b);
+        fz.fifo_bytes -= bytes;
+        *quota -= bytes < *quota ? bytes : *quota;
         release_block(&b);
     }
     return 0;
@@ -903,7 +951,7 @@ static int take(size_t target)
 /* Freed block b enters the quarantine (src/quarantine.c, one thread): it
  * joins the batch; when the batch reaches its limit (or its chunk is
  * full) the batch joins the FIFO, which lets blocks go down to the budget
- * less a batch; more than TAKE_MAX are taken down to the budget. */
+ * less a batch, but no more bytes than the batch brought. */
 static void quarantine(const block_t *b)
 {
     if (fz.held_end == QUARANTINE_MAX) {
@@ -918,10 +966,10 @@ static void quarantine(const block_t *b)
     fz.batch_bytes += entry_bytes(b);
     size_t limit = batch_limit(fz.budget);
     if (fz.batch_bytes >= limit || held_count() - fz.fifo_count == BATCH_ENTRIES) {
-        flush_batch();
-        int more = take(fz.budget > limit ? fz.budget - limit : 0);
-        while (more)
-            more = take(fz.budget);
+        size_t quota = flush_batch();
+        size_t target = fz.budget > limit ? fz.budget - limit : 0;
+        while (take(target, &quota)) {
+        }
     }
 }
 
@@ -931,7 +979,8 @@ static void drain(void)
     if (held_count() == 0)
         return;
     flush_batch();
-    while (take(0)) {
+    size_t quota = SIZE_MAX;
+    while (take(0, &quota)) {
     }
 }
 
@@ -958,8 +1007,9 @@ static void model_free(block_t *b, const char *how)
 /* An allocation returned p. It can not be a live block's address, nor a
  * held one's: the quarantine keeps those slots out of circulation. When p
  * is a released block's address, the allocation took that block's slot
- * (with canaries every block of the default alignment starts 16 bytes into
- * its slot), and reported that block's pending damage as it did: tail,
+ * (every block of the default alignment starts 16 bytes into its slot with
+ * canaries, at its start without), and reported that block's pending
+ * damage as it did: tail,
  * head, poison, found by "reuse". The old block is then gone: its record
  * is the new block's. A block damaged at its free is never reused. */
 static void claim(const unsigned char *p)
@@ -1007,7 +1057,7 @@ static void adopt(int s, unsigned char *p, size_t size, size_t known, int filled
     b->seed = seed;
     b->p = p;
     b->size = size;
-    b->extent = canary_extent(size);
+    b->extent = held_extent(p, size);
     b->seq = fz.base_mark + fz.allocations + 1;
     b->allowed = desc_allows(desc);
     if (filled && fz.fill)
@@ -1175,7 +1225,8 @@ static void op_overrun(int s)
 {
     uint8_t k = next_byte() % 16;
     block_t *b = &fz.live[s];
-    if (fz.guard || !fz.used[s] || b->size > LIVE_DAMAGE_MAX || (b->damage & DAMAGE_TAIL) ||
+    if (fz.guard || fz.tracking || !fz.used[s] || b->size > LIVE_DAMAGE_MAX ||
+        (b->damage & DAMAGE_TAIL) ||
         (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
     b->p[b->size + k] ^= 0xff;
@@ -1189,7 +1240,8 @@ static void op_underrun(int s)
 {
     uint8_t k = next_byte() % 16;
     block_t *b = &fz.live[s];
-    if (fz.guard || !fz.used[s] || b->size > LIVE_DAMAGE_MAX || (b->damage & DAMAGE_HEAD) ||
+    if (fz.guard || fz.tracking || !fz.used[s] || b->size > LIVE_DAMAGE_MAX ||
+        (b->damage & DAMAGE_HEAD) ||
         (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
     b->p[-1 - (ptrdiff_t)k] ^= 0xff;
@@ -1214,8 +1266,9 @@ static block_t *pick_freed(int *is_held)
 
 /* A write through a stale pointer to a freed block, held or released (its
  * slot not reused yet): into the poison, or past the end into its tail
- * canary, or before the start into its head canary. Not to a block freed
- * with a budget of 0: its bytes hold no poison, and nothing checks them. */
+ * canary, or before the start into its head canary (not without
+ * canaries). Not to a block freed with a budget of 0: its bytes hold no
+ * poison, and nothing checks them. */
 static void op_write_after_free(uint8_t op)
 {
     uint8_t where = next_byte();
@@ -1223,7 +1276,9 @@ static void op_write_after_free(uint8_t op)
     block_t *b = pick_freed(&is_held);
     if (fz.guard || b == NULL || !b->poisoned || (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
-    unsigned zone = !(op & 0x40) ? DAMAGE_POISON : (op & 0x20) ? DAMAGE_HEAD : DAMAGE_TAIL;
+    unsigned zone = !(op & 0x40) || fz.tracking ? DAMAGE_POISON
+                    : (op & 0x20)                ? DAMAGE_HEAD
+                                                 : DAMAGE_TAIL;
     if ((b->damage & zone) || (zone == DAMAGE_POISON && b->size == 0))
         return;
     if (!(b->damage & DAMAGE_POISON))
@@ -1270,6 +1325,14 @@ static void op_double_free(uint8_t op)
  * Every block of a slot starts at the same place, so an interior pointer
  * can never be another block's start.
  */
+/* How many addresses past a block's first are inside it for a free: up to
+ * its end with canaries (the tail zone follows), one less without (the
+ * end may be the next slot's start, a block of its own). */
+static size_t interior_span(size_t size)
+{
+    return fz.tracking && size > 0 ? size - 1 : size;
+}
+
 static void op_invalid_free(int s, uint8_t op)
 {
     uint8_t k = next_byte();
@@ -1278,9 +1341,9 @@ static void op_invalid_free(int s, uint8_t op)
     unsigned char *bad;
     switch (op % 5) {
     case 0: /* interior pointer of a live block, 1..size bytes in */
-        if (!fz.used[s] || fz.live[s].size == 0)
+        if (!fz.used[s] || interior_span(fz.live[s].size) == 0)
             return;
-        bad = fz.live[s].p + 1 + k % fz.live[s].size;
+        bad = fz.live[s].p + 1 + k % interior_span(fz.live[s].size);
         AR__HEAP__FREE(bad);
         expect("invalid-free", bad, &fz.live[s], 0, "free", 0, 0);
         break;
@@ -1288,9 +1351,9 @@ static void op_invalid_free(int s, uint8_t op)
     {
         int is_held;
         block_t *b = pick_freed(&is_held);
-        if (b == NULL || b->size == 0)
+        if (b == NULL || interior_span(b->size) == 0)
             return;
-        bad = b->p + 1 + k % b->size;
+        bad = b->p + 1 + k % interior_span(b->size);
         AR__HEAP__FREE(bad);
         expect("invalid-free", bad, NULL, 0, "free", 0, 0);
         break;
@@ -1554,14 +1617,14 @@ typedef struct sweep_body_s {
 /* A block from the body is freed: into the model's quarantine. */
 static void sweep_free(unsigned char *p, size_t size, ar_heap_mark_t seq)
 {
+    block_t h;
+    memset(&h, 0, sizeof h);
+    h.extent = held_extent(p, size);
     AR__HEAP__FREE(p);
     fz.live_count--;
     fz.live_bytes -= size;
-    block_t h;
-    memset(&h, 0, sizeof h);
     h.p = p;
     h.size = size;
-    h.extent = canary_extent(size);
     h.seq = seq;
     model_free(&h, "free");
 }
@@ -1822,14 +1885,14 @@ static void recycle(void)
      * input ends. */
     fz.released_count = 0;
     for (size_t i = 0; i < n; i++) {
+        block_t h;
+        memset(&h, 0, sizeof h);
+        h.extent = held_extent(recycled[i], recycled_size[i]);
         AR__HEAP__FREE(recycled[i]);
         fz.live_count--;
         fz.live_bytes -= recycled_size[i];
-        block_t h;
-        memset(&h, 0, sizeof h);
         h.p = recycled[i];
         h.size = recycled_size[i];
-        h.extent = canary_extent(recycled_size[i]);
         h.seq = recycled_seq[i];
         model_free(&h, "free");
     }
@@ -1855,6 +1918,7 @@ static void cleanup(void)
     if (flush == NULL)
         fail("the flush's allocation failed", 1, 0);
     claim(flush);
+    size_t flush_extent = held_extent(flush, 1);
     AR__HEAP__FREE(flush);
     fz.allocations++;
     fz.total_bytes += 1;
@@ -1863,7 +1927,7 @@ static void cleanup(void)
     memset(&flushed, 0, sizeof flushed);
     flushed.p = flush;
     flushed.size = 1;
-    flushed.extent = canary_extent(1);
+    flushed.extent = flush_extent;
     flushed.seq = fz.base_mark + fz.allocations;
     fz.outstanding += 1 + BLOCK_OVERHEAD;
     model_free(&flushed, "free");
@@ -1929,14 +1993,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.fill = !(flags & 0x1);
     fz.check_after_bug = (flags & 0x8) != 0;
     fz.guard = (flags & 0x10) != 0;
+    /* Bit 0x20 picks guard_sample with guard pages; without, tracking only. */
+    fz.tracking = (flags & 0x30) == 0x20;
     fz.extended = (flags & 0x80) != 0;
     fz.json = (flags & 0x2) != 0;
-    char options[192];
+    if (fz.tracking) {
+        fz.fill = 0;
+        fz.budget = 0;
+    }
+    char options[256];
     snprintf(options, sizeof options,
              "fill=%d:report_json=%d:stack_depth=%d:guard=%d:guard_sample=%d:guard_align=%d:"
-             "fail_nth=0:fail_every=0:fail_random=0",
-             fz.fill, (flags & 0x2) != 0, (flags & 0x4) ? 3 : 0, fz.guard, (flags & 0x20) ? 3 : 1,
-             (flags & 0x40) ? 1 : 16);
+             "canary=%d:quarantine_bytes=%zu:fail_nth=0:fail_every=0:fail_random=0",
+             fz.fill, (flags & 0x2) != 0, (flags & 0x4) && !fz.tracking ? 3 : 0, fz.guard,
+             (flags & 0x20) ? 3 : 1, (flags & 0x40) ? 1 : 16, !fz.tracking, fz.budget);
     if (ar_heap__set_options(options) != 0)
         abort();
     for (int s = 0; s < SLOTS; s++)

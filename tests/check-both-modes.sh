@@ -114,6 +114,27 @@ if [ $v -ne 0 ]; then
 fi
 took "debug: make check-valgrind"
 
+# The fuzzers' committed seeds, replayed (fuzz/fuzz.am, fuzz-replay):
+# one test each. They need clang's libFuzzer; without it, skipped.
+echo "== debug: make fuzz-replay"
+probe=_build/debug/fuzz-probe
+if printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
+    clang -x c -fsanitize=fuzzer,address -o "$probe" - >/dev/null 2>&1; then
+    if (cd _build/debug && make fuzz-replay) >_build/debug/fuzz-replay.out 2>&1; then
+        grep '^Done [0-9]* runs' _build/debug/fuzz-replay.out
+        passed=$((passed + 2))
+    else
+        tail -n 60 _build/debug/fuzz-replay.out
+        echo "== make fuzz-replay failed"
+        failed=$((failed + 1))
+        status=1
+    fi
+else
+    echo "skipped: clang can not link -fsanitize=fuzzer (libclang-rt-dev)"
+fi
+rm -f "$probe"
+took "debug: make fuzz-replay"
+
 echo "== debug: make distcheck"
 if (cd _build/debug && make -j"$jobs" distcheck >distcheck.out 2>&1); then
     grep -A2 'archives ready for distribution' _build/debug/distcheck.out
