@@ -364,14 +364,15 @@ ar_heap_life__allocate_common(size_t size, size_t align, const ar_heap_site_t *s
 void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
                              const char *desc, int fill)
 {
-    if (ar_heap_life_lean && align == 0 && size <= AR_HEAP_LIFE_FAST_MAX &&
-        fill != AR_HEAP_FILL_ZERO) {
+    if (ar_heap_life_lean && align == 0 && size <= AR_HEAP_LIFE_FAST_MAX) {
         ar_heap_thread_t *self = ar_heap_thread_self;
         if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
             void *user = ar_heap_life__allocate_lean(self, size, site, desc);
             ar_heap_thread__leave(self);
+            /* A calloc's zeroing is the last thing done, a tail call:
+             * the leaf path stays without a frame. */
             if (AR_HEAP_LIKELY(user != NULL))
-                return user;
+                return fill == AR_HEAP_FILL_ZERO ? memset(user, 0, size) : user;
         }
     }
     return ar_heap_life__allocate_common(size, align, site, desc, fill);

@@ -521,6 +521,26 @@ START_TEST(the_memory_of_spans_emptied_by_frees_goes_back)
 }
 END_TEST
 
+/* A calloc takes the leaf path too, then zeroes the block: one that takes
+ * the slot of a block the program wrote over reads zero all the same. */
+START_TEST(a_calloc_that_reuses_a_written_slot_reads_zero)
+{
+    enum { SIZE = 200 };
+    ballast(SIZE);
+    for (int round = 0; round < rounds(2); round++) {
+        unsigned char *old = AR__HEAP__MALLOC(SIZE, "written");
+        ck_assert_ptr_nonnull(old);
+        memset(old, 0xaa, SIZE);
+        AR__HEAP__FREE(old);
+        unsigned char *fresh = AR__HEAP__CALLOC(1, SIZE, "zeroed");
+        ck_assert_ptr_eq(fresh, old); /* the slot just released comes first */
+        for (int i = 0; i < SIZE; i++)
+            ck_assert_msg(fresh[i] == 0, "round %d: byte %d reads 0x%02x", round, i, fresh[i]);
+        AR__HEAP__FREE(fresh);
+    }
+}
+END_TEST
+
 /* Blocks made in tracking-only mode, freed with the defaults back. */
 START_TEST(blocks_made_tracking_only_are_freed_under_the_defaults)
 {
@@ -558,6 +578,7 @@ static Suite *tracking_only_suite(void)
     tcase_add_test(tc, the_next_free_empties_a_quarantine_turned_off);
     tcase_add_test(tc, freed_slots_of_every_span_are_used_again);
     tcase_add_test(tc, the_memory_of_spans_emptied_by_frees_goes_back);
+    tcase_add_test(tc, a_calloc_that_reuses_a_written_slot_reads_zero);
     suite_add_tcase(s, tc);
     tc = tcase_create("reports");
     tcase_add_test(tc, a_double_free_names_the_block_and_all_three_sites);
