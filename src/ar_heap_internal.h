@@ -730,17 +730,32 @@ static inline uint32_t ar_heap_span__peek(ar_heap_thread_t *self, unsigned klass
         return UINT32_MAX;
     if (span->free_top > 0)
         return ar_heap_span__top(span);
-    return ar_heap_span__fresh_first(self, klass, span) ? span->fresh : UINT32_MAX;
+    if (ar_heap_span__fresh_first(self, klass, span))
+        return span->fresh;
+    /* The refill's first choice (ar_heap_span__refill) when no slot came
+     * back from another thread: the first span of a small class's partial
+     * list, which then becomes its current span. */
+    ar_heap_span_t *next = self->refill[klass].partial;
+    if (klass < AR_HEAP_SPAN_GEOMETRIC && next != NULL && next->free_top > 0 &&
+        atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) == 0 &&
+        atomic_load_explicit(&self->returned, memory_order_relaxed) == NULL) {
+        *where = next;
+        return ar_heap_span__top(next);
+    }
+    return UINT32_MAX;
 }
 
-/* Take the slot ar_heap_span__peek named (a released slot is never at or
- * past `fresh`). */
-static inline void ar_heap_span__take(ar_heap_span_t *span, uint32_t index)
+/* Take the slot ar_heap_span__peek named from `span` (a released slot is
+ * never at or past `fresh`). */
+static inline void ar_heap_span__take(ar_heap_thread_t *self, unsigned klass,
+                                      ar_heap_span_t *span, uint32_t index)
 {
-    if (index == span->fresh)
+    if (index == span->fresh) {
         span->fresh++;
-    else
-        (void)ar_heap_span__take_top(span);
+        return;
+    }
+    self->classes[klass].current = span;
+    (void)ar_heap_span__take_top(span);
 }
 
 /* A span whose free stack was empty has a released slot: put it on its

@@ -235,8 +235,8 @@ ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_s
                             const char *desc)
 {
     ar_heap_span_t *span;
-    uint32_t index =
-        ar_heap_span__peek(self, ar_heap_span__class(ar_heap_canary__extent(0, size, 0)), &span);
+    unsigned klass = ar_heap_span__class(ar_heap_canary__extent(0, size, 0));
+    uint32_t index = ar_heap_span__peek(self, klass, &span);
     if (AR_HEAP_UNLIKELY(index == UINT32_MAX) ||
         AR_HEAP_UNLIKELY(span->recs[index].flags & AR_HEAP_BLOCK_POISONED) ||
         AR_HEAP_UNLIKELY(!ar_heap_thread__seq_ready(self)) ||
@@ -245,7 +245,7 @@ ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_s
     uint32_t ctx = ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
     if (AR_HEAP_UNLIKELY(ctx == 0))
         return NULL;
-    ar_heap_span__take(span, index);
+    ar_heap_span__take(self, klass, span, index);
     ar_heap_life__write_record(self, &span->recs[index], 0, size, 0, 0, ctx, self->seq_next++);
     (void)ar_heap_thread__add_alloc(self, size); /* not due: delta_room said so */
     return (void *)(span->start + (uintptr_t)index * span->stride);

@@ -541,6 +541,58 @@ START_TEST(a_calloc_that_reuses_a_written_slot_reads_zero)
 }
 END_TEST
 
+/* When a class's current span runs out, the leaf allocation takes the
+ * first span of the class's partial list, as the refill would, but only
+ * while no slots came back from other threads: those the refill takes
+ * first. The main thread makes 1000 blocks at one site (its context is
+ * known from the second on), frees 10 of the first span's (which joins the
+ * partial list), and another thread frees 300 others (they come back in
+ * chunks); the next block takes one of those 300. */
+enum { BACK_SIZE = 200, BACK_N = 1000, BACK_OWN = 10, BACK_FROM = 400, BACK_REMOTE = 300 };
+static char *back_blocks[BACK_N];
+
+/* Every block of the test comes from one call site: not inlined, and not
+ * a tail call (whose return address would be the caller's). */
+__attribute__((noinline)) static char *make_back(void)
+{
+    char *p = AR__HEAP__MALLOC(BACK_SIZE, "comes back");
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void *free_remote_share(void *arg)
+{
+    (void)arg;
+    tracking_only();
+    for (int i = BACK_FROM; i < BACK_FROM + BACK_REMOTE; i++)
+        AR__HEAP__FREE(back_blocks[i]);
+    return NULL;
+}
+
+START_TEST(slots_other_threads_returned_come_before_the_partial_list)
+{
+    for (int i = 0; i < BACK_N; i++)
+        back_blocks[i] = make_back();
+    for (int i = 0; i < BACK_OWN; i++)
+        AR__HEAP__FREE(back_blocks[i]);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_remote_share, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    char *next = make_back();
+    int remote = 0, own = 0;
+    for (int i = BACK_FROM; i < BACK_FROM + BACK_REMOTE; i++)
+        remote += back_blocks[i] == next;
+    for (int i = 0; i < BACK_OWN; i++)
+        own += back_blocks[i] == next;
+    ck_assert_msg(remote == 1, "the next block took %s",
+                  own ? "a slot of the partial list" : "another slot");
+    AR__HEAP__FREE(next);
+    for (int i = BACK_OWN; i < BACK_N; i++)
+        if (i < BACK_FROM || i >= BACK_FROM + BACK_REMOTE)
+            AR__HEAP__FREE(back_blocks[i]);
+}
+END_TEST
+
 /* Blocks made in tracking-only mode, freed with the defaults back. */
 START_TEST(blocks_made_tracking_only_are_freed_under_the_defaults)
 {
@@ -579,6 +631,7 @@ static Suite *tracking_only_suite(void)
     tcase_add_test(tc, freed_slots_of_every_span_are_used_again);
     tcase_add_test(tc, the_memory_of_spans_emptied_by_frees_goes_back);
     tcase_add_test(tc, a_calloc_that_reuses_a_written_slot_reads_zero);
+    tcase_add_test(tc, slots_other_threads_returned_come_before_the_partial_list);
     suite_add_tcase(s, tc);
     tc = tcase_create("reports");
     tcase_add_test(tc, a_double_free_names_the_block_and_all_three_sites);
