@@ -1122,8 +1122,9 @@ static inline void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t k
         return;
     }
     uintptr_t p = from;
+    uint64_t word = ar_heap_canary__word(key, from); /* the same every 8 bytes */
     for (; p + 8 <= to; p += 8)
-        ar_heap_canary__store(p, ar_heap_canary__word(key, p));
+        ar_heap_canary__store(p, word);
     if (p < to)
         ar_heap_canary__store(to - 8, ar_heap_canary__word(key, to - 8));
 }
@@ -1139,8 +1140,9 @@ static inline int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t 
     }
     uint64_t diff = 0;
     uintptr_t p = from;
+    uint64_t word = ar_heap_canary__word(key, from); /* the same every 8 bytes */
     for (; p + 8 <= to; p += 8)
-        diff |= ar_heap_canary__load(p) ^ ar_heap_canary__word(key, p);
+        diff |= ar_heap_canary__load(p) ^ word;
     if (p < to)
         diff |= ar_heap_canary__load(to - 8) ^ ar_heap_canary__word(key, to - 8);
     return diff == 0;

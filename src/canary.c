@@ -103,11 +103,17 @@ size_t ar_heap_canary__check(const ar_heap_layout_t *b, ar_heap_damage_t *out, s
     return n;
 }
 
-/* Whether [from, to) holds the poison: eight bytes at a time. */
+/* Whether [from, to) holds the poison: eight bytes at a time, the last
+ * eight (overlapping) for a length that is not a multiple of eight. */
 static int ar_heap_canary__poisoned(uintptr_t from, uintptr_t to)
 {
     uint64_t diff = 0;
     uintptr_t p = from;
+    if (to - from < 8) {
+        for (; p < to; p++)
+            diff |= *(const unsigned char *)p ^ 0xdfu;
+        return diff == 0;
+    }
     for (; p + 32 <= to; p += 32) {
         diff |= (ar_heap_canary__load(p) ^ AR_HEAP_POISON_WORD) |
                 (ar_heap_canary__load(p + 8) ^ AR_HEAP_POISON_WORD) |
@@ -118,8 +124,8 @@ static int ar_heap_canary__poisoned(uintptr_t from, uintptr_t to)
     }
     for (; p + 8 <= to; p += 8)
         diff |= ar_heap_canary__load(p) ^ AR_HEAP_POISON_WORD;
-    for (; p < to; p++)
-        diff |= *(const unsigned char *)p ^ 0xdfu;
+    if (p < to)
+        diff |= ar_heap_canary__load(to - 8) ^ AR_HEAP_POISON_WORD;
     return diff == 0;
 }
 
