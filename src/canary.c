@@ -226,7 +226,8 @@ size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t
 
     /* The new block's zones. */
     if (fresh->canary) {
-        uint64_t fresh_key = ar_heap_canary__key(fresh->base);
+        /* The same slot, so mostly the same key. */
+        uint64_t fresh_key = fresh->base == old->base ? key : ar_heap_canary__key(fresh->base);
         if (!head_kept)
             ar_heap_canary__fill(fresh->base, new_user, fresh_key);
         ar_heap_canary__fill(new_end, fresh->base + fresh->extent, fresh_key);
