@@ -380,7 +380,8 @@ typedef struct ar_heap_thread_s {
      * class a hint that a returned chunk holds slots of the class, set
      * after the chunk is pushed and cleared by this thread before it
      * takes the inbox. This thread reads the hint before it takes a slot
-     * never used (span.c). */
+     * never used (span.c), and the hint and the inbox before its leaf
+     * allocation takes the first span of a partial list (life.c). */
     _Alignas(64) _Atomic(struct ar_heap_rchunk_s *) returned;
     /* Bumped by this thread each time it takes its inbox: another thread
      * takes back from the inbox only while this has not moved since it
@@ -717,10 +718,12 @@ static inline uint32_t ar_heap_span__take_top(ar_heap_span_t *span)
     return span->free_stack[top];
 }
 
-/* The slot the class's current span of `self` hands out next without
- * the slow path (ar_heap_span__obtain's two ways: the top of its free
- * stack, else a slot never used), not taken; UINT32_MAX when there is
- * none. *where is the span. */
+/* The slot a class of `self` hands out next without the slow path, not
+ * taken: the top of its current span's free stack, else that span's next
+ * slot never used (ar_heap_span__obtain's two ways), else the top of the
+ * first span of its partial list (the refill's first choice when no slot
+ * came back from another thread; that span becomes the current one);
+ * UINT32_MAX when there is none. *where is the span. */
 static inline uint32_t ar_heap_span__peek(ar_heap_thread_t *self, unsigned klass,
                                           ar_heap_span_t **where)
 {

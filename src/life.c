@@ -215,10 +215,13 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
  * leaf code that makes no call, so they keep no frame and save no
  * register. Whatever they can not finish that way they leave untouched,
  * before the block's state changes, to the common case below, which does
- * everything: a slot that is neither on top of the current span's free
- * stack nor, when that is empty, the span's next slot never used (as
- * ar_heap_span__obtain takes them), or one whose memory is poisoned
- * (checked at its reuse); a context not in the thread's depot cache; the
+ * everything: a calloc (zeroed before the block is live); a slot that is
+ * neither on top of the current span's free stack nor, when that is
+ * empty, the span's next slot never used (as ar_heap_span__obtain takes
+ * them) nor, failing that, the top of the first span of a small class's
+ * partial list while no slot other threads returned waits (the refill's
+ * first choice), or one whose memory is poisoned (checked at its reuse);
+ * a context not in the thread's depot cache; the
  * allocation numbers of the thread's range used up; the thread's
  * live-bytes part due to be published; a span that empties with the free
  * (one that joins its class's partial list joins it here); another
@@ -364,15 +367,17 @@ ar_heap_life__allocate_common(size_t size, size_t align, const ar_heap_site_t *s
 void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
                              const char *desc, int fill)
 {
-    if (ar_heap_life_lean && align == 0 && size <= AR_HEAP_LIFE_FAST_MAX) {
+    /* Not a calloc: the common case zeroes a block before it is live (a
+     * leak scan in another thread never reads what the slot held before),
+     * which takes a call. */
+    if (ar_heap_life_lean && align == 0 && size <= AR_HEAP_LIFE_FAST_MAX &&
+        fill != AR_HEAP_FILL_ZERO) {
         ar_heap_thread_t *self = ar_heap_thread_self;
         if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
             void *user = ar_heap_life__allocate_lean(self, size, site, desc);
             ar_heap_thread__leave(self);
-            /* A calloc's zeroing is the last thing done, a tail call:
-             * the leaf path stays without a frame. */
             if (AR_HEAP_LIKELY(user != NULL))
-                return fill == AR_HEAP_FILL_ZERO ? memset(user, 0, size) : user;
+                return user;
         }
     }
     return ar_heap_life__allocate_common(size, align, site, desc, fill);

@@ -521,8 +521,9 @@ START_TEST(the_memory_of_spans_emptied_by_frees_goes_back)
 }
 END_TEST
 
-/* A calloc takes the leaf path too, then zeroes the block: one that takes
- * the slot of a block the program wrote over reads zero all the same. */
+/* A calloc goes to the common case, which zeroes the block before it is
+ * live: one that takes the slot of a block the program wrote over reads
+ * zero. */
 START_TEST(a_calloc_that_reuses_a_written_slot_reads_zero)
 {
     enum { SIZE = 200 };
