@@ -783,10 +783,11 @@ static inline int ar_heap_span__push_keeps(const ar_heap_span_t *span)
     return span->free_top + 1 < span->fresh;
 }
 
-/* The owner's push of a slot that ar_heap_span__push_keeps allowed: the
- * push, and the span on its class's partial list when its stack was
- * empty. */
-static inline void ar_heap_span__push_kept(ar_heap_thread_t *self, ar_heap_span_t *span,
+/* The owner puts a slot on its span's free stack, and the span on its
+ * class's partial list when the stack was empty: all of a push but an
+ * emptied span's step (ar_heap_span__push; the leaf free, when
+ * ar_heap_span__push_keeps said there is none). */
+static inline void ar_heap_span__push_slot(ar_heap_thread_t *self, ar_heap_span_t *span,
                                            uint32_t index)
 {
     if (AR_HEAP_UNLIKELY(span->free_top == 0))
@@ -823,9 +824,7 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span);
 static inline void ar_heap_span__push(ar_heap_thread_t *self, ar_heap_span_t *span,
                                       uint32_t index)
 {
-    if (AR_HEAP_UNLIKELY(span->free_top == 0))
-        ar_heap_span__partial(self, span);
-    span->free_stack[span->free_top++] = index;
+    ar_heap_span__push_slot(self, span, index);
     if (AR_HEAP_UNLIKELY(span->free_top == span->fresh))
         ar_heap_span__emptied(self, span);
 }

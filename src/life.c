@@ -221,15 +221,15 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
  * them) nor, failing that, the top of the first span of a small class's
  * partial list while no slot other threads returned waits (the refill's
  * first choice), or one whose memory is poisoned (checked at its reuse);
- * a context not in the thread's depot cache; the
- * allocation numbers of the thread's range used up; the thread's
- * live-bytes part due to be published; a span that empties with the free
- * (one that joins its class's partial list joins it here); another
- * thread's span; a huge block; a
- * pointer that is not a block's (or a block with canaries, from before
- * the options changed); a lowered quarantine that still holds blocks; the
- * world stopped; and any failed claim (a double free), which the common
- * case reports. What they write is what the common case writes.
+ * a context not in the thread's depot cache; the allocation numbers of
+ * the thread's range used up; the thread's live-bytes part due to be
+ * published; a span that empties with the free (one that joins its
+ * class's partial list joins it here); another thread's span; a huge
+ * block; a pointer that is not a block's (or a block with canaries, from
+ * before the options changed); a lowered quarantine that still holds
+ * blocks; the world stopped; and any failed claim (a double free), which
+ * the common case reports. What they write is what the common case
+ * writes.
  */
 
 /* A tracking-only allocation, entered; NULL when it is not done here. */
@@ -291,7 +291,7 @@ ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t 
     (void)ar_heap_thread__add_free(self, size); /* not due: delta_room said so */
     rec->flags &= (uint8_t)~AR_HEAP_BLOCK_POISONED;
     atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
-    ar_heap_span__push_kept(self, span, (uint32_t)index);
+    ar_heap_span__push_slot(self, span, (uint32_t)index);
     ar_heap_thread__leave(self);
     return 1;
 }
