@@ -90,6 +90,13 @@ void ar_test__exec_built(const char *program, const char *options)
     _exit(127);
 }
 
+ar_heap_stats_t ar_test__stats(void)
+{
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    return s;
+}
+
 int ar_test__run_suite(Suite *suite, int needs_tracking)
 {
     if (needs_tracking && !ar_heap__has_tracking()) {

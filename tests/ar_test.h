@@ -12,6 +12,8 @@
 #include <check.h>
 #include <stddef.h>
 
+#include "ar_heap.h"
+
 #define AR_TEST_OUTPUT_MAX 65536
 
 typedef struct ar_test_child_s {
@@ -122,6 +124,9 @@ int ar_test__skip_under_asan(const char *test, const char *why);
  * loops whose assertions hold at any size; say in the test what shrinks.
  */
 size_t ar_test__workload(size_t n, size_t divisor);
+
+/* The heap's statistics now (ar_heap__get_stats), as a value. */
+ar_heap_stats_t ar_test__stats(void);
 
 /* Run the suite and return the process exit status for automake:
  * 0 all passed, 1 failures, 77 (skip) when needs_tracking is set and the

@@ -23,13 +23,6 @@ typedef struct record_s {
 static volatile size_t too_many_records = SIZE_MAX / sizeof(record_t) + 1;
 static volatile size_t too_many_ints = SIZE_MAX / sizeof(int) + 1;
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t stats;
-    ar_heap__get_stats(&stats);
-    return stats;
-}
-
 /* Counters for argument evaluation. */
 static int desc_calls;
 static int size_calls;
@@ -68,9 +61,9 @@ static void reset_counters(void)
 
 START_TEST(test_create_tracks_one_block_of_sizeof_type)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     record_t *record = AR__ALLOCATOR__CREATE(record_t, "one record");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_nonnull(record);
     ck_assert_uint_eq(after.live_blocks, before.live_blocks + 1);
@@ -78,16 +71,16 @@ START_TEST(test_create_tracks_one_block_of_sizeof_type)
     record->id = 7; /* the block is usable as a record_t */
     ck_assert_int_eq(record->id, 7);
     AR__ALLOCATOR__FREE(record);
-    ck_assert_uint_eq(stats_now().live_blocks, before.live_blocks);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, before.live_blocks);
 }
 END_TEST
 
 START_TEST(test_alloc_zeroes_n_elements_tracked_as_n_times_sizeof_type)
 {
     const size_t count = 13;
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     record_t *records = AR__ALLOCATOR__ALLOC(record_t, count, "records");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_nonnull(records);
     ck_assert_uint_eq(after.live_blocks, before.live_blocks + 1);
@@ -101,11 +94,11 @@ END_TEST
 
 START_TEST(test_alloc_overflowing_count_returns_null_enomem_and_tracks_nothing)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     errno = 0;
     record_t *records = AR__ALLOCATOR__ALLOC(record_t, too_many_records, "too many");
     int saved_errno = errno;
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_null(records);
     ck_assert_int_eq(saved_errno, ENOMEM);
@@ -119,9 +112,9 @@ START_TEST(test_dupe_copies_a_char_pointer_string)
 {
     char source[] = "mutable agent name";
     char *plain = source;
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *copy = AR__ALLOCATOR__DUPE(plain, "agent name");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_nonnull(copy);
     ck_assert_ptr_ne(copy, plain);
@@ -137,9 +130,9 @@ END_TEST
 START_TEST(test_dupe_copies_a_const_char_pointer_string)
 {
     const char *source = "read-only method name";
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *copy = AR__ALLOCATOR__DUPE(source, "method name");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_nonnull(copy);
     ck_assert_ptr_ne(copy, source);
@@ -156,10 +149,10 @@ START_TEST(test_realloc_grows_the_block_keeping_its_contents)
     ck_assert_ptr_nonnull(values);
     for (int i = 0; i < 4; i++)
         values[i] = 100 + i;
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
 
     int *grown = AR__ALLOCATOR__REALLOC(int, values, 64, "values");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_nonnull(grown);
     for (int i = 0; i < 4; i++)
@@ -174,9 +167,9 @@ END_TEST
 START_TEST(test_realloc_of_a_null_typed_pointer_allocates)
 {
     int *none = NULL;
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     int *fresh = AR__ALLOCATOR__REALLOC(int, none, 5, "fresh");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_nonnull(fresh);
     ck_assert_uint_eq(after.live_blocks, before.live_blocks + 1);
@@ -191,12 +184,12 @@ START_TEST(test_realloc_overflowing_count_returns_null_enomem_leaving_block_inta
     ck_assert_ptr_nonnull(values);
     for (int i = 0; i < 8; i++)
         values[i] = i * i;
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
 
     errno = 0;
     int *grown = AR__ALLOCATOR__REALLOC(int, values, too_many_ints, "values");
     int saved_errno = errno;
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
 
     ck_assert_ptr_null(grown);
     ck_assert_int_eq(saved_errno, ENOMEM);
@@ -206,7 +199,7 @@ START_TEST(test_realloc_overflowing_count_returns_null_enomem_leaving_block_inta
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(values[i], i * i);
     AR__ALLOCATOR__FREE(values); /* still a live block: freeing it is valid */
-    ck_assert_uint_eq(stats_now().live_blocks, before.live_blocks - 1);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, before.live_blocks - 1);
 }
 END_TEST
 
@@ -216,12 +209,12 @@ START_TEST(test_free_accepts_a_const_pointer_and_the_block_count_drops)
     const record_t *record = AR__ALLOCATOR__CREATE(record_t, "const record");
     ck_assert_ptr_nonnull(name);
     ck_assert_ptr_nonnull(record);
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
 
     AR__ALLOCATOR__FREE(name);
-    ck_assert_uint_eq(stats_now().live_blocks, before.live_blocks - 1);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, before.live_blocks - 1);
     AR__ALLOCATOR__FREE(record);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.live_blocks, before.live_blocks - 2);
     ck_assert_uint_eq(after.live_bytes,
                       before.live_bytes - sizeof(record_t) - sizeof("constant"));
@@ -287,14 +280,14 @@ START_TEST(test_free_evaluates_pointer_once)
     blocks[1] = AR__ALLOCATOR__ALLOC(int, 1, "second");
     ck_assert_ptr_nonnull(blocks[0]);
     ck_assert_ptr_nonnull(blocks[1]);
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     int next = 0;
     reset_counters();
 
     AR__ALLOCATOR__FREE(counted_int_ptr(blocks[next++]));
     ck_assert_int_eq(next, 1);
     ck_assert_int_eq(pointer_calls, 1);
-    ck_assert_uint_eq(stats_now().live_blocks, before.live_blocks - 1);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, before.live_blocks - 1);
     AR__ALLOCATOR__FREE(blocks[1]);
 }
 END_TEST

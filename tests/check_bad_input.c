@@ -107,17 +107,10 @@ static void *opaque_ptr(void *p)
     return ar_test__opaque(p);
 }
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 /* "[state live=L bytes=B allocs=A errors=E]": what the parent compares. */
 static void say_state(const char *name)
 {
-    ar_heap_stats_t s = stats_now();
+    ar_heap_stats_t s = ar_test__stats();
     say("[%s live=%zu bytes=%zu allocs=%zu errors=%zu]\n", name, s.live_blocks, s.live_bytes,
         s.total_allocations, s.errors_reported);
 }
@@ -684,7 +677,7 @@ static void body_bad_values(void)
     /* Probes. quarantine_bytes=0: a freed block is not held. */
     char *p = AR__HEAP__MALLOC(8, "probe");
     AR__HEAP__FREE(p);
-    say("[held=%zu]\n", stats_now().quarantine_blocks);
+    say("[held=%zu]\n", ar_test__stats().quarantine_blocks);
     /* report_path: the report goes to the file set first. */
     ar_heap__memory_report();
     /* report_json=1, on_error=exit, error_exitcode=42. */
@@ -1014,10 +1007,10 @@ static void body_fork_child(void)
         inside += atomic_load(&fork_inside[i]);
     }
     say("[busy=%d][inside=%d]\n", busy, inside);
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *leak = AR__HEAP__MALLOC(100000, "fork child leak");
     char *twice = AR__HEAP__MALLOC(10, "fork child block");
-    ar_heap_stats_t during = stats_now();
+    ar_heap_stats_t during = ar_test__stats();
     say("[counts %s]\n", during.live_blocks == before.live_blocks + 2 &&
                                  during.live_bytes == before.live_bytes + 100010
                              ? "agree"
@@ -1200,7 +1193,7 @@ static void body_eviction_overflow(void)
     }
     char *big = AR__HEAP__MALLOC(4096, "pushes the quarantine out");
     AR__HEAP__FREE(big);
-    say("[evicted errors=%zu]\n", stats_now().errors_reported);
+    say("[evicted errors=%zu]\n", ar_test__stats().errors_reported);
     say("[check_all=%zu]\n", ar_heap__check_all());
     say("[check_again=%zu]\n", ar_heap__check_all());
     prove_intact();

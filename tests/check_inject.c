@@ -33,13 +33,6 @@ static size_t child_number(const ar_test_child_t *child, const char *name)
     return at != NULL ? (size_t)strtoull(at + strlen(key), NULL, 10) : SIZE_MAX;
 }
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 /* The child ended normally and nothing of arheap's was printed. */
 static void expect_quiet_exit(const ar_test_child_t *child, const char *label)
 {
@@ -82,7 +75,7 @@ static void *allocate_kind(void *old)
 static void body_fail_nth(void)
 {
     set_options("on_error=exit:fail_nth=3");
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *first = AR__HEAP__MALLOC(16, "first");
     memset(first, 'a', 16);
     char *second = AR__HEAP__MALLOC(16, "second");
@@ -102,7 +95,7 @@ static void body_fail_nth(void)
         first = fourth; /* moved: the old block was freed */
     else
         AR__HEAP__FREE(fourth);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     printf("injected=%zu allocations=%zu errors=%zu\n",
            after.failures_injected - before.failures_injected,
            after.total_allocations - before.total_allocations,
@@ -110,7 +103,7 @@ static void body_fail_nth(void)
     AR__HEAP__FREE(third);
     AR__HEAP__FREE(first);
     AR__HEAP__FREE(second);
-    printf("live=%zu\n", stats_now().live_blocks - before.live_blocks);
+    printf("live=%zu\n", ar_test__stats().live_blocks - before.live_blocks);
 }
 
 START_TEST(fail_nth_3_fails_exactly_the_third_allocation)
@@ -145,10 +138,10 @@ static void failure_pattern(char *out, size_t n)
 static void body_fail_every(void)
 {
     char pattern[32];
-    size_t before = stats_now().failures_injected;
+    size_t before = ar_test__stats().failures_injected;
     set_options("fail_every=4");
     failure_pattern(pattern, 20);
-    printf("every4=%s injected=%zu\n", pattern, stats_now().failures_injected - before);
+    printf("every4=%s injected=%zu\n", pattern, ar_test__stats().failures_injected - before);
     set_options("fail_every=1");
     failure_pattern(pattern, 5);
     printf("every1=%s\n", pattern);
@@ -251,7 +244,7 @@ static void body_fail_site(void)
     snprintf(opt, sizeof opt, "fail_file=%s:fail_line=0", base);
     set_options(opt);
     two_sites("line0");
-    printf("injected=%zu\n", stats_now().failures_injected);
+    printf("injected=%zu\n", ar_test__stats().failures_injected);
 }
 
 START_TEST(fail_file_and_fail_line_fail_only_that_site)
@@ -370,10 +363,10 @@ static void body_off(void)
     set_options("fail_every=2:fail_nth=1:fail_random=500000:fail_file=check_inject.c:"
                 "fail_line=1");
     set_options("fail_every=0:fail_nth=0:fail_random=0:fail_line=0");
-    size_t before = stats_now().failures_injected;
+    size_t before = ar_test__stats().failures_injected;
     failure_pattern(pattern, 1000);
     printf("switched_off=%zu injected=%zu\n", count_failures(pattern),
-           stats_now().failures_injected - before);
+           ar_test__stats().failures_injected - before);
 }
 
 START_TEST(with_the_options_off_nothing_fails)
@@ -449,11 +442,11 @@ static void print_sweep(size_t ret, const ar_heap_sweep_t *r)
 static void body_sweep_agent(void)
 {
     ar_heap_sweep_t result;
-    size_t before = stats_now().failures_injected;
+    size_t before = ar_test__stats().failures_injected;
     size_t ret = ar_heap__sweep_failures(agent_body, "alpha", &result);
     ar_test__note("name", agent_name_line);
     print_sweep(ret, &result);
-    printf("injected=%zu\n", stats_now().failures_injected - before);
+    printf("injected=%zu\n", ar_test__stats().failures_injected - before);
 }
 
 static void body_sweep_buggy(void)
@@ -519,10 +512,10 @@ static void body_sweep_double_free(void)
 {
     set_options("on_error=continue");
     ar_heap_sweep_t result;
-    size_t errors = stats_now().errors_reported;
+    size_t errors = ar_test__stats().errors_reported;
     size_t ret = ar_heap__sweep_failures(double_free_body, NULL, &result);
     print_sweep(ret, &result);
-    printf("errors=%zu\n", stats_now().errors_reported - errors);
+    printf("errors=%zu\n", ar_test__stats().errors_reported - errors);
 }
 
 START_TEST(the_sweep_counts_an_error_reported_on_an_error_path)
@@ -603,12 +596,12 @@ static void sweep_under_options(const char *label)
     agent_fixed = 1;
     body_nulls = 0;
     ar_heap_sweep_t result;
-    size_t before = stats_now().failures_injected;
+    size_t before = ar_test__stats().failures_injected;
     size_t ret = ar_heap__sweep_failures(agent_body, "beta", &result);
     printf("%s: ", label);
     print_sweep(ret, &result);
     printf("%s: nulls=%zu injected=%zu\n", label, body_nulls,
-           stats_now().failures_injected - before);
+           ar_test__stats().failures_injected - before);
 }
 
 static void body_sweep_restores(void)

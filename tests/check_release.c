@@ -26,13 +26,6 @@ static const char *counted_desc(void)
     return "counted";
 }
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 START_TEST(release_macros_never_evaluate_the_description)
 {
     desc_evaluations = 0;
@@ -68,11 +61,11 @@ END_TEST
 
 START_TEST(release_blocks_are_not_tracked)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *p = AR__HEAP__MALLOC(100, "untracked");
     ck_assert_ptr_nonnull(p);
     memset(p, 1, 100);
-    ar_heap_stats_t during = stats_now();
+    ar_heap_stats_t during = ar_test__stats();
     ck_assert_mem_eq(&before, &during, sizeof before);
     /* A libc block: libc's free takes it. */
     free(p);
@@ -107,7 +100,7 @@ START_TEST(a_release_library_has_pass_through_functions_and_empty_statistics)
     p = ar_heap__realloc(p, 20, __FILE__, __LINE__, "direct");
     void *z = ar_heap__calloc(3, 3, __FILE__, __LINE__, "direct");
     ck_assert_ptr_nonnull(z);
-    ar_heap_stats_t s = stats_now();
+    ar_heap_stats_t s = ar_test__stats();
     ck_assert_uint_eq(s.total_allocations, 0);
     ck_assert_uint_eq(s.live_blocks, 0);
     ck_assert_int_eq(ar_heap__set_options("anything=at all"), 0);

@@ -8,21 +8,14 @@
 #include "ar_heap.h"
 #include "ar_test.h"
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 START_TEST(total_allocations_counts_every_allocating_macro)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     void *a = AR__HEAP__MALLOC(10, "a");
     void *b = AR__HEAP__CALLOC(2, 10, "b");
     char *c = AR__HEAP__STRDUP("abc", "c");
     a = AR__HEAP__REALLOC(a, 30, "a grown");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.total_allocations - before.total_allocations, 4);
     ck_assert_uint_eq(after.total_bytes - before.total_bytes, 10 + 20 + 4 + 30);
     ck_assert_uint_eq(after.live_blocks - before.live_blocks, 3);
@@ -35,10 +28,10 @@ END_TEST
 
 START_TEST(totals_do_not_drop_when_blocks_are_freed)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     void *a = AR__HEAP__MALLOC(100, "a");
     AR__HEAP__FREE(a);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.total_allocations, before.total_allocations + 1);
     ck_assert_uint_eq(after.total_bytes, before.total_bytes + 100);
     ck_assert_uint_eq(after.live_bytes, before.live_bytes);
@@ -47,17 +40,17 @@ END_TEST
 
 START_TEST(peak_live_bytes_keeps_the_highest_point)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     void *a = AR__HEAP__MALLOC(1000, "a");
     void *b = AR__HEAP__MALLOC(3000, "b");
     AR__HEAP__FREE(b);
     void *c = AR__HEAP__MALLOC(500, "c");
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.peak_live_bytes, before.live_bytes + 4000);
     ck_assert_uint_eq(after.live_bytes, before.live_bytes + 1500);
     AR__HEAP__FREE(a);
     AR__HEAP__FREE(c);
-    ck_assert_uint_eq(stats_now().peak_live_bytes, before.live_bytes + 4000);
+    ck_assert_uint_eq(ar_test__stats().peak_live_bytes, before.live_bytes + 4000);
 }
 END_TEST
 
@@ -66,7 +59,7 @@ START_TEST(peak_is_never_below_live_bytes)
     void *blocks[100];
     for (int i = 0; i < 100; i++) {
         blocks[i] = AR__HEAP__MALLOC((size_t)i * 10, "ramp");
-        ar_heap_stats_t s = stats_now();
+        ar_heap_stats_t s = ar_test__stats();
         ck_assert_uint_ge(s.peak_live_bytes, s.live_bytes);
     }
     for (int i = 0; i < 100; i++)
@@ -78,9 +71,9 @@ START_TEST(a_rejected_free_changes_no_counter_but_the_error_count)
 {
     (void)ar_heap__set_options("on_error=continue");
     char *p = AR__HEAP__MALLOC(64, "p");
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     AR__HEAP__FREE(p + 1);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     /* Only the count of error reports moves, by the one report. */
     ck_assert_uint_eq(after.errors_reported, before.errors_reported + 1);
     after.errors_reported = before.errors_reported;
@@ -96,17 +89,17 @@ START_TEST(every_report_counts_once)
     (void)ar_heap__set_options("on_error=continue:quarantine_bytes=1048576");
     char *held = AR__HEAP__MALLOC(32, "held");
     AR__HEAP__FREE(held);
-    size_t before = stats_now().errors_reported;
+    size_t before = ar_test__stats().errors_reported;
     void *moved = AR__HEAP__REALLOC(held, 64, "realloc of a held block");
     ck_assert_ptr_null(moved);
-    ck_assert_uint_eq(stats_now().errors_reported, before + 1);
+    ck_assert_uint_eq(ar_test__stats().errors_reported, before + 1);
 
     (void)ar_heap__set_options("quarantine_bytes=0");
     char *gone = AR__HEAP__MALLOC(32, "gone");
     AR__HEAP__FREE(gone);
-    before = stats_now().errors_reported;
+    before = ar_test__stats().errors_reported;
     AR__HEAP__FREE(gone);
-    ck_assert_uint_eq(stats_now().errors_reported, before + 1);
+    ck_assert_uint_eq(ar_test__stats().errors_reported, before + 1);
     (void)ar_heap__set_options("on_error=abort:quarantine_bytes=16777216");
 }
 END_TEST
@@ -114,7 +107,7 @@ END_TEST
 START_TEST(get_stats_accepts_null)
 {
     ar_heap__get_stats(NULL);
-    ck_assert_uint_eq(stats_now().live_blocks, 0);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, 0);
 }
 END_TEST
 

@@ -21,24 +21,17 @@ static size_t opaque(size_t v)
     return hidden;
 }
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 START_TEST(malloc_tracks_one_live_block_of_the_requested_size)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *p = AR__HEAP__MALLOC(13, "thirteen");
     ck_assert_ptr_nonnull(p);
     memset(p, 'x', 13);
-    ar_heap_stats_t during = stats_now();
+    ar_heap_stats_t during = ar_test__stats();
     ck_assert_uint_eq(during.live_blocks, before.live_blocks + 1);
     ck_assert_uint_eq(during.live_bytes, before.live_bytes + 13);
     AR__HEAP__FREE(p);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.live_blocks, before.live_blocks);
     ck_assert_uint_eq(after.live_bytes, before.live_bytes);
 }
@@ -50,19 +43,19 @@ START_TEST(calloc_returns_zeroed_memory)
     ck_assert_ptr_nonnull(p);
     for (size_t i = 0; i < 700; i++)
         ck_assert_uint_eq(p[i], 0);
-    ck_assert_uint_eq(stats_now().live_bytes, 700);
+    ck_assert_uint_eq(ar_test__stats().live_bytes, 700);
     AR__HEAP__FREE(p);
 }
 END_TEST
 
 START_TEST(calloc_overflow_returns_null_with_enomem_and_tracks_nothing)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     errno = 0;
     void *p = AR__HEAP__CALLOC(opaque(SIZE_MAX / 2), 3, "overflow");
     ck_assert_ptr_null(p);
     ck_assert_int_eq(errno, ENOMEM);
-    ck_assert_uint_eq(stats_now().total_allocations, before.total_allocations);
+    ck_assert_uint_eq(ar_test__stats().total_allocations, before.total_allocations);
 }
 END_TEST
 
@@ -75,7 +68,7 @@ START_TEST(malloc_near_size_max_returns_null_with_enomem)
         ck_assert_ptr_null(p);
         ck_assert_int_eq(errno, ENOMEM);
     }
-    ck_assert_uint_eq(stats_now().live_blocks, 0);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, 0);
 }
 END_TEST
 
@@ -86,12 +79,12 @@ START_TEST(malloc_zero_returns_distinct_freeable_blocks)
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
     ck_assert_ptr_ne(a, b);
-    ar_heap_stats_t s = stats_now();
+    ar_heap_stats_t s = ar_test__stats();
     ck_assert_uint_eq(s.live_blocks, 2);
     ck_assert_uint_eq(s.live_bytes, 0);
     AR__HEAP__FREE(a);
     AR__HEAP__FREE(b);
-    ck_assert_uint_eq(stats_now().live_blocks, 0);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, 0);
 }
 END_TEST
 
@@ -112,7 +105,7 @@ START_TEST(realloc_of_null_allocates)
 {
     char *p = AR__HEAP__REALLOC(NULL, 32, "from null");
     ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(stats_now().live_bytes, 32);
+    ck_assert_uint_eq(ar_test__stats().live_bytes, 32);
     AR__HEAP__FREE(p);
 }
 END_TEST
@@ -125,7 +118,7 @@ START_TEST(realloc_grow_keeps_contents_and_moves_the_block)
     ck_assert_ptr_nonnull(q);
     ck_assert_ptr_ne(p, q);
     ck_assert_str_eq(q, "abcdefg");
-    ar_heap_stats_t s = stats_now();
+    ar_heap_stats_t s = ar_test__stats();
     ck_assert_uint_eq(s.live_blocks, 1);
     ck_assert_uint_eq(s.live_bytes, 4096);
     AR__HEAP__FREE(q);
@@ -140,7 +133,7 @@ START_TEST(realloc_shrink_keeps_the_prefix)
     ck_assert_ptr_nonnull(q);
     for (int i = 0; i < 10; i++)
         ck_assert_int_eq(q[i], 'q');
-    ck_assert_uint_eq(stats_now().live_bytes, 10);
+    ck_assert_uint_eq(ar_test__stats().live_bytes, 10);
     AR__HEAP__FREE(q);
 }
 END_TEST
@@ -149,7 +142,7 @@ START_TEST(realloc_to_zero_frees_and_returns_null)
 {
     char *p = AR__HEAP__MALLOC(50, "to be zeroed");
     ck_assert_ptr_null(AR__HEAP__REALLOC(p, 0, "zero"));
-    ar_heap_stats_t s = stats_now();
+    ar_heap_stats_t s = ar_test__stats();
     ck_assert_uint_eq(s.live_blocks, 0);
     ck_assert_uint_eq(s.live_bytes, 0);
 }
@@ -162,7 +155,7 @@ START_TEST(realloc_failure_leaves_the_old_block_live_and_intact)
     ck_assert_ptr_null(AR__HEAP__REALLOC(p, opaque(SIZE_MAX - 8), "too big"));
     ck_assert_int_eq(errno, ENOMEM);
     ck_assert_str_eq(p, "keep me");
-    ck_assert_uint_eq(stats_now().live_blocks, 1);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, 1);
     AR__HEAP__FREE(p);
 }
 END_TEST
@@ -174,17 +167,17 @@ START_TEST(strdup_copies_the_string_and_its_terminator)
     ck_assert_ptr_nonnull(copy);
     ck_assert_ptr_ne(copy, original);
     ck_assert_str_eq(copy, original);
-    ck_assert_uint_eq(stats_now().live_bytes, strlen(original) + 1);
+    ck_assert_uint_eq(ar_test__stats().live_bytes, strlen(original) + 1);
     AR__HEAP__FREE(copy);
 }
 END_TEST
 
 START_TEST(free_of_null_does_nothing)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     AR__HEAP__FREE(NULL);
     ar_heap__free(NULL);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.live_blocks, before.live_blocks);
     ck_assert_uint_eq(after.total_allocations, before.total_allocations);
 }
@@ -199,11 +192,11 @@ START_TEST(many_blocks_freed_in_any_order_leave_nothing_live)
         blocks[i] = AR__HEAP__MALLOC(1 + i % 97, "many");
         ck_assert_ptr_nonnull(blocks[i]);
     }
-    ck_assert_uint_eq(stats_now().live_blocks, N);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, N);
     /* Free in a scrambled order: stride coprime with N. */
     for (size_t i = 0, j = 0; i < N; i++, j = (j + 7919) % N)
         AR__HEAP__FREE(blocks[j]);
-    ar_heap_stats_t s = stats_now();
+    ar_heap_stats_t s = ar_test__stats();
     ck_assert_uint_eq(s.live_blocks, 0);
     ck_assert_uint_eq(s.live_bytes, 0);
     free(blocks);
@@ -214,7 +207,7 @@ START_TEST(ar_heap_free_without_site_frees_a_live_block)
 {
     void *p = AR__HEAP__MALLOC(5, "via ar_heap__free");
     ar_heap__free(p);
-    ck_assert_uint_eq(stats_now().live_blocks, 0);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, 0);
 }
 END_TEST
 

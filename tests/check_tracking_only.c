@@ -54,13 +54,6 @@ static int rounds(int n)
     return hidden;
 }
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 /*
  * The leaf paths pop a slot only from the top of the current span's free
  * stack, and know a context only from the thread's depot cache: a slot
@@ -81,12 +74,12 @@ START_TEST(counters_stay_exact_past_the_point_a_thread_publishes_its_part)
 {
     static char *blocks[MANY];
     for (int round = 0; round < rounds(2); round++) {
-        ar_heap_stats_t before = stats_now();
+        ar_heap_stats_t before = ar_test__stats();
         for (int i = 0; i < MANY; i++) {
             blocks[i] = AR__HEAP__MALLOC(EACH, "counted");
             ck_assert_ptr_nonnull(blocks[i]);
         }
-        ar_heap_stats_t during = stats_now();
+        ar_heap_stats_t during = ar_test__stats();
         ck_assert_uint_eq(during.total_allocations, before.total_allocations + MANY);
         ck_assert_uint_eq(during.live_blocks, before.live_blocks + MANY);
         ck_assert_uint_eq(during.live_bytes, before.live_bytes + (size_t)MANY * EACH);
@@ -96,7 +89,7 @@ START_TEST(counters_stay_exact_past_the_point_a_thread_publishes_its_part)
                           high > before.peak_live_bytes ? high : before.peak_live_bytes);
         for (int i = 0; i < MANY; i++)
             AR__HEAP__FREE(blocks[i]);
-        ar_heap_stats_t after = stats_now();
+        ar_heap_stats_t after = ar_test__stats();
         ck_assert_uint_eq(after.live_blocks, before.live_blocks);
         ck_assert_uint_eq(after.live_bytes, before.live_bytes);
     }
@@ -135,7 +128,7 @@ static void *second_thread(void *arg)
 
 START_TEST(the_peak_of_two_threads_taking_turns_is_within_64_kib_a_thread)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     ck_assert_int_eq(pthread_barrier_init(&turns, NULL, 2), 0);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, second_thread, NULL), 0);
@@ -143,7 +136,7 @@ START_TEST(the_peak_of_two_threads_taking_turns_is_within_64_kib_a_thread)
     churn_twice();
     pthread_barrier_wait(&turns);
     pthread_barrier_wait(&turns);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     pthread_barrier_wait(&turns);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
     size_t turn = (size_t)MANY * EACH;
@@ -346,7 +339,7 @@ START_TEST(a_block_freed_by_another_thread_is_counted)
     ck_assert_int_eq(pthread_create(&t, NULL, free_handed, NULL), 0);
     char ok;
     ck_assert_int_eq(read(done[0], &ok, 1), 1); /* its own blocks made and freed */
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     for (int round = 0; round < 200; round++) {
         char *p = AR__HEAP__MALLOC(32, "handed over");
         ck_assert_ptr_nonnull(p);
@@ -354,7 +347,7 @@ START_TEST(a_block_freed_by_another_thread_is_counted)
         ck_assert_int_eq(write(handed[1], &p, sizeof p), (ssize_t)sizeof p);
         ck_assert_int_eq(read(done[0], &ok, 1), 1);
     }
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     char *end = NULL;
     ck_assert_int_eq(write(handed[1], &end, sizeof end), (ssize_t)sizeof end);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
@@ -450,7 +443,7 @@ START_TEST(the_next_free_empties_a_quarantine_turned_off)
             tracking_only();
         char *p = AR__HEAP__MALLOC(40, "held");
         AR__HEAP__FREE(p);
-        ck_assert_uint_eq(stats_now().quarantine_blocks, round == 1 ? 1 : 0);
+        ck_assert_uint_eq(ar_test__stats().quarantine_blocks, round == 1 ? 1 : 0);
     }
 }
 END_TEST
@@ -597,7 +590,7 @@ END_TEST
 /* Blocks made in tracking-only mode, freed with the defaults back. */
 START_TEST(blocks_made_tracking_only_are_freed_under_the_defaults)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *blocks[64];
     for (int round = 0; round < rounds(2); round++) {
         for (int i = 0; i < 64; i++) {
@@ -610,7 +603,7 @@ START_TEST(blocks_made_tracking_only_are_freed_under_the_defaults)
             AR__HEAP__FREE(blocks[i]);
     }
     ck_assert_uint_eq(ar_heap__check_all(), 0);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.live_blocks, before.live_blocks);
     ck_assert_uint_eq(after.errors_reported, before.errors_reported);
 }

@@ -25,13 +25,6 @@
 #error "check_override.c is built with -include ar_heap_override.h"
 #endif
 
-static ar_heap_stats_t stats_now(void)
-{
-    ar_heap_stats_t s;
-    ar_heap__get_stats(&s);
-    return s;
-}
-
 /* The list legacy.c builds works, whichever allocator is behind it. */
 static void exercise_list(void)
 {
@@ -94,7 +87,7 @@ static void expect_legacy_site(const ar_test_child_t *child, const char *prefix,
 
 static void body_list_listing(void)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     ar_heap_mark_t mark = ar_heap__checkpoint();
     legacy_list_t *list = legacy_list_new();
     (void)legacy_list_add(list, "alpha");
@@ -106,13 +99,13 @@ static void body_list_listing(void)
     puts("== after four names");
     fflush(stdout);
     printf("count=%zu\n", ar_heap__leaks_since(mark, 1));
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     printf("allocations=%zu live=%zu\n", after.total_allocations - before.total_allocations,
            after.live_blocks - before.live_blocks);
     legacy_list_free(list);
     printf("after_free=%zu\n", ar_heap__leaks_since(mark, 0));
     exercise_list();
-    printf("errors=%zu\n", stats_now().errors_reported);
+    printf("errors=%zu\n", ar_test__stats().errors_reported);
 }
 
 START_TEST(legacy_allocations_reach_the_tracked_heap_with_their_own_sites)
@@ -182,7 +175,7 @@ static void body_legacy_injected(void)
            legacy_list_add_prefix(list, "beta", 2));
     legacy_list_free(list);
     printf("leaked=%zu injected=%zu\n", ar_heap__leaks_since(mark, 1),
-           stats_now().failures_injected);
+           ar_test__stats().failures_injected);
 }
 
 START_TEST(fail_file_reaches_a_call_in_legacy_code)
@@ -200,11 +193,11 @@ START_TEST(a_name_used_without_a_call_is_still_libc)
     /* Documented limit: only calls are rewritten. (free) and (malloc) are
      * the functions themselves, libc's. */
     void (*release)(void *) = free;
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     char *p = (malloc)(16);
     ck_assert_ptr_nonnull(p);
     release(p);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     ck_assert_uint_eq(after.total_allocations, before.total_allocations);
     ck_assert_uint_eq(after.errors_reported, before.errors_reported);
 }
@@ -218,7 +211,7 @@ static void body_libc_block(void)
     printf("resolved=%d\n", resolved != NULL);
     ar_test__note("free", __LINE__ + 1);
     free(resolved); /* the tracked FREE: refused, and not freed */
-    printf("errors=%zu\n", stats_now().errors_reported);
+    printf("errors=%zu\n", ar_test__stats().errors_reported);
 }
 
 START_TEST(a_block_libc_allocated_is_refused_by_the_tracked_free)
@@ -262,13 +255,13 @@ static Suite *override_suite(void)
 
 START_TEST(in_a_release_unit_legacy_code_is_plain_libc)
 {
-    ar_heap_stats_t before = stats_now();
+    ar_heap_stats_t before = ar_test__stats();
     ar_heap_mark_t mark = ar_heap__checkpoint();
     exercise_list();
     char *copy = strdup("agent"); /* this file's own calls too */
     ck_assert_str_eq(copy, "agent");
     free(copy);
-    ar_heap_stats_t after = stats_now();
+    ar_heap_stats_t after = ar_test__stats();
     /* Not one block reached arheap, in a debug library or a release one. */
     ck_assert_uint_eq(after.total_allocations, before.total_allocations);
     ck_assert_uint_eq(after.live_blocks, before.live_blocks);
