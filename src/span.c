@@ -229,6 +229,29 @@ static uint64_t ar_heap_span__magic(size_t stride)
     return (uint64_t)(((unsigned __int128)1 << 64) / stride) + 1;
 }
 
+/* With the region lock held: a span of `slots` slots of `stride` bytes,
+ * class `klass`, over `units` new units, owned by `self` and published;
+ * NULL when metadata or address space ran out (nothing is kept). */
+static ar_heap_span_t *ar_heap_span__make(ar_heap_thread_t *self, size_t units, uint32_t slots,
+                                          size_t stride, unsigned klass)
+{
+    ar_heap_span_t *span = ar_heap_span__meta(slots);
+    uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
+    if (start == 0) {
+        if (span != NULL)
+            ar_heap_span__meta_undo(span);
+        return NULL;
+    }
+    span->start = start;
+    span->stride = stride;
+    span->magic = ar_heap_span__magic(stride);
+    span->units = (uint32_t)units;
+    span->klass = (uint16_t)klass;
+    span->owner = self;
+    ar_heap_span__publish(span);
+    return span;
+}
+
 /* A new span of class `klass` for `self`. */
 static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
 {
@@ -239,22 +262,10 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
     size_t units = (bytes + AR_HEAP_UNIT - 1) >> AR_HEAP_UNIT_SHIFT;
     uint32_t slots = (uint32_t)((units << AR_HEAP_UNIT_SHIFT) / stride);
     pthread_mutex_lock(&region.lock);
-    ar_heap_span_t *span = ar_heap_span__meta(slots);
-    uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
-    if (start == 0) {
-        if (span != NULL)
-            ar_heap_span__meta_undo(span);
-        pthread_mutex_unlock(&region.lock);
-        return NULL;
-    }
-    span->start = start;
-    span->stride = stride;
-    span->magic = ar_heap_span__magic(stride);
-    span->units = (uint32_t)units;
-    span->klass = (uint16_t)klass;
-    span->owner = self;
-    ar_heap_span__publish(span);
+    ar_heap_span_t *span = ar_heap_span__make(self, units, slots, stride, klass);
     pthread_mutex_unlock(&region.lock);
+    if (span == NULL)
+        return NULL;
     span->next_unfinished = self->refill[klass].unfinished;
     span->in_unfinished = 1;
     self->refill[klass].unfinished = span;
@@ -285,21 +296,7 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
             return span;
         }
     }
-    ar_heap_span_t *span = ar_heap_span__meta(1);
-    uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
-    if (start == 0) {
-        if (span != NULL)
-            ar_heap_span__meta_undo(span);
-        pthread_mutex_unlock(&region.lock);
-        return NULL;
-    }
-    span->start = start;
-    span->stride = bytes;
-    span->magic = ar_heap_span__magic(bytes);
-    span->units = (uint32_t)units;
-    span->klass = AR_HEAP_CLASSES;
-    span->owner = self;
-    ar_heap_span__publish(span);
+    ar_heap_span_t *span = ar_heap_span__make(self, units, 1, bytes, AR_HEAP_CLASSES);
     pthread_mutex_unlock(&region.lock);
     return span;
 }
