@@ -342,9 +342,9 @@ static uint32_t ar_heap_span__pop(ar_heap_span_t *span)
  * peaks is more than the peak of their sum. Measured with the defaults,
  * peak RSS: `small` 27.4 to 27.0 MiB, `strdup` 24.4 to 24.2 (3 runs in
  * turn; with the older spans first, ar_heap_span__obtain, 28.6 to 27.0
- * and 25.3 to 24.3; time within the noise, doc/arheap.md). A borrowed
- * slot does not become its borrower's current span: that stays a span
- * of the borrower's own class.
+ * and 25.3 to 24.3; time within the noise, doc/benchmark-history.md,
+ * "Stop 23"). A borrowed slot does not become its borrower's current
+ * span: that stays a span of the borrower's own class.
  *
  * The released slots are found on each class's partial list, so a class
  * of many full spans is not walked at every allocation. */
@@ -387,7 +387,7 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * parses, then optimises, and the slots one phase released wait for
  * blocks of their size while the next phase's sizes take new memory
  * (gcc -O1 -c preloaded: 16 MiB of released slots at the end of cc1,
- * 14 of them in spans holding no block, doc/arheap.md, Stop 25). So a span
+ * 14 of them in spans holding no block, doc/benchmark-history.md, Stop 25). So a span
  * that empties joins its owner's list of emptied spans, and while those
  * count for more than AR_HEAP_SPAN_KEEP_EMPTY bytes the oldest is let go,
  * unless it has been used again since or is its class's current span:
@@ -403,7 +403,7 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * letting it go when it came up a second time made bench/workloads
  * large, where a class holds one or two blocks at a time, 2.1 times as
  * long with tracking only (1.3 when it went only if its class had not
- * allocated from it since; doc/arheap.md, Stop 26).
+ * allocated from it since; doc/benchmark-history.md, Stop 26).
  */
 #define AR_HEAP_SPAN_KEEP_EMPTY ((size_t)4 << 20)
 
@@ -479,7 +479,7 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * Taking back. A thread that frees another's blocks and allocates would
  * grow while those slots wait for their owner (and with one quarantine
  * for every thread, a thread that runs ahead of another hands the other's
- * slots back to it while it touches new memory itself: doc/arheap.md,
+ * slots back to it while it touches new memory itself: doc/benchmark-history.md,
  * "Peak RSS with threads"). So before it makes a new span, a thread takes
  * slots of the class it needs from the chunks it is filling, then from the
  * inbox of an owner it last sent chunks to that has not taken its inbox
@@ -591,6 +591,15 @@ static void ar_heap_span__push_chunk(ar_heap_rchunk_t *chunk)
                                                   memory_order_release, memory_order_relaxed)) {
     }
     atomic_fetch_add_explicit(&owner->returned_chunks, 1, memory_order_relaxed);
+    /* The push above, then the hints' loads; the owner (ar_heap_span__refill)
+     * stores a hint's 0, then loads the inbox. Both fences are sequentially
+     * consistent so that one of the two sees the other's write: either the
+     * owner finds this chunk or this thread sees the 0 and sets the hint
+     * again. With weaker ones both could read the old values (a store may
+     * wait in its core's store buffer past a later load), and the hint would
+     * stay 0 while the inbox holds the class's slots: the leaf allocation
+     * would then take slots never used before them. */
+    atomic_thread_fence(memory_order_seq_cst);
     for (size_t w = 0; w < sizeof classes / sizeof classes[0]; w++) {
         for (uint64_t bits = classes[w]; bits != 0; bits &= bits - 1) {
             size_t klass = w * 64 + (size_t)__builtin_ctzll(bits);
@@ -905,8 +914,10 @@ static uint32_t ar_heap_span__refill(ar_heap_thread_t *self, unsigned klass,
     uint32_t index;
     if (atomic_load_explicit(&self->remote_hint[klass], memory_order_relaxed) != 0) {
         atomic_store_explicit(&self->remote_hint[klass], 0, memory_order_relaxed);
-        /* Pairs with the release store of the hint (ar_heap_span__push_chunk). */
-        atomic_thread_fence(memory_order_acquire);
+        /* Acquire: pairs with the release store of the hint; sequentially
+         * consistent: pairs with the fence after the push of a chunk
+         * (ar_heap_span__push_chunk says why). */
+        atomic_thread_fence(memory_order_seq_cst);
     }
     if (atomic_load_explicit(&self->returned, memory_order_relaxed) != NULL)
         ar_heap_span__take_returned(self);
