@@ -18,7 +18,7 @@
  * MiB): with T threads each batch is passed on at 1/T of it (T rounded
  * up to a power of two, read when the batch is begun). When each batch
  * had the whole limit, 8 threads held up to 7 MiB beyond the budget
- * (bench/workloads threads 8: doc/arheap.md, "Stop 23").
+ * (bench/workloads threads 8: doc/benchmark-history.md, "Stop 23").
  *
  * Per-thread FIFOs. A full batch joins its thread's own FIFO of chunks,
  * under that FIFO's lock, stamped with a global count of the batches
@@ -44,7 +44,7 @@
  * whichever thread freed them: at T=8 on the 2-core machine the threads
  * workload ran 1.2 times as long, and the blocks of a thread that was not
  * running came out under the others' frees onto its free stacks, where
- * only it could use them (doc/arheap.md, "Stop 24").
+ * only it could use them (doc/benchmark-history.md, "Stop 24").
  *
  * Locks: each FIFO's lock and the lock of the spare chunks are leaves; a
  * thread takes its own FIFO's lock once per batch, another's only to take
