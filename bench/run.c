@@ -63,6 +63,10 @@
  *   must equal glibc's (the same work was done) and each run must say it
  *   ran the layer it was meant to (tracking on, preload mapped), or a
  *   note says otherwise.
+ *   --threads-only runs the threads rows alone (T = 1, 2, 4, 8, then
+ *   powers of two to the core count and the count itself): what a
+ *   machine lent for a few minutes to measure the scaling target has
+ *   time for. A target with no row to judge says "not run".
  *
  * Programs (plain and preload only: ASan needs a program built with it,
  *   and these are the machine's own binaries)
@@ -171,6 +175,7 @@ static struct {
     unsigned repeat;
     double limit_s;
     int quick;
+    int threads_only; /* --threads-only: the threads rows alone */
     unsigned scale;
     long cores;
     char workdir[256];
@@ -1037,6 +1042,7 @@ static void print_programs_table(void)
  * limit) to be beyond; else unknown.
  */
 struct verdict {
+    int rows; /* figures given, known or not */
     int beyond;
     int unknown;
     double worst;
@@ -1048,6 +1054,7 @@ static void verdict_add(struct verdict *vd, const char *row, double figure, int 
                         double bound)
 {
     size_t used = strlen(vd->list);
+    vd->rows++;
     if (figure < 0) {
         vd->unknown = 1;
         snprintf(vd->list + used, sizeof vd->list - used, "%s%s -", used ? ", " : "", row);
@@ -1068,6 +1075,8 @@ static void verdict_add(struct verdict *vd, const char *row, double figure, int 
 
 static const char *verdict_word(const struct verdict *vd)
 {
+    if (vd->rows == 0)
+        return "not run (no row it applies to)";
     return vd->beyond ? "NOT met" : vd->unknown ? "unknown" : "met";
 }
 
@@ -1236,6 +1245,8 @@ static void print_targets(void)
             verdict_add(&vd, label, c->rss_mib / allowed, 0, 1.0);
         }
         if (v == V_FLOOR) {
+            if (vd.rows == 0)
+                continue;
             printf("  (for comparison, not a target: the memory-pass floor against the same "
                    "allowance: RSS/allowed %s)\n",
                    vd.list);
@@ -1270,10 +1281,12 @@ static void reference_probe(const char *lib)
 static int usage(void)
 {
     fprintf(stderr, "usage: run --bindir DIR [--preload SO] [--reference SO|none] [--repeat R]\n"
-                    "           [--limit S] [--quick]\n"
+                    "           [--limit S] [--quick] [--threads-only]\n"
                     "  DIR holds workloads, workloads_floor, workloads_arheap and (if built)\n"
                     "  workloads_asan; --preload names libarheap-preload.so, --reference the\n"
                     "  allocator of the threads rows' reference column (default %s).\n"
+                    "  --threads-only runs the threads rows alone (T = 1, 2, 4, 8 and on to the\n"
+                    "  machine's cores), for a machine lent for the scaling target.\n"
                     "  Environment: BENCH_REPEAT, BENCH_LIMIT, BENCH_QUICK=1 (the flags win).\n",
             DEFAULT_REFERENCE);
     return EXIT_USAGE;
@@ -1341,6 +1354,8 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--quick") == 0) {
             run.quick = 1;
+        } else if (strcmp(argv[i], "--threads-only") == 0) {
+            run.threads_only = 1;
         } else {
             return usage();
         }
@@ -1424,7 +1439,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     static const char *const workloads[] = {"small", "strdup", "realloc", "large"};
-    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0] && !run.threads_only; i++) {
         run_row(add_row(ROW_WORKLOAD, workloads[i], 1));
     }
     unsigned max_t = run.quick ? 2u : 8u;
@@ -1436,7 +1451,8 @@ int main(int argc, char **argv)
         snprintf(r->name, sizeof r->name, "threads T=%u", t);
         run_row(r);
     }
-    add_programs();
+    if (!run.threads_only)
+        add_programs();
     for (unsigned i = 0; i < run.rows; i++) {
         if (run.row[i].kind == ROW_PROGRAM && run.row[i].present) {
             run_row(&run.row[i]);
@@ -1444,9 +1460,11 @@ int main(int argc, char **argv)
     }
     remove_workdir();
 
-    print_workload_table();
+    if (!run.threads_only)
+        print_workload_table();
     print_threads_table();
-    print_programs_table();
+    if (!run.threads_only)
+        print_programs_table();
     print_rss_table();
     print_targets();
 
