@@ -387,15 +387,16 @@ static uint32_t ar_heap_span__borrow(ar_heap_thread_t *self, unsigned klass,
  * parses, then optimises, and the slots one phase released wait for
  * blocks of their size while the next phase's sizes take new memory
  * (gcc -O1 -c preloaded: 16 MiB of released slots at the end of cc1,
- * 14 of them in spans holding no block, doc/benchmark-history.md, Stop 25). So a span
- * that empties joins its owner's list of emptied spans, and while those
- * count for more than AR_HEAP_SPAN_KEEP_EMPTY bytes the oldest is let go,
- * unless it has been used again since or is its class's current span:
- * life.c checks what its freed blocks left (their poison and canaries
- * will not be there when the slots are used again) and marks their
- * records FREED, its touched pages go back to the system, and its slots
- * count as never used (their records stay until a slot holds a new
- * block, so a second free of one of its blocks is still a double free).
+ * 14 of them in spans holding no block, doc/benchmark-history.md,
+ * Stop 25). So a span that empties joins its owner's list of emptied
+ * spans, and while those count for more than AR_HEAP_SPAN_KEEP_EMPTY
+ * bytes the oldest is let go, unless it has been used again since or is
+ * its class's current span: life.c checks what its freed blocks left
+ * (their poison and canaries will not be there when the slots are used
+ * again) and marks their records FREED, its touched pages go back to the
+ * system, and its slots count as never used (their records stay until a
+ * slot holds a new block, so a second free of one of its blocks is still
+ * a double free).
  * The spans a phase keeps reusing empty and fill again within the
  * allowance, so their memory stays (a page fault costs some microseconds
  * on the development machine). A class's current span stays even when
@@ -479,8 +480,8 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * Taking back. A thread that frees another's blocks and allocates would
  * grow while those slots wait for their owner (and with one quarantine
  * for every thread, a thread that runs ahead of another hands the other's
- * slots back to it while it touches new memory itself: doc/benchmark-history.md,
- * "Peak RSS with threads"). So before it makes a new span, a thread takes
+ * slots back to it while it touches new memory itself:
+ * doc/benchmark-history.md, "Peak RSS with threads"). So before it makes a new span, a thread takes
  * slots of the class it needs from the chunks it is filling, then from the
  * inbox of an owner it last sent chunks to that has not taken its inbox
  * since this thread last looked, or whose inbox holds AR_HEAP_TAKE_BACKLOG
