@@ -7,8 +7,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ar_heap.h"
 #include "ar_test.h"
@@ -203,6 +205,56 @@ START_TEST(many_blocks_freed_in_any_order_leave_nothing_live)
 }
 END_TEST
 
+/* The process's resident memory, KiB (/proc/self/statm). */
+static long resident_kib(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* A context (site, description, stack) is stored once however many a
+ * program has: the depot's first entries hang from a small table of
+ * chains and the rest from a large one (depot.c), and a context is found
+ * again in either. 4000 descriptions, each a context of its own (they
+ * lie in one buffer, so their text is compared), made 30 times over:
+ * stored again each time, they would fill 4000 x 30 x 64 bytes (7.5 MiB)
+ * of the depot. Then a block of an early context and one of a late one
+ * are listed with their own descriptions. */
+START_TEST(contexts_are_stored_once_however_many_there_are)
+{
+    enum { CONTEXTS = 4000, TIMES = 30 };
+    char desc[32];
+    ck_assert_int_eq(ar_heap__set_options("quarantine_bytes=0"), 0);
+    for (int i = 0; i < CONTEXTS; i++) {
+        snprintf(desc, sizeof desc, "context %d", i);
+        AR__HEAP__FREE(AR__HEAP__MALLOC(8, desc));
+    }
+    long before = resident_kib();
+    for (int t = 0; t < TIMES; t++) {
+        for (int i = 0; i < CONTEXTS; i++) {
+            snprintf(desc, sizeof desc, "context %d", i);
+            AR__HEAP__FREE(AR__HEAP__MALLOC(8, desc));
+        }
+    }
+    long grown = resident_kib() - before;
+    ck_assert_msg(grown < 1024, "resident memory grew by %ld KiB", grown);
+
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    void *early = AR__HEAP__MALLOC(8, (snprintf(desc, sizeof desc, "context %d", 3), desc));
+    void *late = AR__HEAP__MALLOC(8, (snprintf(desc, sizeof desc, "context %d", 3999), desc));
+    char text[512];
+    ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, sizeof text), 2);
+    ck_assert_msg(strstr(text, "\"context 3\"") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "\"context 3999\"") != NULL, "%s", text);
+    AR__HEAP__FREE(early);
+    AR__HEAP__FREE(late);
+}
+END_TEST
+
 START_TEST(ar_heap_free_without_site_frees_a_live_block)
 {
     void *p = AR__HEAP__MALLOC(5, "via ar_heap__free");
@@ -238,6 +290,7 @@ static Suite *tracking_suite(void)
     tcase_add_test(tc, many_blocks_freed_in_any_order_leave_nothing_live);
     tcase_add_test(tc, ar_heap_free_without_site_frees_a_live_block);
     tcase_add_test(tc, library_reports_that_it_tracks);
+    tcase_add_test(tc, contexts_are_stored_once_however_many_there_are);
     suite_add_tcase(s, tc);
     return s;
 }
