@@ -88,10 +88,11 @@ static struct {
     size_t unit_count;
     pthread_mutex_t lock;             /* bump, free huge spans, the span list */
     size_t bump;                      /* units handed out so far */
+    size_t committed;                 /* units committed so far (>= bump) */
     ar_heap_span_t *huge_free;        /* released huge spans, their pages discarded */
     _Atomic(ar_heap_span_t *) all;    /* every span, newest first */
     uint32_t strides[AR_HEAP_CLASSES];
-} region = { 0, PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, { 0 } };
+} region = { 0, PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, NULL, { 0 } };
 
 /* ------------------------------------------------------------ classes */
 
@@ -139,14 +140,33 @@ ar_heap_span_t *ar_heap_span__first(void)
 
 /* ------------------------------------------------------------ making spans */
 
+/* Units committed at once, at least: a span of a small class takes one,
+ * and a commit is a system call (`bash -c :` preloaded made 20 of them,
+ * one for each size class it used). Committed memory is charged to the
+ * commit limit, not to the resident set, until it is touched. */
+#define AR_HEAP_COMMIT_AHEAD 16u
+
 /* With the lock held: `units` units of address space, committed. */
 static uintptr_t ar_heap_span__take_units(size_t units)
 {
     if (units > region.unit_count - region.bump)
         return 0;
     uintptr_t start = ar_heap_region.start + (region.bump << AR_HEAP_UNIT_SHIFT);
-    if (!ar_heap_os__commit((void *)start, units << AR_HEAP_UNIT_SHIFT))
-        return 0;
+    if (region.bump + units > region.committed) {
+        size_t more = region.bump + units - region.committed;
+        if (more < AR_HEAP_COMMIT_AHEAD)
+            more = AR_HEAP_COMMIT_AHEAD;
+        if (more > region.unit_count - region.committed)
+            more = region.unit_count - region.committed;
+        uintptr_t at = ar_heap_region.start + (region.committed << AR_HEAP_UNIT_SHIFT);
+        if (!ar_heap_os__commit((void *)at, more << AR_HEAP_UNIT_SHIFT)) {
+            /* Near the commit limit: no more than the span needs. */
+            more = region.bump + units - region.committed;
+            if (!ar_heap_os__commit((void *)at, more << AR_HEAP_UNIT_SHIFT))
+                return 0;
+        }
+        region.committed += more;
+    }
     region.bump += units;
     return start;
 }
