@@ -199,6 +199,26 @@ int ar_test__skip_under_asan(const char *test, const char *why)
 #endif
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define AR_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AR_TEST_TSAN 1
+#endif
+#endif
+
+int ar_test__skip_under_tsan(const char *test, const char *why)
+{
+#if defined(AR_TEST_TSAN)
+    fprintf(stderr, "SKIP under ThreadSanitizer: %s: %s\n", test, why);
+    return 1;
+#else
+    (void)test;
+    (void)why;
+    return 0;
+#endif
+}
+
 size_t ar_test__workload(size_t n, size_t divisor)
 {
     const char *on = getenv("AR_HEAP_TEST_VALGRIND");

@@ -118,6 +118,13 @@ int ar_test__skip_under_valgrind(const char *test, const char *why);
 int ar_test__skip_under_asan(const char *test, const char *why);
 
 /*
+ * The same for a build under ThreadSanitizer (make check-sanitize-tsan;
+ * gcc's __SANITIZE_THREAD__ or clang's thread_sanitizer feature):
+ * returns 1, after printing "SKIP under ThreadSanitizer: <test>: <why>".
+ */
+int ar_test__skip_under_tsan(const char *test, const char *why);
+
+/*
  * A workload's size for this run: `n` natively, `n / divisor` (at least 1)
  * under Valgrind (AR_HEAP_TEST_VALGRIND=1), where Memcheck runs a
  * program's threads one at a time and 20 to 50 times slower. For stress
