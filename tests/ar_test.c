@@ -170,13 +170,18 @@ void ar_test__expect_has(const ar_test_child_t *child, const char *label, const 
 
 static char *volatile ar_test_escape_hatch;
 
+/* 1, after "SKIP under TOOL: test: why" on stderr, when `on`. */
+static int ar_test__skip_when(int on, const char *tool, const char *test, const char *why)
+{
+    if (on)
+        fprintf(stderr, "SKIP under %s: %s: %s\n", tool, test, why);
+    return on;
+}
+
 int ar_test__skip_under_valgrind(const char *test, const char *why)
 {
     const char *on = getenv("AR_HEAP_TEST_VALGRIND");
-    if (on == NULL || strcmp(on, "1") != 0)
-        return 0;
-    fprintf(stderr, "SKIP under Valgrind: %s: %s\n", test, why);
-    return 1;
+    return ar_test__skip_when(on != NULL && strcmp(on, "1") == 0, "Valgrind", test, why);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -186,19 +191,9 @@ int ar_test__skip_under_valgrind(const char *test, const char *why)
 #define AR_TEST_ASAN 1
 #endif
 #endif
-
-int ar_test__skip_under_asan(const char *test, const char *why)
-{
-#if defined(AR_TEST_ASAN)
-    fprintf(stderr, "SKIP under AddressSanitizer: %s: %s\n", test, why);
-    return 1;
-#else
-    (void)test;
-    (void)why;
-    return 0;
+#ifndef AR_TEST_ASAN
+#define AR_TEST_ASAN 0
 #endif
-}
-
 #if defined(__SANITIZE_THREAD__)
 #define AR_TEST_TSAN 1
 #elif defined(__has_feature)
@@ -206,17 +201,18 @@ int ar_test__skip_under_asan(const char *test, const char *why)
 #define AR_TEST_TSAN 1
 #endif
 #endif
+#ifndef AR_TEST_TSAN
+#define AR_TEST_TSAN 0
+#endif
+
+int ar_test__skip_under_asan(const char *test, const char *why)
+{
+    return ar_test__skip_when(AR_TEST_ASAN, "AddressSanitizer", test, why);
+}
 
 int ar_test__skip_under_tsan(const char *test, const char *why)
 {
-#if defined(AR_TEST_TSAN)
-    fprintf(stderr, "SKIP under ThreadSanitizer: %s: %s\n", test, why);
-    return 1;
-#else
-    (void)test;
-    (void)why;
-    return 0;
-#endif
+    return ar_test__skip_when(AR_TEST_TSAN, "ThreadSanitizer", test, why);
 }
 
 size_t ar_test__workload(size_t n, size_t divisor)
