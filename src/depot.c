@@ -29,7 +29,7 @@
  * buckets (4 KiB); the rest into one of 2^20 buckets (4 MiB, reserved, a
  * page charged when first touched). A context's bucket in the large
  * table is anywhere in it, so with one table each new context of a short
- * process touched a page of its own: `bash -c :` preloaded made 51 such
+ * process touched a page of its own: `bash -c :` preloaded made 49 such
  * page faults, 0.5 to 1 ms of its 7 (bash alone: 4.4 ms). A lookup reads
  * the large table only once the depot has grown past the first bytes,
  * then the first table; a reader that has not yet seen the depot grow may

@@ -153,19 +153,18 @@ static uintptr_t ar_heap_span__take_units(size_t units)
         return 0;
     uintptr_t start = ar_heap_region.start + (region.bump << AR_HEAP_UNIT_SHIFT);
     if (region.bump + units > region.committed) {
-        size_t more = region.bump + units - region.committed;
-        if (more < AR_HEAP_COMMIT_AHEAD)
-            more = AR_HEAP_COMMIT_AHEAD;
-        if (more > region.unit_count - region.committed)
-            more = region.unit_count - region.committed;
+        size_t need = region.bump + units - region.committed;
+        size_t ahead = need > AR_HEAP_COMMIT_AHEAD ? need : AR_HEAP_COMMIT_AHEAD;
+        if (ahead > region.unit_count - region.committed)
+            ahead = region.unit_count - region.committed;
         uintptr_t at = ar_heap_region.start + (region.committed << AR_HEAP_UNIT_SHIFT);
-        if (!ar_heap_os__commit((void *)at, more << AR_HEAP_UNIT_SHIFT)) {
-            /* Near the commit limit: no more than the span needs. */
-            more = region.bump + units - region.committed;
-            if (!ar_heap_os__commit((void *)at, more << AR_HEAP_UNIT_SHIFT))
+        /* Near the commit limit: no more than the span needs. */
+        if (!ar_heap_os__commit((void *)at, ahead << AR_HEAP_UNIT_SHIFT)) {
+            ahead = need;
+            if (!ar_heap_os__commit((void *)at, need << AR_HEAP_UNIT_SHIFT))
                 return 0;
         }
-        region.committed += more;
+        region.committed += ahead;
     }
     region.bump += units;
     return start;
