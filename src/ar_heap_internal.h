@@ -327,6 +327,7 @@ typedef struct ar_heap_thread_s {
         size_t blocks;
         _Atomic size_t bytes;
         _Atomic uint64_t oldest_stamp; /* UINT64_MAX when empty */
+        _Atomic uint64_t newest_stamp; /* the last batch's to join */
     } fifo;
 
     /* Spans whose every slot was released, the oldest first, and the

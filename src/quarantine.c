@@ -26,25 +26,42 @@
  * counter. While that is more than the budget less the batch limit, the
  * thread whose batch joined takes out as many bytes as the batch brought
  * (no more: so no thread takes out another's share for it), chunk by
- * chunk, oldest first: from its own FIFO, unless the oldest chunk of all
- * (another thread's) has waited more than twice as long as its own
- * oldest. So the quarantine holds at most the budget plus one block,
- * whatever the budget and however many threads free (with a small budget
- * a batch is one block; a block larger than the budget is held alone
- * until the next free); threads that free alike each take out their own
- * blocks, whose slots they own, with no other thread's lock or lines; and
- * a thread that frees less, or stopped, has its blocks taken out by the
- * others as they age.
+ * chunk, oldest first, from its own FIFO, except in two cases:
+ *   - while its FIFO holds less than half its share (the budget less the
+ *     batch limit, over T), the oldest chunk of all, whoever's: a thread
+ *     that starts freeing when others hold the budget gets a window;
+ *   - when a thread is stale, the stalest thread's: no batch joined its
+ *     FIFO while the batch count moved on 16 times the batches held (16
+ *     turns of the quarantine). A thread that stopped freeing, or frees
+ *     far less than the others, has its blocks taken out by them.
+ * So the quarantine holds at most the budget plus one block, whatever
+ * the budget and however many threads free (with a small budget a batch
+ * is one block; a block larger than the budget is held alone until the
+ * next free); threads that free each take out their own blocks, whose
+ * slots they own, with no other thread's lock or lines.
+ *
+ * Why a thread's share stays with it. A slot comes back only to the
+ * thread that owns its span. When a thread takes out another's blocks,
+ * their slots go to that thread, which may not be running, while the
+ * taker's own blocks stay held and it touches new memory for its next
+ * allocations. Until stop 30 a thread took another's oldest chunk
+ * whenever it had waited twice as long as its own oldest; with 8 threads
+ * on 2 cores a thread off the CPU for a few slices fell twice behind, and
+ * the threads took each other's blocks out 63 000 times in a run against
+ * 17 000 of their own. Peak RSS, bench/workloads threads, defaults, 5
+ * rounds in turn, medians: T=2 23.1 to 21.1 MiB, T=4 29.8 to 24.5, T=8
+ * 36.4 to 30.1, and T=8 took 0.61 times as long (doc/benchmark-history.md,
+ * "Stop 30"). A stale limit of 4 turns, not 16, left T=8 at 33.5 MiB:
+ * threads that had finished their steps and waited were taken from.
  *
  * What that changes against one global FIFO (before stop 24): a block
- * leaves after at least half, and at most twice, the frees of every
- * thread together that one FIFO would have waited for, counted in
- * batches (by the 2x rule; equal for one thread). With one FIFO, every
- * flush took the global lock, and a thread took out the oldest blocks of
- * whichever thread freed them: at T=8 on the 2-core machine the threads
- * workload ran 1.2 times as long, and the blocks of a thread that was not
- * running came out under the others' frees onto its free stacks, where
- * only it could use them (doc/benchmark-history.md, "Stop 24").
+ * leaves after at least the frees of half its thread's share (a thread
+ * of T that frees alike: the same as one FIFO), and a thread's blocks
+ * are held for as long as it passes on a batch at least once in 16
+ * turns, however much faster the others free. With one FIFO, every flush took the global
+ * lock, and a thread took out the oldest blocks of whichever thread freed
+ * them: at T=8 on the 2-core machine the threads workload ran 1.2 times
+ * as long (doc/benchmark-history.md, "Stop 24").
  *
  * Locks: each FIFO's lock and the lock of the spare chunks are leaves; a
  * thread takes its own FIFO's lock once per batch, another's only to take
@@ -57,6 +74,10 @@
 /* A thread's batch is at least the limit over this many (64) threads. */
 #define AR_HEAP_QBATCH_SHIFT_MAX 6u
 
+/* A thread whose FIFO no batch joined while the clock advanced by this
+ * many times the batches held is stale: the others take its blocks out. */
+#define AR_HEAP_QUARANTINE_STALE_TURNS 16u
+
 /* Emptied chunks, for the next batches. */
 static struct {
     pthread_mutex_t lock;
@@ -65,6 +86,8 @@ static struct {
 
 /* Blocks in every FIFO, readable without a lock (ar_heap_quarantine__holds). */
 _Atomic size_t ar_heap_quarantine_hint;
+/* Batches in every FIFO: the clock's count of one turn of the quarantine. */
+static _Atomic size_t ar_heap_quarantine_batches;
 /* Bytes in every FIFO. */
 static _Atomic size_t ar_heap_quarantine_bytes;
 
@@ -75,6 +98,7 @@ void ar_heap_quarantine__init_thread(ar_heap_thread_t *t)
 {
     pthread_mutex_init(&t->fifo.lock, NULL);
     atomic_init(&t->fifo.oldest_stamp, UINT64_MAX);
+    atomic_init(&t->fifo.newest_stamp, UINT64_MAX);
 }
 
 /* An empty chunk. */
@@ -122,12 +146,14 @@ static size_t ar_heap_quarantine__pass_on(ar_heap_thread_t *self)
         atomic_store_explicit(&self->fifo.oldest_stamp, batch->stamp, memory_order_relaxed);
     }
     self->fifo.newest = batch;
+    atomic_store_explicit(&self->fifo.newest_stamp, batch->stamp, memory_order_relaxed);
     self->fifo.blocks += blocks;
     atomic_store_explicit(&self->fifo.bytes,
                           atomic_load_explicit(&self->fifo.bytes, memory_order_relaxed) + bytes,
                           memory_order_relaxed);
     atomic_fetch_add_explicit(&ar_heap_quarantine_bytes, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&ar_heap_quarantine_hint, blocks, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ar_heap_quarantine_batches, 1, memory_order_relaxed);
     pthread_mutex_unlock(&self->fifo.lock);
     return bytes;
 }
@@ -158,6 +184,7 @@ static size_t ar_heap_quarantine__take_from(ar_heap_thread_t *t, size_t want, si
                                   memory_order_relaxed);
             emptied = chunk;
             chunk = NULL;
+            atomic_fetch_sub_explicit(&ar_heap_quarantine_batches, 1, memory_order_relaxed);
         }
     }
     t->fifo.blocks -= taken;
@@ -172,26 +199,41 @@ static size_t ar_heap_quarantine__take_from(ar_heap_thread_t *t, size_t want, si
     return bytes;
 }
 
-/* The FIFO whose oldest chunk joined first (a racy look). */
-typedef struct ar_heap_qoldest_s {
-    ar_heap_thread_t *fifo;
-    uint64_t stamp;
-} ar_heap_qoldest_t;
+/* A racy look at every FIFO: the one whose oldest chunk joined first,
+ * and the one that has gone longest without a batch joining it. */
+typedef struct ar_heap_qlook_s {
+    ar_heap_thread_t *oldest;
+    uint64_t oldest_stamp;
+    ar_heap_thread_t *stalest;
+    uint64_t stalest_stamp;
+} ar_heap_qlook_t;
 
 static void ar_heap_quarantine__look(ar_heap_thread_t *t, void *arg)
 {
-    ar_heap_qoldest_t *o = arg;
+    ar_heap_qlook_t *o = arg;
     uint64_t stamp = atomic_load_explicit(&t->fifo.oldest_stamp, memory_order_relaxed);
-    if (stamp < o->stamp) {
-        o->fifo = t;
-        o->stamp = stamp;
+    if (stamp == UINT64_MAX)
+        return;
+    if (stamp < o->oldest_stamp) {
+        o->oldest = t;
+        o->oldest_stamp = stamp;
+    }
+    uint64_t newest = atomic_load_explicit(&t->fifo.newest_stamp, memory_order_relaxed);
+    if (newest < o->stalest_stamp) {
+        o->stalest = t;
+        o->stalest_stamp = newest;
     }
 }
 
 /* Take out entries, chunk by chunk, while the FIFOs hold more than out's
  * target (keeping the newest block unless the target is 0), at most
- * out's quota: the oldest of this thread's FIFO, unless the oldest chunk
- * of all has waited more than twice as long as that (then that one).
+ * out's quota. From which FIFO (the header comment says why):
+ *   - a stale thread's (no batch joined while the quarantine turned over
+ *     AR_HEAP_QUARANTINE_STALE_TURNS times), the stalest, oldest first;
+ *   - else, while this thread's FIFO is empty or holds less than half its
+ *     share of the target (the target over T, T as for its batch), the
+ *     oldest chunk of all, whoever's;
+ *   - else this thread's own.
  * Two threads that look at once may both take out what is over: the
  * quarantine then holds a little less for a moment, never more. */
 static void ar_heap_quarantine__take(ar_heap_thread_t *self, ar_heap_qout_t *out)
@@ -204,19 +246,19 @@ static void ar_heap_quarantine__take(ar_heap_thread_t *self, ar_heap_qout_t *out
         size_t blocks = atomic_load_explicit(&ar_heap_quarantine_hint, memory_order_relaxed);
         if (held <= out->target || blocks == 0 || (blocks == 1 && out->target != 0))
             return;
-        ar_heap_qoldest_t o = { NULL, UINT64_MAX };
+        ar_heap_qlook_t o = { NULL, UINT64_MAX, NULL, UINT64_MAX };
         ar_heap_thread__each(ar_heap_quarantine__look, &o);
-        if (o.fifo == NULL)
+        if (o.oldest == NULL)
             return; /* every FIFO looked empty: taken meanwhile */
-        ar_heap_thread_t *from = o.fifo;
-        uint64_t own = atomic_load_explicit(&self->fifo.oldest_stamp, memory_order_relaxed);
-        if (from != self && own != UINT64_MAX) {
-            uint64_t now = atomic_load_explicit(&ar_heap_quarantine_clock, memory_order_relaxed);
-            if (now < own)
-                now = own; /* the loads are not ordered: ages are never negative */
-            if (now - o.stamp <= 2 * (now - own))
-                from = self;
-        }
+        uint64_t now = atomic_load_explicit(&ar_heap_quarantine_clock, memory_order_relaxed);
+        uint64_t turn = atomic_load_explicit(&ar_heap_quarantine_batches, memory_order_relaxed);
+        size_t mine = atomic_load_explicit(&self->fifo.bytes, memory_order_relaxed);
+        ar_heap_thread_t *from = self;
+        if (o.stalest != self && o.stalest_stamp < now &&
+            now - o.stalest_stamp > AR_HEAP_QUARANTINE_STALE_TURNS * turn)
+            from = o.stalest;
+        else if (mine == 0 || mine < out->target >> (self->batch_shift + 1))
+            from = o.oldest;
         size_t want = held - out->target < out->quota ? held - out->target : out->quota;
         size_t bytes = ar_heap_quarantine__take_from(from, want,
                                                      out->target == 0 ? blocks : blocks - 1, out);
@@ -304,3 +346,7 @@ void ar_heap_quarantine__held(size_t *blocks, size_t *bytes)
     *blocks = held.blocks;
     *bytes = held.bytes;
 }
+#ifdef AR_DEBUG_SAMPLER
+size_t ar_debug_qbytes(void);
+size_t ar_debug_qbytes(void) { return atomic_load(&ar_heap_quarantine_bytes); }
+#endif

@@ -476,7 +476,8 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * the owner allocates from a span, without a lock. A thread that releases
  * a slot of another thread's span (a block handed between threads, or a
  * block of another thread's the quarantine hands back: a thread takes
- * out its own blocks unless another's have waited twice as long) appends
+ * out its own blocks, another's only when it holds less than half its
+ * share or that thread has stopped freeing) appends
  * it to a chunk it fills alone for that owner, and when the chunk is full
  * pushes it whole onto the owner's inbox with one compare-and-swap, then
  * sets the owner's hint of each size class the chunk holds. The owner

@@ -1446,17 +1446,22 @@ START_TEST(threads_freeing_together_hold_at_most_the_budget)
 }
 END_TEST
 
-/* Every thread's blocks leave the quarantine in time, oldest first,
- * whichever thread frees next: a helper thread frees a budget's worth of
- * blocks and stays, idle; the main thread then frees six budgets' worth
- * of blocks of another size (so that it takes none of the helper's slots
- * for its own blocks). A block the helper freed three quarters of the way
- * through must be out of the quarantine by then: with each thread taking
- * out its own oldest blocks, and others' only until it holds half its
- * share, it would be held for as long as the helper lives. (The
- * helper's last blocks are in its batch, which it passes on when it
- * frees again or ends.) */
+/* Every thread's blocks leave the quarantine in time, whichever thread
+ * frees next: a helper thread frees a budget's worth of blocks and stays,
+ * idle; the main thread then frees blocks of another size (so that it
+ * takes none of the helper's slots for its own blocks). While the helper
+ * is not stale, the main thread takes out the helper's oldest blocks only
+ * until it holds half its share (the budget over 2 threads), then its
+ * own: a block the helper freed three quarters of the way through is
+ * still held after four budgets. Once the clock has moved 16 times the
+ * batches held past the helper's last batch (about 17 budgets here), the
+ * main thread takes the helper's blocks out, oldest first: after 24
+ * budgets the block is out. With each thread taking out only its own
+ * blocks, and others' only until it holds half its share, it would be
+ * held for as long as the helper lives. (The helper's last blocks are in
+ * its batch, which it passes on when it frees again or ends.) */
 enum { IDLE_BUDGET = 1 << 20, IDLE_SIZE = 1000, IDLE_MAIN_SIZE = 3000 };
+enum { IDLE_KEPT_BUDGETS = 4, IDLE_OUT_BUDGETS = 24 };
 static pthread_barrier_t idle_freed, idle_done;
 static char *idle_watched;
 
@@ -1475,6 +1480,13 @@ static void *free_a_budget_and_idle(void *arg)
     return NULL;
 }
 
+/* The main thread frees `budgets` budgets' worth of its own blocks. */
+static void idle_main_frees(size_t budgets)
+{
+    for (size_t freed = 0; freed < budgets * IDLE_BUDGET; freed += block_total(IDLE_MAIN_SIZE))
+        AR__HEAP__FREE(AR__HEAP__MALLOC(IDLE_MAIN_SIZE, "the main thread's"));
+}
+
 static void body_idle_thread(void)
 {
     pthread_t helper;
@@ -1484,9 +1496,15 @@ static void body_idle_thread(void)
         pthread_create(&helper, NULL, free_a_budget_and_idle, NULL) != 0)
         _exit(3);
     pthread_barrier_wait(&idle_freed);
+    printf("before:\n");
+    fflush(stdout);
     ar_heap__describe(idle_watched);
-    for (size_t freed = 0; freed < 6 * (size_t)IDLE_BUDGET; freed += block_total(IDLE_MAIN_SIZE))
-        AR__HEAP__FREE(AR__HEAP__MALLOC(IDLE_MAIN_SIZE, "the main thread's"));
+    idle_main_frees(IDLE_KEPT_BUDGETS);
+    printf("kept:\n");
+    fflush(stdout);
+    ar_heap__describe(idle_watched);
+    idle_main_frees(IDLE_OUT_BUDGETS - IDLE_KEPT_BUDGETS);
+    printf("out:\n");
     fflush(stdout);
     ar_heap__describe(idle_watched);
     pthread_barrier_wait(&idle_done);
@@ -1499,10 +1517,18 @@ START_TEST(an_idle_threads_freed_blocks_leave_the_quarantine_as_others_free)
     ar_test_child_t child;
     ar_test__run_child(body_idle_thread, &child);
     ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
-    /* Held while the main thread had freed nothing; out after. */
-    const char *held = strstr(child.output, "inside a freed block, held in the quarantine");
-    ck_assert_msg(held != NULL, "output:\n%s", child.output);
-    ck_assert_msg(strstr(held, "inside a recently freed block, out of the quarantine") != NULL,
+    const char *before = strstr(child.output, "before:\n");
+    const char *kept = strstr(child.output, "kept:\n");
+    const char *out = strstr(child.output, "out:\n");
+    ck_assert_msg(before != NULL && kept != NULL && out != NULL, "output:\n%s", child.output);
+    static const char held[] = "inside a freed block, held in the quarantine";
+    const char *at = strstr(before, held);
+    ck_assert_msg(at != NULL && at < kept, "not held before the main thread freed:\n%s",
+                  child.output);
+    at = strstr(kept, held);
+    ck_assert_msg(at != NULL && at < out,
+                  "the idle thread's block left before the thread was stale:\n%s", child.output);
+    ck_assert_msg(strstr(out, "inside a recently freed block, out of the quarantine") != NULL,
                   "the idle thread's block is still held:\n%s", child.output);
 }
 END_TEST
