@@ -304,14 +304,16 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
     for (ar_heap_span_t **link = &region.huge_free; *link != NULL; link = &(*link)->next_in_class) {
         ar_heap_span_t *span = *link;
         if (span->units >= units && span->units <= 2 * units) {
+            /* Written under the lock, as a new span's are: a report or a
+             * walk that takes it reads the new owner and stride whole. */
             *link = span->next_in_class;
-            pthread_mutex_unlock(&region.lock);
             span->next_in_class = NULL;
             span->owner = self;
             span->stride = bytes;
             span->magic = ar_heap_span__magic(bytes);
             span->fresh = 0;
             span->free_top = 0;
+            pthread_mutex_unlock(&region.lock);
             return span;
         }
     }

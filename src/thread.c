@@ -48,7 +48,8 @@
  *
  * fork. The prepare handler stops the world (every other thread outside
  * the heap), the parent resumes it; in the child only the forking thread
- * exists, so every other state becomes idle.
+ * exists, so every other state becomes idle, its outgoing chunks of
+ * returned slots sent to their owners as at a thread's end.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
@@ -381,6 +382,11 @@ static void ar_heap_thread__after_fork_child(void)
         atomic_store_explicit(&t->busy, 0, memory_order_relaxed);
         t->depth = 0;
         if (t->attached) {
+            /* Its thread is not in the child: the slots of other threads'
+             * spans it released go to their owners now, as they would
+             * have when it ended (else they wait for the next thread to
+             * take this state over). */
+            ar_heap_span__return_all(t);
             t->attached = 0;
             t->next_idle = world.idle;
             world.idle = t;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ar_heap.h"
@@ -1108,6 +1109,63 @@ START_TEST(slots_freed_by_another_thread_are_reused_before_memory_never_used)
 }
 END_TEST
 
+/* In a forked child only the forking thread exists: the slots another
+ * thread released into a chunk for the forking thread (not full, so not
+ * sent yet) go to it in the child, as they would have when that thread
+ * ended. The helper frees the main thread's blocks and waits, alive, while
+ * the main thread forks; the child allocates as many blocks of the size,
+ * and every one must reuse a freed slot. Before stop 30 the chunk stayed
+ * with the helper's state in the child until a new thread took it over:
+ * all 100 were new memory. */
+static pthread_barrier_t fork_freed, fork_done;
+
+static void *free_remote_blocks_and_wait(void *arg)
+{
+    (void)arg;
+    free_remote_blocks(NULL);
+    pthread_barrier_wait(&fork_freed);
+    pthread_barrier_wait(&fork_done);
+    return NULL;
+}
+
+static void body_reuse_after_fork(void)
+{
+    static char *old[REMOTE_N], *again[REMOTE_N];
+    pthread_t helper;
+    (void)ar_heap__set_options("quarantine_bytes=0");
+    for (int i = 0; i < REMOTE_N; i++)
+        old[i] = remote_blocks[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "freed by another thread");
+    if (pthread_barrier_init(&fork_freed, NULL, 2) != 0 ||
+        pthread_barrier_init(&fork_done, NULL, 2) != 0 ||
+        pthread_create(&helper, NULL, free_remote_blocks_and_wait, NULL) != 0)
+        _exit(3);
+    pthread_barrier_wait(&fork_freed);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        _exit(3);
+    if (pid == 0) {
+        for (int i = 0; i < REMOTE_N; i++)
+            again[i] = AR__HEAP__MALLOC(REMOTE_SIZE, "in the child");
+        printf("outside=%d\n", reuse_outside(old, REMOTE_N, again, REMOTE_N));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        _exit(3);
+    pthread_barrier_wait(&fork_done);
+    if (pthread_join(helper, NULL) != 0)
+        _exit(3);
+}
+
+START_TEST(a_forked_child_gets_the_slots_a_thread_not_in_it_released)
+{
+    expect_reused(body_reuse_after_fork, "a forked child allocated 100 blocks of the size "
+                                         "another thread, not in the child, had freed");
+}
+END_TEST
+
 /* In the calling thread: allocate `n` blocks of `size` into again[],
  * count those whose address is not one of old[0..n_old) (sorted here),
  * and free them again. */
@@ -1576,6 +1634,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(reuse, a_double_free_is_named_after_its_spans_memory_went_back);
     tcase_add_test(reuse, a_huge_calloc_leaves_its_pages_unmapped_and_reads_zero);
     tcase_add_test(reuse, slots_freed_by_another_thread_are_reused_before_memory_never_used);
+    tcase_add_test(reuse, a_forked_child_gets_the_slots_a_thread_not_in_it_released);
     tcase_add_test(reuse, a_thread_reuses_the_slots_of_another_threads_blocks_it_freed);
     tcase_add_test(reuse, slots_come_back_to_their_owner_while_the_releasing_thread_runs);
     tcase_add_test(reuse, a_thread_takes_back_the_slots_it_sent_to_an_idle_owner);
