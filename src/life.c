@@ -87,21 +87,29 @@ static void ar_heap_life__report_damage(const ar_heap_view_t *block, const ar_he
  * and every error, takes the general path further down, which handles
  * every case (the common one too) and shares the out-of-line helpers.
  */
-int ar_heap_life_fast;
-int ar_heap_life_lean; /* tracking only: see the leaf paths below */
+/* Which paths the options allow. Atomic (relaxed: a plain load on the
+ * machines arheap runs on) because the first operations of two threads
+ * may race: one reads them on its fast path while the other, inside the
+ * initialiser, writes them; the one that reads them early finds no
+ * thread state yet and takes the general path, which waits for the
+ * initialiser (ThreadSanitizer, check_quarantine's threaded cases). */
+static _Atomic int ar_heap_life_fast;
+static _Atomic int ar_heap_life_lean; /* tracking only: see the leaf paths below */
 
 /* The description of a block allocated without one. */
 static const char ar_heap_life_no_desc[] = "(no description)";
 
 void ar_heap_life__options_changed(void)
 {
-    ar_heap_life_fast = !ar_heap_options.guard && ar_heap_options.check_every == 0 &&
-                        ar_heap_options.allow_malloc_0 &&
-                        !atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
-                        !ar_heap_valgrind__running();
-    ar_heap_life_lean = ar_heap_life_fast && !ar_heap_options.canary && !ar_heap_options.fill &&
-                        ar_heap_options.quarantine_bytes == 0 && ar_heap_options.stack_depth == 0 &&
-                        ar_heap_options.freed_history != 0;
+    int fast = !ar_heap_options.guard && ar_heap_options.check_every == 0 &&
+               ar_heap_options.allow_malloc_0 &&
+               !atomic_load_explicit(&ar_heap_inject_armed, memory_order_relaxed) &&
+               !ar_heap_valgrind__running();
+    int lean = fast && !ar_heap_options.canary && !ar_heap_options.fill &&
+               ar_heap_options.quarantine_bytes == 0 && ar_heap_options.stack_depth == 0 &&
+               ar_heap_options.freed_history != 0;
+    atomic_store_explicit(&ar_heap_life_fast, fast, memory_order_relaxed);
+    atomic_store_explicit(&ar_heap_life_lean, lean, memory_order_relaxed);
 }
 
 /* The largest block of the common case: its extent fits a size class. */
@@ -351,7 +359,9 @@ ar_heap_life__allocate_common(size_t size, size_t align, const ar_heap_site_t *s
                               const char *desc, int fill)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
-    if (AR_HEAP_LIKELY(self != NULL && ar_heap_life_fast && align == 0 &&
+    if (AR_HEAP_LIKELY(self != NULL &&
+                       atomic_load_explicit(&ar_heap_life_fast, memory_order_relaxed) &&
+                       align == 0 &&
                        size <= AR_HEAP_LIFE_FAST_MAX)) {
         int canary = ar_heap_options.canary != 0;
         size_t offset = canary ? AR_HEAP_HEAD : 0;
@@ -370,7 +380,8 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
     /* Not a calloc: the common case zeroes a block before it is live (a
      * leak scan in another thread never reads what the slot held before),
      * which takes a call. */
-    if (ar_heap_life_lean && align == 0 && size <= AR_HEAP_LIFE_FAST_MAX &&
+    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed) && align == 0 &&
+        size <= AR_HEAP_LIFE_FAST_MAX &&
         fill != AR_HEAP_FILL_ZERO) {
         ar_heap_thread_t *self = ar_heap_thread_self;
         if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
@@ -746,7 +757,8 @@ ar_heap_life__free_common(void *ptr, const char *operation, const ar_heap_site_t
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     ar_heap_slot_t slot;
-    if (AR_HEAP_LIKELY(self != NULL && ar_heap_life_fast)) {
+    if (AR_HEAP_LIKELY(self != NULL &&
+                       atomic_load_explicit(&ar_heap_life_fast, memory_order_relaxed))) {
         ar_heap_span_t *span = ar_heap_span__at((uintptr_t)ptr);
         if (AR_HEAP_LIKELY(span != NULL && span->klass != AR_HEAP_CLASSES)) {
             uint64_t index =
@@ -772,7 +784,7 @@ ar_heap_life__free_common(void *ptr, const char *operation, const ar_heap_site_t
 
 int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
-    if (ar_heap_life_lean) {
+    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed)) {
         ar_heap_thread_t *self = ar_heap_thread_self;
         if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_life__free_lean(self, ptr, site)))
             return 1;
