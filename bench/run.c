@@ -290,6 +290,33 @@ static const char *load_average(char *buf, size_t size)
     return buf;
 }
 
+/* The processor's model name, from /proc/cpuinfo, into buf ("?" when
+ * absent): ratios to ASan's and to the floor's differ from one processor
+ * to another (doc/arheap.md, "Where it stands"), so a run says which. */
+static const char *cpu_model(char *buf, size_t size)
+{
+    char line[256];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    snprintf(buf, size, "?");
+    if (f == NULL)
+        return buf;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "model name", 10) != 0)
+            continue;
+        const char *colon = strchr(line, ':');
+        if (colon == NULL)
+            break;
+        colon++;
+        while (*colon == ' ' || *colon == '\t')
+            colon++;
+        size_t n = strcspn(colon, "\n");
+        snprintf(buf, size, "%.*s", (int)n, colon);
+        break;
+    }
+    fclose(f);
+    return buf;
+}
+
 /* ----------------------------------------------------------- one process */
 
 enum spawn_status { SPAWN_OK, SPAWN_LIMIT, SPAWN_FAILED };
@@ -1420,12 +1447,13 @@ int main(int argc, char **argv)
 
     load_average(run.load_start, sizeof run.load_start);
 
+    char model[128];
     printf("arheap benchmark (bench/run): %u run%s of each variant, alternating, medians; "
-           "%s; %ld cores; time limit %.0f s a run\n",
+           "%s; %ld cores (%s); time limit %.0f s a run\n",
            run.repeat, run.repeat == 1 ? "" : "s",
            run.quick ? "QUICK mode (a tenth of the work: a smoke test, not figures)"
                      : "full workloads",
-           run.cores, run.limit_s);
+           run.cores, cpu_model(model, sizeof model), run.limit_s);
     printf("  glibc    %s\n", run.bin[V_GLIBC]);
     printf("  floor    %s (glibc + fill, poison, poison check)\n", run.bin[V_FLOOR]);
     printf("  asan     %s ASAN_OPTIONS=%s\n", run.bin[V_ASAN][0] ? run.bin[V_ASAN] : "-",
