@@ -58,10 +58,10 @@
  * leaves after at least the frees of half its thread's share (a thread
  * of T that frees alike: the same as one FIFO), and a thread's blocks
  * are held for as long as it passes on a batch at least once in 16
- * turns, however much faster the others free. With one FIFO, every flush took the global
- * lock, and a thread took out the oldest blocks of whichever thread freed
- * them: at T=8 on the 2-core machine the threads workload ran 1.2 times
- * as long (doc/benchmark-history.md, "Stop 24").
+ * turns, however much faster the others free. With one FIFO, every flush
+ * took the global lock, and a thread took out the oldest blocks of
+ * whichever thread freed them: at T=8 on the 2-core machine the threads
+ * workload ran 1.2 times as long (doc/benchmark-history.md, "Stop 24").
  *
  * Locks: each FIFO's lock and the lock of the spare chunks are leaves; a
  * thread takes its own FIFO's lock once per batch, another's only to take
