@@ -1511,7 +1511,8 @@ END_TEST
  * is not stale, the main thread takes out the helper's oldest blocks only
  * until it holds half its share (the budget over 2 threads), then its
  * own: a block the helper freed three quarters of the way through is
- * still held after four budgets. Once the clock has moved 16 times the
+ * still held after four budgets, and so is the main thread's block freed
+ * 128 KiB before (its window is at least half its share, about 240 KiB). Once the clock has moved 16 times the
  * batches held past the helper's last batch (about 17 budgets here), the
  * main thread takes the helper's blocks out, oldest first: after 24
  * budgets the block is out. With each thread taking out only its own
@@ -1538,11 +1539,20 @@ static void *free_a_budget_and_idle(void *arg)
     return NULL;
 }
 
-/* The main thread frees `budgets` budgets' worth of its own blocks. */
-static void idle_main_frees(size_t budgets)
+/* The main thread frees `budgets` budgets' worth of its own blocks; the
+ * block it freed when IDLE_RECENT bytes were left to free. */
+enum { IDLE_RECENT = 128 << 10 };
+static char *idle_main_frees(size_t budgets)
 {
-    for (size_t freed = 0; freed < budgets * IDLE_BUDGET; freed += block_total(IDLE_MAIN_SIZE))
-        AR__HEAP__FREE(AR__HEAP__MALLOC(IDLE_MAIN_SIZE, "the main thread's"));
+    char *recent = NULL;
+    size_t total = budgets * IDLE_BUDGET;
+    for (size_t freed = 0; freed < total; freed += block_total(IDLE_MAIN_SIZE)) {
+        char *p = AR__HEAP__MALLOC(IDLE_MAIN_SIZE, "the main thread's");
+        AR__HEAP__FREE(p);
+        if (recent == NULL && total - freed <= IDLE_RECENT)
+            recent = p;
+    }
+    return recent;
 }
 
 static void body_idle_thread(void)
@@ -1557,10 +1567,13 @@ static void body_idle_thread(void)
     printf("before:\n");
     fflush(stdout);
     ar_heap__describe(idle_watched);
-    idle_main_frees(IDLE_KEPT_BUDGETS);
+    char *recent = idle_main_frees(IDLE_KEPT_BUDGETS);
     printf("kept:\n");
     fflush(stdout);
     ar_heap__describe(idle_watched);
+    printf("own:\n");
+    fflush(stdout);
+    ar_heap__describe(recent);
     idle_main_frees(IDLE_OUT_BUDGETS - IDLE_KEPT_BUDGETS);
     printf("out:\n");
     fflush(stdout);
@@ -1583,9 +1596,17 @@ START_TEST(an_idle_threads_freed_blocks_leave_the_quarantine_as_others_free)
     const char *at = strstr(before, held);
     ck_assert_msg(at != NULL && at < kept, "not held before the main thread freed:\n%s",
                   child.output);
+    const char *own = strstr(child.output, "own:\n");
+    ck_assert_msg(own != NULL && own < out, "output:\n%s", child.output);
     at = strstr(kept, held);
-    ck_assert_msg(at != NULL && at < out,
+    ck_assert_msg(at != NULL && at < own,
                   "the idle thread's block left before the thread was stale:\n%s", child.output);
+    /* Meanwhile the main thread's own blocks had a window of at least half
+     * its share: its block freed 128 KiB before is held. */
+    at = strstr(own, held);
+    ck_assert_msg(at != NULL && at < out,
+                  "the main thread's recent block is not held: no window of its own:\n%s",
+                  child.output);
     ck_assert_msg(strstr(out, "inside a recently freed block, out of the quarantine") != NULL,
                   "the idle thread's block is still held:\n%s", child.output);
 }
