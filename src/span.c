@@ -479,8 +479,8 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * a slot of another thread's span (a block handed between threads, or a
  * block of another thread's the quarantine hands back: a thread takes
  * out its own blocks, another's only when it holds less than half its
- * share or that thread has stopped freeing) appends
- * it to a chunk it fills alone for that owner, and when the chunk is full
+ * share or that thread has stopped freeing) appends it to a chunk it
+ * fills alone for that owner, and when the chunk is full
  * pushes it whole onto the owner's inbox with one compare-and-swap, then
  * sets the owner's hint of each size class the chunk holds. The owner
  * takes its whole inbox with one exchange when a class runs out of
@@ -503,8 +503,9 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * grow while those slots wait for their owner (and with one quarantine
  * for every thread, a thread that runs ahead of another hands the other's
  * slots back to it while it touches new memory itself:
- * doc/benchmark-history.md, "Peak RSS with threads"). So before it makes a new span, a thread takes
- * slots of the class it needs from the chunks it is filling, then from the
+ * doc/benchmark-history.md, "Peak RSS with threads"). So before it makes
+ * a new span, a thread takes slots of the class it needs from the chunks
+ * it is filling, then from the
  * inbox of an owner it last sent chunks to that has not taken its inbox
  * since this thread last looked, or whose inbox holds AR_HEAP_TAKE_BACKLOG
  * chunks or more (an owner that runs needs its slots; with 8 threads on 2

@@ -1512,10 +1512,10 @@ END_TEST
  * until it holds half its share (the budget over 2 threads), then its
  * own: a block the helper freed three quarters of the way through is
  * still held after four budgets, and so is the main thread's block freed
- * 128 KiB before (its window is at least half its share, about 240 KiB). Once the clock has moved 16 times the
- * batches held past the helper's last batch (about 17 budgets here), the
- * main thread takes the helper's blocks out, oldest first: after 24
- * budgets the block is out. With each thread taking out only its own
+ * 128 KiB before (its window is at least half its share, about 240
+ * KiB). Once the clock has moved 16 times the batches held past the
+ * helper's last batch (about 17 budgets here), the main thread takes the
+ * helper's blocks out, oldest first: after 24 budgets the block is out. With each thread taking out only its own
  * blocks, and others' only until it holds half its share, it would be
  * held for as long as the helper lives. (The helper's last blocks are in
  * its batch, which it passes on when it frees again or ends.) */
