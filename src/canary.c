@@ -103,23 +103,6 @@ size_t ar_heap_canary__check(const ar_heap_layout_t *b, ar_heap_damage_t *out, s
     return n;
 }
 
-#if defined(__GNUC__)
-/* Sixteen bytes as two words: the compilers make vector loads, compares
- * and stores of them (SSE2, in every x86-64) where eight-byte ones took
- * twice the instructions. The check-and-fill of a reused slot, with them,
- * pinned, 7 rounds in turn, medians, defaults: `large` 2.39x to 1.85x
- * glibc and 2.45x to 2.00x (two runs), `realloc` 2.07x to 1.90x and 2.27x
- * to 2.05x, `small` and `strdup` within the noise (doc/benchmark-history.md,
- * "Stop 30"). */
-typedef uint64_t ar_heap_canary_v2 __attribute__((vector_size(16)));
-
-static inline ar_heap_canary_v2 ar_heap_canary__load16(uintptr_t p)
-{
-    ar_heap_canary_v2 v;
-    memcpy(&v, (const void *)p, sizeof v);
-    return v;
-}
-#endif
 
 /* Whether [from, to) holds the poison: eight bytes at a time, the last
  * eight (overlapping) for a length that is not a multiple of eight. (As
@@ -202,9 +185,47 @@ static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fi
     return to;
 }
 
+#if defined(__GNUC__)
+/*
+ * Small blocks (8 to AR_HEAP_CANARY_SHORT_MAX bytes, old and new, at the
+ * same place in the slot) are reused in two short passes instead of the
+ * fused one: the old bytes checked, then the new ones written, each with
+ * one loop whose exit follows the size. The fused pass went through three
+ * loops and two memsets whose counts all follow the sizes, and
+ * mispredicted their ends; a small block is in the L1 cache after the
+ * first pass. 1 when done (nothing was damaged); 0 when the general path
+ * must do it: damage of any kind, found before anything was written.
+ */
+static inline int ar_heap_canary__reuse_short(const ar_heap_layout_t *old,
+                                              const ar_heap_layout_t *fresh, int fill)
+{
+    if (!old->canary || !fresh->canary || old->base != fresh->base ||
+        old->offset != fresh->offset || old->size - 8 > AR_HEAP_CANARY_SHORT_MAX - 8 ||
+        fresh->size - 8 > AR_HEAP_CANARY_SHORT_MAX - 8)
+        return 0;
+    uint64_t key = ar_heap_canary__key(old->base);
+    uintptr_t user = old->base + old->offset;
+    uintptr_t old_end = user + old->size, new_end = user + fresh->size;
+    if (!ar_heap_canary__intact(old->base, user, key) ||
+        !ar_heap_canary__intact(old_end, old->base + old->extent, key) ||
+        !ar_heap_canary__poisoned_short(user, old_end))
+        return 0;
+    if (fill >= 0)
+        ar_heap_canary__set_short(user, new_end,
+                                  (uint64_t)(unsigned char)fill * 0x0101010101010101ULL);
+    /* The head is the old one, intact, at the same place. */
+    ar_heap_canary__fill(new_end, fresh->base + fresh->extent, key);
+    return 1;
+}
+#endif
+
 size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t *fresh,
                              int fill, ar_heap_damage_t *out)
 {
+#if defined(__GNUC__)
+    if (ar_heap_canary__reuse_short(old, fresh, fill))
+        return 0;
+#endif
     size_t n = 0;
     uintptr_t old_user = old->base + old->offset, old_end = old_user + old->size;
     uintptr_t new_user = fresh->base + fresh->offset, new_end = new_user + fresh->size;

@@ -77,7 +77,9 @@ static size_t child_number(const ar_test_child_t *child, const char *name)
 
 /* ------------------------------------------------- write after free */
 
-static const size_t waf_sizes[] = { 1, 13, 4096 };
+/* 13 and 100 take the small blocks' reuse (canary.c): two words, and
+ * vectors with an overlapping last one. */
+static const size_t waf_sizes[] = { 1, 13, 100, 4096 };
 #define WAF_SIZE_COUNT (sizeof waf_sizes / sizeof waf_sizes[0])
 #define WAF_CASES ((int)(WAF_SIZE_COUNT * 3))
 
@@ -227,6 +229,61 @@ START_TEST(a_write_after_free_is_caught_when_the_freed_memory_is_reused)
                 "  found by the check as the freed block's memory was reused, by an allocation at ",
                 "reuse");
     expect_waf_report(&child);
+    ck_assert(!ar_test__output_has(&child, "never reused"));
+}
+END_TEST
+
+/* A freed block's canary zones written through a stale pointer: one byte
+ * past its end, or one before its start. Nothing checks the block at the
+ * free (it was intact then), so its reuse must: every size takes the small
+ * blocks' reuse but 4096, which takes the general pass. */
+static const size_t zone_sizes[] = { 13, 16, 100, 1024, 4096 };
+#define ZONE_CASES ((int)(sizeof zone_sizes / sizeof zone_sizes[0] * 2))
+static size_t zone_size;
+static int zone_before;
+
+static void body_zone_reused(void)
+{
+    set_options("quarantine_bytes=%zu", budget_for_one(zone_size));
+    allocate_pushers(zone_size);
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(zone_size, "freed block");
+    AR__HEAP__FREE(p);
+    if (zone_before)
+        ar_test__opaque(p)[-1] = 0x42;
+    else
+        ar_test__opaque(p)[zone_size] = 0x42;
+    for (int i = 0; i < PUSHERS; i++)
+        AR__HEAP__FREE(pushers[i]);
+    for (int i = 0; i <= PUSHERS; i++) {
+        ar_test__note("reuse", __LINE__ + 1);
+        pushers[i % PUSHERS] = AR__HEAP__MALLOC(zone_size, "reuser");
+    }
+    puts("never reused");
+}
+
+START_TEST(a_freed_blocks_canary_written_after_the_free_is_caught_when_its_memory_is_reused)
+{
+    zone_size = zone_sizes[_i / 2];
+    zone_before = _i % 2;
+    ar_test_child_t child;
+    ar_test__run_child(body_zone_reused, &child);
+    char label[64], buf[160];
+    snprintf(label, sizeof label, "a %zu-byte block, %s", zone_size,
+             zone_before ? "one byte before" : "one byte past");
+    ck_assert_msg(child.signaled && child.signal == 6, "%s: child did not abort; output:\n%s",
+                  label, child.output);
+    snprintf(buf, sizeof buf, "arheap: ERROR: %s on block 0x",
+             zone_before ? "heap-buffer-underflow" : "heap-buffer-overflow");
+    ar_test__expect_has(&child, label, buf);
+    ck_assert_msg(ar_test__output_count(&child, "arheap: ERROR:") == 1,
+                  "%s: expected exactly one report:\n%s", label, child.output);
+    snprintf(buf, sizeof buf, "  block: %zu bytes \"freed block\" at 0x", zone_size);
+    ar_test__expect_has(&child, label, buf);
+    AR_TEST_EXPECT_SITE(&child, label, "  allocated at ", "alloc");
+    AR_TEST_EXPECT_SITE(&child, label,
+                "  found by the check as the freed block's memory was reused, by an allocation at ",
+                "reuse");
     ck_assert(!ar_test__output_has(&child, "never reused"));
 }
 END_TEST
@@ -1622,6 +1679,9 @@ static Suite *quarantine_suite(void)
     tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_by_the_check_at_exit, 0, WAF_CASES);
     tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_when_the_freed_memory_is_reused,
                         0, WAF_CASES);
+    tcase_add_loop_test(waf_tc,
+                        a_freed_blocks_canary_written_after_the_free_is_caught_when_its_memory_is_reused,
+                        0, ZONE_CASES);
     tcase_add_test(waf_tc, a_write_through_a_pointer_stale_after_realloc_is_a_write_after_free);
     tcase_add_test(waf_tc, freed_bytes_read_0xdf_while_in_the_quarantine);
     suite_add_tcase(s, waf_tc);
