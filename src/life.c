@@ -765,6 +765,14 @@ ar_heap_life__free_common(void *ptr, const char *operation, const ar_heap_site_t
                 (uint64_t)(((unsigned __int128)((uintptr_t)ptr - span->start) * span->magic) >> 64);
             if (AR_HEAP_LIKELY(index < span->slots)) {
                 ar_heap_span__slot(span, (uint32_t)index, &slot);
+                /* The block's first line, for its head canary and poison:
+                 * the load of the record below and the claim (a locked
+                 * instruction, which waits for the record and holds back
+                 * every later load) would otherwise put the two misses of
+                 * a long-lived block one after the other. Pinned, 9 rounds
+                 * in turn, medians, defaults: `strdup` 4% faster, `threads`
+                 * T=1 2%; the slot's last line as well gained nothing. */
+                __builtin_prefetch((const char *)slot.base, 1, 3);
                 uint8_t live = AR_HEAP_STATE_LIVE;
                 ar_heap_thread__enter_as(self);
                 if (AR_HEAP_LIKELY(slot.base + slot.rec->offset == (uintptr_t)ptr) &&
