@@ -1560,8 +1560,24 @@ static void op_allow_leak(int s, uint8_t how)
         break;
     }
     int got = ar_heap__allow_leak(ptr);
-    if (got != want)
+    if (got != want) {
+        /* What the heap knows of the address, and what the model does. */
+        dprintf(fz.report_fd, "heap_ops_fuzzer: allow_leak(%p), case %d; allocations so far %llu\n",
+                ptr, how % 6, (unsigned long long)fz.allocations);
+        if (how % 6 == 2) {
+            for (size_t i = 0; i < held_count(); i++)
+                if (held_at(i)->p == ptr)
+                    dprintf(fz.report_fd, "heap_ops_fuzzer: held %zu: seq %llu size %zu\n", i,
+                            (unsigned long long)held_at(i)->seq, held_at(i)->size);
+            for (size_t i = 0; i < fz.released_count; i++)
+                if (released[i].p == ptr)
+                    dprintf(fz.report_fd, "heap_ops_fuzzer: released %zu: seq %llu size %zu\n", i,
+                            (unsigned long long)released[i].seq, released[i].size);
+        }
+        stop_capture(); /* the description to the real stderr */
+        ar_heap__describe(ptr);
         fail("ar_heap__allow_leak's answer", (size_t)want, (size_t)got);
+    }
     if (want)
         fz.live[s].allowed = 1;
 }
