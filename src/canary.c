@@ -246,7 +246,7 @@ static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fi
 #if defined(__GNUC__)
 /*
  * Small blocks (8 to AR_HEAP_CANARY_SHORT_MAX bytes, old and new, at the
- * same place in the slot) are reused in two short passes instead of the
+ * same place in the slot, both with canaries or both without) are reused in two short passes instead of the
  * fused one: the old bytes checked, then the new ones written, each with
  * one loop whose exit follows the size. The fused pass went through three
  * loops and two memsets whose counts all follow the sizes, and
@@ -257,22 +257,23 @@ static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fi
 static inline int ar_heap_canary__reuse_short(const ar_heap_layout_t *old,
                                               const ar_heap_layout_t *fresh, int fill)
 {
-    if (!old->canary || !fresh->canary || old->base != fresh->base ||
+    if (old->canary != fresh->canary || old->base != fresh->base ||
         old->offset != fresh->offset || old->size - 8 > AR_HEAP_CANARY_SHORT_MAX - 8 ||
         fresh->size - 8 > AR_HEAP_CANARY_SHORT_MAX - 8)
         return 0;
-    uint64_t key = ar_heap_canary__key(old->base);
+    uint64_t key = old->canary ? ar_heap_canary__key(old->base) : 0;
     uintptr_t user = old->base + old->offset;
     uintptr_t old_end = user + old->size, new_end = user + fresh->size;
-    if (!ar_heap_canary__intact(old->base, user, key) ||
-        !ar_heap_canary__intact(old_end, old->base + old->extent, key) ||
+    if ((old->canary && (!ar_heap_canary__intact(old->base, user, key) ||
+                         !ar_heap_canary__intact(old_end, old->base + old->extent, key))) ||
         !ar_heap_canary__poisoned_short(user, old_end))
         return 0;
     if (fill >= 0)
         ar_heap_canary__set_short(user, new_end,
                                   (uint64_t)(unsigned char)fill * 0x0101010101010101ULL);
     /* The head is the old one, intact, at the same place. */
-    ar_heap_canary__fill(new_end, fresh->base + fresh->extent, key);
+    if (fresh->canary)
+        ar_heap_canary__fill(new_end, fresh->base + fresh->extent, key);
     return 1;
 }
 #endif

@@ -218,6 +218,29 @@ static void body_waf_reused(void)
     puts("never reused");
 }
 
+/* The same without canaries: the poison alone is checked at reuse (the
+ * small blocks' two passes, or the fused pass). */
+static void body_waf_reused_bare(void)
+{
+    set_options("canary=0:quarantine_bytes=%zu", budget_for_one(waf.size));
+    body_waf_reused();
+}
+
+START_TEST(a_write_after_free_without_canaries_is_caught_when_the_freed_memory_is_reused)
+{
+    ar_test_child_t child;
+    choose_waf(_i, "the check at reuse, canary=0");
+    ar_test__run_child(body_waf_reused_bare, &child);
+    ck_assert_msg(child.signaled && child.signal == 6, "%s: child did not abort; output:\n%s",
+                  waf.label, child.output);
+    AR_TEST_EXPECT_SITE(&child, waf.label,
+                "  found by the check as the freed block's memory was reused, by an allocation at ",
+                "reuse");
+    expect_waf_report(&child);
+    ck_assert(!ar_test__output_has(&child, "never reused"));
+}
+END_TEST
+
 START_TEST(a_write_after_free_is_caught_when_the_freed_memory_is_reused)
 {
     ar_test_child_t child;
@@ -1677,6 +1700,9 @@ static Suite *quarantine_suite(void)
     tcase_set_timeout(waf_tc, 30);
     tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_by_check_all, 0, WAF_CASES);
     tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_by_the_check_at_exit, 0, WAF_CASES);
+    tcase_add_loop_test(waf_tc,
+                        a_write_after_free_without_canaries_is_caught_when_the_freed_memory_is_reused,
+                        0, WAF_CASES);
     tcase_add_loop_test(waf_tc, a_write_after_free_is_caught_when_the_freed_memory_is_reused,
                         0, WAF_CASES);
     tcase_add_loop_test(waf_tc,
