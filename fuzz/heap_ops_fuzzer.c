@@ -1546,10 +1546,11 @@ static void op_allow_leak(int s, uint8_t how)
         ptr = b->p;
         break;
     }
-    case 3: /* inside a live block */
-        if (!fz.used[s] || fz.live[s].size == 0)
+    case 3: /* inside a live block (one past its end only with canaries:
+             * without, the end may be the next slot's block) */
+        if (!fz.used[s] || interior_span(fz.live[s].size) == 0)
             return;
-        ptr = fz.live[s].p + 1 + k % fz.live[s].size;
+        ptr = fz.live[s].p + 1 + k % interior_span(fz.live[s].size);
         break;
     case 4:
         ptr = (k & 1) ? (const void *)(local + k % sizeof local)
