@@ -480,9 +480,9 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * block of another thread's the quarantine hands back: a thread takes
  * out its own blocks, another's only when it holds less than half its
  * share or that thread has stopped freeing) appends it to a chunk it
- * fills alone for that owner, and when the chunk is full
- * pushes it whole onto the owner's inbox with one compare-and-swap, then
- * sets the owner's hint of each size class the chunk holds. The owner
+ * fills alone for that owner, and when the chunk is full pushes it whole
+ * onto the owner's inbox with one compare-and-swap, then sets the
+ * owner's hint of each size class the chunk holds. The owner
  * takes its whole inbox with one exchange when a class runs out of
  * released slots, and puts each slot on its span's free stack.
  *
@@ -505,15 +505,15 @@ void ar_heap_span__emptied(ar_heap_thread_t *self, ar_heap_span_t *span)
  * slots back to it while it touches new memory itself:
  * doc/benchmark-history.md, "Peak RSS with threads"). So before it makes
  * a new span, a thread takes slots of the class it needs from the chunks
- * it is filling, then from the
- * inbox of an owner it last sent chunks to that has not taken its inbox
- * since this thread last looked, or whose inbox holds AR_HEAP_TAKE_BACKLOG
- * chunks or more (an owner that runs needs its slots; with 8 threads on 2
- * cores, taking the whole inbox of every owner made them grow instead,
- * and took 1.5 times as long): at most AR_HEAP_TAKE_SLOTS slots of the
- * class from any of its chunks, kept in this thread's chunk for that owner
- * (where they go back to it in time if unused); the rest goes back. Such
- * a slot's block, freed, is a release into its owner's span again.
+ * it is filling, then from the inbox of an owner it last sent chunks to
+ * that has not taken its inbox since this thread last looked, or whose
+ * inbox holds AR_HEAP_TAKE_BACKLOG chunks or more (an owner that runs
+ * needs its slots; with 8 threads on 2 cores, taking the whole inbox of
+ * every owner made them grow instead, and took 1.5 times as long): at
+ * most AR_HEAP_TAKE_SLOTS slots of the class from any of its chunks, kept
+ * in this thread's chunk for that owner (where they go back to it in time
+ * if unused); the rest goes back. Such a slot's block, freed, is a
+ * release into its owner's span again.
  *
  * Chunks are 4 KiB; a thread keeps up to 16 empty ones (those it emptied
  * as an owner serve it as a sender), the rest are in a pool under a leaf
