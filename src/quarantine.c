@@ -346,7 +346,3 @@ void ar_heap_quarantine__held(size_t *blocks, size_t *bytes)
     *blocks = held.blocks;
     *bytes = held.bytes;
 }
-#ifdef AR_DEBUG_SAMPLER
-size_t ar_debug_qbytes(void);
-size_t ar_debug_qbytes(void) { return atomic_load(&ar_heap_quarantine_bytes); }
-#endif
