@@ -47,6 +47,15 @@
  *   program's is the wall time of the whole process, from fork to wait4.
  *   Peak RSS is ru_maxrss from wait4() (the largest over the R runs): the
  *   process's high-water resident set, a program's children included.
+ *   Noise: the targets' figures are ratios of medians, and beside each
+ *   one whose round-by-round ratios (a variant's run of round i over the
+ *   other variant's run of round i, close in time) fall on both sides of
+ *   its bound, that range is printed in brackets and the verdict says it
+ *   rests on noise. The notes give each row's slowest glibc run over its
+ *   fastest (glibc's code does not change from run to run, so what moves
+ *   it is the machine), and call the run quiet when that is at most
+ *   QUIET_SPREAD (1.10x) in every row: the issue's targets are to hold
+ *   "on a quiet machine", and this is how a run says whether it was on one.
  *   Time limit (--limit S, default 20 s, or BENCH_LIMIT): a workload is
  *   told to stop its timed part after S seconds (--deadline-ms) and then
  *   reports the operations it did; its figure is that run's time per
@@ -130,6 +139,9 @@ enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 #define TARGET_SPEEDUP_8 5.0
 #define TARGET_SPEEDUP_2 1.7
 #define TARGET_RSS_FACTOR 1.15
+/* A run is quiet when glibc's slowest run of every row is within this
+ * factor of its fastest. */
+#define QUIET_SPREAD 1.10
 
 enum variant { V_GLIBC, V_FLOOR, V_ASAN, V_TRACKING, V_DEFAULTS, V_PRELOAD, V_REFERENCE, V_COUNT };
 
@@ -836,6 +848,12 @@ static void remove_workdir(void)
 
 /* --------------------------------------------------------------- output */
 
+/* A run's time per operation (programs: per run), in seconds. */
+static double run_per_op(const struct cell *c, unsigned i)
+{
+    return c->ops[i] > 0 ? c->seconds[i] / c->ops[i] : c->seconds[i];
+}
+
 /* A cell's median time in seconds; < 0 when it has none. */
 static double cell_seconds(const struct cell *c)
 {
@@ -850,9 +868,61 @@ static double cell_per_op(const struct cell *c)
         return -1.0;
     }
     for (unsigned i = 0; i < c->runs; i++) {
-        v[i] = c->ops[i] > 0 ? c->seconds[i] / c->ops[i] : c->seconds[i];
+        v[i] = run_per_op(c, i);
     }
     return median(v, c->runs);
+}
+
+/*
+ * The round-by-round range of a ratio: variant v's run of round i over
+ * base's run of the same round, for every round both ran in full (the
+ * variants of a round run one after the other, so the two runs of a pair
+ * saw the machine alike). Sets *lo and *hi and returns the number of
+ * pairs; 0 (and nothing set) when fewer than two.
+ */
+static unsigned ratio_range(const struct cell *v, const struct cell *base, double *lo, double *hi)
+{
+    if (v->state != CELL_OK || base->state != CELL_OK || v->partial || base->partial) {
+        return 0;
+    }
+    unsigned n = v->runs < base->runs ? v->runs : base->runs;
+    if (n < 2) {
+        return 0;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        double b = run_per_op(base, i);
+        double f = b > 0 ? run_per_op(v, i) / b : -1.0;
+        if (f < 0) {
+            return 0;
+        }
+        if (i == 0 || f < *lo) {
+            *lo = f;
+        }
+        if (i == 0 || f > *hi) {
+            *hi = f;
+        }
+    }
+    return n;
+}
+
+/* How far apart one variant's own runs of a row were: its slowest over
+ * its fastest time per operation; < 0 when it has fewer than two. */
+static double run_spread(const struct cell *c)
+{
+    if (c->state != CELL_OK || c->partial || c->runs < 2) {
+        return -1.0;
+    }
+    double lo = 0, hi = 0;
+    for (unsigned i = 0; i < c->runs; i++) {
+        double t = run_per_op(c, i);
+        if (i == 0 || t < lo) {
+            lo = t;
+        }
+        if (i == 0 || t > hi) {
+            hi = t;
+        }
+    }
+    return lo > 0 ? hi / lo : -1.0;
 }
 
 /* Million operations per second (threads rows). */
@@ -1071,14 +1141,24 @@ static void print_programs_table(void)
 struct verdict {
     int rows; /* figures given, known or not */
     int beyond;
+    int beyond_firm; /* beyond, and so in every round (or no rounds to tell) */
+    int noisy;       /* figures whose rounds fall on both sides of the bound */
     int unknown;
     double worst;
     char worst_row[40];
-    char list[400];
+    char list[600];
+    char word[160];
 };
 
+/*
+ * A figure: its row's median ratio, and the range of its round-by-round
+ * ratios (range[0] to range[1]; NULL: none, as for peak RSS). Where that
+ * range spans the bound, the figure is followed by it in brackets and
+ * counted as noisy: some rounds of the run met the bound and some did
+ * not, so the verdict on it is the machine's as much as the code's.
+ */
 static void verdict_add(struct verdict *vd, const char *row, double figure, int lower_bound,
-                        double bound)
+                        double bound, const double *range)
 {
     size_t used = strlen(vd->list);
     vd->rows++;
@@ -1087,10 +1167,19 @@ static void verdict_add(struct verdict *vd, const char *row, double figure, int 
         snprintf(vd->list + used, sizeof vd->list - used, "%s%s -", used ? ", " : "", row);
         return;
     }
+    int spans = range != NULL && !lower_bound && range[0] <= bound && range[1] > bound;
     snprintf(vd->list + used, sizeof vd->list - used, "%s%s %s%.2f", used ? ", " : "", row,
              lower_bound ? ">" : "", figure);
+    if (spans) {
+        used = strlen(vd->list);
+        snprintf(vd->list + used, sizeof vd->list - used, " [%.2f-%.2f]", range[0], range[1]);
+        vd->noisy++;
+    }
     if (figure > bound) {
         vd->beyond = 1;
+        if (!spans) {
+            vd->beyond_firm = 1;
+        }
     } else if (lower_bound) {
         vd->unknown = 1;
     }
@@ -1100,11 +1189,36 @@ static void verdict_add(struct verdict *vd, const char *row, double figure, int 
     }
 }
 
-static const char *verdict_word(const struct verdict *vd)
+/* The verdict in words; a verdict that rests on a noisy figure says so. */
+static const char *verdict_word(struct verdict *vd)
 {
     if (vd->rows == 0)
         return "not run (no row it applies to)";
-    return vd->beyond ? "NOT met" : vd->unknown ? "unknown" : "met";
+    const char *word = vd->beyond ? "NOT met" : vd->unknown ? "unknown" : "met";
+    if (vd->beyond && !vd->beyond_firm) {
+        snprintf(vd->word, sizeof vd->word,
+                 "%s, within this run's noise (each figure beyond the bound was within it "
+                 "in some rounds)",
+                 word);
+    } else if (!vd->beyond && vd->noisy > 0) {
+        snprintf(vd->word, sizeof vd->word,
+                 "%s, within this run's noise (%d figure%s beyond the bound in some rounds)", word,
+                 vd->noisy, vd->noisy == 1 ? "" : "s");
+    } else {
+        snprintf(vd->word, sizeof vd->word, "%s", word);
+    }
+    return vd->word;
+}
+
+/* The round-by-round range of v over base in a row, into range[2]:
+ * range, or NULL when there are not two full rounds of both. */
+static const double *row_range(const struct row *r, enum variant v, enum variant base,
+                               double range[2])
+{
+    if (!applies(r, v) || !applies(r, base)) {
+        return NULL;
+    }
+    return ratio_range(&r->cell[v], &r->cell[base], &range[0], &range[1]) ? range : NULL;
 }
 
 /* The time ratio of variant v to variant base in a row (threads rows:
@@ -1159,7 +1273,9 @@ static void print_targets(void)
         /* defaults / asan: a lower bound when defaults ran past the limit;
          * unknown when asan did (its ratio is then only bounded below). */
         double f = d > 0 && a > 0 && !lower_asan ? d / a : -1.0;
-        verdict_add(&vd, r->name, f, lower, TARGET_DEFAULTS_VS_ASAN);
+        double range[2];
+        verdict_add(&vd, r->name, f, lower, TARGET_DEFAULTS_VS_ASAN,
+                    f > 0 ? row_range(r, V_DEFAULTS, V_ASAN, range) : NULL);
     }
     printf("- defaults (linked) at most %.2f of ASan's ratio on every single-threaded "
            "workload: defaults/asan %s: %s\n",
@@ -1170,8 +1286,9 @@ static void print_targets(void)
     for (unsigned i = 0; i < run.rows; i++) {
         const struct row *r = &run.row[i];
         if (r->kind == ROW_WORKLOAD && strcmp(r->name, "large") == 0) {
+            double range[2];
             verdict_add(&vd, r->name, row_ratio(r, V_DEFAULTS, V_FLOOR, &lower), lower,
-                        TARGET_DEFAULTS_VS_FLOOR);
+                        TARGET_DEFAULTS_VS_FLOOR, row_range(r, V_DEFAULTS, V_FLOOR, range));
         }
     }
     printf("- defaults (linked) within %.2fx of the memory-pass floor on large-block churn: "
@@ -1186,8 +1303,9 @@ static void print_targets(void)
             continue;
         }
         row_label(label, sizeof label, r);
+        double range[2];
         verdict_add(&vd, label, row_ratio(r, V_TRACKING, V_GLIBC, &lower), lower,
-                    TARGET_TRACKING_VS_GLIBC);
+                    TARGET_TRACKING_VS_GLIBC, row_range(r, V_TRACKING, V_GLIBC, range));
     }
     printf("- tracking only within %.2fx of glibc on every workload: tracking/glibc %s: %s\n",
            TARGET_TRACKING_VS_GLIBC, vd.list, verdict_word(&vd));
@@ -1204,7 +1322,9 @@ static void print_targets(void)
         if (r->cell[V_DEFAULTS].state == CELL_LIMIT) {
             f = -1.0;
         }
-        verdict_add(&vd, label, f, lower, TARGET_PRELOAD_VS_DEFAULTS);
+        double range[2];
+        verdict_add(&vd, label, f, lower, TARGET_PRELOAD_VS_DEFAULTS,
+                    f > 0 ? row_range(r, V_PRELOAD, V_DEFAULTS, range) : NULL);
     }
     printf("- defaults preloaded within %.2fx of defaults linked: preload/defaults %s: %s\n",
            TARGET_PRELOAD_VS_DEFAULTS, vd.list, verdict_word(&vd));
@@ -1265,11 +1385,11 @@ static void print_targets(void)
             const struct cell *g = &r->cell[V_GLIBC];
             const struct cell *c = &r->cell[v];
             if (g->state != CELL_OK || c->state != CELL_OK) {
-                verdict_add(&vd, label, -1.0, 0, 0);
+                verdict_add(&vd, label, -1.0, 0, 0, NULL);
                 continue;
             }
             double allowed = g->rss_mib * TARGET_RSS_FACTOR + QUARANTINE_MIB;
-            verdict_add(&vd, label, c->rss_mib / allowed, 0, 1.0);
+            verdict_add(&vd, label, c->rss_mib / allowed, 0, 1.0, NULL);
         }
         if (v == V_FLOOR) {
             if (vd.rows == 0)
@@ -1284,6 +1404,43 @@ static void print_targets(void)
                variant_name[v], TARGET_RSS_FACTOR, QUARANTINE_MIB, vd.list, verdict_word(&vd));
     }
     printf("\n");
+}
+
+/*
+ * How noisy the run was: each row's slowest glibc run over its fastest
+ * (glibc's code is the same in every run, so what moves it is the
+ * machine), and what the brackets in the targets mean.
+ */
+static void print_noise(void)
+{
+    char list[600] = "";
+    double worst = 0;
+    for (unsigned i = 0; i < run.rows; i++) {
+        const struct row *r = &run.row[i];
+        if (r->kind == ROW_PROGRAM || !applies(r, V_GLIBC)) {
+            continue;
+        }
+        double spread = run_spread(&r->cell[V_GLIBC]);
+        if (spread < 0) {
+            continue;
+        }
+        char label[40];
+        row_label(label, sizeof label, r);
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s %.2fx", used ? ", " : "", label, spread);
+        if (spread > worst) {
+            worst = spread;
+        }
+    }
+    if (list[0] == '\0') {
+        printf("- this run's noise: not known (fewer than two runs of glibc in every row)\n");
+        return;
+    }
+    printf("- this run's noise, glibc's slowest run over its fastest in each row: %s (%s: at "
+           "most %.2fx in every row is what this driver calls quiet); a target's figure "
+           "followed by [lo-hi] is a ratio whose round-by-round values (each variant's run over "
+           "the other's run of the same round) fall on both sides of the bound\n",
+           list, worst <= QUIET_SPREAD ? "quiet" : "NOT quiet", QUIET_SPREAD);
 }
 
 /* ----------------------------------------------------------------- main */
@@ -1511,6 +1668,7 @@ int main(int argc, char **argv)
            run.limit_s);
     printf("- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", run.load_start,
            load_average(run.load_end, sizeof run.load_end));
+    print_noise();
     printf("- peak RSS targets: defaults' and preload's ru_maxrss at most glibc's x %.2f "
            "+ %.0f MiB\n",
            TARGET_RSS_FACTOR, QUARANTINE_MIB);
