@@ -374,6 +374,10 @@ typedef struct ar_heap_thread_s {
         uint32_t fixed;
         uint32_t id;
     } depot_cache[AR_HEAP_DEPOT_CACHE];
+    /* Behind it, once the thread has missed it often (depot.c, "Recall"):
+     * contexts by their full hash. NULL until then. */
+    struct ar_heap_depot_recall_s *depot_recall;
+    uint32_t depot_misses;
 
     /* Written by other threads, once per chunk of slots they return, so
      * on lines of their own: the chunks returned to this thread (its

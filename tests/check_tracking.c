@@ -266,6 +266,42 @@ START_TEST(contexts_are_stored_once_however_many_there_are)
 }
 END_TEST
 
+/* Past the thread's cache of contexts (256 entries), a thread that has
+ * missed it 1024 times finds contexts again by their full hash, in a
+ * table of its own (depot.c, "Recall"). 3000 descriptions in one buffer,
+ * made three times over, then one block of each: every block must be
+ * listed with its own description, whichever table answered. */
+START_TEST(contexts_past_the_cache_are_recalled_as_themselves)
+{
+    enum { CONTEXTS = 3000 };
+    char desc[32];
+    char needle[40];
+    ck_assert_int_eq(ar_heap__set_options("quarantine_bytes=0"), 0);
+    for (int t = 0; t < 3; t++)
+        make_contexts(CONTEXTS);
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    void **blocks = malloc(CONTEXTS * sizeof *blocks);
+    ck_assert_ptr_nonnull(blocks);
+    for (int i = 0; i < CONTEXTS; i++) {
+        snprintf(desc, sizeof desc, "context %d", i);
+        blocks[i] = AR__HEAP__MALLOC(8, desc);
+    }
+    size_t size = (size_t)CONTEXTS * 256;
+    char *text = malloc(size);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, size), CONTEXTS);
+    ck_assert_msg(strlen(text) + 1 < size, "the listing was cut");
+    for (int i = 0; i < CONTEXTS; i++) {
+        snprintf(needle, sizeof needle, "\"context %d\"", i);
+        ck_assert_msg(strstr(text, needle) != NULL, "block %d is not listed as %s", i, needle);
+    }
+    for (int i = 0; i < CONTEXTS; i++)
+        AR__HEAP__FREE(blocks[i]);
+    free(text);
+    free(blocks);
+}
+END_TEST
+
 START_TEST(ar_heap_free_without_site_frees_a_live_block)
 {
     void *p = AR__HEAP__MALLOC(5, "via ar_heap__free");
@@ -302,6 +338,7 @@ static Suite *tracking_suite(void)
     tcase_add_test(tc, ar_heap_free_without_site_frees_a_live_block);
     tcase_add_test(tc, library_reports_that_it_tracks);
     tcase_add_test(tc, contexts_are_stored_once_however_many_there_are);
+    tcase_add_test(tc, contexts_past_the_cache_are_recalled_as_themselves);
     suite_add_tcase(s, tc);
     return s;
 }
