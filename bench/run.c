@@ -873,6 +873,17 @@ static double cell_per_op(const struct cell *c)
     return median(v, c->runs);
 }
 
+/* The i-th value of a series into its range so far (the first sets it). */
+static void widen(double x, unsigned i, double *lo, double *hi)
+{
+    if (i == 0 || x < *lo) {
+        *lo = x;
+    }
+    if (i == 0 || x > *hi) {
+        *hi = x;
+    }
+}
+
 /*
  * The round-by-round range of a ratio: variant v's run of round i over
  * base's run of the same round, for every round both ran in full (the
@@ -895,12 +906,7 @@ static unsigned ratio_range(const struct cell *v, const struct cell *base, doubl
         if (f < 0) {
             return 0;
         }
-        if (i == 0 || f < *lo) {
-            *lo = f;
-        }
-        if (i == 0 || f > *hi) {
-            *hi = f;
-        }
+        widen(f, i, lo, hi);
     }
     return n;
 }
@@ -914,13 +920,7 @@ static double run_spread(const struct cell *c)
     }
     double lo = 0, hi = 0;
     for (unsigned i = 0; i < c->runs; i++) {
-        double t = run_per_op(c, i);
-        if (i == 0 || t < lo) {
-            lo = t;
-        }
-        if (i == 0 || t > hi) {
-            hi = t;
-        }
+        widen(run_per_op(c, i), i, &lo, &hi);
     }
     return lo > 0 ? hi / lo : -1.0;
 }

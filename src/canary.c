@@ -246,8 +246,9 @@ static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fi
 #if defined(__GNUC__)
 /*
  * Small blocks (8 to AR_HEAP_CANARY_SHORT_MAX bytes, old and new, at the
- * same place in the slot, both with canaries or both without) are reused in two short passes instead of the
- * fused one: the old bytes checked, then the new ones written, each with
+ * same place in the slot, both with canaries or both without) are reused
+ * in two short passes instead of the fused one: the old bytes checked,
+ * then the new ones written, each with
  * one loop whose exit follows the size. The fused pass went through three
  * loops and two memsets whose counts all follow the sizes, and
  * mispredicted their ends; a small block is in the L1 cache after the
