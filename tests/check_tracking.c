@@ -302,6 +302,50 @@ START_TEST(contexts_past_the_cache_are_recalled_as_themselves)
 }
 END_TEST
 
+/* The thread's cache holds contexts in pairs, the newest first
+ * (ar_heap_depot__intern): two contexts that fall in one pair and take
+ * turns are both answered from it, and three push the oldest out. 96
+ * read-only descriptions (so the cache answers by their pointers alone),
+ * taken in turn four times over, land in 128 pairs with some pairs
+ * shared: every block must still be listed with its own description, in
+ * the order it was made. */
+START_TEST(contexts_taking_turns_keep_their_own_descriptions)
+{
+    enum { CONTEXTS = 96, ROUNDS = 4 };
+    static const char descs[CONTEXTS][12] = {
+#define AR_T8(n) "turn " #n "0", "turn " #n "1", "turn " #n "2", "turn " #n "3", \
+                 "turn " #n "4", "turn " #n "5", "turn " #n "6", "turn " #n "7"
+        AR_T8(0), AR_T8(1), AR_T8(2), AR_T8(3), AR_T8(4), AR_T8(5),
+        AR_T8(6), AR_T8(7), AR_T8(8), AR_T8(9), AR_T8(a), AR_T8(b),
+#undef AR_T8
+    };
+    ck_assert_int_eq(ar_heap__set_options("quarantine_bytes=0"), 0);
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    void *blocks[CONTEXTS * ROUNDS];
+    for (int i = 0; i < CONTEXTS * ROUNDS; i++)
+        blocks[i] = AR__HEAP__MALLOC(8, descs[i % CONTEXTS]);
+    size_t size = (size_t)CONTEXTS * ROUNDS * 128;
+    char *text = malloc(size);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, size), CONTEXTS * ROUNDS);
+    ck_assert_msg(strlen(text) + 1 < size, "the listing was cut");
+    const char *line = text;
+    for (int i = 0; i < CONTEXTS * ROUNDS; i++) {
+        const char *quote = strchr(line, '"');
+        ck_assert_msg(quote != NULL, "block %d is not listed", i);
+        const char *want = descs[i % CONTEXTS];
+        size_t len = strlen(want);
+        ck_assert_msg(strncmp(quote + 1, want, len) == 0 && quote[1 + len] == '"',
+                      "block %d is listed as %.14s, not \"%s\"", i, quote, want);
+        line = strchr(quote + 1, '\n');
+        ck_assert_ptr_nonnull(line);
+    }
+    for (int i = 0; i < CONTEXTS * ROUNDS; i++)
+        AR__HEAP__FREE(blocks[i]);
+    free(text);
+}
+END_TEST
+
 START_TEST(ar_heap_free_without_site_frees_a_live_block)
 {
     void *p = AR__HEAP__MALLOC(5, "via ar_heap__free");
@@ -339,6 +383,7 @@ static Suite *tracking_suite(void)
     tcase_add_test(tc, library_reports_that_it_tracks);
     tcase_add_test(tc, contexts_are_stored_once_however_many_there_are);
     tcase_add_test(tc, contexts_past_the_cache_are_recalled_as_themselves);
+    tcase_add_test(tc, contexts_taking_turns_keep_their_own_descriptions);
     suite_add_tcase(s, tc);
     return s;
 }
