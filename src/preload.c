@@ -275,8 +275,9 @@ static void ar_preload__ef_turn_on(void)
  * written at once). errno is kept on success, as glibc's malloc keeps
  * it; ENOMEM on failure.
  */
-static void *ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
-                                  const ar_heap_site_t *site)
+__attribute__((always_inline)) static inline void *
+ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
+                     const ar_heap_site_t *site)
 {
     if (ar_preload_private)
         return ar_preload__private_alloc(size, align);
