@@ -1047,7 +1047,8 @@ ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const 
 static inline uint32_t ar_heap_depot__cached(const ar_heap_thread_t *self,
                                              const ar_heap_site_t *site, const char *desc)
 {
-    const struct ar_heap_depot_memo_s *m = self->depot_cache[ar_heap_depot__cache_slot(site, desc, 0)];
+    const struct ar_heap_depot_memo_s *m =
+        self->depot_cache[ar_heap_depot__cache_slot(site, desc, 0)];
     return ar_heap_depot__memo_is(m, site, desc, 0) && m->fixed ? m->id : 0;
 }
 

@@ -30,10 +30,10 @@
  * that a program takes in turn and that hashed to one entry evicted each
  * other every time: `bench/workloads strdup` preloaded (stack_depth=6)
  * missed the cache on 100 010 of its 1 000 000 lookups, each one through
- * this file's slow path, about 360 instructions with the hash, the recall
- * and the refill: 5.2% of the run's instructions. With the pairs it misses 5
- * times, and the run makes 5.5% fewer instructions (Valgrind's callgrind,
- * a build without client requests, `--scale 20`:
+ * this file's slow path, about 360 instructions with the hash, the
+ * recall and the refill: 5.2% of the run's instructions. With the pairs
+ * it misses 5 times, and the run makes 5.5% fewer instructions
+ * (Valgrind's callgrind, a build without client requests, `--scale 20`:
  * doc/benchmark-history.md, "Stop 33"). The first entry is asked first,
  * so a context that has its pair to itself costs what it did.
  *
@@ -49,20 +49,20 @@
  * miss an entry of the large table and store the context again, which
  * costs its bytes, as two racing inserts do.
  *
- * Recall. A program of many contexts misses the thread's cache (256 entries at stop 32)
- * most of the time: gcc -O1 -c of 800 functions, preloaded (stack_depth
- * 6), stores 30 500 contexts and made 871 600 lookups past the cache, and
- * each one's first load, the head of its chain in the 4 MiB table, was a
- * miss (82% of the lookup's samples; 5.5% to 6.4% of cc1's). A cache
- * of 1024 entries halved those lookups, of 4096 took them to 158 100, but
- * the cache's entries are 48 bytes (it answers by pointers, with no
+ * Recall. A program of many contexts misses the thread's cache (256 entries
+ * at stop 32) most of the time: gcc -O1 -c of 800 functions, preloaded
+ * (stack_depth 6), stores 30 500 contexts and made 871 600 lookups past the
+ * cache, and each one's first load, the head of its chain in the 4 MiB
+ * table, was a miss (82% of the lookup's samples; 5.5% to 6.4% of cc1's). A
+ * cache of 1024 entries halved those lookups, of 4096 took them to 158 100,
+ * but the cache's entries are 48 bytes (it answers by pointers, with no
  * hashing, for the leaf paths). So a thread that has gone past its cache
  * 1024 times is given a second table of 4096 entries of 16 bytes (64 KiB,
- * mapped, the thread's for good): a context's full 64-bit hash and its
- * id, looked up after the hash is made and before the chains are. Two
- * contexts that hash alike, a chance of about 2^-64 a pair, would share
- * an entry, as two stacks whose frames hash alike already share a cache
- * entry. With it the chains are read 126 700 times on that compile.
+ * mapped, the thread's for good): a context's full 64-bit hash and its id,
+ * looked up after the hash is made and before the chains are. Two contexts
+ * that hash alike, a chance of about 2^-64 a pair, would share an entry, as
+ * two stacks whose frames hash alike already share a cache entry. With it
+ * the chains are read 126 700 times on that compile.
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
