@@ -1015,6 +1015,17 @@ static inline int ar_heap_depot__is(const ar_heap_ctx_t *ctx, const ar_heap_site
     return desc[len] == '\0' || len == AR_HEAP_DESC_CAPACITY - 1;
 }
 
+/* Whether a cache entry holds this context: its pointers and frames hash,
+ * and, unless its description is read-only, the stored text. */
+static inline int ar_heap_depot__memo_holds(const struct ar_heap_depot_memo_s *m,
+                                            const ar_heap_site_t *site, const char *desc,
+                                            void *const *frames, size_t depth, uint64_t fh)
+{
+    return ar_heap_depot__memo_is(m, site, desc, fh) &&
+           (AR_HEAP_LIKELY(m->fixed) ||
+            ar_heap_depot__is(ar_heap_depot__get(m->id), site, desc, frames, depth));
+}
+
 /* Store a context (site, description, stack) once; its id (0: none could
  * be stored). `desc` may be NULL. A repeated context is answered by the
  * thread's cache without touching shared memory: by its pointers when its
@@ -1027,13 +1038,8 @@ ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const 
     uint64_t fh = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
     unsigned c = ar_heap_depot__cache_slot(site, desc, fh);
     const struct ar_heap_depot_memo_s *m = self->depot_cache[c];
-    if (AR_HEAP_LIKELY(ar_heap_depot__memo_is(m, site, desc, fh)) &&
-        (AR_HEAP_LIKELY(m->fixed) ||
-         ar_heap_depot__is(ar_heap_depot__get(m->id), site, desc, frames, depth)))
-        return m->id;
-    m++; /* the pair's older entry */
-    if (ar_heap_depot__memo_is(m, site, desc, fh) &&
-        (m->fixed || ar_heap_depot__is(ar_heap_depot__get(m->id), site, desc, frames, depth)))
+    if (AR_HEAP_LIKELY(ar_heap_depot__memo_holds(m, site, desc, frames, depth, fh)) ||
+        ar_heap_depot__memo_holds(++m, site, desc, frames, depth, fh)) /* the older entry */
         return m->id;
     return ar_heap_depot__intern_slow(self, c, site, desc, frames, depth);
 }
