@@ -1161,11 +1161,27 @@ static inline void ar_heap_canary__store(uintptr_t p, uint64_t w)
  */
 #define AR_HEAP_CANARY_SHORT(from, to) ((to) - (from) - 16u <= 16u)
 
-/* Write canary bytes over [from, to). */
-static inline void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t key)
+/*
+ * A zone's first and last sixteen bytes as words. Where the caller knows
+ * an end to be a multiple of 8 (`from_even`, `to_even`: constants at every
+ * call), its word is the key itself, unrotated. Every end of a span slot's
+ * zones is, but the tail's start: the slot's base, the user address and
+ * the extent are multiples of 16 (span.c's strides, the head of 16). Of
+ * the four rotations of a block's check, three are then not made.
+ */
+#define AR_HEAP_CANARY_FIRST(key, from, from_even) \
+    ((from_even) ? (key) : ar_heap_canary__word((key), (from)))
+#define AR_HEAP_CANARY_LAST(key, to, to_even) \
+    ((to_even) ? (key) : ar_heap_canary__word((key), (to) - 16))
+
+/* Write canary bytes over [from, to), whose ends are multiples of 8 where
+ * from_even and to_even say so. */
+static inline void ar_heap_canary__fill_as(uintptr_t from, uintptr_t to, uint64_t key,
+                                           int from_even, int to_even)
 {
     if (AR_HEAP_LIKELY(AR_HEAP_CANARY_SHORT(from, to))) {
-        uint64_t a = ar_heap_canary__word(key, from), b = ar_heap_canary__word(key, to - 16);
+        uint64_t a = AR_HEAP_CANARY_FIRST(key, from, from_even);
+        uint64_t b = AR_HEAP_CANARY_LAST(key, to, to_even);
         ar_heap_canary__store(from, a);
         ar_heap_canary__store(from + 8, a);
         ar_heap_canary__store(to - 16, b);
@@ -1185,11 +1201,19 @@ static inline void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t k
         ar_heap_canary__store(to - 8, ar_heap_canary__word(key, to - 8));
 }
 
-/* Whether [from, to) holds its canary bytes. */
-static inline int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t key)
+/* Write canary bytes over [from, to). */
+static inline void ar_heap_canary__fill(uintptr_t from, uintptr_t to, uint64_t key)
+{
+    ar_heap_canary__fill_as(from, to, key, 0, 0);
+}
+
+/* Whether [from, to) holds its canary bytes (ends as in fill_as). */
+static inline int ar_heap_canary__intact_as(uintptr_t from, uintptr_t to, uint64_t key,
+                                            int from_even, int to_even)
 {
     if (AR_HEAP_LIKELY(AR_HEAP_CANARY_SHORT(from, to))) {
-        uint64_t a = ar_heap_canary__word(key, from), b = ar_heap_canary__word(key, to - 16);
+        uint64_t a = AR_HEAP_CANARY_FIRST(key, from, from_even);
+        uint64_t b = AR_HEAP_CANARY_LAST(key, to, to_even);
         return ((ar_heap_canary__load(from) ^ a) | (ar_heap_canary__load(from + 8) ^ a) |
                 (ar_heap_canary__load(to - 16) ^ b) | (ar_heap_canary__load(to - 8) ^ b)) == 0;
     }
@@ -1209,25 +1233,32 @@ static inline int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t 
     return diff == 0;
 }
 
-
-/* Whether a block's head and tail zones hold their canary bytes. */
-static inline int ar_heap_canary__intact_block(uintptr_t base, size_t offset, size_t size,
-                                               size_t extent)
+/* Whether [from, to) holds its canary bytes. */
+static inline int ar_heap_canary__intact(uintptr_t from, uintptr_t to, uint64_t key)
 {
-    uint64_t key = ar_heap_canary__key(base);
-    uintptr_t user = base + offset;
-    return ar_heap_canary__intact(base, user, key) &&
-           ar_heap_canary__intact(user + size, base + extent, key);
+    return ar_heap_canary__intact_as(from, to, key, 0, 0);
 }
 
-/* Write a block's head and tail canaries. */
-static inline void ar_heap_canary__write_block(uintptr_t base, size_t offset, size_t size,
-                                               size_t extent)
+/* Whether the head and tail zones of a span slot's block hold their
+ * canary bytes (base, offset and extent multiples of 16). */
+static inline int ar_heap_canary__intact_slot(uintptr_t base, size_t offset, size_t size,
+                                              size_t extent)
 {
     uint64_t key = ar_heap_canary__key(base);
     uintptr_t user = base + offset;
-    ar_heap_canary__fill(base, user, key);
-    ar_heap_canary__fill(user + size, base + extent, key);
+    return ar_heap_canary__intact_as(base, user, key, 1, 1) &&
+           ar_heap_canary__intact_as(user + size, base + extent, key, 0, 1);
+}
+
+/* Write a block's head and tail canaries; `slot`: a span slot's block, as
+ * for intact_slot (a constant at every call). */
+static inline void ar_heap_canary__write_block(uintptr_t base, size_t offset, size_t size,
+                                               size_t extent, int slot)
+{
+    uint64_t key = ar_heap_canary__key(base);
+    uintptr_t user = base + offset;
+    ar_heap_canary__fill_as(base, user, key, slot, slot);
+    ar_heap_canary__fill_as(user + size, base + extent, key, 0, slot);
 }
 
 
@@ -1246,7 +1277,8 @@ int ar_heap_canary__check_poison(const ar_heap_layout_t *block, ar_heap_damage_t
  * A slot is reused: check what the freed block `old` left (its canaries and
  * poison) and lay out `fresh` (canaries; user bytes filled with `fill`
  * unless fill < 0) in one pass over the bytes they share. Damages of the
- * old block go to out (up to 3); returns how many.
+ * old block go to out (up to 3); returns how many. Both are blocks of one
+ * span slot (its base, their offsets and extents multiples of 16).
  */
 size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t *fresh,
                              int fill, ar_heap_damage_t *out);

@@ -63,7 +63,7 @@ void ar_heap_canary__init(void)
 void ar_heap_canary__write(const ar_heap_layout_t *b)
 {
     if (b->canary)
-        ar_heap_canary__write_block(b->base, b->offset, b->size, b->extent);
+        ar_heap_canary__write_block(b->base, b->offset, b->size, b->extent, 0);
 }
 
 /* Describe the damage of [from, to), whose expected bytes expect(p) gives,
@@ -265,8 +265,9 @@ static inline int ar_heap_canary__reuse_short(const ar_heap_layout_t *old,
     uint64_t key = old->canary ? ar_heap_canary__key(old->base) : 0;
     uintptr_t user = old->base + old->offset;
     uintptr_t old_end = user + old->size, new_end = user + fresh->size;
-    if ((old->canary && (!ar_heap_canary__intact(old->base, user, key) ||
-                         !ar_heap_canary__intact(old_end, old->base + old->extent, key))) ||
+    /* A span slot's zones: their ends multiples of 8 but the tail's start. */
+    if ((old->canary && (!ar_heap_canary__intact_as(old->base, user, key, 1, 1) ||
+                         !ar_heap_canary__intact_as(old_end, old->base + old->extent, key, 0, 1))) ||
         !ar_heap_canary__poisoned_short(user, old_end))
         return 0;
     if (fill >= 0)
@@ -274,7 +275,7 @@ static inline int ar_heap_canary__reuse_short(const ar_heap_layout_t *old,
                                   (uint64_t)(unsigned char)fill * 0x0101010101010101ULL);
     /* The head is the old one, intact, at the same place. */
     if (fresh->canary)
-        ar_heap_canary__fill(new_end, fresh->base + fresh->extent, key);
+        ar_heap_canary__fill_as(new_end, fresh->base + fresh->extent, key, 0, 1);
     return 1;
 }
 #endif

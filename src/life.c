@@ -200,7 +200,7 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
         ar_heap_life__reuse(&slot, &b, byte, site);
     } else {
         if (b.canary)
-            ar_heap_canary__write_block(b.base, b.offset, b.size, b.extent);
+            ar_heap_canary__write_block(b.base, b.offset, b.size, b.extent, 1);
         if (byte >= 0)
             memset((void *)user, byte, ar_heap_life__fill_len(byte, b.size));
     }
@@ -653,8 +653,8 @@ static inline int ar_heap_life__free_in(ar_heap_thread_t *self, ar_heap_slot_t *
     ar_heap_layout_t b;
     ar_heap_life__layout(slot, &b);
     size_t damaged = 0;
-    if (b.canary && AR_HEAP_UNLIKELY(!ar_heap_canary__intact_block(b.base, b.offset, b.size,
-                                                                   b.extent)))
+    if (b.canary && AR_HEAP_UNLIKELY(!ar_heap_canary__intact_slot(b.base, b.offset, b.size,
+                                                                  b.extent)))
         damaged = ar_heap_life__damaged_at_free(slot, &b, operation, site);
     ar_heap_life__note_free(self, rec, b.size, site);
     size_t budget = ar_heap_options.quarantine_bytes;
