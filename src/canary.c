@@ -107,60 +107,6 @@ size_t ar_heap_canary__check(const ar_heap_layout_t *b, ar_heap_damage_t *out, s
     return n;
 }
 
-#if defined(__GNUC__)
-/* Sixteen bytes as two words: the compilers make vector loads, compares
- * and stores of them (SSE2, in every x86-64) where eight-byte ones took
- * twice the instructions. The check-and-fill of a reused slot, with them,
- * pinned, 7 rounds in turn, medians, defaults: `large` 2.39x to 1.85x
- * glibc and 2.45x to 2.00x (two runs), `realloc` 2.07x to 1.90x and 2.27x
- * to 2.05x, `small` and `strdup` within the noise (doc/benchmark-history.md,
- * "Stop 30"). */
-typedef uint64_t ar_heap_canary_v2 __attribute__((vector_size(16)));
-
-static inline ar_heap_canary_v2 ar_heap_canary__load16(uintptr_t p)
-{
-    ar_heap_canary_v2 v;
-    memcpy(&v, (const void *)p, sizeof v);
-    return v;
-}
-
-/*
- * Runs of 8 to AR_HEAP_CANARY_SHORT_MAX bytes (a small block's user
- * bytes) are checked for the poison and written sixteen bytes at a time,
- * the last vector overlapping: one loop, whose exit is the one branch
- * that follows the length (the reuse of small blocks, below).
- */
-#define AR_HEAP_CANARY_SHORT_MAX 1024u
-
-/* Whether [from, to) (8 bytes or more) holds the poison. */
-static inline int ar_heap_canary__poisoned_short(uintptr_t from, uintptr_t to)
-{
-    const ar_heap_canary_v2 poison = { AR_HEAP_POISON_WORD, AR_HEAP_POISON_WORD };
-    if (to - from < 16)
-        return ((ar_heap_canary__load(from) ^ AR_HEAP_POISON_WORD) |
-                (ar_heap_canary__load(to - 8) ^ AR_HEAP_POISON_WORD)) == 0;
-    ar_heap_canary_v2 diff = { 0, 0 };
-    for (uintptr_t p = from; p + 16 < to; p += 16)
-        diff |= ar_heap_canary__load16(p) ^ poison;
-    diff |= ar_heap_canary__load16(to - 16) ^ poison;
-    return (diff[0] | diff[1]) == 0;
-}
-
-/* Write the byte whose eightfold is `word` over [from, to) (8 bytes or
- * more). */
-static inline void ar_heap_canary__set_short(uintptr_t from, uintptr_t to, uint64_t word)
-{
-    if (to - from < 16) {
-        ar_heap_canary__store(from, word);
-        ar_heap_canary__store(to - 8, word);
-        return;
-    }
-    const ar_heap_canary_v2 v = { word, word };
-    for (uintptr_t p = from; p + 16 < to; p += 16)
-        memcpy((void *)p, &v, sizeof v);
-    memcpy((void *)(to - 16), &v, sizeof v);
-}
-#endif
 
 /* Whether [from, to) holds the poison: eight bytes at a time, the last
  * eight (overlapping) for a length that is not a multiple of eight. (As
@@ -243,50 +189,11 @@ static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fi
     return to;
 }
 
-#if defined(__GNUC__)
-/*
- * Small blocks (8 to AR_HEAP_CANARY_SHORT_MAX bytes, old and new, at the
- * same place in the slot, both with canaries or both without) are reused
- * in two short passes instead of the fused one: the old bytes checked,
- * then the new ones written, each with
- * one loop whose exit follows the size. The fused pass went through three
- * loops and two memsets whose counts all follow the sizes, and
- * mispredicted their ends; a small block is in the L1 cache after the
- * first pass. 1 when done (nothing was damaged); 0 when the general path
- * must do it: damage of any kind, found before anything was written.
- */
-static inline int ar_heap_canary__reuse_short(const ar_heap_layout_t *old,
-                                              const ar_heap_layout_t *fresh, int fill)
-{
-    if (old->canary != fresh->canary || old->base != fresh->base ||
-        old->offset != fresh->offset || old->size - 8 > AR_HEAP_CANARY_SHORT_MAX - 8 ||
-        fresh->size - 8 > AR_HEAP_CANARY_SHORT_MAX - 8)
-        return 0;
-    uint64_t key = old->canary ? ar_heap_canary__key(old->base) : 0;
-    uintptr_t user = old->base + old->offset;
-    uintptr_t old_end = user + old->size, new_end = user + fresh->size;
-    /* A span slot's zones: their ends multiples of 8 but the tail's start. */
-    if ((old->canary && (!ar_heap_canary__intact_as(old->base, user, key, 1, 1) ||
-                         !ar_heap_canary__intact_as(old_end, old->base + old->extent, key, 0, 1))) ||
-        !ar_heap_canary__poisoned_short(user, old_end))
-        return 0;
-    if (fill >= 0)
-        ar_heap_canary__set_short(user, new_end,
-                                  (uint64_t)(unsigned char)fill * 0x0101010101010101ULL);
-    /* The head is the old one, intact, at the same place. */
-    if (fresh->canary)
-        ar_heap_canary__fill_as(new_end, fresh->base + fresh->extent, key, 0, 1);
-    return 1;
-}
-#endif
-
 size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t *fresh,
                              int fill, ar_heap_damage_t *out)
 {
-#if defined(__GNUC__)
     if (ar_heap_canary__reuse_short(old, fresh, fill))
         return 0;
-#endif
     size_t n = 0;
     uintptr_t old_user = old->base + old->offset, old_end = old_user + old->size;
     uintptr_t new_user = fresh->base + fresh->offset, new_end = new_user + fresh->size;

@@ -159,16 +159,15 @@ static inline void ar_heap_life__publish(ar_heap_thread_t *self, ar_heap_rec_t *
     ar_heap_thread__count_alloc(self, size);
 }
 
-/* A freed block's slot is reused: check what it left and lay out the new
- * block in one pass (canary.c); report damage. */
-static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout_t *fresh,
-                                int byte, const ar_heap_site_t *site)
+/* A freed block's slot is reused: check what it left (`old`, its layout)
+ * and lay out the new block in one pass (canary.c); report damage. */
+static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout_t *old,
+                                const ar_heap_layout_t *fresh, int byte,
+                                const ar_heap_site_t *site)
 {
-    ar_heap_layout_t old;
-    ar_heap_life__layout(slot, &old);
     ar_heap_damage_t damage[3];
     size_t len = ar_heap_life__fill_len(byte, fresh->size);
-    size_t n = ar_heap_canary__reuse(&old, fresh, len == fresh->size ? byte : -1, damage);
+    size_t n = ar_heap_canary__reuse(old, fresh, len == fresh->size ? byte : -1, damage);
     if (len != fresh->size)
         memset((void *)(fresh->base + fresh->offset), byte, len);
     if (n > 0) {
@@ -197,7 +196,14 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
     uintptr_t user = b.base + b.offset;
     int byte = ar_heap_life__fill_byte(fill);
     if (AR_HEAP_UNLIKELY(slot.rec->flags & AR_HEAP_BLOCK_POISONED)) {
-        ar_heap_life__reuse(&slot, &b, byte, site);
+        /* A small block after a small one, undamaged, filled whole: here,
+         * with no call (canary.c's short reuse); anything else in
+         * ar_heap_life__reuse. */
+        ar_heap_layout_t old;
+        ar_heap_life__layout(&slot, &old);
+        if (ar_heap_life__fill_len(byte, b.size) != b.size ||
+            !ar_heap_canary__reuse_short(&old, &b, byte))
+            ar_heap_life__reuse(&slot, &old, &b, byte, site);
     } else {
         if (b.canary)
             ar_heap_canary__write_block(b.base, b.offset, b.size, b.extent, 1);
@@ -433,7 +439,9 @@ ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *
     if (rec->flags & AR_HEAP_BLOCK_POISONED) {
         /* A freed block's slot: its poison and canaries are checked in the
          * pass that lays out the new block. */
-        ar_heap_life__reuse(&slot, &fresh, byte, site);
+        ar_heap_layout_t old;
+        ar_heap_life__layout(&slot, &old);
+        ar_heap_life__reuse(&slot, &old, &fresh, byte, site);
     } else {
         ar_heap_canary__write(&fresh);
         /* A huge span's memory is new from the system, or was given back
