@@ -1638,15 +1638,57 @@ struct ar_heap_out_s;
 
 void ar_heap_stack__init(void);
 
-/* Capture up to stack_depth frames from the caller at `site` outward. */
-size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                                   void **frames);
+/* Up to `want` frames from the site's pc outward by backtrace()
+ * (stack_exact; stack.c). */
+size_t ar_heap_stack__capture_exact(const ar_heap_site_t *site, void **frames, size_t want);
+
+/*
+ * Capture up to stack_depth frames from the caller at `site` outward: the
+ * site's pc, then the frame-pointer walk from the entry point's frame.
+ * Frames lie between the current frame and the top of the thread's stack,
+ * all of it mapped; below it (the main thread's stack bounds reach down to
+ * the rlimit, not yet mapped) a stray frame pointer would fault. Each
+ * frame is checked to lie there, aligned, above the last; a caller built
+ * without frame pointers ends the walk early, with fewer frames, never
+ * wrong ones. Inline in the common paths: as a call it took a fifth of
+ * its instructions in saving registers and moving arguments (stop 34).
+ */
 static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_heap_site_t *site,
                                             void **frames)
 {
-    if (ar_heap_options.stack_depth == 0)
+    size_t want = ar_heap_options.stack_depth;
+    if (want == 0)
         return 0;
-    return ar_heap_stack__capture_slow(self, site, frames);
+    if (want > AR_HEAP_STACK_MAX)
+        want = AR_HEAP_STACK_MAX;
+    if (AR_HEAP_UNLIKELY(ar_heap_options.stack_exact))
+        return ar_heap_stack__capture_exact(site, frames, want);
+    if (site->pc == NULL)
+        return 0;
+    size_t n = 0;
+    frames[n++] = (void *)site->pc;
+    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = self->stack_hi;
+    if (lo < self->stack_lo)
+        lo = self->stack_lo;
+    uintptr_t fp = (uintptr_t)site->frame;
+    if (hi < lo + 16 || fp < lo || fp > hi - 16 || (fp & 7) != 0)
+        return n; /* bounds unknown, or no frame of the entry point */
+    /* The entry point's frame: [0] the caller's saved frame pointer,
+     * [1] the return address into the caller (the site's pc). */
+    fp = ((const uintptr_t *)fp)[0];
+    while (n < want) {
+        if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
+            break;
+        uintptr_t ret = ((const uintptr_t *)fp)[1];
+        if (ret < 4096)
+            break;
+        frames[n++] = (void *)ret;
+        uintptr_t next = ((const uintptr_t *)fp)[0];
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
 }
 
 void ar_heap_stack__describe(struct ar_heap_out_s *out, const void *return_address);

@@ -61,11 +61,9 @@ void ar_heap_stack__init(void)
 #define AR_HEAP_STACK_SKIP 8
 
 /* backtrace() from the frame whose return address is the site's pc. Not
- * inlined: its buffer and its call made the frame-pointer walk below,
- * which makes no call, save six registers and open a 200-byte frame on
- * every capture, a quarter of the walk's instructions. */
-__attribute__((noinline)) static size_t ar_heap_stack__exact(const ar_heap_site_t *site,
-                                                             void **out, size_t want)
+ * inlined into the walk (ar_heap_internal.h): its buffer and its call
+ * would make every capture save six registers and open a 200-byte frame. */
+size_t ar_heap_stack__capture_exact(const ar_heap_site_t *site, void **out, size_t want)
 {
     size_t depth = 0;
 #ifdef AR_HEAP_HAVE_BACKTRACE
@@ -86,47 +84,6 @@ __attribute__((noinline)) static size_t ar_heap_stack__exact(const ar_heap_site_
     return depth;
 }
 
-size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                                   void **frames)
-{
-    size_t want = ar_heap_options.stack_depth;
-    if (want > AR_HEAP_STACK_MAX)
-        want = AR_HEAP_STACK_MAX;
-    if (ar_heap_options.stack_exact)
-        return ar_heap_stack__exact(site, frames, want);
-    if (site->pc == NULL)
-        return 0;
-    size_t n = 0;
-    frames[n++] = (void *)site->pc;
-    /* Frames lie between this function's frame and the stack's top, all of
-     * it mapped; below it (the main thread's stack bounds reach down to the
-     * rlimit, not yet mapped) a stray frame pointer would fault. */
-    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = self->stack_hi;
-    if (lo < self->stack_lo)
-        lo = self->stack_lo;
-    if (hi < lo + 16)
-        return n; /* bounds unknown */
-    uintptr_t fp = (uintptr_t)site->frame;
-    if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
-        return n;
-    /* The entry point's frame: [0] the caller's saved frame pointer,
-     * [1] the return address into the caller (the site's pc). */
-    fp = ((const uintptr_t *)fp)[0];
-    while (n < want) {
-        if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
-            break;
-        uintptr_t ret = ((const uintptr_t *)fp)[1];
-        if (ret < 4096)
-            break;
-        frames[n++] = (void *)ret;
-        uintptr_t next = ((const uintptr_t *)fp)[0];
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-    return n;
-}
-
 /*
  * The fault's stack, from the registers the signal saved. The faulting
  * instruction's pc is frame 0. Its function may keep no frame: libc's
@@ -136,7 +93,7 @@ size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t 
  * frame. So the word at the stack pointer (x86_64) or the link register
  * (aarch64) is taken as frame 1 when it is a return address: it points
  * into an executable mapping, right after a call instruction (x86_64).
- * Then the walk of ar_heap_stack__capture_slow: from the frame-pointer
+ * Then the walk of ar_heap_stack__capture: from the frame-pointer
  * register, every frame between the interrupted stack pointer and the
  * top of the thread's stack, aligned, each above the last. Without the
  * thread's stack bounds (a thread that never called arheap before) the
