@@ -1110,7 +1110,11 @@ extern uint64_t ar_heap_canary_secret;
 #define AR_HEAP_POISON_WORD 0xdfdfdfdfdfdfdfdfULL
 
 /* The block's key: every byte odd (so never 0 nor 0xbe), and a byte that
- * came out 0xdf made 0xdd; all without a branch. */
+ * came out 0xdf made 0xdd; all without a branch. The bytes of x that are
+ * 0 are the poison's: x - 0x01.. & ~x marks them, and no other byte, since
+ * the borrow of a 0 byte marks the next one only when that one is 0 or 1
+ * in x, and an x byte of 1 is a key byte of 0xde, even. (An exact test
+ * of every byte, as before stop 34, took 4 instructions more a key.) */
 static inline uint64_t ar_heap_canary__key(uintptr_t base)
 {
     uint64_t z = (ar_heap_canary_secret ^ (uint64_t)base) * 0x9e3779b97f4a7c15ULL;
@@ -1119,8 +1123,7 @@ static inline uint64_t ar_heap_canary__key(uintptr_t base)
     z ^= z >> 29;
     z |= 0x0101010101010101ULL;
     uint64_t x = z ^ AR_HEAP_POISON_WORD;
-    uint64_t nonzero = ((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x;
-    uint64_t is_poison = ~nonzero & 0x8080808080808080ULL;
+    uint64_t is_poison = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
     return z ^ (is_poison >> 6);
 }
 
