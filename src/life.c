@@ -251,6 +251,9 @@ __attribute__((always_inline)) static inline void *
 ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_site_t *site,
                             const char *desc)
 {
+    uint32_t ctx = ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
+    if (AR_HEAP_UNLIKELY(ctx == 0))
+        return NULL;
     ar_heap_span_t *span;
     unsigned klass = ar_heap_span__class(ar_heap_canary__extent(0, size, 0));
     uint32_t index = ar_heap_span__peek(self, klass, &span);
@@ -258,9 +261,6 @@ ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_s
         AR_HEAP_UNLIKELY(span->recs[index].flags & AR_HEAP_BLOCK_POISONED) ||
         AR_HEAP_UNLIKELY(!ar_heap_thread__seq_ready(self)) ||
         AR_HEAP_UNLIKELY(!ar_heap_thread__delta_room(self, (int64_t)size)))
-        return NULL;
-    uint32_t ctx = ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
-    if (AR_HEAP_UNLIKELY(ctx == 0))
         return NULL;
     ar_heap_span__take(self, klass, span, index);
     ar_heap_life__write_record(self, &span->recs[index], 0, size, 0, 0, ctx, self->seq_next++);
