@@ -192,8 +192,6 @@ static uintptr_t ar_heap_canary__check_fill(uintptr_t from, uintptr_t to, int fi
 size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t *fresh,
                              int fill, ar_heap_damage_t *out)
 {
-    if (ar_heap_canary__reuse_short(old, fresh, fill))
-        return 0;
     size_t n = 0;
     uintptr_t old_user = old->base + old->offset, old_end = old_user + old->size;
     uintptr_t new_user = fresh->base + fresh->offset, new_end = new_user + fresh->size;

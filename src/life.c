@@ -159,11 +159,12 @@ static inline void ar_heap_life__publish(ar_heap_thread_t *self, ar_heap_rec_t *
     ar_heap_thread__count_alloc(self, size);
 }
 
-/* A freed block's slot is reused: check what it left (`old`, its layout)
- * and lay out the new block in one pass (canary.c); report damage. */
-static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout_t *old,
-                                const ar_heap_layout_t *fresh, int byte,
-                                const ar_heap_site_t *site)
+/* The general reuse: what the short one does not do (below). */
+__attribute__((noinline)) static void ar_heap_life__reuse_fused(const ar_heap_slot_t *slot,
+                                                              const ar_heap_layout_t *old,
+                                                              const ar_heap_layout_t *fresh,
+                                                              int byte,
+                                                              const ar_heap_site_t *site)
 {
     ar_heap_damage_t damage[3];
     size_t len = ar_heap_life__fill_len(byte, fresh->size);
@@ -176,6 +177,22 @@ static void ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout
         ar_heap_life__report_damage(&view, damage, n, AR_HEAP_FOUND_BY_REUSE, "allocation", site);
         ar_heap_report__act();
     }
+}
+
+/* A freed block's slot is reused: check what it left and lay out the new
+ * block (`byte`: its fill, or -1); report damage. A small block after a
+ * small one, undamaged, filled whole, here with no call (canary.c's short
+ * reuse: two calls and their frames were 60 instructions of each reuse);
+ * anything else in one fused pass (canary.c), which describes damage. */
+__attribute__((always_inline)) static inline void
+ar_heap_life__reuse(const ar_heap_slot_t *slot, const ar_heap_layout_t *fresh, int byte,
+                    const ar_heap_site_t *site)
+{
+    ar_heap_layout_t old;
+    ar_heap_life__layout(slot, &old);
+    if (ar_heap_life__fill_len(byte, fresh->size) != fresh->size ||
+        !ar_heap_canary__reuse_short(&old, fresh, byte))
+        ar_heap_life__reuse_fused(slot, &old, fresh, byte, site);
 }
 
 /* The common allocation, from a span of its class; NULL when no memory
@@ -196,14 +213,7 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
     uintptr_t user = b.base + b.offset;
     int byte = ar_heap_life__fill_byte(fill);
     if (AR_HEAP_UNLIKELY(slot.rec->flags & AR_HEAP_BLOCK_POISONED)) {
-        /* A small block after a small one, undamaged, filled whole: here,
-         * with no call (canary.c's short reuse); anything else in
-         * ar_heap_life__reuse. */
-        ar_heap_layout_t old;
-        ar_heap_life__layout(&slot, &old);
-        if (ar_heap_life__fill_len(byte, b.size) != b.size ||
-            !ar_heap_canary__reuse_short(&old, &b, byte))
-            ar_heap_life__reuse(&slot, &old, &b, byte, site);
+        ar_heap_life__reuse(&slot, &b, byte, site);
     } else {
         if (b.canary)
             ar_heap_canary__write_block(b.base, b.offset, b.size, b.extent, 1);
@@ -439,9 +449,7 @@ ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *
     if (rec->flags & AR_HEAP_BLOCK_POISONED) {
         /* A freed block's slot: its poison and canaries are checked in the
          * pass that lays out the new block. */
-        ar_heap_layout_t old;
-        ar_heap_life__layout(&slot, &old);
-        ar_heap_life__reuse(&slot, &old, &fresh, byte, site);
+        ar_heap_life__reuse(&slot, &fresh, byte, site);
     } else {
         ar_heap_canary__write(&fresh);
         /* A huge span's memory is new from the system, or was given back
