@@ -57,9 +57,24 @@
 
 #define AR_PRELOAD_EXPORT __attribute__((visibility("default")))
 
-/* Calls into arheap on this thread now in progress: above 0, a malloc is
- * arheap's own (initial-exec: reading it calls nothing). */
-__attribute__((tls_model("initial-exec"))) static _Thread_local int ar_preload_depth;
+/* This thread's state of the wrappers, in one initial-exec block (one
+ * address for both; reading it calls nothing):
+ *   depth     calls into arheap now in progress: above 0, a malloc is
+ *             arheap's own;
+ *   errno_at  errno's address, once a wrapper asked (the C library's
+ *             __errno_location was a call on every malloc and free). */
+__attribute__((tls_model("initial-exec"))) static _Thread_local struct {
+    int depth;
+    int *errno_at;
+} ar_preload_tls;
+
+static inline int *ar_preload__errno(void)
+{
+    int *at = ar_preload_tls.errno_at;
+    if (AR_HEAP_UNLIKELY(at == NULL))
+        ar_preload_tls.errno_at = at = &errno;
+    return at;
+}
 
 /* ------------------------------------------------------------ bootstrap arena */
 
@@ -241,13 +256,13 @@ void ar_heap_preload__guard_placement(int *below, size_t *align)
         *align = (size_t)a;
 }
 
-/* Whether the program has just assigned a global: one relaxed load once
- * it has, three loads until then; no write, no lock. */
+/* Whether the program has just assigned a global: the two globals' loads
+ * (their AND is -1 only while both are), then, once one was assigned, the
+ * flag's; no write, no lock. */
 static inline int ar_preload__ef_newly_assigned(void)
 {
-    return !atomic_load_explicit(&ar_preload_ef_assigned, memory_order_relaxed) &&
-           (ar_preload__ef_read(&EF_PROTECT_BELOW) != -1 ||
-            ar_preload__ef_read(&EF_ALIGNMENT) != -1);
+    return (ar_preload__ef_read(&EF_PROTECT_BELOW) & ar_preload__ef_read(&EF_ALIGNMENT)) != -1 &&
+           !atomic_load_explicit(&ar_preload_ef_assigned, memory_order_relaxed);
 }
 
 /* The program assigned a global: guard pages on, unless AR_HEAP_OPTIONS
@@ -281,16 +296,17 @@ ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
 {
     if (ar_preload_private)
         return ar_preload__private_alloc(size, align);
-    if (ar_preload_depth > 0)
+    if (ar_preload_tls.depth > 0)
         return ar_preload__arena_alloc(size, align);
-    int saved = errno;
-    ar_preload_depth++;
+    int *err = ar_preload__errno();
+    int saved = *err;
+    ar_preload_tls.depth++;
     if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
         ar_preload__ef_turn_on();
     void *user = ar_heap_life__allocate(size, align, site, what, fill);
-    ar_preload_depth--;
+    ar_preload_tls.depth--;
     if (user != NULL)
-        errno = saved;
+        *err = saved;
     return user;
 }
 
@@ -298,11 +314,12 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
 {
     if (ptr == NULL || ar_preload__in_arena(ptr) || ar_preload_private)
         return;
-    int saved = errno;
-    ar_preload_depth++;
+    int *err = ar_preload__errno();
+    int saved = *err;
+    ar_preload_tls.depth++;
     (void)ar_heap_life__free(ptr, "free", site);
-    ar_preload_depth--;
-    errno = saved;
+    ar_preload_tls.depth--;
+    *err = saved;
 }
 
 static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)
@@ -319,7 +336,7 @@ static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *s
         }
         return fresh;
     }
-    if (ar_preload_depth > 0) {
+    if (ar_preload_tls.depth > 0) {
         /* arheap's own realloc of a tracked block: does not happen, but a
          * copy into the arena is still correct. */
         if (ptr == NULL)
@@ -328,9 +345,9 @@ static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *s
         return NULL;
     }
     int saved = errno;
-    ar_preload_depth++;
+    ar_preload_tls.depth++;
     void *fresh = ar_heap_life__realloc(ptr, size, site, "realloc");
-    ar_preload_depth--;
+    ar_preload_tls.depth--;
     if (fresh != NULL)
         errno = saved;
     return fresh;
@@ -415,11 +432,11 @@ static char *ar_preload__copy(const char *str, size_t len, const char *what,
 
 static char *ar_preload__null_string(const char *what, const ar_heap_site_t *site)
 {
-    if (ar_preload_depth == 0 && !ar_preload_private) {
-        ar_preload_depth++;
+    if (ar_preload_tls.depth == 0 && !ar_preload_private) {
+        ar_preload_tls.depth++;
         ar_heap__ensure_init();
         ar_heap_report__invalid_argument(what, site);
-        ar_preload_depth--;
+        ar_preload_tls.depth--;
     }
     errno = EINVAL;
     return NULL;
@@ -523,7 +540,7 @@ AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
     if (ar_preload_private)
         return 0;
     int saved = errno;
-    ar_preload_depth++;
+    ar_preload_tls.depth++;
     ar_heap__ensure_init();
     ar_heap_view_t block;
     size_t size = 0;
@@ -533,7 +550,7 @@ AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
         ar_heap_site_t site = AR_PRELOAD_SITE;
         ar_heap_life__bad_pointer(ptr, "malloc_usable_size", &site);
     }
-    ar_preload_depth--;
+    ar_preload_tls.depth--;
     errno = saved;
     return size;
 }
@@ -560,9 +577,9 @@ static void ar_preload__exit_check(void *unused)
  */
 __attribute__((destructor)) static void ar_preload__finalize(void)
 {
-    ar_preload_depth++;
+    ar_preload_tls.depth++;
     int registered = __cxa_atexit(ar_preload__exit_check, NULL, NULL) == 0;
-    ar_preload_depth--;
+    ar_preload_tls.depth--;
     if (!registered)
         ar_heap__exit_check();
 }

@@ -311,7 +311,9 @@ static int alignment(void)
     errno = 12345;
     char *keep = malloc(10);
     expect(keep != NULL && errno == 12345, "a successful malloc leaves errno alone");
+    errno = 23456;
     free(keep);
+    expect(errno == 23456, "a free leaves errno alone");
     int *z = calloc(100, sizeof *z);
     int zero = 1;
     for (int i = 0; i < 100; i++)
