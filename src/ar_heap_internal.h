@@ -303,7 +303,8 @@ typedef struct ar_heap_thread_s {
     int attached;                       /* 1 while a live thread owns this state */
     struct ar_heap_thread_s *next;      /* every state ever made */
     struct ar_heap_thread_s *next_idle; /* states of ended threads */
-    uintptr_t stack_lo, stack_hi;       /* the thread's stack, for the frame walk */
+    uintptr_t stack_lo, stack_hi;       /* the thread's stack, for the frame walk;
+                                         * UINTPTR_MAX and 0 when not known */
 
     /* Allocation numbers: [seq_next, seq_end) reserved from the global
      * counter; seq_gen the checkpoint generation they were taken in. */
@@ -1660,22 +1661,21 @@ size_t ar_heap_stack__capture_exact(const ar_heap_site_t *site, void **frames, s
 static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_heap_site_t *site,
                                             void **frames)
 {
-    size_t want = ar_heap_options.stack_depth;
+    size_t want = ar_heap_options.stack_depth; /* at most AR_HEAP_STACK_MAX (options.c) */
     if (want == 0)
         return 0;
-    if (want > AR_HEAP_STACK_MAX)
-        want = AR_HEAP_STACK_MAX;
     if (AR_HEAP_UNLIKELY(ar_heap_options.stack_exact))
         return ar_heap_stack__capture_exact(site, frames, want);
     if (site->pc == NULL)
         return 0;
     size_t n = 0;
     frames[n++] = (void *)site->pc;
+    /* Bounds unknown: stack_lo is UINTPTR_MAX (thread.c), no fp is above. */
     uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = self->stack_hi;
     if (lo < self->stack_lo)
         lo = self->stack_lo;
     uintptr_t fp = (uintptr_t)site->frame;
-    if (hi < lo + 16 || fp < lo || fp > hi - 16 || (fp & 7) != 0)
+    if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
         return n; /* bounds unknown, or no frame of the entry point */
     /* The entry point's frame: [0] the caller's saved frame pointer,
      * [1] the return address into the caller (the site's pc). */

@@ -132,7 +132,8 @@ ar_heap_thread_t *ar_heap_thread__attach(void)
     t->next_idle = NULL;
     t->attached = 1;
     t->tid = ar_heap_os__thread_id();
-    t->stack_lo = t->stack_hi = 0;
+    t->stack_lo = UINTPTR_MAX; /* not known: no address lies in [lo, hi) */
+    t->stack_hi = 0;
     ar_heap_thread_self = t;
     /* Bounds of the stack for the frame walk; may allocate (os.c), so only
      * with the state in place: the preload library then serves the call
