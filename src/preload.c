@@ -58,13 +58,18 @@
 #define AR_PRELOAD_EXPORT __attribute__((visibility("default")))
 
 /* This thread's state of the wrappers, in one initial-exec block (one
- * address for both; reading it calls nothing):
- *   depth     calls into arheap now in progress: above 0, a malloc is
- *             arheap's own;
- *   errno_at  errno's address, once a wrapper asked (the C library's
- *             __errno_location was a call on every malloc and free). */
+ * address for all; reading it calls nothing):
+ *   depth        calls into arheap now in progress: above 0, a malloc is
+ *                arheap's own;
+ *   errno_saved  errno when the outermost call came in, put back when it
+ *                returns (so the wrapper keeps no register across the
+ *                call; a call made inside arheap neither saves nor puts
+ *                back: the outermost one does);
+ *   errno_at     errno's address, once a wrapper asked (the C library's
+ *                __errno_location was a call on every malloc and free). */
 __attribute__((tls_model("initial-exec"))) static _Thread_local struct {
     int depth;
+    int errno_saved;
     int *errno_at;
 } ar_preload_tls;
 
@@ -298,15 +303,14 @@ ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
         return ar_preload__private_alloc(size, align);
     if (ar_preload_tls.depth > 0)
         return ar_preload__arena_alloc(size, align);
-    int *err = ar_preload__errno();
-    int saved = *err;
-    ar_preload_tls.depth++;
+    ar_preload_tls.errno_saved = *ar_preload__errno();
+    ar_preload_tls.depth = 1;
     if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
         ar_preload__ef_turn_on();
     void *user = ar_heap_life__allocate(size, align, site, what, fill);
-    ar_preload_tls.depth--;
+    ar_preload_tls.depth = 0;
     if (user != NULL)
-        *err = saved;
+        *ar_preload_tls.errno_at = ar_preload_tls.errno_saved;
     return user;
 }
 
@@ -314,12 +318,15 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
 {
     if (ptr == NULL || ar_preload__in_arena(ptr) || ar_preload_private)
         return;
-    int *err = ar_preload__errno();
-    int saved = *err;
-    ar_preload_tls.depth++;
+    if (ar_preload_tls.depth > 0) {
+        (void)ar_heap_life__free(ptr, "free", site);
+        return;
+    }
+    ar_preload_tls.errno_saved = *ar_preload__errno();
+    ar_preload_tls.depth = 1;
     (void)ar_heap_life__free(ptr, "free", site);
-    ar_preload_tls.depth--;
-    *err = saved;
+    ar_preload_tls.depth = 0;
+    *ar_preload_tls.errno_at = ar_preload_tls.errno_saved;
 }
 
 static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)
