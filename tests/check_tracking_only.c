@@ -219,6 +219,39 @@ START_TEST(a_leak_is_listed_with_its_description_and_site)
 }
 END_TEST
 
+/* An allocator of the program's own that passes its callers' sites on:
+ * every block comes from the same call instruction (one return address)
+ * with the site and description it is given. */
+__attribute__((noinline)) static void *forwarding_alloc(size_t size, const char *file, int line,
+                                                        const char *desc)
+{
+    return ar_heap__malloc(size, file, line, desc);
+}
+
+/* More contexts than the thread's depot cache has pairs of entries (256):
+ * some pairs meet two or more of them, all of one return address. */
+#define FORWARDED 600
+
+/* The depot's cache picks an entry by the return address; the entry must
+ * still be the site's. Every context is met in the first round; in the
+ * second, a context's pair may hold it, or others of the same address. */
+START_TEST(one_call_instruction_with_many_sites_is_many_contexts)
+{
+    for (int round = 0; round < rounds(2); round++) {
+        for (int i = 0; i < FORWARDED; i++) {
+            ar_heap_mark_t mark = ar_heap__checkpoint();
+            char *p = forwarding_alloc(24, "forwarded.c", 1000 + i, "forwarded");
+            char text[1024], site[64];
+            ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, sizeof text), 1);
+            ck_assert_msg(strstr(text, ar_test__site(site, sizeof site, "forwarded.c", 1000 + i)) !=
+                              NULL,
+                          "round %d, context %d: %s", round, i, text);
+            AR__HEAP__FREE(p);
+        }
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ reports */
 
 /* Round 0 frees a second block at the second free's site; round 1 frees
@@ -619,6 +652,7 @@ static Suite *tracking_only_suite(void)
     tcase_add_test(tc, a_mark_taken_in_another_thread_splits_this_threads_allocations);
     tcase_add_test(tc, a_checkpoint_splits_allocations_exactly_across_number_ranges);
     tcase_add_test(tc, a_leak_is_listed_with_its_description_and_site);
+    tcase_add_test(tc, one_call_instruction_with_many_sites_is_many_contexts);
     tcase_add_test(tc, a_block_freed_by_another_thread_is_counted);
     tcase_add_test(tc, blocks_made_tracking_only_are_freed_under_the_defaults);
     tcase_add_test(tc, the_next_free_empties_a_quarantine_turned_off);
