@@ -1396,10 +1396,15 @@ typedef struct ar_heap_qentry_s {
 #define AR_HEAP_QENTRY_SLOW 0x80000000u
 
 /* What a held block costs beside its memory (a size class's whole slot,
- * a huge or guarded block's extent): its record and its entry.
- * The quarantine counts it, so that quarantine_bytes bounds the memory
- * the quarantine costs, bookkeeping included. */
+ * a huge or guarded block's extent): its record and its entry, and for a
+ * block of a span its slot's place in the span's free stack. The
+ * quarantine counts it, so that quarantine_bytes bounds the memory the
+ * quarantine costs, bookkeeping included. (Without the free stack's 4
+ * bytes the quarantine's peak RSS grew 1.024 to 1.031 times as fast as its
+ * budget, bench/workloads small and threads 1, 4 to 32 MiB; with them
+ * 1.000 to 1.008: doc/benchmark-history.md, "Stop 35".) */
 #define AR_HEAP_QUARANTINE_BOOKKEEPING (sizeof(ar_heap_rec_t) + sizeof(ar_heap_qentry_t))
+#define AR_HEAP_QUARANTINE_SPAN_BOOKKEEPING (AR_HEAP_QUARANTINE_BOOKKEEPING + sizeof(uint32_t))
 
 /* Entries handed back by one quarantine operation, released by the caller. */
 #define AR_HEAP_QUARANTINE_OUT 256

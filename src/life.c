@@ -574,9 +574,11 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
                                                    int damaged)
 {
     ar_heap_qentry_t entry;
+    size_t bookkeeping = AR_HEAP_QUARANTINE_SPAN_BOOKKEEPING;
     if (slot->span == NULL) {
         entry.owner = slot->rec; /* a guarded block's record opens its guard slot */
         entry.index = UINT32_MAX;
+        bookkeeping = AR_HEAP_QUARANTINE_BOOKKEEPING;
     } else {
         entry.owner = slot->span;
         entry.index = slot->index;
@@ -589,7 +591,7 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
         if (slot->span->klass != AR_HEAP_CLASSES)
             extent = slot->capacity;
     }
-    size_t bytes = extent + AR_HEAP_QUARANTINE_BOOKKEEPING;
+    size_t bytes = extent + bookkeeping;
     entry.bytes = bytes < UINT32_MAX ? (uint32_t)bytes : UINT32_MAX;
     return entry;
 }

@@ -31,7 +31,8 @@
 
 /* What a held block of `size` bytes counts for in the quarantine (see
  * src/canary.c, src/span.c and src/quarantine.c): the slot it lies in and
- * its bookkeeping, a 32-byte record and a 16-byte entry. Its extent is 16
+ * its bookkeeping, a 32-byte record, a 16-byte entry and its 4-byte place
+ * in its span's free stack. Its extent is 16
  * bytes of head, then size + 16 rounded up to the alignment; the slot is
  * the extent up to 1 KiB (classes 16 bytes apart), beyond that the
  * smallest of the eight classes per doubling, (9..16) * 2^(b-3) for a
@@ -47,7 +48,7 @@ static size_t block_total(size_t size)
         size_t step = (size_t)1 << (b - 3);
         slot = (extent + step - 1) / step * step;
     }
-    return slot + 32 + 16;
+    return slot + 32 + 16 + 4;
 }
 
 /* A budget of 64 blocks of `size` bytes: the freed victim is held, and
