@@ -18,7 +18,7 @@
  * bytes it must hold, which canary zones and poison are damaged (at which
  * offset) and not yet reported, the quarantine as src/quarantine.c keeps
  * it in one thread (the thread's batch and the global FIFO, oldest first,
- * each block counting its slot and 48 bytes of bookkeeping), and the
+ * each block counting its slot and 52 bytes of bookkeeping), and the
  * freed blocks released from it whose slots no allocation has taken yet.
  * After every operation the heap's statistics must equal the model's
  * (live blocks and bytes, their peak, allocations and bytes allocated,
@@ -215,10 +215,13 @@
 /* The heap's block layout with canaries (doc/arheap.md, Block layout): a
  * 16-byte head zone, the user bytes, then a tail zone to the next multiple
  * of 16 past size + 16. In the quarantine a block counts for its extent
- * and its bookkeeping (a 32-byte record and a 16-byte entry). */
+ * and its bookkeeping (a 32-byte record, a 16-byte entry and, for a block
+ * of a span, its 4-byte place in the span's free stack; a guarded block
+ * has none). */
 #define CANARY_HEAD 16
 #define CANARY_TAIL 16
-#define BOOKKEEPING 48
+#define BOOKKEEPING 52
+#define BOOKKEEPING_GUARDED 48
 /* A thread passes its batch on at a sixteenth of the budget, at most 1 MiB
  * (doc/arheap.md, Quarantine), or when the batch's chunk is full. */
 #define BATCH_MAX ((size_t)1 << 20)
@@ -889,7 +892,7 @@ static size_t held_extent(const unsigned char *p, size_t size)
 /* What a held block counts for in quarantine_bytes. */
 static size_t entry_bytes(const block_t *b)
 {
-    return b->extent + BOOKKEEPING;
+    return b->extent + (fz.guard ? BOOKKEEPING_GUARDED : BOOKKEEPING);
 }
 
 static size_t batch_limit(size_t budget)
