@@ -374,6 +374,8 @@ typedef struct ar_heap_thread_s {
         int line;
         uint32_t fixed;
         uint32_t id;
+        uint32_t lean; /* id where the leaf paths may answer with it (fixed,
+                        * no frames), else 0; 0 in an empty entry */
     } depot_cache[AR_HEAP_DEPOT_CACHE][2]; /* pairs: the newest entry first */
     /* Behind it, once the thread has missed it often (depot.c, "Recall"):
      * contexts by their full hash. NULL until then. */
@@ -1062,7 +1064,10 @@ static inline uint32_t ar_heap_depot__cached(const ar_heap_thread_t *self,
     const struct ar_heap_depot_memo_s *m =
         self->depot_cache[ar_heap_depot__cache_slot(site, desc, 0)];
     m += m->pc != site->pc;
-    return ar_heap_depot__memo_is(m, site, desc, 0) && m->fixed ? m->id : 0;
+    return m->pc == site->pc && m->file == site->file && m->line == site->line &&
+                   m->desc == desc
+               ? m->lean
+               : 0;
 }
 
 /* Reserve the depot (once); `small` under Valgrind. */

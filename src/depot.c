@@ -256,6 +256,7 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
         m->frames = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
         m->fixed = desc == NULL || ar_heap_os__is_readonly(desc);
         m->id = id;
+        m->lean = m->fixed && m->frames == 0 ? id : 0;
     }
     return id;
 }

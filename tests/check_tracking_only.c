@@ -252,6 +252,24 @@ START_TEST(one_call_instruction_with_many_sites_is_many_contexts)
 }
 END_TEST
 
+/* A description in writable memory may say something else at the next
+ * allocation from the same site: its text is read again each time (the
+ * depot's cache answers by the pointer only for read-only text). */
+START_TEST(a_writable_description_is_read_again_at_each_allocation)
+{
+    char desc[32];
+    for (int round = 0; round < rounds(3); round++) {
+        snprintf(desc, sizeof desc, "written text %d", round);
+        ar_heap_mark_t mark = ar_heap__checkpoint();
+        char *p = AR__HEAP__MALLOC(24, desc);
+        char text[1024];
+        ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, sizeof text), 1);
+        ck_assert_msg(strstr(text, desc) != NULL, "round %d: %s", round, text);
+        AR__HEAP__FREE(p);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ reports */
 
 /* Round 0 frees a second block at the second free's site; round 1 frees
@@ -653,6 +671,7 @@ static Suite *tracking_only_suite(void)
     tcase_add_test(tc, a_checkpoint_splits_allocations_exactly_across_number_ranges);
     tcase_add_test(tc, a_leak_is_listed_with_its_description_and_site);
     tcase_add_test(tc, one_call_instruction_with_many_sites_is_many_contexts);
+    tcase_add_test(tc, a_writable_description_is_read_again_at_each_allocation);
     tcase_add_test(tc, a_block_freed_by_another_thread_is_counted);
     tcase_add_test(tc, blocks_made_tracking_only_are_freed_under_the_defaults);
     tcase_add_test(tc, the_next_free_empties_a_quarantine_turned_off);
