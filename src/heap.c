@@ -1,9 +1,9 @@
 /*
- * heap.c: the public entry points of the debug heap.
+ * heap.c: the debug heap's initialisation, options and check at exit.
  *
- * Each entry point takes its call's site (file and line from the macro,
- * its own return address and frame, where a call stack starts) and hands
- * the work to life.c, which owns a block's life from allocation to reuse.
+ * The allocation entry points (ar_heap__malloc and its siblings) are in
+ * life.c, beside the block's life they start, so that the tracking-only
+ * leaf paths are compiled into them (life.c, "The public entry points").
  *
  * Initialisation happens once, on first use from any entry point: defaults,
  * then options given from code, then (preload library) Electric Fence's and
@@ -122,90 +122,6 @@ int ar_heap__has_tracking(void)
 #if defined(AR_HEAP_HAVE_VALGRIND)
 int ar_heap_valgrind_on;
 #endif
-
-/* The site of a call: file and line from the macro, the calling thread
- * (0: a report reads its id), and the entry point's return address into
- * the caller and its own frame (where the call stack starts). */
-#define AR_HEAP_SITE(file, line)                                                                   \
-    {                                                                                              \
-        (file), (line), 0, __builtin_return_address(0), __builtin_frame_address(0)                 \
-    }
-
-void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
-{
-    ar_heap_site_t site = AR_HEAP_SITE(file, line);
-    return ar_heap_life__allocate(size, 0, &site, desc, AR_HEAP_FILL_MARK);
-}
-
-void *ar_heap__calloc(size_t count, size_t size, const char *file, int line, const char *desc)
-{
-    if (size != 0 && count > SIZE_MAX / size) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    ar_heap_site_t site = AR_HEAP_SITE(file, line);
-    return ar_heap_life__allocate(count * size, 0, &site, desc, AR_HEAP_FILL_ZERO);
-}
-
-/* A tracked copy of the first `len` bytes of str, NUL-terminated. */
-static char *ar_heap__copy_string(const char *str, size_t len, const ar_heap_site_t *site,
-                                  const char *desc)
-{
-    char *copy = ar_heap_life__allocate(len + 1, 0, site, desc, AR_HEAP_FILL_NONE);
-    if (copy != NULL) {
-        memcpy(copy, str, len);
-        copy[len] = '\0';
-    }
-    return copy;
-}
-
-/* STRDUP(NULL) and STRNDUP(NULL, n): reported; NULL with EINVAL. */
-static char *ar_heap__null_string(const char *what, const ar_heap_site_t *site)
-{
-    ar_heap__ensure_init();
-    ar_heap_report__invalid_argument(what, site);
-    errno = EINVAL;
-    return NULL;
-}
-
-char *ar_heap__strdup(const char *str, const char *file, int line, const char *desc)
-{
-    ar_heap_site_t site = AR_HEAP_SITE(file, line);
-    if (str == NULL)
-        return ar_heap__null_string("STRDUP was given a NULL string", &site);
-    return ar_heap__copy_string(str, strlen(str), &site, desc);
-}
-
-char *ar_heap__strndup(const char *str, size_t n, const char *file, int line, const char *desc)
-{
-    ar_heap_site_t site = AR_HEAP_SITE(file, line);
-    if (str == NULL)
-        return ar_heap__null_string("STRNDUP was given a NULL string", &site);
-    const char *end = memchr(str, '\0', n);
-    return ar_heap__copy_string(str, end != NULL ? (size_t)(end - str) : n, &site, desc);
-}
-
-void ar_heap__free_at(void *ptr, const char *file, int line)
-{
-    if (ptr == NULL)
-        return;
-    ar_heap_site_t site = AR_HEAP_SITE(file, line);
-    (void)ar_heap_life__free(ptr, "free", &site);
-}
-
-void ar_heap__free(void *ptr)
-{
-    if (ptr == NULL)
-        return;
-    ar_heap_site_t site = AR_HEAP_SITE(NULL, 0);
-    (void)ar_heap_life__free(ptr, "free", &site);
-}
-
-void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const char *desc)
-{
-    ar_heap_site_t site = AR_HEAP_SITE(file, line);
-    return ar_heap_life__realloc(ptr, size, &site, desc);
-}
 
 size_t ar_heap__check_all(void)
 {
