@@ -1604,6 +1604,19 @@ void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *si
 int ar_heap_life__free(void *ptr, const char *operation, const ar_heap_site_t *site);
 void *ar_heap_life__realloc(void *ptr, size_t size, const ar_heap_site_t *site, const char *desc);
 
+/* A string copy's bytes: the first `len` bytes of str and a NUL into
+ * `copy`, a block of len + 1 bytes allocated with AR_HEAP_FILL_NONE (or
+ * NULL, passed on). STRDUP and STRNDUP (life.c) and the preload's strdup
+ * and strndup. */
+static inline char *ar_heap_life__copy_into(char *copy, const char *str, size_t len)
+{
+    if (copy != NULL) {
+        memcpy(copy, str, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
 /* The live block at exactly `ptr`: its view; 0 when ptr is no live block. */
 int ar_heap_life__find_live(const void *ptr, ar_heap_view_t *out);
 

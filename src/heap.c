@@ -13,10 +13,8 @@
 #include "ar_heap_internal.h"
 #include "valgrind.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static struct {
     pthread_once_t defaults_once;

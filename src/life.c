@@ -1143,11 +1143,7 @@ static char *ar_heap__copy_string(const char *str, size_t len, const ar_heap_sit
                                   const char *desc)
 {
     char *copy = ar_heap_life__allocate(len + 1, 0, site, desc, AR_HEAP_FILL_NONE);
-    if (copy != NULL) {
-        memcpy(copy, str, len);
-        copy[len] = '\0';
-    }
-    return copy;
+    return ar_heap_life__copy_into(copy, str, len);
 }
 
 /* STRDUP(NULL) and STRNDUP(NULL, n): reported; NULL with EINVAL. */

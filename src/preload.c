@@ -430,11 +430,7 @@ static char *ar_preload__copy(const char *str, size_t len, const char *what,
                               const ar_heap_site_t *site)
 {
     char *copy = ar_preload__allocate(len + 1, 0, AR_HEAP_FILL_NONE, what, site);
-    if (copy != NULL) {
-        memcpy(copy, str, len);
-        copy[len] = '\0';
-    }
-    return copy;
+    return ar_heap_life__copy_into(copy, str, len);
 }
 
 static char *ar_preload__null_string(const char *what, const ar_heap_site_t *site)
