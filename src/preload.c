@@ -64,7 +64,11 @@
  *   errno_saved  errno when the outermost call came in, put back when it
  *                returns (so the wrapper keeps no register across the
  *                call; a call made inside arheap neither saves nor puts
- *                back: the outermost one does);
+ *                back: the outermost one does). A signal handler's
+ *                malloc may interrupt the outermost one anywhere, so
+ *                depth is 1 before errno_saved is written and until
+ *                errno is put back (ar_preload__step_in, _step_out): a
+ *                handler that sees depth 0 finds errno_saved unused;
  *   errno_at     errno's address, once a wrapper asked (the C library's
  *                __errno_location was a call on every malloc and free). */
 __attribute__((tls_model("initial-exec"))) static _Thread_local struct {
@@ -79,6 +83,27 @@ static inline int *ar_preload__errno(void)
     if (AR_HEAP_UNLIKELY(at == NULL))
         ar_preload_tls.errno_at = at = &errno;
     return at;
+}
+
+/* The outermost call comes in: depth first, then errno kept. (Written the
+ * other way round, a handler's malloc between the two stores saw depth 0
+ * and overwrote errno_saved with the handler's errno, which the
+ * interrupted malloc then left behind: 104 of 3 million mallocs, a
+ * handler that sets errno and mallocs on a signal sent in a loop.) */
+static inline void ar_preload__step_in(void)
+{
+    ar_preload_tls.depth = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    ar_preload_tls.errno_saved = *ar_preload__errno();
+}
+
+/* It returns: errno put back (`restore`), then depth 0. */
+static inline void ar_preload__step_out(int restore)
+{
+    if (restore)
+        *ar_preload_tls.errno_at = ar_preload_tls.errno_saved;
+    atomic_signal_fence(memory_order_seq_cst);
+    ar_preload_tls.depth = 0;
 }
 
 /* ------------------------------------------------------------ bootstrap arena */
@@ -303,14 +328,11 @@ ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
         return ar_preload__private_alloc(size, align);
     if (ar_preload_tls.depth > 0)
         return ar_preload__arena_alloc(size, align);
-    ar_preload_tls.errno_saved = *ar_preload__errno();
-    ar_preload_tls.depth = 1;
+    ar_preload__step_in();
     if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
         ar_preload__ef_turn_on();
     void *user = ar_heap_life__allocate(size, align, site, what, fill);
-    ar_preload_tls.depth = 0;
-    if (user != NULL)
-        *ar_preload_tls.errno_at = ar_preload_tls.errno_saved;
+    ar_preload__step_out(user != NULL);
     return user;
 }
 
@@ -319,14 +341,16 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
     if (ptr == NULL || ar_preload__in_arena(ptr) || ar_preload_private)
         return;
     if (ar_preload_tls.depth > 0) {
+        /* Inside a call (a handler that interrupted one): errno_saved is
+         * the outer call's, so errno is kept here. */
+        int saved = *ar_preload__errno();
         (void)ar_heap_life__free(ptr, "free", site);
+        *ar_preload_tls.errno_at = saved;
         return;
     }
-    ar_preload_tls.errno_saved = *ar_preload__errno();
-    ar_preload_tls.depth = 1;
+    ar_preload__step_in();
     (void)ar_heap_life__free(ptr, "free", site);
-    ar_preload_tls.depth = 0;
-    *ar_preload_tls.errno_at = ar_preload_tls.errno_saved;
+    ar_preload__step_out(1);
 }
 
 static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)

@@ -663,6 +663,11 @@ static const clean_case_t clean_cases[] = {
     { "quarantine_bytes=0:canary=0", "alignment", NULL, "[alignment ok]\n" },
     /* The frame-pointer walk meets frame pointers that are not ones. */
     { "stack_depth=16", "wild-frame-pointers", NULL, "[frames ok]\n" },
+    /* A signal handler's malloc, anywhere in the program's malloc or free,
+     * does not change the errno they leave. */
+    { "", "signal-errno", "400000", "[errno kept through the signals]\n" },
+    { "canary=0:fill=0:quarantine_bytes=0:stack_depth=0", "signal-errno", NULL,
+      "[errno kept through the signals]\n" },
 };
 
 START_TEST(the_programs_contracts_hold)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,6 +571,73 @@ static int fail_nth(void)
     return 0;
 }
 
+/* ------------------------------------------------------------ signals */
+
+/* A signal handler that sets errno and allocates, run again and again
+ * while the program's own malloc and free run: each of those must leave
+ * the program's errno as it was, wherever the signal lands in them. */
+static pthread_t signal_target;
+static volatile sig_atomic_t signal_stop;
+static volatile long signals_taken;
+static long signal_rounds = 1000000;
+
+static void errno_handler(int sig)
+{
+    (void)sig;
+    int outer_errno = errno;
+    errno = 77;
+    void *volatile block = malloc(8); /* not opaque(): the program's own pointer */
+    free(block);
+    signals_taken++;
+    errno = outer_errno;
+}
+
+static void *signal_sender(void *arg)
+{
+    (void)arg;
+    while (!signal_stop)
+        pthread_kill(signal_target, SIGUSR1);
+    return NULL;
+}
+
+static int signal_errno(void)
+{
+    long rounds = signal_rounds;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = errno_handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGUSR1, &action, NULL) != 0)
+        return 1;
+    signal_target = pthread_self();
+    free(malloc(1)); /* the thread's state made before the signals */
+    pthread_t sender;
+    if (pthread_create(&sender, NULL, signal_sender, NULL) != 0)
+        return 1;
+    long changed_by_malloc = 0, changed_by_free = 0;
+    for (long i = 0; i < rounds; i++) {
+        errno = 5;
+        char *p = opaque(malloc(32));
+        changed_by_malloc += *(int volatile *)&errno != 5;
+        errno = 5;
+        free(p);
+        changed_by_free += *(int volatile *)&errno != 5;
+    }
+    signal_stop = 1;
+    pthread_join(sender, NULL);
+    char line[128];
+    if (changed_by_malloc + changed_by_free != 0)
+        snprintf(line, sizeof line, "[errno changed: by %ld mallocs, %ld frees]\n",
+                 changed_by_malloc, changed_by_free);
+    else if (signals_taken < 100)
+        snprintf(line, sizeof line, "[only %ld signals]\n", (long)signals_taken);
+    else
+        snprintf(line, sizeof line, "[errno kept through the signals]\n");
+    say(line);
+    return 0;
+}
+
 /* ------------------------------------------------------------ stress */
 
 /* Random malloc/calloc/realloc/free with `live` blocks held, each filled
@@ -643,9 +711,11 @@ int main(int argc, char **argv)
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
         { "free-after-exit-check", free_after_exit_check },
         { "fail-nth", fail_nth },               { "nested-overflow", nested_overflow },
-        { "wild-frame-pointers", wild_frame_pointers },
+        { "wild-frame-pointers", wild_frame_pointers }, { "signal-errno", signal_errno },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
+    if (argc > 2 && strcmp(argv[1], "signal-errno") == 0 && atol(argv[2]) > 0)
+        signal_rounds = atol(argv[2]);
     if (argc > 2 && strcmp(argv[1], "fork") == 0 && atoi(argv[2]) > 0)
         fork_rounds = atoi(argv[2]);
     if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
