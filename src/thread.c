@@ -141,8 +141,12 @@ ar_heap_thread_t *ar_heap_thread__attach(void)
     t->depth++;
     uintptr_t lo, hi;
     if (ar_heap_os__stack_bounds(&lo, &hi)) {
-        t->stack_lo = lo;
+        /* The upper bound first: a walk from a signal handler in between
+         * sees lo still UINTPTR_MAX, not a real lo under hi 0 (whose
+         * hi - 16 would bound nothing). */
         t->stack_hi = hi;
+        atomic_signal_fence(memory_order_seq_cst);
+        t->stack_lo = lo;
     }
     if (world.key_made)
         (void)pthread_setspecific(world.key, t);
