@@ -21,13 +21,20 @@
  *
  * The C library's headers that declare these functions are included
  * first, so that the macros below can not rewrite their declarations.
+ * With glibc that includes <malloc.h>, whose other names (pvalloc,
+ * memalign, mallinfo, ...) then clash with a file that declares one of
+ * them for a function of its own (cfrac, a bignum program, has its own
+ * pvalloc). Such a file, if it does not include <malloc.h> itself, is
+ * compiled with -DAR_HEAP_OVERRIDE_NO_MALLOC_H: <malloc.h> is left out
+ * (and an #include <malloc.h> after this header then fails to compile,
+ * its declarations rewritten by the macros: loudly, never silently).
  */
 #ifndef AR_HEAP_OVERRIDE_H
 #define AR_HEAP_OVERRIDE_H
 
 #include <stdlib.h>
 #include <string.h>
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(AR_HEAP_OVERRIDE_NO_MALLOC_H)
 #include <malloc.h>
 #endif
 
