@@ -549,9 +549,14 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
                              " intentional leaks");
         ar_heap_out__str(&out, " (expected)\n");
     }
-    ar_heap_out__str(&out, "arheap: full report in ");
-    ar_heap_out__str(&out, where);
-    ar_heap_out__str(&out, "\n");
+    if (where != NULL) {
+        ar_heap_out__str(&out, "arheap: full report in ");
+        ar_heap_out__str(&out, where);
+        ar_heap_out__str(&out, "\n");
+    } else {
+        ar_heap_out__str(&out, "arheap: no report file (report_path is empty; "
+                               "AR_HEAP_OPTIONS=report_path=FILE writes one)\n");
+    }
     ar_heap_out__flush(&out);
 }
 
@@ -560,7 +565,7 @@ static int ar_heap_leaks__open(const char *path, const char **where)
 {
     *where = path;
     if (path[0] == '\0') {
-        *where = "no file (the report path is empty)";
+        *where = NULL; /* said as such (ar_heap_leaks__write_summary) */
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
