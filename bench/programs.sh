@@ -31,6 +31,15 @@
 # min-max, its ratio to glibc's median and the largest peak RSS
 # (/usr/bin/time's %e and %M). Where no time is given, the machine's noise
 # is the min-max: quote medians, and run it twice.
+#
+# AR_BENCH_OTHERS (`make bench-programs BENCH_OTHERS="..."`) adds the
+# other checkers it names, where they are installed: memcheck (Valgrind,
+# --leak-check=no, on plain), dmalloc (linked with -ldmalloc, with the
+# options of `dmalloc -b low`), duma and efence (libduma.so.0 and
+# libefence.so.0 preloaded on plain; Debian: valgrind, libdmalloc-dev,
+# duma, electric-fence). Each of their runs stops at AR_BENCH_OTHERS_LIMIT
+# seconds (default 60); a run that reaches it, dies or prints other
+# output than plain is shown as such instead of a time.
 set -eu
 usage() { echo "usage: programs.sh MIMALLOC_BENCH BUILDDIR [ROUNDS]" >&2; exit 2; }
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then usage; fi
@@ -48,6 +57,15 @@ for f in "$lib/libarheap.so" "$lib/libarheap-preload.so"; do
     test -f "$f" || { echo "programs.sh: $f is missing (make in $build)" >&2; exit 1; }
 done
 test -x /usr/bin/time || { echo "programs.sh: /usr/bin/time is missing (Debian: apt-get install time)" >&2; exit 1; }
+others=${AR_BENCH_OTHERS:-}
+limit=${AR_BENCH_OTHERS_LIMIT:-60}
+case $limit in '' | *[!0-9]*) echo "programs.sh: AR_BENCH_OTHERS_LIMIT: seconds, a number" >&2; exit 2 ;; esac
+# preloaded_library NAME: the path of lib NAME, or nothing.
+preloaded_library() {
+    for f in /usr/lib/"$1" /usr/lib/*/"$1"; do
+        test -f "$f" && echo "$f" && return
+    done
+}
 debug_malloc=
 for f in /usr/lib/*/libc_malloc_debug.so.0 /usr/lib/libc_malloc_debug.so.0; do
     test -f "$f" && debug_malloc=$f && break
@@ -80,14 +98,16 @@ build() {
 }
 
 # run PROGRAM VARIANT ARGS...: appends "VARIANT SECONDS KIB" to
-# $tmp/PROGRAM.times; the output must be the plain run's.
+# $tmp/PROGRAM.times; the output must be the plain run's (for another
+# checker's run, "VARIANT - - WHY" when it is not or the run did not end).
 run() {
     program=$1 variant=$2
     shift 2
     exe=$tmp/$program.arheap
     case $variant in
-    glibc | MALLOC_CHECK_=3 | preload) exe=$tmp/$program.plain ;;
+    glibc | MALLOC_CHECK_=3 | preload | memcheck | duma | efence) exe=$tmp/$program.plain ;;
     asan) exe=$tmp/$program.asan ;;
+    dmalloc) exe=$tmp/$program.dmalloc ;;
     esac
     set -- "$exe" "$@"
     case $variant in
@@ -97,9 +117,31 @@ run() {
     tracking) set -- env AR_HEAP_OPTIONS=canary=0:fill=0:quarantine_bytes=0:leak_report=0 "$@" ;;
     defaults) set -- env AR_HEAP_OPTIONS=leak_report=0 "$@" ;;
     preload) set -- env AR_HEAP_OPTIONS=leak_report=0 LD_PRELOAD="$lib/libarheap-preload.so" "$@" ;;
+    memcheck) set -- timeout "$limit" valgrind -q --leak-check=no "$@" ;;
+    dmalloc) set -- timeout "$limit" env DMALLOC_OPTIONS=debug=0x4e48503 "$@" ;;
+    duma) set -- timeout "$limit" env LD_PRELOAD="$(preloaded_library libduma.so.0)" "$@" ;;
+    efence) set -- timeout "$limit" env LD_PRELOAD="$(preloaded_library libefence.so.0)" "$@" ;;
     esac
+    rm -f "$tmp/time"
+    status=0
     (cd "$mb/bench/$program" && /usr/bin/time -f '%e %M' -o "$tmp/time" "$@") \
-        >"$tmp/out" 2>"$tmp/err" || true
+        >"$tmp/out" 2>"$tmp/err" || status=$?
+    case $variant in
+    memcheck | dmalloc | duma | efence)
+        why=
+        if [ "$status" -eq 124 ]; then
+            why="still running at $limit s"
+        elif grep -q 'terminated by signal' "$tmp/time" 2>/dev/null; then
+            why="stopped by signal $(sed -n 's/.*terminated by signal \([0-9]*\).*/\1/p' "$tmp/time")"
+        elif ! cmp -s "$tmp/out" "$tmp/$program.expected"; then
+            why="other output than plain"
+        fi
+        if [ -n "$why" ]; then
+            echo "$variant - - $why" >>"$tmp/$program.times"
+            return
+        fi
+        ;;
+    esac
     if ! cmp -s "$tmp/out" "$tmp/$program.expected"; then
         echo "programs.sh: $program under $variant printed other output than plain:" >&2
         tail -n 5 "$tmp/err" >&2
@@ -126,6 +168,16 @@ for program in cfrac espresso; do
         "-include ar_heap_override.h -DAR_HEAP_OVERRIDE_NO_MALLOC_H -I$top/include -I$build/include" \
         "-L$lib -Wl,-rpath,$lib -larheap" || { cat "$tmp/build.log" >&2; exit 1; }
     variants="$variants tracking defaults preload"
+    for other in $others; do
+        case $other in
+        memcheck) command -v valgrind >/dev/null 2>&1 && variants="$variants memcheck" ;;
+        dmalloc) build "$program" dmalloc "" -ldmalloc && variants="$variants dmalloc" ;;
+        duma) test -n "$(preloaded_library libduma.so.0)" && variants="$variants duma" ;;
+        efence) test -n "$(preloaded_library libefence.so.0)" && variants="$variants efence" ;;
+        *) echo "programs.sh: AR_BENCH_OTHERS: no checker $other (memcheck dmalloc duma efence)" >&2
+           exit 2 ;;
+        esac || echo "programs.sh: $other is not installed: no $other row"
+    done
     # shellcheck disable=SC2086 # args split on purpose
     (cd "$mb/bench/$program" && "$tmp/$program.plain" $args) >"$tmp/$program.expected" 2>/dev/null || true
     : >"$tmp/$program.times"
@@ -143,6 +195,14 @@ for program in cfrac espresso; do
     echo "| variant | median (s) | min-max (s) | ratio to glibc | peak RSS (MiB) |"
     echo "|---|---|---|---|---|"
     for v in $variants; do
+        if awk -v v="$v" '$1 == v && $2 == "-" { found = 1 } END { exit !found }' \
+            "$tmp/$program.times"; then
+            awk -v v="$v" '$1 == v { n++; if ($2 == "-") { bad++; $1 = $2 = $3 = ""; why = $0 } }
+                END { sub(/^ +/, "", why)
+                      printf "| %s | did not finish (%d of %d runs; %s) | | | |\n", v, bad, n, why }' \
+                "$tmp/$program.times"
+            continue
+        fi
         awk -v v="$v" '$1 == v { print $2, $3 }' "$tmp/$program.times" | sort -n >"$tmp/one"
         awk -v v="$v" -v g="$(awk '$1 == "glibc" { print $2 }' "$tmp/$program.times" |
             sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')" '
