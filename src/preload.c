@@ -375,12 +375,9 @@ static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *s
         errno = ENOMEM;
         return NULL;
     }
-    int saved = errno;
-    ar_preload_tls.depth++;
+    ar_preload__step_in();
     void *fresh = ar_heap_life__realloc(ptr, size, site, "realloc");
-    ar_preload_tls.depth--;
-    if (fresh != NULL)
-        errno = saved;
+    ar_preload__step_out(fresh != NULL);
     return fresh;
 }
 
