@@ -132,6 +132,45 @@ void ar_heap__free_at(void *ptr, const char *file, int line);
 void ar_heap__free(void *ptr);
 
 /*
+ * ar_heap_call_site_t: one call of an AR__HEAP__* macro in the source, as
+ * the macros make it where the compiler lets them (GCC and Clang,
+ * compiling C): a static object of the calling function holding the
+ * call's file, line and description, and what arheap remembers there of
+ * the call (memo_pc, memo_id: zero at first, written once by arheap, never
+ * by the program). A tracked allocation needs the context it was made in
+ * (site, description) as an id from arheap's store of contexts; with the
+ * call's own object it finds it in one compare instead of a lookup.
+ * desc must be a string literal or NULL: its text is the same at every
+ * call.
+ */
+typedef struct ar_heap_call_site_s {
+    const char *file;
+    int line;
+    const char *desc;
+    const void *memo_pc;  /* arheap's: the return address the id is for */
+    unsigned int memo_id; /* arheap's: 0 until then */
+} ar_heap_call_site_t;
+
+/*
+ * ar_heap__malloc_site, ar_heap__calloc_site, ar_heap__realloc_site,
+ * ar_heap__strdup_site, ar_heap__free_site: ar_heap__malloc,
+ * ar_heap__calloc, ar_heap__realloc, ar_heap__strdup and ar_heap__free_at
+ * with the call's file, line and description in `site`, which must live
+ * as long as the program (the macros pass a static object) and be used by
+ * one call of the source only. What they do, return and report is what
+ * their siblings do. Called by the AR__HEAP__* macros, not directly.
+ */
+AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_ALLOC_SIZE(1) AR_HEAP_ATTR_NODISCARD
+void *ar_heap__malloc_site(size_t size, ar_heap_call_site_t *site);
+AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_ALLOC_SIZE(1, 2) AR_HEAP_ATTR_NODISCARD
+void *ar_heap__calloc_site(size_t count, size_t size, ar_heap_call_site_t *site);
+AR_HEAP_ATTR_ALLOC_SIZE(2) AR_HEAP_ATTR_NODISCARD
+void *ar_heap__realloc_site(void *ptr, size_t size, ar_heap_call_site_t *site);
+AR_HEAP_ATTR_MALLOC AR_HEAP_ATTR_NODISCARD
+char *ar_heap__strdup_site(const char *str, ar_heap_call_site_t *site);
+void ar_heap__free_site(void *ptr, ar_heap_call_site_t *site);
+
+/*
  * ar_heap__memory_report: write the leak report now: the full report to
  * the report file (option report_path, else the environment variable
  * AGERUN_MEMORY_REPORT, else heap_memory_report.log) and a short summary to
@@ -282,6 +321,45 @@ void ar_heap__describe(const void *addr);
 #define AR__HEAP__STRDUP(str, desc) \
     ar_heap__strdup((str), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE, (desc))
 #define AR__HEAP__FREE(ptr) ar_heap__free_at((ptr), AR_HEAP_SITE_FILE, AR_HEAP_SITE_LINE)
+
+#elif AR_HEAP_TRACKING && defined(__GNUC__) && !defined(__cplusplus) && \
+    !defined(AR_HEAP_NO_CALL_SITES)
+
+/*
+ * GCC and Clang, compiling C: each call of a macro whose description is a
+ * string literal or NULL (known when compiled) gets a static
+ * ar_heap_call_site_t of its own and calls the _site function; any other
+ * description is passed to ar_heap__malloc and its siblings as below, and
+ * evaluated once. What a program sees and what reports say is the same
+ * either way; the _site calls are faster (ar_heap_call_site_t). Defining
+ * AR_HEAP_NO_CALL_SITES before including this header makes every call
+ * take the functions with file and line.
+ */
+#define AR_HEAP_CALL_SITE(desc)                                                           \
+    (__extension__({                                                                      \
+        static ar_heap_call_site_t ar_heap_call_site_ = {                                 \
+            __FILE__, __LINE__,                                                           \
+            __builtin_choose_expr(__builtin_constant_p(desc), (desc), (const char *)0), 0, \
+            0};                                                                           \
+        &ar_heap_call_site_;                                                              \
+    }))
+#define AR__HEAP__MALLOC(size, desc)                                                \
+    __builtin_choose_expr(__builtin_constant_p(desc),                               \
+                          ar_heap__malloc_site((size), AR_HEAP_CALL_SITE(desc)),    \
+                          ar_heap__malloc((size), __FILE__, __LINE__, (desc)))
+#define AR__HEAP__CALLOC(count, size, desc)                                                  \
+    __builtin_choose_expr(__builtin_constant_p(desc),                                        \
+                          ar_heap__calloc_site((count), (size), AR_HEAP_CALL_SITE(desc)),    \
+                          ar_heap__calloc((count), (size), __FILE__, __LINE__, (desc)))
+#define AR__HEAP__REALLOC(ptr, size, desc)                                                 \
+    __builtin_choose_expr(__builtin_constant_p(desc),                                      \
+                          ar_heap__realloc_site((ptr), (size), AR_HEAP_CALL_SITE(desc)),   \
+                          ar_heap__realloc((ptr), (size), __FILE__, __LINE__, (desc)))
+#define AR__HEAP__STRDUP(str, desc)                                               \
+    __builtin_choose_expr(__builtin_constant_p(desc),                             \
+                          ar_heap__strdup_site((str), AR_HEAP_CALL_SITE(desc)),   \
+                          ar_heap__strdup((str), __FILE__, __LINE__, (desc)))
+#define AR__HEAP__FREE(ptr) ar_heap__free_site((ptr), AR_HEAP_CALL_SITE(NULL))
 
 #elif AR_HEAP_TRACKING
 

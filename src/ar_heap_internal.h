@@ -167,6 +167,8 @@ typedef struct ar_heap_site_s {
                         * the fast paths do not) */
     const void *pc;    /* return address into the caller, or NULL */
     const void *frame; /* the entry point's frame, where a stack walk starts, or NULL */
+    ar_heap_call_site_t *call; /* the macro call's own object (file, line and
+                                * description from it), or NULL */
 } ar_heap_site_t;
 
 /* Frames kept per stack (option stack_depth, at most this). */
@@ -1029,6 +1031,32 @@ static inline int ar_heap_depot__memo_holds(const struct ar_heap_depot_memo_s *m
             ar_heap_depot__is(ar_heap_depot__get(m->id), site, desc, frames, depth));
 }
 
+/*
+ * A macro call's memo (ar_heap_call_site_t): the id of its context of no
+ * frames, once the first of the call's lookups that found the context
+ * through the thread's cache or the depot has written it there
+ * (ar_heap_depot__intern_slow), for the return address it was made from:
+ * the same call in a function inlined into several callers shares the one
+ * static object, and each caller is a context of its own. 0 when there is
+ * none for this site. The pc is written once, with a compare-and-swap,
+ * and the id after it with a release store; a reader sees either no id or
+ * the id of the pc it reads. Measured (callgrind, tracking only, stop 37):
+ * see doc/benchmark-history.md, "Stop 37".
+ */
+static inline uint32_t ar_heap_depot__call_id_at(const ar_heap_call_site_t *call, const void *pc)
+{
+    uint32_t id = __atomic_load_n(&call->memo_id, __ATOMIC_ACQUIRE);
+    return id != 0 && call->memo_pc == pc ? id : 0;
+}
+
+static inline uint32_t ar_heap_depot__call_id(const ar_heap_site_t *site)
+{
+    return ar_heap_depot__call_id_at(site->call, site->pc);
+}
+
+/* Remember `id` in the site's call (when it has one and none is there). */
+void ar_heap_depot__call_remember(const ar_heap_site_t *site, uint32_t id);
+
 /* Store a context (site, description, stack) once; its id (0: none could
  * be stored). `desc` may be NULL. A repeated context is answered by the
  * thread's cache without touching shared memory: by its pointers when its
@@ -1038,6 +1066,11 @@ __attribute__((always_inline)) static inline uint32_t
 ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const char *desc,
                       void *const *frames, size_t depth)
 {
+    if (site->call != NULL && depth == 0) {
+        uint32_t id = ar_heap_depot__call_id(site);
+        if (AR_HEAP_LIKELY(id != 0))
+            return id;
+    }
     uint64_t fh = depth > 1 ? ar_heap_depot__frames_hash(frames, depth) : depth;
     unsigned c = ar_heap_depot__cache_slot(site, desc, fh);
     const struct ar_heap_depot_memo_s *m = self->depot_cache[c];
@@ -1063,6 +1096,11 @@ ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const 
 static inline uint32_t ar_heap_depot__cached(const ar_heap_thread_t *self,
                                              const ar_heap_site_t *site, const char *desc)
 {
+    if (site->call != NULL) {
+        uint32_t id = ar_heap_depot__call_id(site);
+        if (AR_HEAP_LIKELY(id != 0))
+            return id;
+    }
     const struct ar_heap_depot_memo_s *m =
         self->depot_cache[ar_heap_depot__cache_slot(site, desc, 0)];
     m += m->pc != site->pc;

@@ -257,6 +257,18 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
         m->fixed = desc == NULL || ar_heap_os__is_readonly(desc);
         m->id = id;
         m->lean = m->fixed && m->frames == 0 ? id : 0;
+        if (site->call != NULL && m->lean != 0)
+            ar_heap_depot__call_remember(site, id);
     }
     return id;
+}
+
+void ar_heap_depot__call_remember(const ar_heap_site_t *site, uint32_t id)
+{
+    const void *none = NULL;
+    ar_heap_call_site_t *call = site->call;
+    if (__atomic_load_n(&call->memo_pc, __ATOMIC_RELAXED) == NULL &&
+        __atomic_compare_exchange_n(&call->memo_pc, &none, site->pc, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        __atomic_store_n(&call->memo_id, id, __ATOMIC_RELEASE);
 }

@@ -262,10 +262,8 @@ static inline void *ar_heap_life__allocate_in(ar_heap_thread_t *self,
 
 /* A tracking-only allocation, entered; NULL when it is not done here. */
 __attribute__((always_inline)) static inline void *
-ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_site_t *site,
-                            const char *desc)
+ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, uint32_t ctx)
 {
-    uint32_t ctx = ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
     if (AR_HEAP_UNLIKELY(ctx == 0))
         return NULL;
     ar_heap_span_t *span;
@@ -284,7 +282,7 @@ ar_heap_life__allocate_lean(ar_heap_thread_t *self, size_t size, const ar_heap_s
 
 /* A tracking-only free: 1 when done here; 0 when not (nothing done). */
 __attribute__((always_inline)) static inline int
-ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t *site)
+ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, uint32_t ctx)
 {
     ar_heap_span_t *span = ar_heap_span__at((uintptr_t)ptr);
     if (AR_HEAP_UNLIKELY(span == NULL || span->klass == AR_HEAP_CLASSES || span->owner != self))
@@ -296,7 +294,6 @@ ar_heap_life__free_lean(ar_heap_thread_t *self, void *ptr, const ar_heap_site_t 
         AR_HEAP_UNLIKELY(!ar_heap_thread__try_enter(self)))
         return 0;
     ar_heap_rec_t *rec = &span->recs[index];
-    uint32_t ctx = ar_heap_depot__cached(self, site, NULL);
     /* The record is read after the claim only (another thread may be
      * writing it: a free of the same block, or, for a stale pointer, the
      * allocation of a slot it took back), but for its offset, which the
@@ -408,13 +405,35 @@ ar_heap_life__allocate_inline(size_t size, size_t align, const ar_heap_site_t *s
         fill != AR_HEAP_FILL_ZERO) {
         ar_heap_thread_t *self = ar_heap_thread_self;
         if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
-            void *user = ar_heap_life__allocate_lean(self, size, site, desc);
+            void *user = ar_heap_life__allocate_lean(
+                self, size,
+                ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc));
             ar_heap_thread__leave(self);
             if (AR_HEAP_LIKELY(user != NULL))
                 return user;
         }
     }
     return ar_heap_life__allocate_common(size, align, site, desc, fill);
+}
+
+/* The leaf path of a macro call with its own object (ar_heap_call_site_t):
+ * its context's id from there, and no site made (the entry point makes
+ * one for the common case): the block, or NULL when not done here. */
+__attribute__((always_inline)) static inline void *
+ar_heap_life__allocate_call(size_t size, const ar_heap_call_site_t *call, const void *pc,
+                            int fill)
+{
+    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed) &&
+        size <= AR_HEAP_LIFE_FAST_MAX && fill != AR_HEAP_FILL_ZERO) {
+        ar_heap_thread_t *self = ar_heap_thread_self;
+        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
+            void *user =
+                ar_heap_life__allocate_lean(self, size, ar_heap_depot__call_id_at(call, pc));
+            ar_heap_thread__leave(self);
+            return user;
+        }
+    }
+    return NULL;
 }
 
 void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
@@ -839,7 +858,8 @@ ar_heap_life__free_inline(void *ptr, const char *operation, const ar_heap_site_t
 {
     if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed)) {
         ar_heap_thread_t *self = ar_heap_thread_self;
-        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_life__free_lean(self, ptr, site)))
+        if (AR_HEAP_LIKELY(self != NULL) &&
+            AR_HEAP_LIKELY(ar_heap_life__free_lean(self, ptr, ar_heap_depot__cached(self, site, NULL))))
             return 1;
     }
     return ar_heap_life__free_common(ptr, operation, site);
@@ -1119,7 +1139,15 @@ int ar_heap_life__closed_hit(uintptr_t addr, ar_heap_guard_hit_t *hit)
  * the caller and its own frame (where the call stack starts). */
 #define AR_HEAP_SITE(file, line)                                                                   \
     {                                                                                              \
-        (file), (line), 0, __builtin_return_address(0), __builtin_frame_address(0)                 \
+        (file), (line), 0, __builtin_return_address(0), __builtin_frame_address(0), NULL           \
+    }
+
+/* The site of a macro call that has its own object (ar_heap_call_site_t):
+ * its context's id is then remembered there (ar_heap_depot__call_id). */
+#define AR_HEAP_SITE_CALL(call)                                                                    \
+    {                                                                                              \
+        (call)->file, (call)->line, 0, __builtin_return_address(0), __builtin_frame_address(0),    \
+            (call)                                                                                 \
     }
 
 void *ar_heap__malloc(size_t size, const char *file, int line, const char *desc)
@@ -1192,4 +1220,64 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
 {
     ar_heap_site_t site = AR_HEAP_SITE(file, line);
     return ar_heap_life__realloc(ptr, size, &site, desc);
+}
+
+/* The calls of the macros that have their own object: the same, with the
+ * site's file, line and description from it. */
+
+void *ar_heap__malloc_site(size_t size, ar_heap_call_site_t *call)
+{
+    void *user = ar_heap_life__allocate_call(size, call, __builtin_return_address(0),
+                                             AR_HEAP_FILL_MARK);
+    if (AR_HEAP_LIKELY(user != NULL))
+        return user;
+    ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
+    return ar_heap_life__allocate_common(size, 0, &site, call->desc, AR_HEAP_FILL_MARK);
+}
+
+void *ar_heap__calloc_site(size_t count, size_t size, ar_heap_call_site_t *call)
+{
+    if (size != 0 && count > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
+    return ar_heap_life__allocate(count * size, 0, &site, call->desc, AR_HEAP_FILL_ZERO);
+}
+
+void *ar_heap__realloc_site(void *ptr, size_t size, ar_heap_call_site_t *call)
+{
+    ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
+    return ar_heap_life__realloc(ptr, size, &site, call->desc);
+}
+
+char *ar_heap__strdup_site(const char *str, ar_heap_call_site_t *call)
+{
+    if (AR_HEAP_UNLIKELY(str == NULL)) {
+        ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
+        return ar_heap__null_string("STRDUP was given a NULL string", &site);
+    }
+    size_t len = strlen(str);
+    char *copy =
+        ar_heap_life__allocate_call(len + 1, call, __builtin_return_address(0), AR_HEAP_FILL_NONE);
+    if (AR_HEAP_UNLIKELY(copy == NULL)) {
+        ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
+        copy = ar_heap_life__allocate_common(len + 1, 0, &site, call->desc, AR_HEAP_FILL_NONE);
+    }
+    return ar_heap_life__copy_into(copy, str, len);
+}
+
+void ar_heap__free_site(void *ptr, ar_heap_call_site_t *call)
+{
+    if (ptr == NULL)
+        return;
+    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed)) {
+        ar_heap_thread_t *self = ar_heap_thread_self;
+        if (AR_HEAP_LIKELY(self != NULL) &&
+            AR_HEAP_LIKELY(ar_heap_life__free_lean(
+                self, ptr, ar_heap_depot__call_id_at(call, __builtin_return_address(0)))))
+            return;
+    }
+    ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
+    (void)ar_heap_life__free_common(ptr, "free", &site);
 }

@@ -312,7 +312,7 @@ static void ar_preload__ef_turn_on(void)
 /* A site without file:line: the return address into the caller and the
  * entry point's frame, where the call stack starts. */
 #define AR_PRELOAD_SITE \
-    { NULL, 0, 0, __builtin_return_address(0), __builtin_frame_address(0) }
+    { NULL, 0, 0, __builtin_return_address(0), __builtin_frame_address(0), NULL }
 
 /*
  * A block of `size` bytes aligned to `align` (0: default), its bytes as

@@ -55,6 +55,36 @@ void ar_heap__free(void *ptr)
     free(ptr);
 }
 
+void *ar_heap__malloc_site(size_t size, ar_heap_call_site_t *site)
+{
+    (void)site;
+    return malloc(size);
+}
+
+void *ar_heap__calloc_site(size_t count, size_t size, ar_heap_call_site_t *site)
+{
+    (void)site;
+    return calloc(count, size);
+}
+
+void *ar_heap__realloc_site(void *ptr, size_t size, ar_heap_call_site_t *site)
+{
+    (void)site;
+    return realloc(ptr, size);
+}
+
+char *ar_heap__strdup_site(const char *str, ar_heap_call_site_t *site)
+{
+    (void)site;
+    return strdup(str);
+}
+
+void ar_heap__free_site(void *ptr, ar_heap_call_site_t *site)
+{
+    (void)site;
+    free(ptr);
+}
+
 void ar_heap__memory_report(void)
 {
 }

@@ -771,7 +771,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         d.kind = (int)f->kind;
         d.offset = offset;
         d.dump_offset = offset;
-        ar_heap_site_t site = { NULL, 0, f->thread, f->pc, NULL };
+        ar_heap_site_t site = { NULL, 0, f->thread, f->pc, NULL, NULL };
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         int symbols = ar_heap_report__fault_symbols(f);
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,6 +347,140 @@ START_TEST(contexts_taking_turns_keep_their_own_descriptions)
 }
 END_TEST
 
+/* Call-site objects (ar_heap.h, ar_heap_call_site_t): the object of a
+ * call remembers the context of the first return address it is used
+ * from; a call from another return address with the same object (a call
+ * in an inline function used by several callers) finds its own context
+ * and leaves the memo as it is. The two callers differ in what they do,
+ * so that the compiler can not fold them into one function. */
+static __attribute__((noinline)) void *call_site_first(ar_heap_call_site_t *site)
+{
+    return ar_heap__malloc_site(8, site);
+}
+
+static __attribute__((noinline)) void *call_site_second(ar_heap_call_site_t *site)
+{
+    return ar_heap__malloc_site(24, site);
+}
+
+START_TEST(a_call_site_object_remembers_its_first_caller_only)
+{
+    static ar_heap_call_site_t site = { __FILE__, 4242, "call site object", NULL, 0 };
+    static ar_heap_call_site_t free_site = { __FILE__, 4343, NULL, NULL, 0 };
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    void *first = call_site_first(&site);
+    ck_assert_ptr_nonnull(first);
+    ck_assert_uint_ne(site.memo_id, 0);
+    ck_assert_ptr_nonnull(site.memo_pc);
+    const void *pc = site.memo_pc;
+    unsigned id = site.memo_id;
+    void *second = call_site_second(&site);
+    void *again = call_site_first(&site);
+    ck_assert_ptr_nonnull(second);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_ptr_eq(site.memo_pc, pc);
+    ck_assert_uint_eq(site.memo_id, id);
+    char text[1024];
+    ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, sizeof text), 3);
+    const char *at = text;
+    for (int i = 0; i < 3; i++) {
+        at = strstr(at, "\"call site object\"");
+        ck_assert_msg(at != NULL, "block %d is not listed with its description: %s", i, text);
+        at++;
+    }
+    at = text;
+    for (int i = 0; i < 3; i++) {
+        at = strstr(at, ":4242");
+        ck_assert_msg(at != NULL, "block %d is not listed with the object's line: %s", i, text);
+        at++;
+    }
+    ar_heap__free_site(first, &free_site);
+    ck_assert_uint_ne(free_site.memo_id, 0);
+    ar_heap__free_site(second, &free_site);
+    ar_heap__free_site(again, &free_site);
+    ck_assert_uint_eq(ar_heap__leaks_since(mark, 0), 0);
+}
+END_TEST
+
+/* Threads that make their first calls through one object at once: the
+ * memo is written once, whole (its id is that of the pc it names), and
+ * every block is tracked and freed. Run under TSan by
+ * make check-sanitize-tsan. */
+enum { CALL_SITE_THREADS = 4, CALL_SITE_ROUNDS = 2000 };
+static ar_heap_call_site_t shared_site = { __FILE__, 4444, "shared call site", NULL, 0 };
+static ar_heap_call_site_t shared_free_site = { __FILE__, 4545, NULL, NULL, 0 };
+
+static void *call_site_worker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < CALL_SITE_ROUNDS; i++) {
+        unsigned char *p = ar_heap__malloc_site(16 + (size_t)(i % 7) * 8, &shared_site);
+        if (p == NULL)
+            return (void *)1;
+        p[0] = (unsigned char)i;
+        ar_heap__free_site(p, &shared_free_site);
+    }
+    return NULL;
+}
+
+START_TEST(threads_share_a_call_site_object)
+{
+    ar_heap_stats_t before = ar_test__stats();
+    pthread_t threads[CALL_SITE_THREADS];
+    for (int t = 0; t < CALL_SITE_THREADS; t++)
+        ck_assert_int_eq(pthread_create(&threads[t], NULL, call_site_worker, NULL), 0);
+    for (int t = 0; t < CALL_SITE_THREADS; t++) {
+        void *failed = (void *)1;
+        ck_assert_int_eq(pthread_join(threads[t], &failed), 0);
+        ck_assert_ptr_null(failed);
+    }
+    ar_heap_stats_t after = ar_test__stats();
+    ck_assert_uint_eq(after.live_blocks, before.live_blocks);
+    ck_assert_uint_eq(after.total_allocations,
+                      before.total_allocations + CALL_SITE_THREADS * CALL_SITE_ROUNDS);
+    ck_assert_uint_ne(shared_site.memo_id, 0);
+    ck_assert_ptr_nonnull(shared_site.memo_pc);
+    ck_assert_uint_ne(shared_free_site.memo_id, 0);
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    void *p = ar_heap__malloc_site(8, &shared_site);
+    char text[512];
+    ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, sizeof text), 1);
+    ck_assert_msg(strstr(text, "\"shared call site\"") != NULL && strstr(text, ":4444") != NULL,
+                  "%s", text);
+    ar_heap__free_site(p, &shared_free_site);
+}
+END_TEST
+
+/* The macros evaluate each argument once, whichever function they call. */
+static int desc_calls;
+static const char *counted_desc(void)
+{
+    desc_calls++;
+    return "counted";
+}
+
+START_TEST(macros_evaluate_each_argument_once)
+{
+    size_t n = 8;
+    void *blocks[4];
+    int i = 0;
+    blocks[i++] = AR__HEAP__MALLOC(n++, "literal");
+    blocks[i++] = AR__HEAP__MALLOC(n++, counted_desc());
+    blocks[i++] = AR__HEAP__CALLOC(n++, 2, "literal");
+    const char *str = i == 3 ? "three" : "other";
+    blocks[i++] = AR__HEAP__STRDUP(str, counted_desc());
+    ck_assert_int_eq(i, 4);
+    ck_assert_uint_eq(n, 11);
+    ck_assert_int_eq(desc_calls, 2);
+    ck_assert_str_eq(blocks[3], "three");
+    int j = 0;
+    while (j < 4)
+        AR__HEAP__FREE(blocks[j++]);
+    ck_assert_int_eq(j, 4);
+    ck_assert_uint_eq(ar_test__stats().live_blocks, 0);
+}
+END_TEST
+
 START_TEST(ar_heap_free_without_site_frees_a_live_block)
 {
     void *p = AR__HEAP__MALLOC(5, "via ar_heap__free");
@@ -384,6 +519,9 @@ static Suite *tracking_suite(void)
     tcase_add_test(tc, contexts_are_stored_once_however_many_there_are);
     tcase_add_test(tc, contexts_past_the_cache_are_recalled_as_themselves);
     tcase_add_test(tc, contexts_taking_turns_keep_their_own_descriptions);
+    tcase_add_test(tc, a_call_site_object_remembers_its_first_caller_only);
+    tcase_add_test(tc, threads_share_a_call_site_object);
+    tcase_add_test(tc, macros_evaluate_each_argument_once);
     suite_add_tcase(s, tc);
     return s;
 }
