@@ -27,16 +27,16 @@ static char *load_config_path(const char *home)
     return path;
 }
 
+/* The configuration's path, kept for the program's life in a global. */
+char *config_path;
+
 int main(void)
 {
-    /* Report and keep going, so one run shows both bugs. The default is
-     * to abort at the first error. */
-    (void)ar_heap__set_options("on_error=continue");
-
-    char *path = load_config_path("/home/agent");
-    if (path != NULL)
-        printf("config: %s\n", path);
-    /* Bug 1: path is never freed. */
+    (void)ar_heap__set_options("on_error=continue"); /* report both bugs */
+    config_path = load_config_path("/home/agent");
+    if (config_path != NULL)
+        printf("config: %s\n", config_path);
+    /* Bug 1: config_path is never freed. */
 
     char *scratch = AR__HEAP__CALLOC(64, 1, "scratch buffer");
     AR__HEAP__FREE(scratch);
