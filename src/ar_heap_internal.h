@@ -1054,6 +1054,16 @@ static inline uint32_t ar_heap_depot__call_id(const ar_heap_site_t *site)
     return ar_heap_depot__call_id_at(site->call, site->pc);
 }
 
+/* Whether a site has a call object: never in the preload library, whose
+ * sites are its wrappers', so the test is compiled out there (counted,
+ * the preload's `small`: 532.9 instructions an operation with the test,
+ * 527.9 without; stop 36's library, 526.9). */
+#if AR_HEAP_PRELOAD
+#define AR_HEAP_SITE_HAS_CALL(site) ((void)(site), 0)
+#else
+#define AR_HEAP_SITE_HAS_CALL(site) ((site)->call != NULL)
+#endif
+
 /* Remember `id` in the site's call (when it has one and none is there). */
 void ar_heap_depot__call_remember(const ar_heap_site_t *site, uint32_t id);
 
@@ -1066,7 +1076,7 @@ __attribute__((always_inline)) static inline uint32_t
 ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const char *desc,
                       void *const *frames, size_t depth)
 {
-    if (site->call != NULL && depth == 0) {
+    if (AR_HEAP_SITE_HAS_CALL(site) && depth == 0) {
         uint32_t id = ar_heap_depot__call_id(site);
         if (AR_HEAP_LIKELY(id != 0))
             return id;
@@ -1096,7 +1106,7 @@ ar_heap_depot__intern(ar_heap_thread_t *self, const ar_heap_site_t *site, const 
 static inline uint32_t ar_heap_depot__cached(const ar_heap_thread_t *self,
                                              const ar_heap_site_t *site, const char *desc)
 {
-    if (site->call != NULL) {
+    if (AR_HEAP_SITE_HAS_CALL(site)) {
         uint32_t id = ar_heap_depot__call_id(site);
         if (AR_HEAP_LIKELY(id != 0))
             return id;

@@ -257,7 +257,7 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
         m->fixed = desc == NULL || ar_heap_os__is_readonly(desc);
         m->id = id;
         m->lean = m->fixed && m->frames == 0 ? id : 0;
-        if (site->call != NULL && m->lean != 0)
+        if (AR_HEAP_SITE_HAS_CALL(site) && m->lean != 0)
             ar_heap_depot__call_remember(site, id);
     }
     return id;
