@@ -11,6 +11,12 @@
 #                            DEBUG (0 or 1), so that no config generated in
 #                            the source tree can take precedence
 #   pass TEXT / fail TEXT    count a case and print "ok TEXT" / "FAIL TEXT"
+#   ar_find_objdump WHY      sets objdump (AR_OBJDUMP, else objdump on
+#                            PATH); exits 77 (skip) when there is none,
+#                            saying it cannot WHY
+#   ar_summary WHAT          prints "N of M WHAT passed" and exits 0 when
+#                            every case passed, 1 when one failed or none
+#                            was run
 
 cases=0
 failures=0
@@ -24,6 +30,25 @@ fail() {
     cases=$((cases + 1))
     failures=$((failures + 1))
     echo "FAIL $*"
+}
+
+ar_find_objdump() {
+    objdump=${AR_OBJDUMP:-}
+    [ -n "$objdump" ] || objdump=$(command -v objdump 2>/dev/null || true)
+    if [ -z "$objdump" ]; then
+        echo "SKIP: objdump not found, cannot $1"
+        exit 77
+    fi
+}
+
+ar_summary() {
+    if [ "$cases" -eq 0 ]; then
+        echo "FAIL: no case was run"
+        exit 1
+    fi
+    echo "$((cases - failures)) of $cases $1 passed"
+    [ "$failures" -eq 0 ] || exit 1
+    exit 0
 }
 
 ar_find_compilers() {

@@ -30,14 +30,8 @@ if [ ! -f "$source" ]; then
     echo "call_sites.sh: no tests/call_sites/uses.c under top_srcdir='$top_srcdir'" >&2
     exit 1
 fi
-objdump=${AR_OBJDUMP:-}
-[ -n "$objdump" ] || objdump=$(command -v objdump 2>/dev/null || true)
-if [ -z "$objdump" ]; then
-    echo "SKIP: objdump not found, cannot read the calls"
-    exit 77
-fi
-
 . "$top_srcdir/tests/ar_test_lib.sh"
+ar_find_objdump "read the calls"
 ar_find_compilers "the call-site tests"
 
 scratch=$(mktemp -d) || exit 1
@@ -107,10 +101,4 @@ for label in $compilers; do
     fi
 done
 
-if [ "$cases" -eq 0 ]; then
-    echo "FAIL: no case was run"
-    exit 1
-fi
-echo "$((cases - failures)) of $cases call-site cases passed"
-[ "$failures" -eq 0 ] || exit 1
-exit 0
+ar_summary "call-site cases"

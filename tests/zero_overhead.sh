@@ -31,16 +31,8 @@ if [ ! -f "$source" ] || [ ! -f "$top_srcdir/include/ar_allocator.h" ]; then
     exit 1
 fi
 
-objdump=${AR_OBJDUMP:-}
-if [ -z "$objdump" ]; then
-    objdump=$(command -v objdump 2>/dev/null || true)
-fi
-if [ -z "$objdump" ]; then
-    echo "SKIP: objdump not found, cannot compare machine code"
-    exit 77
-fi
-
 . "$top_srcdir/tests/ar_test_lib.sh"
+ar_find_objdump "compare machine code"
 ar_find_compilers "the zero-overhead test"
 
 scratch=$(mktemp -d) || exit 1
@@ -132,6 +124,4 @@ for label in $compilers; do
     fi
 done
 
-echo "$((cases - failures)) of $cases zero-overhead checks passed"
-[ "$failures" -eq 0 ] || exit 1
-exit 0
+ar_summary "zero-overhead checks"

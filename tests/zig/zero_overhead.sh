@@ -23,14 +23,8 @@
 top_srcdir=${top_srcdir:-.}
 here=$top_srcdir/tests/zig
 
-objdump=${AR_OBJDUMP:-}
-[ -n "$objdump" ] || objdump=$(command -v objdump 2>/dev/null || true)
-if [ -z "$objdump" ]; then
-    echo "SKIP: objdump not found, cannot compare machine code"
-    exit 77
-fi
-
 . "$top_srcdir/tests/ar_test_lib.sh"
+ar_find_objdump "compare machine code"
 scratch=$(mktemp -d) || exit 1
 trap '[ -n "${AR_KEEP:-}" ] || rm -rf "$scratch"' EXIT
 trap 'exit 1' HUP INT TERM
@@ -102,5 +96,4 @@ for mode in ReleaseFast ReleaseSmall; do
 done
 compare "ReleaseFast AR_HEAP_DISABLE" debug ReleaseFast -DAR_HEAP_DISABLE
 
-echo "$((cases - failures)) of $cases Zig zero-overhead checks passed"
-[ "$failures" -eq 0 ]
+ar_summary "Zig zero-overhead checks"
