@@ -1726,25 +1726,40 @@ void ar_heap_stack__init(void);
  * (stack_exact; stack.c). */
 size_t ar_heap_stack__capture_exact(const ar_heap_site_t *site, void **frames, size_t want);
 
-/*
- * Capture up to stack_depth frames from the caller at `site` outward: the
- * site's pc, then the frame-pointer walk from the entry point's frame.
- * Frames lie between the current frame and the top of the thread's stack,
- * all of it mapped; below it (the main thread's stack bounds reach down to
- * the rlimit, not yet mapped) a stray frame pointer would fault. Each
- * frame is checked to lie there, aligned, above the last; a caller built
- * without frame pointers ends the walk early, with fewer frames, never
- * wrong ones. Inline in the common paths: as a call it took a fifth of
- * its instructions in saving registers and moving arguments (stop 34).
- */
-static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                                            void **frames)
+/* A word of a stack as the walk below reads it: as it is, or, under
+ * Valgrind, a copy declared defined (stack.c), since the walk only
+ * compares it and the slots of a frame nobody wrote are undefined to
+ * Memcheck (a caller built without frame pointers leads the walk into
+ * them). */
+typedef uintptr_t (*ar_heap_stack_read_t)(uintptr_t addr);
+
+static inline uintptr_t ar_heap_stack__read(uintptr_t addr)
 {
-    size_t want = ar_heap_options.stack_depth; /* at most AR_HEAP_STACK_MAX (options.c) */
-    if (want == 0)
-        return 0;
-    if (AR_HEAP_UNLIKELY(ar_heap_options.stack_exact))
-        return ar_heap_stack__capture_exact(site, frames, want);
+    return *(const uintptr_t *)addr;
+}
+
+/* Whether a capture leaves the inline walk: stack_exact, or the program
+ * runs under Valgrind (set with the options' other derived flags,
+ * ar_heap_life__options_changed). */
+extern _Atomic int ar_heap_stack_slow;
+
+/* The capture when ar_heap_stack_slow says so (stack.c). */
+size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                   void **frames, size_t want);
+
+/*
+ * The frame-pointer walk of a capture: the site's pc, then the return
+ * addresses from the entry point's frame outward. Frames lie between the
+ * current frame and the top of the thread's stack, all of it mapped;
+ * below it (the main thread's stack bounds reach down to the rlimit, not
+ * yet mapped) a stray frame pointer would fault. Each frame is checked to
+ * lie there, aligned, above the last; a caller built without frame
+ * pointers ends the walk early, with fewer frames, never wrong ones.
+ */
+__attribute__((always_inline)) static inline size_t
+ar_heap_stack__walk(const ar_heap_thread_t *self, const ar_heap_site_t *site, void **frames,
+                    size_t want, ar_heap_stack_read_t read)
+{
     if (site->pc == NULL)
         return 0;
     size_t n = 0;
@@ -1758,20 +1773,37 @@ static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_hea
         return n; /* bounds unknown, or no frame of the entry point */
     /* The entry point's frame: [0] the caller's saved frame pointer,
      * [1] the return address into the caller (the site's pc). */
-    fp = ((const uintptr_t *)fp)[0];
+    fp = read(fp);
     while (n < want) {
         if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
             break;
-        uintptr_t ret = ((const uintptr_t *)fp)[1];
+        uintptr_t ret = read(fp + sizeof(uintptr_t));
         if (ret < 4096)
             break;
         frames[n++] = (void *)ret;
-        uintptr_t next = ((const uintptr_t *)fp)[0];
+        uintptr_t next = read(fp);
         if (next <= fp)
             break;
         fp = next;
     }
     return n;
+}
+
+/*
+ * Capture up to stack_depth frames from the caller at `site` outward
+ * (the walk above). Inline in the common paths: as a call it took a
+ * fifth of its instructions in saving registers and moving arguments
+ * (stop 34).
+ */
+static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                            void **frames)
+{
+    size_t want = ar_heap_options.stack_depth; /* at most AR_HEAP_STACK_MAX (options.c) */
+    if (want == 0)
+        return 0;
+    if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_stack_slow, memory_order_relaxed)))
+        return ar_heap_stack__capture_slow(self, site, frames, want);
+    return ar_heap_stack__walk(self, site, frames, want, ar_heap_stack__read);
 }
 
 void ar_heap_stack__describe(struct ar_heap_out_s *out, const void *return_address);

@@ -57,6 +57,24 @@ void ar_heap_stack__init(void)
 #endif
 }
 
+_Atomic int ar_heap_stack_slow;
+
+/* A stack word for the walk under Valgrind: see ar_heap_stack_read_t. */
+static uintptr_t ar_heap_stack__read_defined(uintptr_t addr)
+{
+    uintptr_t word = *(const uintptr_t *)addr;
+    ar_heap_valgrind__defined(&word, sizeof word);
+    return word;
+}
+
+size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                   void **frames, size_t want)
+{
+    if (ar_heap_options.stack_exact)
+        return ar_heap_stack__capture_exact(site, frames, want);
+    return ar_heap_stack__walk(self, site, frames, want, ar_heap_stack__read_defined);
+}
+
 /* Frames of arheap's own that backtrace() may report before the caller's. */
 #define AR_HEAP_STACK_SKIP 8
 
