@@ -394,49 +394,50 @@ ar_heap_life__allocate_common(size_t size, size_t align, const ar_heap_site_t *s
     return ar_heap_life__allocate_general(size, align, site, desc, fill);
 }
 
+/* The leaf path, tried: 1 with the block in *user, or 0 when it is not
+ * done here (a 0 the compiler sees where the path is not taken, so the
+ * caller goes straight to the common case). Its
+ * context's id comes from the macro call's object when `by_call` (`call`,
+ * with the return address it is for: ar_heap_depot__call_id_at, and then
+ * no site is read), else from the thread's cache (`site`, `desc`).
+ * by_call is a constant at each use, so the other way folds away (a test
+ * of `call` itself was not: the compiler can not know it is not NULL, and
+ * it cost tracking 2.5 instructions an operation). */
+__attribute__((always_inline)) static inline int
+ar_heap_life__allocate_leaf(size_t size, size_t align, const ar_heap_site_t *site,
+                            const char *desc, int fill, int by_call,
+                            const ar_heap_call_site_t *call, const void *pc, void **user)
+{
+    /* Not a calloc: the common case zeroes a block before it is live (a
+     * leak scan in another thread never reads what the slot held before),
+     * which takes a call. */
+    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed) && align == 0 &&
+        size <= AR_HEAP_LIFE_FAST_MAX && fill != AR_HEAP_FILL_ZERO) {
+        ar_heap_thread_t *self = ar_heap_thread_self;
+        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
+            uint32_t ctx =
+                by_call
+                    ? ar_heap_depot__call_id_at(call, pc)
+                    : ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc);
+            *user = ar_heap_life__allocate_lean(self, size, ctx);
+            ar_heap_thread__leave(self);
+            return *user != NULL;
+        }
+    }
+    return 0;
+}
+
 /* The allocation, inline where the site is made (the public entry points
  * at the end of this file); ar_heap_life__allocate for the others. */
 __attribute__((always_inline)) static inline void *
 ar_heap_life__allocate_inline(size_t size, size_t align, const ar_heap_site_t *site,
                               const char *desc, int fill)
 {
-    /* Not a calloc: the common case zeroes a block before it is live (a
-     * leak scan in another thread never reads what the slot held before),
-     * which takes a call. */
-    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed) && align == 0 &&
-        size <= AR_HEAP_LIFE_FAST_MAX &&
-        fill != AR_HEAP_FILL_ZERO) {
-        ar_heap_thread_t *self = ar_heap_thread_self;
-        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
-            void *user = ar_heap_life__allocate_lean(
-                self, size,
-                ar_heap_depot__cached(self, site, desc != NULL ? desc : ar_heap_life_no_desc));
-            ar_heap_thread__leave(self);
-            if (AR_HEAP_LIKELY(user != NULL))
-                return user;
-        }
-    }
+    void *user;
+    if (AR_HEAP_LIKELY(ar_heap_life__allocate_leaf(size, align, site, desc, fill, 0, NULL, NULL,
+                                                   &user)))
+        return user;
     return ar_heap_life__allocate_common(size, align, site, desc, fill);
-}
-
-/* The leaf path of a macro call with its own object (ar_heap_call_site_t):
- * its context's id from there, and no site made (the entry point makes
- * one for the common case): the block, or NULL when not done here. */
-__attribute__((always_inline)) static inline void *
-ar_heap_life__allocate_call(size_t size, const ar_heap_call_site_t *call, const void *pc,
-                            int fill)
-{
-    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed) &&
-        size <= AR_HEAP_LIFE_FAST_MAX && fill != AR_HEAP_FILL_ZERO) {
-        ar_heap_thread_t *self = ar_heap_thread_self;
-        if (AR_HEAP_LIKELY(self != NULL) && AR_HEAP_LIKELY(ar_heap_thread__try_enter(self))) {
-            void *user =
-                ar_heap_life__allocate_lean(self, size, ar_heap_depot__call_id_at(call, pc));
-            ar_heap_thread__leave(self);
-            return user;
-        }
-    }
-    return NULL;
 }
 
 void *ar_heap_life__allocate(size_t size, size_t align, const ar_heap_site_t *site,
@@ -856,15 +857,26 @@ ar_heap_life__free_common(void *ptr, const char *operation, const ar_heap_site_t
 
 /* The free, inline where the site is made (the public entry points at the
  * end of this file); ar_heap_life__free for the others. */
+/* The free's leaf path, tried: 1 when done here. The context's id as for
+ * the allocation (ar_heap_life__allocate_leaf). */
+__attribute__((always_inline)) static inline int
+ar_heap_life__free_leaf(void *ptr, const ar_heap_site_t *site, int by_call,
+                        const ar_heap_call_site_t *call, const void *pc)
+{
+    if (!atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed))
+        return 0;
+    ar_heap_thread_t *self = ar_heap_thread_self;
+    return AR_HEAP_LIKELY(self != NULL) &&
+           ar_heap_life__free_lean(self, ptr,
+                                   by_call ? ar_heap_depot__call_id_at(call, pc)
+                                           : ar_heap_depot__cached(self, site, NULL));
+}
+
 __attribute__((always_inline)) static inline int
 ar_heap_life__free_inline(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
-    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed)) {
-        ar_heap_thread_t *self = ar_heap_thread_self;
-        if (AR_HEAP_LIKELY(self != NULL) &&
-            AR_HEAP_LIKELY(ar_heap_life__free_lean(self, ptr, ar_heap_depot__cached(self, site, NULL))))
-            return 1;
-    }
+    if (AR_HEAP_LIKELY(ar_heap_life__free_leaf(ptr, site, 0, NULL, NULL)))
+        return 1;
     return ar_heap_life__free_common(ptr, operation, site);
 }
 
@@ -1230,9 +1242,9 @@ void *ar_heap__realloc(void *ptr, size_t size, const char *file, int line, const
 
 void *ar_heap__malloc_site(size_t size, ar_heap_call_site_t *call)
 {
-    void *user = ar_heap_life__allocate_call(size, call, __builtin_return_address(0),
-                                             AR_HEAP_FILL_MARK);
-    if (AR_HEAP_LIKELY(user != NULL))
+    void *user;
+    if (AR_HEAP_LIKELY(ar_heap_life__allocate_leaf(size, 0, NULL, NULL, AR_HEAP_FILL_MARK, 1, call,
+                                                   __builtin_return_address(0), &user)))
         return user;
     ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
     return ar_heap_life__allocate_common(size, 0, &site, call->desc, AR_HEAP_FILL_MARK);
@@ -1261,9 +1273,9 @@ char *ar_heap__strdup_site(const char *str, ar_heap_call_site_t *call)
         return ar_heap__null_string("STRDUP was given a NULL string", &site);
     }
     size_t len = strlen(str);
-    char *copy =
-        ar_heap_life__allocate_call(len + 1, call, __builtin_return_address(0), AR_HEAP_FILL_NONE);
-    if (AR_HEAP_UNLIKELY(copy == NULL)) {
+    void *copy;
+    if (AR_HEAP_UNLIKELY(!ar_heap_life__allocate_leaf(len + 1, 0, NULL, NULL, AR_HEAP_FILL_NONE, 1,
+                                                      call, __builtin_return_address(0), &copy))) {
         ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
         copy = ar_heap_life__allocate_common(len + 1, 0, &site, call->desc, AR_HEAP_FILL_NONE);
     }
@@ -1274,13 +1286,8 @@ void ar_heap__free_site(void *ptr, ar_heap_call_site_t *call)
 {
     if (ptr == NULL)
         return;
-    if (atomic_load_explicit(&ar_heap_life_lean, memory_order_relaxed)) {
-        ar_heap_thread_t *self = ar_heap_thread_self;
-        if (AR_HEAP_LIKELY(self != NULL) &&
-            AR_HEAP_LIKELY(ar_heap_life__free_lean(
-                self, ptr, ar_heap_depot__call_id_at(call, __builtin_return_address(0)))))
-            return;
-    }
+    if (AR_HEAP_LIKELY(ar_heap_life__free_leaf(ptr, NULL, 1, call, __builtin_return_address(0))))
+        return;
     ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
     (void)ar_heap_life__free_common(ptr, "free", &site);
 }
