@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -616,7 +617,19 @@ static int signal_errno(void)
     if (pthread_create(&sender, NULL, signal_sender, NULL) != 0)
         return 1;
     long changed_by_malloc = 0, changed_by_free = 0;
-    for (long i = 0; i < rounds; i++) {
+    /* The rounds asked for, and then on until the sender has landed 1 000
+     * signals, for at most 30 s: on a machine whose cores are busy with
+     * other work the sender may not run for a while (13 signals in 400 000
+     * rounds while a CI ran beside it), and a run with few signals tests
+     * nothing. */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long i = 0; i < rounds || signals_taken < 1000; i++) {
+        if (i >= rounds && (i & 4095) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - start.tv_sec > 30)
+                break;
+        }
         errno = 5;
         char *p = opaque(malloc(32));
         changed_by_malloc += *(int volatile *)&errno != 5;
