@@ -59,22 +59,6 @@ void ar_heap_stack__init(void)
 
 _Atomic int ar_heap_stack_slow;
 
-/* A stack word for the walk under Valgrind: see ar_heap_stack_read_t. */
-static uintptr_t ar_heap_stack__read_defined(uintptr_t addr)
-{
-    uintptr_t word = *(const uintptr_t *)addr;
-    ar_heap_valgrind__defined(&word, sizeof word);
-    return word;
-}
-
-size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
-                                   void **frames, size_t want)
-{
-    if (ar_heap_options.stack_exact)
-        return ar_heap_stack__capture_exact(site, frames, want);
-    return ar_heap_stack__walk(self, site, frames, want, ar_heap_stack__read_defined);
-}
-
 /* Frames of arheap's own that backtrace() may report before the caller's. */
 #define AR_HEAP_STACK_SKIP 8
 
@@ -240,13 +224,13 @@ static int ar_heap_stack__called_faulting(uintptr_t candidate, uintptr_t pc, uin
 }
 #endif
 
-/* A word of the interrupted stack. Valgrind's Memcheck may know it as
- * undefined (the top of a stack is often a slot nobody wrote): the copy
- * is declared defined, since the walk only compares it. */
-#if (defined(__x86_64__) && defined(REG_RIP)) || defined(__aarch64__)
-/* The word at the stack pointer may lie in an AddressSanitizer redzone of
- * the interrupted frame (an ASan build of the library, make
- * check-sanitize): the read is the walk's, not the program's. */
+/* A word of a stack as the walks read it where Memcheck may know it as
+ * undefined (the top of a stack, or the slots of a frame that a function
+ * without a frame pointer never wrote, are often slots nobody wrote): the
+ * copy is declared defined, since a walk only compares it. The word at an
+ * interrupted stack pointer may lie in an AddressSanitizer redzone of the
+ * interrupted frame (an ASan build of the library, make check-sanitize):
+ * the read is the walk's, not the program's. */
 #if defined(__has_attribute)
 #if __has_attribute(no_sanitize_address)
 #define AR_HEAP_STACK_UNCHECKED __attribute__((no_sanitize_address, noinline))
@@ -261,7 +245,16 @@ AR_HEAP_STACK_UNCHECKED static uintptr_t ar_heap_stack__word(uintptr_t addr)
     ar_heap_valgrind__defined(&word, sizeof word);
     return word;
 }
-#endif
+
+/* The capture's walk with words read by ar_heap_stack__word (under
+ * Valgrind), or backtrace() (stack_exact). */
+size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
+                                   void **frames, size_t want)
+{
+    if (ar_heap_options.stack_exact)
+        return ar_heap_stack__capture_exact(site, frames, want);
+    return ar_heap_stack__walk(self, site, frames, want, ar_heap_stack__word);
+}
 
 size_t ar_heap_stack__from_context(const void *context, void **frames, size_t want)
 {
