@@ -1738,12 +1738,17 @@ static inline uintptr_t ar_heap_stack__read(uintptr_t addr)
     return *(const uintptr_t *)addr;
 }
 
-/* Whether a capture leaves the inline walk: stack_exact, or the program
- * runs under Valgrind (set with the options' other derived flags,
- * ar_heap_life__options_changed). */
-extern _Atomic int ar_heap_stack_slow;
+/* How a capture goes, derived from the options with their other derived
+ * flags (ar_heap_life__options_changed), so that a capture reads one word:
+ * 0, none (stack_depth=0); 1 to AR_HEAP_STACK_MAX, the inline walk of that
+ * many frames; that many plus AR_HEAP_STACK_SLOW, the out-of-line capture
+ * (stack_exact, or the program runs under Valgrind). Counted, the
+ * preload's `small`: reading stack_depth and a separate flag took 2
+ * instructions more at each capture (doc/benchmark-history.md, "Stop 38"). */
+#define AR_HEAP_STACK_SLOW 0x100u
+extern _Atomic unsigned ar_heap_stack_mode;
 
-/* The capture when ar_heap_stack_slow says so (stack.c). */
+/* The capture when ar_heap_stack_mode says so (stack.c). */
 size_t ar_heap_stack__capture_slow(ar_heap_thread_t *self, const ar_heap_site_t *site,
                                    void **frames, size_t want);
 
@@ -1762,28 +1767,26 @@ ar_heap_stack__walk(const ar_heap_thread_t *self, const ar_heap_site_t *site, vo
 {
     if (site->pc == NULL)
         return 0;
-    size_t n = 0;
-    frames[n++] = (void *)site->pc;
+    frames[0] = (void *)site->pc;
     /* Bounds unknown: stack_lo is UINTPTR_MAX (thread.c), no fp is above. */
-    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = self->stack_hi;
+    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), top = self->stack_hi - 16;
     if (lo < self->stack_lo)
         lo = self->stack_lo;
     uintptr_t fp = (uintptr_t)site->frame;
-    if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
-        return n; /* bounds unknown, or no frame of the entry point */
+    if (fp < lo || fp > top || (fp & 7) != 0)
+        return 1; /* bounds unknown, or no frame of the entry point */
     /* The entry point's frame: [0] the caller's saved frame pointer,
-     * [1] the return address into the caller (the site's pc). */
-    fp = read(fp);
+     * [1] the return address into the caller (the site's pc). Each next
+     * frame lies above the last, so above `lo` too: one bound to check. */
+    size_t n = 1;
     while (n < want) {
-        if (fp < lo || fp > hi - 16 || (fp & 7) != 0)
+        uintptr_t next = read(fp);
+        if (next <= fp || next > top || (next & 7) != 0)
             break;
-        uintptr_t ret = read(fp + sizeof(uintptr_t));
+        uintptr_t ret = read(next + sizeof(uintptr_t));
         if (ret < 4096)
             break;
         frames[n++] = (void *)ret;
-        uintptr_t next = read(fp);
-        if (next <= fp)
-            break;
         fp = next;
     }
     return n;
@@ -1798,12 +1801,12 @@ ar_heap_stack__walk(const ar_heap_thread_t *self, const ar_heap_site_t *site, vo
 static inline size_t ar_heap_stack__capture(ar_heap_thread_t *self, const ar_heap_site_t *site,
                                             void **frames)
 {
-    size_t want = ar_heap_options.stack_depth; /* at most AR_HEAP_STACK_MAX (options.c) */
-    if (want == 0)
+    unsigned mode = atomic_load_explicit(&ar_heap_stack_mode, memory_order_relaxed);
+    if (mode == 0)
         return 0;
-    if (AR_HEAP_UNLIKELY(atomic_load_explicit(&ar_heap_stack_slow, memory_order_relaxed)))
-        return ar_heap_stack__capture_slow(self, site, frames, want);
-    return ar_heap_stack__walk(self, site, frames, want, ar_heap_stack__read);
+    if (AR_HEAP_UNLIKELY(mode > AR_HEAP_STACK_MAX))
+        return ar_heap_stack__capture_slow(self, site, frames, mode - AR_HEAP_STACK_SLOW);
+    return ar_heap_stack__walk(self, site, frames, mode, ar_heap_stack__read);
 }
 
 void ar_heap_stack__describe(struct ar_heap_out_s *out, const void *return_address);

@@ -114,9 +114,10 @@ void ar_heap_life__options_changed(void)
                ar_heap_options.freed_history != 0;
     atomic_store_explicit(&ar_heap_life_fast, fast, memory_order_relaxed);
     atomic_store_explicit(&ar_heap_life_lean, lean, memory_order_relaxed);
-    atomic_store_explicit(&ar_heap_stack_slow,
-                          ar_heap_options.stack_exact || ar_heap_valgrind__running(),
-                          memory_order_relaxed);
+    unsigned depth = (unsigned)ar_heap_options.stack_depth; /* at most AR_HEAP_STACK_MAX */
+    if (depth > 0 && (ar_heap_options.stack_exact || ar_heap_valgrind__running()))
+        depth += AR_HEAP_STACK_SLOW;
+    atomic_store_explicit(&ar_heap_stack_mode, depth, memory_order_relaxed);
 }
 
 /* The largest block of the common case: its extent fits a size class. */

@@ -57,7 +57,7 @@ void ar_heap_stack__init(void)
 #endif
 }
 
-_Atomic int ar_heap_stack_slow;
+_Atomic unsigned ar_heap_stack_mode;
 
 /* Frames of arheap's own that backtrace() may report before the caller's. */
 #define AR_HEAP_STACK_SKIP 8
