@@ -1135,6 +1135,12 @@ int ar_heap_life__closed_hit(uintptr_t addr, ar_heap_guard_hit_t *hit)
 
 /* ------------------------------------------------------------ the public entry points */
 
+/* Not in the preload library, which exports only the C library's names
+ * (preload.c): there every site is a wrapper's, with no file, line or
+ * call object, and the thread's depot cache leaves them out of its
+ * compares (ar_heap_depot__memo_is). */
+#if !AR_HEAP_PRELOAD
+
 /*
  * ar_heap__malloc and its siblings (ar_heap.h): each takes its call's site
  * (file and line from the macro, its own return address and frame, where
@@ -1292,3 +1298,4 @@ void ar_heap__free_site(void *ptr, ar_heap_call_site_t *call)
     ar_heap_site_t site = AR_HEAP_SITE_CALL(call);
     (void)ar_heap_life__free_common(ptr, "free", &site);
 }
+#endif /* !AR_HEAP_PRELOAD */
