@@ -336,6 +336,50 @@ START_TEST(the_allocation_and_free_stacks_are_printed)
 }
 END_TEST
 
+/* The options in force at an allocation decide its stack (the capture
+ * reads one word derived from them, ar_heap_stack_mode): a change made
+ * after the heap started applies to the next block. stack_exact takes
+ * glibc's backtrace(), exact in this test's frames as they are built
+ * without frame pointers, so a depth of 2 gives frame #1 there, and the
+ * inline walk stops at the first frame without one. */
+static const char *depth_options;
+
+static void body_depth(void)
+{
+    (void)ar_heap__set_options("stack_depth=3");
+    void *first = AR__HEAP__MALLOC(8, "before the change");
+    (void)ar_heap__set_options(depth_options);
+    block = AR__HEAP__MALLOC(8, "after the change");
+    note_address(block);
+    describe_at(0);
+    AR__HEAP__FREE(block);
+    AR__HEAP__FREE(first);
+}
+
+static void run_depth(const char *options, ar_test_child_t *child)
+{
+    depth_options = options;
+    ar_test__run_child(body_depth, child);
+    ck_assert_msg(child->exited && child->exit_code == 0, "%s", child->output);
+    expect_header(child, "offset 0 inside a live block\n  block: 8 bytes \"after the change\" at 0x");
+}
+
+START_TEST(a_changed_stack_depth_applies_to_the_next_block)
+{
+    ar_test_child_t child;
+    run_depth("stack_depth=0", &child);
+    ck_assert_msg(!ar_test__output_has(&child, "      #0 0x"), "%s", child.output);
+    run_depth("stack_depth=1", &child);
+    ck_assert_int_eq(ar_test__output_count(&child, "      #0 0x"), 1);
+    ck_assert_msg(!ar_test__output_has(&child, "      #1 0x"), "%s", child.output);
+    run_depth("stack_depth=2:stack_exact=1", &child);
+    ck_assert_int_eq(ar_test__output_count(&child, "      #1 0x"), 1);
+    ck_assert_msg(!ar_test__output_has(&child, "      #2 0x"), "%s", child.output);
+    run_depth("stack_depth=0:stack_exact=1", &child);
+    ck_assert_msg(!ar_test__output_has(&child, "      #0 0x"), "%s", child.output);
+}
+END_TEST
+
 /* Other threads free and reuse blocks while the main thread describes
  * its own and theirs: the world is stopped for each description. */
 static _Atomic int churning;
@@ -397,6 +441,7 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, an_address_in_a_guard_page);
     tcase_add_test(tc, an_address_arheap_knows_nothing_of);
     tcase_add_test(tc, the_allocation_and_free_stacks_are_printed);
+    tcase_add_test(tc, a_changed_stack_depth_applies_to_the_next_block);
     tcase_add_test(tc, describing_while_other_threads_free_is_safe);
     suite_add_tcase(s, tc);
     return s;
