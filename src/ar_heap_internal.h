@@ -980,7 +980,7 @@ static inline uint64_t ar_heap_depot__frames_hash(void *const *frames, size_t de
  * the preload library every site is a wrapper's, with neither (life.c
  * leaves the entry points that take them out of it): there the compares,
  * and the line's part of the pair's hash, fold away. Counted, the
- * preload's `small`: 517.4 to 510.4 instructions an operation
+ * preload's `small`: 517.4 to 508.4 instructions an operation
  * (doc/benchmark-history.md, "Stop 38"). */
 #if AR_HEAP_PRELOAD
 #define AR_HEAP_SITE_SAME_PLACE(m, site) ((void)(m), (void)(site), 1)
@@ -1756,8 +1756,8 @@ static inline uintptr_t ar_heap_stack__read(uintptr_t addr)
  * 0, none (stack_depth=0); 1 to AR_HEAP_STACK_MAX, the inline walk of that
  * many frames; that many plus AR_HEAP_STACK_SLOW, the out-of-line capture
  * (stack_exact, or the program runs under Valgrind). Counted, the
- * preload's `small`: reading stack_depth and a separate flag took 2
- * instructions more at each capture (doc/benchmark-history.md, "Stop 38"). */
+ * preload's `small`, with the walk's one bound below: 528.4 to 525.9
+ * instructions an operation (doc/benchmark-history.md, "Stop 38"). */
 #define AR_HEAP_STACK_SLOW 0x100u
 extern _Atomic unsigned ar_heap_stack_mode;
 

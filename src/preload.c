@@ -167,7 +167,8 @@ static size_t ar_preload__arena_size(const void *ptr)
  * of the child to chunks of its own, mapped fresh, never given back (the
  * child lives for one report), and makes free do nothing. Each chunk has
  * a 16-byte header with its size, for realloc. Set only together with
- * the child's depth (below): read only where the depth is not 0.
+ * the child's depth (below), so malloc, free and realloc read it only
+ * where the depth is not 0.
  */
 static int ar_preload_private;
 
