@@ -166,11 +166,20 @@ static size_t ar_preload__arena_size(const void *ptr)
  * not use it: ar_heap_preload__use_private_heap switches every allocation
  * of the child to chunks of its own, mapped fresh, never given back (the
  * child lives for one report), and makes free do nothing. Each chunk has
- * a 16-byte header with its size, for realloc. Set only together with
- * the child's depth (below), so malloc, free and realloc read it only
- * where the depth is not 0.
+ * a 16-byte header with its size, for realloc.
+ *
+ * The switch is the depth: the child's one thread is raised to
+ * AR_PRELOAD_DEPTH_PRIVATE, which no call brings back to 0 (nested calls
+ * count up from it and back; the child ends with _exit), so the wrappers
+ * ask whether the heap is private only where they already know the depth
+ * is not 0: no test of their own in the parent's calls.
  */
-static int ar_preload_private;
+#define AR_PRELOAD_DEPTH_PRIVATE (1 << 20)
+
+static int ar_preload__private(void)
+{
+    return ar_preload_tls.depth >= AR_PRELOAD_DEPTH_PRIVATE;
+}
 
 #define AR_PRELOAD_PRIVATE_CHUNKS 256
 
@@ -192,15 +201,8 @@ static int ar_preload__in_private(const void *ptr)
     return 0;
 }
 
-/* The child's one thread is raised to a depth no call returns to 0 from
- * (the child ends with _exit), so that the wrappers ask for the private
- * heap only where they ask for the depth: one test fewer in every call
- * of the parent. */
-#define AR_PRELOAD_DEPTH_PRIVATE (1 << 20)
-
 void ar_heap_preload__use_private_heap(void)
 {
-    ar_preload_private = 1;
     ar_preload_tls.depth = AR_PRELOAD_DEPTH_PRIVATE;
 }
 
@@ -332,7 +334,7 @@ ar_preload__allocate(size_t size, size_t align, int fill, const char *what,
                      const ar_heap_site_t *site)
 {
     if (AR_HEAP_UNLIKELY(ar_preload_tls.depth != 0))
-        return ar_preload_private ? ar_preload__private_alloc(size, align)
+        return ar_preload__private() ? ar_preload__private_alloc(size, align)
                                   : ar_preload__arena_alloc(size, align);
     ar_preload__step_in();
     if (AR_HEAP_UNLIKELY(ar_preload__ef_newly_assigned()))
@@ -347,7 +349,7 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
     if (ptr == NULL || ar_preload__in_arena(ptr))
         return;
     if (AR_HEAP_UNLIKELY(ar_preload_tls.depth != 0)) {
-        if (ar_preload_private)
+        if (ar_preload__private())
             return; /* the child frees nothing */
         /* Inside a call (a handler that interrupted one): errno_saved is
          * the outer call's, so errno is kept here. */
@@ -363,7 +365,7 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
 
 static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)
 {
-    if (AR_HEAP_UNLIKELY(ar_preload_tls.depth != 0) && ar_preload_private)
+    if (AR_HEAP_UNLIKELY(ar_preload__private()))
         return ar_preload__private_realloc(ptr, size);
     if (ptr != NULL && ar_preload__in_arena(ptr)) {
         /* Out of the arena: into a tracked block, or another arena chunk
@@ -567,9 +569,9 @@ AR_PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (ptr == NULL)
         return 0;
-    if (ar_preload__in_arena(ptr) || (ar_preload_private && ar_preload__in_private(ptr)))
+    if (ar_preload__in_arena(ptr) || (ar_preload__private() && ar_preload__in_private(ptr)))
         return ar_preload__arena_size(ptr);
-    if (ar_preload_private)
+    if (ar_preload__private())
         return 0;
     int saved = errno;
     ar_preload_tls.depth++;
