@@ -976,16 +976,20 @@ static inline uint64_t ar_heap_depot__frames_hash(void *const *frames, size_t de
     return h;
 }
 
-/* Whether a cache entry was made for a site of this file and line. In
- * the preload library every site is a wrapper's, with neither (life.c
- * leaves the entry points that take them out of it): there the compares,
- * and the line's part of the pair's hash, fold away. Counted, the
- * preload's `small`: 517.4 to 508.4 instructions an operation
- * (doc/benchmark-history.md, "Stop 38"). */
+/* What the thread's cache compares of a site. In the preload library
+ * every site is one of its wrappers': no file, no line and no call object
+ * (life.c leaves the entry points that take them out of it), so there
+ * these tests fold away. Counted, the preload's `small`: with the test of
+ * a call object 532.9 instructions an operation, without it 527.9 (stop
+ * 37); with the compares of file and line and the line's part of the
+ * pair's hash 517.4, without them 508.4 (doc/benchmark-history.md, "Stop
+ * 38"). */
 #if AR_HEAP_PRELOAD
+#define AR_HEAP_SITE_HAS_CALL(site) ((void)(site), 0)
 #define AR_HEAP_SITE_SAME_PLACE(m, site) ((void)(m), (void)(site), 1)
 #define AR_HEAP_SITE_LINE_KEY(site) ((void)(site), (uint64_t)0)
 #else
+#define AR_HEAP_SITE_HAS_CALL(site) ((site)->call != NULL)
 #define AR_HEAP_SITE_SAME_PLACE(m, site) ((m)->file == (site)->file && (m)->line == (site)->line)
 #define AR_HEAP_SITE_LINE_KEY(site) ((uint64_t)(unsigned)(site)->line << 40)
 #endif
@@ -1067,16 +1071,6 @@ static inline uint32_t ar_heap_depot__call_id(const ar_heap_site_t *site)
 {
     return ar_heap_depot__call_id_at(site->call, site->pc);
 }
-
-/* Whether a site has a call object: never in the preload library, whose
- * sites are its wrappers', so the test is compiled out there (counted,
- * the preload's `small`: 532.9 instructions an operation with the test,
- * 527.9 without; stop 36's library, 526.9). */
-#if AR_HEAP_PRELOAD
-#define AR_HEAP_SITE_HAS_CALL(site) ((void)(site), 0)
-#else
-#define AR_HEAP_SITE_HAS_CALL(site) ((site)->call != NULL)
-#endif
 
 /* Remember `id` in the site's call (when it has one and none is there). */
 void ar_heap_depot__call_remember(const ar_heap_site_t *site, uint32_t id);

@@ -856,8 +856,6 @@ ar_heap_life__free_common(void *ptr, const char *operation, const ar_heap_site_t
     return ar_heap_life__free_general(ptr, operation, site);
 }
 
-/* The free, inline where the site is made (the public entry points at the
- * end of this file); ar_heap_life__free for the others. */
 /* The free's leaf path, tried: 1 when done here. The context's id as for
  * the allocation (ar_heap_life__allocate_leaf). */
 __attribute__((always_inline)) static inline int
@@ -873,6 +871,8 @@ ar_heap_life__free_leaf(void *ptr, const ar_heap_site_t *site, int by_call,
                                            : ar_heap_depot__cached(self, site, NULL));
 }
 
+/* The free, inline where the site is made (the public entry points at the
+ * end of this file); ar_heap_life__free for the others. */
 __attribute__((always_inline)) static inline int
 ar_heap_life__free_inline(void *ptr, const char *operation, const ar_heap_site_t *site)
 {
