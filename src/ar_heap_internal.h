@@ -1722,6 +1722,20 @@ void ar_heap_os__note_readonly(void);
 int ar_heap_os__is_readonly(const void *p);
 /* The calling thread's stack bounds; 0 when not known. */
 int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi);
+/* One line of /proc/self/maps. */
+typedef struct ar_heap_os_mapping_s {
+    uintptr_t start, end;
+    uintptr_t offset;  /* in the file mapped */
+    char perms[5];     /* "r-xp" */
+    const char *name;  /* a path, "[stack]", "[vdso]"...; "" when anonymous
+                        * (each_mapping; parse_mapping: up to the newline) */
+} ar_heap_os_mapping_t;
+/* Parse one line; 0 when it is not a mapping's. */
+int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m);
+/* fn on each mapping in address order until it returns non-zero, which
+ * is returned; 0 after the last, -1 when the maps can not be read. No
+ * allocation, no stdio: safe in a signal handler. */
+int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg);
 
 /* ------------------------------------------------------------------ stack */
 

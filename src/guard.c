@@ -218,19 +218,18 @@ static size_t ar_heap_guard__read_number(const char *path)
     return value;
 }
 
+static int ar_heap_guard__count_one(const ar_heap_os_mapping_t *m, void *arg)
+{
+    (void)m;
+    ++*(size_t *)arg;
+    return 0;
+}
+
 /* Mappings the process has now: lines of /proc/self/maps. */
 static size_t ar_heap_guard__count_mappings(void)
 {
-    char buf[4096];
     size_t lines = 0;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-        for (ssize_t i = 0; i < n; i++)
-            lines += buf[i] == '\n';
-    close(fd);
+    (void)ar_heap_os__each_mapping(ar_heap_guard__count_one, &lines);
     return lines;
 }
 

@@ -10,7 +10,10 @@
 #include "ar_heap_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -100,11 +103,143 @@ void ar_heap_os__write_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* pthread_getattr_np may allocate (the main thread's bounds come from
- * /proc/self/maps): called once per thread, from inside the heap, where
- * the preload library serves such calls from its bootstrap arena. */
+/*
+ * The lines of /proc/self/maps, parsed, in address order, read with
+ * open and read into the stack: no allocation, no stdio, safe in a signal
+ * handler. A line longer than the buffer keeps its first bytes (its name
+ * cut).
+ */
+int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char chunk[1024];
+    char line[512];
+    size_t len = 0;
+    ssize_t n;
+    int result = 0;
+    while (result == 0 && ((n = read(fd, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))) {
+        for (ssize_t i = 0; i < n && result == 0; i++) {
+            if (chunk[i] != '\n') {
+                if (len < sizeof line - 1)
+                    line[len++] = chunk[i];
+                continue;
+            }
+            line[len] = '\0';
+            len = 0;
+            ar_heap_os_mapping_t m;
+            if (ar_heap_os__parse_mapping(line, &m))
+                result = fn(&m, arg);
+        }
+    }
+    close(fd);
+    return result;
+}
+
+/* Hex digits at *p, *p moved past them. */
+static uintptr_t ar_heap_os__hex(const char **p)
+{
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+/* "start-end perms offset dev inode [name]": 0 when the line is not one.
+ * The name runs to the line's end: its NUL, or in a text of many lines
+ * its newline (the caller then reads the name no further). */
+int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m)
+{
+    const char *p = line;
+    m->start = ar_heap_os__hex(&p);
+    if (*p++ != '-')
+        return 0;
+    m->end = ar_heap_os__hex(&p);
+    if (*p++ != ' ')
+        return 0;
+    for (int i = 0; i < 4; i++) {
+        if (p[i] == '\0' || p[i] == '\n')
+            return 0;
+        m->perms[i] = p[i];
+    }
+    m->perms[4] = '\0';
+    p += 4;
+    while (*p == ' ')
+        p++;
+    m->offset = ar_heap_os__hex(&p);
+    for (int field = 0; field < 2; field++) { /* dev, inode */
+        while (*p == ' ')
+            p++;
+        while (*p != ' ' && *p != '\0' && *p != '\n')
+            p++;
+    }
+    while (*p == ' ')
+        p++;
+    m->name = p;
+    return 1;
+}
+
+/* The main thread's stack, as glibc's pthread_getattr_np finds it but
+ * without its stdio: the [stack] mapping the caller's frame is in; its
+ * end is the top, and the bottom is as far down as RLIMIT_STACK lets the
+ * stack grow, not past the mapping below it. */
+struct ar_heap_os_stack_find {
+    uintptr_t addr;     /* an address on the stack */
+    uintptr_t below;    /* the end of the mapping before the one found */
+    uintptr_t top;      /* the end of the stack's mapping; 0: not found */
+};
+
+static int ar_heap_os__find_stack(const ar_heap_os_mapping_t *m, void *arg)
+{
+    struct ar_heap_os_stack_find *f = arg;
+    if (f->addr >= m->end) {
+        f->below = m->end;
+        return 0;
+    }
+    if (f->addr >= m->start && strcmp(m->name, "[stack]") == 0)
+        f->top = m->end;
+    return 1;
+}
+
+static int ar_heap_os__main_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    struct ar_heap_os_stack_find f = { (uintptr_t)__builtin_frame_address(0), 0, 0 };
+    struct rlimit limit;
+    if (ar_heap_os__each_mapping(ar_heap_os__find_stack, &f) != 1 || f.top == 0 ||
+        getrlimit(RLIMIT_STACK, &limit) != 0)
+        return 0;
+    uintptr_t room = f.top - f.below;
+    if (limit.rlim_cur != RLIM_INFINITY && (uintptr_t)limit.rlim_cur < room)
+        room = (uintptr_t)limit.rlim_cur & ~(uintptr_t)4095;
+    *lo = f.top - room;
+    *hi = f.top;
+    return 1;
+}
+
+/*
+ * A thread's stack from pthread_getattr_np, cheap for the threads glibc
+ * made, which may allocate (the preload library serves such calls from
+ * its bootstrap arena). For the main thread glibc reads /proc/self/maps
+ * with stdio and sscanf: that put about 270 KiB of the C library's pages
+ * and its heap into a program that never used them (peak RSS of one
+ * tracked allocation, 1620 KiB before, 1352 after; doc/arheap.md, "Call
+ * stacks"). So the thread whose id is the process's reads the maps
+ * itself: the main thread, or a fork's child from another thread, which
+ * finds its stack is not [stack] and asks glibc.
+ */
 int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
+#if defined(__linux__)
+    if ((uint32_t)getpid() == ar_heap_os__thread_id() && ar_heap_os__main_stack_bounds(lo, hi))
+        return 1;
+#endif
 #if defined(__GLIBC__)
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) != 0)

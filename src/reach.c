@@ -107,23 +107,6 @@ typedef struct ar_heap_reach_scan_s {
 
 /* ------------------------------------------------------------ mappings */
 
-static uintptr_t ar_heap_reach__hex(const char **p)
-{
-    uintptr_t v = 0;
-    for (;;) {
-        char c = **p;
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else
-            return v;
-        v = v * 16 + d;
-        (*p)++;
-    }
-}
-
 /* Read /proc/self/maps whole into mapped memory; the readable ranges go
  * to scan->maps (mapped too). Returns 0 when it can not be read. */
 static int ar_heap_reach__read_maps(ar_heap_reach_scan_t *scan, char **text, size_t *text_size)
@@ -167,16 +150,10 @@ static int ar_heap_reach__read_maps(ar_heap_reach_scan_t *scan, char **text, siz
     if (scan->maps == NULL)
         return 0;
     for (const char *p = *text; *p != '\0';) {
-        uintptr_t lo = ar_heap_reach__hex(&p);
-        uintptr_t hi = 0;
-        if (*p == '-') {
-            p++;
-            hi = ar_heap_reach__hex(&p);
-        }
-        int readable = *p == ' ' && p[1] == 'r';
-        if (readable && hi > lo) {
-            scan->maps[scan->map_count].lo = lo;
-            scan->maps[scan->map_count].hi = hi;
+        ar_heap_os_mapping_t m;
+        if (ar_heap_os__parse_mapping(p, &m) && m.perms[0] == 'r' && m.end > m.start) {
+            scan->maps[scan->map_count].lo = m.start;
+            scan->maps[scan->map_count].hi = m.end;
             scan->map_count++;
         }
         while (*p != '\0' && *p != '\n')

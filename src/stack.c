@@ -103,45 +103,32 @@ size_t ar_heap_stack__capture_exact(const ar_heap_site_t *site, void **out, size
  * walk early; the report then has fewer frames, never wrong ones from a
  * stray pointer.
  */
-static uintptr_t ar_heap_stack__hex(const char **p);
-
 #if defined(__x86_64__) || defined(__aarch64__)
 /* Whether [addr, addr + len) lies in one mapping, executable when perm is
  * 'x', readable when 'r', from /proc/self/maps (open/read only:
  * signal-safe). */
+struct ar_heap_stack_span {
+    uintptr_t addr;
+    size_t len;
+    char perm;
+    int found;
+};
+
+static int ar_heap_stack__span_in(const ar_heap_os_mapping_t *m, void *arg)
+{
+    struct ar_heap_stack_span *s = arg;
+    if (s->addr >= m->end)
+        return 0;
+    s->found = s->addr >= m->start && s->addr + s->len <= m->end &&
+               (s->perm != 'x' || m->perms[2] == 'x') && (s->perm != 'r' || m->perms[0] == 'r');
+    return 1;
+}
+
 static int ar_heap_stack__mapped(uintptr_t addr, size_t len, char perm)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    char chunk[1024];
-    char line[128];
-    size_t n_line = 0;
-    ssize_t n;
-    int found = 0, done = 0;
-    while (!done && (n = read(fd, chunk, sizeof chunk)) > 0) {
-        for (ssize_t i = 0; i < n && !done; i++) {
-            if (chunk[i] != '\n') {
-                if (n_line < sizeof line - 1)
-                    line[n_line++] = chunk[i];
-                continue;
-            }
-            line[n_line] = '\0';
-            n_line = 0;
-            const char *p = line;
-            uintptr_t start = ar_heap_stack__hex(&p);
-            if (*p++ != '-')
-                continue;
-            uintptr_t end = ar_heap_stack__hex(&p);
-            if (addr < start || addr >= end)
-                continue;
-            done = 1;
-            found = addr + len <= end && p[0] == ' ' && (perm != 'x' || p[3] == 'x') &&
-                    (perm != 'r' || p[1] == 'r');
-        }
-    }
-    close(fd);
-    return found;
+    struct ar_heap_stack_span s = { addr, len, perm, 0 };
+    (void)ar_heap_os__each_mapping(ar_heap_stack__span_in, &s);
+    return s.found;
 }
 #endif
 
@@ -329,51 +316,24 @@ void ar_heap_stack__signal_safe(int on)
     ar_heap_stack_signal_safe = on;
 }
 
-/* Parse hex digits at *p, advancing it. */
-static uintptr_t ar_heap_stack__hex(const char **p)
-{
-    uintptr_t v = 0;
-    for (;; (*p)++) {
-        char c = **p;
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (uintptr_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = v * 16 + (uintptr_t)(c - 'a' + 10);
-        else
-            return v;
-    }
-}
+/* " (module+0xoffset)" for the pc in a mapping of a file. */
+struct ar_heap_stack_module {
+    ar_heap_out_t *out;
+    uintptr_t pc;
+};
 
-/* One line of /proc/self/maps, "start-end perms offset dev inode path":
- * when it maps `pc` from a file, write " (path+0xoffset)" and return 1. */
-static int ar_heap_stack__maps_line(ar_heap_out_t *out, const char *line, uintptr_t pc)
+static int ar_heap_stack__module_in(const ar_heap_os_mapping_t *m, void *arg)
 {
-    const char *p = line;
-    uintptr_t start = ar_heap_stack__hex(&p);
-    if (*p++ != '-')
+    const struct ar_heap_stack_module *want = arg;
+    if (want->pc >= m->end)
         return 0;
-    uintptr_t end = ar_heap_stack__hex(&p);
-    if (pc < start || pc >= end)
-        return 0;
-    for (int field = 0; field < 4; field++) { /* perms, offset, dev, inode */
-        while (*p == ' ')
-            p++;
-        if (field == 1) {
-            uintptr_t offset = ar_heap_stack__hex(&p);
-            start -= offset;
-        }
-        while (*p != ' ' && *p != '\0')
-            p++;
+    if (want->pc >= m->start && m->name[0] == '/') { /* not anonymous, [stack], [vdso]... */
+        ar_heap_out__str(want->out, " (");
+        ar_heap_out__str(want->out, m->name);
+        ar_heap_out__str(want->out, "+");
+        ar_heap_out__hex(want->out, want->pc - (m->start - m->offset));
+        ar_heap_out__str(want->out, ")");
     }
-    while (*p == ' ')
-        p++;
-    if (*p != '/')
-        return 0; /* anonymous, [stack], [vdso]...: no file to name */
-    ar_heap_out__str(out, " (");
-    ar_heap_out__str(out, p);
-    ar_heap_out__str(out, "+");
-    ar_heap_out__hex(out, pc - start);
-    ar_heap_out__str(out, ")");
     return 1;
 }
 
@@ -381,27 +341,8 @@ static int ar_heap_stack__maps_line(ar_heap_out_t *out, const char *line, uintpt
  * only: safe in a signal handler. Writes nothing when not found. */
 static void ar_heap_stack__module_from_maps(ar_heap_out_t *out, uintptr_t pc)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char chunk[1024];
-    char line[512];
-    size_t len = 0;
-    ssize_t n;
-    int done = 0;
-    while (!done && (n = read(fd, chunk, sizeof chunk)) > 0) {
-        for (ssize_t i = 0; i < n && !done; i++) {
-            if (chunk[i] != '\n') {
-                if (len < sizeof line - 1)
-                    line[len++] = chunk[i];
-                continue;
-            }
-            line[len] = '\0';
-            done = ar_heap_stack__maps_line(out, line, pc);
-            len = 0;
-        }
-    }
-    close(fd);
+    struct ar_heap_stack_module want = { out, pc };
+    (void)ar_heap_os__each_mapping(ar_heap_stack__module_in, &want);
 }
 
 void ar_heap_stack__print_pc(ar_heap_out_t *out, const void *pc)

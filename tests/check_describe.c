@@ -380,6 +380,26 @@ START_TEST(a_changed_stack_depth_applies_to_the_next_block)
 }
 END_TEST
 
+/* tests/start_cost: the checker takes the main thread's stack bounds
+ * without glibc's heap, and walks every frame up to main within them.
+ * Built with frame pointers; its allocation is three calls into main. */
+static void body_exec_start_cost(void)
+{
+    ar_test__exec_built("tests/start_cost", "stack_depth=8:leak_report=0:report_path=");
+}
+
+START_TEST(starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_exec_start_cost, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[glibc heap: 0 bytes]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"three calls deep\" at 0x");
+    /* third, second, first, main: frames #0 to #3. */
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "      #3 0x");
+}
+END_TEST
+
 /* Other threads free and reuse blocks while the main thread describes
  * its own and theirs: the world is stopped for each description. */
 static _Atomic int churning;
@@ -442,6 +462,7 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, an_address_arheap_knows_nothing_of);
     tcase_add_test(tc, the_allocation_and_free_stacks_are_printed);
     tcase_add_test(tc, a_changed_stack_depth_applies_to_the_next_block);
+    tcase_add_test(tc, starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main);
     tcase_add_test(tc, describing_while_other_threads_free_is_safe);
     suite_add_tcase(s, tc);
     return s;
