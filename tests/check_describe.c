@@ -400,6 +400,26 @@ START_TEST(starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main)
 }
 END_TEST
 
+/* The same program, its block made in a child forked by a thread that
+ * had not used the heap: that child's one thread has the process's id
+ * but a stack glibc made, whose bounds glibc gives. */
+static void body_exec_start_cost_from_thread(void)
+{
+    setenv("AR_START_COST_FORK_FROM_THREAD", "1", 1);
+    body_exec_start_cost();
+}
+
+START_TEST(a_child_forked_by_a_thread_walks_its_stack_to_the_threads_start)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_exec_start_cost_from_thread, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"three calls deep\" at 0x");
+    /* third, second, first, fork_from_thread. */
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "      #3 0x");
+}
+END_TEST
+
 /* Other threads free and reuse blocks while the main thread describes
  * its own and theirs: the world is stopped for each description. */
 static _Atomic int churning;
@@ -463,6 +483,7 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, the_allocation_and_free_stacks_are_printed);
     tcase_add_test(tc, a_changed_stack_depth_applies_to_the_next_block);
     tcase_add_test(tc, starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main);
+    tcase_add_test(tc, a_child_forked_by_a_thread_walks_its_stack_to_the_threads_start);
     tcase_add_test(tc, describing_while_other_threads_free_is_safe);
     suite_add_tcase(s, tc);
     return s;

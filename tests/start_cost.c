@@ -10,9 +10,19 @@
  * through stdio, which allocates its buffers there). Then the block's
  * description, whose allocation stack the frame walk took within those
  * bounds: each of the three functions and main is a frame.
+ *
+ * With AR_START_COST_FORK_FROM_THREAD set, a thread that never used the
+ * heap forks, and the child (whose one thread it is: its id is the
+ * process's, but its stack is not the [stack] mapping) makes the block
+ * and describes it: the bounds then come from glibc, and the walk still
+ * reaches the thread's start function.
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ar_heap.h"
 
@@ -37,8 +47,32 @@ __attribute__((noinline)) static void *first(void)
     return p;
 }
 
+static void *fork_from_thread(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *block = first();
+        ar_heap__describe(block);
+        AR__HEAP__FREE(block);
+        _exit(0);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return (void *)1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? NULL : (void *)1;
+}
+
 int main(void)
 {
+    if (getenv("AR_START_COST_FORK_FROM_THREAD") != NULL) {
+        pthread_t thread;
+        void *failed = (void *)1;
+        if (pthread_create(&thread, NULL, fork_from_thread, NULL) != 0 ||
+            pthread_join(thread, &failed) != 0)
+            return 2;
+        return failed == NULL ? 0 : 1;
+    }
     void *block = first();
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
     struct mallinfo2 info = mallinfo2();
