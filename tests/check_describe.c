@@ -388,21 +388,28 @@ static void body_exec_start_cost(void)
     ar_test__exec_built("tests/start_cost", "stack_depth=8:leak_report=0:report_path=");
 }
 
+/* Run it; its block is described with four frames at least: third,
+ * second, first, and the function that called first. */
+static void run_start_cost(void (*body)(void), ar_test_child_t *child)
+{
+    ar_test__run_child(body, child);
+    ck_assert_msg(child->exited && child->exit_code == 0, "%s", child->output);
+    AR_TEST_ASSERT_OUTPUT_HAS(child, "  block: 24 bytes \"three calls deep\" at 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(child, "      #3 0x");
+}
+
 START_TEST(starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main)
 {
     ar_test_child_t child;
-    ar_test__run_child(body_exec_start_cost, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    run_start_cost(body_exec_start_cost, &child);
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "[glibc heap: 0 bytes]\n");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"three calls deep\" at 0x");
-    /* third, second, first, main: frames #0 to #3. */
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "      #3 0x");
 }
 END_TEST
 
 /* The same program, its block made in a child forked by a thread that
  * had not used the heap: that child's one thread has the process's id
- * but a stack glibc made, whose bounds glibc gives. */
+ * but a stack glibc made, whose bounds glibc gives. Frame #3 is the
+ * thread's start function. */
 static void body_exec_start_cost_from_thread(void)
 {
     setenv("AR_START_COST_FORK_FROM_THREAD", "1", 1);
@@ -412,11 +419,7 @@ static void body_exec_start_cost_from_thread(void)
 START_TEST(a_child_forked_by_a_thread_walks_its_stack_to_the_threads_start)
 {
     ar_test_child_t child;
-    ar_test__run_child(body_exec_start_cost_from_thread, &child);
-    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"three calls deep\" at 0x");
-    /* third, second, first, fork_from_thread. */
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "      #3 0x");
+    run_start_cost(body_exec_start_cost_from_thread, &child);
 }
 END_TEST
 
