@@ -227,10 +227,10 @@ static int ar_heap_os__main_stack_bounds(uintptr_t *lo, uintptr_t *hi)
  * A thread's stack from pthread_getattr_np, cheap for the threads glibc
  * made, which may allocate (the preload library serves such calls from
  * its bootstrap arena). For the main thread glibc reads /proc/self/maps
- * with stdio and sscanf: that put about 270 KiB of the C library's pages
+ * with stdio and sscanf: that put about 260 KiB of the C library's pages
  * and its heap into a program that never used them (peak RSS of one
- * tracked allocation, 1620 KiB before, 1352 after; doc/arheap.md, "Call
- * stacks"). So the thread whose id is the process's reads the maps
+ * tracked allocation, medians of 25 runs: 1736 KiB before, 1476 after;
+ * doc/arheap.md, "Call stacks"). So the thread whose id is the process's reads the maps
  * itself: the main thread, or a fork's child from another thread, which
  * finds its stack is not [stack] and asks glibc.
  */
