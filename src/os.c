@@ -230,9 +230,9 @@ static int ar_heap_os__main_stack_bounds(uintptr_t *lo, uintptr_t *hi)
  * with stdio and sscanf: that put about 260 KiB of the C library's pages
  * and its heap into a program that never used them (peak RSS of one
  * tracked allocation, medians of 25 runs: 1736 KiB before, 1476 after;
- * doc/arheap.md, "Call stacks"). So the thread whose id is the process's reads the maps
- * itself: the main thread, or a fork's child from another thread, which
- * finds its stack is not [stack] and asks glibc.
+ * doc/arheap.md, "Call stacks"). So the thread whose id is the process's
+ * reads the maps itself: the main thread, or a fork's child from another
+ * thread, which finds its stack is not [stack] and asks glibc.
  */
 int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
