@@ -1732,9 +1732,10 @@ typedef struct ar_heap_os_mapping_s {
 } ar_heap_os_mapping_t;
 /* Parse one line; 0 when it is not a mapping's. */
 int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m);
-/* fn on each mapping in address order until it returns non-zero, which
- * is returned; 0 after the last, -1 when the maps can not be read. No
- * allocation, no stdio: safe in a signal handler. */
+/* fn on each mapping in address order until it returns non-zero (a
+ * positive value), which is returned; 0 after the last, -1 when the maps
+ * can not be read whole. No allocation, no stdio: safe in a signal
+ * handler. */
 int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg);
 
 /* ------------------------------------------------------------------ stack */

@@ -134,7 +134,7 @@ int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg)
         }
     }
     close(fd);
-    return result;
+    return result == 0 && n < 0 ? -1 : result; /* a read that failed: not the whole list */
 }
 
 /* Hex digits at *p, *p moved past them. */
@@ -186,10 +186,12 @@ int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m)
     return 1;
 }
 
-/* The main thread's stack, as glibc's pthread_getattr_np finds it but
- * without its stdio: the [stack] mapping the caller's frame is in; its
- * end is the top, and the bottom is as far down as RLIMIT_STACK lets the
- * stack grow, not past the mapping below it. */
+/* The main thread's stack without stdio: the [stack] mapping the
+ * caller's frame is in. Its end is the top (glibc's pthread_getattr_np
+ * ends at the page above __libc_stack_end, below the arguments and the
+ * environment; the walk reads no higher than the last frame, so either
+ * bounds it). The bottom is glibc's: as far down as RLIMIT_STACK lets the
+ * stack grow, not past the mapping below. */
 struct ar_heap_os_stack_find {
     uintptr_t addr;     /* an address on the stack */
     uintptr_t below;    /* the end of the mapping before the one found */
@@ -216,8 +218,9 @@ static int ar_heap_os__main_stack_bounds(uintptr_t *lo, uintptr_t *hi)
         getrlimit(RLIMIT_STACK, &limit) != 0)
         return 0;
     uintptr_t room = f.top - f.below;
-    if (limit.rlim_cur != RLIM_INFINITY && (uintptr_t)limit.rlim_cur < room)
-        room = (uintptr_t)limit.rlim_cur & ~(uintptr_t)4095;
+    long page = sysconf(_SC_PAGESIZE);
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (rlim_t)room)
+        room = (uintptr_t)limit.rlim_cur & ~(uintptr_t)(page > 0 ? page - 1 : 4095);
     *lo = f.top - room;
     *hi = f.top;
     return 1;

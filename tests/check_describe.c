@@ -402,7 +402,10 @@ START_TEST(starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main)
 {
     ar_test_child_t child;
     run_start_cost(body_exec_start_cost, &child);
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[glibc heap: 0 bytes]\n");
+    /* A C library without mallinfo2 (glibc before 2.33, another libc)
+     * can not say: the walk is still checked. */
+    if (!ar_test__output_has(&child, "[glibc heap: not known here]\n"))
+        AR_TEST_ASSERT_OUTPUT_HAS(&child, "[glibc heap: 0 bytes]\n");
 }
 END_TEST
 
