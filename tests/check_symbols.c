@@ -448,17 +448,24 @@ static void body_victim(void)
     _exit(127);
 }
 
-static void run_victim(ar_test_child_t *child, const char *options, const char *scenario)
+/* `program` (a path under the build folder) under the preload library. */
+static void run_preloaded(ar_test_child_t *child, const char *program, const char *options,
+                          const char *scenario)
 {
     const char *top = getenv("top_builddir");
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s/src/.libs/libarheap-preload.so", top != NULL ? top : ".");
     ck_assert_msg(realpath(buf, preload_path) != NULL, "no preload library at %s", buf);
-    snprintf(buf, sizeof buf, "%s/tests/preload/victim", top != NULL ? top : ".");
-    ck_assert_msg(realpath(buf, victim_path) != NULL, "no victim at %s", buf);
+    snprintf(buf, sizeof buf, "%s/%s", top != NULL ? top : ".", program);
+    ck_assert_msg(realpath(buf, victim_path) != NULL, "no program at %s", buf);
     victim_options = options;
     victim_scenario = scenario;
     ar_test__run_child(body_victim, child);
+}
+
+static void run_victim(ar_test_child_t *child, const char *options, const char *scenario)
+{
+    run_preloaded(child, "tests/preload/victim", options, scenario);
 }
 
 /* A line with " in FUNCTION " and then "victim.c:LINE ". */
@@ -514,6 +521,25 @@ START_TEST(preloaded_addr2line_names_the_allocating_function_and_line)
     expect_victim_frame(&child, "leak", victim_line("opaque(malloc(77))"));
 }
 END_TEST
+
+#ifdef AR_HEAP_HAVE_LIBDW
+/* tests/preload/large_program: libdw needs more for its debug information
+ * than the preload library's 1 MiB arena holds, so its frames are named
+ * only when the symbolizing child has a heap of its own. A child that
+ * took the arena named neither function nor line ("libdw: Cannot
+ * allocate memory", or the function alone), and one that took the
+ * checked heap hung. */
+START_TEST(preloaded_a_large_programs_frames_are_named_by_a_child_with_a_heap_of_its_own)
+{
+    ar_test_child_t child;
+    run_preloaded(&child, "tests/preload/large_program", "stack_depth=2", NULL);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: double-free");
+    ck_assert_msg(ar_test__output_line_has(&child, " in free_twice ", "large_program.c:"),
+                  "the free's frame is not named with its file:\n%s", child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "Cannot allocate memory"), "%s", child.output);
+}
+END_TEST
+#endif
 
 /* ------------------------------------------------------------ suite */
 
@@ -571,6 +597,10 @@ int main(void)
     tcase_add_test(pre, preloaded_a_use_after_free_names_the_function_and_line_of_the_access);
     tcase_add_test(pre, preloaded_a_leak_names_the_allocating_function_and_line);
     tcase_add_test(pre, preloaded_addr2line_names_the_allocating_function_and_line);
+#ifdef AR_HEAP_HAVE_LIBDW
+    tcase_add_test(pre,
+                   preloaded_a_large_programs_frames_are_named_by_a_child_with_a_heap_of_its_own);
+#endif
     suite_add_tcase(s, pre);
     return ar_test__run_suite(s, 1);
 }
