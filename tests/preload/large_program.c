@@ -3,10 +3,11 @@
  * information and without arheap, for check_symbols. Preloaded, its
  * double free is reported, and the report's frames are named by a child
  * process whose libdw needs more memory for this program's debug
- * information (about 250 bytes a function) than the preload library's
- * bootstrap arena holds (1 MiB): the child must allocate from a heap of
- * its own (preload.c, "private heap"), not from the arena, and not from
- * the checked heap it was forked from, whose locks may be held.
+ * information than the preload library's bootstrap arena holds (1 MiB,
+ * where 3 000 one-line functions still fitted): the child must allocate
+ * from a heap of its own (preload.c, "private heap"), not from the
+ * arena, and not from the checked heap it was forked from, whose locks
+ * may be held.
  *
  * Without optimisation (with gcc, the pragma: a target's flags come
  * before the builder's -O2) it compiles in seconds.
