@@ -17,6 +17,10 @@
 #   ar_summary WHAT          prints "N of M WHAT passed" and exits 0 when
 #                            every case passed, 1 when one failed or none
 #                            was run
+#   ar_find_libraries        sets nm, preload and linked (the paths of
+#                            libarheap-preload.so and libarheap.so under
+#                            top_builddir); exits 77 (skip) without nm or
+#                            without the shared libraries
 
 cases=0
 failures=0
@@ -37,6 +41,20 @@ ar_find_objdump() {
     [ -n "$objdump" ] || objdump=$(command -v objdump 2>/dev/null || true)
     if [ -z "$objdump" ]; then
         echo "SKIP: objdump not found, cannot $1"
+        exit 77
+    fi
+}
+
+ar_find_libraries() {
+    preload=${top_builddir:-.}/src/.libs/libarheap-preload.so
+    linked=${top_builddir:-.}/src/.libs/libarheap.so
+    nm=$(command -v nm 2>/dev/null || true)
+    if [ -z "$nm" ]; then
+        echo "SKIP: nm not found"
+        exit 77
+    fi
+    if [ ! -f "$preload" ] || [ ! -f "$linked" ]; then
+        echo "SKIP: no $preload or $linked (a static-only build?)"
         exit 77
     fi
 }
