@@ -230,6 +230,23 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
 {
     if (ar_heap_depot_base == NULL)
         return 0;
+#if AR_HEAP_PRELOAD
+    /* The preload library's cache compares no file, line or call object
+     * (AR_HEAP_SITE_SAME_PLACE): right while every site in it is a
+     * wrapper's (preload.c, AR_PRELOAD_SITE). A site with any of them
+     * would share cache entries with a wrapper's of the same pc, and its
+     * blocks' reports would name the wrong file and line. Its first
+     * lookup in a thread comes here, unless a wrapper's site of the same
+     * pc, description and frames is in the cache: such a site is a
+     * defect of this library, stopped at once (tests/preload/sites.sh
+     * builds one). The cache's hits do not pay for the compares. */
+    if (AR_HEAP_UNLIKELY(site->file != NULL || site->line != 0 || site->call != NULL)) {
+        ar_heap_report__warning("internal error: a site of the preload library has a file, a "
+                                "line or a call object, which its depot cache does not "
+                                "compare; aborting");
+        abort();
+    }
+#endif
     size_t len = desc != NULL ? strnlen(desc, AR_HEAP_DESC_CAPACITY - 1) : 0;
     uint64_t hash = ar_heap_depot__hash(site, desc, len, frames, depth);
     struct ar_heap_depot_recall_s *recall = ar_heap_depot__recall(self, hash);

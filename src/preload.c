@@ -319,9 +319,16 @@ static void ar_preload__ef_turn_on(void)
 /* ------------------------------------------------------------ tracked calls */
 
 /* A site without file:line: the return address into the caller and the
- * entry point's frame, where the call stack starts. */
+ * entry point's frame, where the call stack starts. Built with
+ * AR_PRELOAD_TEST_FILE_SITE (tests/preload/preload.am, for sites.sh only)
+ * the sites carry this file and line instead, which depot.c must refuse. */
+#ifdef AR_PRELOAD_TEST_FILE_SITE
+#define AR_PRELOAD_SITE_PLACE __FILE__, __LINE__
+#else
+#define AR_PRELOAD_SITE_PLACE NULL, 0
+#endif
 #define AR_PRELOAD_SITE \
-    { NULL, 0, 0, __builtin_return_address(0), __builtin_frame_address(0), NULL }
+    { AR_PRELOAD_SITE_PLACE, 0, __builtin_return_address(0), __builtin_frame_address(0), NULL }
 
 /*
  * A block of `size` bytes aligned to `align` (0: default), its bytes as

@@ -21,6 +21,10 @@
 #                            libarheap-preload.so and libarheap.so under
 #                            top_builddir); exits 77 (skip) without nm or
 #                            without the shared libraries
+#   ar_sanitized LIB         true when LIB is built with a sanitizer,
+#                            whose runtime must own malloc and be loaded
+#                            first: such a preload library can not go
+#                            under a plain program
 
 cases=0
 failures=0
@@ -57,6 +61,11 @@ ar_find_libraries() {
         echo "SKIP: no $preload or $linked (a static-only build?)"
         exit 77
     fi
+}
+
+ar_sanitized() {
+    nm -D --undefined-only "$1" 2>/dev/null | grep -qE '__(asan|tsan|ubsan)_' ||
+        ldd "$1" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)'
 }
 
 ar_summary() {

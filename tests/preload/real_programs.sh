@@ -11,16 +11,15 @@
 set -u
 
 top=${top_builddir:-.}
+# shellcheck source=tests/ar_test_lib.sh
+. "${top_srcdir:-.}/tests/ar_test_lib.sh"
 lib=$(cd "$top/src/.libs" 2>/dev/null && pwd)/libarheap-preload.so
 if [ ! -f "$lib" ]; then
     echo "real_programs: no preload library at $lib" >&2
     exit 1
 fi
 
-# A sanitizer's runtime must own malloc and be loaded first: a sanitized
-# build's preload library can not go under a plain program.
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -qE '__(asan|tsan|ubsan)_' ||
-    ldd "$lib" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)'; then
+if ar_sanitized "$lib"; then
     echo "real_programs: SKIP: the library is built with a sanitizer"
     exit 77
 fi

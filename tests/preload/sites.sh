@@ -7,7 +7,9 @@
 # compares none of them (src/ar_heap_internal.h, AR_HEAP_SITE_SAME_PLACE):
 # an entry point with a file in that library would make blocks of
 # different files and lines share cache entries, and reports name the
-# wrong site. life.c leaves them out of it (#if !AR_HEAP_PRELOAD).
+# wrong site. life.c leaves them out of it (#if !AR_HEAP_PRELOAD), and
+# depot.c stops a process whose preload library made such a site anyway
+# (checked here with a library built to make them).
 #
 # Environment (set by make check): top_srcdir, top_builddir. Exits 0 when all pass,
 # 1 on a failure, 77 (skip) without nm or without the shared libraries.
@@ -38,4 +40,33 @@ for name in $entry_points; do
         pass "libarheap-preload.so has no $name"
     fi
 done
+
+# The check behind it at run time (src/depot.c, ar_heap_depot__intern_slow):
+# a site with a file and a line reaches the depot's slow path on its first
+# lookup, which stops the process. tests/preload/filesite.so is the
+# preload library built with such sites; the victim's stress runs under it
+# and under the real one.
+victim=${top_builddir:-.}/tests/preload/victim
+filesite=${top_builddir:-.}/tests/preload/.libs/filesite.so
+refused="internal error: a site of the preload library has a file"
+if ar_sanitized "$preload"; then
+    echo "a sanitizer build: its runtime must own malloc, so nothing is preloaded"
+elif [ ! -x "$victim" ] || [ ! -f "$filesite" ]; then
+    fail "no $victim or $filesite to run"
+else
+    out=$(LD_PRELOAD="$filesite" AR_HEAP_OPTIONS=leak_report=0 "$victim" stress 10 100 2>&1)
+    status=$?
+    if [ "$status" -ne 0 ] && echo "$out" | grep -qF "$refused"; then
+        pass "a site with a file is refused (status $status)"
+    else
+        fail "a site with a file was not refused (status $status): $out"
+    fi
+    out=$(LD_PRELOAD="$preload" AR_HEAP_OPTIONS=leak_report=0 "$victim" stress 10 100 2>&1)
+    status=$?
+    if [ "$status" -eq 0 ] && ! echo "$out" | grep -qF "internal error"; then
+        pass "the wrappers' sites are accepted"
+    else
+        fail "the real library stopped (status $status): $out"
+    fi
+fi
 ar_summary "entry point checks"

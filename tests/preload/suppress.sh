@@ -22,8 +22,7 @@ if [ ! -f "$lib" ]; then
     echo "suppress: no preload library at $lib" >&2
     exit 1
 fi
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -qE '__(asan|tsan|ubsan)_' ||
-    ldd "$lib" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)'; then
+if ar_sanitized "$lib"; then
     echo "suppress: SKIP: the library is built with a sanitizer"
     exit 77
 fi
