@@ -465,8 +465,14 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
 #if AR_HEAP_PRELOAD
     ar_heap_preload__guard_placement(&below, &align); /* EF_PROTECT_BELOW, EF_ALIGNMENT */
 #endif
-    if (align < want_align)
-        align = want_align;
+    /* The block's own alignment (posix_memalign and its siblings) holds
+     * whatever the placement asks: an EF_ALIGNMENT the program set to a
+     * number that is not a power of two takes their least common
+     * multiple (want_align is a power of two). */
+    if (want_align > 1 && align % want_align != 0) {
+        size_t low = align & (~align + 1); /* the largest power of two dividing align */
+        align = align / (low < want_align ? low : want_align) * want_align;
+    }
     /* Bytes from the block's first page to the guard (guard after) or
      * from the guard to the block's end (guard below). */
     size_t rounded = below ? size : (size + align - 1) / align * align;

@@ -112,7 +112,8 @@ static const ar_heap_option_t ar_heap_option_table[] = {
       "with guard=1, put the guard page before each block instead of after it, to catch "
       "underruns" },
     { "guard_align", AR_HEAP_OPTION_INT, AR_HEAP_FIELD(guard_align), 1, 4096, "16",
-      "with guard=1, alignment of a guarded block's end against its guard page; 1 places it "
+      "with guard=1, alignment of a guarded block's end against its guard page (a power of "
+      "two); 1 places it "
       "byte-exactly, so a one-byte overrun faults (16 keeps max_align_t alignment and leaves "
       "0 to 15 bytes of slack covered by the tail canary)" },
     { "guard_sample", AR_HEAP_OPTION_SIZE, AR_HEAP_FIELD(guard_sample), 0, 0, "1",
@@ -194,11 +195,14 @@ static void ar_heap_options__warn_value(const char *origin, const ar_heap_option
     ar_heap_out__str(&out, ": option '");
     ar_heap_out__str(&out, opt->name);
     ar_heap_out__str(&out, "' ");
-    if (opt->kind == AR_HEAP_OPTION_INT) {
+    if (opt->kind == AR_HEAP_OPTION_INT && expectation == NULL) {
         ar_heap_out__str(&out, "takes a whole number from ");
         ar_heap_out__signed(&out, opt->min);
         ar_heap_out__str(&out, " to ");
         ar_heap_out__signed(&out, opt->max);
+    } else if (opt->kind == AR_HEAP_OPTION_SIZE && expectation == NULL) {
+        ar_heap_out__str(&out, "takes a whole number from 0 to ");
+        ar_heap_out__dec(&out, SIZE_MAX);
     } else {
         ar_heap_out__str(&out, expectation);
     }
@@ -291,23 +295,32 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
     char *field = (char *)&ar_heap_options + opt->offset;
     unsigned long long number;
     switch (opt->kind) {
-    case AR_HEAP_OPTION_BOOL:
+    case AR_HEAP_OPTION_BOOL: {
+        int on = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
+        if (!on && strcmp(value, "0") != 0 && strcmp(value, "false") != 0 &&
+            strcmp(value, "no") != 0) {
+            ar_heap_options__warn_value(origin, opt, "takes 0 or 1 (or true/false, yes/no)",
+                                        value);
+            return 0;
+        }
+        /* A guard the user gave stands over what EF_ and DUMA_ variables
+         * imply (a value refused above gave nothing). */
         if (opt->offset == AR_HEAP_FIELD(guard) &&
             (strcmp(origin, "AR_HEAP_OPTIONS") == 0 || strcmp(origin, "ar_heap__set_options") == 0))
-            ar_heap_options.guard_given = 1; /* over what EF_ and DUMA_ variables imply */
-        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0) {
-            *(int *)field = 1;
-            return 1;
-        }
-        if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0) {
-            *(int *)field = 0;
-            return 1;
-        }
-        ar_heap_options__warn_value(origin, opt, "takes 0 or 1 (or true/false, yes/no)", value);
-        return 0;
+            ar_heap_options.guard_given = 1;
+        *(int *)field = on;
+        return 1;
+    }
     case AR_HEAP_OPTION_INT:
         if (ar_heap_options__parse_unsigned(value, (unsigned long long)opt->max, &number) &&
             number >= (unsigned long long)opt->min) {
+            if (opt->offset == AR_HEAP_FIELD(guard_align) && (number & (number - 1)) != 0) {
+                /* An alignment: a block's end at a multiple of 96 would
+                 * leave it aligned to 32 alone. */
+                ar_heap_options__warn_value(origin, opt, "takes a power of two from 1 to 4096",
+                                            value);
+                return 0;
+            }
             *(int *)field = (int)number;
             return 1;
         }
@@ -325,7 +338,7 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
             *(size_t *)field = (size_t)number;
             return 1;
         }
-        ar_heap_options__warn_value(origin, opt, "takes a whole number of at least 0", value);
+        ar_heap_options__warn_value(origin, opt, NULL, value);
         return 0;
     case AR_HEAP_OPTION_ACTION: {
         static const ar_heap_options_word_t actions[] = {

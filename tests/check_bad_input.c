@@ -617,7 +617,13 @@ typedef struct bad_value_s {
 #define EXPECT_EXITCODE "takes a whole number from 1 to 255"
 #define EXPECT_LEAKCODE "takes a whole number from 0 to 255"
 #define EXPECT_BOOL "takes 0 or 1 (or true/false, yes/no)"
-#define EXPECT_SIZE "takes a whole number of at least 0"
+#if SIZE_MAX == UINT64_MAX
+#define EXPECT_SIZE "takes a whole number from 0 to 18446744073709551615"
+#else
+#define EXPECT_SIZE "takes a whole number from 0 to 4294967295"
+#endif
+#define EXPECT_ALIGN "takes a power of two from 1 to 4096"
+#define EXPECT_ALIGN_RANGE "takes a whole number from 1 to 4096"
 
 static const bad_value_t bad_values[] = {
     { "on_error", "", EXPECT_ACTION },
@@ -646,6 +652,10 @@ static const bad_value_t bad_values[] = {
     { "quarantine_bytes", "1e6", EXPECT_SIZE },
     { "quarantine_bytes", "18446744073709551616", EXPECT_SIZE }, /* SIZE_MAX + 1 */
     { "quarantine_bytes", "99999999999999999999999999999", EXPECT_SIZE },
+    { "guard_align", "96", EXPECT_ALIGN },
+    { "guard_align", "3", EXPECT_ALIGN },
+    { "guard_align", "0", EXPECT_ALIGN_RANGE },
+    { "guard_align", "8192", EXPECT_ALIGN_RANGE },
 };
 
 #define BAD_VALUE_COUNT (sizeof bad_values / sizeof bad_values[0])

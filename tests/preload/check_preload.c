@@ -227,6 +227,16 @@ static const probe_case_t probe_cases[] = {
       { "arheap: warning: EF_ALIGNMENT: option 'guard_align' takes a whole number from 1 to 4096; "
         "got '8192' (ignored)",
         "[over 4: fault]" } },
+    { "an alignment that is not a power of two is ignored", { "EF_ALIGNMENT=96", NULL }, NULL,
+      "env",
+      { "arheap: warning: EF_ALIGNMENT: option 'guard_align' takes a power of two from 1 to "
+        "4096; got '96' (ignored)",
+        "[over 4: fault]" } },
+    { "a refused guard value gives nothing: the globals still turn guard pages on", { NULL },
+      "guard=banana", "globals",
+      { "arheap: warning: AR_HEAP_OPTIONS: option 'guard' takes 0 or 1 (or true/false, yes/no); "
+        "got 'banana' (ignored)",
+        "[above over 1: fault]", "[below under 1: fault]", "[done]" } },
     { "a negative alignment is ignored", { "EF_ALIGNMENT=-4", NULL }, NULL, "env",
       { "arheap: warning: EF_ALIGNMENT: takes 0 (byte-exact) or a positive alignment; got a "
         "negative number (ignored)",
@@ -240,8 +250,9 @@ static const probe_case_t probe_cases[] = {
       { "[above last: no fault]", "[above over 1: fault]", "[below first: no fault]",
         "[below last: no fault]", "[below under 1: fault]", "[aligned to 16: yes]",
         "[aligned slack: no fault]", "[aligned over 4: fault]" } },
-    { "the globals: byte-exact and after free", { NULL }, NULL, "globals",
-      { "[exact over 1: fault]", "[above after free: fault]", "[done]" } },
+    { "the globals: byte-exact, an alignment of its own, after free", { NULL }, NULL, "globals",
+      { "[exact over 1: fault]", "[memalign 64 under 96: aligned]", "[above after free: fault]",
+        "[done]" } },
     { "the globals under EF_ variables", { "EF_PROTECT_BELOW=1", "EF_ALIGNMENT=64", NULL }, NULL,
       "globals", { "[above over 1: fault]", "[below under 1: fault]", "[aligned over 4: fault]" } },
     { "AR_HEAP_OPTIONS guard=0 wins over the globals", { NULL }, "guard=0", "globals",
