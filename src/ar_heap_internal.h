@@ -321,6 +321,7 @@ typedef struct ar_heap_thread_s {
     struct ar_heap_qchunk_s *batch;
     size_t batch_bytes;
     unsigned batch_shift;
+    unsigned lowered_seen; /* the quarantine's lowerings this thread has seen */
     /* Its FIFO of full batches, under its lock, which another thread
      * takes too, to take entries out (quarantine.c); bytes and the oldest
      * chunk's stamp are read without it. */
@@ -1452,7 +1453,10 @@ typedef struct ar_heap_qentry_s {
     void *owner;    /* its span, or for a guarded block its guard slot */
     uint32_t index; /* slot index in the span, with AR_HEAP_QENTRY_SLOW when its
                      * release must look at its record; UINT32_MAX: guarded */
-    uint32_t bytes; /* what it counts for (its slot or extent, capped) */
+    uint32_t bytes; /* what it counts for (its slot or extent), at most 4 GiB
+                     * less a byte: a wider count would cost every taken
+                     * entry its decoding (stop 40: 2.8 instructions an
+                     * operation of bench/workloads small, defaults) */
 } ar_heap_qentry_t;
 
 #define AR_HEAP_QENTRY_SLOW 0x80000000u
@@ -1550,6 +1554,10 @@ void ar_heap_quarantine__more(ar_heap_thread_t *self, ar_heap_qout_t *out);
 
 /* Pass a thread's batch to its FIFO (it ends, or a walk wants it). */
 void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
+
+/* The budget was lowered (ar_heap__set_options): each thread's next
+ * batch takes the quarantine down to it, not only by what it brought. */
+void ar_heap_quarantine__lowered(void);
 
 /* Blocks and bytes held (the world stopped for an exact figure). */
 void ar_heap_quarantine__held(size_t *blocks, size_t *bytes);

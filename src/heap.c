@@ -103,7 +103,10 @@ __attribute__((destructor(101))) static void ar_heap__finalize(void)
 int ar_heap__set_options(const char *options)
 {
     pthread_once(&heap.defaults_once, ar_heap__load_defaults);
+    size_t budget = ar_heap_options.quarantine_bytes;
     int problems = ar_heap_options__parse(options, "ar_heap__set_options");
+    if (ar_heap_options.quarantine_bytes < budget)
+        ar_heap_quarantine__lowered();
     if (ar_heap_options.help) {
         ar_heap_options__print_help();
         ar_heap_options.help = 0;

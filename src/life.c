@@ -605,17 +605,23 @@ __attribute__((noinline)) static void ar_heap_life__release_slow(ar_heap_thread_
         ar_heap_span__release(self, span, index);
 }
 
+/* What a huge or guarded block counts for in the quarantine: its extent
+ * and bookkeeping, at most 4 GiB less a byte (ar_heap_qentry_t). */
+static inline uint32_t ar_heap_life__entry_bytes(size_t bytes)
+{
+    return bytes < UINT32_MAX ? (uint32_t)bytes : UINT32_MAX;
+}
+
 /* The quarantine entry of a freed block; SLOW when its release must look
  * at its record (damaged, to be forgotten, huge, or guarded). */
 static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, size_t extent,
                                                    int damaged)
 {
     ar_heap_qentry_t entry;
-    size_t bookkeeping = AR_HEAP_QUARANTINE_SPAN_BOOKKEEPING;
     if (slot->span == NULL) {
         entry.owner = slot->rec; /* a guarded block's record opens its guard slot */
         entry.index = UINT32_MAX;
-        bookkeeping = AR_HEAP_QUARANTINE_BOOKKEEPING;
+        entry.bytes = ar_heap_life__entry_bytes(extent + AR_HEAP_QUARANTINE_BOOKKEEPING);
     } else {
         entry.owner = slot->span;
         entry.index = slot->index;
@@ -624,12 +630,13 @@ static inline ar_heap_qentry_t ar_heap_life__entry(const ar_heap_slot_t *slot, s
             entry.index |= AR_HEAP_QENTRY_SLOW;
         /* A slot of a size class is held whole, whatever part of it the
          * block used (its class rounds up, or it was borrowed from a
-         * larger one). */
-        if (slot->span->klass != AR_HEAP_CLASSES)
-            extent = slot->capacity;
+         * larger one): at most AR_HEAP_CLASS_MAX, so its count needs no
+         * encoding. A huge block counts its extent. */
+        if (AR_HEAP_LIKELY(slot->span->klass != AR_HEAP_CLASSES))
+            entry.bytes = (uint32_t)(slot->capacity + AR_HEAP_QUARANTINE_SPAN_BOOKKEEPING);
+        else
+            entry.bytes = ar_heap_life__entry_bytes(extent + AR_HEAP_QUARANTINE_SPAN_BOOKKEEPING);
     }
-    size_t bytes = extent + bookkeeping;
-    entry.bytes = bytes < UINT32_MAX ? (uint32_t)bytes : UINT32_MAX;
     return entry;
 }
 

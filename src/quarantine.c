@@ -34,6 +34,8 @@
  *     FIFO while the batch count moved on 16 times the batches held (16
  *     turns of the quarantine). A thread that stopped freeing, or frees
  *     far less than the others, has its blocks taken out by them.
+ * When the budget was lowered since that thread's last batch, it takes
+ * them down to the target instead, whoever's blocks they are.
  * So the quarantine holds at most the budget plus one block, whatever
  * the budget and however many threads free (with a small budget a batch
  * is one block; a block larger than the budget is held alone until the
@@ -93,6 +95,8 @@ static _Atomic size_t ar_heap_quarantine_bytes;
 
 /* The order in which batches joined the FIFOs. */
 static _Atomic uint64_t ar_heap_quarantine_clock;
+/* How many times the budget was lowered (written only then). */
+static _Atomic unsigned ar_heap_quarantine_lowerings;
 
 void ar_heap_quarantine__init_thread(ar_heap_thread_t *t)
 {
@@ -273,7 +277,19 @@ void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qo
     size_t limit = ar_heap_quarantine__batch_limit(budget);
     out->target = budget > limit ? budget - limit : 0;
     out->quota = ar_heap_quarantine__pass_on(self);
+    /* The budget was lowered since this thread's last batch: this one
+     * takes the FIFOs down to the target, not only by what it brought. */
+    unsigned lowered = atomic_load_explicit(&ar_heap_quarantine_lowerings, memory_order_relaxed);
+    if (AR_HEAP_UNLIKELY(lowered != self->lowered_seen)) {
+        self->lowered_seen = lowered;
+        out->quota = SIZE_MAX;
+    }
     ar_heap_quarantine__take(self, out);
+}
+
+void ar_heap_quarantine__lowered(void)
+{
+    atomic_fetch_add_explicit(&ar_heap_quarantine_lowerings, 1, memory_order_relaxed);
 }
 
 void ar_heap_quarantine__push(ar_heap_thread_t *self, const ar_heap_qentry_t *entry,

@@ -530,6 +530,49 @@ START_TEST(lowering_quarantine_bytes_to_0_lets_the_held_blocks_go)
 }
 END_TEST
 
+/* A budget lowered to another number than 0: the next batch a thread
+ * passes on takes the quarantine down to it, whoever's blocks it holds,
+ * not only as much as that batch brought (until stop 40 the quarantine
+ * stayed near the old budget, 15 MiB held against 64 KiB). */
+enum { LOWER_HELD = 2000, LOWER_HELD_SIZE = 4000, LOWER_BUDGET = 65536, LOWER_FREES = 20,
+       LOWER_FREE_SIZE = 1000 };
+
+static void body_lowered_to_a_budget(void)
+{
+    static char *later[LOWER_FREES];
+    for (int i = 0; i < LOWER_HELD; i++)
+        AR__HEAP__FREE(AR__HEAP__MALLOC(LOWER_HELD_SIZE, "held before"));
+    for (int i = 0; i < LOWER_FREES; i++)
+        later[i] = AR__HEAP__MALLOC(LOWER_FREE_SIZE, "freed after");
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    printf("before=%zu\n", s.quarantine_bytes);
+    (void)ar_heap__set_options("quarantine_bytes=65536");
+    /* 20 000 bytes freed: more than the new budget's batch limit (a
+     * sixteenth of it), so the batch is passed on. */
+    for (int i = 0; i < LOWER_FREES; i++)
+        AR__HEAP__FREE(later[i]);
+    ar_heap__get_stats(&s);
+    printf("bytes=%zu blocks=%zu\n", s.quarantine_bytes, s.quarantine_blocks);
+}
+
+START_TEST(lowering_quarantine_bytes_takes_the_held_blocks_down_to_the_new_budget)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_lowered_to_a_budget, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    size_t before = child_number(&child, "before");
+    ck_assert_msg(before != SIZE_MAX && before >= (size_t)LOWER_HELD * LOWER_HELD_SIZE,
+                  "the default budget held %zu bytes of %d blocks of %d:\n%s", before,
+                  LOWER_HELD, LOWER_HELD_SIZE, child.output);
+    size_t bytes = child_number(&child, "bytes");
+    size_t bound = LOWER_BUDGET + block_total(LOWER_FREE_SIZE);
+    ck_assert_msg(bytes != SIZE_MAX && bytes <= bound,
+                  "the quarantine holds %zu bytes after its budget went to %d (bound %zu):\n%s",
+                  bytes, LOWER_BUDGET, bound, child.output);
+}
+END_TEST
+
 START_TEST(an_address_is_not_reused_while_its_block_is_in_the_quarantine)
 {
     enum { AGAIN = 1000 };
@@ -1719,6 +1762,7 @@ static Suite *quarantine_suite(void)
                         BUDGET_CASES);
     tcase_add_test(held, quarantine_bytes_0_holds_no_freed_block);
     tcase_add_test(held, lowering_quarantine_bytes_to_0_lets_the_held_blocks_go);
+    tcase_add_test(held, lowering_quarantine_bytes_takes_the_held_blocks_down_to_the_new_budget);
     tcase_add_test(held, an_address_is_not_reused_while_its_block_is_in_the_quarantine);
     tcase_add_test(held, a_freed_block_of_a_million_bytes_is_held_under_the_default_budget);
     tcase_add_test(held, a_block_larger_than_the_budget_is_held_alone_until_the_next_free);
