@@ -83,8 +83,9 @@ static struct {
     _Atomic int64_t peak;      /* highest sum seen at a flush */
     unsigned saved_depth;      /* the stopper's depth while stopped */
     _Atomic unsigned attached; /* states owned by a live thread (written under list_lock) */
+    _Atomic(ar_heap_thread_t *) stopper; /* the state of the thread that holds `lock` */
 } world = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 1, 0, 0,
-            0, 0 };
+            0, 0, NULL };
 
 /* With list_lock held (or alone, in a forked child): one state more or
  * less owned by a live thread. */
@@ -193,6 +194,13 @@ void ar_heap_thread__each(void (*fn)(ar_heap_thread_t *thread, void *arg), void 
  * the stops before. */
 void ar_heap_thread__wait(ar_heap_thread_t *self)
 {
+    /* The stopper itself goes on: every other thread is outside, and its
+     * lock is the one this would wait for. A fork's prepare handler that
+     * the program registered before the heap registered its own runs
+     * after the heap's, with the world stopped (glibc runs prepare
+     * handlers newest first), and may allocate. */
+    if (atomic_load_explicit(&world.stopper, memory_order_relaxed) == self)
+        return;
     do {
         unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
         atomic_store_explicit(&self->busy, b + 1, memory_order_release);
@@ -225,6 +233,7 @@ void ar_heap_world__stop(void)
     }
     pthread_mutex_lock(&world.lock);
     world.saved_depth = depth;
+    atomic_store_explicit(&world.stopper, self, memory_order_relaxed);
     atomic_fetch_or_explicit(&ar_heap_world_gate, AR_HEAP_GATE_STOPPED,
                              AR_HEAP_TSAN ? memory_order_seq_cst : memory_order_relaxed);
     ar_heap_world__barrier();
@@ -246,6 +255,7 @@ void ar_heap_world__resume(void)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     unsigned depth = world.saved_depth;
+    atomic_store_explicit(&world.stopper, NULL, memory_order_relaxed);
     atomic_fetch_and_explicit(&ar_heap_world_gate, ~AR_HEAP_GATE_STOPPED, memory_order_release);
     pthread_mutex_unlock(&world.lock);
     if (self != NULL && depth > 0) {
@@ -349,6 +359,10 @@ void ar_heap_stats__snapshot_stopped(ar_heap_stats_t *out)
 
 static void ar_heap_thread__before_fork(void)
 {
+    /* A state first, so that the stopper is known by it: a thread without
+     * one that allocated in a later prepare handler would attach, and
+     * wait for the list lock held below. */
+    ar_heap_thread__leave(ar_heap_thread__enter());
     ar_heap_world__stop();
     pthread_mutex_lock(&world.list_lock);
 }

@@ -666,6 +666,8 @@ static const clean_case_t clean_cases[] = {
     { "guard=1", "threads", NULL, "[threads ok]\n" },
     { "", "fork", NULL, "[fork ok]\n" },
     { "guard=1", "fork", "5", "[fork ok]\n" },
+    /* Fork handlers that allocate, registered before the heap's own. */
+    { "", "atfork", NULL, "[atfork ok]\n" },
     { "", "dlsym", NULL, "[dlsym ok]\n" },
     { "guard=1", "dlsym", NULL, "[dlsym ok]\n" },
     { "", "exit-order", NULL, "[exiting]\n" },

@@ -245,11 +245,16 @@ static volatile size_t nearly_everything = SIZE_MAX - 4096;
 static volatile size_t align_3 = 3;
 static volatile size_t align_24 = 24;
 
-/* A block allocated before main, by a constructor. */
+/* A block allocated before main, by a constructor (glibc passes it the
+ * program's arguments): not for "atfork", whose fork handlers must be
+ * registered before the process's first allocation. */
 static char *early_block;
 
-__attribute__((constructor)) static void allocate_early(void)
+__attribute__((constructor)) static void allocate_early(int argc, char **argv, char **envp)
 {
+    (void)envp;
+    if (argc >= 2 && strcmp(argv[1], "atfork") == 0)
+        return;
     early_block = malloc(33);
 }
 
@@ -433,6 +438,66 @@ static int fork_while_allocating(void)
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     printf("[fork %s]\n", ok ? "ok" : "FAILED");
+    return !ok;
+}
+
+/* Fork handlers registered before the program's first allocation (the
+ * checker registers its own at that allocation, so they run after its
+ * prepare handler and before its parent and child handlers), each of
+ * which allocates; a thread forks that has not used the heap either. */
+static volatile int atfork_prepared, atfork_in_parent;
+
+static void atfork_prepare(void)
+{
+    char *p = malloc(32);
+    atfork_prepared = p != NULL;
+    free(p);
+}
+
+static void atfork_parent(void)
+{
+    char *p = strdup("parent");
+    atfork_in_parent = p != NULL;
+    free(p);
+}
+
+static void atfork_child(void)
+{
+    char *p = malloc(64);
+    if (p == NULL)
+        _exit(4);
+    free(p);
+}
+
+static void *fork_from_thread(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return (void *)(intptr_t)(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int fork_handlers_allocating(void)
+{
+    if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0)
+        return 1;
+    char *block = malloc(16);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int ok = block != NULL && atfork_prepared && atfork_in_parent && WIFEXITED(status) &&
+             WEXITSTATUS(status) == 0;
+    free(block);
+    pthread_t thread;
+    void *forked = NULL;
+    ok &= pthread_create(&thread, NULL, fork_from_thread, NULL) == 0 &&
+          pthread_join(thread, &forked) == 0 && forked != NULL;
+    printf("[atfork %s]\n", ok ? "ok" : "FAILED");
     return !ok;
 }
 
@@ -724,6 +789,7 @@ int main(int argc, char **argv)
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
         { "free-after-exit-check", free_after_exit_check },
         { "fail-nth", fail_nth },               { "nested-overflow", nested_overflow },
+        { "atfork", fork_handlers_allocating },
         { "wild-frame-pointers", wild_frame_pointers }, { "signal-errno", signal_errno },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
