@@ -1723,7 +1723,9 @@ static inline uint32_t ar_heap_os__thread_id(void)
     return AR_HEAP_LIKELY(id != 0) ? id : ar_heap_os__thread_id_slow();
 }
 void ar_heap_os__forget_thread_id(void);
-void ar_heap_os__write_all(int fd, const char *buf, size_t len);
+/* Write all of buf; 0, or the errno of the write that failed (-1 for a
+ * write of nothing). */
+int ar_heap_os__write_all(int fd, const char *buf, size_t len);
 /* Note the read-only segments of the modules loaded now (at start). */
 void ar_heap_os__note_readonly(void);
 /* Whether p lies in a read-only segment noted at start. */
@@ -1893,6 +1895,7 @@ void ar_heap_preload__guard_placement(int *below, size_t *align);
 
 typedef struct ar_heap_out_s {
     int fd;       /* -1: into `text` instead (ar_heap_out__init_text) */
+    int error;    /* the errno of the first write to fd that failed, else 0 */
     size_t len;
     char buf[512];
     char *text;

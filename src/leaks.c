@@ -560,6 +560,31 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
     ar_heap_out__flush(&out);
 }
 
+/* The report file could not be opened or written (err: its errno, -1 for
+ * a write that wrote nothing): said on stderr, where the report goes. */
+static void ar_heap_leaks__file_failed(const char *path, int err)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: cannot write the report file '");
+    ar_heap_out__str(&out, path);
+    ar_heap_out__str(&out, "' (");
+    if (err > 0) {
+        ar_heap_out__str(&out, "errno ");
+        ar_heap_out__dec(&out, (uint64_t)err);
+    } else {
+        ar_heap_out__str(&out, "a write wrote nothing");
+    }
+    ar_heap_out__str(&out, err == ENOENT ? ": no such directory"
+                      : err == EACCES ? ": permission denied"
+                      : err == EROFS ? ": read-only file system"
+                      : err == EISDIR ? ": is a directory"
+                      : err == ENOSPC ? ": no space left on the device"
+                      : err == EIO ? ": input/output error" : "");
+    ar_heap_out__str(&out, "); writing the report to stderr instead\n");
+    ar_heap_out__flush(&out);
+}
+
 /* Open the report file; on failure say so and return 2 (stderr). */
 static int ar_heap_leaks__open(const char *path, const char **where)
 {
@@ -571,19 +596,7 @@ static int ar_heap_leaks__open(const char *path, const char **where)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0)
         return fd;
-    int err = errno;
-    ar_heap_out_t out;
-    ar_heap_out__init(&out, 2);
-    ar_heap_out__str(&out, "arheap: warning: cannot write the report file '");
-    ar_heap_out__str(&out, path);
-    ar_heap_out__str(&out, "' (errno ");
-    ar_heap_out__dec(&out, (uint64_t)err);
-    ar_heap_out__str(&out, err == ENOENT ? ": no such directory"
-                      : err == EACCES ? ": permission denied"
-                      : err == EROFS ? ": read-only file system"
-                      : err == EISDIR ? ": is a directory" : "");
-    ar_heap_out__str(&out, "); writing the report to stderr instead\n");
-    ar_heap_out__flush(&out);
+    ar_heap_leaks__file_failed(path, errno);
     *where = "stderr (above)";
     return 2;
 }
@@ -707,8 +720,17 @@ __attribute__((noinline)) static size_t ar_heap_leaks__report_own(size_t *own)
         ar_heap_out__init(&out, fd);
         ar_heap_leaks__write_file(&out, &stats, &scan, order, site_count, listed);
         ar_heap_out__flush(&out);
-        if (fd != 2)
-            close(fd);
+        if (fd != 2 && close(fd) != 0 && out.error == 0)
+            out.error = errno;
+        if (fd != 2 && out.error != 0) {
+            /* Opened but not written (a full disk, /dev/full): the report
+             * is not lost, it goes where an unopened file's goes. */
+            ar_heap_leaks__file_failed(where, out.error);
+            where = "stderr (above)";
+            ar_heap_out__init(&out, 2);
+            ar_heap_leaks__write_file(&out, &stats, &scan, order, site_count, listed);
+            ar_heap_out__flush(&out);
+        }
     }
     if (scan.count > 0 || scan.intentional_count > 0)
         ar_heap_leaks__write_summary(&scan, order, site_count, where, listed, fd < 0);

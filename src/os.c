@@ -90,17 +90,18 @@ void ar_heap_os__forget_thread_id(void)
     ar_heap_os_thread_id = 0;
 }
 
-void ar_heap_os__write_all(int fd, const char *buf, size_t len)
+int ar_heap_os__write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
+            return n < 0 ? errno : -1;
         buf += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 /*

@@ -20,6 +20,7 @@
 void ar_heap_out__init(ar_heap_out_t *out, int fd)
 {
     out->fd = fd;
+    out->error = 0;
     out->len = 0;
     out->text = NULL;
     out->text_size = 0;
@@ -38,7 +39,9 @@ void ar_heap_out__init_text(ar_heap_out_t *out, char *buf, size_t size)
 void ar_heap_out__flush(ar_heap_out_t *out)
 {
     if (out->fd >= 0) {
-        ar_heap_os__write_all(out->fd, out->buf, out->len);
+        int error = ar_heap_os__write_all(out->fd, out->buf, out->len);
+        if (out->error == 0)
+            out->error = error;
     } else if (out->text != NULL && out->text_size > 0) {
         size_t room = out->text_size - 1 - out->text_len;
         size_t take = out->len < room ? out->len : room;

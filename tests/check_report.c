@@ -641,6 +641,37 @@ START_TEST(an_unwritable_report_path_falls_back_to_stderr_and_says_so)
 }
 END_TEST
 
+/* A report file that opens but takes no bytes (/dev/full: every write
+ * fails with ENOSPC): the report is not lost, and the summary does not
+ * send the reader to the file (until stop 40 it said "full report in
+ * /dev/full"). */
+static void body_full_device(void)
+{
+    (void)ar_heap__set_options("report_path=/dev/full");
+    void *p = AR__HEAP__MALLOC(6, "no room for it");
+    (void)p;
+    ar_heap__memory_report();
+}
+
+START_TEST(a_report_file_that_takes_no_bytes_falls_back_to_stderr_and_says_so)
+{
+    if (access("/dev/full", W_OK) != 0)
+        return; /* no such device here: nothing to test */
+    ar_test_child_t child;
+    use_report_file();
+    ar_test__run_child(body_full_device, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: warning: cannot write the report file "
+                                      "'/dev/full' (errno 28: no space left on the device); "
+                                      "writing the report to stderr instead");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap memory report (pid ");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"no room for it\"  thread");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: full report in stderr (above)");
+    ck_assert_msg(!ar_test__output_has(&child, "full report in /dev/full"), "output:\n%s",
+                  child.output);
+}
+END_TEST
+
 /* ------------------------------------------------------------ exit order */
 
 /* tests/exit_order, linked with the shared and with the static library:
@@ -703,6 +734,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, the_report_file_is_written_at_exit);
     tcase_add_test(tc, agerun_memory_report_names_the_report_file);
     tcase_add_test(tc, an_unwritable_report_path_falls_back_to_stderr_and_says_so);
+    tcase_add_test(tc, a_report_file_that_takes_no_bytes_falls_back_to_stderr_and_says_so);
     tcase_add_loop_test(tc, the_exit_report_comes_after_every_handler_and_destructor, 0,
                         (int)(sizeof exit_order_programs / sizeof exit_order_programs[0]));
     suite_add_tcase(s, tc);
