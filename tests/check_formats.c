@@ -65,6 +65,35 @@ START_TEST(json_reports_damage_with_offset_and_bytes)
 }
 END_TEST
 
+/* A write after free found as the freed block's slot is reused: found_by
+ * "reuse", and the site is the allocation that reused it. */
+static void body_json_reuse(void)
+{
+    (void)ar_heap__set_options("report_json=1:on_error=continue:quarantine_bytes=1");
+    char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "json reuse"));
+    AR__HEAP__FREE(p);
+    p[2] = 7;                                         /* after free */
+    AR__HEAP__FREE(AR__HEAP__MALLOC(13, "pushes it out")); /* it leaves the quarantine */
+    ar_test__note("reuse", __LINE__ + 1);
+    char *q = AR__HEAP__MALLOC(13, "takes its slot");
+    AR__HEAP__FREE(q);
+}
+
+START_TEST(json_reports_a_write_found_at_reuse_with_the_reusing_site)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_json_reuse, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"error\":\"heap-use-after-free\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"found_by\":\"reuse\"");
+    char expect[128];
+    snprintf(expect, sizeof expect, "\"site\":{\"file\":\"%s\",\"line\":%d,", __FILE__,
+             ar_test__note_value(&child, "reuse"));
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, expect);
+    ck_assert_int_eq(ar_test__output_count(&child, "{\"tool\":\"arheap\""), 1);
+}
+END_TEST
+
 static void body_stacks(void)
 {
     (void)ar_heap__set_options("stack_depth=4");
@@ -160,6 +189,7 @@ static Suite *formats_suite(void)
     TCase *tc = tcase_create("reports");
     tcase_add_test(tc, json_reports_a_double_free_as_one_line_with_the_block_and_its_sites);
     tcase_add_test(tc, json_reports_damage_with_offset_and_bytes);
+    tcase_add_test(tc, json_reports_a_write_found_at_reuse_with_the_reusing_site);
     tcase_add_test(tc, stacks_are_printed_as_module_offset_that_addr2line_resolves);
     tcase_add_test(tc, without_stack_depth_no_frames_are_printed);
     suite_add_tcase(s, tc);
