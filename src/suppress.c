@@ -200,6 +200,31 @@ static void ar_heap_suppress__line(unsigned fi, unsigned number, char *text, int
     atomic_store_explicit(&suppress.npatterns, n + 1, memory_order_release);
 }
 
+/* "ORIGIN: cannot VERB the suppression file 'PATH' (errno N: what); THEN" */
+static void ar_heap_suppress__unread(const char *origin, const char *verb, const char *path,
+                                     int err, const char *then)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: ");
+    ar_heap_out__str(&out, origin);
+    ar_heap_out__str(&out, ": cannot ");
+    ar_heap_out__str(&out, verb);
+    ar_heap_out__str(&out, " the suppression file '");
+    ar_heap_out__str(&out, path);
+    ar_heap_out__str(&out, "' (errno ");
+    ar_heap_out__dec(&out, (uint64_t)err);
+    ar_heap_out__str(&out, err == ENOENT   ? ": no such file or directory"
+                           : err == EACCES ? ": permission denied"
+                           : err == EISDIR ? ": is a directory"
+                           : err == EIO    ? ": input/output error"
+                                           : "");
+    ar_heap_out__str(&out, "); ");
+    ar_heap_out__str(&out, then);
+    ar_heap_out__str(&out, "\n");
+    ar_heap_out__flush(&out);
+}
+
 int ar_heap_suppress__load(const char *path, const char *origin)
 {
     if (path == NULL || path[0] == '\0')
@@ -223,20 +248,7 @@ int ar_heap_suppress__load(const char *path, const char *origin)
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        int err = errno;
-        ar_heap_out_t out;
-        ar_heap_out__init(&out, 2);
-        ar_heap_out__str(&out, "arheap: warning: ");
-        ar_heap_out__str(&out, origin);
-        ar_heap_out__str(&out, ": cannot open the suppression file '");
-        ar_heap_out__str(&out, path);
-        ar_heap_out__str(&out, "' (errno ");
-        ar_heap_out__dec(&out, (uint64_t)err);
-        ar_heap_out__str(&out, err == ENOENT   ? ": no such file or directory"
-                               : err == EACCES ? ": permission denied"
-                                               : "");
-        ar_heap_out__str(&out, "); nothing is suppressed by it\n");
-        ar_heap_out__flush(&out);
+        ar_heap_suppress__unread(origin, "open", path, errno, "nothing is suppressed by it");
         return -1;
     }
     unsigned fi = suppress.nfiles++;
@@ -245,15 +257,14 @@ int ar_heap_suppress__load(const char *path, const char *origin)
     char line[AR_HEAP_SUPPRESS_LINE];
     size_t len = 0;
     unsigned number = 1;
-    int overlong = 0, full = 0;
+    int overlong = 0, full = 0, error = 0;
     unsigned before = atomic_load_explicit(&suppress.npatterns, memory_order_relaxed);
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            ar_heap_suppress__warn_line(path, number, "read error", "", " (the rest of the "
-                                        "file is not read)");
+            error = errno;
             break;
         }
         if (n == 0)
@@ -273,11 +284,23 @@ int ar_heap_suppress__load(const char *path, const char *origin)
             }
         }
     }
+    close(fd);
+    if (error != 0 && number == 1 && len == 0) {
+        /* Nothing read (a directory): not a file of patterns at all. */
+        suppress.nfiles--;
+        ar_heap_suppress__unread(origin, "read", path, error, "nothing is suppressed by it");
+        return -1;
+    }
     if (len > 0 || overlong) {
         line[len] = '\0';
         ar_heap_suppress__line(fi, number, line, overlong, &full);
     }
-    close(fd);
+    if (error != 0) {
+        ar_heap_suppress__unread(origin, "read", path, error,
+                                 "the patterns before the error are in force, the rest of the "
+                                 "file is not read");
+        return -1;
+    }
     return (int)(atomic_load_explicit(&suppress.npatterns, memory_order_relaxed) - before);
 }
 

@@ -482,6 +482,31 @@ START_TEST(a_missing_file_is_a_clear_warning_and_a_problem)
 }
 END_TEST
 
+/* A path that opens but cannot be read (a directory): the same kind of
+ * warning, with the errno, and a problem (until stop 40: "DIR:1: read
+ * error (the rest of the file is not read); line skipped", and 0). */
+static void set_directory(void)
+{
+    char options[600];
+    snprintf(options, sizeof options, "suppressions=%s", scratch);
+    printf("problems=%d\n", ar_heap__set_options(options));
+}
+
+START_TEST(a_directory_is_a_clear_warning_and_a_problem)
+{
+    ar_test_child_t child;
+    run(&child, set_directory, "leak_report=0");
+    char line[1024];
+    snprintf(line, sizeof line,
+             "arheap: warning: ar_heap__set_options: cannot read the suppression file "
+             "'%s' (errno %d: is a directory); nothing is suppressed by it\n",
+             scratch, EISDIR);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, line);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "problems=1\n");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: warning:"), 1);
+}
+END_TEST
+
 /* More patterns than the table holds: one warning, the first ones kept. */
 START_TEST(too_many_patterns_are_warned_about_once)
 {
@@ -746,6 +771,7 @@ int main(void)
     tcase_add_test(tc, two_suppression_files_are_both_read);
     tcase_add_test(tc, malformed_lines_are_warned_with_file_and_line_and_skipped);
     tcase_add_test(tc, a_missing_file_is_a_clear_warning_and_a_problem);
+    tcase_add_test(tc, a_directory_is_a_clear_warning_and_a_problem);
     tcase_add_test(tc, too_many_patterns_are_warned_about_once);
     tcase_add_test(tc, too_many_files_are_warned_about_once);
     tcase_add_test(tc, reading_a_file_allocates_nothing_from_the_checked_heap);
