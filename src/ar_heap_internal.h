@@ -303,6 +303,9 @@ typedef struct ar_heap_thread_s {
     unsigned depth;                     /* nesting of enter/leave */
     uint32_t tid;
     int attached;                       /* 1 while a live thread owns this state */
+    _Atomic int late;                   /* 1: taken after its thread's key destructor
+                                         * ran, given back by the thread that finds it
+                                         * exited (thread.c); 2 while that one does */
     struct ar_heap_thread_s *next;      /* every state ever made */
     struct ar_heap_thread_s *next_idle; /* states of ended threads */
     uintptr_t stack_lo, stack_hi;       /* the thread's stack, for the frame walk;
@@ -1490,6 +1493,7 @@ typedef struct ar_heap_qchunk_s {
     struct ar_heap_qchunk_s *next;
     uint32_t head;   /* first entry still held */
     uint32_t count;  /* entries written */
+    uint32_t batches; /* batches whose entries it holds (quarantine.c) */
     size_t bytes;    /* bytes of entries [head, count) */
     uint64_t stamp;  /* when it joined its thread's FIFO: the global order */
     ar_heap_qentry_t entries[];
@@ -1552,7 +1556,8 @@ void ar_heap_quarantine__trim(ar_heap_thread_t *self, size_t budget, ar_heap_qou
  * the quota it left in out. */
 void ar_heap_quarantine__more(ar_heap_thread_t *self, ar_heap_qout_t *out);
 
-/* Pass a thread's batch to its FIFO (it ends, or a walk wants it). */
+/* Pass a thread's batch to its FIFO (it ends): a small one joins the
+ * FIFO's newest chunk. */
 void ar_heap_quarantine__flush(ar_heap_thread_t *self, size_t budget, ar_heap_qout_t *out);
 
 /* The budget was lowered (ar_heap__set_options): each thread's next

@@ -84,8 +84,13 @@ static struct {
     unsigned saved_depth;      /* the stopper's depth while stopped */
     _Atomic unsigned attached; /* states owned by a live thread (written under list_lock) */
     _Atomic(ar_heap_thread_t *) stopper; /* the state of the thread that holds `lock` */
+    _Atomic unsigned late;     /* states with late set */
 } world = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 1, 0, 0,
-            0, 0, NULL };
+            0, 0, NULL, 0 };
+
+/* Set by the thread's key destructor (detach): an operation after it
+ * takes a late state. */
+static AR_HEAP_TLS _Thread_local int ar_heap_thread_gone;
 
 /* With list_lock held (or alone, in a forked child): one state more or
  * less owned by a live thread. */
@@ -119,16 +124,69 @@ static ar_heap_thread_t *ar_heap_thread__make(void)
     return t;
 }
 
+/* Whether the thread of this process with that id has exited. */
+static int ar_heap_thread__exited(uint32_t tid)
+{
+#if defined(__linux__) && defined(SYS_tgkill)
+    return syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH;
+#else
+    (void)tid;
+    return 0;
+#endif
+}
+
+/*
+ * Late states. glibc frees a thread's last buffers (strerror's for an
+ * unknown number, dlerror's) after its key destructors ran, through free:
+ * that operation takes a state which no destructor gives back. Left so,
+ * each such thread kept a state of about 28 KiB and what it held (3000
+ * threads that called strerror: 1.7 MiB to 120 MiB peak RSS). Such a
+ * state is marked late, and a thread that needs a state takes the first
+ * late one whose thread has exited, after doing for it what its detach
+ * would have done. A thread id reused at once only delays that.
+ */
+static ar_heap_thread_t *ar_heap_thread__reclaim(void)
+{
+    if (atomic_load_explicit(&world.late, memory_order_relaxed) == 0)
+        return NULL;
+    for (ar_heap_thread_t *t = atomic_load_explicit(&world.all, memory_order_acquire); t != NULL;
+         t = t->next) {
+        int one = 1;
+        if (atomic_load_explicit(&t->late, memory_order_relaxed) != 1 ||
+            !atomic_compare_exchange_strong_explicit(&t->late, &one, 2, memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        if (!ar_heap_thread__exited(t->tid)) {
+            atomic_store_explicit(&t->late, 1, memory_order_release);
+            continue;
+        }
+        /* As its thread: what the operations inside read as theirs. */
+        ar_heap_thread_self = t;
+        ar_heap_thread__enter_as(t);
+        ar_heap_life__thread_ends(t);
+        ar_heap_thread__flush_delta(t);
+        ar_heap_thread__leave(t);
+        ar_heap_thread_self = NULL;
+        atomic_store_explicit(&t->late, 0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&world.late, 1, memory_order_relaxed);
+        return t; /* still counted attached: the caller takes it over */
+    }
+    return NULL;
+}
+
 /* The calling thread's first operation: take an idle state or make one. */
 ar_heap_thread_t *ar_heap_thread__attach(void)
 {
+    ar_heap_thread_t *t = ar_heap_thread__reclaim();
     pthread_mutex_lock(&world.list_lock);
-    ar_heap_thread_t *t = world.idle;
-    if (t != NULL)
-        world.idle = t->next_idle;
-    else
-        t = ar_heap_thread__make();
-    ar_heap_thread__count_attached(1);
+    if (t == NULL) {
+        t = world.idle;
+        if (t != NULL)
+            world.idle = t->next_idle;
+        else
+            t = ar_heap_thread__make();
+        ar_heap_thread__count_attached(1);
+    }
     pthread_mutex_unlock(&world.list_lock);
     t->next_idle = NULL;
     t->attached = 1;
@@ -149,6 +207,12 @@ ar_heap_thread_t *ar_heap_thread__attach(void)
         atomic_signal_fence(memory_order_seq_cst);
         t->stack_lo = lo;
     }
+    if (ar_heap_thread_gone) {
+        /* Its key destructor ran: another round of them may call it
+         * again (detach clears the mark), glibc's last frees will not. */
+        atomic_fetch_add_explicit(&world.late, 1, memory_order_relaxed);
+        atomic_store_explicit(&t->late, 1, memory_order_release);
+    }
     if (world.key_made)
         (void)pthread_setspecific(world.key, t);
     t->depth--;
@@ -163,11 +227,19 @@ static void ar_heap_thread__detach(void *arg)
     ar_heap_thread_t *t = arg;
     if (t == NULL || t != ar_heap_thread_self)
         return;
+    /* A late state given back by its own thread after all: not by
+     * another (which holds the mark at 2 only while it finds this thread
+     * alive). */
+    for (int late = 1; atomic_load_explicit(&t->late, memory_order_relaxed) != 0; late = 1)
+        if (atomic_compare_exchange_weak_explicit(&t->late, &late, 0, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            atomic_fetch_sub_explicit(&world.late, 1, memory_order_relaxed);
     ar_heap_thread__enter();
     ar_heap_life__thread_ends(t);
     ar_heap_thread__flush_delta(t);
     ar_heap_thread__leave(t);
     ar_heap_thread_self = NULL;
+    ar_heap_thread_gone = 1;
     pthread_mutex_lock(&world.list_lock);
     t->attached = 0;
     t->next_idle = world.idle;
@@ -400,6 +472,7 @@ static void ar_heap_thread__after_fork_child(void)
             continue;
         atomic_store_explicit(&t->busy, 0, memory_order_relaxed);
         t->depth = 0;
+        atomic_store_explicit(&t->late, 0, memory_order_relaxed); /* idle below */
         if (t->attached) {
             /* Its thread is not in the child: the slots of other threads'
              * spans it released go to their owners now, as they would
@@ -412,6 +485,7 @@ static void ar_heap_thread__after_fork_child(void)
             ar_heap_thread__count_attached(-1);
         }
     }
+    atomic_store_explicit(&world.late, 0, memory_order_relaxed);
     if (self != NULL)
         self->tid = ar_heap_os__thread_id();
     ar_heap_world__resume();

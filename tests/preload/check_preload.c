@@ -668,6 +668,8 @@ static const clean_case_t clean_cases[] = {
     { "guard=1", "fork", "5", "[fork ok]\n" },
     /* Fork handlers that allocate, registered before the heap's own. */
     { "", "atfork", NULL, "[atfork ok]\n" },
+    /* Frees after a thread's key destructors, 2000 threads. */
+    { "", "late-frees", NULL, "[late frees ok]\n" },
     { "", "dlsym", NULL, "[dlsym ok]\n" },
     { "guard=1", "dlsym", NULL, "[dlsym ok]\n" },
     { "", "exit-order", NULL, "[exiting]\n" },
