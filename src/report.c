@@ -368,7 +368,26 @@ static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t ki
 
 /* ------------------------------------------------------------ JSON */
 
-/* A JSON string: quotes, backslashes and control bytes escaped. */
+/* The length of the UTF-8 sequence at s (RFC 3629: no overlong form, no
+ * surrogate, nothing above U+10FFFF), or 0 when it is not one. */
+static size_t ar_heap_out__utf8_length(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80; /* the second byte's range */
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (n == 0 || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped; UTF-8
+ * sequences as they are, and a byte that is not part of one as \u00XX
+ * (its value as a code point), so that the line stays valid JSON. */
 static void ar_heap_out__json_str(ar_heap_out_t *out, const char *s)
 {
     if (s == NULL) {
@@ -376,18 +395,22 @@ static void ar_heap_out__json_str(ar_heap_out_t *out, const char *s)
         return;
     }
     ar_heap_out__bytes(out, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        unsigned char c = *p;
+        size_t n = c >= 0x80 ? ar_heap_out__utf8_length(p) : 1;
         if (c == '"' || c == '\\') {
             char esc[2] = { '\\', (char)c };
             ar_heap_out__bytes(out, esc, 2);
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || n == 0) {
             char esc[6] = { '\\', 'u', '0', '0', "0123456789abcdef"[c >> 4],
                             "0123456789abcdef"[c & 15] };
             ar_heap_out__bytes(out, esc, 6);
+            n = 1;
         } else {
-            ar_heap_out__bytes(out, (const char *)&c, 1);
+            ar_heap_out__bytes(out, (const char *)p, n);
         }
+        p += n;
     }
     ar_heap_out__bytes(out, "\"", 1);
 }

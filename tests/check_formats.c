@@ -44,6 +44,29 @@ START_TEST(json_reports_a_double_free_as_one_line_with_the_block_and_its_sites)
 }
 END_TEST
 
+/* A description that is not all UTF-8: a Latin-1 byte, a real UTF-8
+ * sequence, an encoded surrogate (not allowed in UTF-8) and a stray
+ * continuation byte. The line stays valid JSON: the sequence as it is,
+ * every other byte above 0x7f as \u00XX (until stop 40 they were copied
+ * as they were, and a JSON parser refused the line). */
+static void body_json_not_utf8(void)
+{
+    (void)ar_heap__set_options("report_json=1:on_error=continue");
+    char *p = AR__HEAP__MALLOC(8, "caf\xe9 \xc3\xa9 \xed\xa0\x80 \xbf!");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+}
+
+START_TEST(json_strings_stay_valid_utf8)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_json_not_utf8, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"description\":\"caf\\u00e9 \xc3\xa9 "
+                                      "\\u00ed\\u00a0\\u0080 \\u00bf!\"");
+}
+END_TEST
+
 static void body_json_overflow(void)
 {
     (void)ar_heap__set_options("report_json=1:on_error=continue");
@@ -189,6 +212,7 @@ static Suite *formats_suite(void)
     TCase *tc = tcase_create("reports");
     tcase_add_test(tc, json_reports_a_double_free_as_one_line_with_the_block_and_its_sites);
     tcase_add_test(tc, json_reports_damage_with_offset_and_bytes);
+    tcase_add_test(tc, json_strings_stay_valid_utf8);
     tcase_add_test(tc, json_reports_a_write_found_at_reuse_with_the_reusing_site);
     tcase_add_test(tc, stacks_are_printed_as_module_offset_that_addr2line_resolves);
     tcase_add_test(tc, without_stack_depth_no_frames_are_printed);
