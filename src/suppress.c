@@ -366,18 +366,21 @@ static void ar_heap_suppress__add_file_line(ar_heap_suppress_names_t *n, const c
 {
     if (file == NULL || line <= 0)
         return;
-    char buf[AR_HEAP_PATH_CAPACITY + 24];
+    /* Written straight into the names' text, whatever the file's length:
+     * a name cut short lost its line, and "*x.c:42" stopped matching
+     * files of more than about a kilobyte (until stop 40). */
+    char digits[24];
     ar_heap_out_t out;
-    ar_heap_out__init_text(&out, buf, sizeof buf);
-    ar_heap_out__str(&out, file);
-    ar_heap_out__str(&out, ":");
+    ar_heap_out__init_text(&out, digits, sizeof digits);
     ar_heap_out__dec(&out, (uint64_t)line);
     ar_heap_out__flush(&out);
-    size_t len = strlen(buf);
+    size_t file_len = strlen(file), len = file_len + 1 + strlen(digits);
     if (n->text_used + len + 1 > sizeof n->text)
-        return;
+        return; /* no room: the name is not matched, never a part of it */
     char *at = n->text + n->text_used;
-    memcpy(at, buf, len + 1);
+    memcpy(at, file, file_len);
+    at[file_len] = ':';
+    memcpy(at + file_len + 1, digits, len - file_len);
     n->text_used += len + 1;
     ar_heap_suppress__add(n, at, 1);
 }

@@ -321,6 +321,31 @@ START_TEST(a_file_and_line_pattern_matches_that_line_only)
 }
 END_TEST
 
+/* A file name of more than a kilobyte (a generated source's): its
+ * file:line is matched whole (until stop 40 the name was cut at 1 047
+ * bytes, the line with it, and the pattern stopped matching). */
+static void make_leak_in_a_long_file(void)
+{
+    static char file[1101];
+    memset(file, 'f', 1100);
+    memcpy(file + 1100 - 5, "END.c", 6);
+    keep = ar_heap__malloc(24, file, 42, "suppressed leak");
+    keep = NULL;
+    printf("finding made\n");
+}
+
+START_TEST(a_file_and_line_pattern_matches_a_long_file_name)
+{
+    char path[512], options[1024], tail[600];
+    write_file(path, sizeof path, "long-file.supp", "leak:*END.c:42\n");
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_leak_in_a_long_file, options);
+    snprintf(tail, sizeof tail, "leak:*END.c:42 (%s:1)", path);
+    expect_suppressed(&child, &findings[0], tail);
+}
+END_TEST
+
 /* Three leaks and two double-frees: the counts and bytes add up, per
  * pattern, and the leak report file lists them too. */
 static void make_many(void)
@@ -766,6 +791,7 @@ int main(void)
     tcase_add_test(tc, a_glob_pattern_suppresses_by_function);
     tcase_add_test(tc, a_pattern_that_does_not_match_leaves_the_report);
     tcase_add_test(tc, a_file_and_line_pattern_matches_that_line_only);
+    tcase_add_test(tc, a_file_and_line_pattern_matches_a_long_file_name);
     tcase_add_test(tc, the_counts_add_up_per_pattern_and_go_into_the_report_file);
     tcase_add_test(tc, an_unsuppressed_leak_is_still_reported_and_fails_the_process);
     tcase_add_test(tc, two_suppression_files_are_both_read);
