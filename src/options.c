@@ -252,9 +252,34 @@ static int ar_heap_options__parse_unsigned(const char *text, unsigned long long 
     return 1;
 }
 
+/* Whether a directory of PATH holds an executable file `name` (a
+ * component longer than the buffer is passed over). */
+static int ar_heap_options__on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char file[AR_HEAP_PATH_CAPACITY + 64];
+    size_t name_len = strlen(name);
+    while (path != NULL && *path != '\0') {
+        const char *end = strchr(path, ':');
+        size_t dir_len = end != NULL ? (size_t)(end - path) : strlen(path);
+        if (dir_len + 1 + name_len < sizeof file) {
+            memcpy(file, dir_len > 0 ? path : ".", dir_len > 0 ? dir_len : 1);
+            size_t at = dir_len > 0 ? dir_len : 1;
+            file[at] = '/';
+            memcpy(file + at + 1, name, name_len + 1);
+            if (access(file, X_OK) == 0)
+                return 1;
+        }
+        path = end != NULL ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 /* symbolizer=: empty, or a program whose name says addr2line or
- * llvm-symbolizer (their output is what symbol.c reads), which, given
- * as a path, is an executable file. */
+ * llvm-symbolizer (their output is what symbol.c reads): given as a path,
+ * an executable file; as a name, one on PATH (until stop 40 any name was
+ * taken, and a report printed no function or line when it was not
+ * there). */
 static int ar_heap_options__valid_symbolizer(const char *value)
 {
     if (value[0] == '\0')
@@ -263,7 +288,7 @@ static int ar_heap_options__valid_symbolizer(const char *value)
     base = base != NULL ? base + 1 : value;
     if (strstr(base, "addr2line") == NULL && strstr(base, "llvm-symbolizer") == NULL)
         return 0;
-    return strchr(value, '/') == NULL || access(value, X_OK) == 0;
+    return strchr(value, '/') == NULL ? ar_heap_options__on_path(value) : access(value, X_OK) == 0;
 }
 
 /* One of a list of words, and the value it stands for. */

@@ -623,6 +623,8 @@ typedef struct bad_value_s {
 #define EXPECT_SIZE "takes a whole number from 0 to 4294967295"
 #endif
 #define EXPECT_ALIGN "takes a power of two from 1 to 4096"
+#define EXPECT_SYMBOLIZER                                                                          \
+    "names addr2line or llvm-symbolizer (a path to an executable file, or a name on PATH)"
 #define EXPECT_ALIGN_RANGE "takes a whole number from 1 to 4096"
 
 static const bad_value_t bad_values[] = {
@@ -656,6 +658,8 @@ static const bad_value_t bad_values[] = {
     { "guard_align", "3", EXPECT_ALIGN },
     { "guard_align", "0", EXPECT_ALIGN_RANGE },
     { "guard_align", "8192", EXPECT_ALIGN_RANGE },
+    { "symbolizer", "no-such-addr2line", EXPECT_SYMBOLIZER },
+    { "symbolizer", "objdump", EXPECT_SYMBOLIZER },
 };
 
 #define BAD_VALUE_COUNT (sizeof bad_values / sizeof bad_values[0])
