@@ -1728,6 +1728,9 @@ static inline uint32_t ar_heap_os__thread_id(void)
     return AR_HEAP_LIKELY(id != 0) ? id : ar_heap_os__thread_id_slow();
 }
 void ar_heap_os__forget_thread_id(void);
+/* ": what" for the errno values a file's open, read or write meets
+ * (ENOENT as "no such file or directory"), else "". */
+const char *ar_heap_os__error_text(int err);
 /* Write all of buf; 0, or the errno of the write that failed (-1 for a
  * write of nothing). */
 int ar_heap_os__write_all(int fd, const char *buf, size_t len);

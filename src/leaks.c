@@ -575,12 +575,8 @@ static void ar_heap_leaks__file_failed(const char *path, int err)
     } else {
         ar_heap_out__str(&out, "a write wrote nothing");
     }
-    ar_heap_out__str(&out, err == ENOENT ? ": no such directory"
-                      : err == EACCES ? ": permission denied"
-                      : err == EROFS ? ": read-only file system"
-                      : err == EISDIR ? ": is a directory"
-                      : err == ENOSPC ? ": no space left on the device"
-                      : err == EIO ? ": input/output error" : "");
+    /* The file is created: what is missing is its directory. */
+    ar_heap_out__str(&out, err == ENOENT ? ": no such directory" : ar_heap_os__error_text(err));
     ar_heap_out__str(&out, "); writing the report to stderr instead\n");
     ar_heap_out__flush(&out);
 }

@@ -90,6 +90,17 @@ void ar_heap_os__forget_thread_id(void)
     ar_heap_os_thread_id = 0;
 }
 
+const char *ar_heap_os__error_text(int err)
+{
+    return err == ENOENT   ? ": no such file or directory"
+           : err == EACCES ? ": permission denied"
+           : err == EROFS  ? ": read-only file system"
+           : err == EISDIR ? ": is a directory"
+           : err == ENOSPC ? ": no space left on the device"
+           : err == EIO    ? ": input/output error"
+                           : "";
+}
+
 int ar_heap_os__write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {

@@ -214,11 +214,7 @@ static void ar_heap_suppress__unread(const char *origin, const char *verb, const
     ar_heap_out__str(&out, path);
     ar_heap_out__str(&out, "' (errno ");
     ar_heap_out__dec(&out, (uint64_t)err);
-    ar_heap_out__str(&out, err == ENOENT   ? ": no such file or directory"
-                           : err == EACCES ? ": permission denied"
-                           : err == EISDIR ? ": is a directory"
-                           : err == EIO    ? ": input/output error"
-                                           : "");
+    ar_heap_out__str(&out, ar_heap_os__error_text(err));
     ar_heap_out__str(&out, "); ");
     ar_heap_out__str(&out, then);
     ar_heap_out__str(&out, "\n");
