@@ -547,17 +547,23 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
         ar_heap_out__dec(&out, r->size);
         ar_heap_out__str(&out, ",\"description\":");
         ar_heap_out__json_str(&out, r->desc);
+        /* Allocation numbers start at 1: 0 is a block known only by its
+         * slot (a fault's, its record gone), whose sites are not known. */
+        int known = r->seq != 0;
         ar_heap_out__str(&out, ",\"allocation\":");
-        ar_heap_out__dec(&out, r->seq);
+        if (known)
+            ar_heap_out__dec(&out, r->seq);
+        else
+            ar_heap_out__str(&out, "null");
         ar_heap_out__str(&out, ",\"allocated_at\":");
-        ar_heap_out__json_site(&out, &r->alloc_site);
+        ar_heap_out__json_site(&out, known ? &r->alloc_site : NULL);
         if (r->alloc_depth > 0) {
             ar_heap_out__str(&out, ",\"allocation_stack\":");
             ar_heap_out__json_frames(&out, r->alloc_frames, r->alloc_depth, 0);
         }
         int freed = r->state == AR_HEAP_STATE_FREED || r->state == AR_HEAP_STATE_QUARANTINED;
         ar_heap_out__str(&out, ",\"freed_at\":");
-        ar_heap_out__json_site(&out, freed ? &r->free_site : NULL);
+        ar_heap_out__json_site(&out, freed && known ? &r->free_site : NULL);
         if (freed && r->free_depth > 0) {
             ar_heap_out__str(&out, ",\"free_stack\":");
             ar_heap_out__json_frames(&out, r->free_frames, r->free_depth, 0);
@@ -780,7 +786,9 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
     ar_heap_stack__signal_safe(1);
     long long offset = f->addr >= f->hit.user ? (long long)(f->addr - f->hit.user)
                                               : -(long long)(f->hit.user - f->addr);
-    /* Without a record (its lock was busy), the slot's knowledge. */
+    /* Without a record (freed_history=0 let it go, or the block was
+     * forgotten), the slot's knowledge: its address, size and state. Its
+     * allocation number 0 says so to the JSON writer. */
     ar_heap_view_t bare;
     const ar_heap_view_t *record = f->record;
     if (record == NULL) {
@@ -788,7 +796,6 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         bare.user = f->hit.user;
         bare.size = f->hit.size;
         bare.state = (ar_heap_state_t)f->hit.state;
-        bare.desc = "(record not available)";
         record = &bare;
     }
     if (ar_heap_report__as_json()) {
@@ -801,12 +808,14 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         int symbols = ar_heap_report__fault_symbols(f);
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
-                              f->record, &d, NULL, NULL, f->frames, f->depth };
+                              record, &d, NULL, NULL, f->frames, f->depth };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_stack__signal_safe(0);
         return;
     }
+    if (record == &bare)
+        bare.desc = "(record not available)";
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, f->kind, (const void *)f->hit.user);

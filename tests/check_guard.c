@@ -756,10 +756,13 @@ END_TEST
 
 /* Without its record (no freed history, no quarantine), the fault is still
  * reported from what the slot knows. */
+static const char *without_record_options =
+    "guard=1:guard_align=1:quarantine_bytes=0:freed_history=0";
+
 static void body_uaf_without_record(void)
 {
     watchdog();
-    (void)ar_heap__set_options("guard=1:guard_align=1:quarantine_bytes=0:freed_history=0");
+    (void)ar_heap__set_options(without_record_options);
     char *p = AR__HEAP__MALLOC(13, "forgotten");
     AR__HEAP__FREE(p);
     touch(p, 5, 'R');
@@ -776,6 +779,25 @@ START_TEST(a_touch_after_free_is_reported_even_when_the_record_is_gone)
                                       "quarantine; its slot is inaccessible until reused)\n");
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 13 bytes \"(record not available)\" at 0x");
     ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR:"), 1);
+}
+END_TEST
+
+/* The same in JSON: the block's address, size and state, not null (until
+ * stop 41 "block" was null there); what only the record knew is null. */
+START_TEST(a_json_fault_report_without_the_record_keeps_what_the_slot_knows)
+{
+    ar_test_child_t child;
+    without_record_options =
+        "guard=1:guard_align=1:quarantine_bytes=0:freed_history=0:report_json=1";
+    ar_test__run_child(body_uaf_without_record, &child);
+    expect_segv(&child, "no record, JSON");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "{\"tool\":\"arheap\",\"error\":\"heap-use-after-free\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, ",\"size\":13,\"description\":null,\"allocation\":null,"
+                                      "\"allocated_at\":null,\"freed_at\":null}");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"offset\":5,");
+    ck_assert_msg(!ar_test__output_has(&child, "\"block\":null"), "block lost:\n%.3000s",
+                  child.output);
+    ck_assert_int_eq(ar_test__output_count(&child, "{\"tool\":\"arheap\""), 1);
 }
 END_TEST
 
@@ -2517,6 +2539,7 @@ static Suite *guard_suite(void)
     tcase_add_loop_test(freed, a_touch_after_free_of_a_guarded_block_faults, 0, UAF_CASES);
     tcase_add_test(freed, a_write_through_a_pointer_stale_after_realloc_faults_naming_the_realloc);
     tcase_add_test(freed, a_touch_after_free_is_reported_even_when_the_record_is_gone);
+    tcase_add_test(freed, a_json_fault_report_without_the_record_keeps_what_the_slot_knows);
     suite_add_tcase(s, freed);
 
     TCase *foreign_tc = tcase_create("faults that are not arheap's");
