@@ -234,20 +234,29 @@ static void ar_heap_options__warn_clamped(const char *origin, const ar_heap_opti
     ar_heap_out__flush(&out);
 }
 
+/* A whole number of at most MAX, as text: 1 and *value when it is one, 0
+ * when the text is not a whole number, AR_HEAP_NUMBER_TOO_LARGE when it
+ * is one past MAX (all digits), so that a caller can clamp it or name
+ * the range. */
+#define AR_HEAP_NUMBER_TOO_LARGE (-1)
 static int ar_heap_options__parse_unsigned(const char *text, unsigned long long max,
                                            unsigned long long *value)
 {
     unsigned long long v = 0;
+    int too_large = 0;
     if (*text == '\0')
         return 0;
     for (; *text != '\0'; text++) {
         if (*text < '0' || *text > '9')
             return 0;
         unsigned digit = (unsigned)(*text - '0');
-        if (v > (max - digit) / 10)
-            return 0;
-        v = v * 10 + digit;
+        if (too_large || v > (max - digit) / 10)
+            too_large = 1;
+        else
+            v = v * 10 + digit;
     }
+    if (too_large)
+        return AR_HEAP_NUMBER_TOO_LARGE;
     *value = v;
     return 1;
 }
@@ -337,7 +346,7 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
         return 1;
     }
     case AR_HEAP_OPTION_INT:
-        if (ar_heap_options__parse_unsigned(value, (unsigned long long)opt->max, &number) &&
+        if (ar_heap_options__parse_unsigned(value, (unsigned long long)opt->max, &number) == 1 &&
             number >= (unsigned long long)opt->min) {
             if (opt->offset == AR_HEAP_FIELD(guard_align) && (number & (number - 1)) != 0) {
                 /* An alignment: a block's end at a multiple of 96 would
@@ -351,20 +360,25 @@ static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value
         }
         ar_heap_options__warn_value(origin, opt, NULL, value);
         return 0;
-    case AR_HEAP_OPTION_SIZE:
-        if (ar_heap_options__parse_unsigned(value, SIZE_MAX, &number)) {
-            if (opt->offset == AR_HEAP_FIELD(stack_depth) && number > AR_HEAP_STACK_MAX) {
-                /* Applied, at the most a stack keeps: a warning, not a
-                 * problem. */
-                ar_heap_options__warn_clamped(origin, opt, value, AR_HEAP_STACK_MAX,
-                                              "frames kept per stack");
-                number = AR_HEAP_STACK_MAX;
-            }
+    case AR_HEAP_OPTION_SIZE: {
+        int parsed = ar_heap_options__parse_unsigned(value, SIZE_MAX, &number);
+        if (parsed != 0 && opt->offset == AR_HEAP_FIELD(stack_depth) &&
+            (parsed == AR_HEAP_NUMBER_TOO_LARGE || number > AR_HEAP_STACK_MAX)) {
+            /* Applied, at the most a stack keeps: a warning, not a
+             * problem, for 40 as for a number past SIZE_MAX (until stop 41
+             * the latter was refused). */
+            ar_heap_options__warn_clamped(origin, opt, value, AR_HEAP_STACK_MAX,
+                                          "frames kept per stack");
+            parsed = 1;
+            number = AR_HEAP_STACK_MAX;
+        }
+        if (parsed == 1) {
             *(size_t *)field = (size_t)number;
             return 1;
         }
         ar_heap_options__warn_value(origin, opt, NULL, value);
         return 0;
+    }
     case AR_HEAP_OPTION_ACTION: {
         static const ar_heap_options_word_t actions[] = {
             { "abort", AR_HEAP_ACTION_ABORT },
@@ -695,14 +709,16 @@ static const struct {
 
 #define AR_HEAP_EF_COUNT (sizeof ar_heap_ef_table / sizeof ar_heap_ef_table[0])
 
-/* A whole number, optionally negative, as text; 0 when not one. */
+/* A whole number, optionally negative, as text, of magnitude at most
+ * LONG_MAX: as ar_heap_options__parse_unsigned answers. */
 static int ar_heap_options__parse_signed(const char *text, long *value)
 {
     int negative = *text == '-';
     unsigned long long magnitude;
-    if (!ar_heap_options__parse_unsigned(text + negative, (unsigned long long)LONG_MAX,
-                                         &magnitude))
-        return 0;
+    int parsed = ar_heap_options__parse_unsigned(text + negative, (unsigned long long)LONG_MAX,
+                                                 &magnitude);
+    if (parsed != 1)
+        return parsed;
     *value = negative ? -(long)magnitude : (long)magnitude;
     return 1;
 }
@@ -797,6 +813,25 @@ static void ar_heap_options__apply_ef(ar_heap_ef_kind_t kind, const char *name, 
     }
 }
 
+/* "NAME: takes a whole number from -LONG_MAX to LONG_MAX; got 'VALUE'"
+ * for an EF_ or DUMA_ variable past a long (until stop 41 it was told
+ * only "takes a whole number"). */
+static void ar_heap_options__warn_ef_range(const char *name, const char *value)
+{
+    ar_heap_out_t out;
+    ar_heap_out__init(&out, 2);
+    ar_heap_out__str(&out, "arheap: warning: ");
+    ar_heap_out__str(&out, name);
+    ar_heap_out__str(&out, ": takes a whole number from ");
+    ar_heap_out__signed(&out, -LONG_MAX);
+    ar_heap_out__str(&out, " to ");
+    ar_heap_out__signed(&out, LONG_MAX);
+    ar_heap_out__str(&out, "; got '");
+    ar_heap_out__str(&out, value);
+    ar_heap_out__str(&out, "' (ignored)\n");
+    ar_heap_out__flush(&out);
+}
+
 void ar_heap_options__from_efence(void)
 {
     int any = 0;
@@ -811,7 +846,14 @@ void ar_heap_options__from_efence(void)
         if (ar_heap_ef_table[i].kind == AR_HEAP_EF_NO_EFFECT)
             continue;
         long v;
-        if (!ar_heap_options__parse_signed(value, &v)) {
+        int parsed = ar_heap_options__parse_signed(value, &v);
+        if (parsed == AR_HEAP_NUMBER_TOO_LARGE) {
+            /* Named apart: "takes a whole number" would puzzle the user of
+             * EF_ALIGNMENT=99999999999999999999. */
+            ar_heap_options__warn_ef_range(name, value);
+            continue;
+        }
+        if (parsed != 1) {
             ar_heap_options__warn(name, "takes a whole number; got '", value, "' (ignored)", "");
             continue;
         }

@@ -249,10 +249,13 @@ START_TEST(a_misspelled_key_gets_did_you_mean)
 }
 END_TEST
 
-/* stack_depth above the 16 frames a stack keeps: a warning, and 16. */
+/* stack_depth above the 16 frames a stack keeps: a warning, and 16; a
+ * number past SIZE_MAX too (it was refused, where 40 was clamped). */
 static void body_deep_stacks(void)
 {
     printf("[problems=%d]\n", ar_heap__set_options("stack_depth=40"));
+    printf("[problems=%d]\n", ar_heap__set_options("stack_depth=0"));
+    printf("[problems=%d]\n", ar_heap__set_options("stack_depth=999999999999999999999999"));
     fflush(stdout);
     double_free();
 }
@@ -264,8 +267,12 @@ START_TEST(stack_depth_above_16_is_warned_about_and_clamped)
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: warning: ar_heap__set_options: option "
                                       "'stack_depth' is at most 16 (frames kept per stack); got "
                                       "'40', using 16\n");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[problems=0]\n");
-    /* Applied, not ignored: the report has stacks. */
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: warning: ar_heap__set_options: option "
+                                      "'stack_depth' is at most 16 (frames kept per stack); got "
+                                      "'999999999999999999999999', using 16\n");
+    ck_assert_int_eq(ar_test__output_count(&child, "[problems=0]\n"), 3);
+    /* Applied, not ignored: the report has stacks (the last call's 16,
+     * not the 0 before it). */
     AR_TEST_ASSERT_ABORTED_WITH(&child, "      #0 0x");
     ck_assert(!ar_test__output_has(&child, "      #16 "));
 }

@@ -223,6 +223,11 @@ static const probe_case_t probe_cases[] = {
       NULL, "env",
       { "arheap: warning: EF_ALIGNMENT: takes a whole number; got 'word' (ignored)",
         "[over 1: no fault]", "[over 4: fault]" } },
+    { "a value past a long is ignored, its range named",
+      { "EF_ALIGNMENT=99999999999999999999", NULL }, NULL, "env",
+      { "arheap: warning: EF_ALIGNMENT: takes a whole number from -9223372036854775807 to "
+        "9223372036854775807; got '99999999999999999999' (ignored)",
+        "[over 1: no fault]", "[over 4: fault]" } },
     { "an alignment beyond a page is ignored", { "EF_ALIGNMENT=8192", NULL }, NULL, "env",
       { "arheap: warning: EF_ALIGNMENT: option 'guard_align' takes a whole number from 1 to 4096; "
         "got '8192' (ignored)",
