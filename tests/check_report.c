@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ar_fail_io.h"
 #include "ar_heap.h"
 #include "ar_test.h"
 
@@ -672,6 +673,35 @@ START_TEST(a_report_file_that_takes_no_bytes_falls_back_to_stderr_and_says_so)
 }
 END_TEST
 
+/* A report file whose close fails (NFS says there that a write was
+ * lost; ar_fail_io.c makes it fail here): the file can not be trusted, so
+ * the report goes to stderr as for a failed write. */
+static void body_close_fails(void)
+{
+    (void)ar_heap__set_options("report_path=close-fails.report.log");
+    FILE *f = fopen("close-fails.report.log", "w");
+    if (f == NULL || fclose(f) != 0 || !ar_fail_io__close("close-fails.report.log"))
+        puts("not armed");
+    void *p = AR__HEAP__MALLOC(6, "closed badly");
+    (void)p;
+    ar_heap__memory_report();
+    unlink("close-fails.report.log");
+}
+
+START_TEST(a_report_file_whose_close_fails_falls_back_to_stderr_and_says_so)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_close_fails, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    ck_assert_msg(!ar_test__output_has(&child, "not armed"), "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: warning: cannot write the report file "
+                                      "'close-fails.report.log' (errno 5: input/output "
+                                      "error); writing the report to stderr instead");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"closed badly\"  thread");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: full report in stderr (above)");
+}
+END_TEST
+
 /* ------------------------------------------------------------ exit order */
 
 /* tests/exit_order, linked with the shared and with the static library:
@@ -735,6 +765,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, agerun_memory_report_names_the_report_file);
     tcase_add_test(tc, an_unwritable_report_path_falls_back_to_stderr_and_says_so);
     tcase_add_test(tc, a_report_file_that_takes_no_bytes_falls_back_to_stderr_and_says_so);
+    tcase_add_test(tc, a_report_file_whose_close_fails_falls_back_to_stderr_and_says_so);
     tcase_add_loop_test(tc, the_exit_report_comes_after_every_handler_and_destructor, 0,
                         (int)(sizeof exit_order_programs / sizeof exit_order_programs[0]));
     suite_add_tcase(s, tc);
