@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ar_fail_io.h"
 #include "ar_heap.h"
 #include "ar_test.h"
 
@@ -532,6 +533,47 @@ START_TEST(a_directory_is_a_clear_warning_and_a_problem)
 }
 END_TEST
 
+/* A read that fails part way through the file (ar_fail_io.c): the
+ * patterns read whole before it are in force, the line it cut short is
+ * not (a cut "double-free:*" would suppress every double free), and it is
+ * a problem. */
+static const char cut_text[] = "leak:check_suppress.c\ndouble-free:*_matches_nothing\n";
+static const size_t cut_at = sizeof "leak:check_suppress.c\ndouble-free:*" - 1;
+
+static void set_cut_and_make_findings(void)
+{
+    char path[300], options[600];
+    snprintf(path, sizeof path, "%s/cut.supp", scratch);
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    if (!ar_fail_io__read_after(path, cut_at))
+        puts("not armed");
+    printf("problems=%d\n", ar_heap__set_options(options));
+    fflush(stdout);
+    make_leak();
+    make_double_free();
+}
+
+START_TEST(a_read_failing_part_way_keeps_the_whole_patterns_before_it)
+{
+    char path[512], line[1024];
+    write_file(path, sizeof path, "cut.supp", cut_text);
+    ar_test_child_t child;
+    run(&child, set_cut_and_make_findings, "on_error=continue");
+    ck_assert_msg(!ar_test__output_has(&child, "not armed"), "%s", child.output);
+    snprintf(line, sizeof line,
+             "arheap: warning: ar_heap__set_options: cannot read the suppression file "
+             "'%s' (errno %d: input/output error); the patterns before the error are in "
+             "force, the rest of the file is not read\n",
+             path, EIO);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, line);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "problems=1\n");
+    snprintf(line, sizeof line, "by leak:check_suppress.c (%s:1)\n", path);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, line);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: double-free of 0x");
+    ck_assert_msg(!ar_test__output_has(&child, "by double-free:"), "%s", child.output);
+}
+END_TEST
+
 /* More patterns than the table holds: one warning, the first ones kept. */
 START_TEST(too_many_patterns_are_warned_about_once)
 {
@@ -798,6 +840,7 @@ int main(void)
     tcase_add_test(tc, malformed_lines_are_warned_with_file_and_line_and_skipped);
     tcase_add_test(tc, a_missing_file_is_a_clear_warning_and_a_problem);
     tcase_add_test(tc, a_directory_is_a_clear_warning_and_a_problem);
+    tcase_add_test(tc, a_read_failing_part_way_keeps_the_whole_patterns_before_it);
     tcase_add_test(tc, too_many_patterns_are_warned_about_once);
     tcase_add_test(tc, too_many_files_are_warned_about_once);
     tcase_add_test(tc, reading_a_file_allocates_nothing_from_the_checked_heap);
