@@ -64,7 +64,8 @@ static inline void ar_heap_check__assert_no_leaks(ar_heap_mark_t mark, const cha
 /*
  * ar_heap_check__leak_message: the failure message of
  * AR__HEAP__ASSERT_NO_LEAKS into msg (size bytes, NUL-terminated; empty
- * when nothing leaked); returns the number of blocks leaked since mark.
+ * when nothing leaked; with size 0 nothing is written and msg may be
+ * NULL); returns the number of blocks leaked since mark.
  */
 static inline size_t ar_heap_check__leak_message(ar_heap_mark_t mark, const char *file, int line,
                                                  char *msg, size_t size)
@@ -76,6 +77,8 @@ static inline size_t ar_heap_check__leak_message(ar_heap_mark_t mark, const char
         len++;
     if (len > 0 && text[len - 1] == '\n')
         text[len - 1] = '\0'; /* Check ends the message itself */
+    if (size == 0)
+        return leaked; /* no room, not even for the NUL: nothing written */
     msg[0] = '\0';
     if (leaked != 0)
         snprintf(msg, size, "%s:%d: %zu %s leaked since the checkpoint:\n%s", file, line, leaked,

@@ -158,7 +158,7 @@ static uint64_t ar_heap_depot__hash(const ar_heap_site_t *site, const char *desc
 
 /* Store a new entry; 0 when the depot is full. */
 static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, const char *desc,
-                                     size_t len, void *const *frames, size_t depth)
+                                     size_t len, int marked, void *const *frames, size_t depth)
 {
     size_t bytes = (sizeof(ar_heap_ctx_t) + depth * sizeof(void *) + len + 1 + 7) & ~(size_t)7;
     size_t at = atomic_fetch_add_explicit(&depot.used, bytes, memory_order_relaxed);
@@ -176,6 +176,7 @@ static uint32_t ar_heap_depot__store(uint64_t hash, const ar_heap_site_t *site, 
     ctx->hash = hash;
     ctx->depth = (uint16_t)depth;
     ctx->desc_len = (uint16_t)len;
+    ctx->marked = (uint32_t)marked;
     if (depth > 0)
         memcpy(ctx->frames, frames, depth * sizeof frames[0]);
     char *text = (char *)(ctx->frames + depth);
@@ -248,7 +249,8 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
     }
 #endif
     size_t len = desc != NULL ? strnlen(desc, AR_HEAP_DESC_CAPACITY - 1) : 0;
-    uint64_t hash = ar_heap_depot__hash(site, desc, len, frames, depth);
+    int marked = len == AR_HEAP_DESC_CAPACITY - 1 && ar_heap_depot__marked_past_cut(desc);
+    uint64_t hash = ar_heap_depot__hash(site, desc, len, frames, depth) ^ (uint64_t)marked;
     struct ar_heap_depot_recall_s *recall = ar_heap_depot__recall(self, hash);
     uint32_t id = recall != NULL && recall->hash == hash ? recall->id : 0;
     if (id == 0 &&
@@ -257,7 +259,7 @@ uint32_t ar_heap_depot__intern_slow(ar_heap_thread_t *self, unsigned c,
     if (id == 0)
         id = ar_heap_depot__find(ar_heap_depot__head(hash, 1), hash, site, desc, frames, depth);
     if (id == 0)
-        id = ar_heap_depot__store(hash, site, desc, len, frames, depth);
+        id = ar_heap_depot__store(hash, site, desc, len, marked, frames, depth);
     if (recall != NULL && id != 0) {
         recall->hash = hash;
         recall->id = id;

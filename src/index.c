@@ -60,6 +60,8 @@ void ar_heap_index__view(const ar_heap_slot_t *slot, ar_heap_view_t *out)
                         &out->alloc_depth);
     const ar_heap_ctx_t *ctx = ar_heap_depot__get(rec->alloc_ctx);
     out->desc = ctx != NULL ? ar_heap_depot__desc(ctx) : "(no description)";
+    if (ctx != NULL && ctx->marked)
+        out->flags |= AR_HEAP_BLOCK_MARKED;
     ar_heap_index__site(rec->free_ctx, rec->free_thread, &out->free_site, &out->free_frames,
                         &out->free_depth);
 }

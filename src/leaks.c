@@ -84,7 +84,7 @@ void ar_heap_leaks__forked(void)
 
 int ar_heap_leaks__is_intentional(const ar_heap_view_t *block)
 {
-    return (block->flags & AR_HEAP_BLOCK_ALLOWED_LEAK) ||
+    return (block->flags & (AR_HEAP_BLOCK_ALLOWED_LEAK | AR_HEAP_BLOCK_MARKED)) ||
            strstr(block->desc, AR_HEAP_INTENTIONAL_LEAK_MARKER) != NULL;
 }
 

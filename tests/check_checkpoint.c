@@ -171,6 +171,35 @@ START_TEST(the_intentional_marker_excludes_a_block)
 }
 END_TEST
 
+/* The marker anywhere in a description, past the 63 bytes a description
+ * keeps too (until stop 41 the cut took it off: a leak). */
+START_TEST(the_intentional_marker_counts_past_the_kept_length)
+{
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    char *kept = AR__HEAP__MALLOC(16, "the registry of every agent alpha, beta and gamma, kept "
+                                      "INTENTIONAL_LEAK_FOR_TESTING");
+    char *lost = AR__HEAP__MALLOC(16, "the registry of every agent alpha, beta and gamma, kept "
+                                      "INTENTIONAL_LEAK_FOR_TESTIN");
+    ck_assert_uint_eq(ar_heap__leaks_since(mark, 0), 1);
+    AR__HEAP__FREE(kept);
+    AR__HEAP__FREE(lost);
+}
+END_TEST
+
+/* No room for the message: the count, nothing written (msg may be NULL;
+ * until stop 41 a NUL went into msg[0] whatever the size). */
+START_TEST(leak_message_with_no_room_writes_nothing)
+{
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    char *lost = AR__HEAP__MALLOC(16, "counted, not written");
+    char guard[2] = { 'x', 'y' };
+    ck_assert_uint_eq(ar_heap_check__leak_message(mark, "here", 1, guard, 0), 1);
+    ck_assert(guard[0] == 'x' && guard[1] == 'y');
+    ck_assert_uint_eq(ar_heap_check__leak_message(mark, "here", 1, NULL, 0), 1);
+    AR__HEAP__FREE(lost);
+}
+END_TEST
+
 /* Allowed blocks at exit: intentional, not leaks, no leak_exitcode. */
 static char exit_report_path[128];
 
@@ -565,6 +594,8 @@ static Suite *checkpoint_suite(void)
     tcase_add_test(allowed, allow_leak_excludes_a_block_from_the_count);
     tcase_add_test(allowed, allow_leak_returns_0_for_what_is_not_a_live_block);
     tcase_add_test(allowed, the_intentional_marker_excludes_a_block);
+    tcase_add_test(allowed, the_intentional_marker_counts_past_the_kept_length);
+    tcase_add_test(allowed, leak_message_with_no_room_writes_nothing);
     tcase_add_test(allowed, allowed_blocks_are_intentional_in_the_exit_report_and_keep_the_status);
     tcase_add_test(allowed, allowed_blocks_do_not_hide_a_real_leak_at_exit);
     suite_add_tcase(s, allowed);
