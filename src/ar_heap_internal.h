@@ -1934,6 +1934,7 @@ typedef struct ar_heap_out_s {
 void ar_heap_out__init(ar_heap_out_t *out, int fd);
 void ar_heap_out__init_text(ar_heap_out_t *out, char *buf, size_t size);
 void ar_heap_out__str(ar_heap_out_t *out, const char *s);
+void ar_heap_out__desc(ar_heap_out_t *out, const char *s);
 void ar_heap_out__dec(ar_heap_out_t *out, uint64_t value);
 void ar_heap_out__signed(ar_heap_out_t *out, long long value);
 void ar_heap_out__hex(ar_heap_out_t *out, uintptr_t value);

@@ -356,7 +356,7 @@ void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *r)
     ar_heap_out__str(out, "  ");
     ar_heap_out__site(out, &r->alloc_site);
     ar_heap_out__str(out, "  \"");
-    ar_heap_out__str(out, r->desc);
+    ar_heap_out__desc(out, r->desc);
     ar_heap_out__str(out, "\"  thread ");
     ar_heap_out__dec(out, r->alloc_site.thread);
     ar_heap_out__str(out, "\n");
@@ -374,7 +374,7 @@ static void ar_heap_leaks__site_line(ar_heap_out_t *out, const ar_heap_leak_site
     ar_heap_out__str(out, "  ");
     ar_heap_out__site(out, &first.alloc_site);
     ar_heap_out__str(out, "  \"");
-    ar_heap_out__str(out, first.desc);
+    ar_heap_out__desc(out, first.desc);
     ar_heap_out__str(out, "\"");
     ar_heap_out__str(out, ar_heap_leaks__kind_label(site->first->kind));
     ar_heap_out__str(out, "\n");
@@ -531,7 +531,7 @@ static void ar_heap_leaks__write_summary(const ar_heap_leak_scan_t *scan,
         ar_heap_out__str(&out, ": ");
         ar_heap_leaks__count(&out, site->bytes, " byte in ", " bytes in ");
         ar_heap_leaks__count(&out, site->blocks, " block (\"", " blocks (\"");
-        ar_heap_out__str(&out, first.desc);
+        ar_heap_out__desc(&out, first.desc);
         ar_heap_out__str(&out, "\")");
         ar_heap_out__str(&out, ar_heap_leaks__kind_label(site->first->kind));
         ar_heap_out__str(&out, "\n");

@@ -71,6 +71,45 @@ void ar_heap_out__str(ar_heap_out_t *out, const char *s)
     ar_heap_out__bytes(out, s != NULL ? s : "(null)", strlen(s != NULL ? s : "(null)"));
 }
 
+/* A description between the text reports' quotes: a control byte, a
+ * quote and a backslash escaped as C writes them (\n, \", \\, \x1b), the
+ * rest as it is, so that a description keeps to its line and its quotes
+ * (until stop 41 a newline in one started a line of its own, which could
+ * read as another block's). */
+void ar_heap_out__desc(ar_heap_out_t *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (s == NULL) {
+        ar_heap_out__str(out, s);
+        return;
+    }
+    const char *run = s;
+    for (;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+            continue;
+        ar_heap_out__bytes(out, run, (size_t)(s - run));
+        if (c == '\0')
+            return;
+        char esc[4] = { '\\', (char)c, 0, 0 };
+        size_t n = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c != '"' && c != '\\') {
+            esc[1] = 'x';
+            esc[2] = hex[c >> 4];
+            esc[3] = hex[c & 15];
+            n = 4;
+        }
+        ar_heap_out__bytes(out, esc, n);
+        run = s + 1;
+    }
+}
+
 void ar_heap_out__dec(ar_heap_out_t *out, uint64_t value)
 {
     char digits[24];
@@ -301,7 +340,7 @@ static void ar_heap_report__block(ar_heap_out_t *out, const ar_heap_view_t *reco
     ar_heap_out__str(out, "  block: ");
     ar_heap_out__dec(out, record->size);
     ar_heap_out__str(out, record->size == 1 ? " byte \"" : " bytes \"");
-    ar_heap_out__str(out, record->desc);
+    ar_heap_out__desc(out, record->desc);
     ar_heap_out__str(out, "\" at ");
     ar_heap_out__hex(out, record->user);
     ar_heap_out__str(out, "\n  allocated at ");
@@ -351,7 +390,7 @@ static void ar_heap_report__block_summary(ar_heap_out_t *out, ar_heap_error_t ki
     ar_heap_out__str(out, " on a ");
     ar_heap_out__dec(out, record->size);
     ar_heap_out__str(out, "-byte block \"");
-    ar_heap_out__str(out, record->desc);
+    ar_heap_out__desc(out, record->desc);
     ar_heap_out__str(out, "\" allocated at ");
     ar_heap_out__site(out, &record->alloc_site);
     ar_heap_out__str(out, "\n");

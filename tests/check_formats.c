@@ -67,6 +67,36 @@ START_TEST(json_strings_stay_valid_utf8)
 }
 END_TEST
 
+/* The text reports: a description's control bytes, quotes and
+ * backslashes escaped, so that it keeps to its line and its quotes (until
+ * stop 41 this one wrote a line that read as a second leaked block). */
+static void body_text_odd_description(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *p = AR__HEAP__MALLOC(8, "two\n#2  8 bytes at 0x0  fake.c:1 \"forged\"\x1b[2J \\ end");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+    char *q = AR__HEAP__MALLOC(5, "tab\there");
+    char text[512];
+    printf("[leaks=%zu]\n", ar_heap__leaks_since_text(0, text, sizeof text));
+    printf("[text=%s]\n", text);
+    AR__HEAP__FREE(q);
+}
+
+START_TEST(text_reports_escape_a_description_s_control_bytes_and_quotes)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_text_odd_description, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 8 bytes \"two\\n#2  8 bytes at 0x0  fake.c:1 "
+                                      "\\\"forged\\\"\\x1b[2J \\\\ end\" at 0x");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[leaks=1]\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"tab\\there\"  thread ");
+    ck_assert_msg(!ar_test__output_has(&child, "\x1b"), "%s", child.output);
+    ck_assert_msg(!ar_test__output_has(&child, "\n#2  8 bytes"), "%s", child.output);
+}
+END_TEST
+
 static void body_json_overflow(void)
 {
     (void)ar_heap__set_options("report_json=1:on_error=continue");
@@ -213,6 +243,7 @@ static Suite *formats_suite(void)
     tcase_add_test(tc, json_reports_a_double_free_as_one_line_with_the_block_and_its_sites);
     tcase_add_test(tc, json_reports_damage_with_offset_and_bytes);
     tcase_add_test(tc, json_strings_stay_valid_utf8);
+    tcase_add_test(tc, text_reports_escape_a_description_s_control_bytes_and_quotes);
     tcase_add_test(tc, json_reports_a_write_found_at_reuse_with_the_reusing_site);
     tcase_add_test(tc, stacks_are_printed_as_module_offset_that_addr2line_resolves);
     tcase_add_test(tc, without_stack_depth_no_frames_are_printed);
