@@ -1610,6 +1610,7 @@ int ar_heap_guard__obtain(size_t size, size_t align, ar_heap_guarded_t *out);
 void ar_heap_guard__protect(void *slot);
 
 /* Release a guarded block's slot (closing its pages if still open). */
+void ar_heap_guard__retire(void *slot);
 void ar_heap_guard__release(void *slot);
 
 /* ar_heap_guard__find: the guard slot whose pages hold `addr` (its record

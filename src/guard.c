@@ -654,6 +654,18 @@ void ar_heap_guard__protect(void *slot)
     atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
 }
 
+/* A damaged guarded block, freed: never reused (the program still writes
+ * out of bounds through it), but closed and no longer live, as the
+ * quarantine would have left it (until stop 41, freed with
+ * quarantine_bytes=0 it stayed open, a use after free unseen, and counted
+ * live for good: guard_max_live then stopped guarding). */
+void ar_heap_guard__retire(void *slot)
+{
+    ar_heap_guard_slot_t *s = slot;
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == AR_HEAP_SLOT_LIVE)
+        ar_heap_guard__protect(slot);
+}
+
 void ar_heap_guard__release(void *slot)
 {
     ar_heap_guard_slot_t *s = slot;

@@ -597,8 +597,12 @@ __attribute__((noinline)) static void ar_heap_life__release_slow(ar_heap_thread_
     if (ar_heap_options.freed_history == 0)
         rec->flags |= AR_HEAP_BLOCK_FORGOTTEN;
     atomic_store_explicit(&rec->state, AR_HEAP_STATE_FREED, memory_order_release);
-    if (keep)
-        return; /* the program still writes out of bounds through it: not reused */
+    if (keep) {
+        /* The program still writes out of bounds through it: not reused. */
+        if (span == NULL)
+            ar_heap_guard__retire(e->owner);
+        return;
+    }
     if (span == NULL)
         ar_heap_guard__release(e->owner);
     else

@@ -782,6 +782,49 @@ START_TEST(a_touch_after_free_is_reported_even_when_the_record_is_gone)
 }
 END_TEST
 
+/* A guarded block whose canary (its slack before the guard page) was
+ * damaged, freed with no quarantine: never reused, but closed and no
+ * longer live (until stop 41 it stayed open and live: a use after free
+ * unseen, and guard_max_live stopped guarding for good). */
+static void body_damaged_without_quarantine(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1:quarantine_bytes=0:on_error=continue:guard_max_live=4");
+    for (int i = 0; i < 8; i++) {
+        char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "damaged"));
+        p[13] = 'X'; /* the slack: no fault, the tail canary */
+        AR__HEAP__FREE(p);
+    }
+    ar_heap_stats_t s;
+    ar_heap__get_stats(&s);
+    ar_test__note("live_after", (int)s.guarded_blocks);
+    char *fresh = AR__HEAP__MALLOC(13, "fresh");
+    ar_heap__get_stats(&s);
+    ar_test__note("fresh_guarded", (int)s.guarded_blocks);
+    AR__HEAP__FREE(fresh);
+    char *p = ar_test__opaque(AR__HEAP__MALLOC(13, "damaged, then touched"));
+    p[13] = 'X';
+    AR__HEAP__FREE(p);
+    ar_test__note("touch", 1);
+    touch(p, 0, 'R');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_damaged_guarded_block_freed_without_quarantine_is_closed_and_not_live)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_damaged_without_quarantine, &child);
+    expect_segv(&child, "damaged, no quarantine");
+    ck_assert_msg(ar_test__note_value(&child, "live_after") == 0 &&
+                      ar_test__note_value(&child, "fresh_guarded") == 1,
+                  "freed damaged blocks still count live:\n%.3000s", child.output);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: heap-buffer-overflow"), 9);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: ERROR: heap-use-after-free on block 0x");
+    ck_assert_msg(!ar_test__output_has(&child, "guard_max_live"), "%.3000s", child.output);
+    ck_assert_msg(ar_test__note_value(&child, "survived") < 0, "%.3000s", child.output);
+}
+END_TEST
+
 /* The same in JSON: the block's address, size and state, not null (until
  * stop 41 "block" was null there); what only the record knew is null. */
 START_TEST(a_json_fault_report_without_the_record_keeps_what_the_slot_knows)
@@ -2540,6 +2583,7 @@ static Suite *guard_suite(void)
     tcase_add_test(freed, a_write_through_a_pointer_stale_after_realloc_faults_naming_the_realloc);
     tcase_add_test(freed, a_touch_after_free_is_reported_even_when_the_record_is_gone);
     tcase_add_test(freed, a_json_fault_report_without_the_record_keeps_what_the_slot_knows);
+    tcase_add_test(freed, a_damaged_guarded_block_freed_without_quarantine_is_closed_and_not_live);
     suite_add_tcase(s, freed);
 
     TCase *foreign_tc = tcase_create("faults that are not arheap's");
