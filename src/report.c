@@ -910,20 +910,28 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
                                  const ar_heap_stack_t *stack, const ar_heap_view_t *freed,
                                  const ar_heap_view_t *inside)
 {
-    if (freed != NULL) {
+    /* A size query of a freed block frees nothing: it reads a block no
+     * longer there, a use after free (until stop 41 it was named a double
+     * free). */
+    int query = strcmp(operation, "malloc_usable_size") == 0;
+    if (freed != NULL && !query) {
         ar_heap_report__double_free(freed, operation, site, stack); /* counts it */
         return;
     }
+    const ar_heap_view_t *block = freed != NULL ? freed : inside;
+    ar_heap_error_t kind = freed != NULL ? AR_HEAP_ERROR_USE_AFTER_FREE
+                                         : AR_HEAP_ERROR_INVALID_FREE;
     uintptr_t addr = (uintptr_t)ptr;
-    int symbols = ar_heap_report__symbols(site, stack, inside, NULL);
-    if (ar_heap_report__suppressed(symbols, AR_HEAP_ERROR_INVALID_FREE, site, stack, inside))
+    int symbols = ar_heap_report__symbols(site, stack, block, NULL);
+    if (ar_heap_report__suppressed(symbols, kind, site, stack, block))
         return;
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
-        ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_FREE, ptr, operation, site, NULL,
-                              inside != NULL ? "the pointer is inside a live block, not its start"
-                                             : "the pointer is not a block arheap allocated",
-                              inside, NULL, NULL, stack, NULL, 0 };
+        ar_heap_event_t e = { kind, ptr, operation, site, NULL,
+                              freed != NULL    ? "the pointer is a freed block"
+                              : inside != NULL ? "the pointer is inside a live block, not its start"
+                                               : "the pointer is not a block arheap allocated",
+                              block, NULL, NULL, stack, NULL, 0 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
@@ -931,8 +939,11 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     }
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
-    ar_heap_report__begin(&out, AR_HEAP_ERROR_INVALID_FREE, ptr);
-    if (inside != NULL) {
+    ar_heap_report__begin(&out, kind, ptr);
+    if (freed != NULL) {
+        ar_heap_out__str(&out, "  the pointer is a freed block: its size was asked for after "
+                               "its free\n");
+    } else if (inside != NULL) {
         ar_heap_out__str(&out, "  the pointer is ");
         ar_heap_out__dec(&out, addr - inside->user);
         ar_heap_out__str(&out, addr - inside->user == 1 ? " byte" : " bytes");
@@ -943,9 +954,9 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
                                "freed so long ago that its record left the freed history\n");
     }
     ar_heap_report__operation(&out, operation, site, stack);
-    if (inside != NULL)
-        ar_heap_report__block(&out, inside);
-    ar_heap_report__end(&out, AR_HEAP_ERROR_INVALID_FREE, site);
+    if (block != NULL)
+        ar_heap_report__block(&out, block);
+    ar_heap_report__end(&out, kind, site);
     ar_heap_report__symbols_end(symbols);
     ar_heap_report__act();
 }

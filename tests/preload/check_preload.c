@@ -448,6 +448,12 @@ static const report_case_t report_cases[] = {
     { "malloc_usable_size of a stack address", "on_error=continue", "usable-size-of-stack", 0,
       "[usable=0]\n", NULL, "arheap: ERROR: invalid-free",
       { { "malloc_usable_size at 0x", "victim+0x" } } },
+    /* A size query frees nothing: a use after free, not a double free. */
+    { "malloc_usable_size of a freed block", "on_error=continue", "usable-size-after-free", 0,
+      "[usable=0]\n", "arheap: ERROR: double-free", "arheap: ERROR: heap-use-after-free",
+      { { "  the pointer is a freed block: its size was asked for after its free", "" },
+        { "malloc_usable_size at 0x", "victim+0x" },
+        { "  freed at 0x", "victim+0x" } } },
 };
 
 START_TEST(a_bug_is_reported_with_its_sites_in_the_program)

@@ -210,6 +210,15 @@ static int usable_size_of_stack(void)
     return 0;
 }
 
+static int usable_size_after_free(void)
+{
+    char *p = opaque(malloc(24));
+    free(p);
+    size_t n = malloc_usable_size(opaque(p));
+    printf("[usable=%zu]\n", n);
+    return 0;
+}
+
 static int leak(void)
 {
     char *p = opaque(malloc(77));
@@ -824,6 +833,7 @@ int main(int argc, char **argv)
         { "strdup-overflow", strdup_overflow }, { "double-free", double_free },
         { "wcsdup-overflow", wcsdup_overflow }, { "strdup-null", strdup_null },
         { "invalid-free", invalid_free },       { "usable-size-of-stack", usable_size_of_stack },
+        { "usable-size-after-free", usable_size_after_free },
         { "leak", leak },                       { "alignment", alignment },
         { "threads", threads },                 { "fork", fork_while_allocating },
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
