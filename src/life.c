@@ -951,7 +951,10 @@ void *ar_heap_life__realloc(void *ptr, size_t size, const ar_heap_site_t *site, 
         ar_heap_valgrind__undefined((char *)fresh + old_size, fill_to - old_size);
     }
     /* Should another thread have freed the old block meanwhile (a race in
-     * the program), the free reports it and the new block still stands. */
+     * the program), the free reports it and the new block still stands.
+     * The free is an operation of its own for check_every, as documented
+     * (until stop 41 a realloc counted once). */
+    ar_heap_life__count_operation();
     (void)ar_heap_life__free_slot(self, &slot, ptr, "realloc", site);
     ar_heap_thread__leave(self);
     return fresh;

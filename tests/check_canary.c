@@ -512,6 +512,33 @@ START_TEST(check_every_n_operations_catches_damage_without_a_free)
 }
 END_TEST
 
+/* A REALLOC is two operations, its allocation and its free: with
+ * check_every=2, the first REALLOC after the option checks, in its free
+ * (until stop 41 it counted once, and the check came later). */
+static void body_check_every_realloc(void)
+{
+    (void)ar_heap__set_options("on_error=exit:error_exitcode=9");
+    char *p = AR__HEAP__MALLOC(13, "damaged before the realloc");
+    damage(p, 13);
+    char *q = AR__HEAP__MALLOC(8, "reallocated");
+    (void)ar_heap__set_options("check_every=2");
+    q = AR__HEAP__REALLOC(q, 16, "reallocated");
+    puts("after the realloc");
+    fflush(stdout);
+    AR__HEAP__FREE(q);
+    _exit(0);
+}
+
+START_TEST(check_every_counts_a_realloc_as_two_operations)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_check_every_realloc, &child);
+    ck_assert_msg(child.exited && child.exit_code == 9, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  found by ar_heap__check_all()\n");
+    ck_assert_msg(!ar_test__output_has(&child, "after the realloc"), "%s", child.output);
+}
+END_TEST
+
 static void body_check_at_exit(void)
 {
     (void)ar_heap__set_options("on_error=exit:error_exitcode=7");
@@ -950,6 +977,7 @@ static Suite *canary_suite(void)
     tcase_add_test(detect, damage_is_reported_once);
     tcase_add_test(detect, check_all_of_an_undamaged_heap_returns_0_and_prints_nothing);
     tcase_add_test(detect, check_every_n_operations_catches_damage_without_a_free);
+    tcase_add_test(detect, check_every_counts_a_realloc_as_two_operations);
     tcase_add_test(detect, the_check_at_exit_catches_damage_to_a_block_never_freed);
     tcase_add_test(detect, the_check_at_exit_keeps_the_programs_buffered_output);
 #if !AR_CANARY_ASAN
