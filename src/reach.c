@@ -73,6 +73,7 @@ typedef struct ar_heap_reach_range_s {
 typedef struct ar_heap_reach_thread_s {
     uintptr_t sp;  /* the handler's frame: the signal frame lies above */
     uintptr_t tls; /* a thread-local's address in that thread */
+    uint32_t tid;  /* the thread's id: the threads that did not park are those with none */
     mcontext_t regs;
 } ar_heap_reach_thread_t;
 
@@ -103,6 +104,9 @@ typedef struct ar_heap_reach_scan_s {
     uint8_t state; /* what a mark sets */
     uint32_t owner;
     uintptr_t tls_static; /* bytes of static TLS, summed over the modules */
+    uint32_t self_tid;    /* the scanning thread */
+    int signalled;        /* other threads sent the signal */
+    int parked;           /* of them, those whose parked frames the scan reads */
 } ar_heap_reach_scan_t;
 
 /* ------------------------------------------------------------ mappings */
@@ -288,6 +292,26 @@ static void ar_heap_reach__stack(ar_heap_reach_scan_t *scan, uintptr_t sp)
         ar_heap_reach__root(scan, sp, m->hi);
 }
 
+/* The whole stack of a thread that did not park (its signals blocked, or
+ * slower than the wait): from the low end of its mapping up, the words
+ * below its stack pointer included, since where that is is not known;
+ * its registers are not seen. Until stop 41 such a stack was not scanned
+ * at all, and a block held only in one of its locals was reported
+ * definitely lost. */
+static void ar_heap_reach__whole_stack(ar_heap_thread_t *t, void *arg)
+{
+    ar_heap_reach_scan_t *scan = arg;
+    if (!t->attached || t->tid == scan->self_tid || t->stack_hi <= t->stack_lo ||
+        t->stack_lo == UINTPTR_MAX)
+        return;
+    for (int i = 0; i < scan->parked; i++)
+        if (reach_stop.threads[i].tid == t->tid)
+            return; /* scanned from its parked frame */
+    const ar_heap_reach_range_t *m = ar_heap_reach__map_of(scan, t->stack_hi - 1);
+    if (m != NULL)
+        ar_heap_reach__root(scan, t->stack_lo > m->lo ? t->stack_lo : m->lo, m->hi);
+}
+
 /* The static TLS and TCB around a thread-local's address. */
 static void ar_heap_reach__tls(ar_heap_reach_scan_t *scan, uintptr_t tls, uintptr_t sp)
 {
@@ -389,6 +413,7 @@ static void ar_heap_reach__park(int sig, siginfo_t *info, void *context)
         ar_heap_reach_thread_t *t = &reach_stop.threads[i];
         t->sp = (uintptr_t)__builtin_frame_address(0);
         t->tls = (uintptr_t)&reach_tls_mark;
+        t->tid = (uint32_t)syscall(SYS_gettid);
         memcpy(&t->regs, &((const ucontext_t *)context)->uc_mcontext, sizeof t->regs);
     }
     atomic_fetch_add(&reach_stop.arrived, 1);
@@ -543,6 +568,9 @@ __attribute__((noinline)) static void ar_heap_reach__mark(ar_heap_reach_scan_t *
         ar_heap_reach__stack(scan, t->sp);
         ar_heap_reach__tls(scan, t->tls, t->sp);
     }
+    scan->parked = parked;
+    if (scan->signalled > parked)
+        ar_heap_thread__each(ar_heap_reach__whole_stack, scan);
     for (size_t i = 0; i < scan->n; i++) {
         ar_heap_reach_block_t *b = &scan->blocks[i];
         if (b->root && b->kind != AR_HEAP_REACH_REACHABLE) {
@@ -632,8 +660,9 @@ int ar_heap_reach__scan(ar_heap_reach_block_t *blocks, size_t n)
         sigfillset(&act.sa_mask);
         int handled = sigaction(AR_HEAP_REACH_SIGNAL, &act, &old) == 0;
         int parked = 0;
+        scan.self_tid = (uint32_t)syscall(SYS_gettid);
         if (handled) {
-            (void)ar_heap_reach__stop_others(text, text_size);
+            scan.signalled = ar_heap_reach__stop_others(text, text_size);
             parked = atomic_load(&reach_stop.arrived);
         }
         /* Uninitialised words of the stacks and blocks are read on
@@ -644,6 +673,18 @@ int ar_heap_reach__scan(ar_heap_reach_block_t *blocks, size_t n)
         ar_heap_reach__mark(&scan, parked);
         if (handled) {
             ar_heap_reach__resume_others();
+            if (parked < scan.signalled) {
+                /* A thread that did not park has the signal pending still
+                 * (blocked, most likely): ignoring the signal discards it
+                 * in every thread, before the program's own disposition
+                 * comes back. Until stop 41 it stayed pending, and when
+                 * that thread unblocked it, the default action killed the
+                 * process. */
+                struct sigaction ignore;
+                memset(&ignore, 0, sizeof ignore);
+                ignore.sa_handler = SIG_IGN;
+                (void)sigaction(AR_HEAP_REACH_SIGNAL, &ignore, NULL);
+            }
             (void)sigaction(AR_HEAP_REACH_SIGNAL, &old, NULL);
         }
         ar_heap_reach__classify(&scan);
