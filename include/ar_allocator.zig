@@ -127,6 +127,15 @@ fn hasSentinel(comptime info: anytype) bool {
 /// How dupe copies a string of type S.
 const DupeKind = enum { terminated, bounded_array, bounded_slice };
 
+/// Whether S's terminator is a NUL: strdup stops at a NUL, so a string
+/// ended by another byte ([:'x']const u8) must be copied by its length
+/// or not at all (until stop 41 any terminator went to strdup, which read
+/// on past it).
+fn nulTerminated(comptime S: type) bool {
+    const end = std.meta.sentinel(S) orelse return false;
+    return end == 0;
+}
+
 fn dupeKind(comptime S: type) DupeKind {
     const wanted = "ar_allocator.dupe needs a string: [*:0]const u8, [:0]const u8, [*c]const u8, " ++
         "[]const u8, a string literal or a pointer to a u8 array (or an optional of one); got `" ++ @typeName(S) ++ "`";
@@ -138,7 +147,7 @@ fn dupeKind(comptime S: type) DupeKind {
         .one => switch (@typeInfo(info.child)) {
             .array => |a| {
                 if (a.child != u8) @compileError(wanted);
-                return if (hasSentinel(a)) .terminated else .bounded_array;
+                return if (nulTerminated(S)) .terminated else .bounded_array;
             },
             else => @compileError(wanted),
         },
@@ -147,6 +156,9 @@ fn dupeKind(comptime S: type) DupeKind {
             if (!hasSentinel(info))
                 @compileError("ar_allocator.dupe: `" ++ @typeName(S) ++ "` has neither a terminator nor a length; " ++
                     "use [*:0]const u8, or a slice ([]const u8) of the bytes");
+            if (!nulTerminated(S))
+                @compileError("ar_allocator.dupe: `" ++ @typeName(S) ++ "` ends with a terminator that is not 0, " ++
+                    "and the copy stops at a NUL; use a slice ([]const u8) of the bytes");
             return .terminated;
         },
         .c => {
@@ -155,7 +167,7 @@ fn dupeKind(comptime S: type) DupeKind {
         },
         .slice => {
             if (info.child != u8) @compileError(wanted);
-            return if (hasSentinel(info)) .terminated else .bounded_slice;
+            return if (nulTerminated(S)) .terminated else .bounded_slice;
         },
     }
 }

@@ -33,6 +33,12 @@ export fn track_clean(from_c: ?*anyopaque) ?*anyopaque {
     const slice: []const u8 = "bounded";
     const copy = ar_allocator.dupe(slice, "copy") orelse return null;
     if (std.mem.len(copy) != 7) return null;
+    // Ended by 'x', not by a NUL: copied by its length, 2 bytes.
+    const ended_by_x = [_:'x']u8{ 'a', 'b' };
+    const x_slice: [:'x']const u8 = &ended_by_x;
+    const x_copy = ar_allocator.dupe(x_slice, "x copy") orelse return null;
+    if (std.mem.len(x_copy) != 2) return null;
+    ar_allocator.free(x_copy);
     ar_allocator.free(more);
     ar_allocator.free(@as(?[*:0]const u8, copy));
     ar_allocator.free(from_c); // a C block, freed by Zig

@@ -24,6 +24,8 @@ export fn control(c_string: [*c]const u8, handle: ?*Handle) c_int {
     const slice: []const u8 = "slice";
     var array: [6]u8 = "array!".*;
     const optional: ?[*:0]const u8 = null;
+    const ended_by_x = [_:'x']u8{ 'a', 'b' };
+    const x_slice: [:'x']const u8 = &ended_by_x;
     const copies = [_]?[*:0]u8{
         literal,
         ar_allocator.dupe(terminated, "terminated"),
@@ -33,6 +35,8 @@ export fn control(c_string: [*c]const u8, handle: ?*Handle) c_int {
         ar_allocator.dupe(array[0..3], "array part"),
         ar_allocator.dupe(c_string, "C string"),
         ar_allocator.dupe(optional, "optional"),
+        ar_allocator.dupe(x_slice, "slice ended by x: by its length"),
+        ar_allocator.dupe(&ended_by_x, "array ended by x: by its length"),
     };
     for (copies) |copy| ar_allocator.free(copy);
 
