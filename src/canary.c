@@ -223,8 +223,11 @@ size_t ar_heap_canary__reuse(const ar_heap_layout_t *old, const ar_heap_layout_t
         uintptr_t stop = before_clean ? ar_heap_canary__check_fill(both_from, both_to, fill)
                                       : both_from;
         if (!before_clean) {
+            /* Nothing written yet: every old byte is there to describe
+             * (until stop 41 only those before the new block's start were,
+             * and a reuse by a block with a longer head zone counted
+             * fewer damaged bytes than there were). */
             damage_from = old_user;
-            damage_to = both_from;
         } else if (stop != both_to) {
             damage_from = stop;
         } else if (!ar_heap_canary__poisoned(both_to, old_end)) {

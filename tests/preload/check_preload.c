@@ -448,6 +448,11 @@ static const report_case_t report_cases[] = {
     { "malloc_usable_size of a stack address", "on_error=continue", "usable-size-of-stack", 0,
       "[usable=0]\n", NULL, "arheap: ERROR: invalid-free",
       { { "malloc_usable_size at 0x", "victim+0x" } } },
+    /* Both damaged bytes counted when the reusing block starts later. */
+    { "write after free, reused by an aligned block", "quarantine_bytes=1:on_error=continue",
+      "write-after-free-aligned-reuse", 0, "[survived]\n", NULL,
+      "arheap: ERROR: heap-use-after-free",
+      { { "  2 bytes written after the block was freed; the first at offset 0", "" } } },
     /* A size query frees nothing: a use after free, not a double free. */
     { "malloc_usable_size of a freed block", "on_error=continue", "usable-size-after-free", 0,
       "[usable=0]\n", "arheap: ERROR: double-free", "arheap: ERROR: heap-use-after-free",

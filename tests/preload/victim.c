@@ -219,6 +219,24 @@ static int usable_size_after_free(void)
     return 0;
 }
 
+/* Two bytes of a freed 116-byte block written, at offsets 0 and 100;
+ * its slot then taken by a 64-byte-aligned block, whose head zone is
+ * longer: both bytes are counted. */
+static int write_after_free_aligned_reuse(void)
+{
+    char *p = opaque(malloc(116));
+    free(p);
+    p[0] = 0x11;
+    p[100] = 0x22;
+    free(opaque(malloc(8))); /* quarantine_bytes=1: p leaves the quarantine */
+    void *q = NULL;
+    if (posix_memalign(&q, 64, 50) != 0)
+        return 1;
+    free(q);
+    say("[survived]\n");
+    return 0;
+}
+
 static int leak(void)
 {
     char *p = opaque(malloc(77));
@@ -834,6 +852,7 @@ int main(int argc, char **argv)
         { "wcsdup-overflow", wcsdup_overflow }, { "strdup-null", strdup_null },
         { "invalid-free", invalid_free },       { "usable-size-of-stack", usable_size_of_stack },
         { "usable-size-after-free", usable_size_after_free },
+        { "write-after-free-aligned-reuse", write_after_free_aligned_reuse },
         { "leak", leak },                       { "alignment", alignment },
         { "threads", threads },                 { "fork", fork_while_allocating },
         { "dlsym", dynamic_loading },           { "exit-order", exit_order },
