@@ -128,6 +128,7 @@ typedef struct ar_heap_guard_arena_s {
     size_t used;          /* slots handed out at least once (the rest UNUSED) */
     size_t marked;        /* guard regions: slots [0, marked) carry guard markers */
     int regions;          /* 1: guard markers (madvise); 0: PROT_NONE mappings (mprotect) */
+    int below;            /* 1: the slots' guard page comes first (guard_below) */
     uint32_t free_head;   /* index + 1 of the most recently freed slot */
 } ar_heap_guard_arena_t;
 
@@ -266,11 +267,16 @@ static size_t ar_heap_guard__class_pages(size_t pages)
     return (pages + step - 1) / step * step;
 }
 
-/* With the lock held: a new arena for slots of `pages` data pages. The
- * reservation has one more PROT_NONE page at each end, so that the first
- * slot's block has an inaccessible page below it and the last slot's one
- * above it, whatever the kernel maps next to the arena. */
-static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
+/* With the lock held: a new arena for slots of `pages` data pages, their
+ * guard page first (`below`) or last. The reservation has one more
+ * PROT_NONE page at each end, so that the first slot's block has an
+ * inaccessible page below it and the last slot's one above it, whatever
+ * the kernel maps next to the arena. An arena's slots all put their guard
+ * on one side: a guard-below slot followed by a guard-after one would
+ * lay their two blocks' pages side by side, with no guard between them
+ * (until stop 41 the side was not part of an arena's key, and a program
+ * that switched EF_PROTECT_BELOW between allocations got such pairs). */
+static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages, int below)
 {
     size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
     if (count == AR_HEAP_GUARD_ARENAS) {
@@ -345,20 +351,22 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages)
     arena->used = 0;
     arena->marked = regions ? 0 : slots;
     arena->regions = regions;
+    arena->below = below;
     arena->free_head = 0;
     atomic_store_explicit(&guard.arena_count, count + 1, memory_order_release);
     return arena;
 }
 
-/* With the lock held: a slot of `pages` data pages; its arena in *where.
- * SIZE_MAX when none can be had, with errno set (new_arena). */
-static size_t ar_heap_guard__take_slot(size_t pages, ar_heap_guard_arena_t **where)
+/* With the lock held: a slot of `pages` data pages, its guard on the
+ * `below` side; its arena in *where. SIZE_MAX when none can be had, with
+ * errno set (new_arena). */
+static size_t ar_heap_guard__take_slot(size_t pages, int below, ar_heap_guard_arena_t **where)
 {
     size_t count = atomic_load_explicit(&guard.arena_count, memory_order_relaxed);
     ar_heap_guard_arena_t *fresh = NULL;
     for (size_t i = count; i-- > 0;) {
         ar_heap_guard_arena_t *arena = &guard.arenas[i];
-        if (arena->pages != pages)
+        if (arena->pages != pages || arena->below != below)
             continue;
         if (arena->free_head != 0) {
             size_t index = arena->free_head - 1;
@@ -370,7 +378,7 @@ static size_t ar_heap_guard__take_slot(size_t pages, ar_heap_guard_arena_t **whe
             fresh = arena;
     }
     if (fresh == NULL)
-        fresh = ar_heap_guard__new_arena(pages);
+        fresh = ar_heap_guard__new_arena(pages, below);
     if (fresh == NULL)
         return SIZE_MAX;
     if (fresh->used == fresh->marked) {
@@ -498,7 +506,7 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
         return 0;
     }
     ar_heap_guard_arena_t *arena = NULL;
-    size_t index = ar_heap_guard__take_slot(ar_heap_guard__class_pages(pages), &arena);
+    size_t index = ar_heap_guard__take_slot(ar_heap_guard__class_pages(pages), below, &arena);
     if (index == SIZE_MAX) {
         int error = errno;
         pthread_mutex_unlock(&guard.lock);

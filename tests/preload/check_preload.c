@@ -258,6 +258,8 @@ static const probe_case_t probe_cases[] = {
     { "the globals: byte-exact, an alignment of its own, after free", { NULL }, NULL, "globals",
       { "[exact over 1: fault]", "[memalign 64 under 96: aligned]", "[above after free: fault]",
         "[done]" } },
+    { "the globals switched at every block: no two blocks touch", { NULL }, NULL, "alternating",
+      { "[blocks touching another block: 0]", "[done]" } },
     { "the globals under EF_ variables", { "EF_PROTECT_BELOW=1", "EF_ALIGNMENT=64", NULL }, NULL,
       "globals", { "[above over 1: fault]", "[below under 1: fault]", "[aligned over 4: fault]" } },
     { "AR_HEAP_OPTIONS guard=0 wins over the globals", { NULL }, "guard=0", "globals",

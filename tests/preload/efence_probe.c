@@ -11,6 +11,8 @@
  *   efence_probe env      probes of blocks placed as the environment says
  *   efence_probe globals  assigns EF_PROTECT_BELOW and EF_ALIGNMENT between
  *                         allocations, as Electric Fence's own test does
+ *   efence_probe alternating  switches EF_PROTECT_BELOW at every page-sized
+ *                         block: no block's pages touch another's
  *   efence_probe reuse    frees 300 blocks of 64 KiB, allocates 300 more and
  *                         counts the addresses given out again
  *   efence_probe zero     malloc(0)
@@ -56,19 +58,22 @@ static void catch_faults(void)
     sigaction(SIGBUS, &sa, NULL);
 }
 
+/* Whether reading the byte at p faults. */
+static int faults(const char *p)
+{
+    if (sigsetjmp(probe_jump, 1) != 0)
+        return 1;
+    probing = 1;
+    char c = *(const volatile char *)p;
+    probing = 0;
+    (void)c;
+    return 0;
+}
+
 /* Read the byte at p; print whether that faulted. */
 static void probe(const char *name, const char *p)
 {
-    int faulted = 0;
-    if (sigsetjmp(probe_jump, 1) != 0) {
-        faulted = 1;
-    } else {
-        probing = 1;
-        char c = *(const volatile char *)p;
-        probing = 0;
-        (void)c;
-    }
-    printf("[%s: %s]\n", name, faulted ? "fault" : "no fault");
+    printf("[%s: %s]\n", name, faults(p) ? "fault" : "no fault");
     fflush(stdout);
 }
 
@@ -136,6 +141,42 @@ static int global_probes(void)
     free(below);
     free(aligned);
     free(exact);
+    return 0;
+}
+
+/* EF_PROTECT_BELOW switched at every allocation of a page-sized block:
+ * every block must still have a guard page on its side and its other
+ * neighbour must not be another block's page (until stop 41 a guard-below
+ * slot and a guard-after one shared an arena, and their pages touched). */
+static int alternating(void)
+{
+    if (&EF_PROTECT_BELOW == NULL || &EF_ALIGNMENT == NULL) {
+        printf("[no EF_PROTECT_BELOW and EF_ALIGNMENT in the process]\n");
+        return 77;
+    }
+    enum { BLOCKS = 32, SIZE = 4096 };
+    static char *blocks[BLOCKS];
+    EF_ALIGNMENT = 0;
+    for (int i = 0; i < BLOCKS; i++) {
+        EF_PROTECT_BELOW = i % 2;
+        blocks[i] = malloc(SIZE);
+        memset(blocks[i], 'b', SIZE);
+    }
+    EF_PROTECT_BELOW = 0;
+    catch_faults();
+    int unguarded = 0;
+    for (int i = 0; i < BLOCKS; i++) {
+        /* Past the end of a guard-below block, before the start of a
+         * guard-after one: another block's page, or a fault. */
+        const char *beyond = i % 2 ? blocks[i] + SIZE : blocks[i] - 1;
+        if (!faults(beyond))
+            for (int j = 0; j < BLOCKS; j++)
+                if (beyond >= blocks[j] && beyond < blocks[j] + SIZE)
+                    unguarded++;
+    }
+    printf("[blocks touching another block: %d]\n", unguarded);
+    for (int i = 0; i < BLOCKS; i++)
+        free(blocks[i]);
     return 0;
 }
 
@@ -214,6 +255,8 @@ int main(int argc, char **argv)
         status = env_probes();
     else if (argc == 2 && strcmp(argv[1], "globals") == 0)
         status = global_probes();
+    else if (argc == 2 && strcmp(argv[1], "alternating") == 0)
+        status = alternating();
     else if (argc == 2 && strcmp(argv[1], "reuse") == 0)
         status = reuse();
     else if (argc == 2 && strcmp(argv[1], "zero") == 0)
@@ -225,7 +268,7 @@ int main(int argc, char **argv)
     else if (argc == 2 && strcmp(argv[1], "leak") == 0)
         status = leak();
     else
-        fprintf(stderr, "usage: efence_probe env|globals|reuse|zero|fill|slack|leak\n");
+        fprintf(stderr, "usage: efence_probe env|globals|alternating|reuse|zero|fill|slack|leak\n");
     if (status == 0)
         printf("[done]\n");
     return status;
