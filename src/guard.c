@@ -130,6 +130,7 @@ typedef struct ar_heap_guard_arena_s {
     int regions;          /* 1: guard markers (madvise); 0: PROT_NONE mappings (mprotect) */
     int below;            /* 1: the slots' guard page comes first (guard_below) */
     uint32_t free_head;   /* index + 1 of the most recently freed slot */
+    _Atomic int retired;  /* 1: its one slot was refused, its reservation unmapped */
 } ar_heap_guard_arena_t;
 
 static struct {
@@ -353,6 +354,7 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages, int below)
     arena->regions = regions;
     arena->below = below;
     arena->free_head = 0;
+    atomic_store_explicit(&arena->retired, 0, memory_order_relaxed);
     atomic_store_explicit(&guard.arena_count, count + 1, memory_order_release);
     return arena;
 }
@@ -366,7 +368,8 @@ static size_t ar_heap_guard__take_slot(size_t pages, int below, ar_heap_guard_ar
     ar_heap_guard_arena_t *fresh = NULL;
     for (size_t i = count; i-- > 0;) {
         ar_heap_guard_arena_t *arena = &guard.arenas[i];
-        if (arena->pages != pages || arena->below != below)
+        if (arena->pages != pages || arena->below != below ||
+            atomic_load_explicit(&arena->retired, memory_order_relaxed))
             continue;
         if (arena->free_head != 0) {
             size_t index = arena->free_head - 1;
@@ -549,7 +552,19 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
     if (!opened) {
         int error = errno;
         pthread_mutex_lock(&guard.lock);
-        ar_heap_guard__put_slot(arena, index);
+        if (arena->slot_count == 1 && !regions) {
+            /* An arena of one slot (a block larger than an arena) whose
+             * pages the system would not back: such a size is seldom
+             * asked for again, and its reservation (terabytes, when the
+             * request was absurd) goes back now. The entry stays, retired:
+             * the fault handler reads the table without the lock. Until
+             * stop 41 it kept its reservation, and a few absurd requests
+             * left the program no room for its own. */
+            atomic_store_explicit(&arena->retired, 1, memory_order_release);
+            munmap((void *)(arena->start - page), arena->slot_bytes + 2 * page);
+        } else {
+            ar_heap_guard__put_slot(arena, index);
+        }
         pthread_mutex_unlock(&guard.lock);
         atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
         /* ENOMEM is the mapping limit, or no memory for a block this
@@ -590,6 +605,8 @@ static ar_heap_guard_arena_t *ar_heap_guard__locate(uintptr_t addr, size_t *inde
     size_t margin = margins ? guard.page : 0;
     for (size_t i = 0; i < count; i++) {
         ar_heap_guard_arena_t *arena = &guard.arenas[i];
+        if (atomic_load_explicit(&arena->retired, memory_order_acquire))
+            continue; /* its range may be anyone's now */
         size_t span = arena->slot_count * arena->slot_bytes;
         if (addr + margin >= arena->start && addr - arena->start + margin < span + 2 * margin) {
             if (addr < arena->start)

@@ -2516,14 +2516,32 @@ END_TEST
  * kernel grants the 64 TiB PROT_NONE reservation and refuses to make it
  * writable (mprotect, ENOMEM): that is the path under test, so the test
  * skips where the reservation itself fails (Valgrind, ThreadSanitizer). */
+/* The process's address space (VmSize), in GiB. */
+static long address_space_gib(void)
+{
+    char status[8192];
+    if (ar_proc__read_file("/proc/self/status", status, sizeof status) <= 0)
+        return -1;
+    const char *at = strstr(status, "VmSize:");
+    return at != NULL ? atol(at + 7) >> 20 : -1;
+}
+
 static void body_huge_request(void)
 {
     watchdog();
     set_options("guard=1:guard_align=1");
+    AR__HEAP__FREE(AR__HEAP__MALLOC(24, "the heap's own reservations made"));
+    long before = address_space_gib();
     errno = 0;
     void *huge = AR__HEAP__MALLOC((size_t)1 << 46, "huge");
     ar_test__note("huge_is_null", huge == NULL);
     ar_test__note("enomem", errno == ENOMEM);
+    /* Another size, another arena: refused too, and neither keeps its
+     * reservation (until stop 41 each kept its tens of TiB, and the
+     * program's own large reservations then failed). */
+    void *other = AR__HEAP__MALLOC(((size_t)1 << 45) + ((size_t)1 << 44), "huge too");
+    ar_test__note("other_is_null", other == NULL);
+    ar_test__note("kept_gib", (int)(address_space_gib() - before));
     char *p = AR__HEAP__MALLOC(24, "after");
     ar_test__note("guarded_after", ends_on_a_page(p, 24));
     AR__HEAP__FREE(p);
@@ -2547,6 +2565,8 @@ START_TEST(a_huge_request_fails_like_malloc_and_guarding_goes_on)
     expect_exit(child, "huge", 0);
     ck_assert_int_eq(ar_test__note_value(child, "huge_is_null"), 1);
     ck_assert_int_eq(ar_test__note_value(child, "enomem"), 1);
+    ck_assert_int_eq(ar_test__note_value(child, "other_is_null"), 1);
+    ck_assert_msg(ar_test__note_value(child, "kept_gib") < 1, "%.3000s", child->output);
     ck_assert_int_eq(ar_test__note_value(child, "guarded_after"), 1);
     expect_lacks(child, "huge", "arheap: warning");
     free(child);
