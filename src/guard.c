@@ -144,7 +144,23 @@ static struct {
     size_t max_maps;             /* vm.max_map_count as read */
     _Atomic size_t sampled;      /* blocks eligible for a guard so far */
     int warned[4];               /* each AR_HEAP_GUARD_WARN_* written once */
-} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0, 0, 0 } };
+    /* Live blocks in arenas of PROT_NONE mappings, two mappings each, and
+     * the most of them: the mapping budget. With guard regions (limit
+     * SIZE_MAX) the slots over 2 MiB are still such; until stop 41 nothing
+     * bounded them there, and 31 600 live blocks of 2 MiB used up
+     * vm.max_map_count: the program's own mmap, pthread_create and fopen
+     * failed. */
+    _Atomic size_t mapped;
+    size_t mapped_limit;
+} guard = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, { { 0 } }, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0 };
+
+/* A guarded block more (+1) or less (-1) live in `arena`. */
+static void ar_heap_guard__count_live(const ar_heap_guard_arena_t *arena, int change)
+{
+    atomic_fetch_add_explicit(&guard.live, (size_t)(long)change, memory_order_relaxed);
+    if (!arena->regions)
+        atomic_fetch_add_explicit(&guard.mapped, (size_t)(long)change, memory_order_relaxed);
+}
 
 /* Whether this kernel has lightweight guard regions: a guard marker
  * installed on a page of a fresh mapping, then removed. Cached. */
@@ -252,6 +268,7 @@ static void ar_heap_guard__init_locked(void)
     size_t used = ar_heap_guard__count_mappings();
     guard.max_maps = max;
     guard.limit = max > reserve + used ? (max - reserve - used) / 2 : 0;
+    guard.mapped_limit = guard.limit;
     if (mechanism == AR_HEAP_GUARD_MECH_MADVISE)
         guard.limit = SIZE_MAX; /* guard markers split no mapping */
     ar_heap_fault__install();
@@ -266,6 +283,26 @@ static size_t ar_heap_guard__class_pages(size_t pages)
     while ((pages >> 2) >= step * 2)
         step *= 2;
     return (pages + step - 1) / step * step;
+}
+
+/* Bytes of a slot of `pages` data pages: those and its guard page. */
+static size_t ar_heap_guard__slot_bytes(size_t pages)
+{
+    return pages == 0 ? guard.page /* zero-byte blocks: the guard page alone */
+                      : (pages + 1) * guard.page;
+}
+
+/* Whether slots of that many bytes carry guard markers (madvise) rather
+ * than PROT_NONE mappings: all slots up to a chunk under guard regions.
+ * Larger slots (blocks over 2 MiB, few) keep the mprotect arenas: their
+ * pages are then charged when made writable, so an absurd request fails
+ * as malloc's would, and the markers of a huge slot are not installed
+ * page by page. */
+static int ar_heap_guard__in_regions(size_t slot_bytes)
+{
+    return atomic_load_explicit(&guard.mechanism, memory_order_relaxed) ==
+               AR_HEAP_GUARD_MECH_MADVISE &&
+           slot_bytes <= AR_HEAP_GUARD_REGION_CHUNK;
 }
 
 /* With the lock held: a new arena for slots of `pages` data pages, their
@@ -284,16 +321,8 @@ static ar_heap_guard_arena_t *ar_heap_guard__new_arena(size_t pages, int below)
         errno = ENOSPC;
         return NULL;
     }
-    size_t slot_bytes = (pages + 1) * guard.page;
-    if (pages == 0)
-        slot_bytes = guard.page; /* zero-byte blocks: the guard page alone */
-    /* Guard markers for slots up to a chunk; larger slots (blocks over
-     * 2 MiB, few) keep the mprotect arenas: their pages are then charged
-     * when made writable, so an absurd request fails as malloc's would,
-     * and the markers of a huge slot are not installed page by page. */
-    int regions = atomic_load_explicit(&guard.mechanism, memory_order_relaxed) ==
-                      AR_HEAP_GUARD_MECH_MADVISE &&
-                  slot_bytes <= AR_HEAP_GUARD_REGION_CHUNK;
+    size_t slot_bytes = ar_heap_guard__slot_bytes(pages);
+    int regions = ar_heap_guard__in_regions(slot_bytes);
     size_t arena_bytes = regions ? AR_HEAP_GUARD_REGION_ARENA_BYTES : AR_HEAP_GUARD_ARENA_BYTES;
     size_t slots = arena_bytes / slot_bytes;
     if (slots < AR_HEAP_GUARD_ARENA_MIN_SLOTS)
@@ -494,14 +523,19 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
     /* A zero-byte block has no page: it points at its slot's guard page,
      * so that any access faults and each live one is unique. */
     size_t pages = (rounded + page - 1) / page;
+    size_t class_pages = ar_heap_guard__class_pages(pages);
     /* The mapping budget, or guard_max_live when that is lower. */
     size_t cap = ar_heap_options.guard_max_live;
     int capped = cap != 0 && cap < guard.limit;
-    if (atomic_load_explicit(&guard.live, memory_order_relaxed) >= (capped ? cap : guard.limit)) {
+    int at_cap = atomic_load_explicit(&guard.live, memory_order_relaxed) >=
+                 (capped ? cap : guard.limit);
+    if (at_cap || (!ar_heap_guard__in_regions(ar_heap_guard__slot_bytes(class_pages)) &&
+                   atomic_load_explicit(&guard.mapped, memory_order_relaxed) >=
+                       guard.mapped_limit)) {
         pthread_mutex_unlock(&guard.lock);
         ar_heap_guard__warn_degraded(
             AR_HEAP_GUARD_WARN_BUDGET,
-            capped
+            at_cap && capped
                 ? "guard pages: guard_max_live guarded blocks are live; new blocks get canaries "
                   "only until guarded blocks are freed"
                 : "guard pages: the mapping budget (vm.max_map_count) is used up; new blocks "
@@ -509,7 +543,7 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
         return 0;
     }
     ar_heap_guard_arena_t *arena = NULL;
-    size_t index = ar_heap_guard__take_slot(ar_heap_guard__class_pages(pages), below, &arena);
+    size_t index = ar_heap_guard__take_slot(class_pages, below, &arena);
     if (index == SIZE_MAX) {
         int error = errno;
         pthread_mutex_unlock(&guard.lock);
@@ -526,7 +560,7 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
                                          "guard slot; such blocks get canaries only");
         return 0;
     }
-    atomic_fetch_add_explicit(&guard.live, 1, memory_order_relaxed);
+    ar_heap_guard__count_live(arena, 1);
     pthread_mutex_unlock(&guard.lock);
 
     uintptr_t slot = arena->start + index * arena->slot_bytes;
@@ -566,7 +600,7 @@ int ar_heap_guard__obtain(size_t size, size_t want_align, ar_heap_guarded_t *out
             ar_heap_guard__put_slot(arena, index);
         }
         pthread_mutex_unlock(&guard.lock);
-        atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
+        ar_heap_guard__count_live(arena, -1);
         /* ENOMEM is the mapping limit, or no memory for a block this
          * large: the count of mappings tells which. Without memory the
          * block goes to libc, which decides; nothing to warn about. */
@@ -676,7 +710,7 @@ void ar_heap_guard__protect(void *slot)
     if (!ar_heap_guard__close(s->arena, (void *)s->data, s->data_bytes))
         atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
     atomic_store_explicit(&s->state, AR_HEAP_SLOT_QUARANTINED, memory_order_release);
-    atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
+    ar_heap_guard__count_live(s->arena, -1);
 }
 
 /* A damaged guarded block, freed: never reused (the program still writes
@@ -699,7 +733,7 @@ void ar_heap_guard__release(void *slot)
         /* Freed without quarantine: close its pages now. */
         if (!ar_heap_guard__close(s->arena, (void *)s->data, s->data_bytes))
             atomic_store_explicit(&s->unclosed, 1, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&guard.live, 1, memory_order_relaxed);
+        ar_heap_guard__count_live(arena, -1);
     }
     atomic_store_explicit(&s->state, AR_HEAP_SLOT_FREE, memory_order_release);
     if (atomic_load_explicit(&s->unclosed, memory_order_relaxed))

@@ -2457,6 +2457,64 @@ START_TEST(with_guard_regions_100000_live_guarded_blocks_need_no_mapping_each)
     expect_lacks(&child, "100000 live", "arheap: warning");
 }
 END_TEST
+
+/* Blocks over 2 MiB keep PROT_NONE arenas under guard regions too, two
+ * mappings each: the mapping budget bounds them (until stop 41 nothing
+ * did, and vm.max_map_count ran out: the program's own mmap failed). */
+static long max_map_count(void)
+{
+    char text[64];
+    return ar_proc__read_file("/proc/sys/vm/max_map_count", text, sizeof text) > 0
+               ? atol(text)
+               : -1;
+}
+
+static void body_large_regions(void)
+{
+    set_options("guard=1:guard_align=1:fill=0:canary=0");
+    long limit = max_map_count();
+    size_t count = (size_t)limit / 2 + 1000, guarded = 0;
+    char **blocks = malloc(count * sizeof *blocks);
+    for (size_t i = 0; i < count; i++) {
+        blocks[i] = AR__HEAP__MALLOC(((size_t)2 << 20) + 1, "large");
+        if (blocks[i] == NULL)
+            break;
+        guarded += ends_on_a_page(blocks[i], ((size_t)2 << 20) + 1);
+    }
+    long maps = ar_proc__count_mappings();
+    ar_test__note("some_guarded", guarded > 1000);
+    ar_test__note("room_left", maps < limit - 1000);
+    /* The program's own mappings still come. */
+    int own = 0;
+    for (int i = 0; i < 100; i++) {
+        void *m = mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        own += m != MAP_FAILED;
+    }
+    ar_test__note("own_mappings", own);
+    _exit(0);
+}
+
+START_TEST(with_guard_regions_blocks_over_2_mib_keep_the_mapping_budget)
+{
+    long limit = max_map_count();
+    if (limit <= 0 || limit > 262144) {
+        fprintf(stderr, "%s: skipped: vm.max_map_count is %ld; the test fills the default "
+                        "(65530) budget\n", __func__, limit);
+        return;
+    }
+    ar_test_child_t child;
+    ar_test__run_child(body_large_regions, &child);
+    expect_exit(&child, "large blocks", 0);
+    ck_assert_int_eq(ar_test__note_value(&child, "some_guarded"), 1);
+    ck_assert_msg(ar_test__note_value(&child, "room_left") == 1 &&
+                      ar_test__note_value(&child, "own_mappings") == 100,
+                  "the mappings ran out:\n%.3000s", child.output);
+    ar_test__expect_has(&child, "large blocks",
+                        "arheap: warning: guard pages: the mapping budget (vm.max_map_count) is "
+                        "used up");
+}
+END_TEST
 #endif
 
 /* ------------------------------------------------------------ suite */
@@ -2632,6 +2690,7 @@ static Suite *guard_suite(void)
     TCase *scale = tcase_create("guard regions at scale");
     tcase_set_timeout(scale, 240);
     tcase_add_test(scale, with_guard_regions_100000_live_guarded_blocks_need_no_mapping_each);
+    tcase_add_test(scale, with_guard_regions_blocks_over_2_mib_keep_the_mapping_budget);
     suite_add_tcase(s, scale);
 #endif
 
