@@ -1752,6 +1752,8 @@ void ar_heap_os__forget_thread_id(void);
 /* ": what" for the errno values a file's open, read or write meets
  * (ENOENT as "no such file or directory"), else "". */
 const char *ar_heap_os__error_text(int err);
+int ar_heap_os__secure(void);
+const char *ar_heap_os__getenv(const char *name);
 /* Write all of buf; 0, or the errno of the write that failed (-1 for a
  * write of nothing). */
 int ar_heap_os__write_all(int fd, const char *buf, size_t len);

@@ -42,7 +42,11 @@ static void ar_heap__init_once(void)
     pthread_once(&heap.defaults_once, ar_heap__load_defaults);
     if (AR_HEAP_PRELOAD)
         ar_heap_options__from_efence(); /* under AR_HEAP_OPTIONS: read first */
-    (void)ar_heap_options__parse(getenv("AR_HEAP_OPTIONS"), "AR_HEAP_OPTIONS");
+    if (ar_heap_os__secure() &&
+        (getenv("AR_HEAP_OPTIONS") != NULL || getenv("AGERUN_MEMORY_REPORT") != NULL))
+        ar_heap_report__warning("a set-user-ID or set-group-ID program: AR_HEAP_OPTIONS and "
+                                "AGERUN_MEMORY_REPORT are ignored, and reports go to stderr");
+    (void)ar_heap_options__parse(ar_heap_os__getenv("AR_HEAP_OPTIONS"), "AR_HEAP_OPTIONS");
     if (ar_heap_options.help)
         ar_heap_options__print_help();
     ar_heap_inject__reset();

@@ -585,7 +585,8 @@ static void ar_heap_leaks__file_failed(const char *path, int err)
 static int ar_heap_leaks__open(const char *path, const char **where)
 {
     *where = path;
-    if (path[0] == '\0') {
+    if (path[0] == '\0' || ar_heap_os__secure()) {
+        /* No file in a set-user-ID program (os.c says why). */
         *where = NULL; /* said as such (ar_heap_leaks__write_summary) */
         return -1;
     }

@@ -613,7 +613,7 @@ const char *ar_heap_options__report_path(void)
 {
     if (ar_heap_options.report_path_set)
         return ar_heap_options.report_path;
-    const char *env = getenv("AGERUN_MEMORY_REPORT");
+    const char *env = ar_heap_os__getenv("AGERUN_MEMORY_REPORT");
     return env != NULL ? env : ar_heap_options.report_path;
 }
 
@@ -837,7 +837,7 @@ void ar_heap_options__from_efence(void)
     int any = 0;
     for (size_t i = 0; i < AR_HEAP_EF_COUNT; i++) {
         const char *name = ar_heap_ef_table[i].name;
-        const char *value = getenv(name);
+        const char *value = ar_heap_os__getenv(name);
         if (value == NULL || value[0] == '\0')
             continue;
         if (!any)

@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <link.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -319,4 +321,32 @@ int ar_heap_os__is_readonly(const void *p)
         if (a >= readonly.start[i] && a < readonly.end[i])
             return 1;
     return 0;
+}
+
+/*
+ * A set-user-ID or set-group-ID program (AT_SECURE: the kernel says the
+ * process runs with privileges its caller does not have). Its caller
+ * chooses the environment and the working directory, so nothing of the
+ * environment is read (AR_HEAP_OPTIONS could name any file as the report
+ * file, and it would be created or truncated with the program's
+ * privileges), no report file is written (a report file name in a
+ * directory the caller chose could be a link to any file), and no
+ * symbolizer is run (found on the caller's PATH). Until stop 41 all three
+ * were done.
+ */
+int ar_heap_os__secure(void)
+{
+    static _Atomic int secure = -1;
+    int known = atomic_load_explicit(&secure, memory_order_relaxed);
+    if (known < 0) {
+        known = getauxval(AT_SECURE) != 0;
+        atomic_store_explicit(&secure, known, memory_order_relaxed);
+    }
+    return known;
+}
+
+/* getenv, but nothing in a set-user-ID or set-group-ID program. */
+const char *ar_heap_os__getenv(const char *name)
+{
+    return ar_heap_os__secure() ? NULL : getenv(name);
 }

@@ -757,8 +757,11 @@ static int ar_heap_symbol__child(void *arg)
      * reports would symbolize with addr2line, and so on). */
     unsetenv("DEBUGINFOD_URLS");
     unsetenv("LD_PRELOAD");
+    /* A set-user-ID program runs no program found on its caller's PATH
+     * (os.c): libdw only. */
+    int secure = ar_heap_os__secure();
     const char *program = ar_heap_options.symbolizer;
-    if (program[0] != '\0') {
+    if (program[0] != '\0' && !secure) {
         ar_heap_symbol__with_program(t, program);
         _exit(0);
     }
@@ -766,7 +769,8 @@ static int ar_heap_symbol__child(void *arg)
     if (ar_heap_symbol__with_libdw(t))
         _exit(0);
 #endif
-    ar_heap_symbol__with_program(t, "addr2line");
+    if (!secure)
+        ar_heap_symbol__with_program(t, "addr2line");
     _exit(0);
 }
 
