@@ -1753,6 +1753,8 @@ void ar_heap_os__forget_thread_id(void);
  * (ENOENT as "no such file or directory"), else "". */
 const char *ar_heap_os__error_text(int err);
 int ar_heap_os__secure(void);
+int ar_heap_os__cancel_off(void);
+void ar_heap_os__cancel_back(int old);
 const char *ar_heap_os__getenv(const char *name);
 /* Write all of buf; 0, or the errno of the write that failed (-1 for a
  * write of nothing). */

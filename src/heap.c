@@ -130,5 +130,7 @@ int ar_heap_valgrind_on;
 
 size_t ar_heap__check_all(void)
 {
-    return ar_heap_life__check_all("check");
+    size_t damaged = ar_heap_life__check_all("check");
+    pthread_testcancel(); /* as ar_heap__memory_report: only here */
+    return damaged;
 }

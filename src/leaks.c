@@ -19,6 +19,8 @@
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
 
+#include <pthread.h>
+
 #include <ucontext.h>
 
 #include <errno.h>
@@ -750,6 +752,9 @@ size_t ar_heap_leaks__report(void)
 void ar_heap__memory_report(void)
 {
     (void)ar_heap_leaks__report();
+    /* Its writes are no cancellation points (os.c): a cancel asked for
+     * meanwhile acts here, with nothing of arheap's held. */
+    pthread_testcancel();
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
@@ -103,18 +104,45 @@ const char *ar_heap_os__error_text(int err)
                            : "";
 }
 
+/*
+ * Cancellation off, for arheap's own blocking calls: write, read, open,
+ * waitpid and nanosleep are cancellation points, and a thread cancelled
+ * inside one would unwind out of arheap with a lock held or its gate
+ * counter busy, and every later whole-heap operation (statistics, a
+ * check, fork, the exit report) would wait for it for ever. Until stop 41
+ * a thread cancelled while a report was written hung the process so.
+ * Returns the state to give back to ar_heap_os__cancel_back.
+ */
+int ar_heap_os__cancel_off(void)
+{
+    int old = PTHREAD_CANCEL_ENABLE;
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+void ar_heap_os__cancel_back(int old)
+{
+    int ignored;
+    (void)pthread_setcancelstate(old, &ignored);
+}
+
 int ar_heap_os__write_all(int fd, const char *buf, size_t len)
 {
+    int cancel = ar_heap_os__cancel_off();
+    int result = 0;
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return n < 0 ? errno : -1;
+        if (n <= 0) {
+            result = n < 0 ? errno : -1;
+            break;
+        }
         buf += n;
         len -= (size_t)n;
     }
-    return 0;
+    ar_heap_os__cancel_back(cancel);
+    return result;
 }
 
 /*

@@ -783,6 +783,8 @@ static long ar_heap_symbol__now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void ar_heap_symbol__run(ar_heap_symbol_table_t *t);
+
 void ar_heap_symbol__resolve(void)
 {
     if (!ar_heap_symbol_mine || symbol.resolved)
@@ -791,6 +793,15 @@ void ar_heap_symbol__resolve(void)
     ar_heap_symbol_table_t *t = symbol.table;
     if (t->npcs == 0)
         return;
+    /* Its poll, read and waitpid are cancellation points (os.c). */
+    int cancel = ar_heap_os__cancel_off();
+    ar_heap_symbol__run(t);
+    ar_heap_os__cancel_back(cancel);
+}
+
+/* The child that answers, and the wait for it. */
+static void ar_heap_symbol__run(ar_heap_symbol_table_t *t)
+{
     int saved_errno = errno;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {

@@ -85,8 +85,9 @@ static struct {
     _Atomic unsigned attached; /* states owned by a live thread (written under list_lock) */
     _Atomic(ar_heap_thread_t *) stopper; /* the state of the thread that holds `lock` */
     _Atomic unsigned late;     /* states with late set */
+    int saved_cancel;          /* the stopper's cancel state while stopped */
 } world = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 1, 0, 0,
-            0, 0, NULL, 0 };
+            0, 0, NULL, 0, 0 };
 
 /* Set by the thread's key destructor (detach): an operation after it
  * takes a late state. */
@@ -303,7 +304,11 @@ void ar_heap_world__stop(void)
         unsigned b = atomic_load_explicit(&self->busy, memory_order_relaxed);
         atomic_store_explicit(&self->busy, b + 1, memory_order_release);
     }
+    /* The whole stop, its report's writes and waits included, is not
+     * cancellable: see ar_heap_os__cancel_off. */
+    int cancel = ar_heap_os__cancel_off();
     pthread_mutex_lock(&world.lock);
+    world.saved_cancel = cancel;
     world.saved_depth = depth;
     atomic_store_explicit(&world.stopper, self, memory_order_relaxed);
     atomic_fetch_or_explicit(&ar_heap_world_gate, AR_HEAP_GATE_STOPPED,
@@ -327,9 +332,11 @@ void ar_heap_world__resume(void)
 {
     ar_heap_thread_t *self = ar_heap_thread_self;
     unsigned depth = world.saved_depth;
+    int cancel = world.saved_cancel;
     atomic_store_explicit(&world.stopper, NULL, memory_order_relaxed);
     atomic_fetch_and_explicit(&ar_heap_world_gate, ~AR_HEAP_GATE_STOPPED, memory_order_release);
     pthread_mutex_unlock(&world.lock);
+    ar_heap_os__cancel_back(cancel);
     if (self != NULL && depth > 0) {
         self->depth = 0;
         (void)ar_heap_thread__enter();

@@ -275,6 +275,75 @@ START_TEST(a_state_given_back_by_a_later_destructor_round_is_taken_once)
 END_TEST
 
 /*
+ * A thread cancelled while arheap writes a report: arheap's writes and
+ * waits are no cancellation points, so the cancel acts where the program
+ * allows it (pthread_testcancel below, or the return of
+ * ar_heap__memory_report), never with a lock of arheap's held or the
+ * thread counted inside the heap. Until stop 41 the cancel could act in
+ * the report's write, and the next whole-heap operation (get_stats here)
+ * waited for ever.
+ */
+static void *reporting_errors(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        char *p = AR__HEAP__MALLOC(16, "freed twice, over and over");
+        AR__HEAP__FREE(p);
+        AR__HEAP__FREE(p); /* a report (on_error=continue), written with write(2) */
+        pthread_testcancel();
+    }
+    return NULL;
+}
+
+static void *reporting_leaks(void *arg)
+{
+    (void)arg;
+    for (;;)
+        ar_heap__memory_report();
+    return NULL;
+}
+
+static void body_cancelled_reporters(void)
+{
+    alarm(60);
+    /* Thousands of reports: not into the test's pipe, which they fill. */
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0)
+        dup2(null, 2);
+    (void)ar_heap__set_options("on_error=continue:symbolize=0:report_path=");
+    static void *live[200];
+    for (int i = 0; i < 200; i++)
+        live[i] = AR__HEAP__MALLOC(10 + (size_t)i, "live during the reports");
+    for (int round = 0; round < 6; round++) {
+        pthread_t t;
+        pthread_create(&t, NULL, round % 2 ? reporting_leaks : reporting_errors, NULL);
+        usleep(50000 + 20000 * (useconds_t)round);
+        pthread_cancel(t);
+        pthread_join(t, NULL);
+        ar_heap_stats_t st;
+        ar_heap__get_stats(&st); /* waited for ever after a cancel inside a report */
+        char *p = AR__HEAP__MALLOC(8, "after the cancel");
+        AR__HEAP__FREE(p);
+        printf("[round %d done]\n", round);
+        fflush(stdout);
+    }
+    for (int i = 0; i < 200; i++)
+        AR__HEAP__FREE(live[i]);
+    puts("[all rounds done]");
+    fflush(stdout);
+    _exit(0);
+}
+
+START_TEST(a_thread_cancelled_while_reporting_leaves_the_heap_usable)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_cancelled_reporters, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%.4000s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[all rounds done]\n");
+}
+END_TEST
+
+/*
  * Stops one after another. A thread that finds the world stopped waits for
  * the stopper's lock (ar_heap_thread__wait). Between letting that lock go
  * and stepping in again it is outside the heap: another thread can stop
@@ -433,6 +502,7 @@ static Suite *threads_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, concurrent_threads_with_cross_thread_frees_keep_consistent_statistics);
     tcase_add_test(tc, a_state_given_back_by_a_later_destructor_round_is_taken_once);
+    tcase_add_test(tc, a_thread_cancelled_while_reporting_leaves_the_heap_usable);
     tcase_add_test(tc, threads_waiting_at_the_gate_are_ordered_after_every_walk);
     tcase_add_test(tc,
                    two_threads_freeing_the_same_blocks_free_each_once_and_report_every_other_free);
