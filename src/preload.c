@@ -50,6 +50,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,12 +71,29 @@
  *                errno is put back (ar_preload__step_in, _step_out): a
  *                handler that sees depth 0 finds errno_saved unused;
  *   errno_at     errno's address, once a wrapper asked (the C library's
- *                __errno_location was a call on every malloc and free). */
+ *                __errno_location was a call on every malloc and free);
+ *   deferred     frees made while depth is above 0: by a signal handler
+ *                that interrupted a call, whose thread state is then half
+ *                updated (its quarantine batch, its FIFO and that FIFO's
+ *                lock), or by the C library inside arheap's own calls.
+ *                They are done when the outermost call returns
+ *                (ar_preload__step_out), in the order made. Until stop 41
+ *                they were done at once, on that half-updated state: a
+ *                handler's free that interrupted a free crashed or hung
+ *                the process. Past AR_PRELOAD_DEFERRED pending, a block
+ *                is not freed (it stays live, and the leak report lists
+ *                it). */
+#define AR_PRELOAD_DEFERRED 16
 __attribute__((tls_model("initial-exec"))) static _Thread_local struct {
     int depth;
     int errno_saved;
     int *errno_at;
+    unsigned deferred_count;
+    void *deferred[AR_PRELOAD_DEFERRED];
+    const void *deferred_pc[AR_PRELOAD_DEFERRED];
 } ar_preload_tls;
+
+static void ar_preload__drain(void);
 
 static inline int *ar_preload__errno(void)
 {
@@ -97,13 +115,18 @@ static inline void ar_preload__step_in(void)
     ar_preload_tls.errno_saved = *ar_preload__errno();
 }
 
-/* It returns: errno put back (`restore`), then depth 0. */
+/* It returns: errno put back (`restore`), then depth 0, then the frees
+ * deferred meanwhile. A handler that comes after depth is 0 frees at
+ * once; one that came before has counted its free by then. */
 static inline void ar_preload__step_out(int restore)
 {
     if (restore)
         *ar_preload_tls.errno_at = ar_preload_tls.errno_saved;
     atomic_signal_fence(memory_order_seq_cst);
     ar_preload_tls.depth = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (AR_HEAP_UNLIKELY(ar_preload_tls.deferred_count != 0))
+        ar_preload__drain();
 }
 
 /* ------------------------------------------------------------ bootstrap arena */
@@ -358,16 +381,47 @@ static void ar_preload__free(void *ptr, const ar_heap_site_t *site)
     if (AR_HEAP_UNLIKELY(ar_preload_tls.depth != 0)) {
         if (ar_preload__private())
             return; /* the child frees nothing */
-        /* Inside a call (a handler that interrupted one): errno_saved is
-         * the outer call's, so errno is kept here. */
-        int saved = *ar_preload__errno();
-        (void)ar_heap_life__free(ptr, "free", site);
-        *ar_preload_tls.errno_at = saved;
+        /* Inside a call (a handler that interrupted one): deferred (see
+         * ar_preload_tls). A nested handler's free between the two
+         * stores takes the same entry: one of the two stays live. */
+        unsigned n = ar_preload_tls.deferred_count;
+        if (n < AR_PRELOAD_DEFERRED) {
+            ar_preload_tls.deferred[n] = ptr;
+            ar_preload_tls.deferred_pc[n] = site->pc;
+            atomic_signal_fence(memory_order_seq_cst);
+            ar_preload_tls.deferred_count = n + 1;
+        }
         return;
     }
     ar_preload__step_in();
     (void)ar_heap_life__free(ptr, "free", site);
     ar_preload__step_out(1);
+}
+
+/* The deferred frees, with signals blocked while the list is taken (a
+ * handler's free then adds to an empty list), each a free of its own,
+ * named by the pc of the free that was deferred. errno is kept. */
+__attribute__((noinline)) static void ar_preload__drain(void)
+{
+    int saved = *ar_preload__errno();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    unsigned n = ar_preload_tls.deferred_count;
+    void *ptrs[AR_PRELOAD_DEFERRED];
+    const void *pcs[AR_PRELOAD_DEFERRED];
+    for (unsigned i = 0; i < n; i++) {
+        ptrs[i] = ar_preload_tls.deferred[i];
+        pcs[i] = ar_preload_tls.deferred_pc[i];
+    }
+    ar_preload_tls.deferred_count = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        ar_heap_site_t site = { AR_PRELOAD_SITE_PLACE, 0, pcs[i], __builtin_frame_address(0),
+                                NULL };
+        ar_preload__free(ptrs[i], &site);
+    }
+    *ar_preload__errno() = saved;
 }
 
 static void *ar_preload__realloc(void *ptr, size_t size, const ar_heap_site_t *site)

@@ -568,6 +568,63 @@ static int late_frees(void)
     return !(before > 0 && grown < 8192);
 }
 
+/* A signal handler that frees (not async-signal-safe, but done), sent
+ * again and again while the thread mallocs and frees: a free that
+ * interrupts one is deferred to the end of the interrupted call. Until
+ * stop 41 it ran on the interrupted call's half-updated state. */
+enum { HANDLER_POOL = 20000 };
+static void *handler_pool[HANDLER_POOL];
+static volatile sig_atomic_t handler_next;
+static volatile int handler_done;
+static pthread_t handler_target;
+
+static void freeing_handler(int sig)
+{
+    (void)sig;
+    if (handler_next < HANDLER_POOL)
+        free(handler_pool[handler_next++]);
+}
+
+static void *handler_signaller(void *arg)
+{
+    (void)arg;
+    while (!handler_done) {
+        pthread_kill(handler_target, SIGUSR1);
+        struct timespec pause = { 0, 20000 };
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+static int handler_frees(void)
+{
+    alarm(30); /* a hang ends the run */
+    for (int i = 0; i < HANDLER_POOL; i++)
+        handler_pool[i] = malloc(24 + (size_t)(i % 100));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = freeing_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    handler_target = pthread_self();
+    pthread_t signaller;
+    if (pthread_create(&signaller, NULL, handler_signaller, NULL) != 0)
+        return 1;
+    for (long i = 0; i < 20000000 && handler_next < HANDLER_POOL; i++) {
+        char *p = malloc(16 + (size_t)(i % 300));
+        memset(p, 2, 16);
+        free(opaque(p));
+    }
+    handler_done = 1;
+    pthread_join(signaller, NULL);
+    signal(SIGUSR1, SIG_IGN);
+    int freed = (int)handler_next;
+    while (handler_next < HANDLER_POOL)
+        free(handler_pool[handler_next++]);
+    printf("[handler frees ok: %s]\n", freed > 1000 ? "many" : "few");
+    return 0;
+}
+
 static int dynamic_loading(void)
 {
     void *libm = dlopen("libm.so.6", RTLD_NOW);
@@ -859,6 +916,7 @@ int main(int argc, char **argv)
         { "free-after-exit-check", free_after_exit_check },
         { "fail-nth", fail_nth },               { "nested-overflow", nested_overflow },
         { "atfork", fork_handlers_allocating }, { "late-frees", late_frees },
+        { "handler-frees", handler_frees },
         { "wild-frame-pointers", wild_frame_pointers }, { "signal-errno", signal_errno },
     };
     byte_exact = argc > 2 && strcmp(argv[2], "exact") == 0;
