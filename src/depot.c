@@ -66,6 +66,8 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+
+#include <sys/resource.h>
 #include "valgrind.h"
 
 #include <string.h>
@@ -120,6 +122,11 @@ void ar_heap_depot__init(int small)
     if (depot.buckets == NULL)
         return;
     size_t most = small ? AR_HEAP_DEPOT_BYTES_MIN * 4 : AR_HEAP_DEPOT_BYTES_MAX;
+    /* At most an eighth of an address-space limit (span.c says why). */
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        while (most > AR_HEAP_DEPOT_BYTES_MIN && most > (size_t)(limit.rlim_cur / 8))
+            most /= 2;
     for (size_t bytes = most; bytes >= AR_HEAP_DEPOT_BYTES_MIN; bytes /= 2) {
         ar_heap_depot_base = ar_heap_depot__reserve_rw(bytes);
         if (ar_heap_depot_base != NULL) {

@@ -70,10 +70,15 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
-/* Address space reserved, tried from the largest down. */
+/* Address space reserved, tried from the largest down: at most a quarter
+ * of an address-space limit (RLIMIT_AS, `ulimit -v`), which a reservation
+ * counts against however little of it is touched. Until stop 41 the
+ * smallest tried was 1 GiB and the limit was not asked: under
+ * `ulimit -v 900000` every allocation failed. */
 #define AR_HEAP_REGION_MAX ((size_t)64 << 30)
-#define AR_HEAP_REGION_MIN ((size_t)1 << 30)
+#define AR_HEAP_REGION_MIN ((size_t)16 << 20)
 /* Under Valgrind, which keeps state for every mapped range. */
 #define AR_HEAP_REGION_SMALL ((size_t)4 << 30)
 /* The largest slot of a size class; larger blocks get a huge span. */
@@ -112,6 +117,10 @@ void ar_heap_span__init(int small)
     for (unsigned c = 0; c < AR_HEAP_CLASSES; c++)
         region.strides[c] = (uint32_t)ar_heap_span__class_stride(c);
     size_t most = small ? AR_HEAP_REGION_SMALL : AR_HEAP_REGION_MAX;
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        while (most > AR_HEAP_REGION_MIN && most > (size_t)(limit.rlim_cur / 4))
+            most /= 2;
     for (size_t bytes = most; bytes >= AR_HEAP_REGION_MIN; bytes /= 2) {
         /* One unit more, to align the start to a unit. */
         void *raw = ar_heap_os__reserve(bytes + AR_HEAP_UNIT);

@@ -688,6 +688,7 @@ static const clean_case_t clean_cases[] = {
     { "", "atfork", NULL, "[atfork ok]\n" },
     /* Frees after a thread's key destructors, 2000 threads. */
     { "", "late-frees", NULL, "[late frees ok]\n" },
+    { "", "small-address-space", NULL, "[small address space: ok]\n" },
     /* A small quarantine: its FIFO is worked on at most frees, where a
      * handler's free did the damage (a hang or a crash, every run). */
     { "leak_report=0:quarantine_bytes=65536", "handler-frees", NULL,

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -625,6 +627,35 @@ static int handler_frees(void)
     return 0;
 }
 
+/* Under an address-space limit of 900 MB (`ulimit -v 900000`), set here
+ * before this program runs itself again: the heap takes a part of it,
+ * and the program's own allocations and mappings come. Until stop 41 the
+ * heap wanted 1 GiB at least, and every malloc failed. */
+static int small_address_space(const char *self, int child)
+{
+    if (!child) {
+        struct rlimit limit = { 900000 * 1024UL, 900000 * 1024UL };
+        if (setrlimit(RLIMIT_AS, &limit) != 0)
+            return 1;
+        execl(self, self, "small-address-space", "child", (char *)NULL);
+        return 1;
+    }
+    char *small = malloc(100);
+    char *large = malloc((size_t)64 << 20);
+    void *own = mmap(NULL, (size_t)100 << 20, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int ok = small != NULL && large != NULL && own != MAP_FAILED;
+    if (ok) {
+        memset(small, 1, 100);
+        large[((size_t)64 << 20) - 1] = 1;
+        munmap(own, (size_t)100 << 20);
+    }
+    free(small);
+    free(large);
+    printf("[small address space: %s]\n", ok ? "ok" : "FAILED");
+    return !ok;
+}
+
 static int dynamic_loading(void)
 {
     void *libm = dlopen("libm.so.6", RTLD_NOW);
@@ -926,6 +957,8 @@ int main(int argc, char **argv)
         fork_rounds = atoi(argv[2]);
     if (argc == 3 && strcmp(argv[1], "library-destructor") == 0)
         return library_destructor(argv[2]);
+    if (argc >= 2 && strcmp(argv[1], "small-address-space") == 0)
+        return small_address_space(argv[0], argc > 2);
     if (argc >= 2 && strcmp(argv[1], "stress") == 0)
         return stress(argc > 2 ? atol(argv[2]) : 5000, argc > 3 ? atol(argv[3]) : 200000);
     for (size_t i = 0; argc >= 2 && i < sizeof scenarios / sizeof scenarios[0]; i++)
