@@ -1973,12 +1973,22 @@ typedef enum ar_heap_finder_e {
     AR_HEAP_FOUND_BY_EXIT     /* the check at exit */
 } ar_heap_finder_t;
 
-/* Report a pointer handed to `operation` that is not a live block:
- * `freed` (a double free) when not NULL, else `inside` (an interior
- * pointer) when not NULL, else a foreign pointer. Applies the action. */
+/* Where a pointer handed to free (realloc, malloc_usable_size) that is no
+ * live block lies, relative to the block it was found near. */
+typedef enum ar_heap_bad_place_e {
+    AR_HEAP_BAD_FOREIGN,      /* no block of arheap's near it */
+    AR_HEAP_BAD_FREED,        /* the start of a freed block: a double free */
+    AR_HEAP_BAD_INSIDE_LIVE,  /* inside a live block, past its start */
+    AR_HEAP_BAD_BEFORE_LIVE,  /* in a live block's head zone, before its start */
+    AR_HEAP_BAD_INSIDE_FREED, /* inside or before a freed block, not its start */
+} ar_heap_bad_place_t;
+
+/* Report a pointer handed to `operation` that is not a live block, at
+ * `place` relative to `block` (NULL for AR_HEAP_BAD_FOREIGN). Applies the
+ * action. */
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
-                                 const ar_heap_stack_t *stack, const ar_heap_view_t *freed,
-                                 const ar_heap_view_t *inside);
+                                 const ar_heap_stack_t *stack, const ar_heap_view_t *block,
+                                 ar_heap_bad_place_t place);
 
 /* Report damage; does not apply the action. `operation` names the call at
  * `site` for FOUND_BY_FREE ("free", "realloc"). */

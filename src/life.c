@@ -989,21 +989,27 @@ void ar_heap_life__bad_pointer(void *ptr, const char *operation, const ar_heap_s
     stack.depth = ar_heap_stack__capture(self, site, stack.frames);
     ar_heap_slot_t slot;
     ar_heap_view_t view;
-    const ar_heap_view_t *freed = NULL, *inside = NULL;
+    ar_heap_bad_place_t place = AR_HEAP_BAD_FOREIGN;
     if (ar_heap_index__find((uintptr_t)ptr, &slot)) {
         ar_heap_life__settled_view(&slot, &view);
-        uintptr_t addr = (uintptr_t)ptr;
-        if (view.user == addr && view.state != AR_HEAP_STATE_LIVE &&
-            view.state != AR_HEAP_STATE_UNUSED && !(view.flags & AR_HEAP_BLOCK_FORGOTTEN))
-            freed = &view;
-        else if (view.state == AR_HEAP_STATE_LIVE && addr >= view.user &&
-                 addr - view.user <= view.size)
-            /* [user, user + size]: one past the end counts as inside, since
-             * such a pointer can only have come from this block. */
-            inside = &view;
+        uintptr_t addr = (uintptr_t)ptr, base = (uintptr_t)view.base;
+        /* [base, user + size]: the head zone, the block's bytes, and one
+         * past the end, since such a pointer can only have come from this
+         * block. Until stop 41 a pointer into a head zone or inside a
+         * freed block was told "not a block arheap allocated". */
+        int near = addr >= base && addr <= view.user + view.size;
+        int freed = view.state != AR_HEAP_STATE_LIVE && view.state != AR_HEAP_STATE_UNUSED &&
+                    !(view.flags & AR_HEAP_BLOCK_FORGOTTEN);
+        if (freed && addr == view.user)
+            place = AR_HEAP_BAD_FREED;
+        else if (freed && near)
+            place = AR_HEAP_BAD_INSIDE_FREED;
+        else if (view.state == AR_HEAP_STATE_LIVE && near)
+            place = addr >= view.user ? AR_HEAP_BAD_INSIDE_LIVE : AR_HEAP_BAD_BEFORE_LIVE;
     }
     ar_heap_thread__leave(self);
-    ar_heap_report__bad_pointer(ptr, operation, site, &stack, freed, inside);
+    ar_heap_report__bad_pointer(ptr, operation, site, &stack,
+                                place != AR_HEAP_BAD_FOREIGN ? &view : NULL, place);
 }
 
 /* ------------------------------------------------------------ queries */

@@ -907,31 +907,67 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
 }
 
 void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap_site_t *site,
-                                 const ar_heap_stack_t *stack, const ar_heap_view_t *freed,
-                                 const ar_heap_view_t *inside)
+                                 const ar_heap_stack_t *stack, const ar_heap_view_t *block,
+                                 ar_heap_bad_place_t place)
 {
     /* A size query of a freed block frees nothing: it reads a block no
      * longer there, a use after free (until stop 41 it was named a double
      * free). */
     int query = strcmp(operation, "malloc_usable_size") == 0;
-    if (freed != NULL && !query) {
-        ar_heap_report__double_free(freed, operation, site, stack); /* counts it */
+    int of_freed = place == AR_HEAP_BAD_FREED || place == AR_HEAP_BAD_INSIDE_FREED;
+    if (place == AR_HEAP_BAD_FREED && !query) {
+        ar_heap_report__double_free(block, operation, site, stack); /* counts it */
         return;
     }
-    const ar_heap_view_t *block = freed != NULL ? freed : inside;
-    ar_heap_error_t kind = freed != NULL ? AR_HEAP_ERROR_USE_AFTER_FREE
-                                         : AR_HEAP_ERROR_INVALID_FREE;
+    ar_heap_error_t kind = query && of_freed ? AR_HEAP_ERROR_USE_AFTER_FREE
+                                             : AR_HEAP_ERROR_INVALID_FREE;
     uintptr_t addr = (uintptr_t)ptr;
+    /* How far from the block's start, in either direction. */
+    uintptr_t distance = block == NULL ? 0
+                         : addr >= block->user ? addr - block->user
+                                               : block->user - addr;
+    const char *where;
+    switch (place) {
+    case AR_HEAP_BAD_FREED:
+        where = "a freed block: its size was asked for after its free";
+        break;
+    case AR_HEAP_BAD_INSIDE_LIVE:
+        where = " inside a live block, not its start";
+        break;
+    case AR_HEAP_BAD_BEFORE_LIVE:
+        where = " before the start of a live block, in its head canary zone";
+        break;
+    case AR_HEAP_BAD_INSIDE_FREED:
+        where = addr >= block->user ? " inside a freed block, not its start"
+                                    : " before the start of a freed block";
+        break;
+    default:
+        where = "not a block arheap allocated";
+        break;
+    }
     int symbols = ar_heap_report__symbols(site, stack, block, NULL);
     if (ar_heap_report__suppressed(symbols, kind, site, stack, block))
         return;
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
-        ar_heap_event_t e = { kind, ptr, operation, site, NULL,
-                              freed != NULL    ? "the pointer is a freed block"
-                              : inside != NULL ? "the pointer is inside a live block, not its start"
-                                               : "the pointer is not a block arheap allocated",
-                              block, NULL, NULL, stack, NULL, 0 };
+        /* The detail: the text's sentence, the count of bytes left out
+         * (the "offset" field has it). */
+        char detail[96];
+        ar_heap_out_t d;
+        ar_heap_out__init_text(&d, detail, sizeof detail);
+        ar_heap_out__str(&d, "the pointer is ");
+        ar_heap_out__str(&d, place == AR_HEAP_BAD_FREED || place == AR_HEAP_BAD_FOREIGN
+                                 ? where
+                                 : where + 1);
+        ar_heap_out__flush(&d);
+        ar_heap_damage_t offset;
+        memset(&offset, 0, sizeof offset);
+        offset.offset = block == NULL ? 0
+                        : addr >= block->user ? (long long)distance
+                                              : -(long long)distance;
+        ar_heap_event_t e = { kind, ptr, operation, site, NULL, detail, block,
+                              block != NULL && place != AR_HEAP_BAD_FREED ? &offset : NULL,
+                              NULL, stack, NULL, 0 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
@@ -940,19 +976,19 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     ar_heap_out_t out;
     ar_heap_out__init(&out, 2);
     ar_heap_report__begin(&out, kind, ptr);
-    if (freed != NULL) {
-        ar_heap_out__str(&out, "  the pointer is a freed block: its size was asked for after "
-                               "its free\n");
-    } else if (inside != NULL) {
-        ar_heap_out__str(&out, "  the pointer is ");
-        ar_heap_out__dec(&out, addr - inside->user);
-        ar_heap_out__str(&out, addr - inside->user == 1 ? " byte" : " bytes");
-        ar_heap_out__str(&out, " inside a live block, not its start\n");
+    ar_heap_out__str(&out, "  the pointer is ");
+    if (place == AR_HEAP_BAD_FOREIGN) {
+        ar_heap_out__str(&out, "not a block arheap allocated: a stack, global or foreign "
+                               "pointer, a block from plain malloc, or a block freed so long "
+                               "ago that its record left the freed history");
+    } else if (place == AR_HEAP_BAD_FREED) {
+        ar_heap_out__str(&out, where);
     } else {
-        ar_heap_out__str(&out, "  the pointer is not a block arheap allocated: a stack, global "
-                               "or foreign pointer, a block from plain malloc, or a block "
-                               "freed so long ago that its record left the freed history\n");
+        ar_heap_out__dec(&out, distance);
+        ar_heap_out__str(&out, distance == 1 ? " byte" : " bytes");
+        ar_heap_out__str(&out, where);
     }
+    ar_heap_out__str(&out, "\n");
     ar_heap_report__operation(&out, operation, site, stack);
     if (block != NULL)
         ar_heap_report__block(&out, block);

@@ -173,6 +173,57 @@ START_TEST(interior_pointer_free_leaves_the_block_live)
 }
 END_TEST
 
+/* A pointer into a live block's head zone, and one inside a freed block:
+ * each named by where it lies and the block's sites (until stop 41 both
+ * were "not a block arheap allocated"). */
+static void body_near_blocks(void)
+{
+    (void)ar_heap__set_options("on_error=continue");
+    char *live = AR__HEAP__MALLOC(32, "the live one");
+    AR__HEAP__FREE(live - 8);
+    char *gone = AR__HEAP__MALLOC(24, "the freed one");
+    AR__HEAP__FREE(gone);
+    AR__HEAP__FREE(gone + 8);
+    AR__HEAP__FREE(live);
+    puts("[survived]");
+}
+
+START_TEST(a_pointer_near_a_block_is_named_by_where_it_lies)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_near_blocks, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  the pointer is 8 bytes before the start of a live block, "
+                                      "in its head canary zone\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 32 bytes \"the live one\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  the pointer is 8 bytes inside a freed block, not its "
+                                      "start\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "  block: 24 bytes \"the freed one\"");
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: ERROR: invalid-free"), 2);
+    ck_assert(!ar_test__output_has(&child, "not a block arheap allocated"));
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[survived]");
+}
+END_TEST
+
+static void body_near_json(void)
+{
+    (void)ar_heap__set_options("on_error=continue:report_json=1");
+    char *live = AR__HEAP__MALLOC(32, "json live");
+    AR__HEAP__FREE(live - 8);
+    AR__HEAP__FREE(live);
+}
+
+START_TEST(a_pointer_near_a_block_has_its_offset_in_json)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_near_json, &child);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"detail\":\"the pointer is before the start of a live "
+                                      "block, in its head canary zone\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"description\":\"json live\"");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "\"offset\":-8,");
+}
+END_TEST
+
 static void body_stack_free(void)
 {
     char on_stack[32];
@@ -436,6 +487,8 @@ static Suite *bad_free_suite(void)
     tcase_add_test(tc, on_error_exit_ends_the_process_with_error_exitcode);
     tcase_add_test(tc, interior_pointer_free_names_the_offset_and_the_owning_block);
     tcase_add_test(tc, interior_pointer_free_leaves_the_block_live);
+    tcase_add_test(tc, a_pointer_near_a_block_is_named_by_where_it_lies);
+    tcase_add_test(tc, a_pointer_near_a_block_has_its_offset_in_json);
     tcase_add_test(tc, stack_pointer_free_is_an_invalid_free);
     tcase_add_test(tc, global_pointer_free_is_an_invalid_free);
     tcase_add_test(tc, free_of_a_plain_malloc_block_is_reported_and_never_reaches_libc);
