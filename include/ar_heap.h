@@ -194,7 +194,10 @@ typedef struct ar_heap_stats_s {
     size_t total_allocations; /* blocks ever allocated (realloc counts one) */
     size_t live_blocks;       /* blocks allocated and not yet freed */
     size_t live_bytes;        /* bytes requested by the live blocks */
-    size_t peak_live_bytes;   /* highest live_bytes seen so far */
+    size_t peak_live_bytes;   /* highest live_bytes seen so far: exact in one thread; with
+                                 several, an upper bound, above the true peak by at most
+                                 64 KiB for each thread (each counts its own part and adds
+                                 it to the whole every 64 KiB of change) */
     size_t total_bytes;       /* bytes requested by every allocation */
     size_t quarantine_blocks; /* freed blocks held in the quarantine */
     size_t quarantine_bytes;  /* memory they cost: their slots, bookkeeping */

@@ -257,6 +257,8 @@ typedef struct ar_heap_options_s {
 /* The options in force (options.c). */
 extern ar_heap_options_t ar_heap_options;
 
+/* Whether a fail_* option was given since the last call (and clear it). */
+int ar_heap_options__take_fail_given(void);
 int ar_heap_options__parse(const char *text, const char *origin);
 void ar_heap_options__reset(void);
 /* The preload library: Electric Fence's and DUMA's environment variables
@@ -1656,6 +1658,7 @@ const char *ar_heap_guard__mechanism_name(int mechanism);
 
 /* ------------------------------------------------------------------ inject */
 
+void ar_heap_inject__rearm(void);
 void ar_heap_inject__reset(void);
 extern _Atomic int ar_heap_inject_armed;
 int ar_heap_inject__should_fail_slow(const ar_heap_site_t *site);

@@ -115,7 +115,14 @@ int ar_heap__set_options(const char *options)
         ar_heap_options__print_help();
         ar_heap_options.help = 0;
     }
-    ar_heap_inject__reset();
+    /* The fail_* count restarts when a fail_* option is given, not at
+     * every call: until stop 41 a NULL or empty string, or any other
+     * option, restarted it too, and a sweep's body that set an option
+     * made the sweep skip allocations. */
+    if (ar_heap_options__take_fail_given())
+        ar_heap_inject__reset();
+    else
+        ar_heap_inject__rearm();
     return problems;
 }
 

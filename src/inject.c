@@ -10,7 +10,7 @@
  * What fails: a tracked allocation (MALLOC, CALLOC, REALLOC's new block,
  * STRDUP) returns NULL with errno ENOMEM, as libc's would, with no report;
  * a failed REALLOC leaves the old block as it was. Allocations are counted
- * from the last time options were set (ar_heap__set_options or
+ * from the last time a fail_* option was set (ar_heap__set_options or
  * AR_HEAP_OPTIONS at start): fail_nth=3 fails the third one after that.
  * Several fail_* options may be on; any of them failing fails the call.
  *
@@ -30,11 +30,31 @@ static struct {
     _Atomic uint64_t random; /* the fail_random generator's state */
 } inject;
 
+/* splitmix64's output function: a bijection that spreads every bit. */
+static uint64_t ar_heap_inject__mix(uint64_t z)
+{
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 void ar_heap_inject__reset(void)
 {
     atomic_store_explicit(&inject.counted, 0, memory_order_relaxed);
+    /* The seed mixed before it starts the sequence: each step adds the
+     * same constant, so seed * constant started seed 2's sequence one step
+     * before seed 1's, and its failures were seed 1's, one allocation
+     * earlier (until stop 41). */
     uint64_t seed = (uint64_t)ar_heap_options.fail_seed;
-    atomic_store_explicit(&inject.random, seed * 0x9e3779b97f4a7c15ULL + 1, memory_order_relaxed);
+    atomic_store_explicit(&inject.random, ar_heap_inject__mix(seed + 0x9e3779b97f4a7c15ULL),
+                          memory_order_relaxed);
+    ar_heap_inject__rearm();
+}
+
+void ar_heap_inject__rearm(void)
+{
     int armed = ar_heap_options.fail_nth != 0 || ar_heap_options.fail_every != 0 ||
                 ar_heap_options.fail_random != 0 ||
                 (ar_heap_options.fail_site_line != 0 && ar_heap_options.fail_site_file[0] != '\0');
@@ -51,13 +71,8 @@ size_t ar_heap_inject__count(void)
  * threads: with one thread, a seed gives the same failures every run. */
 static uint64_t ar_heap_inject__next_random(void)
 {
-    uint64_t z = atomic_fetch_add_explicit(&inject.random, 0x9e3779b97f4a7c15ULL,
-                                           memory_order_relaxed);
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ULL;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return ar_heap_inject__mix(atomic_fetch_add_explicit(&inject.random, 0x9e3779b97f4a7c15ULL,
+                                                        memory_order_relaxed));
 }
 
 /* Whether `file` names the same source as the option's file: equal, or
@@ -97,7 +112,12 @@ size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep
 {
     ar_heap_sweep_t result = { 0, 0, 0 };
     ar_heap__ensure_init();
-    ar_heap_options_t saved = ar_heap_options;
+    /* Only the fail_* options are the sweep's: what the body sets of the
+     * others stands after it (until stop 41 the whole set was put back,
+     * and a body's on_error=continue was undone). */
+    size_t saved_nth = ar_heap_options.fail_nth, saved_every = ar_heap_options.fail_every;
+    size_t saved_random = ar_heap_options.fail_random;
+    int saved_line = ar_heap_options.fail_site_line;
     for (size_t nth = 1;; nth++) {
         ar_heap_options.fail_nth = nth;
         ar_heap_options.fail_every = 0;
@@ -140,7 +160,10 @@ size_t ar_heap__sweep_failures(void (*body)(void *arg), void *arg, ar_heap_sweep
         if (!failed_one)
             break;
     }
-    ar_heap_options = saved;
+    ar_heap_options.fail_nth = saved_nth;
+    ar_heap_options.fail_every = saved_every;
+    ar_heap_options.fail_random = saved_random;
+    ar_heap_options.fail_site_line = saved_line;
     ar_heap_inject__reset();
     if (out != NULL)
         *out = result;

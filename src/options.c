@@ -323,10 +323,23 @@ static int ar_heap_options__word(const char *origin, const ar_heap_option_t *opt
 }
 
 /* Apply one value; returns 1 when it was valid. */
+/* Set when a fail_* option is given: the count of allocations that the
+ * fail_* options number restarts then, and only then (inject.c). */
+static int ar_heap_options_fail_given;
+
+int ar_heap_options__take_fail_given(void)
+{
+    int given = ar_heap_options_fail_given;
+    ar_heap_options_fail_given = 0;
+    return given;
+}
+
 static int ar_heap_options__apply(const ar_heap_option_t *opt, const char *value,
                                   const char *origin)
 {
     char *field = (char *)&ar_heap_options + opt->offset;
+    if (strncmp(opt->name, "fail_", 5) == 0)
+        ar_heap_options_fail_given = 1;
     unsigned long long number;
     switch (opt->kind) {
     case AR_HEAP_OPTION_BOOL: {

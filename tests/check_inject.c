@@ -207,6 +207,72 @@ START_TEST(fail_random_with_a_seed_is_reproducible_and_proportional)
 }
 END_TEST
 
+/* Seeds next to each other give unrelated failures: until stop 41 seed
+ * 2's were seed 1's, one allocation earlier (the seed only moved the start
+ * of one shared sequence). */
+static void body_seeds_apart(void)
+{
+    set_options("fail_random=100000:fail_seed=1");
+    failure_pattern(random_a, RANDOM_RUN);
+    set_options("fail_random=100000:fail_seed=2");
+    failure_pattern(random_b, RANDOM_RUN);
+    size_t shifted = 0, failures = 0;
+    for (size_t i = 0; i + 1 < RANDOM_RUN; i++) {
+        failures += random_b[i] == 'x';
+        shifted += random_b[i] == 'x' && random_a[i + 1] == 'x';
+    }
+    printf("failures=%zu shifted=%zu\n", failures, shifted);
+}
+
+START_TEST(seeds_next_to_each_other_fail_unrelated_allocations)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_seeds_apart, &child);
+    expect_quiet_exit(&child, "seeds");
+    size_t failures = child_number(&child, "failures");
+    size_t shifted = child_number(&child, "shifted");
+    /* Unrelated: a tenth of seed 2's failures meet one of seed 1's. */
+    ck_assert_msg(failures > 800 && shifted < failures / 2, "failures=%zu shifted=%zu", failures,
+                  shifted);
+}
+END_TEST
+
+/* The count restarts when a fail_* option is given, and only then: a NULL
+ * or empty string, or another option, leaves it running (until stop 41
+ * each restarted it). */
+static void body_count_runs_on(void)
+{
+    set_options("fail_nth=3");
+    void *a = AR__HEAP__MALLOC(8, "first");
+    void *b = AR__HEAP__MALLOC(8, "second");
+    (void)ar_heap__set_options(NULL);
+    (void)ar_heap__set_options("");
+    set_options("quarantine_bytes=1048576");
+    void *c = AR__HEAP__MALLOC(8, "third");
+    printf("third=%s\n", c == NULL ? "failed" : "allocated");
+    set_options("fail_nth=3"); /* given again: counted afresh */
+    void *d = AR__HEAP__MALLOC(8, "first again");
+    void *e = AR__HEAP__MALLOC(8, "second again");
+    void *f = AR__HEAP__MALLOC(8, "third again");
+    printf("third again=%s\n", f == NULL ? "failed" : "allocated");
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+    AR__HEAP__FREE(c);
+    AR__HEAP__FREE(d);
+    AR__HEAP__FREE(e);
+    AR__HEAP__FREE(f);
+}
+
+START_TEST(the_count_restarts_only_when_a_fail_option_is_given)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_count_runs_on, &child);
+    expect_quiet_exit(&child, "count");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "third=failed\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "third again=failed\n");
+}
+END_TEST
+
 /* ------------------------------------------------- fail_file, fail_line */
 
 static int site_a_line, site_b_line;
@@ -604,6 +670,44 @@ static void sweep_under_options(const char *label)
            ar_test__stats().failures_injected - before);
 }
 
+/* A body that sets another option between its allocations: the sweep
+ * still fails each of them in turn (until stop 41 the option restarted the
+ * count, the second allocation never failed alone, and its error path's
+ * leak went unseen), and what the body set stands after the sweep (the
+ * whole option set was put back). */
+static void body_sets_an_option(void *arg)
+{
+    (void)arg;
+    char *a = AR__HEAP__MALLOC(16, "first");
+    (void)ar_heap__set_options("on_error=continue");
+    char *b = AR__HEAP__MALLOC(16, "second");
+    if (b == NULL)
+        return; /* the bug: a leaks */
+    AR__HEAP__FREE(a);
+    AR__HEAP__FREE(b);
+}
+
+static void body_sweep_options_in_the_body(void)
+{
+    ar_heap_sweep_t result;
+    size_t ret = ar_heap__sweep_failures(body_sets_an_option, NULL, &result);
+    print_sweep(ret, &result);
+    char *p = AR__HEAP__MALLOC(8, "freed twice");
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p); /* on_error=continue, as the body set it */
+    puts("[survived]");
+}
+
+START_TEST(a_sweep_body_that_sets_options_is_swept_whole_and_keeps_them)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_sweep_options_in_the_body, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "ret=1 runs=3 failing=1 first=2\n");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[survived]");
+}
+END_TEST
+
 static void body_sweep_restores(void)
 {
     char opt[512];
@@ -720,6 +824,8 @@ static Suite *inject_suite(void)
     tcase_add_loop_test(opts, fail_nth_3_fails_exactly_the_third_allocation, 0, KINDS);
     tcase_add_test(opts, fail_every_n_fails_each_nth_allocation);
     tcase_add_test(opts, fail_random_with_a_seed_is_reproducible_and_proportional);
+    tcase_add_test(opts, seeds_next_to_each_other_fail_unrelated_allocations);
+    tcase_add_test(opts, the_count_restarts_only_when_a_fail_option_is_given);
     tcase_add_test(opts, fail_file_and_fail_line_fail_only_that_site);
     tcase_add_loop_test(opts, fail_file_matches_the_whole_name_or_its_last_components, 0,
                         SITE_CASES);
@@ -735,6 +841,7 @@ static Suite *inject_suite(void)
     tcase_add_test(sweep, a_leak_in_the_run_without_failure_is_first_failing_size_max);
     tcase_add_test(sweep, a_body_that_allocates_nothing_runs_once);
     tcase_add_test(sweep, the_sweep_restores_the_fail_options_it_suspended);
+    tcase_add_test(sweep, a_sweep_body_that_sets_options_is_swept_whole_and_keeps_them);
     tcase_add_test(sweep, the_example_sweep_finds_the_leak_and_passes_the_fix);
     suite_add_tcase(s, sweep);
     return s;

@@ -2,6 +2,7 @@
  * check_stats.c: ar_heap__get_stats() counts what the program did.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,45 @@ START_TEST(peak_live_bytes_keeps_the_highest_point)
     AR__HEAP__FREE(a);
     AR__HEAP__FREE(c);
     ck_assert_uint_eq(ar_test__stats().peak_live_bytes, before.live_bytes + 4000);
+}
+END_TEST
+
+/* With threads, the peak is the documented upper bound: at least the
+ * true peak, above it by at most 64 KiB a thread. Eight threads take
+ * turns, each with one 60 000-byte block live: the true peak is 60 000
+ * (and one thread's own part never reaches the 64 KiB flush). */
+enum { TURNS = 8, TURN_BYTES = 60000 };
+static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t turns_done;
+
+static void *one_turn(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&turn_lock);
+    char *p = AR__HEAP__MALLOC(TURN_BYTES, "a turn");
+    p[0] = 1;
+    AR__HEAP__FREE(p);
+    pthread_mutex_unlock(&turn_lock);
+    pthread_barrier_wait(&turns_done); /* alive while the figures are read */
+    pthread_barrier_wait(&turns_done);
+    return NULL;
+}
+
+START_TEST(with_threads_the_peak_is_an_upper_bound_within_64_kib_a_thread)
+{
+    ar_heap_stats_t before = ar_test__stats();
+    pthread_t threads[TURNS];
+    pthread_barrier_init(&turns_done, NULL, TURNS + 1);
+    for (int i = 0; i < TURNS; i++)
+        pthread_create(&threads[i], NULL, one_turn, NULL);
+    pthread_barrier_wait(&turns_done);
+    ar_heap_stats_t during = ar_test__stats();
+    pthread_barrier_wait(&turns_done);
+    for (int i = 0; i < TURNS; i++)
+        pthread_join(threads[i], NULL);
+    size_t peak = during.peak_live_bytes - before.live_bytes;
+    ck_assert_msg(peak >= TURN_BYTES && peak <= TURN_BYTES + (size_t)TURNS * 65536,
+                  "peak %zu for a true peak of %d", peak, TURN_BYTES);
 }
 END_TEST
 
@@ -119,6 +159,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, totals_do_not_drop_when_blocks_are_freed);
     tcase_add_test(tc, peak_live_bytes_keeps_the_highest_point);
     tcase_add_test(tc, peak_is_never_below_live_bytes);
+    tcase_add_test(tc, with_threads_the_peak_is_an_upper_bound_within_64_kib_a_thread);
     tcase_add_test(tc, a_rejected_free_changes_no_counter_but_the_error_count);
     tcase_add_test(tc, every_report_counts_once);
     tcase_add_test(tc, get_stats_accepts_null);
