@@ -546,6 +546,7 @@ typedef struct ar_heap_event_s {
     const ar_heap_stack_t *stack;   /* the operation's call stack, or NULL */
     void *const *fault_frames;      /* a fault's stack (pc first), or NULL */
     size_t fault_depth;
+    int offset_only;                /* of damage, the offset alone (a bad pointer's) */
 } ar_heap_event_t;
 
 /* One line: a JSON object describing the event. */
@@ -611,7 +612,10 @@ static void ar_heap_report__json(const ar_heap_event_t *e)
     } else {
         ar_heap_out__str(&out, "null");
     }
-    if (e->damage != NULL) {
+    if (e->damage != NULL && e->offset_only) {
+        ar_heap_out__str(&out, ",\"offset\":");
+        ar_heap_out__signed(&out, e->damage->offset);
+    } else if (e->damage != NULL) {
         const ar_heap_damage_t *d = e->damage;
         ar_heap_out__str(&out, ",\"offset\":");
         ar_heap_out__signed(&out, d->offset);
@@ -660,7 +664,7 @@ static void ar_heap_report__double_free(const ar_heap_view_t *record, const char
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_DOUBLE_FREE, (const void *)record->user, operation,
-                              site, NULL, NULL, record, NULL, NULL, stack, NULL, 0 };
+                              site, NULL, NULL, record, NULL, NULL, stack, NULL, 0, 0 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
@@ -719,7 +723,7 @@ void ar_heap_report__damage(const ar_heap_finding_t *finding, ar_heap_finder_t f
                                         finder == AR_HEAP_FOUND_BY_REUSE);
         ar_heap_event_t e = { kind, (const void *)record->user, NULL, own_site ? site : NULL,
                               ar_heap_report__finder_name(finder, operation), NULL, record,
-                              damage, ar_heap_report__hint(kind), NULL, NULL, 0 };
+                              damage, ar_heap_report__hint(kind), NULL, NULL, 0, 0 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         return;
@@ -847,7 +851,7 @@ void ar_heap_report__fault(const ar_heap_fault_t *f)
         const char *access = f->access == 'R' ? "read" : f->access == 'W' ? "write" : "access";
         int symbols = ar_heap_report__fault_symbols(f);
         ar_heap_event_t e = { f->kind, (const void *)f->hit.user, access, &site, "fault", NULL,
-                              record, &d, NULL, NULL, f->frames, f->depth };
+                              record, &d, NULL, NULL, f->frames, f->depth, 0 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_stack__signal_safe(0);
@@ -967,7 +971,7 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
                                               : -(long long)distance;
         ar_heap_event_t e = { kind, ptr, operation, site, NULL, detail, block,
                               block != NULL && place != AR_HEAP_BAD_FREED ? &offset : NULL,
-                              NULL, stack, NULL, 0 };
+                              NULL, stack, NULL, 0, 1 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
@@ -1005,7 +1009,7 @@ void ar_heap_report__invalid_argument(const char *what, const ar_heap_site_t *si
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
         ar_heap_event_t e = { AR_HEAP_ERROR_INVALID_ARGUMENT, NULL, "call", site, NULL, what, NULL,
-                              NULL, NULL, NULL, NULL, 0 };
+                              NULL, NULL, NULL, NULL, 0, 0 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -703,6 +704,34 @@ START_TEST(an_unwritable_report_path_falls_back_to_stderr_and_says_so)
 }
 END_TEST
 
+/* AgeRun's words on stderr, which its log check looks for ("Warning: N
+ * memory leaks? detected"), and a report file readable by its owner only,
+ * as AgeRun's heap leaves it (until stop 41: neither; the file was 0644). */
+static void body_agerun_words(void)
+{
+    umask(022);
+    void *p = AR__HEAP__MALLOC(6, "kept for the words");
+    (void)p;
+    ar_heap__memory_report();
+    struct stat st;
+    if (stat(report_path, &st) == 0)
+        printf("[mode=%o]\n", (unsigned)(st.st_mode & 0777));
+    fflush(stdout);
+}
+
+START_TEST(a_leak_report_says_agerun_s_words_and_keeps_its_file_private)
+{
+    ar_test_child_t child;
+    use_report_file();
+    unlink(report_path);
+    ar_test__run_child(body_agerun_words, &child);
+    ck_assert(child.exited && child.exit_code == 0);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "Warning: 1 memory leak detected (6 bytes). See ");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[mode=600]\n");
+    read_report();
+}
+END_TEST
+
 /* A report file that opens but takes no bytes (/dev/full: every write
  * fails with ENOSPC): the report is not lost, and the summary does not
  * send the reader to the file (until stop 40 it said "full report in
@@ -828,6 +857,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, an_unwritable_report_path_falls_back_to_stderr_and_says_so);
     tcase_add_test(tc, a_report_file_that_takes_no_bytes_falls_back_to_stderr_and_says_so);
     tcase_add_test(tc, a_report_file_whose_close_fails_falls_back_to_stderr_and_says_so);
+    tcase_add_test(tc, a_leak_report_says_agerun_s_words_and_keeps_its_file_private);
     tcase_add_loop_test(tc, the_exit_report_comes_after_every_handler_and_destructor, 0,
                         (int)(sizeof exit_order_programs / sizeof exit_order_programs[0]));
     suite_add_tcase(s, tc);
