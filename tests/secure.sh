@@ -14,8 +14,8 @@
 #
 # Environment (set by make check): CC, top_srcdir, top_builddir,
 # AR_HEAP_CONFIG_DEBUG. Exits 0 when all pass, 1 on any failure, 77 (skip)
-# when not root, without setpriv, in a release build, or where the
-# scratch folder's file system ignores set-user-ID bits.
+# when not root, without setpriv, in a release or sanitizer build, or
+# where the scratch folder's file system ignores set-user-ID bits.
 
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -28,6 +28,10 @@ if [ "${AR_HEAP_CONFIG_DEBUG:-1}" != 1 ]; then
 fi
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1; then
     echo "SKIP: installing a set-user-ID program needs root and setpriv"
+    exit 77
+fi
+if ar_sanitized "$top_builddir/src/.libs/libarheap.so"; then
+    echo "SKIP: a sanitizer build (its runtime would have to be linked in too)"
     exit 77
 fi
 scratch=$(mktemp -d) || exit 1
