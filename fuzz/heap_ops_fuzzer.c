@@ -108,8 +108,9 @@
  * - ar_heap__allow_leak: 1 for a live block, which then leaves every
  *   count until it is freed or reallocated (the new block is not allowed);
  *   0 and no report for NULL, a freed block, an interior, stack or
- *   global pointer. A description holding INTENTIONAL_LEAK_FOR_TESTING in
- *   its first 63 bytes allows the block as well.
+ *   global pointer. A description holding INTENTIONAL_LEAK_FOR_TESTING
+ *   anywhere (past the 63 bytes the heap keeps too) allows the block as
+ *   well.
  * - fail_nth, fail_every, fail_random (set with ar_heap__set_options, which
  *   restarts the heap's count of allocations): the model counts tracked
  *   allocations the same way (MALLOC, CALLOC, STRDUP, REALLOC to a
@@ -777,15 +778,11 @@ static int injected(const void *p, int fails)
     return 1;
 }
 
-/* Whether the heap, keeping the first DESC_KEPT bytes of desc, sees the
- * intentional-leak marker in it. */
+/* Whether desc holds the intentional-leak marker, anywhere: past the
+ * DESC_KEPT bytes the heap keeps too (until stop 41 only in those). */
 static int desc_allows(const char *desc)
 {
-    char kept[DESC_KEPT + 1];
-    size_t len = strnlen(desc, DESC_KEPT);
-    memcpy(kept, desc, len);
-    kept[len] = '\0';
-    return strstr(kept, INTENTIONAL) != NULL;
+    return strstr(desc, INTENTIONAL) != NULL;
 }
 
 static void verify_pattern(const block_t *b, size_t from, size_t to)
@@ -1324,7 +1321,8 @@ static void op_double_free(uint8_t op)
 
 /*
  * A pointer that is no block's start: an invalid-free of that pointer,
- * naming the live block it lies in (one past the end counts) or no block.
+ * naming the live block it lies in (one past the end counts), the freed
+ * block whose record is kept, or no block.
  * Every block of a slot starts at the same place, so an interior pointer
  * can never be another block's start.
  */
@@ -1348,7 +1346,8 @@ static void op_invalid_free(int s, uint8_t op)
             return;
         bad = fz.live[s].p + 1 + k % interior_span(fz.live[s].size);
         AR__HEAP__FREE(bad);
-        expect("invalid-free", bad, &fz.live[s], 0, "free", 0, 0);
+        /* JSON gives the pointer's offset into the block (text: in words). */
+        expect("invalid-free", bad, &fz.live[s], 0, "free", fz.json, bad - fz.live[s].p);
         break;
     case 1: /* interior pointer of a freed block, held or released */
     {
@@ -1358,7 +1357,11 @@ static void op_invalid_free(int s, uint8_t op)
             return;
         bad = b->p + 1 + k % interior_span(b->size);
         AR__HEAP__FREE(bad);
-        expect("invalid-free", bad, NULL, 0, "free", 0, 0);
+        /* Named by the freed block while its record is kept, as a double
+         * free is (until stop 41: no block). */
+        int kept = is_held || !b->forgotten;
+        expect("invalid-free", bad, kept ? b : NULL, kept, "free", kept && fz.json,
+               kept ? bad - b->p : 0);
         break;
     }
     case 2:

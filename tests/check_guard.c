@@ -2497,6 +2497,10 @@ static void body_large_regions(void)
 
 START_TEST(with_guard_regions_blocks_over_2_mib_keep_the_mapping_budget)
 {
+    if (ar_test__skip_under_valgrind(__func__, "Valgrind's address-space manager has a fixed "
+                                               "table of segments and exits long before the "
+                                               "kernel's mapping limit is reached"))
+        return;
     long limit = max_map_count();
     if (limit <= 0 || limit > 262144) {
         fprintf(stderr, "%s: skipped: vm.max_map_count is %ld; the test fills the default "
