@@ -948,6 +948,24 @@ static int take(size_t target, size_t *quota)
     return 0;
 }
 
+/* The heap counts every lowering of quarantine_bytes, and the thread's
+ * next batch that joins the FIFO takes the FIFO down to the target,
+ * whatever the batch brought (src/quarantine.c, stop 40). The count
+ * outlives an input, as the heap's thread state does: what the heap's
+ * budget is and whether a lowering is still unseen are kept outside fz.
+ * (Until stop 41 the model knew nothing of it, and two minutes of fuzzing
+ * found an input where the heap let a block go that the model held.) */
+static size_t heap_budget = BIG_BUDGET;
+static int lowering_unseen;
+
+/* ar_heap__set_options set quarantine_bytes to `budget`. */
+static void heap_budget_set(size_t budget)
+{
+    if (budget < heap_budget)
+        lowering_unseen = 1;
+    heap_budget = budget;
+}
+
 /* Freed block b enters the quarantine (src/quarantine.c, one thread): it
  * joins the batch; when the batch reaches its limit (or its chunk is
  * full) the batch joins the FIFO, which lets blocks go down to the budget
@@ -967,6 +985,10 @@ static void quarantine(const block_t *b)
     size_t limit = batch_limit(fz.budget);
     if (fz.batch_bytes >= limit || held_count() - fz.fifo_count == BATCH_ENTRIES) {
         size_t quota = flush_batch();
+        if (lowering_unseen) {
+            quota = SIZE_MAX;
+            lowering_unseen = 0;
+        }
         size_t target = fz.budget > limit ? fz.budget - limit : 0;
         while (take(target, &quota)) {
         }
@@ -1801,6 +1823,7 @@ static void op_inject(void)
              (unsigned)n, fz.budget, fz.history);
     if (ar_heap__set_options(options) != 0)
         fail("fail_* options refused", 0, 1);
+    heap_budget_set(fz.budget);
     fz.attempts = 0;
 }
 
@@ -1932,6 +1955,7 @@ static void cleanup(void)
     check_stats();
     /* Failures off first: the flush below must not be one. */
     (void)ar_heap__set_options("fail_nth=0:fail_every=0:fail_random=0:quarantine_bytes=0");
+    heap_budget_set(0);
     fz.fail_nth = 0;
     fz.fail_every = 0;
     fz.fail_random = 0;
@@ -1961,6 +1985,7 @@ static void cleanup(void)
     fz.outstanding = 0;
     check_stats();
     (void)ar_heap__set_options("quarantine_bytes=67108864:freed_history=1");
+    heap_budget_set(BIG_BUDGET);
     fz.budget = BIG_BUDGET;
     fz.history = 1;
 }
@@ -2032,6 +2057,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              (flags & 0x20) ? 3 : 1, (flags & 0x40) ? 1 : 16, !fz.tracking, fz.budget);
     if (ar_heap__set_options(options) != 0)
         abort();
+    heap_budget_set(fz.budget);
     for (int s = 0; s < SLOTS; s++)
         fz.live[s].seed = (unsigned)s * 17u + flags;
     start_capture();
