@@ -926,24 +926,27 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
     ar_heap_error_t kind = query && of_freed ? AR_HEAP_ERROR_USE_AFTER_FREE
                                              : AR_HEAP_ERROR_INVALID_FREE;
     uintptr_t addr = (uintptr_t)ptr;
-    /* How far from the block's start, in either direction. */
-    uintptr_t distance = block == NULL ? 0
-                         : addr >= block->user ? addr - block->user
-                                               : block->user - addr;
+    /* The pointer's distance from the block's start, negative before it;
+     * the text says it in bytes where the block is near, JSON as "offset". */
+    long long offset = block == NULL       ? 0
+                       : addr >= block->user ? (long long)(addr - block->user)
+                                             : -(long long)(block->user - addr);
+    int measured = place == AR_HEAP_BAD_INSIDE_LIVE || place == AR_HEAP_BAD_BEFORE_LIVE ||
+                   place == AR_HEAP_BAD_INSIDE_FREED;
     const char *where;
     switch (place) {
     case AR_HEAP_BAD_FREED:
         where = "a freed block: its size was asked for after its free";
         break;
     case AR_HEAP_BAD_INSIDE_LIVE:
-        where = " inside a live block, not its start";
+        where = "inside a live block, not its start";
         break;
     case AR_HEAP_BAD_BEFORE_LIVE:
-        where = " before the start of a live block, in its head canary zone";
+        where = "before the start of a live block, in its head canary zone";
         break;
     case AR_HEAP_BAD_INSIDE_FREED:
-        where = addr >= block->user ? " inside a freed block, not its start"
-                                    : " before the start of a freed block";
+        where = offset >= 0 ? "inside a freed block, not its start"
+                            : "before the start of a freed block";
         break;
     default:
         where = "not a block arheap allocated";
@@ -954,24 +957,19 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         return;
     ar_heap_report__count();
     if (ar_heap_report__as_json()) {
-        /* The detail: the text's sentence, the count of bytes left out
+        /* The detail: the text's sentence, without the count of bytes
          * (the "offset" field has it). */
         char detail[96];
         ar_heap_out_t d;
         ar_heap_out__init_text(&d, detail, sizeof detail);
         ar_heap_out__str(&d, "the pointer is ");
-        ar_heap_out__str(&d, place == AR_HEAP_BAD_FREED || place == AR_HEAP_BAD_FOREIGN
-                                 ? where
-                                 : where + 1);
+        ar_heap_out__str(&d, where);
         ar_heap_out__flush(&d);
-        ar_heap_damage_t offset;
-        memset(&offset, 0, sizeof offset);
-        offset.offset = block == NULL ? 0
-                        : addr >= block->user ? (long long)distance
-                                              : -(long long)distance;
+        ar_heap_damage_t at;
+        memset(&at, 0, sizeof at);
+        at.offset = offset;
         ar_heap_event_t e = { kind, ptr, operation, site, NULL, detail, block,
-                              block != NULL && place != AR_HEAP_BAD_FREED ? &offset : NULL,
-                              NULL, stack, NULL, 0, 1 };
+                              measured ? &at : NULL, NULL, stack, NULL, 0, 1 };
         ar_heap_report__json(&e);
         ar_heap_report__symbols_end(symbols);
         ar_heap_report__act();
@@ -985,11 +983,12 @@ void ar_heap_report__bad_pointer(void *ptr, const char *operation, const ar_heap
         ar_heap_out__str(&out, "not a block arheap allocated: a stack, global or foreign "
                                "pointer, a block from plain malloc, or a block freed so long "
                                "ago that its record left the freed history");
-    } else if (place == AR_HEAP_BAD_FREED) {
-        ar_heap_out__str(&out, where);
     } else {
-        ar_heap_out__dec(&out, distance);
-        ar_heap_out__str(&out, distance == 1 ? " byte" : " bytes");
+        if (measured) {
+            uint64_t distance = (uint64_t)(offset < 0 ? -offset : offset);
+            ar_heap_out__dec(&out, distance);
+            ar_heap_out__str(&out, distance == 1 ? " byte " : " bytes ");
+        }
         ar_heap_out__str(&out, where);
     }
     ar_heap_out__str(&out, "\n");
