@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -107,6 +108,7 @@ typedef struct ar_heap_reach_scan_s {
     uint32_t self_tid;    /* the scanning thread */
     int signalled;        /* other threads sent the signal */
     int parked;           /* of them, those whose parked frames the scan reads */
+    int skipped;          /* other threads not sent it: they would keep it */
 } ar_heap_reach_scan_t;
 
 /* ------------------------------------------------------------ mappings */
@@ -436,8 +438,112 @@ static void ar_heap_reach__nap(void)
     nanosleep(&ts, NULL);
 }
 
-/* Signal every other thread of the process; returns how many were. */
-static int ar_heap_reach__stop_others(char *buf, size_t cap)
+/* Read /proc/self/task/TID/NAME (TID: `len` digits) into text, NUL
+ * ended; 0 when it can not be read. */
+static int ar_heap_reach__task_file(const char *tid, size_t len, const char *name, char *text,
+                                    size_t cap)
+{
+    static const char dir[] = "/proc/self/task/";
+    char path[sizeof dir + 24 + 16];
+    size_t name_len = strlen(name);
+    if (len > 24 || name_len > 14)
+        return 0;
+    memcpy(path, dir, sizeof dir - 1);
+    memcpy(path + sizeof dir - 1, tid, len);
+    path[sizeof dir - 1 + len] = '/';
+    memcpy(path + sizeof dir + len, name, name_len + 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t have = 0;
+    for (;;) {
+        ssize_t got = read(fd, text + have, cap - 1 - have);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0 || (have += (size_t)got) == cap - 1)
+            break;
+    }
+    close(fd);
+    text[have] = '\0';
+    return have > 0;
+}
+
+/* A hexadecimal number at *at (after blanks and an optional 0x), moved
+ * past; -1 digits when there is none or it is longer than 16. */
+static int ar_heap_reach__hex(const char **at, uint64_t *value)
+{
+    const char *p = *at;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (p[0] == '0' && p[1] == 'x')
+        p += 2;
+    uint64_t v = 0;
+    int digits = 0;
+    for (;; p++, digits++) {
+        int d = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                                         : -1;
+        if (d < 0)
+            break;
+        v = v << 4 | (uint64_t)d;
+    }
+    *at = p;
+    *value = v;
+    return digits > 0 && digits <= 16 ? digits : -1;
+}
+
+/* Whether the scan's signal is in a signal set of `bytes` bytes at
+ * `set` in this process (read with a call that does not fault: the set
+ * is another thread's, which may be gone). */
+static int ar_heap_reach__set_has(uint64_t set, uint64_t bytes)
+{
+    uint64_t mask = 0;
+    struct iovec local = { &mask, sizeof mask };
+    struct iovec remote = { (void *)(uintptr_t)set, sizeof mask };
+    if (bytes < sizeof mask ||
+        process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof mask)
+        return 0;
+    return (mask >> (AR_HEAP_REACH_SIGNAL - 1) & 1) != 0;
+}
+
+/* Whether thread `tid` (its name in /proc/self/task, `len` digits) would
+ * not take the scan's signal as the scan's: it has it blocked (its
+ * status's SigBlk), or it waits for it in sigwaitinfo (its syscall file:
+ * rt_sigtimedwait with a set that holds it; while there the kernel shows
+ * the waited signals unblocked). 0 when neither can be read. Such a
+ * thread is not signalled: blocked, it would not park, and the scan
+ * would wait for it in vain; waiting, it would take the signal as the
+ * program's. Until stop 42 both were signalled. */
+static int ar_heap_reach__keeps_signal(const char *tid, size_t len)
+{
+    char text[4096];
+    uint64_t value;
+    if (ar_heap_reach__task_file(tid, len, "syscall", text, 256)) {
+        const char *at = text;
+        uint64_t nr, set, bytes;
+        /* "NR ARG1 ARG2 ARG3 ARG4 ..." in hexadecimal, NR in decimal. */
+        long n = 0;
+        for (; *at >= '0' && *at <= '9'; at++)
+            n = n * 10 + (*at - '0');
+        nr = (uint64_t)n;
+        if (at != text && *at == ' ' && nr == (uint64_t)SYS_rt_sigtimedwait &&
+            ar_heap_reach__hex(&at, &set) > 0 && ar_heap_reach__hex(&at, &value) > 0 &&
+            ar_heap_reach__hex(&at, &value) > 0 && ar_heap_reach__hex(&at, &bytes) > 0 &&
+            ar_heap_reach__set_has(set, bytes))
+            return 1;
+    }
+    if (!ar_heap_reach__task_file(tid, len, "status", text, sizeof text))
+        return 0;
+    const char *at = strstr(text, "\nSigBlk:");
+    if (at == NULL)
+        return 0;
+    at += sizeof "\nSigBlk:" - 1;
+    return ar_heap_reach__hex(&at, &value) > 0 && (value >> (AR_HEAP_REACH_SIGNAL - 1) & 1) != 0;
+}
+
+/* Signal every other thread of the process but those that would keep
+ * the signal (counted in *skipped); returns how many were. */
+static int ar_heap_reach__stop_others(char *buf, size_t cap, int *skipped)
 {
     atomic_store(&reach_stop.release, 0);
     atomic_store(&reach_stop.next, 0);
@@ -470,6 +576,10 @@ static int ar_heap_reach__stop_others(char *buf, size_t cap)
                 tid = tid * 10 + (*p - '0');
             if (tid == self)
                 continue;
+            if (ar_heap_reach__keeps_signal(d->name, (size_t)(p - d->name))) {
+                ++*skipped;
+                continue;
+            }
             if (syscall(SYS_tgkill, pid, tid, AR_HEAP_REACH_SIGNAL) == 0)
                 sent++;
         }
@@ -569,7 +679,7 @@ __attribute__((noinline)) static void ar_heap_reach__mark(ar_heap_reach_scan_t *
         ar_heap_reach__tls(scan, t->tls, t->sp);
     }
     scan->parked = parked;
-    if (scan->signalled > parked)
+    if (scan->signalled > parked || scan->skipped > 0)
         ar_heap_thread__each(ar_heap_reach__whole_stack, scan);
     for (size_t i = 0; i < scan->n; i++) {
         ar_heap_reach_block_t *b = &scan->blocks[i];
@@ -662,7 +772,7 @@ int ar_heap_reach__scan(ar_heap_reach_block_t *blocks, size_t n)
         int parked = 0;
         scan.self_tid = (uint32_t)syscall(SYS_gettid);
         if (handled) {
-            scan.signalled = ar_heap_reach__stop_others(text, text_size);
+            scan.signalled = ar_heap_reach__stop_others(text, text_size, &scan.skipped);
             parked = atomic_load(&reach_stop.arrived);
         }
         /* Uninitialised words of the stacks and blocks are read on

@@ -247,6 +247,53 @@ START_TEST(reach_a_thread_with_signals_blocked_is_scanned_whole_and_survives)
 }
 END_TEST
 
+/* A thread that waits for signals in sigwaitinfo (every signal blocked,
+ * as sigwaitinfo wants them) is not sent the scan's: it would take it as
+ * one of the program's, and the scan would wait for it in vain. Until
+ * stop 42 it received it. */
+static volatile sig_atomic_t waiter_got;
+
+static void *reach_signal_waiter(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    void *volatile mine = reach_alloc(56, "signal waiter's stack");
+    blocked_stage_set(1);
+    siginfo_t info;
+    int sig;
+    do
+        sig = sigwaitinfo(&all, &info);
+    while (sig < 0 && errno == EINTR);
+    waiter_got = sig;
+    return (void *)mine;
+}
+
+START_TEST(reach_a_thread_in_sigwaitinfo_is_not_sent_the_scans_signal)
+{
+    if (ar_test__skip_under_valgrind(__func__, "Valgrind delivers signals itself"))
+        return;
+    use_report_file();
+    blocked_stage = 0;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, reach_signal_waiter, NULL), 0);
+    blocked_stage_wait(1);
+    struct timespec pause = { 0, 50 * 1000 * 1000 }; /* into sigwaitinfo */
+    nanosleep(&pause, NULL);
+    ar_heap__memory_report();
+    ck_assert_int_eq(pthread_kill(t, SIGUSR1), 0);
+    void *held = NULL;
+    ck_assert_int_eq(pthread_join(t, &held), 0);
+    ck_assert_msg(waiter_got == SIGUSR1, "the waiting thread received signal %d, not SIGUSR1 (%d)",
+                  (int)waiter_got, SIGUSR1);
+    read_report();
+    ASSERT_REPORT_HAS("definitely lost:       0 blocks, 0 bytes\n");
+    ck_assert_msg(strstr(report, "56 bytes at") != NULL, "%s", report);
+    AR__HEAP__FREE(held);
+}
+END_TEST
+
 /* A list of three blocks whose head pointer is gone: the head is lost,
  * the two it reaches are indirectly lost, listed under it. */
 typedef struct reach_node_s {
@@ -834,6 +881,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, reach_a_block_held_in_tls_is_still_reachable);
     tcase_add_test(tc, reach_a_block_on_a_blocked_threads_stack_is_still_reachable);
     tcase_add_test(tc, reach_a_thread_with_signals_blocked_is_scanned_whole_and_survives);
+    tcase_add_test(tc, reach_a_thread_in_sigwaitinfo_is_not_sent_the_scans_signal);
     tcase_add_test(tc, reach_a_lost_lists_tail_is_indirectly_lost_under_its_head);
     tcase_add_test(tc, reach_leak_scan_0_counts_every_live_block_as_a_leak);
     tcase_add_test(tc, reach_an_unmapped_root_range_does_not_fault);
