@@ -2056,6 +2056,11 @@ int ar_heap_reach__by_loader(const void *pc);
  * that entry (regs_size bytes); frame NULL: from the scan's frame. */
 void ar_heap_reach__origin(const void *frame, const void *regs, size_t regs_size);
 void ar_heap_leaks__block_line(ar_heap_out_t *out, const ar_heap_view_t *block);
+/* Sort an array of pointers in place, with no allocation, so that
+ * before(items[i], items[j]) holds for i < j where it can (a heap sort;
+ * the leak report's and the checkpoint's lists). */
+typedef int (*ar_heap_before_fn)(const void *a, const void *b);
+void ar_heap_leaks__sort(const void **items, size_t n, ar_heap_before_fn before);
 void ar_heap_leaks__at_exit(void);
 /* A forked child starts (thread.c's fork handler): note its mark. */
 void ar_heap_leaks__forked(void);

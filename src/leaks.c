@@ -219,8 +219,6 @@ static void ar_heap_leaks__suppressed(const void *leak, void *arg)
 /* ------------------------------------------------------------ sorting */
 
 /* A heap sort over an array of pointers: in place, no allocation. */
-typedef int (*ar_heap_before_fn)(const void *a, const void *b);
-
 static void ar_heap_leaks__sift(const void **items, size_t root, size_t n, ar_heap_before_fn before)
 {
     for (;;) {
@@ -239,7 +237,7 @@ static void ar_heap_leaks__sift(const void **items, size_t root, size_t n, ar_he
 }
 
 /* Sort so that before(items[i], items[j]) holds for i < j where it can. */
-static void ar_heap_leaks__sort(const void **items, size_t n, ar_heap_before_fn before)
+void ar_heap_leaks__sort(const void **items, size_t n, ar_heap_before_fn before)
 {
     for (size_t i = n / 2; i-- > 0;)
         ar_heap_leaks__sift(items, i, n, before);

@@ -362,6 +362,41 @@ START_TEST(leaks_since_text_fits_any_buffer_and_stays_terminated)
 }
 END_TEST
 
+/* The list is in allocation order, whatever the addresses: a block that
+ * takes back an older block's slot (lower address), one of another size
+ * class, a huge one. Until stop 42 it came in the index's walk, by
+ * address. */
+START_TEST(the_list_is_in_allocation_order_not_address_order)
+{
+    ar_heap__set_options("quarantine_bytes=0");
+    void *old = AR__HEAP__MALLOC(100, "older");
+    ar_heap_mark_t mark = ar_heap__checkpoint();
+    void *first = AR__HEAP__MALLOC(100, "order one");
+    AR__HEAP__FREE(old); /* its slot comes back at once */
+    void *second = AR__HEAP__MALLOC(100, "order two");
+    void *third = AR__HEAP__MALLOC(5000, "order three");
+    void *fourth = AR__HEAP__MALLOC(3u << 20, "order four");
+    void *fifth = AR__HEAP__MALLOC(24, "order five");
+    ck_assert_msg((uintptr_t)second < (uintptr_t)first, "the reused slot is not lower: %p %p",
+                  second, first);
+    char text[2048];
+    ck_assert_uint_eq(ar_heap__leaks_since_text(mark, text, sizeof text), 5);
+    static const char *const names[] = { "\"order one\"", "\"order two\"", "\"order three\"",
+                                         "\"order four\"", "\"order five\"" };
+    const char *at = text;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *found = strstr(at, names[i]);
+        ck_assert_msg(found != NULL, "%s not after the one before it:\n%s", names[i], text);
+        at = found;
+    }
+    AR__HEAP__FREE(first);
+    AR__HEAP__FREE(second);
+    AR__HEAP__FREE(third);
+    AR__HEAP__FREE(fourth);
+    AR__HEAP__FREE(fifth);
+}
+END_TEST
+
 /* ------------------------------------------------------------ threads */
 
 enum { THREADS = 4, PER_THREAD = 250 };
@@ -603,6 +638,7 @@ static Suite *checkpoint_suite(void)
     TCase *lists = tcase_create("listings");
     tcase_add_test(lists, leaks_since_with_report_lists_each_block_on_stderr);
     tcase_add_test(lists, leaks_since_text_fits_any_buffer_and_stays_terminated);
+    tcase_add_test(lists, the_list_is_in_allocation_order_not_address_order);
     suite_add_tcase(s, lists);
 
     TCase *fixture = tcase_create("Check fixture");
