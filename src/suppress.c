@@ -79,6 +79,7 @@ static struct {
     _Atomic unsigned npatterns; /* published after the pattern is written */
     char text[AR_HEAP_SUPPRESS_TEXT];
     size_t text_used;
+    int full; /* a pattern did not fit: no more are taken */
 } suppress;
 
 /* ------------------------------------------------------------ loading */
@@ -106,10 +107,23 @@ static int ar_heap_suppress__space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* A line read (len bytes of it kept, up to AR_HEAP_SUPPRESS_LINE) ends:
+ * without the \r of a CRLF, NUL-terminated, overlong past
+ * AR_HEAP_SUPPRESS_LINE - 1 bytes. */
+static void ar_heap_suppress__end_line(char *line, size_t *len, int *overlong)
+{
+    if (*len > 0 && line[*len - 1] == '\r' && !*overlong)
+        --*len;
+    if (*len > AR_HEAP_SUPPRESS_LINE - 1) {
+        *len = AR_HEAP_SUPPRESS_LINE - 1;
+        *overlong = 1;
+    }
+    line[*len] = '\0';
+}
+
 /* One line of file `file` (index `fi`), NUL-terminated, without its
  * newline; `overlong`: it did not fit and was cut. */
-static void ar_heap_suppress__line(unsigned fi, unsigned number, char *text, int overlong,
-                                   int *full)
+static void ar_heap_suppress__line(unsigned fi, unsigned number, char *text, int overlong)
 {
     const char *file = suppress.files[fi];
     while (ar_heap_suppress__space(*text))
@@ -174,8 +188,12 @@ static void ar_heap_suppress__line(unsigned fi, unsigned number, char *text, int
     }
     unsigned n = atomic_load_explicit(&suppress.npatterns, memory_order_relaxed);
     size_t plen = strlen(pattern);
-    if (n >= AR_HEAP_SUPPRESS_PATTERNS || suppress.text_used + plen + 1 > AR_HEAP_SUPPRESS_TEXT) {
-        if (!*full) {
+    if (suppress.full || n >= AR_HEAP_SUPPRESS_PATTERNS ||
+        suppress.text_used + plen + 1 > AR_HEAP_SUPPRESS_TEXT) {
+        /* Once full, full: a shorter pattern that would still fit is
+         * ignored too, in this file and the later ones, as the warning
+         * says (until stop 42 it was loaded). */
+        if (!suppress.full) {
             char max[24];
             ar_heap_out_t m;
             ar_heap_out__init_text(&m, max, sizeof max);
@@ -185,7 +203,7 @@ static void ar_heap_suppress__line(unsigned fi, unsigned number, char *text, int
                                         " suppression patterns in all (or their text is over "
                                         "64 KiB); this and later patterns are ignored");
         }
-        *full = 1;
+        suppress.full = 1;
         return;
     }
     ar_heap_suppression_t *p = &suppress.patterns[n];
@@ -250,10 +268,13 @@ int ar_heap_suppress__load(const char *path, const char *origin)
     unsigned fi = suppress.nfiles++;
     strcpy(suppress.files[fi], path); /* fits: options' values are shorter */
     char chunk[4096];
-    char line[AR_HEAP_SUPPRESS_LINE];
+    /* A byte more than a line: for the \r of a CRLF line, which is not
+     * the line's (until stop 42 a line of 511 bytes with CRLF was called
+     * too long). */
+    char line[AR_HEAP_SUPPRESS_LINE + 1];
     size_t len = 0;
     unsigned number = 1;
-    int overlong = 0, full = 0, error = 0;
+    int overlong = 0, error = 0;
     unsigned before = atomic_load_explicit(&suppress.npatterns, memory_order_relaxed);
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
@@ -267,13 +288,13 @@ int ar_heap_suppress__load(const char *path, const char *origin)
             break;
         for (ssize_t i = 0; i < n; i++) {
             if (chunk[i] == '\n') {
-                line[len] = '\0';
-                ar_heap_suppress__line(fi, number++, line, overlong, &full);
+                ar_heap_suppress__end_line(line, &len, &overlong);
+                ar_heap_suppress__line(fi, number++, line, overlong);
                 len = 0;
                 overlong = 0;
             } else if (chunk[i] == '\0') {
                 continue; /* a NUL byte: kept out of the text */
-            } else if (len < sizeof line - 1) {
+            } else if (len < AR_HEAP_SUPPRESS_LINE) {
                 line[len++] = chunk[i];
             } else {
                 overlong = 1;
@@ -292,8 +313,8 @@ int ar_heap_suppress__load(const char *path, const char *origin)
      * short can match more than the whole one ("leak:*" of
      * "leak:*_test_only"): it is not used (until stop 41 it was). */
     if ((len > 0 || overlong) && error == 0) {
-        line[len] = '\0';
-        ar_heap_suppress__line(fi, number, line, overlong, &full);
+        ar_heap_suppress__end_line(line, &len, &overlong);
+        ar_heap_suppress__line(fi, number, line, overlong);
     }
     if (error != 0) {
         ar_heap_suppress__unread(origin, "read", path, error,

@@ -593,6 +593,55 @@ START_TEST(too_many_patterns_are_warned_about_once)
 }
 END_TEST
 
+/* The pattern text full (64 KiB) before the pattern count: a shorter
+ * pattern after the warning, in the same file or a later one, is not
+ * taken, as the warning says. Until stop 42 one that still fit was, and
+ * hid a leak the user was told would be reported. */
+START_TEST(after_the_text_is_full_no_later_pattern_is_taken)
+{
+    static char text[140 * 520];
+    char longline[512];
+    memset(longline, 'x', sizeof longline - 1);
+    longline[sizeof longline - 1] = '\0';
+    memcpy(longline, "leak:nothing_", 13);
+    size_t len = 0;
+    for (int i = 0; i < 130; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s\n", longline);
+    snprintf(text + len, sizeof text - len, "leak:check_suppress.c\n");
+    char path[512], later[512], options[1200], line[1024];
+    write_file(path, sizeof path, "fulltext.supp", text);
+    write_file(later, sizeof later, "later.supp", "leak:make_leak\n");
+    snprintf(options, sizeof options, "suppressions=%s:suppressions=%s", path, later);
+    ar_test_child_t child;
+    run(&child, make_leak, options);
+    snprintf(line, sizeof line, "arheap: warning: %s:130: more than 256 suppression patterns",
+             path);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, line);
+    ck_assert_int_eq(ar_test__output_count(&child, "arheap: warning:"), 1);
+    ck_assert_msg(!ar_test__output_has(&child, "arheap: suppressed"), "%s", child.output);
+    ck_assert_msg(child.exited && child.exit_code == 23, "%s", child.output);
+}
+END_TEST
+
+/* A line of 511 bytes ended by CRLF is a line of 511 bytes: the \r is
+ * the line end's. Until stop 42 it was called too long. */
+START_TEST(a_crlf_line_of_the_longest_length_is_taken)
+{
+    char text[600];
+    memset(text, '*', 511);
+    memcpy(text, "leak:check_suppress.c", 21);
+    memcpy(text + 511, "\r\n", 3);
+    char path[512], options[1024];
+    write_file(path, sizeof path, "crlf511.supp", text);
+    snprintf(options, sizeof options, "suppressions=%s", path);
+    ar_test_child_t child;
+    run(&child, make_leak, options);
+    ck_assert_msg(!ar_test__output_has(&child, "warning"), "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "arheap: suppressed 1 leak (24 bytes) by leak:check_suppress.c*");
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+}
+END_TEST
+
 /* More files than the table holds: one warning naming the first file
  * not read; the files read still apply. */
 START_TEST(too_many_files_are_warned_about_once)
@@ -842,6 +891,8 @@ int main(void)
     tcase_add_test(tc, a_directory_is_a_clear_warning_and_a_problem);
     tcase_add_test(tc, a_read_failing_part_way_keeps_the_whole_patterns_before_it);
     tcase_add_test(tc, too_many_patterns_are_warned_about_once);
+    tcase_add_test(tc, after_the_text_is_full_no_later_pattern_is_taken);
+    tcase_add_test(tc, a_crlf_line_of_the_longest_length_is_taken);
     tcase_add_test(tc, too_many_files_are_warned_about_once);
     tcase_add_test(tc, reading_a_file_allocates_nothing_from_the_checked_heap);
     tcase_add_test(tc, without_symbols_function_patterns_do_not_match_but_file_patterns_do);
