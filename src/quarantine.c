@@ -38,8 +38,9 @@
  *     far less than the others, has its blocks taken out by them.
  * When the budget was lowered since that thread's last batch, it takes
  * them down to the target instead, whoever's blocks they are.
- * So the quarantine holds at most the budget plus one block, whatever
- * the budget and however many threads free (with a small budget a batch
+ * So the quarantine holds at most the budget plus one block (after a
+ * lowering: plus the batches other threads began before it, until they
+ * pass them on), whatever the budget and however many threads free (with a small budget a batch
  * is one block; a block larger than the budget is held alone until the
  * next free); threads that free each take out their own blocks, whose
  * slots they own, with no other thread's lock or lines.
