@@ -1756,6 +1756,8 @@ void ar_heap_os__forget_thread_id(void);
  * (ENOENT as "no such file or directory"), else "". */
 const char *ar_heap_os__error_text(int err);
 int ar_heap_os__secure(void);
+/* Every descriptor from `low` on close-on-exec; 0 when that failed. */
+int ar_heap_os__cloexec_from(int low);
 int ar_heap_os__cancel_off(void);
 void ar_heap_os__cancel_back(int old);
 const char *ar_heap_os__getenv(const char *name);

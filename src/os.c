@@ -378,3 +378,41 @@ const char *ar_heap_os__getenv(const char *name)
 {
     return ar_heap_os__secure() ? NULL : getenv(name);
 }
+
+/* Mark every descriptor from `low` on close-on-exec, so that a program
+ * run next gets none of them: close_range (Linux 5.11), else each one
+ * /proc/self/fd names. Returns 0 when neither could be done. */
+int ar_heap_os__cloexec_from(int low)
+{
+#if defined(SYS_close_range)
+    if (syscall(SYS_close_range, (unsigned)low, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) == 0)
+        return 1;
+#endif
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return 0;
+    char buf[2048];
+    long got;
+    while ((got = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long at = 0; at < got;) {
+            const struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (const void *)(buf + at);
+            at += d->reclen;
+            int fd = 0;
+            const char *c = d->name;
+            if (*c < '0' || *c > '9')
+                continue;
+            for (; *c >= '0' && *c <= '9'; c++)
+                fd = fd * 10 + (*c - '0');
+            if (fd >= low && fd != dir)
+                (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+    }
+    close(dir);
+    return 1;
+}

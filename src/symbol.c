@@ -757,6 +757,13 @@ static int ar_heap_symbol__child(void *arg)
      * reports would symbolize with addr2line, and so on). */
     unsetenv("DEBUGINFOD_URLS");
     unsetenv("LD_PRELOAD");
+    /* The program run gets none of the program's descriptors (until
+     * stop 42 it got them all: its files, its sockets, the write ends of
+     * its pipes, whose readers then waited for the symbolizer too), and
+     * a process group of its own with this child, so that a hung one
+     * dies with it (until stop 42 it outlived the process). */
+    (void)ar_heap_os__cloexec_from(3);
+    (void)setpgid(0, 0);
     /* A set-user-ID program runs no program found on its caller's PATH
      * (os.c): libdw only. */
     int secure = ar_heap_os__secure();
@@ -830,7 +837,8 @@ static void ar_heap_symbol__run(ar_heap_symbol_table_t *t)
                 /* Hung (a lock another thread held at the clone, say):
                  * this process's later reports do without symbols
                  * rather than wait again. */
-                (void)kill(pid, SIGKILL);
+                (void)kill(-pid, SIGKILL); /* the child's group: it and what it runs */
+                (void)kill(pid, SIGKILL);  /* killed before it made its group */
                 atomic_store(&symbol.gave_up, 1);
                 ar_heap_report__warning("symbolizer: no answer in 20 seconds; later reports "
                                         "print module+offset");

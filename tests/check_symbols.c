@@ -9,10 +9,13 @@
  * no libdw and there is no addr2line on PATH.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ar_heap.h"
@@ -522,6 +525,96 @@ START_TEST(preloaded_addr2line_names_the_allocating_function_and_line)
 }
 END_TEST
 
+/* The external symbolizer gets none of the program's descriptors but
+ * stdin, stdout and stderr, and one that does not answer is killed with
+ * the child that ran it when the report gives up on it (20 s). Until
+ * stop 42 it got every descriptor the program had open and outlived the
+ * process. The stand-in lists its descriptors, writes its pid, then
+ * sleeps in its own pid. */
+static char stub_dir[64];
+
+static void body_hung_symbolizer(void)
+{
+    char stub[128], options[256], secret[128];
+    snprintf(stub, sizeof stub, "%s/addr2line", stub_dir);
+    snprintf(secret, sizeof secret, "%s/secret", stub_dir);
+    int fd = open(secret, O_RDWR | O_CREAT, 0600); /* not close-on-exec */
+    if (fd < 0)
+        _exit(3);
+    snprintf(options, sizeof options, "stack_depth=4:symbolizer=%s:leak_report=0", stub);
+    (void)ar_heap__set_options(options);
+    char *p = ar_test__opaque(make_block(13));
+    p[13] = 0;
+    drop_block(p);
+    keep = NULL;
+}
+
+START_TEST(the_symbolizer_gets_no_descriptor_of_the_program_and_dies_when_it_hangs)
+{
+    if (!whole_stacks())
+        return; /* under Valgrind: 20 s and more of a wait, and Valgrind's own descriptors */
+    snprintf(stub_dir, sizeof stub_dir, "/tmp/arheap-symbolizer.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(stub_dir));
+    char path[128], text[4096];
+    snprintf(path, sizeof path, "%s/addr2line", stub_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\nls -l /proc/$$/fd > %s/fds\necho $$ > %s/pid\nexec sleep 60\n",
+            stub_dir, stub_dir);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0700), 0);
+    ar_test_child_t child;
+    ar_test__run_child(body_hung_symbolizer, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "heap-buffer-overflow");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "symbolizer: no answer in 20 seconds");
+    snprintf(path, sizeof path, "%s/fds", stub_dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(text, " 0 -> ") != NULL, "no descriptor list:\n%s", text);
+    ck_assert_msg(strstr(text, "/secret") == NULL, "the symbolizer had the program's file:\n%s",
+                  text);
+    snprintf(path, sizeof path, "%s/pid", stub_dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int pid = 0;
+    ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    /* Gone, or a zombie its new parent has yet to reap. */
+    char stat[64], state = 'Z';
+    snprintf(stat, sizeof stat, "/proc/%d/stat", pid);
+    for (int tries = 0; tries < 100; tries++) {
+        f = fopen(stat, "r");
+        if (f == NULL) {
+            state = 'Z';
+            break;
+        }
+        char line[256] = "";
+        if (fgets(line, sizeof line, f) != NULL) {
+            const char *close = strrchr(line, ')');
+            state = close != NULL && close[1] == ' ' ? close[2] : '?';
+        }
+        fclose(f);
+        if (state == 'Z')
+            break;
+        usleep(20000);
+    }
+    if (state != 'Z')
+        (void)kill(pid, SIGKILL);
+    ck_assert_msg(state == 'Z', "the hung symbolizer (pid %d) still runs (state %c)", pid, state);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/fds", stub_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/addr2line", stub_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/secret", stub_dir);
+    unlink(path);
+    rmdir(stub_dir);
+}
+END_TEST
+
 #ifdef AR_HEAP_HAVE_LIBDW
 /* tests/preload/large_program: libdw needs more for its debug information
  * than the preload library's 1 MiB arena holds, so its frames are named
@@ -581,6 +674,7 @@ int main(void)
     tcase_add_test(tc, an_inlined_call_is_a_line_of_its_own);
     tcase_add_test(tc, addr2line_as_the_symbolizer_names_the_function_and_line);
     tcase_add_test(tc, symbolize_0_prints_module_and_offset_only);
+    tcase_add_test(tc, the_symbolizer_gets_no_descriptor_of_the_program_and_dies_when_it_hangs);
     tcase_add_test(tc, a_use_after_free_fault_names_the_function_and_line_of_the_access);
     tcase_add_test(tc, a_fault_inside_strcpy_names_the_calling_function);
     tcase_add_test(tc, a_fault_inside_memset_names_the_calling_function);
