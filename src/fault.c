@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -48,6 +49,9 @@ static struct {
      * its signal's next foreign fault takes the default action. */
     _Atomic int reset_segv;
     _Atomic int reset_bus;
+    /* The thread writing a fault report (0: none). The report ends the
+     * process; another thread's fault meanwhile waits for that end. */
+    _Atomic int reporter;
 } fault = { PTHREAD_ONCE_INIT };
 
 #if defined(__GNUC__)
@@ -150,6 +154,50 @@ static const void *ar_heap_fault__pc(const void *context)
 #endif
 }
 
+/*
+ * The faulting address of a real fault: 0 when the signal was sent, not
+ * a fault. From siginfo; but a program that put arheap's handler back
+ * with signal() (old = signal(SIGSEGV, mine); ...; signal(SIGSEGV, old),
+ * as test frameworks do around a test) installed it without SA_SIGINFO,
+ * and the kernel then fills in no siginfo. On x86-64 the context still
+ * holds the page fault's address (CR2) and trap number (14): read there.
+ * Until stop 42 such a fault read as a sent signal and went to the
+ * default action with no report. Elsewhere such a fault is passed on.
+ */
+static int ar_heap_fault__address(int sig, const siginfo_t *info, const void *context,
+                                  uintptr_t *addr)
+{
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO)) {
+#if defined(__x86_64__) && defined(REG_CR2) && defined(REG_TRAPNO)
+        const ucontext_t *uc = context;
+        if (uc == NULL || uc->uc_mcontext.gregs[REG_TRAPNO] != 14)
+            return 0;
+        *addr = (uintptr_t)uc->uc_mcontext.gregs[REG_CR2];
+        return 1;
+#else
+        (void)context;
+        return 0;
+#endif
+    }
+    if (info == NULL || info->si_code <= 0)
+        return 0;
+    *addr = (uintptr_t)info->si_addr;
+    return 1;
+}
+
+/* Another thread writes a fault report and ends the process: this one
+ * waits for that, its own fault unreported (until stop 42 both wrote,
+ * and the first to finish ended the process in the middle of the
+ * other's report). */
+static void ar_heap_fault__wait_for_the_end(void)
+{
+    for (;;) {
+        struct timespec second = { 1, 0 };
+        (void)nanosleep(&second, NULL);
+    }
+}
+
 static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
@@ -159,15 +207,18 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     }
     ar_heap_fault_busy = 1;
     ar_heap_fault_t f;
-    if (info == NULL || info->si_code <= 0 ||
-        !(ar_heap_guard__nearest((uintptr_t)info->si_addr, &f.hit) ||
-          ar_heap_life__closed_hit((uintptr_t)info->si_addr, &f.hit))) {
+    uintptr_t addr = 0;
+    if (!ar_heap_fault__address(sig, info, context, &addr) ||
+        !(ar_heap_guard__nearest(addr, &f.hit) || ar_heap_life__closed_hit(addr, &f.hit))) {
         ar_heap_fault_busy = 0;
         errno = saved_errno;
         ar_heap_fault__pass_on(sig, info, context);
         return;
     }
-    f.addr = (uintptr_t)info->si_addr;
+    int none = 0;
+    if (!atomic_compare_exchange_strong(&fault.reporter, &none, ar_heap_os__thread_id()))
+        ar_heap_fault__wait_for_the_end();
+    f.addr = addr;
     f.access = ar_heap_fault__access(context);
     f.pc = ar_heap_fault__pc(context);
     f.depth = ar_heap_stack__from_context(context, f.frames, AR_HEAP_STACK_MAX);
@@ -191,8 +242,14 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     ar_heap_report__fault(&f);
     if (ar_heap_options.on_error == AR_HEAP_ACTION_EXIT)
         _exit(ar_heap_options.error_exitcode);
-    ar_heap_fault__die(sig, info);
-    ar_heap_fault_busy = 0;
+    /* The default action, and the signal raised now: blocked while the
+     * handler runs, it comes as the handler returns, with the context of
+     * the faulting instruction. Re-faulting is not enough: while the
+     * report was written another thread may have reused the block's slot
+     * and opened its pages, and the instruction would then go through
+     * and the program on (until stop 42 it did). */
+    ar_heap_fault__to_default(sig);
+    (void)raise(sig);
     errno = saved_errno;
 }
 
