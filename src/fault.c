@@ -9,10 +9,12 @@
  *
  *   - on_error=exit: _exit(error_exitcode) right after the report;
  *   - otherwise (abort, and continue, since a faulting instruction can not
- *     be skipped): the handler resets the signal to its default action and
- *     returns, the instruction faults again, and the process dies by
- *     SIGSEGV (or SIGBUS) at that instruction, where a debugger or a core
- *     file shows it.
+ *     be skipped): the handler resets the signal to its default action,
+ *     raises it and returns, and the process dies by SIGSEGV (or SIGBUS)
+ *     at that instruction, where a debugger or a core file shows it.
+ *
+ * One report at a time: a second thread's fault in guard memory waits for
+ * the end the first one's report brings.
  *
  * Faults that are not at guarded blocks go to the handler that was
  * installed before arheap's, called as it asked to be: with or without
