@@ -1774,6 +1774,7 @@ int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi);
 typedef struct ar_heap_os_mapping_s {
     uintptr_t start, end;
     uintptr_t offset;  /* in the file mapped */
+    uintptr_t inode;   /* of the file mapped (0: anonymous) */
     char perms[5];     /* "r-xp" */
     const char *name;  /* a path, "[stack]", "[vdso]"...; "" when anonymous
                         * (each_mapping; parse_mapping: up to the newline) */

@@ -216,12 +216,17 @@ int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m)
     while (*p == ' ')
         p++;
     m->offset = ar_heap_os__hex(&p);
-    for (int field = 0; field < 2; field++) { /* dev, inode */
-        while (*p == ' ')
-            p++;
-        while (*p != ' ' && *p != '\0' && *p != '\n')
-            p++;
-    }
+    while (*p == ' ')
+        p++;
+    while (*p != ' ' && *p != '\0' && *p != '\n') /* dev */
+        p++;
+    while (*p == ' ')
+        p++;
+    m->inode = 0; /* decimal */
+    for (; *p >= '0' && *p <= '9'; p++)
+        m->inode = m->inode * 10 + (uintptr_t)(*p - '0');
+    while (*p != ' ' && *p != '\0' && *p != '\n')
+        p++;
     while (*p == ' ')
         p++;
     m->name = p;

@@ -40,6 +40,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -320,18 +321,57 @@ void ar_heap_stack__signal_safe(int on)
 struct ar_heap_stack_module {
     ar_heap_out_t *out;
     uintptr_t pc;
+    uintptr_t header;       /* where the last file's offset 0 is mapped, readable */
+    uintptr_t header_end;
+    uintptr_t header_inode;
 };
+
+/*
+ * The address pc has in its module's own tables (what addr2line takes):
+ * from the ELF program headers, mapped with the file's first page, the
+ * load segment that holds pc's file offset. A file offset is that
+ * address only where a segment's address equals its offset: not in a
+ * fixed-address executable (text at 0x401000, offset 0x1000), nor in
+ * lld's layouts (until stop 42 the file offset was printed, and
+ * addr2line named nothing there). The file offset when the headers are
+ * not at hand.
+ */
+static uintptr_t ar_heap_stack__module_address(const struct ar_heap_stack_module *want,
+                                               const ar_heap_os_mapping_t *m)
+{
+    uintptr_t file_offset = m->offset + (want->pc - m->start);
+    if (want->header == 0 || want->header_inode != m->inode ||
+        want->header_end - want->header < sizeof(ElfW(Ehdr)))
+        return file_offset;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)want->header;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)) ||
+        eh->e_phoff > want->header_end - want->header ||
+        (uintptr_t)eh->e_phnum * sizeof(ElfW(Phdr)) >
+            want->header_end - want->header - eh->e_phoff)
+        return file_offset;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(want->header + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && file_offset >= ph[i].p_offset &&
+            file_offset - ph[i].p_offset < ph[i].p_filesz)
+            return ph[i].p_vaddr + (file_offset - ph[i].p_offset);
+    return file_offset;
+}
 
 static int ar_heap_stack__module_in(const ar_heap_os_mapping_t *m, void *arg)
 {
-    const struct ar_heap_stack_module *want = arg;
+    struct ar_heap_stack_module *want = arg;
+    if (m->offset == 0 && m->inode != 0 && m->perms[0] == 'r') {
+        want->header = m->start;
+        want->header_end = m->end;
+        want->header_inode = m->inode;
+    }
     if (want->pc >= m->end)
         return 0;
     if (want->pc >= m->start && m->name[0] == '/') { /* not anonymous, [stack], [vdso]... */
         ar_heap_out__str(want->out, " (");
         ar_heap_out__str(want->out, m->name);
         ar_heap_out__str(want->out, "+");
-        ar_heap_out__hex(want->out, want->pc - (m->start - m->offset));
+        ar_heap_out__hex(want->out, ar_heap_stack__module_address(want, m));
         ar_heap_out__str(want->out, ")");
     }
     return 1;
@@ -341,7 +381,7 @@ static int ar_heap_stack__module_in(const ar_heap_os_mapping_t *m, void *arg)
  * only: safe in a signal handler. Writes nothing when not found. */
 static void ar_heap_stack__module_from_maps(ar_heap_out_t *out, uintptr_t pc)
 {
-    struct ar_heap_stack_module want = { out, pc };
+    struct ar_heap_stack_module want = { out, pc, 0, 0, 0 };
     (void)ar_heap_os__each_mapping(ar_heap_stack__module_in, &want);
 }
 
@@ -369,9 +409,16 @@ static void ar_heap_stack__describe_in(ar_heap_out_t *out, const void *address, 
     ar_heap_out__hex(out, pc);
     int symbolized = ar_heap_symbol__print_first(out, address, is_return);
     Dl_info info;
+    struct link_map *module = NULL;
+    /* Return addresses point after the call: the call's own byte is one
+     * back, and so is its function (a call to a function that does not
+     * return can be a function's last instruction, its return address
+     * the next function's first: until stop 42 dladdr was asked of it,
+     * and named that next function). */
     if (ar_heap_stack_signal_safe) {
         ar_heap_stack__module_from_maps(out, lookup);
-    } else if (dladdr(address, &info) != 0 && info.dli_fname != NULL) {
+    } else if (dladdr1((const void *)lookup, &info, (void **)&module, RTLD_DL_LINKMAP) != 0 &&
+               info.dli_fname != NULL) {
         if (info.dli_sname != NULL && !symbolized) {
             ar_heap_out__str(out, " in ");
             ar_heap_out__str(out, info.dli_sname);
@@ -379,9 +426,12 @@ static void ar_heap_stack__describe_in(ar_heap_out_t *out, const void *address, 
         ar_heap_out__str(out, " (");
         ar_heap_out__str(out, info.dli_fname);
         ar_heap_out__str(out, "+");
-        /* Return addresses point after the call: step back one byte so
-         * addr2line names the line of the call itself. */
-        ar_heap_out__hex(out, lookup - (uintptr_t)info.dli_fbase);
+        /* The address in the module's own tables, what addr2line takes:
+         * less the load bias (none in a fixed-address executable; until
+         * stop 42 the distance from the module's first byte was printed,
+         * which is that only when its first segment is at address 0). */
+        ar_heap_out__hex(out, lookup - (module != NULL ? (uintptr_t)module->l_addr
+                                                       : (uintptr_t)info.dli_fbase));
         ar_heap_out__str(out, ")");
     }
     if (symbolized)

@@ -546,14 +546,15 @@ static int ar_heap_symbol__module_path(uintptr_t pc, char *path, size_t cap)
 }
 
 /* The address the module's own tables use for pc: pc less the load bias
- * (none for a fixed-address executable). */
+ * (none for a fixed-address executable), the link map's l_addr, which
+ * is also right for a module whose first segment is not at address 0. */
 static int ar_heap_symbol__module_address(uintptr_t pc, uintptr_t *address)
 {
     Dl_info info;
-    if (dladdr((void *)pc, &info) == 0 || info.dli_fbase == NULL)
+    struct link_map *module = NULL;
+    if (dladdr1((void *)pc, &info, (void **)&module, RTLD_DL_LINKMAP) == 0 || module == NULL)
         return 0;
-    const ElfW(Ehdr) *header = info.dli_fbase;
-    *address = header->e_type == ET_EXEC ? pc : pc - (uintptr_t)info.dli_fbase;
+    *address = pc - (uintptr_t)module->l_addr;
     return 1;
 }
 

@@ -1,0 +1,50 @@
+/*
+ * prog.c: frames printed as MODULE+OFFSET (symbolize=0) for
+ * tests/module_offset.sh, which builds it position-independent and not,
+ * and asks addr2line what each offset names.
+ *
+ *     prog fault    a guarded block overrun: the fault report's frames
+ *                   (read from /proc/self/maps, as a signal handler may)
+ *     prog free     a double free: the report's frames (dladdr)
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ar_heap.h"
+
+static char *volatile keep;
+
+__attribute__((noinline)) static char *make_block(void)
+{
+    char *p = AR__HEAP__MALLOC(13, "block");
+    keep = p;
+    return keep;
+}
+
+__attribute__((noinline)) static void overflow_here(char *p)
+{
+    p[13] = 1;
+    keep = NULL;
+}
+
+__attribute__((noinline)) static void free_twice(char *p)
+{
+    AR__HEAP__FREE(p);
+    AR__HEAP__FREE(p);
+    keep = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "fault") == 0) {
+        ar_heap__set_options("guard=1:guard_align=1:stack_depth=4:symbolize=0:leak_report=0");
+        overflow_here(make_block());
+    } else if (argc == 2 && strcmp(argv[1], "free") == 0) {
+        ar_heap__set_options("stack_depth=4:symbolize=0:leak_report=0:on_error=exit");
+        free_twice(make_block());
+    } else {
+        fprintf(stderr, "usage: prog fault|free\n");
+        return 2;
+    }
+    return 0;
+}
