@@ -627,6 +627,7 @@ typedef struct ar_heap_span_s {
     uint8_t in_partial;      /* on its class's partial list (owner) */
     uint8_t in_unfinished;   /* on its class's list of spans with fresh slots (owner) */
     uint8_t in_empty;        /* on the owner's list of emptied spans (span.c, Emptied spans) */
+    uint8_t in_huge_free;    /* a released huge span, on the region's list (region lock) */
     uint32_t units;          /* 64 KiB units covered */
     uint32_t empty_bytes;    /* what it counts for on that list */
     struct ar_heap_span_s *next_empty;    /* the owner's emptied spans, oldest first */

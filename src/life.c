@@ -373,6 +373,7 @@ static int ar_heap_life__place(ar_heap_thread_t *self, size_t size, size_t align
 static void *ar_heap_life__allocate_general(size_t size, size_t align,
                                             const ar_heap_site_t *site, const char *desc,
                                             int fill);
+static void ar_heap_life__drain(ar_heap_thread_t *self);
 
 /* The common case, and the general path when it does not apply. */
 __attribute__((noinline)) static void *
@@ -473,7 +474,18 @@ ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *
     ar_heap_slot_t slot;
     ar_heap_layout_t fresh;
     void *guard_slot;
-    if (!ar_heap_life__place(self, size, align, &slot, &fresh, &guard_slot)) {
+    int placed = ar_heap_life__place(self, size, align, &slot, &fresh, &guard_slot);
+    if (!placed && ar_heap_quarantine__holds(self)) {
+        /* Out of memory or of the heap's address space: what the
+         * quarantine holds goes back before the allocation fails (its
+         * blocks' reuse still checks their poison). Until stop 42 the
+         * allocation failed while the quarantine held a block as large
+         * (a buffer grown by realloc under `ulimit -v 4000000` failed
+         * at 32 MiB; tests/check_quarantine). */
+        ar_heap_life__drain(self);
+        placed = ar_heap_life__place(self, size, align, &slot, &fresh, &guard_slot);
+    }
+    if (!placed) {
         ar_heap_thread__leave(self);
         errno = ENOMEM;
         return NULL;

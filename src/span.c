@@ -84,7 +84,6 @@
 /* The largest slot of a size class; larger blocks get a huge span. */
 /* Slots a span holds at least (64 KiB of them at least). */
 #define AR_HEAP_SPAN_MIN_SLOTS 16
-/* A huge span is reused for a block that needs at least half its units. */
 
 /* The lookup part, read by the inline functions of ar_heap_internal.h. */
 ar_heap_region_t ar_heap_region;
@@ -95,9 +94,10 @@ static struct {
     size_t bump;                      /* units handed out so far */
     size_t committed;                 /* units committed so far (>= bump) */
     ar_heap_span_t *huge_free;        /* released huge spans, their pages discarded */
+    ar_heap_span_t *huge_spare;       /* descriptors over no unit (Huge spans) */
     _Atomic(ar_heap_span_t *) all;    /* every span, newest first */
     uint32_t strides[AR_HEAP_CLASSES];
-} region = { 0, PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, NULL, { 0 } };
+} region = { 0, PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, NULL, NULL, { 0 } };
 
 /* ------------------------------------------------------------ classes */
 
@@ -260,11 +260,15 @@ static uint64_t ar_heap_span__magic(size_t stride)
 /* With the region lock held: a span of `slots` slots of `stride` bytes,
  * class `klass`, over `units` new units, owned by `self` and published;
  * NULL when metadata or address space ran out (nothing is kept). */
+static uintptr_t ar_heap_span__units_from_huge(size_t units);
+
 static ar_heap_span_t *ar_heap_span__make(ar_heap_thread_t *self, size_t units, uint32_t slots,
                                           size_t stride, unsigned klass)
 {
     ar_heap_span_t *span = ar_heap_span__meta(slots);
     uintptr_t start = span != NULL ? ar_heap_span__take_units(units) : 0;
+    if (span != NULL && start == 0)
+        start = ar_heap_span__units_from_huge(units);
     if (start == 0) {
         if (span != NULL)
             ar_heap_span__meta_undo(span);
@@ -300,8 +304,171 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
     return span;
 }
 
-/* A huge span for a slot of `bytes`: a released one of no more than
- * twice the units, else new units. */
+/*
+ * Huge spans. A block over AR_HEAP_CLASS_MAX has a span of its own, whole
+ * units. Released (out of the quarantine), its units wait on the
+ * region's list for the next huge block, its record kept for reports
+ * until then. A huge block takes the released span that fits best, and
+ * one larger than it needs is split: the rest is a released span of its
+ * own. When none fits, the released spans that touch are made one, and
+ * those at the top of the units handed out give them back to the bump
+ * (the size classes take them too); only then are new units taken.
+ * Until stop 42 a released span served only a block of half its units
+ * to all of them, and was never joined, split or given back: a buffer
+ * grown by realloc took new address space at every step, and with a
+ * 4 GB address-space limit a growth to 32 MiB failed with nothing else
+ * live (tests/check_huge_reuse). A descriptor joined into another or
+ * given back is kept, over no unit, for the next huge span (a descriptor
+ * stays on the list of all spans for good: walks see it with no slot in
+ * use). A span joined into another loses its record, as a reused one
+ * does.
+ */
+
+static inline size_t ar_heap_span__unit_of(uintptr_t addr)
+{
+    return (addr - ar_heap_region.start) >> AR_HEAP_UNIT_SHIFT;
+}
+
+/* With the lock held: units [first, first + count) name `span` (NULL:
+ * none). */
+static void ar_heap_span__name_units(ar_heap_span_t *span, size_t first, size_t count)
+{
+    for (size_t u = 0; u < count; u++)
+        atomic_store_explicit(&ar_heap_region.units[first + u], span, memory_order_release);
+}
+
+/* With the lock held: a descriptor over no unit any more, kept. */
+static void ar_heap_span__retire(ar_heap_span_t *span)
+{
+    span->fresh = 0; /* walks: no slot in use */
+    span->units = 0;
+    span->in_huge_free = 0;
+    span->recs[0].flags = 0;
+    atomic_store_explicit(&span->recs[0].state, AR_HEAP_STATE_UNUSED, memory_order_release);
+    span->next_in_class = region.huge_spare;
+    region.huge_spare = span;
+}
+
+/* With the lock held: a released huge span of `units` units at `start`,
+ * with no record, on the list; 0 when no descriptor could be had. */
+static int ar_heap_span__free_huge_at(uintptr_t start, size_t units)
+{
+    ar_heap_span_t *span = region.huge_spare;
+    int spare = span != NULL;
+    if (spare)
+        region.huge_spare = span->next_in_class;
+    else if ((span = ar_heap_span__meta(1)) == NULL)
+        return 0;
+    span->start = start;
+    span->stride = units << AR_HEAP_UNIT_SHIFT;
+    span->magic = ar_heap_span__magic(span->stride);
+    span->units = (uint32_t)units;
+    span->klass = AR_HEAP_CLASSES;
+    span->owner = NULL;
+    span->fresh = 0;
+    span->free_top = 0;
+    span->in_huge_free = 1;
+    span->next_in_class = region.huge_free;
+    region.huge_free = span;
+    if (spare)
+        ar_heap_span__name_units(span, ar_heap_span__unit_of(start), units);
+    else
+        ar_heap_span__publish(span);
+    return 1;
+}
+
+/* With the lock held: unlink a released huge span from the list. */
+static void ar_heap_span__unlist_huge(ar_heap_span_t *span)
+{
+    for (ar_heap_span_t **link = &region.huge_free; *link != NULL; link = &(*link)->next_in_class)
+        if (*link == span) {
+            *link = span->next_in_class;
+            span->next_in_class = NULL;
+            span->in_huge_free = 0;
+            return;
+        }
+}
+
+/* With the lock held: released huge spans that touch made one, and
+ * those that end at the bump given back to it. Whether any was. */
+static int ar_heap_span__join_huge(void)
+{
+    int changed = 0;
+    ar_heap_span_t *span = region.huge_free;
+    while (span != NULL) {
+        size_t first = ar_heap_span__unit_of(span->start);
+        size_t end = first + span->units;
+        if (end == region.bump) {
+            ar_heap_span__unlist_huge(span);
+            ar_heap_span__name_units(NULL, first, span->units);
+            region.bump = first;
+            ar_heap_span__retire(span);
+            changed = 1;
+            span = region.huge_free; /* another may end at the bump now */
+            continue;
+        }
+        ar_heap_span_t *next = atomic_load_explicit(&ar_heap_region.units[end],
+                                                    memory_order_relaxed);
+        if (next != NULL && next->in_huge_free &&
+            (size_t)span->units + next->units <= UINT32_MAX) {
+            ar_heap_span__unlist_huge(next);
+            ar_heap_span__name_units(span, end, next->units);
+            span->units += next->units;
+            ar_heap_span__retire(next);
+            changed = 1;
+            continue; /* this one may touch the next one now */
+        }
+        span = span->next_in_class;
+    }
+    return changed;
+}
+
+/* With the lock held: the released huge span that fits `units` best, off
+ * the list, split to `units` when larger; NULL when none fits. */
+static ar_heap_span_t *ar_heap_span__take_huge(size_t units)
+{
+    ar_heap_span_t *best = NULL;
+    for (ar_heap_span_t *span = region.huge_free; span != NULL; span = span->next_in_class)
+        if (span->units >= units && (best == NULL || span->units < best->units))
+            best = span;
+    if (best == NULL)
+        return NULL;
+    ar_heap_span__unlist_huge(best);
+    if (best->units > units &&
+        ar_heap_span__free_huge_at(best->start + (units << AR_HEAP_UNIT_SHIFT),
+                                   best->units - units))
+        best->units = (uint32_t)units; /* else it serves whole */
+    return best;
+}
+
+/* With the lock held: `units` units for a new span when the bump has no
+ * more: from released huge spans, joined (those at the top give theirs
+ * back to the bump) or split; 0 when they have none either. Until
+ * stop 42 the units of released huge spans served huge blocks only, and
+ * once a huge block had taken the region's last units every small
+ * allocation failed, with nothing live. */
+static uintptr_t ar_heap_span__units_from_huge(size_t units)
+{
+    if (!ar_heap_span__join_huge() && region.huge_free == NULL)
+        return 0;
+    uintptr_t start = ar_heap_span__take_units(units);
+    if (start != 0)
+        return start;
+    ar_heap_span_t *huge = ar_heap_span__take_huge(units);
+    if (huge == NULL)
+        return 0;
+    if (huge->units != units) { /* no descriptor for the rest: back whole */
+        huge->in_huge_free = 1;
+        huge->next_in_class = region.huge_free;
+        region.huge_free = huge;
+        return 0;
+    }
+    start = huge->start;
+    ar_heap_span__retire(huge); /* the new span names the units */
+    return start;
+}
+
+/* A huge span for a slot of `bytes`. */
 static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t bytes)
 {
     if (bytes > ar_heap_region.end - ar_heap_region.start)
@@ -310,23 +477,37 @@ static ar_heap_span_t *ar_heap_span__new_huge(ar_heap_thread_t *self, size_t byt
     if (units > UINT32_MAX)
         return NULL;
     pthread_mutex_lock(&region.lock);
-    for (ar_heap_span_t **link = &region.huge_free; *link != NULL; link = &(*link)->next_in_class) {
-        ar_heap_span_t *span = *link;
-        if (span->units >= units && span->units <= 2 * units) {
-            /* Written under the lock, as a new span's are: a report or a
-             * walk that takes it reads the new owner and stride whole. */
-            *link = span->next_in_class;
-            span->next_in_class = NULL;
-            span->owner = self;
-            span->stride = bytes;
-            span->magic = ar_heap_span__magic(bytes);
-            span->fresh = 0;
-            span->free_top = 0;
-            pthread_mutex_unlock(&region.lock);
-            return span;
-        }
+    ar_heap_span_t *span = ar_heap_span__take_huge(units);
+    if (span == NULL && ar_heap_span__join_huge())
+        span = ar_heap_span__take_huge(units);
+    if (span != NULL) {
+        /* Written under the lock, as a new span's are: a report or a
+         * walk that takes it reads the new owner and stride whole. */
+        span->owner = self;
+        span->stride = bytes;
+        span->magic = ar_heap_span__magic(bytes);
+        span->fresh = 0;
+        span->free_top = 0;
+        pthread_mutex_unlock(&region.lock);
+        return span;
     }
-    ar_heap_span_t *span = ar_heap_span__make(self, units, 1, bytes, AR_HEAP_CLASSES);
+    uintptr_t start = ar_heap_span__take_units(units);
+    if (start != 0 && region.huge_spare != NULL) {
+        span = region.huge_spare;
+        region.huge_spare = span->next_in_class;
+        span->next_in_class = NULL;
+        span->start = start;
+        span->stride = bytes;
+        span->magic = ar_heap_span__magic(bytes);
+        span->units = (uint32_t)units;
+        span->owner = self;
+        span->fresh = 0;
+        span->free_top = 0;
+        ar_heap_span__name_units(span, ar_heap_span__unit_of(start), units);
+    } else if (start != 0) {
+        region.bump -= units; /* make takes them again */
+        span = ar_heap_span__make(self, units, 1, bytes, AR_HEAP_CLASSES);
+    }
     pthread_mutex_unlock(&region.lock);
     return span;
 }
@@ -1012,6 +1193,7 @@ void ar_heap_span__release_slow(ar_heap_thread_t *self, ar_heap_span_t *span, ui
          * the span is reused. */
         ar_heap_os__discard((void *)span->start, (size_t)span->units << AR_HEAP_UNIT_SHIFT);
         pthread_mutex_lock(&region.lock);
+        span->in_huge_free = 1;
         span->next_in_class = region.huge_free;
         region.huge_free = span;
         pthread_mutex_unlock(&region.lock);

@@ -652,6 +652,63 @@ static int small_address_space(const char *self, int child)
     }
     free(small);
     free(large);
+    /* Huge blocks each larger than the last, and one grown by realloc, 1
+     * MiB a step: the region (a quarter of the limit) takes them all,
+     * the sum of their sizes many times over, and small blocks after.
+     * Until stop 42 a released huge span served only a block of half
+     * its units to all of them: the growth failed at 17 MiB here. */
+    for (size_t mib = 2; ok && mib <= 40; mib++) {
+        char *p = malloc(mib << 20);
+        if (p == NULL) {
+            printf("[larger and larger: failed at %zu MiB]\n", mib);
+            ok = 0;
+        }
+        free(p);
+    }
+    char *buf = NULL;
+    for (size_t mib = 2; ok && mib <= 24; mib++) {
+        char *next = realloc(buf, mib << 20);
+        if (next == NULL) {
+            printf("[realloc growth: failed at %zu MiB]\n", mib);
+            ok = 0;
+            break;
+        }
+        buf = next;
+        buf[(mib << 20) - 1] = 1;
+    }
+    free(buf);
+    /* A block the quarantine holds is in the way of a larger one: it
+     * goes back before the allocation fails (until stop 42 it failed). */
+    if (ok) {
+        char *held = malloc((size_t)60 << 20);
+        if (held != NULL)
+            held[0] = 1;
+        free(held);
+        char *larger = malloc((size_t)100 << 20);
+        if (larger == NULL) {
+            printf("[past a held block: failed]\n");
+            ok = 0;
+        }
+        free(larger);
+    }
+    /* The largest huge block the region has room for, freed and pushed
+     * out of the quarantine: small blocks of a class with no span yet
+     * take its units (until stop 42 they failed). */
+    if (ok) {
+        char *most = NULL;
+        for (size_t mib = 256; most == NULL && mib > 2; mib--)
+            most = malloc(mib << 20);
+        free(most);
+        free(malloc(16)); /* the next free: `most` leaves the quarantine */
+    }
+    for (int i = 0; ok && i < 64; i++) {
+        char *p = malloc(100000);
+        if (p == NULL) {
+            printf("[small blocks after: failed at %d]\n", i);
+            ok = 0;
+        }
+        free(p);
+    }
     printf("[small address space: %s]\n", ok ? "ok" : "FAILED");
     return !ok;
 }
