@@ -647,7 +647,18 @@ static void ar_heap_symbol__external_module(ar_heap_symbol_table_t *t, const cha
     long k = -1;
     int have_function = 0;
     while (fgets(line, sizeof line, in) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
+        size_t len = strcspn(line, "\n");
+        if (line[len] != '\n') {
+            /* Longer than the buffer (a C++ name of thousands of bytes):
+             * kept cut, the rest of the line read and dropped. Until
+             * stop 42 the rest was read as the next line, and every
+             * later answer of the module paired a function with the
+             * wrong line. */
+            char rest[256];
+            while (fgets(rest, sizeof rest, in) != NULL && rest[strcspn(rest, "\n")] != '\n')
+                ;
+        }
+        line[len] = '\0';
         if (line[0] == '\0')
             continue;
         if (line[0] == '0' && line[1] == 'x' && !have_function) {

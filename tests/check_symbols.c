@@ -525,6 +525,57 @@ START_TEST(preloaded_addr2line_names_the_allocating_function_and_line)
 }
 END_TEST
 
+/* A function name longer than the symbolizer's line buffer (4096 bytes;
+ * C++ templates make such names): it is cut, and the frames after it are
+ * still named. Until stop 42 the rest of the long line was read as the
+ * next line, and the next frame lost its name and line. */
+#define LONG_CAT_(a, b) a##b
+#define LONG_CAT(a, b) LONG_CAT_(a, b)
+#define LONG_TWICE(x) LONG_CAT(x, x)
+#define LONG_NAME                                                                                  \
+    LONG_CAT(a_long_name_,                                                                         \
+             LONG_TWICE(LONG_TWICE(LONG_TWICE(LONG_TWICE(LONG_TWICE(LONG_TWICE(                     \
+                 abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz_)))))))
+
+__attribute__((noinline)) char *LONG_NAME(size_t size);
+__attribute__((noinline)) char *LONG_NAME(size_t size)
+{
+    char *p = AR__HEAP__MALLOC(size, "long-named block");
+    keep = p;
+    return keep;
+}
+
+__attribute__((noinline)) static char *long_name_caller(void)
+{
+    ar_test__note("caller_of_long", __LINE__ + 1);
+    char *p = LONG_NAME(13);
+    keep = NULL;
+    return p;
+}
+
+static void body_long_name(void)
+{
+    (void)ar_heap__set_options("stack_depth=4:symbolizer=addr2line");
+    char *p = ar_test__opaque(long_name_caller());
+    p[13] = 0;
+    drop_block(p);
+    keep = NULL;
+}
+
+START_TEST(a_name_longer_than_a_line_leaves_the_next_frames_named)
+{
+    if (system("addr2line --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "no addr2line on PATH: test not run\n");
+        return;
+    }
+    ar_test_child_t child;
+    ar_test__run_child(body_long_name, &child);
+    AR_TEST_ASSERT_ABORTED_WITH(&child, "heap-buffer-overflow");
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, " in a_long_name_abcdefghijklmnopqrstuvwxyz");
+    expect_frame(&child, "long_name_caller", "caller_of_long");
+}
+END_TEST
+
 /* The external symbolizer gets none of the program's descriptors but
  * stdin, stdout and stderr, and one that does not answer is killed with
  * the child that ran it when the report gives up on it (20 s). Until
@@ -674,6 +725,7 @@ int main(void)
     tcase_add_test(tc, an_inlined_call_is_a_line_of_its_own);
     tcase_add_test(tc, addr2line_as_the_symbolizer_names_the_function_and_line);
     tcase_add_test(tc, symbolize_0_prints_module_and_offset_only);
+    tcase_add_test(tc, a_name_longer_than_a_line_leaves_the_next_frames_named);
     tcase_add_test(tc, the_symbolizer_gets_no_descriptor_of_the_program_and_dies_when_it_hangs);
     tcase_add_test(tc, a_use_after_free_fault_names_the_function_and_line_of_the_access);
     tcase_add_test(tc, a_fault_inside_strcpy_names_the_calling_function);
