@@ -169,6 +169,14 @@ int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg)
                 continue;
             }
             line[len] = '\0';
+            /* A file deleted since it was mapped (a program that
+             * replaced or removed itself): the kernel adds " (deleted)"
+             * to its path, which is not the path's (until stop 42 it was
+             * printed as part of the module's name). */
+            static const char deleted[] = " (deleted)";
+            if (len >= sizeof deleted - 1 &&
+                memcmp(line + len - (sizeof deleted - 1), deleted, sizeof deleted - 1) == 0)
+                line[len - (sizeof deleted - 1)] = '\0';
             len = 0;
             ar_heap_os_mapping_t m;
             if (ar_heap_os__parse_mapping(line, &m))

@@ -12,7 +12,9 @@
 # function (not ??), and among them the functions that made the block
 # and overran it. Until stop 42 both ways printed a file offset, which is
 # the address only where a segment's address equals its offset: in the
-# fixed-address build addr2line named nothing.
+# fixed-address build addr2line named nothing. And a program that
+# removed its own file names it in a fault report without the kernel's
+# " (deleted)".
 #
 # Environment (set by make check): CC, top_srcdir, top_builddir,
 # AR_HEAP_CONFIG_DEBUG. Exits 0 when all pass, 1 on any failure, 77
@@ -106,4 +108,17 @@ for variant in pie nopie lld; do
     fi
     cc=$saved_cc
 done
+# A program whose file is removed while it runs: its path in the fault
+# report is the path, without the " (deleted)" the kernel adds in
+# /proc/self/maps (until stop 42 it was printed).
+if [ -x "$scratch/prog-pie" ]; then
+    cp "$scratch/prog-pie" "$scratch/prog-gone"
+    "$scratch/prog-gone" fault-unlinked >"$scratch/out" 2>&1
+    if grep -q "($scratch/prog-gone+0x" "$scratch/out" && ! grep -q ' (deleted)' "$scratch/out"; then
+        pass "a removed program's frames name its path"
+    else
+        fail "a removed program's frames do not name its path:"
+        sed 's/^/    /' "$scratch/out"
+    fi
+fi
 ar_summary "module+offset cases"

@@ -6,9 +6,12 @@
  *     prog fault    a guarded block overrun: the fault report's frames
  *                   (read from /proc/self/maps, as a signal handler may)
  *     prog free     a double free: the report's frames (dladdr)
+ *     prog fault-unlinked
+ *                   the fault, after the program removed its own file
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ar_heap.h"
 
@@ -36,14 +39,21 @@ __attribute__((noinline)) static void free_twice(char *p)
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "fault") == 0) {
+    if (argc == 2 && strcmp(argv[1], "fault-unlinked") == 0) {
+        /* The program's file removed while it runs: /proc/self/maps says
+         * "PATH (deleted)"; the report names PATH. */
+        if (unlink(argv[0]) != 0)
+            return 2;
+        ar_heap__set_options("guard=1:guard_align=1:stack_depth=4:symbolize=0:leak_report=0");
+        overflow_here(make_block());
+    } else if (argc == 2 && strcmp(argv[1], "fault") == 0) {
         ar_heap__set_options("guard=1:guard_align=1:stack_depth=4:symbolize=0:leak_report=0");
         overflow_here(make_block());
     } else if (argc == 2 && strcmp(argv[1], "free") == 0) {
         ar_heap__set_options("stack_depth=4:symbolize=0:leak_report=0:on_error=exit");
         free_twice(make_block());
     } else {
-        fprintf(stderr, "usage: prog fault|free\n");
+        fprintf(stderr, "usage: prog fault|fault-unlinked|free\n");
         return 2;
     }
     return 0;
