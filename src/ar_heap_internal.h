@@ -1673,6 +1673,9 @@ size_t ar_heap_inject__count(void);
 /* ------------------------------------------------------------------ fault */
 
 void ar_heap_fault__install(void);
+/* A forked child starts (thread.c): no report of the parent's is being
+ * written in it. */
+void ar_heap_fault__forked(void);
 
 /* ------------------------------------------------------------------ life */
 
@@ -2108,6 +2111,9 @@ size_t ar_heap_suppress__leaks(const void **items, size_t count,
                                void (*dropped)(const void *item, void *arg), void *arg);
 /* In a forked child: the counts start again. */
 void ar_heap_suppress__forked(void);
+/* A forked child starts: a symbol session another thread of the parent
+ * held is not the child's (symbol.c). */
+void ar_heap_symbol__forked(void);
 /* Patterns that suppressed something. */
 size_t ar_heap_suppress__used(void);
 /* "PREFIXsuppressed N ... by KIND:PATTERN (FILE:LINE)" for each of them. */

@@ -255,6 +255,14 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
     errno = saved_errno;
 }
 
+/* A child forked while another thread wrote a fault report: that thread
+ * is not in the child, and its report will not end the child (until
+ * stop 42 the child's first fault waited for it forever). */
+void ar_heap_fault__forked(void)
+{
+    atomic_store(&fault.reporter, 0);
+}
+
 static void ar_heap_fault__install_once(void)
 {
     struct sigaction sa;

@@ -475,13 +475,16 @@ ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *
     ar_heap_layout_t fresh;
     void *guard_slot;
     int placed = ar_heap_life__place(self, size, align, &slot, &fresh, &guard_slot);
-    if (!placed && ar_heap_quarantine__holds(self)) {
+    if (!placed && ar_heap_quarantine__holds(self) &&
+        size <= ar_heap_region.end - ar_heap_region.start) {
         /* Out of memory or of the heap's address space: what the
          * quarantine holds goes back before the allocation fails (its
          * blocks' reuse still checks their poison). Until stop 42 the
          * allocation failed while the quarantine held a block as large
          * (a buffer grown by realloc under `ulimit -v 4000000` failed
-         * at 32 MiB; tests/check_quarantine). */
+         * at 32 MiB; tests/check_quarantine). Not for a request larger
+         * than the whole region, which nothing could serve: a program
+         * that probes with malloc(1 << 42) keeps its quarantine. */
         ar_heap_life__drain(self);
         placed = ar_heap_life__place(self, size, align, &slot, &fresh, &guard_slot);
     }

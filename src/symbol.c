@@ -154,6 +154,19 @@ int ar_heap_symbol__begin(void)
     return 1;
 }
 
+/* In a forked child, a session another thread of the parent held has no
+ * thread to end it: the child's reports would go without symbols (until
+ * stop 42 they did). Its table stays mapped, unused. The forking
+ * thread's own session, if it has one, stays. */
+void ar_heap_symbol__forked(void)
+{
+    if (ar_heap_symbol_mine)
+        return;
+    symbol.table = NULL;
+    symbol.resolved = 0;
+    atomic_store(&symbol.busy, 0);
+}
+
 void ar_heap_symbol__end(void)
 {
     if (!ar_heap_symbol_mine)

@@ -499,6 +499,8 @@ static void ar_heap_thread__after_fork_child(void)
     /* Blocks inherited from the parent are not the child's leaks. */
     ar_heap_leaks__forked();
     ar_heap_suppress__forked();
+    ar_heap_fault__forked();
+    ar_heap_symbol__forked();
 }
 
 void ar_heap_thread__init(void)

@@ -734,6 +734,79 @@ START_TEST(a_slot_reused_during_the_report_does_not_let_the_program_go_on)
 }
 END_TEST
 
+/* A child forked while another thread of its parent writes a fault
+ * report: its own guard fault is reported (with symbols) and ends it.
+ * Until stop 42 the child's fault waited forever for the parent's
+ * report to end it, and its reports had no symbols (the parent's
+ * thread held the symbol session). The stand-in symbolizer sleeps until
+ * the child has made a marker file, then runs addr2line. */
+__attribute__((noinline)) static void child_touches_freed(void)
+{
+    char *p = AR__HEAP__MALLOC(13, "the child's block");
+    AR__HEAP__FREE(p);
+    touch(p, 0, 'R');
+}
+
+static void body_fork_during_a_report(void)
+{
+    alarm(30);
+    char options[256];
+    snprintf(options, sizeof options, "guard=1:stack_depth=4:symbolizer=%s/addr2line",
+             slow_symbolizer_dir);
+    (void)ar_heap__set_options(options);
+    char *p = AR__HEAP__MALLOC(13, "the parent's block");
+    AR__HEAP__FREE(p);
+    pthread_t reader;
+    pthread_create(&reader, NULL, read_after_free, p);
+    struct timespec pause = { 0, 300 * 1000 * 1000 }; /* the parent's report is in its wait */
+    nanosleep(&pause, NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10); /* a hang ends by SIGALRM */
+        char marker[128];
+        snprintf(marker, sizeof marker, "%s/fast", slow_symbolizer_dir);
+        int fd = open(marker, O_WRONLY | O_CREAT, 0600);
+        if (fd >= 0)
+            close(fd);
+        child_touches_freed();
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    ar_test__note("child_signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    pthread_join(reader, NULL);
+}
+
+START_TEST(a_child_forked_during_a_fault_report_reports_its_own_fault)
+{
+    if (system("addr2line --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "no addr2line on PATH: test not run\n");
+        return;
+    }
+    snprintf(slow_symbolizer_dir, sizeof slow_symbolizer_dir, "/tmp/arheap-slow.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(slow_symbolizer_dir));
+    char path[128], marker[128];
+    snprintf(path, sizeof path, "%s/addr2line", slow_symbolizer_dir);
+    snprintf(marker, sizeof marker, "%s/fast", slow_symbolizer_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\n[ -e %s ] && exec addr2line \"$@\"\nexec sleep 3\n", marker);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0700), 0);
+    ar_test_child_t child;
+    ar_test__run_child(body_fork_during_a_report, &child);
+    unlink(path);
+    unlink(marker);
+    rmdir(slow_symbolizer_dir);
+    ck_assert_msg(ar_test__note_value(&child, "child_signal") == SIGSEGV,
+                  "the forked child did not end by its fault (signal %d):\n%.4000s",
+                  ar_test__note_value(&child, "child_signal"), child.output);
+    ck_assert_msg(ar_test__output_has(&child, " in child_touches_freed "),
+                  "the child's report has no symbols:\n%.4000s", child.output);
+}
+END_TEST
+
 #if defined(__x86_64__)
 /* The handler put back with signal(), as test frameworks save and
  * restore SIGSEGV around a test: installed without SA_SIGINFO, the
@@ -2801,6 +2874,7 @@ static Suite *guard_suite(void)
     tcase_add_test(faults, a_fault_in_another_thread_is_reported_naming_that_thread);
     tcase_add_test(faults, two_threads_faulting_at_once_give_one_whole_report);
     tcase_add_test(faults, a_slot_reused_during_the_report_does_not_let_the_program_go_on);
+    tcase_add_test(faults, a_child_forked_during_a_fault_report_reports_its_own_fault);
 #if defined(__x86_64__)
     tcase_add_test(faults, a_handler_put_back_with_signal_still_reports_the_fault);
 #endif

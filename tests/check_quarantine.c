@@ -741,6 +741,30 @@ START_TEST(huge_blocks_of_growing_sizes_reuse_their_address_space)
 }
 END_TEST
 
+/* A request no region could serve fails without letting go of the
+ * quarantine (one that could fit once the quarantine's blocks are back
+ * does let go first: the preload victim's small-address-space). */
+static void body_impossible_request(void)
+{
+    char *p = AR__HEAP__MALLOC(100, "held");
+    AR__HEAP__FREE(p);
+    ar_heap_stats_t before, after;
+    ar_heap__get_stats(&before);
+    void *volatile impossible = AR__HEAP__MALLOC((size_t)1 << 46, "more than the region");
+    ar_heap__get_stats(&after);
+    printf("null=%d held before=%zu after=%zu\n", impossible == NULL, before.quarantine_blocks,
+           after.quarantine_blocks);
+}
+
+START_TEST(an_impossible_request_keeps_the_quarantine)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_impossible_request, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "output:\n%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "null=1 held before=1 after=1\n");
+}
+END_TEST
+
 /* A block larger than the whole budget is held alone: the older blocks
  * make room, it stays (held memory is the budget plus that one block),
  * and the next free pushes it out. */
@@ -1834,6 +1858,7 @@ static Suite *quarantine_suite(void)
     tcase_add_test(held, a_write_to_a_freed_huge_block_faults_and_is_reported);
     tcase_add_test(held, a_closed_huge_block_leaving_the_quarantine_is_reusable_and_still_known);
     tcase_add_test(held, huge_blocks_of_growing_sizes_reuse_their_address_space);
+    tcase_add_test(held, an_impossible_request_keeps_the_quarantine);
     suite_add_tcase(s, held);
 
     TCase *reuse = tcase_create("reuse of released memory");
