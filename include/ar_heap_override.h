@@ -55,6 +55,18 @@
 #define strndup(str, n) ar_heap__strndup((str), (n), __FILE__, __LINE__, "strndup")
 #define free(ptr) AR__HEAP__FREE(ptr)
 
+#else /* release: the calls are libc's own */
+
+/* strndup is POSIX (and C23). In a strict ISO C unit (-std=c11, no
+ * feature macro) <string.h> declares none, where the debug build's
+ * strndup is the macro above: declared here, with libc's type, the unit
+ * compiles in both modes (until stop 42 only in the debug one). */
+#if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE) && \
+    !(defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L)
+extern char *strndup(const char *ar_heap_str, size_t ar_heap_n);
+#endif
+
 #endif /* AR_HEAP_TRACKING */
 
 #endif /* AR_HEAP_OVERRIDE_H */
