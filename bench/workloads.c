@@ -86,8 +86,9 @@
  *            how unequally the threads progressed). The total number of
  *            steps is fixed and divided among the threads, so the run's
  *            length does not grow with T; the figure is the total million heap operations
- *            per second, timed from the moment every thread has its
- *            population until every thread is done. --hand-every N
+ *            per second, timed by the threads themselves from the first
+ *            one to start its steps (every thread has its population
+ *            then) to the last one's last step. --hand-every N
  *            hands one block in N (a power of two) instead of 64, and 0
  *            none: the same churn without cross-thread frees, which shows
  *            what the hand-overs cost (`make bench` always uses 64).
