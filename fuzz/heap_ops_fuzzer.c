@@ -257,6 +257,7 @@ typedef struct report_s {
     uintptr_t addr;    /* the address the report is about; 0: none */
     uintptr_t block;   /* the block it names, 0: none */
     unsigned long long seq; /* that block's allocation number */
+    size_t size;       /* that block's size, when its record is known (seq) */
     int freed;         /* the block is shown as freed (its free site) */
     char how[32];      /* operation (free, realloc, call) or found_by (damage) */
     long long offset;  /* first damaged byte, for damage */
@@ -493,6 +494,8 @@ static void parse_json(const char *line, report_t *r)
     if (strncmp(block, "\"block\":{", 9) == 0) {
         at = json_value(block, "address", text, sizeof text);
         r->block = (uintptr_t)strtoull(text, NULL, 16);
+        at = json_value(at, "size", text, sizeof text);
+        r->size = (size_t)strtoull(text, NULL, 10);
         at = json_value(at, "allocation", text, sizeof text);
         r->seq = strtoull(text, NULL, 10);
         at = json_value(at, "freed_at", text, sizeof text);
@@ -575,6 +578,7 @@ static void text_line(const char *line, report_t *r)
         if (at == NULL)
             fail("a text report's block line without its address", 0, 0);
         r->block = (uintptr_t)strtoull(at + 4, NULL, 16);
+        r->size = (size_t)strtoull(line + 9, NULL, 10); /* "N bytes" or "1 byte" */
     } else if (strncmp(line, "  allocated at ", 15) == 0) {
         const char *number = last_of(line, "(allocation #");
         if (number == NULL)
@@ -632,7 +636,8 @@ static void collect_reports(int *unshown)
 static int report_matches(const report_t *w, const report_t *g)
 {
     return strcmp(w->kind, g->kind) == 0 && w->addr == g->addr && w->block == g->block &&
-           w->seq == g->seq && w->freed == g->freed && strcmp(w->how, g->how) == 0 &&
+           w->seq == g->seq && (w->seq == 0 || w->size == g->size) && w->freed == g->freed &&
+           strcmp(w->how, g->how) == 0 &&
            w->has_offset == g->has_offset && (!w->has_offset || w->offset == g->offset) &&
            (!fz.json || w->has_site == g->has_site);
 }
@@ -655,7 +660,7 @@ static void verify_reports(int any_order)
                 if (!fz.want[j].used && report_matches(&fz.want[j], &seen[i]))
                     break;
         if (j == fz.want_count || !report_matches(&fz.want[j], &seen[i]))
-            fail("a report's class, address, block, finder or offset (report)", i, i);
+            fail("a report's class, address, block, size, finder or offset (report)", i, i);
         fz.want[j].used = 1;
     }
     if (unshown)
@@ -677,6 +682,7 @@ static void expect(const char *kind, const void *addr, const block_t *b, int fre
     if (b != NULL) {
         r->block = (uintptr_t)b->p;
         r->seq = b->seq;
+        r->size = b->size;
         r->freed = freed;
     }
     snprintf(r->how, sizeof r->how, "%s", how);
@@ -741,6 +747,13 @@ static void check_stats(void)
         fail("quarantine_bytes", fz.fifo_bytes + fz.batch_bytes, now.quarantine_bytes);
     if (!fz.guard && now.guarded_blocks != 0)
         fail("guarded_blocks without guard pages", 0, now.guarded_blocks);
+    /* Guarded blocks are live ones: no freed block counts (until stop 42
+     * the count was looked at without guard pages only, and a library
+     * that counted quarantined guarded blocks passed). Not all live ones
+     * need be: the recycling turns guard pages off for its blocks. */
+    if (fz.guard && now.guarded_blocks > fz.live_count)
+        fail("guarded_blocks, more than the live blocks (live_blocks, then it)", fz.live_count,
+             now.guarded_blocks);
     if (now.total_allocations - fz.base.total_allocations != fz.allocations)
         fail("total_allocations", fz.allocations,
              now.total_allocations - fz.base.total_allocations);
@@ -1242,15 +1255,18 @@ static void damaging(const block_t *b)
         fz.damaged++;
 }
 
-/* A write past the end (offset size..size+15: the tail canary). */
+/* A write past the end, anywhere in the tail canary (offset size to the
+ * extent's end, 16 to 31 bytes: until stop 42 only its first 16, and a
+ * check that missed the zone's last word passed). */
 static void op_overrun(int s)
 {
-    uint8_t k = next_byte() % 16;
     block_t *b = &fz.live[s];
+    uint8_t k = next_byte();
     if (fz.guard || fz.tracking || !fz.used[s] || b->size > LIVE_DAMAGE_MAX ||
         (b->damage & DAMAGE_TAIL) ||
         (b->damage == 0 && fz.damaged == DAMAGED_MAX))
         return;
+    k = (uint8_t)(k % ((b->size + CANARY_TAIL + 15) / 16 * 16 - b->size)); /* the zone's bytes */
     b->p[b->size + k] ^= 0xff;
     damaging(b);
     b->damage |= DAMAGE_TAIL;
