@@ -1762,6 +1762,12 @@ const char *ar_heap_os__error_text(int err);
 int ar_heap_os__secure(void);
 /* Every descriptor from `low` on close-on-exec; 0 when that failed. */
 int ar_heap_os__cloexec_from(int low);
+/* fn for each entry of directory `path` whose name is a number, read into
+ * the caller's buf (no allocation), until fn returns non-zero; -1 when the
+ * directory can not be opened. */
+int ar_heap_os__each_number(const char *path, char *buf, size_t cap,
+                            int (*fn)(long number, const char *name, size_t digits, void *arg),
+                            void *arg);
 int ar_heap_os__cancel_off(void);
 void ar_heap_os__cancel_back(int old);
 const char *ar_heap_os__getenv(const char *name);

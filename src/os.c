@@ -392,6 +392,53 @@ const char *ar_heap_os__getenv(const char *name)
     return ar_heap_os__secure() ? NULL : getenv(name);
 }
 
+/* The entries of directory `path` whose names are numbers (the
+ * descriptors of /proc/self/fd, the threads of /proc/self/task), read
+ * with getdents64 into buf (cap bytes, the caller's: no allocation, safe
+ * where malloc is not): fn(number, name, its digits, arg) for each, until
+ * it returns non-zero. Returns -1 when the directory can not be opened,
+ * else 0. */
+int ar_heap_os__each_number(const char *path, char *buf, size_t cap,
+                            int (*fn)(long number, const char *name, size_t digits, void *arg),
+                            void *arg)
+{
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    int stop = 0;
+    long got;
+    while (!stop && (got = syscall(SYS_getdents64, dir, buf, cap)) > 0) {
+        for (long at = 0; at < got && !stop;) {
+            const struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (const void *)(buf + at);
+            at += d->reclen;
+            const char *c = d->name;
+            if (*c < '0' || *c > '9')
+                continue;
+            long number = 0;
+            for (; *c >= '0' && *c <= '9'; c++)
+                number = number * 10 + (*c - '0');
+            stop = fn(number, d->name, (size_t)(c - d->name), arg);
+        }
+    }
+    close(dir);
+    return 0;
+}
+
+static int ar_heap_os__mark_cloexec(long fd, const char *name, size_t digits, void *arg)
+{
+    (void)name;
+    (void)digits;
+    if (fd >= *(const int *)arg)
+        (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC); /* the directory's own: closes anyway */
+    return 0;
+}
+
 /* Mark every descriptor from `low` on close-on-exec, so that a program
  * run next gets none of them: close_range (Linux 5.11), else each one
  * /proc/self/fd names. Returns 0 when neither could be done. */
@@ -401,31 +448,7 @@ int ar_heap_os__cloexec_from(int low)
     if (syscall(SYS_close_range, (unsigned)low, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) == 0)
         return 1;
 #endif
-    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return 0;
     char buf[2048];
-    long got;
-    while ((got = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
-        for (long at = 0; at < got;) {
-            const struct {
-                uint64_t ino;
-                int64_t off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (const void *)(buf + at);
-            at += d->reclen;
-            int fd = 0;
-            const char *c = d->name;
-            if (*c < '0' || *c > '9')
-                continue;
-            for (; *c >= '0' && *c <= '9'; c++)
-                fd = fd * 10 + (*c - '0');
-            if (fd >= low && fd != dir)
-                (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        }
-    }
-    close(dir);
-    return 1;
+    return ar_heap_os__each_number("/proc/self/fd", buf, sizeof buf, ar_heap_os__mark_cloexec,
+                                   &low) == 0;
 }

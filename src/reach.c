@@ -543,52 +543,37 @@ static int ar_heap_reach__keeps_signal(const char *tid, size_t len)
 
 /* Signal every other thread of the process but those that would keep
  * the signal (counted in *skipped); returns how many were. */
+struct ar_heap_reach_signalling {
+    pid_t pid, self;
+    int sent, skipped;
+};
+
+static int ar_heap_reach__signal_one(long tid, const char *name, size_t digits, void *arg)
+{
+    struct ar_heap_reach_signalling *sig = arg;
+    if ((pid_t)tid == sig->self)
+        return 0;
+    if (ar_heap_reach__keeps_signal(name, digits))
+        sig->skipped++;
+    else if (syscall(SYS_tgkill, sig->pid, (pid_t)tid, AR_HEAP_REACH_SIGNAL) == 0)
+        sig->sent++;
+    return 0;
+}
+
 static int ar_heap_reach__stop_others(char *buf, size_t cap, int *skipped)
 {
     atomic_store(&reach_stop.release, 0);
     atomic_store(&reach_stop.next, 0);
     atomic_store(&reach_stop.arrived, 0);
     atomic_store(&reach_stop.left, 0);
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    struct ar_heap_reach_signalling sig = { getpid(), (pid_t)syscall(SYS_gettid), 0, 0 };
+    if (ar_heap_os__each_number("/proc/self/task", buf, cap, ar_heap_reach__signal_one, &sig) < 0)
         return 0;
-    pid_t pid = getpid();
-    pid_t self = (pid_t)syscall(SYS_gettid);
-    int sent = 0;
-    for (;;) {
-        long got = syscall(SYS_getdents64, fd, buf, cap);
-        if (got <= 0)
-            break;
-        for (long at = 0; at < got;) {
-            const struct {
-                uint64_t ino;
-                int64_t off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (const void *)(buf + at);
-            at += d->reclen;
-            pid_t tid = 0;
-            const char *p = d->name;
-            if (*p < '0' || *p > '9')
-                continue;
-            for (; *p >= '0' && *p <= '9'; p++)
-                tid = tid * 10 + (*p - '0');
-            if (tid == self)
-                continue;
-            if (ar_heap_reach__keeps_signal(d->name, (size_t)(p - d->name))) {
-                ++*skipped;
-                continue;
-            }
-            if (syscall(SYS_tgkill, pid, tid, AR_HEAP_REACH_SIGNAL) == 0)
-                sent++;
-        }
-    }
-    close(fd);
+    *skipped += sig.skipped;
     uint64_t until = ar_heap_reach__ms() + AR_HEAP_REACH_WAIT_MS;
-    while (atomic_load(&reach_stop.arrived) < sent && ar_heap_reach__ms() < until)
+    while (atomic_load(&reach_stop.arrived) < sig.sent && ar_heap_reach__ms() < until)
         ar_heap_reach__nap();
-    return sent;
+    return sig.sent;
 }
 
 static void ar_heap_reach__resume_others(void)
