@@ -690,20 +690,56 @@ static void *read_after_free(void *arg)
     return NULL;
 }
 
+/* The stand-in symbolizer, `addr2line` in a folder of its own: a shell
+ * script whose body is `body` (printf-style, the folder as its one %s,
+ * used as often as the format names it: up to twice). */
+static void make_stand_in(const char *body)
+{
+    snprintf(slow_symbolizer_dir, sizeof slow_symbolizer_dir, "/tmp/arheap-slow.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(slow_symbolizer_dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/addr2line", slow_symbolizer_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("#!/bin/sh\n", f);
+    fprintf(f, body, slow_symbolizer_dir, slow_symbolizer_dir);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0700), 0);
+}
+
+static void remove_stand_in(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/addr2line", slow_symbolizer_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/fast", slow_symbolizer_dir);
+    unlink(path);
+    rmdir(slow_symbolizer_dir);
+}
+
+/* Another thread reads a freed guarded block; its report waits on the
+ * stand-in symbolizer, and 300 ms into that wait this returns the block
+ * (the reader thread in *reader). */
+static char *report_in_progress(const char *options, const char *desc, pthread_t *reader)
+{
+    char all[256];
+    snprintf(all, sizeof all, "%s:stack_depth=4:symbolizer=%s/addr2line", options,
+             slow_symbolizer_dir);
+    (void)ar_heap__set_options(all);
+    char *p = AR__HEAP__MALLOC(13, desc);
+    AR__HEAP__FREE(p);
+    pthread_create(reader, NULL, read_after_free, p);
+    struct timespec pause = { 0, 300 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    return p;
+}
+
 static void body_reused_during_the_report(void)
 {
     alarm(20);
-    char options[256];
-    snprintf(options, sizeof options,
-             "guard=1:guard_align=1:quarantine_bytes=0:stack_depth=4:symbolizer=%s/addr2line",
-             slow_symbolizer_dir);
-    (void)ar_heap__set_options(options);
-    char *p = AR__HEAP__MALLOC(13, "freed, then reused");
-    AR__HEAP__FREE(p);
     pthread_t reader;
-    pthread_create(&reader, NULL, read_after_free, p);
-    struct timespec pause = { 0, 300 * 1000 * 1000 }; /* the report waits on the symbolizer */
-    nanosleep(&pause, NULL);
+    char *p = report_in_progress("guard=1:guard_align=1:quarantine_bytes=0", "freed, then reused",
+                                 &reader);
     char *again = AR__HEAP__MALLOC(13, "the slot's next block");
     ar_test__note("same_slot", again == p);
     pthread_join(reader, NULL);
@@ -714,19 +750,10 @@ START_TEST(a_slot_reused_during_the_report_does_not_let_the_program_go_on)
 {
     if (ar_test__skip_under_asan(__func__, "a sanitizer build runs no symbolizer, so the report does not wait while the slot is reused"))
         return;
-    snprintf(slow_symbolizer_dir, sizeof slow_symbolizer_dir, "/tmp/arheap-slow.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(slow_symbolizer_dir));
-    char path[128];
-    snprintf(path, sizeof path, "%s/addr2line", slow_symbolizer_dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("#!/bin/sh\nexec sleep 2\n", f);
-    fclose(f);
-    ck_assert_int_eq(chmod(path, 0700), 0);
+    make_stand_in("exec sleep 2\n");
     ar_test_child_t child;
     ar_test__run_child(body_reused_during_the_report, &child);
-    unlink(path);
-    rmdir(slow_symbolizer_dir);
+    remove_stand_in();
     AR_TEST_ASSERT_OUTPUT_HAS(&child, "heap-use-after-free");
     ck_assert_msg(ar_test__note_value(&child, "same_slot") == 1,
                   "the slot was not reused during the report:\n%.3000s", child.output);
@@ -752,16 +779,8 @@ __attribute__((noinline)) static void child_touches_freed(void)
 static void body_fork_during_a_report(void)
 {
     alarm(30);
-    char options[256];
-    snprintf(options, sizeof options, "guard=1:stack_depth=4:symbolizer=%s/addr2line",
-             slow_symbolizer_dir);
-    (void)ar_heap__set_options(options);
-    char *p = AR__HEAP__MALLOC(13, "the parent's block");
-    AR__HEAP__FREE(p);
     pthread_t reader;
-    pthread_create(&reader, NULL, read_after_free, p);
-    struct timespec pause = { 0, 300 * 1000 * 1000 }; /* the parent's report is in its wait */
-    nanosleep(&pause, NULL);
+    (void)report_in_progress("guard=1", "the parent's block", &reader);
     pid_t pid = fork();
     if (pid == 0) {
         alarm(10); /* a hang ends by SIGALRM */
@@ -788,21 +807,10 @@ START_TEST(a_child_forked_during_a_fault_report_reports_its_own_fault)
         fprintf(stderr, "no addr2line on PATH: test not run\n");
         return;
     }
-    snprintf(slow_symbolizer_dir, sizeof slow_symbolizer_dir, "/tmp/arheap-slow.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(slow_symbolizer_dir));
-    char path[128], marker[128];
-    snprintf(path, sizeof path, "%s/addr2line", slow_symbolizer_dir);
-    snprintf(marker, sizeof marker, "%s/fast", slow_symbolizer_dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "#!/bin/sh\n[ -e %s ] && exec addr2line \"$@\"\nexec sleep 3\n", marker);
-    fclose(f);
-    ck_assert_int_eq(chmod(path, 0700), 0);
+    make_stand_in("[ -e %s/fast ] && exec addr2line \"$@\"\nexec sleep 3\n");
     ar_test_child_t child;
     ar_test__run_child(body_fork_during_a_report, &child);
-    unlink(path);
-    unlink(marker);
-    rmdir(slow_symbolizer_dir);
+    remove_stand_in();
     ck_assert_msg(ar_test__note_value(&child, "child_signal") == SIGSEGV,
                   "the forked child did not end by its fault (signal %d):\n%.4000s",
                   ar_test__note_value(&child, "child_signal"), child.output);
