@@ -21,6 +21,8 @@
 #                            libarheap-preload.so and libarheap.so under
 #                            top_builddir); exits 77 (skip) without nm or
 #                            without the shared libraries
+#   ar_debug_program_setup   skips (77) in a release or sanitizer build;
+#                            sets scratch, a folder removed at exit
 #   ar_sanitized LIB         true when LIB is built with a sanitizer,
 #                            whose runtime must own malloc and be loaded
 #                            first: such a preload library can not go
@@ -66,6 +68,24 @@ ar_find_libraries() {
 ar_sanitized() {
     nm -D --undefined-only "$1" 2>/dev/null | grep -qE '__(asan|tsan|ubsan)_' ||
         ldd "$1" 2>/dev/null | grep -qE 'lib(asan|tsan|ubsan)'
+}
+
+# A script that links programs with the debug library and runs them:
+# skip (77) in a release build (nothing is tracked) and in a sanitizer
+# build (its runtime would have to be linked in too), and give it a
+# scratch folder, $scratch, removed at exit.
+ar_debug_program_setup() {
+    if [ "${AR_HEAP_CONFIG_DEBUG:-1}" != 1 ]; then
+        echo "SKIP: a release build tracks nothing"
+        exit 77
+    fi
+    if ar_sanitized "$top_builddir/src/.libs/libarheap.so"; then
+        echo "SKIP: a sanitizer build (its runtime would have to be linked in too)"
+        exit 77
+    fi
+    scratch=$(mktemp -d) || exit 1
+    trap 'rm -rf "$scratch"' EXIT
+    trap 'exit 1' HUP INT TERM
 }
 
 ar_summary() {

@@ -25,21 +25,11 @@ top_builddir=${top_builddir:-.}
 cc=${CC:-cc}
 
 . "$top_srcdir/tests/ar_test_lib.sh"
-if [ "${AR_HEAP_CONFIG_DEBUG:-1}" != 1 ]; then
-    echo "SKIP: a release build tracks nothing"
-    exit 77
-fi
 if ! command -v addr2line >/dev/null 2>&1; then
     echo "SKIP: no addr2line (binutils)"
     exit 77
 fi
-if ar_sanitized "$top_builddir/src/.libs/libarheap.so"; then
-    echo "SKIP: a sanitizer build (its runtime would have to be linked in too)"
-    exit 77
-fi
-scratch=$(mktemp -d) || exit 1
-trap 'rm -rf "$scratch"' EXIT
-trap 'exit 1' HUP INT TERM
+ar_debug_program_setup
 ar_library
 ar_scratch_headers "$scratch/include" 1
 
