@@ -317,11 +317,11 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
  * to all of them, and was never joined, split or given back: a buffer
  * grown by realloc took new address space at every step, and with a
  * 4 GB address-space limit a growth to 32 MiB failed with nothing else
- * live (tests/check_huge_reuse). A descriptor joined into another or
- * given back is kept, over no unit, for the next huge span (a descriptor
- * stays on the list of all spans for good: walks see it with no slot in
- * use). A span joined into another loses its record, as a reused one
- * does.
+ * live (tests/check_quarantine; the preload victim's small-address-space).
+ * A descriptor joined into another or given back is kept, over no unit,
+ * for the next huge span (a descriptor stays on the list of all spans for
+ * good: walks see it with no slot in use). A span joined into another
+ * loses its record, as a reused one does.
  */
 
 static inline size_t ar_heap_span__unit_of(uintptr_t addr)
