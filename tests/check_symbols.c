@@ -570,9 +570,20 @@ START_TEST(a_name_longer_than_a_line_leaves_the_next_frames_named)
     }
     ar_test_child_t child;
     ar_test__run_child(body_long_name, &child);
-    AR_TEST_ASSERT_ABORTED_WITH(&child, "heap-buffer-overflow");
-    AR_TEST_ASSERT_OUTPUT_HAS(&child, " in a_long_name_abcdefghijklmnopqrstuvwxyz");
-    expect_frame(&child, "long_name_caller", "caller_of_long");
+    ck_assert_msg(child.signaled && child.signal == 6, "the child did not abort:\n%.3000s",
+                  child.output);
+    ck_assert_msg(ar_test__output_has(&child, " in a_long_name_abcdefghijklmnopqrstuvwxyz"),
+                  "the long name is not printed:\n%.3000s", child.output);
+    if (!whole_stacks())
+        return; /* under Valgrind the walk stops after frame #0 (see whole_stacks) */
+    char site[128], with_colon[160];
+    here(site, sizeof site, &child, "caller_of_long");
+    snprintf(with_colon, sizeof with_colon, "%s ", site);
+    /* The output holds names of 6 400 bytes: a message of it whole is
+     * more than Check carries, so only its start is shown. */
+    ck_assert_msg(ar_test__output_line_has(&child, " in long_name_caller ", with_colon),
+                  "the frame after the long name is not named (%s):\n%.3000s", with_colon,
+                  child.output);
 }
 END_TEST
 
