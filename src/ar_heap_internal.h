@@ -1796,6 +1796,9 @@ int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m);
  * can not be read whole. No allocation, no stdio: safe in a signal
  * handler. */
 int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg);
+/* The same into the caller's buffers (a fault report's, static: os.c). */
+int ar_heap_os__each_mapping_in(char *chunk, size_t chunk_cap, char *line, size_t line_cap,
+                                int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg);
 
 /* ------------------------------------------------------------------ stack */
 

@@ -147,24 +147,23 @@ int ar_heap_os__write_all(int fd, const char *buf, size_t len)
 
 /*
  * The lines of /proc/self/maps, parsed, in address order, read with
- * open and read into the stack: no allocation, no stdio, safe in a signal
- * handler. A line longer than the buffer keeps its first bytes (its name
- * cut).
+ * open and read into the caller's buffers (chunk, and line for one line):
+ * no allocation, no stdio, safe in a signal handler. A line longer than
+ * `line` keeps its first bytes (its name cut).
  */
-int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg)
+int ar_heap_os__each_mapping_in(char *chunk, size_t chunk_cap, char *line, size_t line_cap,
+                                int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    char chunk[1024];
-    char line[512];
     size_t len = 0;
     ssize_t n;
     int result = 0;
-    while (result == 0 && ((n = read(fd, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))) {
+    while (result == 0 && ((n = read(fd, chunk, chunk_cap)) > 0 || (n < 0 && errno == EINTR))) {
         for (ssize_t i = 0; i < n && result == 0; i++) {
             if (chunk[i] != '\n') {
-                if (len < sizeof line - 1)
+                if (len < line_cap - 1)
                     line[len++] = chunk[i];
                 continue;
             }
@@ -185,6 +184,14 @@ int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg)
     }
     close(fd);
     return result == 0 && n < 0 ? -1 : result; /* a read that failed: not the whole list */
+}
+
+/* The same with buffers on the stack (1.5 KiB; lines of up to 511 bytes). */
+int ar_heap_os__each_mapping(int (*fn)(const ar_heap_os_mapping_t *m, void *arg), void *arg)
+{
+    char chunk[1024];
+    char line[512];
+    return ar_heap_os__each_mapping_in(chunk, sizeof chunk, line, sizeof line, fn, arg);
 }
 
 /* Hex digits at *p, *p moved past them. */

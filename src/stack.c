@@ -378,11 +378,18 @@ static int ar_heap_stack__module_in(const ar_heap_os_mapping_t *m, void *arg)
 }
 
 /* " (module+0xoffset)" for pc, found in /proc/self/maps with open/read
- * only: safe in a signal handler. Writes nothing when not found. */
+ * only: safe in a signal handler. Writes nothing when not found. Only a
+ * fault report asks (signal-safe mode), one at a time (fault.c): its
+ * buffers are static, not on the (perhaps alternate) stack, and its
+ * lines may be 4 KiB (until stop 42 the stack's 512 bytes cut a module
+ * path past about 440). */
 static void ar_heap_stack__module_from_maps(ar_heap_out_t *out, uintptr_t pc)
 {
+    static char chunk[1024];
+    static char line[4096];
     struct ar_heap_stack_module want = { out, pc, 0, 0, 0 };
-    (void)ar_heap_os__each_mapping(ar_heap_stack__module_in, &want);
+    (void)ar_heap_os__each_mapping_in(chunk, sizeof chunk, line, sizeof line,
+                                      ar_heap_stack__module_in, &want);
 }
 
 void ar_heap_stack__print_pc(ar_heap_out_t *out, const void *pc)

@@ -111,4 +111,21 @@ if [ -x "$scratch/prog-pie" ]; then
         sed 's/^/    /' "$scratch/out"
     fi
 fi
+# A program at a path of over 600 bytes: its fault report names the whole
+# path (until stop 42 the maps line was cut at 511 bytes, the path with
+# it).
+if [ -x "$scratch/prog-pie" ]; then
+    long="$scratch"
+    for part in 1 2 3; do
+        long="$long/$(printf '%0200d' "$part")"
+    done
+    mkdir -p "$long" && cp "$scratch/prog-pie" "$long/prog"
+    "$long/prog" fault >"$scratch/out" 2>&1
+    if grep -qF "($long/prog+0x" "$scratch/out"; then
+        pass "a program at a path of ${#long} bytes and more is named whole"
+    else
+        fail "a program at a long path is not named whole:"
+        sed 's/^/    /' "$scratch/out" | cut -c1-300
+    fi
+fi
 ar_summary "module+offset cases"
