@@ -1784,6 +1784,7 @@ int ar_heap_os__stack_bounds(uintptr_t *lo, uintptr_t *hi);
 typedef struct ar_heap_os_mapping_s {
     uintptr_t start, end;
     uintptr_t offset;  /* in the file mapped */
+    uintptr_t dev;     /* the file's device, major << 32 | minor */
     uintptr_t inode;   /* of the file mapped (0: anonymous) */
     char perms[5];     /* "r-xp" */
     const char *name;  /* a path, "[stack]", "[vdso]"...; "" when anonymous

@@ -188,15 +188,23 @@ static int ar_heap_fault__address(int sig, const siginfo_t *info, const void *co
     return 1;
 }
 
-/* Another thread writes a fault report and ends the process: this one
- * waits for that, its own fault unreported (until stop 42 both wrote,
- * and the first to finish ended the process in the middle of the
- * other's report). */
-static void ar_heap_fault__wait_for_the_end(void)
+/* This thread becomes the one that writes a fault report. While another
+ * thread writes one, which ends the process, this one waits for that,
+ * its own fault unreported (until stop 42 both wrote, and the first to
+ * finish ended the process in the middle of the other's report). The
+ * wait looks again each second: in a child forked meanwhile (from a
+ * signal handler of this very thread, say) no report is being written,
+ * and the fault is reported there. */
+static void ar_heap_fault__become_reporter(void)
 {
+    int me = (int)ar_heap_os__thread_id();
     for (;;) {
+        int none = 0;
+        if (atomic_compare_exchange_strong(&fault.reporter, &none, me))
+            return;
         struct timespec second = { 1, 0 };
         (void)nanosleep(&second, NULL);
+        me = (int)ar_heap_os__thread_id(); /* a forked child's own id */
     }
 }
 
@@ -217,9 +225,7 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
         ar_heap_fault__pass_on(sig, info, context);
         return;
     }
-    int none = 0;
-    if (!atomic_compare_exchange_strong(&fault.reporter, &none, ar_heap_os__thread_id()))
-        ar_heap_fault__wait_for_the_end();
+    ar_heap_fault__become_reporter();
     f.addr = addr;
     f.access = ar_heap_fault__access(context);
     f.pc = ar_heap_fault__pc(context);

@@ -233,7 +233,13 @@ int ar_heap_os__parse_mapping(const char *line, ar_heap_os_mapping_t *m)
     m->offset = ar_heap_os__hex(&p);
     while (*p == ' ')
         p++;
-    while (*p != ' ' && *p != '\0' && *p != '\n') /* dev */
+    uintptr_t major = ar_heap_os__hex(&p); /* dev: "major:minor", hexadecimal */
+    m->dev = major << 32;
+    if (*p == ':') {
+        p++;
+        m->dev |= ar_heap_os__hex(&p);
+    }
+    while (*p != ' ' && *p != '\0' && *p != '\n')
         p++;
     while (*p == ' ')
         p++;

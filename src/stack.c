@@ -323,7 +323,7 @@ struct ar_heap_stack_module {
     uintptr_t pc;
     uintptr_t header;       /* where the last file's offset 0 is mapped, readable */
     uintptr_t header_end;
-    uintptr_t header_inode;
+    uintptr_t header_dev, header_inode; /* that file */
 };
 
 /*
@@ -340,7 +340,7 @@ static uintptr_t ar_heap_stack__module_address(const struct ar_heap_stack_module
                                                const ar_heap_os_mapping_t *m)
 {
     uintptr_t file_offset = m->offset + (want->pc - m->start);
-    if (want->header == 0 || want->header_inode != m->inode ||
+    if (want->header == 0 || want->header_inode != m->inode || want->header_dev != m->dev ||
         want->header_end - want->header < sizeof(ElfW(Ehdr)))
         return file_offset;
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)want->header;
@@ -364,6 +364,7 @@ static int ar_heap_stack__module_in(const ar_heap_os_mapping_t *m, void *arg)
         want->header = m->start;
         want->header_end = m->end;
         want->header_inode = m->inode;
+        want->header_dev = m->dev;
     }
     if (want->pc >= m->end)
         return 0;
@@ -387,7 +388,7 @@ static void ar_heap_stack__module_from_maps(ar_heap_out_t *out, uintptr_t pc)
 {
     static char chunk[1024];
     static char line[4096];
-    struct ar_heap_stack_module want = { out, pc, 0, 0, 0 };
+    struct ar_heap_stack_module want = { out, pc, 0, 0, 0, 0 };
     (void)ar_heap_os__each_mapping_in(chunk, sizeof chunk, line, sizeof line,
                                       ar_heap_stack__module_in, &want);
 }
