@@ -70,13 +70,16 @@ static void ar_heap_fault__to_default(int sig)
     (void)sigaction(sig, &sa, NULL);
 }
 
-/* End by the signal's default action: a real fault re-faults when the
- * handler returns; a signal sent by kill() is raised again. */
-static void ar_heap_fault__die(int sig, const siginfo_t *info)
+/* End by the signal's default action: it is raised again, blocked while
+ * the handler runs, and comes as it returns. Until stop 43 only a sent
+ * signal was raised, and a real fault was left to fault again; but the
+ * kernel's own SIGSEGV for a signal it could not deliver (SI_KERNEL, a
+ * positive code) has no instruction to fault again, and the process
+ * went on with arheap's handler gone. */
+static void ar_heap_fault__die(int sig)
 {
     ar_heap_fault__to_default(sig);
-    if (info == NULL || info->si_code <= 0)
-        (void)raise(sig);
+    (void)raise(sig);
 }
 
 /*
@@ -127,7 +130,7 @@ static void ar_heap_fault__pass_on(int sig, siginfo_t *info, void *context)
     if (previous->sa_handler == SIG_IGN && info != NULL && info->si_code <= 0)
         return; /* a sent signal the program ignores: ignored still */
     /* Default, or an ignored real fault, which could only loop. */
-    ar_heap_fault__die(sig, info);
+    ar_heap_fault__die(sig);
 }
 
 /* What the CPU says about the access: 'R', 'W', or 0 when it does not. */
@@ -157,31 +160,48 @@ static const void *ar_heap_fault__pc(const void *context)
 }
 
 /*
- * The faulting address of a real fault: 0 when the signal was sent, not
- * a fault. From siginfo; but a program that put arheap's handler back
- * with signal() (old = signal(SIGSEGV, mine); ...; signal(SIGSEGV, old),
- * as test frameworks do around a test) installed it without SA_SIGINFO,
- * and the kernel then fills in no siginfo. On x86-64 the context still
- * holds the page fault's address (CR2) and trap number (14): read there.
- * Until stop 42 such a fault read as a sent signal and went to the
- * default action with no report. Elsewhere such a fault is passed on.
+ * The siginfo the handler can trust. The kernel's, as a rule; but a
+ * program that put arheap's handler back with signal() (old =
+ * signal(SIGSEGV, mine); ...; signal(SIGSEGV, old), as test frameworks do
+ * around a test) installed it without SA_SIGINFO, and the kernel then
+ * fills in no siginfo: `info` points at whatever the stack held. On
+ * x86-64 the context still holds the trap number (14, a page fault), the
+ * faulting address (CR2) and the error code (bit 0: the page was
+ * present): one is made from those into `own`, a fault's, or else a sent
+ * signal's (SI_USER). Elsewhere NULL: nothing tells; the signal is
+ * passed on, and where the program ignores it the process ends by it.
+ * Every decision below reads what this returns.
+ * Until stop 42 only the faulting address was read from the context,
+ * and the other decisions read the stack's garbage (stop 43: an ignored
+ * real fault looped for ever, a sent SIGSEGV was lost).
  */
-static int ar_heap_fault__address(int sig, const siginfo_t *info, const void *context,
-                                  uintptr_t *addr)
+static siginfo_t *ar_heap_fault__info(int sig, siginfo_t *info, const void *context,
+                                      siginfo_t *own)
 {
     struct sigaction now;
-    if (sigaction(sig, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO)) {
+    if (sigaction(sig, NULL, &now) != 0 || (now.sa_flags & SA_SIGINFO))
+        return info;
 #if defined(__x86_64__) && defined(REG_CR2) && defined(REG_TRAPNO)
-        const ucontext_t *uc = context;
-        if (uc == NULL || uc->uc_mcontext.gregs[REG_TRAPNO] != 14)
-            return 0;
-        *addr = (uintptr_t)uc->uc_mcontext.gregs[REG_CR2];
-        return 1;
-#else
-        (void)context;
-        return 0;
-#endif
+    const ucontext_t *uc = context;
+    memset(own, 0, sizeof *own);
+    own->si_signo = sig;
+    own->si_code = SI_USER;
+    if (uc != NULL && uc->uc_mcontext.gregs[REG_TRAPNO] == 14) {
+        own->si_code = sig == SIGBUS ? BUS_ADRERR
+                       : (uc->uc_mcontext.gregs[REG_ERR] & 1) ? SEGV_ACCERR : SEGV_MAPERR;
+        own->si_addr = (void *)uc->uc_mcontext.gregs[REG_CR2];
     }
+    return own;
+#else
+    (void)context;
+    (void)own;
+    return NULL;
+#endif
+}
+
+/* The faulting address of a real fault: 0 when the signal was sent. */
+static int ar_heap_fault__address(const siginfo_t *info, uintptr_t *addr)
+{
     if (info == NULL || info->si_code <= 0)
         return 0;
     *addr = (uintptr_t)info->si_addr;
@@ -212,13 +232,15 @@ static void ar_heap_fault__handler(int sig, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
     if (ar_heap_fault_busy) {
-        ar_heap_fault__die(sig, info); /* faulted while reporting: no loop */
+        ar_heap_fault__die(sig); /* faulted while reporting: no loop */
         return;
     }
     ar_heap_fault_busy = 1;
     ar_heap_fault_t f;
     uintptr_t addr = 0;
-    if (!ar_heap_fault__address(sig, info, context, &addr) ||
+    siginfo_t own;
+    info = ar_heap_fault__info(sig, info, context, &own);
+    if (!ar_heap_fault__address(info, &addr) ||
         !(ar_heap_guard__nearest(addr, &f.hit) || ar_heap_life__closed_hit(addr, &f.hit))) {
         ar_heap_fault_busy = 0;
         errno = saved_errno;

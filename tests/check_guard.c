@@ -856,6 +856,155 @@ START_TEST(a_handler_put_back_with_signal_still_reports_the_fault)
                         ": 0 bytes after the end of the block", 13, "thirteen");
 }
 END_TEST
+
+/* Put back with signal(), the handler's siginfo is whatever the stack
+ * held where the kernel built its frame: these children fill the stack
+ * below them with a byte first, so that the garbage is known. 0xff makes
+ * si_code negative (a sent signal's), 0x01 positive (a fault's). Until
+ * stop 43 the handler decided from that garbage whether to pass a signal
+ * on, ignore it or raise it again (it now makes its siginfo from the
+ * context), and let a SIGSEGV with a positive code fault again, which a
+ * signal with no faulting instruction never does. */
+static void __attribute__((noinline)) fill_stack_below(int byte)
+{
+    volatile char junk[64 * 1024];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)byte;
+}
+
+/* A guarded block (arheap's handler installed), then the handler put
+ * back without SA_SIGINFO; kill() and raise() bound now, so that the
+ * loader's first-call resolver does not write over the filled stack. */
+static char *guarded_then_put_back(void)
+{
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    void (*saved)(int) = signal(SIGSEGV, program_handler);
+    signal(SIGSEGV, saved);
+    (void)kill(getpid(), 0);
+    (void)raise(0);
+    return p;
+}
+
+static void body_put_back_ignored_real_fault(void)
+{
+    watchdog();
+    signal(SIGSEGV, SIG_IGN);
+    (void)guarded_then_put_back();
+    char *page = mmap(NULL, page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        _exit(3);
+    fill_stack_below(0xff);
+    touch(page, 0, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_real_fault_the_program_ignores_ends_the_process_after_a_put_back)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_put_back_ignored_real_fault, &child);
+    expect_segv(&child, "ignored real fault, put back");
+    expect_lacks(&child, "ignored real fault, put back", "arheap: ERROR");
+}
+END_TEST
+
+static void body_put_back_sent_default(void)
+{
+    watchdog();
+    (void)guarded_then_put_back();
+    fill_stack_below(0x01);
+    (void)kill(getpid(), SIGSEGV);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_sent_sigsegv_ends_the_process_after_a_put_back)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_put_back_sent_default, &child);
+    expect_segv(&child, "sent SIGSEGV, put back");
+    expect_lacks(&child, "sent SIGSEGV, put back", "[note survived=");
+}
+END_TEST
+
+static void body_put_back_sent_ignored(void)
+{
+    watchdog();
+    signal(SIGSEGV, SIG_IGN);
+    char *p = guarded_then_put_back();
+    fill_stack_below(0x01);
+    (void)raise(SIGSEGV);
+    ar_test__note("ignored", 1);
+    touch(p, 13, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_sent_sigsegv_the_program_ignores_stays_ignored_after_a_put_back)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_put_back_sent_ignored, &child);
+    ck_assert_msg(ar_test__note_value(&child, "ignored") == 1, "the sent SIGSEGV was not ignored:\n%.3000s",
+                  child.output);
+    expect_segv(&child, "ignored sent SIGSEGV, put back");
+    ck_assert_msg(ar_test__output_has(&child, "arheap: ERROR: heap-buffer-overflow"),
+                  "arheap's handler is gone: the overflow after it is not reported:\n%.3000s",
+                  child.output);
+}
+END_TEST
+
+/* The kernel's own SIGSEGV: a signal it can not deliver (the stack
+ * pointer is unmapped when SIGUSR1, not on the alternate stack, comes)
+ * becomes a SIGSEGV with SI_KERNEL, a positive code, delivered on the
+ * alternate stack to arheap's handler. No instruction faults again:
+ * until stop 43 the handler went to the default action without raising,
+ * and the program went on. */
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_seen = 1;
+}
+
+static void body_kernel_sigsegv(void)
+{
+    watchdog();
+    static char alternate[64 * 1024];
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = alternate;
+    ss.ss_size = sizeof alternate;
+    if (sigaltstack(&ss, NULL) != 0)
+        _exit(3);
+    signal(SIGUSR1, on_usr1);
+    (void)ar_heap__set_options("guard=1");
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    ar_test__note("guarded", p != NULL);
+    long pid = (long)getpid();
+    long tid = (long)syscall(SYS_gettid);
+    long r;
+    register long bogus __asm__("r8") = 0x10000;
+    __asm__ volatile("mov %%rsp, %%r12\n\t"
+                     "mov %%r8, %%rsp\n\t"
+                     "syscall\n\t"
+                     "mov %%r12, %%rsp"
+                     : "=a"(r)
+                     : "a"((long)SYS_tgkill), "D"(pid), "S"(tid), "d"((long)SIGUSR1), "r"(bogus)
+                     : "r12", "rcx", "r11", "memory");
+    ar_test__note("usr1", (int)usr1_seen);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(the_kernels_own_sigsegv_ends_the_process)
+{
+    if (ar_test__skip_under_valgrind(__func__, "Valgrind runs the syscall with its own stack, so the kernel has nothing to refuse"))
+        return;
+    ar_test_child_t child;
+    ar_test__run_child(body_kernel_sigsegv, &child);
+    ck_assert_msg(ar_test__note_value(&child, "guarded") == 1, "%.3000s", child.output);
+    expect_segv(&child, "the kernel's SIGSEGV");
+    expect_lacks(&child, "the kernel's SIGSEGV", "[note survived=");
+}
+END_TEST
 #endif
 
 /* ------------------------------------------------------ use after free */
@@ -2910,6 +3059,12 @@ static Suite *guard_suite(void)
     tcase_add_loop_test(foreign_tc, the_previous_handler_runs_with_its_sa_mask_and_sa_nodefer, 0,
                         MASK_CASES);
     tcase_add_loop_test(foreign_tc, a_previous_handler_with_sa_resethand_is_called_once, 0, 2);
+#if defined(__x86_64__)
+    tcase_add_test(foreign_tc, a_real_fault_the_program_ignores_ends_the_process_after_a_put_back);
+    tcase_add_test(foreign_tc, a_sent_sigsegv_ends_the_process_after_a_put_back);
+    tcase_add_test(foreign_tc, a_sent_sigsegv_the_program_ignores_stays_ignored_after_a_put_back);
+    tcase_add_test(foreign_tc, the_kernels_own_sigsegv_ends_the_process);
+#endif
     suite_add_tcase(s, foreign_tc);
 
     TCase *reentry = tcase_create("a fault in the handler");
