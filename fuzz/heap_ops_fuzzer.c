@@ -59,7 +59,10 @@
  * return its address again); any block's at ar_heap__check_all (live ones,
  * and freed ones, held or released), which repairs what it reports (the
  * harness then checks that every freed block holds its poison again); and
- * a freed block's when its slot is reused. Which released slot an
+ * a freed block's when its slot is reused (a write into a freed block's
+ * poison lands in its first 256 bytes, or anywhere up to its last byte:
+ * the committed seeds seed-reuse-big-poison-* damage blocks of 1 to 8 KiB
+ * and reuse their slots). Which released slot an
  * allocation takes is not predicted, but with canaries every block of the
  * default alignment starts 16 bytes into its slot, so an allocation that
  * returns the address of a released block took that block's slot: its
@@ -1309,11 +1312,26 @@ static block_t *pick_freed(int *is_held)
     return i < h ? held_at(h - 1 - i) : &released[i - h];
 }
 
+/* The byte of a freed block's poison that an argument byte names: one of
+ * its first 256 bytes, or with `spread`, a point spread over the whole
+ * block, its last byte included (255). Before stop 43 only the first 256
+ * bytes were ever damaged: in a block over 1 KiB
+ * (AR_HEAP_CANARY_SHORT_MAX), whose reuse takes canary.c's fused pass, a
+ * pass that checked no more than its first chunks passed, and so did one
+ * that skipped the poison check of such blocks whenever no input reused
+ * a damaged one. */
+static size_t poison_offset(size_t size, uint8_t where, int spread)
+{
+    if (!spread || size <= 256)
+        return where % size;
+    return (size - 1) * where / 255;
+}
+
 /* A write through a stale pointer to a freed block, held or released (its
- * slot not reused yet): into the poison, or past the end into its tail
- * canary, or before the start into its head canary (not without
- * canaries). Not to a block freed with a budget of 0: its bytes hold no
- * poison, and nothing checks them. */
+ * slot not reused yet): into the poison (op's bit 0x20: anywhere in it,
+ * see poison_offset), or past the end into its tail canary, or before the
+ * start into its head canary (not without canaries). Not to a block freed
+ * with a budget of 0: its bytes hold no poison, and nothing checks them. */
 static void op_write_after_free(uint8_t op)
 {
     uint8_t where = next_byte();
@@ -1329,8 +1347,9 @@ static void op_write_after_free(uint8_t op)
     if (!(b->damage & DAMAGE_POISON))
         verify_poison(b);
     if (zone == DAMAGE_POISON) {
-        b->p[where % b->size] ^= 0xff;
-        b->off_poison = (long long)(where % b->size);
+        size_t at = poison_offset(b->size, where, (op & 0x20) != 0);
+        b->p[at] ^= 0xff;
+        b->off_poison = (long long)at;
     } else if (zone == DAMAGE_TAIL) {
         b->p[b->size + where % 16] ^= 0xff;
         b->off_tail = (long long)(b->size + where % 16);

@@ -17,13 +17,27 @@
  *               library's option list (help) and stops when one lacks
  *               either, so a new option can not be forgotten.
  *
+ * Then the options in force must be what the input asked for: the fuzzer
+ * keeps its own model of every option's field (values read with strtoull
+ * and compared with words here, not with the library's parser), applies
+ * to it each valid pair of a structured input, in order, or every pair of
+ * a raw input that set_options accepted whole (0 problems), and compares
+ * it with ar_heap_options, field by field and then whole (a value written
+ * to the wrong field). Until stop 43 nothing looked at the values: a
+ * parser that ignored a number or read "yes" as 0 passed, since the fail_*
+ * checks below ask ar_heap_options what was set.
+ *
  * After either, a small allocate, realloc, strdup, free and check cycle
  * runs under the options just set: it must report nothing and leave
  * nothing live. The fail_* options (fail_nth, fail_every, fail_random,
  * fail_seed, and fail_file with fail_line, which can name this file and
  * the line of the cycle's MALLOC) make its allocations fail: each must
  * return NULL with ENOMEM exactly when the options in force say (any may
- * with fail_random), and failures_injected must count those NULLs.
+ * with fail_random), and failures_injected must count those NULLs. Two
+ * options are also checked by what they do, so that a value parsed right
+ * and then not used is caught: with fill=1 the MALLOC's first fill_max
+ * bytes hold 0xbe, and after the cycle's frees the quarantine holds a
+ * block exactly when quarantine_bytes is not 0.
  * Then the defaults are restored (ar_heap_options__reset, then this
  * fuzzer's own options), which must give back exactly the options in
  * force before the input: nothing the parser wrote may survive, fail_*
@@ -222,6 +236,172 @@ static const pair_t pairs[] = {
 
 #define PAIR_COUNT (sizeof pairs / sizeof pairs[0])
 
+/*
+ * The model of the options' values: each option's field and how its value
+ * reads, as doc/arheap.md and the help text describe them (booleans 1,
+ * true, yes or 0, false, no; decimal numbers; words; paths as given;
+ * stack_depth at most 16 frames). Only valid pairs are applied to it.
+ * suppressions has no field (a file read), and help is cleared once
+ * printed: both leave the model as it was.
+ */
+typedef enum model_kind_e {
+    MODEL_BOOL,
+    MODEL_INT,
+    MODEL_SIZE,
+    MODEL_ACTION,
+    MODEL_MECHANISM,
+    MODEL_PATH,
+    MODEL_NONE
+} model_kind_t;
+
+typedef struct model_field_s {
+    const char *name;
+    model_kind_t kind;
+    size_t offset;
+} model_field_t;
+
+#define MODEL_FIELD(name, kind, field) { name, kind, offsetof(ar_heap_options_t, field) }
+
+static const model_field_t model_fields[] = {
+    MODEL_FIELD("on_error", MODEL_ACTION, on_error),
+    MODEL_FIELD("error_exitcode", MODEL_INT, error_exitcode),
+    MODEL_FIELD("leak_report", MODEL_BOOL, leak_report),
+    MODEL_FIELD("leak_exitcode", MODEL_INT, leak_exitcode),
+    MODEL_FIELD("leak_scan", MODEL_BOOL, leak_scan),
+    MODEL_FIELD("leak_reachable", MODEL_BOOL, leak_reachable),
+    MODEL_FIELD("report_path", MODEL_PATH, report_path),
+    MODEL_FIELD("freed_history", MODEL_SIZE, freed_history),
+    MODEL_FIELD("canary", MODEL_BOOL, canary),
+    MODEL_FIELD("fill", MODEL_BOOL, fill),
+    MODEL_FIELD("fill_max", MODEL_SIZE, fill_max),
+    MODEL_FIELD("quarantine_bytes", MODEL_SIZE, quarantine_bytes),
+    MODEL_FIELD("check_every", MODEL_SIZE, check_every),
+    MODEL_FIELD("report_json", MODEL_BOOL, report_json),
+    MODEL_FIELD("stack_depth", MODEL_SIZE, stack_depth),
+    MODEL_FIELD("stack_exact", MODEL_BOOL, stack_exact),
+    MODEL_FIELD("symbolize", MODEL_BOOL, symbolize),
+    MODEL_FIELD("symbolizer", MODEL_PATH, symbolizer),
+    MODEL_FIELD("guard", MODEL_BOOL, guard),
+    MODEL_FIELD("guard_below", MODEL_BOOL, guard_below),
+    MODEL_FIELD("guard_align", MODEL_INT, guard_align),
+    MODEL_FIELD("guard_sample", MODEL_SIZE, guard_sample),
+    MODEL_FIELD("guard_min_size", MODEL_SIZE, guard_min_size),
+    MODEL_FIELD("guard_max_size", MODEL_SIZE, guard_max_size),
+    MODEL_FIELD("guard_max_live", MODEL_SIZE, guard_max_live),
+    MODEL_FIELD("guard_mechanism", MODEL_MECHANISM, guard_mechanism),
+    MODEL_FIELD("fail_nth", MODEL_SIZE, fail_nth),
+    MODEL_FIELD("fail_every", MODEL_SIZE, fail_every),
+    MODEL_FIELD("fail_random", MODEL_SIZE, fail_random),
+    MODEL_FIELD("fail_seed", MODEL_SIZE, fail_seed),
+    MODEL_FIELD("fail_file", MODEL_PATH, fail_site_file),
+    MODEL_FIELD("fail_line", MODEL_INT, fail_site_line),
+    MODEL_FIELD("allow_malloc_0", MODEL_BOOL, allow_malloc_0),
+    { "suppressions", MODEL_NONE, 0 },
+    { "help", MODEL_NONE, 0 },
+};
+
+#define MODEL_FIELD_COUNT (sizeof model_fields / sizeof model_fields[0])
+
+static const model_field_t *model_field(const char *name, size_t len)
+{
+    for (size_t i = 0; i < MODEL_FIELD_COUNT; i++)
+        if (strlen(model_fields[i].name) == len && strncmp(model_fields[i].name, name, len) == 0)
+            return &model_fields[i];
+    return NULL;
+}
+
+static int model_separator(char c)
+{
+    return c == ':' || c == ',' || c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* One valid pair's value, as the documentation reads it, into *m. */
+static void model_set(ar_heap_options_t *m, const model_field_t *f, const char *value)
+{
+    char *field = (char *)m + f->offset;
+    switch (f->kind) {
+    case MODEL_BOOL:
+        *(int *)field =
+            strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
+        if (f->offset == offsetof(ar_heap_options_t, guard))
+            m->guard_given = 1;
+        break;
+    case MODEL_INT:
+        *(int *)field = (int)strtol(value, NULL, 10);
+        break;
+    case MODEL_SIZE: {
+        /* Past ULLONG_MAX strtoull gives ULLONG_MAX: only stack_depth
+         * takes such a number (clamped), the others refuse it. */
+        unsigned long long v = strtoull(value, NULL, 10);
+        if (f->offset == offsetof(ar_heap_options_t, stack_depth) && v > AR_HEAP_STACK_MAX)
+            v = AR_HEAP_STACK_MAX;
+        *(size_t *)field = (size_t)v;
+        break;
+    }
+    case MODEL_ACTION:
+        m->on_error = strcmp(value, "abort") == 0  ? AR_HEAP_ACTION_ABORT
+                      : strcmp(value, "exit") == 0 ? AR_HEAP_ACTION_EXIT
+                                                   : AR_HEAP_ACTION_CONTINUE;
+        break;
+    case MODEL_MECHANISM:
+        m->guard_mechanism = strcmp(value, "mprotect") == 0  ? AR_HEAP_GUARD_MECH_MPROTECT
+                             : strcmp(value, "madvise") == 0 ? AR_HEAP_GUARD_MECH_MADVISE
+                                                             : AR_HEAP_GUARD_MECH_AUTO;
+        break;
+    case MODEL_PATH:
+        snprintf(field, AR_HEAP_PATH_CAPACITY, "%s", value);
+        if (f->offset == offsetof(ar_heap_options_t, report_path))
+            m->report_path_set = 1;
+        break;
+    case MODEL_NONE:
+        break;
+    }
+}
+
+/*
+ * Apply the pairs of `text`, every one of them valid, to *m: split as
+ * doc/arheap.md says (':', ',' or white space between pairs; a value in
+ * single or double quotes runs to the same quote). Returns 0 when a pair
+ * is not one the model can read (no '=', an unknown key, an unclosed
+ * quote), which set_options must then have counted as a problem.
+ */
+static int model_apply(ar_heap_options_t *m, const char *text)
+{
+    static char value[AR_HEAP_PATH_CAPACITY];
+    for (;;) {
+        while (model_separator(*text))
+            text++;
+        if (*text == '\0')
+            return 1;
+        const char *key = text;
+        while (*text != '\0' && *text != '=' && !model_separator(*text))
+            text++;
+        const model_field_t *f = model_field(key, (size_t)(text - key));
+        if (f == NULL || *text != '=')
+            return 0;
+        text++;
+        const char *from = text;
+        if (*text == '"' || *text == '\'') {
+            const char *close = strchr(text + 1, *text);
+            if (close == NULL)
+                return 0;
+            from = text + 1;
+            text = close;
+        } else {
+            while (*text != '\0' && !model_separator(*text))
+                text++;
+        }
+        size_t len = (size_t)(text - from);
+        if (len >= sizeof value)
+            return 0;
+        memcpy(value, from, len);
+        value[len] = '\0';
+        if (*text == '"' || *text == '\'')
+            text++;
+        model_set(m, f, value);
+    }
+}
+
 static void fail(const char *what, long expected, long got, const char *text)
 {
     dprintf(report_fd, "options_fuzzer: %s: expected %ld, got %ld, for \"%.300s\"%s\n", what,
@@ -258,6 +438,49 @@ static int same_options(const ar_heap_options_t *a, const ar_heap_options_t *b)
     memset(x.report_path, 0, sizeof x.report_path);
     memset(y.report_path, 0, sizeof y.report_path);
     return memcmp(&x, &y, sizeof x) == 0;
+}
+
+/* The options in force must be the model's: each field named first, for
+ * the diagnostic, then the whole structure (a value written to a field
+ * that no pair named). */
+static void check_model(const ar_heap_options_t *m, const char *text)
+{
+    const ar_heap_options_t *o = &ar_heap_options;
+    for (size_t i = 0; i < MODEL_FIELD_COUNT; i++) {
+        const model_field_t *f = &model_fields[i];
+        const char *want = (const char *)m + f->offset, *got = (const char *)o + f->offset;
+        long long w = 0, g = 0;
+        switch (f->kind) {
+        case MODEL_BOOL:
+        case MODEL_INT:
+        case MODEL_ACTION:
+        case MODEL_MECHANISM:
+            w = *(const int *)want;
+            g = *(const int *)got;
+            break;
+        case MODEL_SIZE:
+            w = (long long)*(const size_t *)want;
+            g = (long long)*(const size_t *)got;
+            break;
+        case MODEL_PATH:
+            w = (long long)strlen(want);
+            g = strcmp(want, got) == 0 ? w : -1;
+            break;
+        case MODEL_NONE:
+            continue;
+        }
+        if (w != g) {
+            dprintf(report_fd, "options_fuzzer: option '%s' did not take the value set%s\n",
+                    f->name, f->kind == MODEL_PATH ? " (its length; -1: other bytes)" : "");
+            fail("an option's value (the model's, then the heap's)", (long)w, (long)g, text);
+        }
+    }
+    if (o->guard_given != m->guard_given || o->report_path_set != m->report_path_set)
+        fail("guard_given, report_path_set (as bits, the model's then the heap's)",
+             m->guard_given | m->report_path_set << 1, o->guard_given | o->report_path_set << 1,
+             text);
+    if (!same_options(m, o))
+        fail("the options in force, whole (a field no pair named changed)", 0, 1, text);
 }
 
 /* Every option back to its default (the library's own table, so options
@@ -330,6 +553,14 @@ static void cycle(uint8_t size, const char *text)
     unsigned char *p = cycle_malloc(size);
     check_allocation(p, ++n, CYCLE_MALLOC_LINE, &nulls, text);
     if (p != NULL) {
+        /* fill=1: the 0xbe mark on the first fill_max bytes (what lies
+         * past them is whatever the slot held). */
+        size_t filled = ar_heap_options.fill ? size : 0;
+        if (filled > ar_heap_options.fill_max)
+            filled = ar_heap_options.fill_max;
+        for (size_t i = 0; i < filled; i++)
+            if (p[i] != 0xbe)
+                fail("fill=1: a new block's byte is not 0xbe (offset)", 0, (long)i, text);
         memset(p, 0x5a, size);
         unsigned char *q = AR__HEAP__REALLOC(p, (size_t)size + 8, "options cycle");
         check_allocation(q, ++n, __LINE__ - 1, &nulls, text);
@@ -347,10 +578,17 @@ static void cycle(uint8_t size, const char *text)
     check_allocation(s, ++n, __LINE__ - 1, &nulls, text);
     if (s != NULL && strcmp(s, "options") != 0)
         fail("STRDUP copied wrongly", 0, 1, text);
+    int freed = s != NULL || p != NULL;
     AR__HEAP__FREE(s);
     AR__HEAP__FREE(p);
     (void)ar_heap__check_all();
     ar_heap__get_stats(&after);
+    /* quarantine_bytes: a budget keeps at least the newest freed block (the
+     * quarantine lets its oldest go first, never the last one in); 0 lets
+     * every block go at its free. The quarantine was empty before. */
+    if (freed && (after.quarantine_blocks != 0) != (ar_heap_options.quarantine_bytes != 0))
+        fail("quarantine_blocks after the cycle's frees (quarantine_bytes not 0, then held)",
+             ar_heap_options.quarantine_bytes != 0, (long)after.quarantine_blocks, text);
     if (after.errors_reported != before.errors_reported)
         fail("errors reported by a clean cycle", (long)before.errors_reported,
              (long)after.errors_reported, text);
@@ -396,6 +634,11 @@ static void check_table_covers_options(void)
                 bad += !pairs[i].valid;
             }
         }
+        if (model_field(name, (size_t)(end - name)) == NULL) {
+            dprintf(report_fd, "options_fuzzer: option '%.*s' needs a field in model_fields[]\n",
+                    (int)(end - name), name);
+            missing++;
+        }
         if (valid == 0 || bad == 0) {
             dprintf(report_fd, "options_fuzzer: option '%.*s' needs a valid and a bad pair in "
                                "pairs[] (has %d valid, %d bad)\n",
@@ -436,6 +679,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     long expected = -1;
+    /* What the options must be after the text: in_force (restored after
+     * every input) with each valid pair applied; `modelled` 0 for a raw
+     * input until set_options says that it took every pair. */
+    static ar_heap_options_t model;
+    model = in_force;
+    int modelled = 1;
     if (data[0] & 1) {
         size_t len = size - 1 < TEXT_MAX - 1 ? size - 1 : TEXT_MAX - 1;
         memcpy(text, data + 1, len);
@@ -455,6 +704,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memset(text + len, 'p', path);
                 len += path;
                 expected += path > AR_HEAP_PATH_CAPACITY - 1;
+                if (path <= AR_HEAP_PATH_CAPACITY - 1) {
+                    memset(model.report_path, 'p', path);
+                    model.report_path[path] = '\0';
+                    model.report_path_set = 1;
+                }
                 continue;
             }
             const pair_t *pair = &pairs[pick % PAIR_COUNT];
@@ -462,6 +716,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(text + len, pair->text, n);
             len += n;
             expected += !pair->valid;
+            if (pair->valid && !model_apply(&model, pair->text))
+                fail("a valid pair the model can not read (pick)", 0, pick, pair->text);
         }
         text[len] = '\0';
     }
@@ -471,6 +727,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              text);
     if (expected >= 0 && problems != expected)
         fail("problems", expected, problems, text);
+    if (expected < 0) {
+        /* Raw: the model follows only a text whose every pair was taken. */
+        modelled = problems == 0;
+        if (modelled && !model_apply(&model, text))
+            fail("a text taken whole that the model can not read (problems)", 0, problems, text);
+    }
+    if (modelled)
+        check_model(&model, text);
     cycle(size > 1 ? data[1] : 0, text);
     restore_defaults();
     if (!same_options(&in_force, &ar_heap_options))
