@@ -14,6 +14,23 @@ AC_DEFUN([AR_CHECK_CFLAG], [
   AS_VAR_POPDEF([ar_cv])
 ])
 
+# AR_CHECK_LDFLAG(FLAG, VARIABLE)
+# Append FLAG to VARIABLE when a program links with it without warnings.
+AC_DEFUN([AR_CHECK_LDFLAG], [
+  AS_VAR_PUSHDEF([ar_cv], [ar_cv_ldflag_$1])
+  AC_CACHE_CHECK([whether the linker accepts $1], [ar_cv], [
+    ar_save_LDFLAGS=$LDFLAGS
+    LDFLAGS="$LDFLAGS $1"
+    ar_save_CFLAGS=$CFLAGS
+    CFLAGS="$CFLAGS -Werror"
+    AC_LINK_IFELSE([AC_LANG_PROGRAM([], [])],
+      [AS_VAR_SET([ar_cv], [yes])], [AS_VAR_SET([ar_cv], [no])])
+    CFLAGS=$ar_save_CFLAGS
+    LDFLAGS=$ar_save_LDFLAGS])
+  AS_VAR_IF([ar_cv], [yes], [$2="${$2} $1"])
+  AS_VAR_POPDEF([ar_cv])
+])
+
 # AR_CHECK_PTHREAD
 # Find how to build and link threaded code; sets AR_PTHREAD_CFLAGS and AR_PTHREAD_LIBS.
 AC_DEFUN([AR_CHECK_PTHREAD], [

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -816,6 +817,54 @@ START_TEST(a_child_forked_during_a_fault_report_reports_its_own_fault)
                   ar_test__note_value(&child, "child_signal"), child.output);
     ck_assert_msg(ar_test__output_has(&child, " in child_touches_freed "),
                   "the child's report has no symbols:\n%.4000s", child.output);
+}
+END_TEST
+
+/* A program whose alternate signal stack is 8 KiB (SIGSTKSZ of old, and
+ * Rust's), with no memory below it: the fault report, JSON (the deeper
+ * one), fits. Until stop 42 the library bound its calls into libc
+ * lazily, the handler's first calls went through the loader's resolver,
+ * which saves every vector register on the stack, and the report needed
+ * 8.6 KiB: the process died of a second fault with no report at all. */
+static void body_small_alternate_stack(void)
+{
+    watchdog();
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, page + 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED || mprotect(m, page, PROT_NONE) != 0)
+        _exit(3);
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = m + page;
+    ss.ss_size = 8192;
+    if (sigaltstack(&ss, NULL) != 0)
+        _exit(4);
+    (void)ar_heap__set_options("guard=1:guard_align=1:report_json=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    touch(p, 13, 'W');
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_fault_report_fits_an_8_kib_alternate_stack)
+{
+    if (ar_test__skip_under_asan(__func__, "a sanitizer build's frames carry redzones: its report does not fit 8 KiB"))
+        return;
+    /* The kernel's signal frame alone takes AT_MINSIGSTKSZ: 3.4 KiB here
+     * (AVX-512); a CPU whose frame is much larger leaves the report no
+     * room on any 8 KiB stack. */
+    unsigned long frame = getauxval(AT_MINSIGSTKSZ);
+    if (frame > 4096) {
+        fprintf(stderr, "%s: the kernel's signal frame is %lu bytes: not run\n", __func__, frame);
+        return;
+    }
+    ar_test_child_t child;
+    ar_test__run_child(body_small_alternate_stack, &child);
+    expect_segv(&child, "small alternate stack");
+    ck_assert_msg(ar_test__output_has(&child, "{\"tool\":\"arheap\",\"error\":\"heap-buffer-overflow\""),
+                  "no JSON report:\n%.3000s", child.output);
+    ck_assert_msg(ar_test__output_has(&child, "\"description\":\"thirteen\""),
+                  "the JSON report is not whole:\n%.3000s", child.output);
 }
 END_TEST
 
@@ -3036,6 +3085,7 @@ static Suite *guard_suite(void)
     tcase_add_test(faults, two_threads_faulting_at_once_give_one_whole_report);
     tcase_add_test(faults, a_slot_reused_during_the_report_does_not_let_the_program_go_on);
     tcase_add_test(faults, a_child_forked_during_a_fault_report_reports_its_own_fault);
+    tcase_add_test(faults, a_fault_report_fits_an_8_kib_alternate_stack);
 #if defined(__x86_64__)
     tcase_add_test(faults, a_handler_put_back_with_signal_still_reports_the_fault);
 #endif
