@@ -35,6 +35,7 @@
  */
 #define _GNU_SOURCE
 #include "ar_heap_internal.h"
+#include "valgrind.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -159,34 +160,55 @@ static const void *ar_heap_fault__pc(const void *context)
 #endif
 }
 
+#if defined(__x86_64__) && defined(REG_CR2) && defined(REG_TRAPNO) && defined(REG_RIP)
+/* 1 when the interrupted instruction follows a `syscall` (0f 05): a
+ * signal the thread sent itself (raise, kill) comes as that call
+ * returns. Code is read within the instruction's own 4 KiB. */
+static int ar_heap_fault__after_syscall(const ucontext_t *uc)
+{
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (rip % 4096 < 2)
+        return 0;
+    const unsigned char *code = (const unsigned char *)rip;
+    return code[-2] == 0x0f && code[-1] == 0x05;
+}
+#endif
+
 /*
  * The siginfo the handler can trust. The kernel's, as a rule; but a
  * program that put arheap's handler back with signal() (old =
  * signal(SIGSEGV, mine); ...; signal(SIGSEGV, old), as test frameworks do
  * around a test) installed it without SA_SIGINFO, and the kernel then
  * fills in no siginfo: `info` points at whatever the stack held. On
- * x86-64 the context still holds the trap number (14, a page fault), the
- * faulting address (CR2) and the error code (bit 0: the page was
- * present): one is made from those into `own`, a fault's, or else a sent
- * signal's (SI_USER). Elsewhere NULL: nothing tells; the signal is
- * passed on, and where the program ignores it the process ends by it.
- * Every decision below reads what this returns.
- * Until stop 42 only the faulting address was read from the context,
- * and the other decisions read the stack's garbage (stop 43: an ignored
- * real fault looped for ever, a sent SIGSEGV was lost).
+ * x86-64 the context holds the thread's last trap: its number (14, a
+ * page fault), the faulting address (CR2) and the error code (bit 0: the
+ * page was present). One siginfo is made from those into `own`: a
+ * fault's, or else a sent signal's (SI_USER). The last trap may be an
+ * earlier one (a fault the program's handler repaired), so a signal that
+ * comes right after a `syscall` instruction reads as sent, as raise()'s
+ * and kill()'s to the thread itself do. Elsewhere NULL: nothing tells;
+ * the signal is passed on, and where the program ignores it the process
+ * ends by it. Under Valgrind `info` is kept: Valgrind fills it in for
+ * every handler, and its context's trap number is not the kernel's (a
+ * sent signal read as a page fault). Every decision below reads what
+ * this returns. Until stop 42 only the faulting address was read from
+ * the context, and the other decisions read the stack's garbage (stop
+ * 43: an ignored real fault looped for ever, a sent SIGSEGV was lost).
  */
 static siginfo_t *ar_heap_fault__info(int sig, siginfo_t *info, const void *context,
                                       siginfo_t *own)
 {
     struct sigaction now;
-    if (sigaction(sig, NULL, &now) != 0 || (now.sa_flags & SA_SIGINFO))
+    if (ar_heap_valgrind__running() || sigaction(sig, NULL, &now) != 0 ||
+        (now.sa_flags & SA_SIGINFO))
         return info;
-#if defined(__x86_64__) && defined(REG_CR2) && defined(REG_TRAPNO)
+#if defined(__x86_64__) && defined(REG_CR2) && defined(REG_TRAPNO) && defined(REG_RIP)
     const ucontext_t *uc = context;
     memset(own, 0, sizeof *own);
     own->si_signo = sig;
     own->si_code = SI_USER;
-    if (uc != NULL && uc->uc_mcontext.gregs[REG_TRAPNO] == 14) {
+    if (uc != NULL && uc->uc_mcontext.gregs[REG_TRAPNO] == 14 &&
+        !ar_heap_fault__after_syscall(uc)) {
         own->si_code = sig == SIGBUS ? BUS_ADRERR
                        : (uc->uc_mcontext.gregs[REG_ERR] & 1) ? SEGV_ACCERR : SEGV_MAPERR;
         own->si_addr = (void *)uc->uc_mcontext.gregs[REG_CR2];
@@ -291,12 +313,24 @@ void ar_heap_fault__forked(void)
     atomic_store(&fault.reporter, 0);
 }
 
+/*
+ * SA_ONSTACK: on the thread's alternate signal stack where it has one.
+ * Not under Valgrind: its signal delivery (3.19) does not grow the main
+ * stack for the frame of a handler installed with SA_ONSTACK, even in a
+ * thread that has no alternate stack and so takes the frame on its main
+ * stack. A fault whose frame reached below the deepest the stack had
+ * been then died of a SIGSEGV with no report ("Can't extend stack ...
+ * during signal delivery"): in stop 42, four guarded use-after-free
+ * cases of check-valgrind, once the libraries were bound at load and no
+ * lazy resolver had taken the stack deeper before (stop 43 found why).
+ * Under Valgrind every report is then written on the faulting stack.
+ */
 static void ar_heap_fault__install_once(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = ar_heap_fault__handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sa.sa_flags = SA_SIGINFO | (ar_heap_valgrind__running() ? 0 : SA_ONSTACK);
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, &fault.previous_segv) != 0 ||
         sigaction(SIGBUS, &sa, &fault.previous_bus) != 0)

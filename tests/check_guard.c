@@ -868,6 +868,46 @@ START_TEST(a_fault_report_fits_an_8_kib_alternate_stack)
 }
 END_TEST
 
+/* A fault whose signal frame lands on stack pages never touched before:
+ * the faulting function's stack pointer goes 256 KiB below anything the
+ * child used, to about 1 KiB above a page boundary. Its calls touch that
+ * page (and Valgrind maps 128 bytes below the stack pointer as they
+ * do), and the signal frame (3 to 4 KiB) reaches the page below it.
+ * Natively the kernel grows the stack. Under Valgrind (make
+ * check-valgrind) it is the case that matters: until stop 43 arheap's handler was installed with SA_ONSTACK
+ * there too, Valgrind then did not grow the main stack for the frame, and
+ * the process died of a SIGSEGV with no report. */
+static void __attribute__((noinline)) fault_below_fresh_stack(char *p)
+{
+    char here;
+    size_t page = page_size();
+    size_t depth = 256 * 1024 + (uintptr_t)&here % page - 1024;
+    char *room = __builtin_alloca(depth);
+    ar_test__opaque(room);
+    touch(p, 13, 'W');
+    ar_test__opaque(room);
+}
+
+static void body_fresh_stack(void)
+{
+    watchdog();
+    (void)ar_heap__set_options("guard=1:guard_align=1");
+    ar_test__note("alloc", __LINE__ + 1);
+    char *p = AR__HEAP__MALLOC(13, "thirteen");
+    fault_below_fresh_stack(p);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_fault_whose_frame_needs_new_stack_pages_is_reported)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_fresh_stack, &child);
+    expect_segv(&child, "fresh stack");
+    expect_fault_report(&child, "fresh stack", "heap-buffer-overflow", 'W', 13,
+                        ": 0 bytes after the end of the block", 13, "thirteen");
+}
+END_TEST
+
 #if defined(__x86_64__)
 /* The handler put back with signal(), as test frameworks save and
  * restore SIGSEGV around a test: installed without SA_SIGINFO, the
@@ -997,6 +1037,65 @@ START_TEST(a_sent_sigsegv_the_program_ignores_stays_ignored_after_a_put_back)
     ck_assert_msg(ar_test__output_has(&child, "arheap: ERROR: heap-buffer-overflow"),
                   "arheap's handler is gone: the overflow after it is not reported:\n%.3000s",
                   child.output);
+}
+END_TEST
+
+/* The context holds the thread's last trap, which may be an earlier
+ * fault: here one that the program's handler repaired. A SIGSEGV the
+ * thread then raises must reach that handler as sent (SI_USER), not as a
+ * second fault at the first one's address. */
+static volatile sig_atomic_t repairing_codes[2];
+static void *volatile repairing_addr;
+static volatile sig_atomic_t repairing_calls;
+static char *repairing_page;
+
+static void repairing_handler(int sig, siginfo_t *info, void *context)
+{
+    (void)sig;
+    (void)context;
+    int n = repairing_calls;
+    if (n < 2)
+        repairing_codes[n] = info->si_code;
+    if (n == 0)
+        repairing_addr = info->si_addr;
+    repairing_calls = n + 1;
+    if (info->si_code > 0 && mprotect(repairing_page, page_size(), PROT_READ | PROT_WRITE) != 0)
+        _exit(5);
+}
+
+static void body_put_back_stale_trap(void)
+{
+    watchdog();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = repairing_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    (void)guarded_then_put_back();
+    repairing_page = mmap(NULL, page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (repairing_page == MAP_FAILED)
+        _exit(3);
+    touch(repairing_page, 0, 'W');
+    (void)raise(SIGSEGV);
+    ar_test__note("calls", (int)repairing_calls);
+    ar_test__note("fault_code", (int)repairing_codes[0]);
+    ar_test__note("fault_addr_right", repairing_addr == (void *)repairing_page);
+    ar_test__note("sent_code", (int)repairing_codes[1]);
+}
+
+START_TEST(a_sent_sigsegv_after_a_repaired_fault_reaches_the_program_as_sent)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_put_back_stale_trap, &child);
+    expect_exit(&child, "stale trap", 0);
+    ck_assert_msg(ar_test__note_value(&child, "calls") == 2, "%.3000s", child.output);
+    ck_assert_msg(ar_test__note_value(&child, "fault_code") > 0 &&
+                      ar_test__note_value(&child, "fault_addr_right") == 1,
+                  "the repaired fault did not reach the handler as a fault at its page:\n%.3000s",
+                  child.output);
+    ck_assert_msg(ar_test__note_value(&child, "sent_code") <= 0,
+                  "the raised SIGSEGV reached the handler as a fault:\n%.3000s", child.output);
 }
 END_TEST
 
@@ -3086,6 +3185,7 @@ static Suite *guard_suite(void)
     tcase_add_test(faults, a_slot_reused_during_the_report_does_not_let_the_program_go_on);
     tcase_add_test(faults, a_child_forked_during_a_fault_report_reports_its_own_fault);
     tcase_add_test(faults, a_fault_report_fits_an_8_kib_alternate_stack);
+    tcase_add_test(faults, a_fault_whose_frame_needs_new_stack_pages_is_reported);
 #if defined(__x86_64__)
     tcase_add_test(faults, a_handler_put_back_with_signal_still_reports_the_fault);
 #endif
@@ -3114,6 +3214,7 @@ static Suite *guard_suite(void)
     tcase_add_test(foreign_tc, a_sent_sigsegv_ends_the_process_after_a_put_back);
     tcase_add_test(foreign_tc, a_sent_sigsegv_the_program_ignores_stays_ignored_after_a_put_back);
     tcase_add_test(foreign_tc, the_kernels_own_sigsegv_ends_the_process);
+    tcase_add_test(foreign_tc, a_sent_sigsegv_after_a_repaired_fault_reaches_the_program_as_sent);
 #endif
     suite_add_tcase(s, foreign_tc);
 
