@@ -81,9 +81,11 @@
 #define AR_HEAP_REGION_MIN ((size_t)16 << 20)
 /* Under Valgrind, which keeps state for every mapped range. */
 #define AR_HEAP_REGION_SMALL ((size_t)4 << 30)
-/* The largest slot of a size class; larger blocks get a huge span. */
-/* Slots a span holds at least (64 KiB of them at least). */
+/* Slots a span holds at least (64 KiB of them at least), where the
+ * region is large enough: no class span is over this part of it
+ * (ar_heap_span__new). */
 #define AR_HEAP_SPAN_MIN_SLOTS 16
+#define AR_HEAP_SPAN_REGION_SHARE 64
 
 /* The lookup part, read by the inline functions of ar_heap_internal.h. */
 ar_heap_region_t ar_heap_region;
@@ -289,6 +291,15 @@ static ar_heap_span_t *ar_heap_span__new(ar_heap_thread_t *self, unsigned klass)
 {
     size_t stride = region.strides[klass];
     size_t bytes = stride * AR_HEAP_SPAN_MIN_SLOTS;
+    /* In a small region (an address-space limit: a quarter of it), no
+     * span over a 64th of the region, at least one slot: a span keeps
+     * its units for good, and until stop 43 the classes of 64 KiB to 1
+     * MiB, at 16 slots each (16 MiB near 1 MiB), took a 128 MiB region
+     * whole as one block grew through them, with one slot in each used.
+     * In the usual 64 GiB region the cap (1 GiB) is never reached. */
+    size_t cap = (region.unit_count << AR_HEAP_UNIT_SHIFT) / AR_HEAP_SPAN_REGION_SHARE;
+    if (bytes > cap)
+        bytes = cap > stride ? cap / stride * stride : stride;
     if (bytes < AR_HEAP_UNIT)
         bytes = AR_HEAP_UNIT;
     size_t units = (bytes + AR_HEAP_UNIT - 1) >> AR_HEAP_UNIT_SHIFT;
