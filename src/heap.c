@@ -13,6 +13,7 @@
 #include "ar_heap_internal.h"
 #include "valgrind.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,6 +40,10 @@ static _Atomic int ar_heap_registered;
 
 static void ar_heap__init_once(void)
 {
+    /* The reservations tried from the largest down fail under an
+     * address-space limit: the first call's errno is the caller's (until
+     * stop 43 a successful first malloc left ENOMEM). */
+    int saved_errno = errno;
     pthread_once(&heap.defaults_once, ar_heap__load_defaults);
     if (AR_HEAP_PRELOAD)
         ar_heap_options__from_efence(); /* under AR_HEAP_OPTIONS: read first */
@@ -60,6 +65,7 @@ static void ar_heap__init_once(void)
         ar_heap_thread__init();
     ar_heap_life__options_changed(); /* Valgrind is known now */
     atomic_store_explicit(&ar_heap_ready, 1, memory_order_release);
+    errno = saved_errno;
 }
 
 void ar_heap__init(void)

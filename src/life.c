@@ -454,6 +454,11 @@ __attribute__((noinline)) static void *
 ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *site,
                                const char *desc, int fill)
 {
+    /* errno is kept by a successful allocation, as glibc keeps it: the
+     * mappings tried on the way may fail (a guard arena under an
+     * address-space limit, whose block then gets canaries; until stop 43
+     * such a block came with errno ENOMEM). */
+    int saved_errno = errno;
     ar_heap__ensure_init();
     ar_heap_life__count_operation();
     if (AR_HEAP_UNLIKELY(size == 0 && !ar_heap_options.allow_malloc_0))
@@ -526,6 +531,7 @@ ar_heap_life__allocate_general(size_t size, size_t align, const ar_heap_site_t *
     if (fill == AR_HEAP_FILL_ZERO)
         ar_heap_valgrind__defined((void *)user, size);
     ar_heap_thread__leave(self);
+    errno = saved_errno;
     return (void *)user;
 }
 

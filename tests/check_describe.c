@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ar_heap.h"
 #include "ar_test.h"
@@ -428,6 +429,32 @@ START_TEST(a_child_forked_by_a_thread_walks_its_stack_to_the_threads_start)
 }
 END_TEST
 
+/* The same program under an address-space limit of 40 000 KiB, which
+ * refuses some of the mappings the checker tries as it starts (the
+ * largest first): its first, successful allocation keeps errno (until
+ * stop 43 it left ENOMEM). */
+static void body_exec_start_cost_limited(void)
+{
+    struct rlimit limit = { 40000 * 1024UL, 40000 * 1024UL };
+    if (setrlimit(RLIMIT_AS, &limit) != 0)
+        _exit(3);
+    setenv("AR_START_COST_ERRNO", "1", 1);
+    body_exec_start_cost();
+}
+
+START_TEST(the_first_allocation_keeps_errno_when_starting_met_refusals)
+{
+    if (ar_test__skip_under_valgrind(__func__, "an address-space limit is Valgrind's own too") ||
+        ar_test__skip_under_asan(__func__, "AddressSanitizer's shadow does not fit the limit") ||
+        ar_test__skip_under_tsan(__func__, "ThreadSanitizer's shadow does not fit the limit"))
+        return;
+    ar_test_child_t child;
+    ar_test__run_child(body_exec_start_cost_limited, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    AR_TEST_ASSERT_OUTPUT_HAS(&child, "[first allocation: errno kept]\n");
+}
+END_TEST
+
 /* Other threads free and reuse blocks while the main thread describes
  * its own and theirs: the world is stopped for each description. */
 static _Atomic int churning;
@@ -491,6 +518,7 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, the_allocation_and_free_stacks_are_printed);
     tcase_add_test(tc, a_changed_stack_depth_applies_to_the_next_block);
     tcase_add_test(tc, starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main);
+    tcase_add_test(tc, the_first_allocation_keeps_errno_when_starting_met_refusals);
     tcase_add_test(tc, a_child_forked_by_a_thread_walks_its_stack_to_the_threads_start);
     tcase_add_test(tc, describing_while_other_threads_free_is_safe);
     suite_add_tcase(s, tc);

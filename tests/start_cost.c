@@ -11,12 +11,16 @@
  * description, whose allocation stack the frame walk took within those
  * bounds: each of the three functions and main is a frame.
  *
+ * With AR_START_COST_ERRNO set it says whether the first allocation kept
+ * errno.
+ *
  * With AR_START_COST_FORK_FROM_THREAD set, a thread that never used the
  * heap forks, and the child (whose one thread it is: its id is the
  * process's, but its stack is not the [stack] mapping) makes the block
  * and describes it: the bounds then come from glibc, and the walk still
  * reaches the thread's start function.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -73,7 +77,18 @@ int main(void)
             return 2;
         return failed == NULL ? 0 : 1;
     }
+    /* AR_START_COST_ERRNO: the first call starts the checker, whose
+     * mappings may be refused on the way (check_describe runs this under
+     * an address-space limit): a successful allocation keeps errno. */
+    int watch_errno = getenv("AR_START_COST_ERRNO") != NULL;
+    errno = 12345;
     void *block = first();
+    if (watch_errno) {
+        if (errno == 12345)
+            printf("[first allocation: errno kept]\n");
+        else
+            printf("[first allocation: errno %d]\n", errno);
+    }
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
     struct mallinfo2 info = mallinfo2();
     printf("[glibc heap: %zu bytes]\n", info.arena + info.hblkhd);
