@@ -78,6 +78,9 @@
 #define AR_HEAP_DEPOT_FIRST_BYTES ((size_t)64 << 10)
 #define AR_HEAP_DEPOT_BYTES_MAX ((size_t)1 << 32)
 #define AR_HEAP_DEPOT_BYTES_MIN ((size_t)16 << 20)
+/* The smallest tried when the system refuses the others (a tight
+ * address-space limit): a few thousand sites still fit. */
+#define AR_HEAP_DEPOT_BYTES_FLOOR ((size_t)1 << 20)
 /* Recall: 2^12 entries, made after this many lookups past the cache. */
 #define AR_HEAP_DEPOT_RECALL_BITS 12
 #define AR_HEAP_DEPOT_RECALL_AFTER 1024u
@@ -119,15 +122,18 @@ void ar_heap_depot__init(int small)
     if (ar_heap_depot_base != NULL)
         return;
     depot.buckets = ar_heap_depot__reserve_rw(sizeof(uint32_t) << AR_HEAP_DEPOT_BUCKET_BITS);
-    if (depot.buckets == NULL)
+    if (depot.buckets == NULL) {
+        ar_heap_report__warning("could not reserve address space for the depot of sites and "
+                                "call stacks: reports name no sites, descriptions or stacks");
         return;
+    }
     size_t most = small ? AR_HEAP_DEPOT_BYTES_MIN * 4 : AR_HEAP_DEPOT_BYTES_MAX;
     /* At most an eighth of an address-space limit (span.c says why). */
     struct rlimit limit;
     if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
         while (most > AR_HEAP_DEPOT_BYTES_MIN && most > (size_t)(limit.rlim_cur / 8))
             most /= 2;
-    for (size_t bytes = most; bytes >= AR_HEAP_DEPOT_BYTES_MIN; bytes /= 2) {
+    for (size_t bytes = most; bytes >= AR_HEAP_DEPOT_BYTES_FLOOR; bytes /= 2) {
         ar_heap_depot_base = ar_heap_depot__reserve_rw(bytes);
         if (ar_heap_depot_base != NULL) {
             depot.bytes = bytes;
@@ -140,6 +146,15 @@ void ar_heap_depot__init(int small)
             return;
         }
     }
+    /* None: every site is then "an unknown site" and every description
+     * "(no description)"; said once, and the chains' 4 MiB given back
+     * for the heap. Until stop 43 neither: under `ulimit -v 30000` reports
+     * named no site without a word, and the chains' mapping, kept, left
+     * the heap no room for its first span (every allocation failed). */
+    (void)munmap((void *)depot.buckets, sizeof(uint32_t) << AR_HEAP_DEPOT_BUCKET_BITS);
+    depot.buckets = NULL;
+    ar_heap_report__warning("could not reserve address space for the depot of sites and call "
+                            "stacks: reports name no sites, descriptions or stacks");
 }
 
 

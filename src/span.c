@@ -203,6 +203,7 @@ static struct {
     char *next, *end;     /* the room left in the current mapping */
     char *last;           /* the last meta handed out (undone on failure) */
     unsigned last_colour; /* the last descriptor's line in its page */
+    _Atomic int warned;   /* a refused mapping said once */
 } meta_arena;
 
 /* The line of its page a descriptor starts on (its colour). */
@@ -225,8 +226,19 @@ static ar_heap_span_t *ar_heap_span__meta(uint32_t slots)
     if ((size_t)(meta_arena.end - meta_arena.next) < bytes + 64) {
         size_t size = bytes + 64 > AR_HEAP_META_CHUNK ? bytes + 64 : AR_HEAP_META_CHUNK;
         char *chunk = ar_heap_os__map(size);
-        if (chunk == NULL)
+        if (chunk == NULL && size > bytes + 64) {
+            /* A tight address-space limit: this span's own size only. */
+            size = bytes + 64;
+            chunk = ar_heap_os__map(size);
+        }
+        if (chunk == NULL) {
+            /* Said once: until stop 43 every allocation failed here in
+             * silence (`ulimit -v 25000`). */
+            if (!atomic_exchange_explicit(&meta_arena.warned, 1, memory_order_relaxed))
+                ar_heap_report__warning("could not map memory for the heap's bookkeeping: "
+                                        "allocations fail with ENOMEM");
             return NULL;
+        }
         meta_arena.next = chunk;
         meta_arena.end = chunk + size;
     }

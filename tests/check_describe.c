@@ -455,6 +455,53 @@ START_TEST(the_first_allocation_keeps_errno_when_starting_met_refusals)
 }
 END_TEST
 
+/* The same program under limits of 16 000 to 48 000 KiB, 1 000 a step:
+ * somewhere in between the checker first fails, then works without its
+ * depot of sites, then with it. At every limit a loss is said: a block
+ * with no description comes with the depot's warning, and a failed
+ * allocation with the heap's (until stop 43 neither was said, and the
+ * depot's chains, kept when the depot failed, left the heap no room:
+ * under `ulimit -v 25000` every allocation failed). */
+static unsigned long limited_kib;
+
+static void body_exec_start_cost_at_limit(void)
+{
+    struct rlimit limit = { limited_kib * 1024UL, limited_kib * 1024UL };
+    if (setrlimit(RLIMIT_AS, &limit) != 0)
+        _exit(3);
+    setenv("AR_START_COST_ERRNO", "1", 1);
+    body_exec_start_cost();
+}
+
+START_TEST(under_tight_limits_every_loss_is_said)
+{
+    if (ar_test__skip_under_valgrind(__func__, "an address-space limit is Valgrind's own too") ||
+        ar_test__skip_under_asan(__func__, "AddressSanitizer's shadow does not fit the limits") ||
+        ar_test__skip_under_tsan(__func__, "ThreadSanitizer's shadow does not fit the limits"))
+        return;
+    int failed = 0, without_depot = 0, whole = 0;
+    for (limited_kib = 16000; limited_kib <= 48000; limited_kib += 1000) {
+        ar_test_child_t child;
+        ar_test__run_child(body_exec_start_cost_at_limit, &child);
+        if (ar_test__output_has(&child, "[first allocation: errno 12]")) {
+            failed++;
+            ck_assert_msg(ar_test__output_has(&child, "every allocation will fail") ||
+                              ar_test__output_has(&child, "allocations fail with ENOMEM"),
+                          "%lu KiB: an allocation failed unsaid:\n%.3000s", limited_kib,
+                          child.output);
+        } else if (ar_test__output_has(&child, "\"(no description)\"")) {
+            without_depot++;
+            ck_assert_msg(ar_test__output_has(&child, "for the depot of sites"),
+                          "%lu KiB: the description lost unsaid:\n%.3000s", limited_kib,
+                          child.output);
+        } else if (ar_test__output_has(&child, "\"three calls deep\"")) {
+            whole++;
+        }
+    }
+    ck_assert_msg(whole > 0, "no limit up to 48 000 KiB let the checker work whole");
+}
+END_TEST
+
 /* Other threads free and reuse blocks while the main thread describes
  * its own and theirs: the world is stopped for each description. */
 static _Atomic int churning;
@@ -519,6 +566,7 @@ static Suite *describe_suite(void)
     tcase_add_test(tc, a_changed_stack_depth_applies_to_the_next_block);
     tcase_add_test(tc, starting_leaves_glibcs_heap_alone_and_the_stack_walk_reaches_main);
     tcase_add_test(tc, the_first_allocation_keeps_errno_when_starting_met_refusals);
+    tcase_add_test(tc, under_tight_limits_every_loss_is_said);
     tcase_add_test(tc, a_child_forked_by_a_thread_walks_its_stack_to_the_threads_start);
     tcase_add_test(tc, describing_while_other_threads_free_is_safe);
     suite_add_tcase(s, tc);
