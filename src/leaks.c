@@ -662,6 +662,16 @@ __attribute__((noinline)) static size_t ar_heap_leaks__report_own(size_t *own)
     ar_heap_index__each(ar_heap_leaks__collect, &scan);
     if (listed && ar_heap_options.leak_scan)
         ar_heap_leaks__classify(&scan);
+    /* What memory kept from the report, said where the program's output
+     * goes too (until stop 43 only the report file said the first, and
+     * nothing the second: reachable blocks then read as leaks). */
+    if (!listed)
+        ar_heap_report__warning("no memory to list the leaked blocks: the leak report gives "
+                                "only its figures");
+    else if (ar_heap_options.leak_scan && scan.count + scan.intentional_count > 0 &&
+             !scan.scanned)
+        ar_heap_report__warning("no memory for the reachability scan: every live block is "
+                                "counted as a leak, reachable or not");
     scan.count = ar_heap_suppress__leaks(listed ? scan.records : NULL, scan.count,
                                          ar_heap_leaks__view, ar_heap_leaks__suppressed, &scan);
 

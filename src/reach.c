@@ -117,7 +117,10 @@ typedef struct ar_heap_reach_scan_s {
  * to scan->maps (mapped too). Returns 0 when it can not be read. */
 static int ar_heap_reach__read_maps(ar_heap_reach_scan_t *scan, char **text, size_t *text_size)
 {
-    size_t cap = (size_t)1 << 20;
+    /* 64 KiB first (a few hundred mappings), four times more each time
+     * it is short: until stop 43 1 MiB first, which a tight address-space
+     * limit refused, and the scan did not run. */
+    size_t cap = (size_t)64 << 10;
     for (;;) {
         char *buf = ar_heap_os__map(cap);
         if (buf == NULL)

@@ -5,9 +5,11 @@
  * reads it back, or captures a child's stderr for the summary.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -610,6 +612,46 @@ START_TEST(a_leaking_process_exits_23_whatever_its_own_status)
 }
 END_TEST
 
+/* Leaks at exit with no address space left (RLIMIT_AS at the process's
+ * own size): the report can not map what it needs to list the blocks or
+ * to scan them, and says so on stderr, where the program's output is
+ * (until stop 43 the first was said in the report file only, the second
+ * nowhere, and reachable blocks read as leaks). */
+static void *kept_at_exit[100];
+
+static void body_leak_at_exit_without_memory(void)
+{
+    (void)ar_heap__set_options("leak_report=1:leak_exitcode=0:report_path=");
+    for (int i = 0; i < 100; i++)
+        kept_at_exit[i] = AR__HEAP__MALLOC(64, "kept in a global");
+    char statm[128] = { 0 };
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0 || read(fd, statm, sizeof statm - 1) <= 0)
+        _exit(3);
+    close(fd);
+    unsigned long pages = strtoul(statm, NULL, 10);
+    struct rlimit limit;
+    limit.rlim_cur = limit.rlim_max = pages * (unsigned long)sysconf(_SC_PAGESIZE);
+    if (setrlimit(RLIMIT_AS, &limit) != 0)
+        _exit(4);
+    exit(0);
+}
+
+START_TEST(a_leak_report_short_of_memory_says_what_it_could_not_do)
+{
+    if (ar_test__skip_under_valgrind(__func__, "an address-space limit is Valgrind's own too") ||
+        ar_test__skip_under_asan(__func__, "AddressSanitizer maps memory at exit"))
+        return;
+    ar_test_child_t child;
+    ar_test__run_child(body_leak_at_exit_without_memory, &child);
+    ck_assert_msg(child.exited && child.exit_code == 0, "%s", child.output);
+    ck_assert_msg(ar_test__output_has(&child, "arheap: LEAK"), "%s", child.output);
+    ck_assert_msg(ar_test__output_has(&child, "no memory to list the leaked blocks") ||
+                      ar_test__output_has(&child, "no memory for the reachability scan"),
+                  "the report's loss is not said:\n%.3000s", child.output);
+}
+END_TEST
+
 static void body_leak_exitcode_zero(void)
 {
     (void)ar_heap__set_options("leak_report=1:leak_exitcode=0");
@@ -898,6 +940,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, a_leaking_process_exits_23_by_default);
     tcase_add_test(tc, a_leaking_process_exits_23_whatever_its_own_status);
     tcase_add_test(tc, leak_exitcode_0_keeps_the_status_and_still_reports);
+    tcase_add_test(tc, a_leak_report_short_of_memory_says_what_it_could_not_do);
     tcase_add_test(tc, leak_report_0_keeps_the_status);
     tcase_add_test(tc, a_forked_child_fails_only_for_its_own_leaks);
     tcase_add_test(tc, the_report_file_is_written_at_exit);
