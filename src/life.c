@@ -1064,9 +1064,17 @@ int ar_heap_life__set_flag(const void *ptr, uint8_t flag)
 
 /* Findings kept by one check_all; more are counted, not shown. */
 #define AR_HEAP_CHECK_SHOWN 64
+/* Where the system refuses those (a tight address-space limit), a few
+ * kept here, for one check at a time: until stop 43 such a check showed
+ * none, repaired none, and said "1 more damaged block was found than one
+ * report holds". */
+#define AR_HEAP_CHECK_SPARE 4
+static ar_heap_finding_t ar_heap_check_spare[AR_HEAP_CHECK_SPARE];
+static _Atomic int ar_heap_check_spare_taken;
 
 typedef struct ar_heap_check_s {
-    ar_heap_finding_t *shown; /* AR_HEAP_CHECK_SHOWN slots, mapped */
+    ar_heap_finding_t *shown; /* `capacity` slots, mapped or the spare ones */
+    size_t capacity;
     size_t count;             /* damaged blocks found */
     size_t kept;              /* findings stored */
     size_t unshown;           /* damaged blocks left for a later check */
@@ -1106,7 +1114,7 @@ static void ar_heap_life__check_one(const ar_heap_slot_t *slot, void *arg)
     n += canaries;
     if (n > 0) {
         check->count++;
-        if (check->shown == NULL || check->kept + n > AR_HEAP_CHECK_SHOWN) {
+        if (check->shown == NULL || check->kept + n > check->capacity) {
             check->unshown++;
         } else {
             ar_heap_view_t view;
@@ -1132,9 +1140,16 @@ static void ar_heap_life__check_one(const ar_heap_slot_t *slot, void *arg)
 size_t ar_heap_life__check_all(const char *how)
 {
     ar_heap__ensure_init();
-    ar_heap_check_t check = { NULL, 0, 0, 0 };
+    ar_heap_check_t check = { NULL, AR_HEAP_CHECK_SHOWN, 0, 0, 0 };
     size_t bytes = AR_HEAP_CHECK_SHOWN * sizeof(ar_heap_finding_t);
     check.shown = ar_heap_os__map(bytes);
+    int spare = 0;
+    if (check.shown == NULL &&
+        !atomic_exchange_explicit(&ar_heap_check_spare_taken, 1, memory_order_acquire)) {
+        spare = 1;
+        check.shown = ar_heap_check_spare;
+        check.capacity = AR_HEAP_CHECK_SPARE;
+    }
     ar_heap_world__stop();
     ar_heap_index__each(ar_heap_life__check_one, &check);
     ar_heap_world__resume();
@@ -1144,7 +1159,9 @@ size_t ar_heap_life__check_all(const char *how)
                                at_exit ? AR_HEAP_FOUND_BY_EXIT : AR_HEAP_FOUND_BY_CHECK, NULL,
                                NULL);
     ar_heap_report__unshown(check.count, check.count - check.unshown);
-    if (check.shown != NULL)
+    if (spare)
+        atomic_store_explicit(&ar_heap_check_spare_taken, 0, memory_order_release);
+    else if (check.shown != NULL)
         ar_heap_os__unmap(check.shown, bytes);
     if (check.count > 0) {
         /* At exit the program was ending normally: what it printed is
