@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +89,20 @@ void ar_test__exec_built(const char *program, const char *options)
     printf("[exec %s failed]\n", path);
     fflush(stdout);
     _exit(127);
+}
+
+void ar_test__limit_to_own_size(void)
+{
+    char statm[128] = { 0 };
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0 || read(fd, statm, sizeof statm - 1) <= 0)
+        _exit(3);
+    close(fd);
+    struct rlimit limit;
+    limit.rlim_cur = limit.rlim_max =
+        strtoul(statm, NULL, 10) * (unsigned long)sysconf(_SC_PAGESIZE);
+    if (setrlimit(RLIMIT_AS, &limit) != 0)
+        _exit(4);
 }
 
 ar_heap_stats_t ar_test__stats(void)

@@ -108,6 +108,11 @@ void ar_test__exec_built(const char *program, const char *options)
  * Valgrind: <test>: <why>" to stderr, when the suite runs under Valgrind,
  * and the test then returns. Every caller says why in `why`.
  */
+/* In a child: RLIMIT_AS set to the process's own size (from
+ * /proc/self/statm), so that no new mapping is granted; _exit(3 or 4)
+ * when it can not be set. */
+void ar_test__limit_to_own_size(void);
+
 int ar_test__skip_under_valgrind(const char *test, const char *why);
 
 /*

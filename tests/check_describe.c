@@ -433,13 +433,13 @@ END_TEST
  * refuses some of the mappings the checker tries as it starts (the
  * largest first): its first, successful allocation keeps errno (until
  * stop 43 it left ENOMEM). */
+static unsigned long limited_kib;
+static void body_exec_start_cost_at_limit(void);
+
 static void body_exec_start_cost_limited(void)
 {
-    struct rlimit limit = { 40000 * 1024UL, 40000 * 1024UL };
-    if (setrlimit(RLIMIT_AS, &limit) != 0)
-        _exit(3);
-    setenv("AR_START_COST_ERRNO", "1", 1);
-    body_exec_start_cost();
+    limited_kib = 40000;
+    body_exec_start_cost_at_limit();
 }
 
 START_TEST(the_first_allocation_keeps_errno_when_starting_met_refusals)
@@ -462,8 +462,6 @@ END_TEST
  * allocation with the heap's (until stop 43 neither was said, and the
  * depot's chains, kept when the depot failed, left the heap no room:
  * under `ulimit -v 25000` every allocation failed). */
-static unsigned long limited_kib;
-
 static void body_exec_start_cost_at_limit(void)
 {
     struct rlimit limit = { limited_kib * 1024UL, limited_kib * 1024UL };

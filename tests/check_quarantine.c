@@ -13,7 +13,6 @@
  * warns about nor removes them.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -177,26 +175,12 @@ END_TEST
  * and the write is reported whole (until stop 43 nothing but "1 more
  * damaged block was found than one report holds", and it was never
  * repaired, so each later check said the same). */
-static void limit_to_own_size(void)
-{
-    char statm[128] = { 0 };
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0 || read(fd, statm, sizeof statm - 1) <= 0)
-        _exit(3);
-    close(fd);
-    struct rlimit limit;
-    limit.rlim_cur = limit.rlim_max =
-        strtoul(statm, NULL, 10) * (unsigned long)sysconf(_SC_PAGESIZE);
-    if (setrlimit(RLIMIT_AS, &limit) != 0)
-        _exit(4);
-}
-
 static void body_waf_check_all_without_memory(void)
 {
     (void)ar_heap__set_options("on_error=continue");
     char *p = allocate_and_free();
     write_after_free(p);
-    limit_to_own_size();
+    ar_test__limit_to_own_size();
     size_t first = ar_heap__check_all();
     size_t second = ar_heap__check_all();
     printf("damaged=%zu then %zu\n", first, second);

@@ -5,11 +5,9 @@
  * reads it back, or captures a child's stderr for the summary.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -624,16 +622,7 @@ static void body_leak_at_exit_without_memory(void)
     (void)ar_heap__set_options("leak_report=1:leak_exitcode=0:report_path=");
     for (int i = 0; i < 100; i++)
         kept_at_exit[i] = AR__HEAP__MALLOC(64, "kept in a global");
-    char statm[128] = { 0 };
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0 || read(fd, statm, sizeof statm - 1) <= 0)
-        _exit(3);
-    close(fd);
-    unsigned long pages = strtoul(statm, NULL, 10);
-    struct rlimit limit;
-    limit.rlim_cur = limit.rlim_max = pages * (unsigned long)sysconf(_SC_PAGESIZE);
-    if (setrlimit(RLIMIT_AS, &limit) != 0)
-        _exit(4);
+    ar_test__limit_to_own_size();
     exit(0);
 }
 
