@@ -207,11 +207,19 @@ static siginfo_t *ar_heap_fault__info(int sig, siginfo_t *info, const void *cont
     memset(own, 0, sizeof *own);
     own->si_signo = sig;
     own->si_code = SI_USER;
-    if (uc != NULL && uc->uc_mcontext.gregs[REG_TRAPNO] == 14 &&
-        !ar_heap_fault__after_syscall(uc)) {
-        own->si_code = sig == SIGBUS ? BUS_ADRERR
-                       : (uc->uc_mcontext.gregs[REG_ERR] & 1) ? SEGV_ACCERR : SEGV_MAPERR;
-        own->si_addr = (void *)uc->uc_mcontext.gregs[REG_CR2];
+    long trap = uc != NULL ? (long)uc->uc_mcontext.gregs[REG_TRAPNO] : 0;
+    if (trap != 0 && !ar_heap_fault__after_syscall(uc)) {
+        if (trap == 14) {
+            own->si_code = sig == SIGBUS ? BUS_ADRERR
+                           : (uc->uc_mcontext.gregs[REG_ERR] & 1) ? SEGV_ACCERR : SEGV_MAPERR;
+            own->si_addr = (void *)uc->uc_mcontext.gregs[REG_CR2];
+        } else {
+            /* Another trap (a general-protection fault, 13: a
+             * non-canonical address): the kernel's SI_KERNEL, no
+             * address. Until stop 43's last change it read as sent, and
+             * an ignored one looped. */
+            own->si_code = SI_KERNEL;
+        }
     }
     return own;
 #else

@@ -997,6 +997,29 @@ START_TEST(a_real_fault_the_program_ignores_ends_the_process_after_a_put_back)
 }
 END_TEST
 
+/* The same with a fault that is not a page fault: a load through a
+ * non-canonical address (a general-protection fault, trap 13, which the
+ * kernel sends as SI_KERNEL). Until stop 43's last change the context's
+ * trap other than 14 read as a sent signal, and it looped. */
+static void body_put_back_ignored_general_protection(void)
+{
+    watchdog();
+    signal(SIGSEGV, SIG_IGN);
+    (void)guarded_then_put_back();
+    volatile char *bad = (volatile char *)(uintptr_t)0xdead000000000000ull;
+    ar_test__note("read", *bad);
+    ar_test__note("survived", 1);
+}
+
+START_TEST(a_general_protection_fault_the_program_ignores_ends_the_process_after_a_put_back)
+{
+    ar_test_child_t child;
+    ar_test__run_child(body_put_back_ignored_general_protection, &child);
+    expect_segv(&child, "ignored general-protection fault, put back");
+    expect_lacks(&child, "ignored general-protection fault, put back", "arheap: ERROR");
+}
+END_TEST
+
 static void body_put_back_sent_default(void)
 {
     watchdog();
@@ -3211,6 +3234,8 @@ static Suite *guard_suite(void)
     tcase_add_loop_test(foreign_tc, a_previous_handler_with_sa_resethand_is_called_once, 0, 2);
 #if defined(__x86_64__)
     tcase_add_test(foreign_tc, a_real_fault_the_program_ignores_ends_the_process_after_a_put_back);
+    tcase_add_test(foreign_tc,
+                   a_general_protection_fault_the_program_ignores_ends_the_process_after_a_put_back);
     tcase_add_test(foreign_tc, a_sent_sigsegv_ends_the_process_after_a_put_back);
     tcase_add_test(foreign_tc, a_sent_sigsegv_the_program_ignores_stays_ignored_after_a_put_back);
     tcase_add_test(foreign_tc, the_kernels_own_sigsegv_ends_the_process);
